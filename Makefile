@@ -1,0 +1,93 @@
+# ngx_chat: build, demo and tests.  See README.md.
+
+NGINX_SRC   ?= /usr/share/nginx/src
+BUILD       := build
+RUN         := run
+TEST_DIR    ?= $(CURDIR)/$(BUILD)/test
+USER        ?= alice
+
+WARN        := -Wall -Wextra -Werror
+UNIT_CFLAGS := -std=gnu99 -O2 -g $(WARN) -Isrc -It/unit
+
+MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h)
+UNIT_TESTS  := frame utf8 proto jwt room
+
+.PHONY: all module tools unit test integration demo up down token bench \
+        deps clean
+
+all: module tools
+
+deps:
+	@scripts/deps.sh
+
+module: $(BUILD)/ngx_chat_module.so
+
+tools: $(BUILD)/chat-token
+
+# nginx-dev ships the packaged nginx's build tree and configure flags;
+# configuring with the same flags (--with-compat) gives a module that the
+# stock /usr/sbin/nginx loads.
+$(BUILD)/nginx/objs/Makefile: config
+	rm -rf $(BUILD)/nginx
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(BUILD)/nginx
+	cd $(BUILD)/nginx && bash -c '. ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$(WARN)" \
+	    --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
+	    || { tail -30 $(BUILD)/nginx/configure.log; exit 1; }
+
+$(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
+	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@
+
+$(BUILD)/chat-token: cli/chat-token.c src/ngx_chat_jwt.c src/ngx_chat_jwt.h
+	@mkdir -p $(BUILD)
+	$(CC) $(UNIT_CFLAGS) -o $@ cli/chat-token.c src/ngx_chat_jwt.c \
+	    -ljwt -ljansson -lcrypto
+
+# unit tests: the parts that know nothing of nginx
+$(BUILD)/unit/test_frame: src/ngx_chat_frame.c src/ngx_chat_utf8.c
+$(BUILD)/unit/test_utf8: src/ngx_chat_utf8.c
+$(BUILD)/unit/test_proto: src/ngx_chat_proto.c
+$(BUILD)/unit/test_jwt: src/ngx_chat_jwt.c
+$(BUILD)/unit/test_room: src/ngx_chat_room.c src/ngx_chat_buf.c \
+    src/ngx_chat_frame.c src/ngx_chat_utf8.c
+
+$(BUILD)/unit/test_%: t/unit/test_%.c t/unit/unit.h $(wildcard src/*.h)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(filter %.c,$(filter-out $<,$^)) \
+	    -ljwt -ljansson -lcrypto
+
+unit: $(addprefix $(BUILD)/unit/test_,$(UNIT_TESTS)) $(BUILD)/chat-token
+	@for t in $(filter $(BUILD)/unit/%,$^); do \
+	    CHAT_TOKEN=$(BUILD)/chat-token $$t || exit 1; done
+
+# every integration test starts from a fresh PostgreSQL and Redis
+integration: all
+	@t/lib/backends.sh start $(TEST_DIR)
+	@CHAT_TEST_DIR=$(TEST_DIR) CHAT_MODULE=$(CURDIR)/$(BUILD)/ngx_chat_module.so \
+	    prove -r t/; rc=$$?; t/lib/backends.sh stop $(TEST_DIR); exit $$rc
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+demo: deps all
+	@scripts/stack.sh demo $(RUN)
+
+up: deps all
+	@scripts/stack.sh up $(RUN)
+
+down:
+	@scripts/stack.sh down $(RUN)
+
+token: tools
+	@test -f $(RUN)/jwt.secret || { echo "start the stack first: make up"; exit 1; }
+	@$(BUILD)/chat-token --alg HS256 --key $(RUN)/jwt.secret --sub $(USER)
+
+bench: all
+	@bench/run.sh $(if $(QUICK),--quick)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,707 @@
+/*
+ * ngx_chat: a real-time chat gateway inside nginx.
+ *
+ * This file holds the module definition, the directives and the worker
+ * start and stop; the areas live in src/.
+ */
+
+#include "ngx_chat.h"
+
+
+static void *ngx_chat_create_main_conf(ngx_conf_t *cf);
+static char *ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_chat_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_chat_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_chat_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_chat_init_process(ngx_cycle_t *cycle);
+static void ngx_chat_exit_process(ngx_cycle_t *cycle);
+
+
+ngx_chat_worker_t  ngx_chat_worker;
+
+
+static ngx_conf_num_bounds_t  ngx_chat_pool_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
+};
+
+static ngx_conf_num_bounds_t  ngx_chat_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
+static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
+    ngx_conf_check_num_bounds, 1, 100000
+};
+
+
+static ngx_command_t  ngx_chat_commands[] = {
+
+    { ngx_string("chat_ws"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_chat_ws,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_chat_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_chat_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_redis_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, redis_prefix),
+      NULL },
+
+    { ngx_string("chat_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("chat_postgres"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, pg_conninfo),
+      NULL },
+
+    { ngx_string("chat_postgres_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, pg_pool),
+      &ngx_chat_pool_bounds },
+
+    { ngx_string("chat_postgres_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, pg_timeout),
+      NULL },
+
+    { ngx_string("chat_jwt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_chat_jwt_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("chat_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("chat_room_autocreate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, autocreate),
+      NULL },
+
+    { ngx_string("chat_batch_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, batch_max),
+      &ngx_chat_batch_bounds },
+
+    { ngx_string("chat_allowed_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+      |NGX_CONF_1MORE,
+      ngx_chat_allowed_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_auth_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, auth_timeout),
+      NULL },
+
+    { ngx_string("chat_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("chat_pong_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, pong_timeout),
+      NULL },
+
+    { ngx_string("chat_frame_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, frame_max),
+      NULL },
+
+    { ngx_string("chat_message_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, message_max),
+      NULL },
+
+    { ngx_string("chat_send_queue_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, send_queue_max),
+      NULL },
+
+    { ngx_string("chat_join_replay_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, join_replay_max),
+      &ngx_chat_replay_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_chat_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_chat_create_main_conf,             /* create main configuration */
+    ngx_chat_init_main_conf,               /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_chat_create_loc_conf,              /* create location configuration */
+    ngx_chat_merge_loc_conf                /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_chat_module = {
+    NGX_MODULE_V1,
+    &ngx_chat_module_ctx,                  /* module context */
+    ngx_chat_commands,                     /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_chat_init_process,                 /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_chat_exit_process,                 /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_chat_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_chat_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_chat_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->redis_host = { 0, NULL };
+     *     mcf->pg_conninfo = { 0, NULL };
+     *     mcf->jwt_issuer = { 0, NULL };
+     *     mcf->jwt_audience = { 0, NULL };
+     *     mcf->used = 0;
+     */
+
+    mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg_pool = NGX_CONF_UNSET_UINT;
+    mcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->autocreate = NGX_CONF_UNSET;
+    mcf->batch_max = NGX_CONF_UNSET_UINT;
+
+    mcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_chat_jwt_key_t));
+    if (mcf->jwt_keys == NULL) {
+        return NULL;
+    }
+
+    return mcf;
+}
+
+
+static char *
+ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_chat_main_conf_t *mcf = conf;
+
+    if (mcf->redis_prefix.data == NULL) {
+        ngx_str_set(&mcf->redis_prefix, "chat:");
+    }
+
+    ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
+    ngx_conf_init_uint_value(mcf->pg_pool, 4);
+    ngx_conf_init_msec_value(mcf->pg_timeout, 10000);
+    ngx_conf_init_value(mcf->autocreate, 1);
+    ngx_conf_init_uint_value(mcf->batch_max, 500);
+
+    mcf->jwt.keys = mcf->jwt_keys->elts;
+    mcf->jwt.nkeys = mcf->jwt_keys->nelts;
+    mcf->jwt.iss = mcf->jwt_issuer.len ? (char *) mcf->jwt_issuer.data : NULL;
+    mcf->jwt.aud = mcf->jwt_audience.len
+                   ? (char *) mcf->jwt_audience.data : NULL;
+    mcf->jwt.leeway = 60;
+    mcf->jwt.max_len = 8192;
+
+    if (!mcf->used) {
+        return NGX_CONF_OK;
+    }
+
+    if (mcf->jwt_keys->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_ws\" and \"chat_api\" need at least one "
+                           "\"chat_jwt_key\" in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->redis_host.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_ws\" and \"chat_api\" need \"chat_redis\" "
+                           "in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->pg_conninfo.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_ws\" and \"chat_api\" need "
+                           "\"chat_postgres\" in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_chat_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_chat_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_chat_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->handler = 0;
+     */
+
+    lcf->origins = NGX_CONF_UNSET_PTR;
+    lcf->origins_any = NGX_CONF_UNSET;
+    lcf->auth_timeout = NGX_CONF_UNSET_MSEC;
+    lcf->ping_interval = NGX_CONF_UNSET_MSEC;
+    lcf->pong_timeout = NGX_CONF_UNSET_MSEC;
+    lcf->frame_max = NGX_CONF_UNSET_SIZE;
+    lcf->message_max = NGX_CONF_UNSET_SIZE;
+    lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
+    lcf->join_replay_max = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+static char *
+ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_chat_loc_conf_t *prev = parent;
+    ngx_chat_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    ngx_conf_merge_value(conf->origins_any, prev->origins_any, 0);
+    ngx_conf_merge_msec_value(conf->auth_timeout, prev->auth_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              30000);
+    ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
+    ngx_conf_merge_size_value(conf->frame_max, prev->frame_max, 16384);
+    ngx_conf_merge_size_value(conf->message_max, prev->message_max, 2048);
+    ngx_conf_merge_size_value(conf->send_queue_max, prev->send_queue_max,
+                              1024 * 1024);
+    ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,
+                              500);
+
+    if (conf->frame_max < 128) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_frame_max\" must be at least 128");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->message_max == 0 || conf->message_max > conf->frame_max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_message_max\" must be between 1 and "
+                           "\"chat_frame_max\" (%uz)", conf->frame_max);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->send_queue_max < conf->frame_max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_send_queue_max\" must be at least "
+                           "\"chat_frame_max\" (%uz)", conf->frame_max);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chat_set_handler(ngx_conf_t *cf, void *conf, ngx_uint_t handler)
+{
+    ngx_chat_loc_conf_t *lcf = conf;
+
+    ngx_chat_main_conf_t      *mcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (lcf->handler) {
+        return "is duplicate";
+    }
+
+    lcf->handler = handler;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = (handler == NGX_CHAT_HANDLER_WS) ? ngx_chat_ws_handler
+                                                     : ngx_chat_api_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_chat_module);
+    mcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chat_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_chat_set_handler(cf, conf, NGX_CHAT_HANDLER_WS);
+}
+
+
+static char *
+ngx_chat_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_chat_set_handler(cf, conf, NGX_CHAT_HANDLER_API);
+}
+
+
+static char *
+ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chat_main_conf_t *mcf = conf;
+
+    u_char           *p, *last;
+    ngx_int_t         port;
+    ngx_str_t        *value, host;
+    struct in6_addr   a6;
+
+    if (mcf->redis_host.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        mcf->redis_host.data = value[1].data + 5;
+        mcf->redis_host.len = value[1].len - 5;
+        mcf->redis_port = 0;
+        return NGX_CONF_OK;
+    }
+
+    last = value[1].data + value[1].len;
+    p = ngx_strlchr(value[1].data, last, ']');
+    p = ngx_strlchr(p ? p : value[1].data, last, ':');
+
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_redis\" needs an address and a port, "
+                           "as in 127.0.0.1:6379, or unix:/path");
+        return NGX_CONF_ERROR;
+    }
+
+    port = ngx_atoi(p + 1, last - p - 1);
+    if (port < 1 || port > 65535) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid port in \"chat_redis %V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    host.data = value[1].data;
+    host.len = p - value[1].data;
+
+    if (host.len > 2 && host.data[0] == '[' && host.data[host.len - 1] == ']')
+    {
+        host.data++;
+        host.len -= 2;
+    }
+
+    /* a name would need a blocking lookup in every worker */
+    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+        && ngx_inet6_addr(host.data, host.len, a6.s6_addr) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_redis\" needs a numeric address, "
+                           "not \"%V\"", &host);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (mcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(mcf->redis_host.data, host.data, host.len);
+    mcf->redis_host.data[host.len] = '\0';
+    mcf->redis_host.len = host.len;
+    mcf->redis_port = (in_port_t) port;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chat_main_conf_t *mcf = conf;
+
+    u_char               *buf;
+    size_t                len;
+    ssize_t               n;
+    ngx_fd_t              fd;
+    ngx_str_t            *value, name;
+    ngx_file_info_t       fi;
+    const char           *err;
+    ngx_chat_jwt_alg_e    alg;
+    ngx_chat_jwt_key_t   *key;
+
+    value = cf->args->elts;
+
+    if (ngx_chat_jwt_alg_parse((char *) value[1].data, &alg) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown algorithm \"%V\" in \"chat_jwt_key\", "
+                           "use HS256, RS256 or ES256", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name = value[2];
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* keys are read here, as root, so workers need no access to them */
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open \"chat_jwt_key\" file \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 65536)
+    {
+        ngx_close_file(fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_jwt_key\" file \"%V\" is not a key file "
+                           "of at most 64k", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    len = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_pnalloc(cf->pool, len + 1);
+    if (buf == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, len);
+    ngx_close_file(fd);
+
+    if (n != (ssize_t) len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"chat_jwt_key\" file \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    buf[len] = '\0';
+
+    if (alg == NGX_CHAT_JWT_HS256) {
+        len = ngx_chat_jwt_key_trim(buf, len);
+        buf[len] = '\0';
+    }
+
+    err = ngx_chat_jwt_key_check(alg, buf, len);
+    if (err) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_jwt_key\" file \"%V\": %s", &name, err);
+        return NGX_CONF_ERROR;
+    }
+
+    key = ngx_array_push(mcf->jwt_keys);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->alg = alg;
+    key->key = buf;
+    key->key_len = len;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chat_loc_conf_t *lcf = conf;
+
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (lcf->origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lcf->origins = ngx_array_create(cf->pool, cf->args->nelts,
+                                    sizeof(ngx_str_t));
+    if (lcf->origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->origins_any = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 1 && value[i].data[0] == '*') {
+            lcf->origins_any = 1;
+            continue;
+        }
+
+        /* origins compare case-insensitively and without a trailing "/" */
+        while (value[i].len && value[i].data[value[i].len - 1] == '/') {
+            value[i].len--;
+        }
+
+        o = ngx_array_push(lcf->origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *o = value[i];
+        ngx_strlow(o->data, o->data, o->len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_chat_init_process(ngx_cycle_t *cycle)
+{
+    ngx_chat_main_conf_t  *mcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_chat_module);
+    if (mcf == NULL || !mcf->used) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ngx_chat_worker, sizeof(ngx_chat_worker_t));
+
+    ngx_chat_worker.mcf = mcf;
+    ngx_chat_worker.log = cycle->log;
+    ngx_queue_init(&ngx_chat_worker.sessions);
+
+    if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_chat_pg_init(cycle) != NGX_OK
+        || ngx_chat_batch_init(cycle) != NGX_OK
+        || ngx_chat_fanout_init(cycle) != NGX_OK
+        || ngx_chat_redis_init(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_chat_worker.active = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_exit_process(ngx_cycle_t *cycle)
+{
+    if (!ngx_chat_worker.active) {
+        return;
+    }
+
+    /* from here on nothing reconnects or starts anew */
+    ngx_chat_worker.active = 0;
+
+    ngx_chat_sessions_shutdown();
+    ngx_chat_batch_exit();
+    ngx_chat_fanout_exit();
+    ngx_chat_redis_exit();
+    ngx_chat_pg_exit();
+
+    ngx_chat_room_table_free(&ngx_chat_worker.rooms);
+}
+
+
+int64_t
+ngx_chat_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}

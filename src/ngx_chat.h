@@ -1,0 +1,214 @@
+/*
+ * ngx_chat: the common header of the nginx side of the module.
+ */
+
+#ifndef _NGX_CHAT_H_INCLUDED_
+#define _NGX_CHAT_H_INCLUDED_
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libpq-fe.h>
+
+#include "ngx_chat_buf.h"
+#include "ngx_chat_frame.h"
+#include "ngx_chat_jwt.h"
+#include "ngx_chat_proto.h"
+#include "ngx_chat_room.h"
+
+
+#define NGX_CHAT_SCHEMA_VERSION   1
+
+#define NGX_CHAT_HANDLER_WS       1
+#define NGX_CHAT_HANDLER_API      2
+
+/* sends a session may have waiting for a commit before it is not read */
+#define NGX_CHAT_SEND_INFLIGHT_MAX  256
+
+
+typedef struct {
+    ngx_str_t              redis_host;
+    in_port_t              redis_port;
+    ngx_str_t              redis_prefix;
+    ngx_msec_t             redis_timeout;
+
+    ngx_str_t              pg_conninfo;
+    ngx_uint_t             pg_pool;
+    ngx_msec_t             pg_timeout;
+
+    ngx_array_t           *jwt_keys;      /* ngx_chat_jwt_key_t */
+    ngx_str_t              jwt_issuer;
+    ngx_str_t              jwt_audience;
+    ngx_chat_jwt_conf_t    jwt;
+
+    ngx_flag_t             autocreate;
+    ngx_uint_t             batch_max;
+
+    ngx_uint_t             used;          /* chat_ws or chat_api seen */
+} ngx_chat_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t             handler;
+    ngx_array_t           *origins;       /* ngx_str_t, lowercase */
+    ngx_flag_t             origins_any;
+
+    ngx_msec_t             auth_timeout;
+    ngx_msec_t             ping_interval;
+    ngx_msec_t             pong_timeout;
+    size_t                 frame_max;
+    size_t                 message_max;
+    size_t                 send_queue_max;
+    ngx_uint_t             join_replay_max;
+} ngx_chat_loc_conf_t;
+
+
+typedef struct ngx_chat_session_s  ngx_chat_session_t;
+
+struct ngx_chat_session_s {
+    ngx_connection_t          *connection;
+    ngx_http_request_t        *request;
+    ngx_chat_loc_conf_t       *lcf;
+    ngx_queue_t                queue;          /* worker's sessions */
+
+    ngx_uint_t                 refs;
+
+    ngx_chat_frame_reader_t    reader;
+
+    /* out queue: a ring of shared frames; the head may be partly sent */
+    ngx_chat_buf_t           **out;
+    ngx_uint_t                 out_head;
+    ngx_uint_t                 out_count;
+    ngx_uint_t                 out_cap;
+    size_t                     out_offset;
+    size_t                     out_bytes;
+
+    ngx_chat_member_t         *members;
+
+    ngx_event_t                auth_timer;    /* auth timeout, then expiry */
+    ngx_event_t                ping_timer;    /* ping interval, pong wait */
+    ngx_event_t                close_timer;
+
+    ngx_uint_t                 inflight;      /* sends awaiting commit */
+
+    time_t                     expires;
+    unsigned                   roles;
+    size_t                     user_len;
+    size_t                     name_len;
+    u_char                     user[65];
+    u_char                     name[129];
+
+    uint16_t                   close_code;
+
+    unsigned                   authed:1;
+    unsigned                   closed:1;       /* finalized */
+    unsigned                   close_sent:1;   /* close frame queued */
+    unsigned                   close_recv:1;
+    unsigned                   draining:1;     /* write side shut */
+    unsigned                   pong_wait:1;
+    unsigned                   read_paused:1;
+    unsigned                   in_handler:1;
+    unsigned                   header_input:1;
+    unsigned                   started:1;
+};
+
+
+/* ngx_chat_module.c */
+extern ngx_module_t  ngx_chat_module;
+
+typedef struct {
+    ngx_chat_main_conf_t      *mcf;
+    ngx_log_t                 *log;
+    ngx_chat_room_table_t      rooms;
+    ngx_queue_t                sessions;
+    ngx_flag_t                 active;
+} ngx_chat_worker_t;
+
+extern ngx_chat_worker_t  ngx_chat_worker;
+
+int64_t ngx_chat_now_ms(void);
+
+
+/* ngx_chat_handshake.c */
+ngx_int_t ngx_chat_ws_handler(ngx_http_request_t *r);
+
+/* ngx_chat_session.c */
+ngx_chat_session_t *ngx_chat_session_create(ngx_http_request_t *r,
+    ngx_chat_loc_conf_t *lcf, ngx_chat_buf_t *response);
+void ngx_chat_session_start(ngx_chat_session_t *s);
+void ngx_chat_session_authenticate(ngx_chat_session_t *s,
+    ngx_chat_jwt_claims_t *claims, const char *id, size_t id_len);
+void ngx_chat_session_rearm_expiry(ngx_chat_session_t *s);
+ngx_int_t ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b);
+ngx_int_t ngx_chat_session_send_json(ngx_chat_session_t *s,
+    ngx_chat_json_t *j);
+void ngx_chat_session_error(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *code, const char *message);
+void ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
+    const char *reason);
+void ngx_chat_session_ref(ngx_chat_session_t *s);
+void ngx_chat_session_unref(ngx_chat_session_t *s);
+void ngx_chat_session_send_done(ngx_chat_session_t *s);
+void ngx_chat_sessions_shutdown(void);
+
+/* ngx_chat_request.c */
+void ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
+    size_t len);
+
+/* ngx_chat_fanout.c */
+ngx_int_t ngx_chat_fanout_init(ngx_cycle_t *cycle);
+void ngx_chat_fanout_exit(void);
+void ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req);
+void ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req);
+void ngx_chat_fanout_session_gone(ngx_chat_session_t *s);
+void ngx_chat_fanout_committed(const char *room, size_t room_len,
+    int64_t seq, const char *json, size_t json_len);
+void ngx_chat_fanout_redis_message(const char *room, size_t len,
+    const char *payload, size_t payload_len);
+void ngx_chat_fanout_redis_subscribed(const char *room, size_t len);
+void ngx_chat_fanout_redis_unsubscribed(const char *room, size_t len);
+void ngx_chat_fanout_redis_up(void);
+void ngx_chat_fanout_redis_down(void);
+
+/* ngx_chat_batch.c */
+ngx_int_t ngx_chat_batch_init(ngx_cycle_t *cycle);
+void ngx_chat_batch_exit(void);
+void ngx_chat_batch_send(ngx_chat_session_t *s, ngx_chat_request_t *req);
+
+/* ngx_chat_redis.c */
+ngx_int_t ngx_chat_redis_init(ngx_cycle_t *cycle);
+void ngx_chat_redis_exit(void);
+ngx_int_t ngx_chat_redis_up(void);
+ngx_int_t ngx_chat_redis_subscribe(const char *room, size_t len);
+ngx_int_t ngx_chat_redis_unsubscribe(const char *room, size_t len);
+void ngx_chat_redis_publish(const char *room, size_t room_len,
+    const char *payload, size_t len);
+
+/* ngx_chat_pg.c */
+typedef void (*ngx_chat_pg_handler_pt)(void *data, PGresult *res,
+    ngx_uint_t status);
+
+#define NGX_CHAT_PG_OK           0
+#define NGX_CHAT_PG_UNAVAILABLE  1   /* no connection, or it was lost */
+#define NGX_CHAT_PG_FAILED       2   /* the statement failed */
+
+ngx_int_t ngx_chat_pg_init(ngx_cycle_t *cycle);
+void ngx_chat_pg_exit(void);
+ngx_int_t ngx_chat_pg_up(void);
+/*
+ * The handler runs once: with the result (valid only during the call) and
+ * NGX_CHAT_PG_OK, or with NULL and the reason.  NGX_DECLINED: no backend.
+ */
+ngx_int_t ngx_chat_pg_query(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data);
+
+/* ngx_chat_api.c */
+ngx_int_t ngx_chat_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chat_json_t *j);
+
+#endif /* _NGX_CHAT_H_INCLUDED_ */

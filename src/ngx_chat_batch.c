@@ -1,0 +1,367 @@
+/*
+ * Group commit: the sends parsed in one loop tick go to PostgreSQL as one
+ * statement, and each is acknowledged only after that commit.  One batch
+ * is in flight per worker, so sends from one connection commit in the
+ * order they were sent.
+ */
+
+#include "ngx_chat.h"
+#include "ngx_chat_store.h"
+
+
+typedef struct {
+    ngx_queue_t          queue;
+    ngx_chat_session_t  *session;
+    int64_t              reply_to;
+    size_t               id_len;
+    char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
+    size_t               room_len;
+    char                 room[NGX_CHAT_ROOM_ID_MAX + 1];
+    size_t               cid_len;
+    char                 cid[NGX_CHAT_CLIENT_MSG_ID_MAX + 1];
+    size_t               body_len;
+    size_t               meta_len;
+    char                 data[1];      /* body, then meta */
+} ngx_chat_send_t;
+
+
+static void ngx_chat_batch_flush(ngx_event_t *ev);
+static void ngx_chat_batch_committed(void *data, PGresult *res,
+    ngx_uint_t status);
+static void ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
+    const char *message);
+static void ngx_chat_send_done(ngx_chat_send_t *snd);
+
+
+static ngx_queue_t   ngx_chat_batch_waiting;
+static ngx_uint_t    ngx_chat_batch_nwaiting;
+static ngx_queue_t   ngx_chat_batch_inflight;
+static ngx_uint_t    ngx_chat_batch_busy;
+static ngx_event_t   ngx_chat_batch_ev;
+
+
+ngx_int_t
+ngx_chat_batch_init(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_chat_batch_waiting);
+    ngx_queue_init(&ngx_chat_batch_inflight);
+    ngx_chat_batch_nwaiting = 0;
+    ngx_chat_batch_busy = 0;
+
+    ngx_memzero(&ngx_chat_batch_ev, sizeof(ngx_event_t));
+    ngx_chat_batch_ev.handler = ngx_chat_batch_flush;
+    ngx_chat_batch_ev.log = cycle->log;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_chat_batch_exit(void)
+{
+    ngx_queue_t      *q;
+    ngx_chat_send_t  *snd;
+
+    if (ngx_chat_batch_ev.posted) {
+        ngx_delete_posted_event(&ngx_chat_batch_ev);
+    }
+
+    while (!ngx_queue_empty(&ngx_chat_batch_waiting)) {
+        q = ngx_queue_head(&ngx_chat_batch_waiting);
+        ngx_queue_remove(q);
+        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
+        ngx_chat_session_unref(snd->session);
+        ngx_free(snd);
+    }
+
+    /* the in-flight batch belongs to its query, which frees nothing now */
+}
+
+
+void
+ngx_chat_batch_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_send_t  *snd;
+
+    snd = ngx_alloc(sizeof(ngx_chat_send_t) + req->body_len + req->meta_len,
+                    s->connection->log);
+    if (snd == NULL) {
+        ngx_chat_session_error(s, req->id, req->id_len, "internal",
+                               "out of memory");
+        return;
+    }
+
+    snd->session = s;
+    snd->reply_to = req->has_reply_to ? req->reply_to : 0;
+    snd->id_len = req->id_len;
+    ngx_memcpy(snd->id, req->id, req->id_len);
+    snd->room_len = req->room_len;
+    ngx_memcpy(snd->room, req->room, req->room_len);
+    snd->room[req->room_len] = '\0';
+    snd->cid_len = req->client_msg_id_len;
+    ngx_memcpy(snd->cid, req->client_msg_id, req->client_msg_id_len);
+    snd->body_len = req->body_len;
+    ngx_memcpy(snd->data, req->body, req->body_len);
+    snd->meta_len = req->meta_len;
+
+    if (req->meta_len) {
+        ngx_memcpy(snd->data + req->body_len, req->meta, req->meta_len);
+    }
+
+    ngx_chat_session_ref(s);
+    s->inflight++;
+
+    if (s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX) {
+        /* the client outruns the store: stop reading it for a while */
+        s->read_paused = 1;
+    }
+
+    ngx_queue_insert_tail(&ngx_chat_batch_waiting, &snd->queue);
+    ngx_chat_batch_nwaiting++;
+
+    /* the flush runs after this loop tick's reads: one commit for all */
+    if (!ngx_chat_batch_busy && !ngx_chat_batch_ev.posted) {
+        ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_chat_batch_flush(ngx_event_t *ev)
+{
+    int                lengths[2];
+    ngx_int_t          rc;
+    ngx_uint_t         n, max;
+    const char        *values[2];
+    ngx_queue_t       *q;
+    ngx_chat_send_t   *snd;
+    ngx_chat_json_t    j;
+
+    if (ngx_chat_batch_busy || ngx_queue_empty(&ngx_chat_batch_waiting)) {
+        return;
+    }
+
+    max = ngx_chat_worker.mcf->batch_max;
+    n = 0;
+
+    ngx_chat_json_init(&j, 4096);
+    ngx_chat_json_char(&j, '[');
+
+    while (n < max && !ngx_queue_empty(&ngx_chat_batch_waiting)) {
+        q = ngx_queue_head(&ngx_chat_batch_waiting);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&ngx_chat_batch_inflight, q);
+        ngx_chat_batch_nwaiting--;
+        n++;
+
+        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
+
+        ngx_chat_json_sep(&j);
+        ngx_chat_json_char(&j, '{');
+        ngx_chat_json_kv_str(&j, "room", snd->room, snd->room_len);
+        ngx_chat_json_kv_str(&j, "from", (char *) snd->session->user,
+                             snd->session->user_len);
+
+        if (snd->session->name_len) {
+            ngx_chat_json_kv_str(&j, "name", (char *) snd->session->name,
+                                 snd->session->name_len);
+        }
+
+        ngx_chat_json_kv_str(&j, "body", snd->data, snd->body_len);
+
+        if (snd->cid_len) {
+            ngx_chat_json_kv_str(&j, "cid", snd->cid, snd->cid_len);
+        }
+
+        if (snd->reply_to) {
+            ngx_chat_json_kv_int(&j, "reply_to", snd->reply_to);
+        }
+
+        if (snd->meta_len) {
+            ngx_chat_json_kv_raw(&j, "meta", snd->data + snd->body_len,
+                                 snd->meta_len);
+        }
+
+        ngx_chat_json_char(&j, '}');
+    }
+
+    ngx_chat_json_char(&j, ']');
+
+    if (j.failed) {
+        ngx_chat_json_free(&j);
+        ngx_chat_batch_fail(&ngx_chat_batch_inflight, "internal",
+                            "out of memory");
+        return;
+    }
+
+    values[0] = j.data;
+    lengths[0] = j.len;
+    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
+    lengths[1] = 1;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_SEND_BATCH, 2, values, lengths,
+                           ngx_chat_batch_committed, NULL);
+    ngx_chat_json_free(&j);
+
+    if (rc != NGX_OK) {
+        ngx_chat_batch_fail(&ngx_chat_batch_inflight, "unavailable",
+                            "the message store is unavailable");
+        return;
+    }
+
+    ngx_chat_batch_busy = 1;
+}
+
+
+static void
+ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
+{
+    int                  row, nrows;
+    char                *st;
+    int64_t              seq, msg_id, ts;
+    ngx_queue_t         *q;
+    ngx_chat_json_t      j;
+    ngx_chat_send_t     *snd;
+    ngx_chat_session_t  *s;
+    ngx_chat_message_t   m;
+
+    ngx_chat_batch_busy = 0;
+
+    if (status != NGX_CHAT_PG_OK) {
+        /* not acknowledged: a retry with client_msg_id is safe */
+        ngx_chat_batch_fail(&ngx_chat_batch_inflight,
+                            status == NGX_CHAT_PG_UNAVAILABLE
+                            ? "unavailable" : "internal",
+                            status == NGX_CHAT_PG_UNAVAILABLE
+                            ? "the message store is unavailable"
+                            : "the message could not be stored");
+        goto next;
+    }
+
+    nrows = PQntuples(res);
+    row = 0;
+
+    while (!ngx_queue_empty(&ngx_chat_batch_inflight)) {
+        q = ngx_queue_head(&ngx_chat_batch_inflight);
+        ngx_queue_remove(q);
+        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
+        s = snd->session;
+
+        if (row >= nrows || PQgetisnull(res, row, 2) != 0) {
+            st = row < nrows ? PQgetvalue(res, row, 1) : "";
+
+            if (ngx_strcmp(st, "not_found") == 0) {
+                ngx_chat_session_error(s, snd->id, snd->id_len, "not_found",
+                                       "no such room");
+            } else {
+                ngx_chat_session_error(s, snd->id, snd->id_len, "internal",
+                                       "the message could not be stored");
+            }
+
+            row++;
+            ngx_chat_send_done(snd);
+            continue;
+        }
+
+        seq = atoll(PQgetvalue(res, row, 2));
+        msg_id = atoll(PQgetvalue(res, row, 3));
+        ts = atoll(PQgetvalue(res, row, 4));
+        row++;
+
+        ngx_memzero(&m, sizeof(ngx_chat_message_t));
+        m.room = snd->room;
+        m.room_len = snd->room_len;
+        m.seq = seq;
+        m.msg_id = msg_id;
+        m.ts = ts;
+        m.from = (char *) s->user;
+        m.from_len = s->user_len;
+        m.name = (char *) s->name;
+        m.name_len = s->name_len;
+        m.body = snd->data;
+        m.body_len = snd->body_len;
+        m.client_msg_id = snd->cid;
+        m.cid_len = snd->cid_len;
+        m.reply_to = snd->reply_to;
+        m.meta = snd->data + snd->body_len;
+        m.meta_len = snd->meta_len;
+        m.with_type = 1;
+
+        /* a retried send is published again: receivers drop the copy */
+        ngx_chat_json_init(&j, 256 + snd->body_len + snd->meta_len);
+
+        if (ngx_chat_json_message(&j, &m) == 0) {
+            ngx_chat_fanout_committed(snd->room, snd->room_len, seq,
+                                      j.data, j.len);
+        }
+
+        ngx_chat_json_free(&j);
+
+        if (snd->id_len && !s->closed) {
+            ngx_chat_json_init(&j, 160);
+            ngx_chat_json_ok_begin(&j, snd->id, snd->id_len);
+            ngx_chat_json_kv_str(&j, "room", snd->room, snd->room_len);
+            ngx_chat_json_kv_int(&j, "seq", seq);
+            ngx_chat_json_kv_int(&j, "msg_id", msg_id);
+            ngx_chat_json_kv_int(&j, "ts", ts);
+            ngx_chat_json_end(&j);
+            (void) ngx_chat_session_send_json(s, &j);
+            ngx_chat_json_free(&j);
+        }
+
+        ngx_chat_send_done(snd);
+    }
+
+next:
+
+    if (!ngx_queue_empty(&ngx_chat_batch_waiting)
+        && !ngx_chat_batch_ev.posted)
+    {
+        ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
+    const char *message)
+{
+    ngx_uint_t        n;
+    ngx_queue_t      *q;
+    ngx_chat_send_t  *snd;
+
+    n = 0;
+
+    while (!ngx_queue_empty(batch)) {
+        q = ngx_queue_head(batch);
+        ngx_queue_remove(q);
+        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
+
+        if (n++ == 0) {
+            ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
+                          "chat: a batch of sends failed (%s), the first "
+                          "from user \"%s\" to room \"%s\"",
+                          code, snd->session->user, snd->room);
+        }
+
+        ngx_chat_session_error(snd->session, snd->id, snd->id_len, code,
+                               message);
+        ngx_chat_send_done(snd);
+    }
+}
+
+
+static void
+ngx_chat_send_done(ngx_chat_send_t *snd)
+{
+    ngx_chat_session_t  *s;
+
+    s = snd->session;
+    ngx_free(snd);
+
+    if (!s->closed) {
+        ngx_chat_session_send_done(s);
+    }
+
+    ngx_chat_session_unref(s);
+}

@@ -1,0 +1,59 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_chat_buf.h"
+#include "ngx_chat_frame.h"
+
+
+ngx_chat_buf_t *
+ngx_chat_buf_alloc(size_t len)
+{
+    ngx_chat_buf_t  *b;
+
+    if (len > UINT32_MAX) {
+        return NULL;
+    }
+
+    b = malloc(sizeof(ngx_chat_buf_t) + len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->refs = 1;
+    b->len = (uint32_t) len;
+    b->seq = 0;
+    b->data = (uint8_t *) (b + 1);
+
+    return b;
+}
+
+
+ngx_chat_buf_t *
+ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
+{
+    size_t           n;
+    uint8_t          hdr[10];
+    ngx_chat_buf_t  *b;
+
+    n = ngx_chat_frame_header(hdr, NGX_CHAT_WS_TEXT, len);
+
+    b = ngx_chat_buf_alloc(n + len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    memcpy(b->data, hdr, n);
+    memcpy(b->data + n, payload, len);
+    b->seq = seq;
+
+    return b;
+}
+
+
+void
+ngx_chat_buf_unref(ngx_chat_buf_t *b)
+{
+    if (--b->refs == 0) {
+        free(b);
+    }
+}

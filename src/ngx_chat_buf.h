@@ -1,0 +1,35 @@
+/*
+ * Reference-counted byte buffers: one server frame is built once per
+ * worker and the same buffer is queued to every session that receives it.
+ * Free of nginx types.
+ */
+
+#ifndef _NGX_CHAT_BUF_H_INCLUDED_
+#define _NGX_CHAT_BUF_H_INCLUDED_
+
+#include <stdint.h>
+#include <stddef.h>
+
+
+typedef struct {
+    uint32_t   refs;
+    uint32_t   len;
+    int64_t    seq;          /* 0 for frames that are not sequenced */
+    uint8_t   *data;
+} ngx_chat_buf_t;
+
+
+ngx_chat_buf_t *ngx_chat_buf_alloc(size_t len);
+ngx_chat_buf_t *ngx_chat_buf_text_frame(const char *payload, size_t len,
+    int64_t seq);
+
+static inline ngx_chat_buf_t *
+ngx_chat_buf_ref(ngx_chat_buf_t *b)
+{
+    b->refs++;
+    return b;
+}
+
+void ngx_chat_buf_unref(ngx_chat_buf_t *b);
+
+#endif /* _NGX_CHAT_BUF_H_INCLUDED_ */

@@ -1,0 +1,1050 @@
+/*
+ * Fanout: the worker's rooms and the sessions joined to them.
+ *
+ * Every sequenced event reaches a room through ngx_chat_fanout_deliver(),
+ * from a local commit, from Redis, or from PostgreSQL when a gap is read
+ * back, so each joined session sees each seq once and in order.  A room
+ * is subscribed on its first local join and unsubscribed after its last
+ * leave; at most one SUBSCRIBE or UNSUBSCRIBE is outstanding per room.
+ */
+
+#include "ngx_chat.h"
+#include "ngx_chat_store.h"
+
+
+#define NGX_CHAT_ROOM_SUBSCRIBING  1   /* waiting to be subscribed */
+#define NGX_CHAT_ROOM_OPENING      2   /* reading its latest seq */
+#define NGX_CHAT_ROOM_READY        3
+
+#define NGX_CHAT_SUB_NONE          0
+#define NGX_CHAT_SUB_PENDING       1
+#define NGX_CHAT_SUB_ACTIVE        2
+#define NGX_CHAT_UNSUB_PENDING     3
+
+#define NGX_CHAT_GAP_WAIT          200
+#define NGX_CHAT_PENDING_MAX       10000
+
+
+typedef struct {
+    ngx_event_t          gap_timer;
+    ngx_event_t          release;
+    ngx_uint_t           sub;
+    unsigned             resyncing:1;
+} ngx_chat_room_ctx_t;
+
+
+/* a member with the join request it came from */
+typedef struct {
+    ngx_chat_member_t    member;
+    int64_t              since;
+    int64_t              target;
+    size_t               id_len;
+    char                 id[72];
+    unsigned             has_since:1;
+} ngx_chat_join_t;
+
+
+/* what a PostgreSQL callback needs to find its room or member again */
+typedef struct {
+    ngx_chat_session_t  *session;
+    uint32_t             gen;
+    size_t               room_len;
+    char                 room[NGX_CHAT_ROOM_ID_MAX + 1];
+} ngx_chat_room_ref_t;
+
+
+static ngx_chat_room_t *ngx_chat_room_acquire(const char *id, size_t len);
+static void ngx_chat_room_open(ngx_chat_room_t *room);
+static void ngx_chat_room_opened(void *data, PGresult *res,
+    ngx_uint_t status);
+static void ngx_chat_room_fail_joins(ngx_chat_room_t *room,
+    const char *code, const char *message);
+static void ngx_chat_room_release_later(ngx_chat_room_t *room);
+static void ngx_chat_room_release_handler(ngx_event_t *ev);
+static void ngx_chat_room_destroy(ngx_chat_room_t *room);
+static void ngx_chat_room_subscribe(ngx_chat_room_t *room);
+static void ngx_chat_fanout_deliver(ngx_chat_room_t *room,
+    ngx_chat_buf_t *b);
+static void ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b);
+static void ngx_chat_fanout_gap_handler(ngx_event_t *ev);
+static void ngx_chat_fanout_resync(ngx_chat_room_t *room);
+static void ngx_chat_fanout_resynced(void *data, PGresult *res,
+    ngx_uint_t status);
+static void ngx_chat_join_start(ngx_chat_join_t *jn);
+static void ngx_chat_join_replayed(void *data, PGresult *res,
+    ngx_uint_t status);
+static void ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated);
+static ngx_chat_join_t *ngx_chat_session_member(ngx_chat_session_t *s,
+    const char *room, size_t len);
+static void ngx_chat_member_remove(ngx_chat_session_t *s,
+    ngx_chat_member_t *m);
+static ngx_chat_room_ref_t *ngx_chat_room_ref(ngx_chat_room_t *room,
+    ngx_chat_session_t *s, uint32_t gen);
+static ngx_chat_room_t *ngx_chat_room_deref(ngx_chat_room_ref_t *ref);
+
+
+static uint32_t  ngx_chat_join_gen;
+
+
+ngx_int_t
+ngx_chat_fanout_init(ngx_cycle_t *cycle)
+{
+    ngx_chat_join_gen = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_fanout_free_room(ngx_chat_room_t *room, void *arg)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (ctx) {
+        if (ctx->gap_timer.timer_set) {
+            ngx_del_timer(&ctx->gap_timer);
+        }
+
+        if (ctx->release.posted) {
+            ngx_delete_posted_event(&ctx->release);
+        }
+
+        ngx_free(ctx);
+        room->data = NULL;
+    }
+}
+
+
+void
+ngx_chat_fanout_exit(void)
+{
+    /* sessions are gone by now: only the rooms' own state is left */
+    ngx_chat_room_each(&ngx_chat_worker.rooms, ngx_chat_fanout_free_room,
+                       NULL);
+}
+
+
+static ngx_chat_room_t *
+ngx_chat_room_acquire(const char *id, size_t len)
+{
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
+
+    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    if (room) {
+        return room;
+    }
+
+    ctx = ngx_calloc(sizeof(ngx_chat_room_ctx_t), ngx_chat_worker.log);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    room = ngx_chat_room_add(&ngx_chat_worker.rooms, id, len);
+    if (room == NULL) {
+        ngx_free(ctx);
+        return NULL;
+    }
+
+    room->data = ctx;
+
+    ctx->gap_timer.handler = ngx_chat_fanout_gap_handler;
+    ctx->gap_timer.data = room;
+    ctx->gap_timer.log = ngx_chat_worker.log;
+    ctx->gap_timer.cancelable = 1;
+
+    ctx->release.handler = ngx_chat_room_release_handler;
+    ctx->release.data = room;
+    ctx->release.log = ngx_chat_worker.log;
+
+    /*
+     * Subscribe first, then read the latest seq: whatever is committed
+     * after that read is published after the subscription is active.
+     */
+    room->state = NGX_CHAT_ROOM_SUBSCRIBING;
+    ngx_chat_room_subscribe(room);
+
+    if (ctx->sub == NGX_CHAT_SUB_NONE) {
+        /* no Redis now: run without it, resync when it is back */
+        ngx_chat_room_open(room);
+    }
+
+    return room;
+}
+
+
+static void
+ngx_chat_room_subscribe(ngx_chat_room_t *room)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (ctx->sub != NGX_CHAT_SUB_NONE) {
+        return;
+    }
+
+    if (ngx_chat_redis_subscribe(room->id, room->id_len) == NGX_OK) {
+        ctx->sub = NGX_CHAT_SUB_PENDING;
+    }
+}
+
+
+static void
+ngx_chat_room_open(ngx_chat_room_t *room)
+{
+    ngx_int_t             rc;
+    const char           *values[2];
+    int                   lengths[2];
+    ngx_chat_room_ref_t  *ref;
+
+    room->state = NGX_CHAT_ROOM_OPENING;
+
+    ref = ngx_chat_room_ref(room, NULL, 0);
+    if (ref == NULL) {
+        ngx_chat_room_fail_joins(room, "internal", "out of memory");
+        return;
+    }
+
+    values[0] = room->id;
+    lengths[0] = room->id_len;
+    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
+    lengths[1] = 1;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN, 2, values, lengths,
+                           ngx_chat_room_opened, ref);
+
+    if (rc != NGX_OK) {
+        ngx_free(ref);
+        ngx_chat_room_fail_joins(room, "unavailable",
+                                 "the message store is unavailable");
+    }
+}
+
+
+static void
+ngx_chat_room_opened(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_room_ref_t *ref = data;
+
+    ngx_chat_buf_t     *b;
+    ngx_chat_room_t    *room;
+    ngx_chat_member_t  *m, *next;
+
+    room = ngx_chat_room_deref(ref);
+    if (room == NULL || room->state != NGX_CHAT_ROOM_OPENING) {
+        return;
+    }
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_room_fail_joins(room,
+                                 status == NGX_CHAT_PG_UNAVAILABLE
+                                 ? "unavailable" : "internal",
+                                 "the message store is unavailable");
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_chat_room_fail_joins(room, "not_found", "no such room");
+        return;
+    }
+
+    room->delivered = atoll(PQgetvalue(res, 0, 0));
+    room->state = NGX_CHAT_ROOM_READY;
+
+    /* what arrived while the room was opening */
+    while ((b = ngx_chat_room_pending_next(room)) != NULL) {
+        ngx_chat_fanout_emit(room, b);
+        room->delivered = b->seq;
+        ngx_chat_buf_unref(b);
+    }
+
+    if (room->npending) {
+        ngx_chat_fanout_resync(room);
+    }
+
+    for (m = room->members; m; m = next) {
+        next = m->next;
+
+        if (!m->live) {
+            ngx_chat_join_start((ngx_chat_join_t *) m);
+        }
+    }
+}
+
+
+/* the room could not be opened: every join waiting for it fails */
+static void
+ngx_chat_room_fail_joins(ngx_chat_room_t *room, const char *code,
+    const char *message)
+{
+    ngx_chat_join_t     *jn;
+    ngx_chat_member_t   *m, *next;
+    ngx_chat_session_t  *s;
+
+    for (m = room->members; m; m = next) {
+        next = m->next;
+        jn = (ngx_chat_join_t *) m;
+        s = m->session;
+
+        ngx_chat_session_error(s, jn->id, jn->id_len, code, message);
+        ngx_chat_member_remove(s, m);
+    }
+
+    room->state = NGX_CHAT_ROOM_SUBSCRIBING;
+    ngx_chat_room_release_later(room);
+}
+
+
+static void
+ngx_chat_room_release_later(ngx_chat_room_t *room)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    /* never inside a loop over the room's members */
+    if (!ctx->release.posted) {
+        ngx_post_event(&ctx->release, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_chat_room_release_handler(ngx_event_t *ev)
+{
+    ngx_chat_room_t      *room = ev->data;
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (room->nmembers) {
+        return;
+    }
+
+    switch (ctx->sub) {
+
+    case NGX_CHAT_SUB_ACTIVE:
+        if (ngx_chat_redis_unsubscribe(room->id, room->id_len) == NGX_OK) {
+            ctx->sub = NGX_CHAT_UNSUB_PENDING;
+            return;
+        }
+
+        ctx->sub = NGX_CHAT_SUB_NONE;
+        break;
+
+    case NGX_CHAT_SUB_PENDING:
+    case NGX_CHAT_UNSUB_PENDING:
+        /* decided when Redis answers */
+        return;
+    }
+
+    ngx_chat_room_destroy(room);
+}
+
+
+static void
+ngx_chat_room_destroy(ngx_chat_room_t *room)
+{
+    ngx_chat_fanout_free_room(room, NULL);
+    ngx_chat_room_delete(&ngx_chat_worker.rooms, room);
+}
+
+
+void
+ngx_chat_fanout_redis_subscribed(const char *id, size_t len)
+{
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
+
+    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    if (room == NULL) {
+        return;
+    }
+
+    ctx = room->data;
+    ctx->sub = NGX_CHAT_SUB_ACTIVE;
+
+    if (room->nmembers == 0) {
+        ngx_chat_room_release_later(room);
+        return;
+    }
+
+    if (room->state == NGX_CHAT_ROOM_SUBSCRIBING) {
+        ngx_chat_room_open(room);
+
+    } else if (room->state == NGX_CHAT_ROOM_READY) {
+        /* events published while it was not subscribed */
+        ngx_chat_fanout_resync(room);
+    }
+}
+
+
+void
+ngx_chat_fanout_redis_unsubscribed(const char *id, size_t len)
+{
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
+
+    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    if (room == NULL) {
+        return;
+    }
+
+    ctx = room->data;
+    ctx->sub = NGX_CHAT_SUB_NONE;
+
+    if (room->nmembers == 0) {
+        ngx_chat_room_destroy(room);
+        return;
+    }
+
+    /* someone joined while it was being unsubscribed */
+    ngx_chat_room_subscribe(room);
+}
+
+
+static void
+ngx_chat_fanout_redis_room_up(ngx_chat_room_t *room, void *arg)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (room->nmembers && ctx->sub == NGX_CHAT_SUB_NONE) {
+        ngx_chat_room_subscribe(room);
+    }
+}
+
+
+void
+ngx_chat_fanout_redis_up(void)
+{
+    ngx_chat_room_each(&ngx_chat_worker.rooms,
+                       ngx_chat_fanout_redis_room_up, NULL);
+}
+
+
+static void
+ngx_chat_fanout_redis_room_down(ngx_chat_room_t *room, void *arg)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    ctx->sub = NGX_CHAT_SUB_NONE;
+
+    if (room->nmembers == 0) {
+        ngx_chat_room_release_later(room);
+
+    } else if (room->state == NGX_CHAT_ROOM_SUBSCRIBING) {
+        ngx_chat_room_open(room);
+    }
+}
+
+
+void
+ngx_chat_fanout_redis_down(void)
+{
+    ngx_chat_room_each(&ngx_chat_worker.rooms,
+                       ngx_chat_fanout_redis_room_down, NULL);
+}
+
+
+void
+ngx_chat_fanout_redis_message(const char *id, size_t len,
+    const char *payload, size_t payload_len)
+{
+    int64_t           seq;
+    const char       *p, *last;
+    ngx_chat_buf_t   *b;
+    ngx_chat_room_t  *room;
+
+    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    if (room == NULL) {
+        return;
+    }
+
+    /* "<seq>\n<event json>": the seq is read without parsing the JSON */
+    p = payload;
+    last = payload + payload_len;
+    seq = 0;
+
+    while (p < last && *p >= '0' && *p <= '9' && seq < INT64_MAX / 10) {
+        seq = seq * 10 + (*p++ - '0');
+    }
+
+    if (p == last || *p != '\n' || seq <= 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
+                      "chat: ignored a malformed event for room \"%*s\"",
+                      len, id);
+        return;
+    }
+
+    p++;
+
+    /* framed once per worker, shared by every local session */
+    b = ngx_chat_buf_text_frame(p, last - p, seq);
+    if (b == NULL) {
+        return;
+    }
+
+    ngx_chat_fanout_deliver(room, b);
+    ngx_chat_buf_unref(b);
+}
+
+
+void
+ngx_chat_fanout_committed(const char *id, size_t len, int64_t seq,
+    const char *json, size_t json_len)
+{
+    u_char           *p, *payload;
+    ngx_chat_buf_t   *b;
+    ngx_chat_room_t  *room;
+
+    payload = ngx_alloc(NGX_INT64_LEN + 1 + json_len, ngx_chat_worker.log);
+
+    if (payload) {
+        p = ngx_sprintf(payload, "%L\n", seq);
+        p = ngx_cpymem(p, json, json_len);
+        ngx_chat_redis_publish(id, len, (char *) payload, p - payload);
+        ngx_free(payload);
+    }
+
+    /* local sessions need not wait for the round trip through Redis */
+    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    if (room == NULL) {
+        return;
+    }
+
+    b = ngx_chat_buf_text_frame(json, json_len, seq);
+    if (b == NULL) {
+        return;
+    }
+
+    ngx_chat_fanout_deliver(room, b);
+    ngx_chat_buf_unref(b);
+}
+
+
+static void
+ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (b->seq <= room->delivered && room->state == NGX_CHAT_ROOM_READY) {
+        return;
+    }
+
+    if (room->state != NGX_CHAT_ROOM_READY || b->seq != room->delivered + 1)
+    {
+        /* dropping is safe: a gap is always read back from PostgreSQL */
+        if (room->npending < NGX_CHAT_PENDING_MAX) {
+            (void) ngx_chat_room_pending_add(room, b);
+        }
+
+        if (room->state == NGX_CHAT_ROOM_READY && !ctx->gap_timer.timer_set
+            && !ctx->resyncing)
+        {
+            ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+        }
+
+        return;
+    }
+
+    ngx_chat_fanout_emit(room, b);
+    room->delivered = b->seq;
+
+    while ((b = ngx_chat_room_pending_next(room)) != NULL) {
+        ngx_chat_fanout_emit(room, b);
+        room->delivered = b->seq;
+        ngx_chat_buf_unref(b);
+    }
+
+    if (room->npending == 0 && ctx->gap_timer.timer_set) {
+        ngx_del_timer(&ctx->gap_timer);
+    }
+}
+
+
+static void
+ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+{
+    ngx_chat_member_t   *m, *next;
+    ngx_chat_session_t  *s;
+
+    for (m = room->members; m; m = next) {
+        /* a session closed by its full queue unlinks only itself */
+        next = m->next;
+        s = m->session;
+
+        if (m->live) {
+            (void) ngx_chat_session_enqueue(s, b);
+
+        } else if (ngx_chat_member_hold(m, b) != 0) {
+            ngx_chat_session_close(s, 1011, "out of memory");
+        }
+    }
+}
+
+
+static void
+ngx_chat_fanout_gap_handler(ngx_event_t *ev)
+{
+    ngx_chat_fanout_resync(ev->data);
+}
+
+
+static void
+ngx_chat_fanout_resync(ngx_chat_room_t *room)
+{
+    u_char                since[NGX_INT64_LEN], limit[NGX_INT_T_LEN];
+    ngx_int_t             rc;
+    const char           *values[3];
+    int                   lengths[3];
+    ngx_chat_room_ctx_t  *ctx = room->data;
+    ngx_chat_room_ref_t  *ref;
+
+    if (ctx->resyncing || room->state != NGX_CHAT_ROOM_READY) {
+        return;
+    }
+
+    if (ctx->gap_timer.timer_set) {
+        ngx_del_timer(&ctx->gap_timer);
+    }
+
+    ref = ngx_chat_room_ref(room, NULL, 0);
+    if (ref == NULL) {
+        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+        return;
+    }
+
+    values[0] = room->id;
+    lengths[0] = room->id_len;
+    values[1] = (char *) since;
+    lengths[1] = ngx_sprintf(since, "%L", room->delivered) - since;
+    values[2] = (char *) limit;
+    lengths[2] = ngx_sprintf(limit, "%ui", (ngx_uint_t) NGX_CHAT_RESYNC_ROWS)
+                 - limit;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_RESYNC, 3, values, lengths,
+                           ngx_chat_fanout_resynced, ref);
+
+    if (rc != NGX_OK) {
+        ngx_free(ref);
+        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT * 5);
+        return;
+    }
+
+    ctx->resyncing = 1;
+}
+
+
+static void
+ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_room_ref_t *ref = data;
+
+    int                   i, n;
+    ngx_chat_buf_t       *b;
+    ngx_chat_json_t       j;
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
+
+    room = ngx_chat_room_deref(ref);
+    if (room == NULL) {
+        return;
+    }
+
+    ctx = room->data;
+    ctx->resyncing = 0;
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT * 5);
+        return;
+    }
+
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        ngx_chat_json_init(&j, 512);
+
+        if (ngx_chat_store_row_message(res, i, room->id, room->id_len, &j)
+            != NGX_OK)
+        {
+            ngx_chat_json_free(&j);
+            break;
+        }
+
+        b = ngx_chat_buf_text_frame(j.data, j.len,
+                                    atoll(PQgetvalue(res, i, 0)));
+        ngx_chat_json_free(&j);
+
+        if (b == NULL) {
+            break;
+        }
+
+        ngx_chat_fanout_deliver(room, b);
+        ngx_chat_buf_unref(b);
+
+        /* a session may have closed the room's last membership */
+        if (room->state != NGX_CHAT_ROOM_READY) {
+            return;
+        }
+    }
+
+    if (n == NGX_CHAT_RESYNC_ROWS) {
+        ngx_chat_fanout_resync(room);
+        return;
+    }
+
+    if (room->npending && !ctx->gap_timer.timer_set) {
+        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+    }
+}
+
+
+void
+ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_json_t   j;
+    ngx_chat_join_t  *jn;
+    ngx_chat_room_t  *room;
+
+    jn = ngx_chat_session_member(s, req->room, req->room_len);
+
+    if (jn) {
+        if (!jn->member.live) {
+            ngx_chat_session_error(s, req->id, req->id_len, "conflict",
+                                   "a join of this room is in progress");
+            return;
+        }
+
+        /* joined already: nothing is replayed twice */
+        if (req->id_len) {
+            ngx_chat_json_init(&j, 128);
+            ngx_chat_json_ok_begin(&j, req->id, req->id_len);
+            ngx_chat_json_raw(&j, ",\"room\":", 8);
+            ngx_chat_json_str(&j, req->room, req->room_len);
+            ngx_chat_json_raw(&j, ",\"seq\":", 7);
+            ngx_chat_json_int(&j, jn->member.room->delivered);
+            ngx_chat_json_raw(&j, "}", 1);
+            (void) ngx_chat_session_send_json(s, &j);
+            ngx_chat_json_free(&j);
+        }
+
+        return;
+    }
+
+    jn = ngx_calloc(sizeof(ngx_chat_join_t), s->connection->log);
+    if (jn == NULL) {
+        ngx_chat_session_error(s, req->id, req->id_len, "internal",
+                               "out of memory");
+        return;
+    }
+
+    room = ngx_chat_room_acquire(req->room, req->room_len);
+    if (room == NULL) {
+        ngx_free(jn);
+        ngx_chat_session_error(s, req->id, req->id_len, "internal",
+                               "out of memory");
+        return;
+    }
+
+    jn->member.session = s;
+    jn->member.join_gen = ++ngx_chat_join_gen;
+    jn->since = req->since;
+    jn->has_since = req->has_since;
+    jn->id_len = req->id_len;
+    ngx_memcpy(jn->id, req->id, req->id_len);
+
+    ngx_chat_room_link(room, &jn->member);
+    jn->member.snext = s->members;
+    s->members = &jn->member;
+
+    if (room->state == NGX_CHAT_ROOM_READY) {
+        ngx_chat_join_start(jn);
+    }
+}
+
+
+static void
+ngx_chat_join_start(ngx_chat_join_t *jn)
+{
+    u_char                since[NGX_INT64_LEN], target[NGX_INT64_LEN];
+    u_char                limit[NGX_INT_T_LEN];
+    ngx_int_t             rc;
+    const char           *values[4];
+    int                   lengths[4];
+    ngx_chat_room_t      *room;
+    ngx_chat_session_t   *s;
+    ngx_chat_room_ref_t  *ref;
+
+    room = jn->member.room;
+    s = jn->member.session;
+
+    /* events after the reply are those after this seq, held meanwhile */
+    jn->target = room->delivered;
+
+    if (!jn->has_since || jn->since >= jn->target) {
+        ngx_chat_join_finish(jn, 0);
+        return;
+    }
+
+    ref = ngx_chat_room_ref(room, s, jn->member.join_gen);
+    if (ref == NULL) {
+        ngx_chat_session_error(s, jn->id, jn->id_len, "internal",
+                               "out of memory");
+        ngx_chat_member_remove(s, &jn->member);
+        return;
+    }
+
+    values[0] = room->id;
+    lengths[0] = room->id_len;
+    values[1] = (char *) since;
+    lengths[1] = ngx_sprintf(since, "%L", jn->since) - since;
+    values[2] = (char *) target;
+    lengths[2] = ngx_sprintf(target, "%L", jn->target) - target;
+    values[3] = (char *) limit;
+    lengths[3] = ngx_sprintf(limit, "%ui", s->lcf->join_replay_max + 1)
+                 - limit;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_REPLAY, 4, values, lengths,
+                           ngx_chat_join_replayed, ref);
+
+    if (rc != NGX_OK) {
+        ngx_chat_session_unref(s);
+        ngx_free(ref);
+        ngx_chat_session_error(s, jn->id, jn->id_len, "unavailable",
+                               "the message store is unavailable");
+        ngx_chat_member_remove(s, &jn->member);
+    }
+}
+
+
+static void
+ngx_chat_join_replayed(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_room_ref_t *ref = data;
+
+    int                  i, n, first;
+    ngx_uint_t           truncated;
+    ngx_chat_json_t      j;
+    ngx_chat_join_t     *jn;
+    ngx_chat_session_t  *s;
+
+    s = ref->session;
+    jn = NULL;
+
+    if (!s->closed && !s->close_sent) {
+        jn = ngx_chat_session_member(s, ref->room, ref->room_len);
+
+        if (jn && (jn->member.live || jn->member.join_gen != ref->gen)) {
+            jn = NULL;
+        }
+    }
+
+    ngx_free(ref);
+
+    if (jn == NULL) {
+        ngx_chat_session_unref(s);
+        return;
+    }
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_session_error(s, jn->id, jn->id_len,
+                               status == NGX_CHAT_PG_UNAVAILABLE
+                               ? "unavailable" : "internal",
+                               "the message store is unavailable");
+        ngx_chat_member_remove(s, &jn->member);
+        ngx_chat_session_unref(s);
+        return;
+    }
+
+    n = PQntuples(res);
+    truncated = (ngx_uint_t) n > s->lcf->join_replay_max;
+    first = truncated ? n - 2 : n - 1;
+
+    /* rows are newest first */
+    for (i = first; i >= 0; i--) {
+        ngx_chat_json_init(&j, 512);
+
+        if (ngx_chat_store_row_message(res, i, jn->member.room->id,
+                                       jn->member.room->id_len, &j)
+            == NGX_OK)
+        {
+            (void) ngx_chat_session_send_json(s, &j);
+        }
+
+        ngx_chat_json_free(&j);
+
+        if (s->close_sent || s->closed) {
+            ngx_chat_session_unref(s);
+            return;
+        }
+    }
+
+    ngx_chat_join_finish(jn, truncated);
+    ngx_chat_session_unref(s);
+}
+
+
+static void
+ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
+{
+    uint32_t             i;
+    ngx_chat_json_t      j;
+    ngx_chat_member_t   *m;
+    ngx_chat_session_t  *s;
+
+    m = &jn->member;
+    s = m->session;
+
+    ngx_chat_json_init(&j, 128);
+    ngx_chat_json_ok_begin(&j, jn->id, jn->id_len);
+    ngx_chat_json_raw(&j, ",\"room\":", 8);
+    ngx_chat_json_str(&j, m->room->id, m->room->id_len);
+    ngx_chat_json_raw(&j, ",\"seq\":", 7);
+    ngx_chat_json_int(&j, jn->target);
+
+    if (truncated) {
+        ngx_chat_json_raw(&j, ",\"truncated\":true", 17);
+    }
+
+    ngx_chat_json_raw(&j, "}", 1);
+
+    /* a join without an id still needs its reply when it replayed */
+    if (jn->id_len || (jn->has_since && jn->since < jn->target)) {
+        (void) ngx_chat_session_send_json(s, &j);
+    }
+
+    ngx_chat_json_free(&j);
+
+    if (s->close_sent || s->closed) {
+        return;
+    }
+
+    m->live = 1;
+
+    for (i = 0; i < m->nheld; i++) {
+        if (m->held[i]->seq > jn->target) {
+            if (ngx_chat_session_enqueue(s, m->held[i]) != NGX_OK) {
+                break;
+            }
+        }
+    }
+
+    /* the session may be closing: the member list is its to free */
+    if (!s->close_sent && !s->closed) {
+        ngx_chat_member_free_held(m);
+    }
+}
+
+
+void
+ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_json_t   j;
+    ngx_chat_join_t  *jn;
+
+    jn = ngx_chat_session_member(s, req->room, req->room_len);
+
+    if (jn) {
+        if (!jn->member.live) {
+            /* the join in progress never gets its own reply */
+            ngx_chat_session_error(s, jn->id, jn->id_len, "conflict",
+                                   "left before the join completed");
+        }
+
+        ngx_chat_member_remove(s, &jn->member);
+    }
+
+    if (req->id_len) {
+        ngx_chat_json_init(&j, 64);
+        ngx_chat_json_ok_begin(&j, req->id, req->id_len);
+        ngx_chat_json_raw(&j, "}", 1);
+        (void) ngx_chat_session_send_json(s, &j);
+        ngx_chat_json_free(&j);
+    }
+}
+
+
+void
+ngx_chat_fanout_session_gone(ngx_chat_session_t *s)
+{
+    while (s->members) {
+        ngx_chat_member_remove(s, s->members);
+    }
+}
+
+
+static ngx_chat_join_t *
+ngx_chat_session_member(ngx_chat_session_t *s, const char *room, size_t len)
+{
+    ngx_chat_member_t  *m;
+
+    for (m = s->members; m; m = m->snext) {
+        if (m->room->id_len == len && ngx_memcmp(m->room->id, room, len) == 0)
+        {
+            return (ngx_chat_join_t *) m;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
+{
+    ngx_chat_room_t     *room;
+    ngx_chat_member_t  **p;
+
+    for (p = &s->members; *p; p = &(*p)->snext) {
+        if (*p == m) {
+            *p = m->snext;
+            break;
+        }
+    }
+
+    room = m->room;
+    ngx_chat_room_unlink(m);
+    ngx_chat_member_free_held(m);
+    ngx_free(m);
+
+    if (room && room->nmembers == 0) {
+        ngx_chat_room_release_later(room);
+    }
+}
+
+
+static ngx_chat_room_ref_t *
+ngx_chat_room_ref(ngx_chat_room_t *room, ngx_chat_session_t *s, uint32_t gen)
+{
+    ngx_chat_room_ref_t  *ref;
+
+    ref = ngx_alloc(sizeof(ngx_chat_room_ref_t), ngx_chat_worker.log);
+    if (ref == NULL) {
+        return NULL;
+    }
+
+    ref->session = s;
+    ref->gen = s ? gen : room->gen;
+    ref->room_len = room->id_len;
+    ngx_memcpy(ref->room, room->id, room->id_len);
+
+    if (s) {
+        ngx_chat_session_ref(s);
+    }
+
+    return ref;
+}
+
+
+/* the room the reference names, unless it was destroyed meanwhile */
+static ngx_chat_room_t *
+ngx_chat_room_deref(ngx_chat_room_ref_t *ref)
+{
+    ngx_chat_room_t  *room;
+
+    room = ngx_chat_room_find(&ngx_chat_worker.rooms, ref->room,
+                              ref->room_len);
+
+    if (room && room->gen != ref->gen) {
+        room = NULL;
+    }
+
+    ngx_free(ref);
+
+    return room;
+}

@@ -1,0 +1,607 @@
+/*
+ * RFC 6455 frame codec, server side.
+ *
+ * The reader is a byte-stream state machine: it gives the same events for
+ * any split of the stream into feed() calls.  It only ever looks at bytes
+ * it has been given, and each check is made at a fixed position of the
+ * stream (first two header bytes, complete header, each payload byte), so
+ * where the input is cut cannot change which check fires first.
+ */
+
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_chat_frame.h"
+#include "ngx_chat_utf8.h"
+
+
+#define NGX_CHAT_FRAME_HEADER   0
+#define NGX_CHAT_FRAME_PAYLOAD  1
+#define NGX_CHAT_FRAME_FAILED   2
+
+#define NGX_CHAT_FRAME_OK       0
+#define NGX_CHAT_FRAME_AGAIN    1
+#define NGX_CHAT_FRAME_ERROR    2
+
+#define NGX_CHAT_FRAME_BUF_MIN  256
+
+
+static const uint8_t  ngx_chat_frame_empty[1];
+
+
+static int ngx_chat_frame_fail(ngx_chat_frame_reader_t *r, uint16_t code,
+    const char *reason);
+static int ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r);
+static int ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r,
+    const uint8_t *in, size_t len, size_t *pos);
+static void ngx_chat_frame_unmask(uint8_t *p, size_t n, const uint8_t *mask,
+    uint64_t offset);
+static int ngx_chat_frame_append(ngx_chat_frame_reader_t *r,
+    const uint8_t *p, size_t n);
+static ngx_chat_ws_ev_e ngx_chat_frame_control(ngx_chat_frame_reader_t *r,
+    const uint8_t *p, size_t n, ngx_chat_ws_event_t *ev);
+static ngx_chat_ws_ev_e ngx_chat_frame_error(ngx_chat_frame_reader_t *r,
+    ngx_chat_ws_event_t *ev);
+
+
+void
+ngx_chat_frame_reader_init(ngx_chat_frame_reader_t *r, size_t frame_max,
+    size_t message_max)
+{
+    memset(r, 0, sizeof(ngx_chat_frame_reader_t));
+
+    r->frame_max = frame_max;
+    r->message_max = message_max;
+    r->state = NGX_CHAT_FRAME_HEADER;
+    r->utf8 = NGX_CHAT_UTF8_ACCEPT;
+}
+
+
+void
+ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r)
+{
+    free(r->buf);
+
+    r->buf = NULL;
+    r->buf_len = 0;
+    r->buf_cap = 0;
+    r->release = 0;
+}
+
+
+ngx_chat_ws_ev_e
+ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
+    size_t len, size_t *used, ngx_chat_ws_event_t *ev)
+{
+    int        rc;
+    size_t     pos, n;
+    uint8_t   *p;
+    uint64_t   left;
+
+    memset(ev, 0, sizeof(ngx_chat_ws_event_t));
+    ev->type = NGX_CHAT_WS_EV_NONE;
+
+    pos = 0;
+
+    if (r->state == NGX_CHAT_FRAME_FAILED) {
+        *used = 0;
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    /*
+     * the message delivered by the previous call may be large: do not let
+     * an idle connection keep it
+     */
+
+    if (r->release) {
+        ngx_chat_frame_reader_free(r);
+    }
+
+    for ( ;; ) {
+
+        if (r->state == NGX_CHAT_FRAME_HEADER) {
+            rc = ngx_chat_frame_read_header(r, in, len, &pos);
+
+            if (rc == NGX_CHAT_FRAME_AGAIN) {
+                break;
+            }
+
+            if (rc == NGX_CHAT_FRAME_ERROR) {
+                *used = pos;
+                return ngx_chat_frame_error(r, ev);
+            }
+
+            r->state = NGX_CHAT_FRAME_PAYLOAD;
+        }
+
+        /* payload, possibly empty: a frame may complete without input */
+
+        left = r->payload_len - r->payload_got;
+        n = (left < (uint64_t) (len - pos)) ? (size_t) left : len - pos;
+        p = (n > 0) ? in + pos : (uint8_t *) ngx_chat_frame_empty;
+
+        if (n > 0) {
+            ngx_chat_frame_unmask(p, n, r->mask, r->payload_got);
+        }
+
+        if (r->opcode & 0x8) {
+
+            if (r->payload_got == 0 && n == r->payload_len) {
+                pos += n;
+                r->state = NGX_CHAT_FRAME_HEADER;
+                *used = pos;
+                return ngx_chat_frame_control(r, p, n, ev);
+            }
+
+            /* control payload split across calls */
+
+            if (n > 0) {
+                memcpy(r->ctl + r->payload_got, p, n);
+            }
+
+            pos += n;
+            r->payload_got += n;
+
+            if (r->payload_got < r->payload_len) {
+                break;
+            }
+
+            r->state = NGX_CHAT_FRAME_HEADER;
+            *used = pos;
+            return ngx_chat_frame_control(r, r->ctl, r->payload_len, ev);
+        }
+
+        if (!r->in_message && r->payload_got == 0 && n == r->payload_len) {
+
+            /* a whole unfragmented text frame: deliver it in place */
+
+            pos += n;
+            *used = pos;
+
+            if (!ngx_chat_utf8_valid(p, n)) {
+                ngx_chat_frame_fail(r, 1007, "invalid UTF-8 in text");
+                return ngx_chat_frame_error(r, ev);
+            }
+
+            r->state = NGX_CHAT_FRAME_HEADER;
+
+            ev->type = NGX_CHAT_WS_EV_MESSAGE;
+            ev->data = p;
+            ev->len = n;
+
+            return ev->type;
+        }
+
+        /* validate before copying: fail fast, mid-frame */
+
+        r->utf8 = ngx_chat_utf8_feed(r->utf8, p, n);
+        pos += n;
+
+        if (r->utf8 == NGX_CHAT_UTF8_REJECT) {
+            *used = pos;
+            ngx_chat_frame_fail(r, 1007, "invalid UTF-8 in text");
+            return ngx_chat_frame_error(r, ev);
+        }
+
+        if (ngx_chat_frame_append(r, p, n) != NGX_CHAT_FRAME_OK) {
+            *used = pos;
+            return ngx_chat_frame_error(r, ev);
+        }
+
+        r->payload_got += n;
+
+        if (r->payload_got < r->payload_len) {
+            break;
+        }
+
+        r->state = NGX_CHAT_FRAME_HEADER;
+
+        if (!r->fin) {
+            continue;
+        }
+
+        *used = pos;
+
+        if (r->utf8 != NGX_CHAT_UTF8_ACCEPT) {
+            ngx_chat_frame_fail(r, 1007, "truncated UTF-8 in text");
+            return ngx_chat_frame_error(r, ev);
+        }
+
+        r->in_message = 0;
+        r->release = 1;
+
+        ev->type = NGX_CHAT_WS_EV_MESSAGE;
+        ev->data = r->buf ? r->buf : ngx_chat_frame_empty;
+        ev->len = r->buf_len;
+
+        return ev->type;
+    }
+
+    *used = pos;
+
+    return NGX_CHAT_WS_EV_NONE;
+}
+
+
+static int
+ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r, const uint8_t *in,
+    size_t len, size_t *pos)
+{
+    size_t    need, n, i;
+    uint8_t   len7;
+    uint64_t  plen, total;
+
+    if (r->hdr_len < 2) {
+        n = 2 - r->hdr_len;
+        n = (n < len - *pos) ? n : len - *pos;
+
+        if (n == 0) {
+            return NGX_CHAT_FRAME_AGAIN;
+        }
+
+        memcpy(r->hdr + r->hdr_len, in + *pos, n);
+        r->hdr_len += n;
+        *pos += n;
+
+        if (r->hdr_len < 2) {
+            return NGX_CHAT_FRAME_AGAIN;
+        }
+
+        if (ngx_chat_frame_check_start(r) != NGX_CHAT_FRAME_OK) {
+            return NGX_CHAT_FRAME_ERROR;
+        }
+    }
+
+    len7 = r->hdr[1] & 0x7f;
+    need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0)) + 4;
+
+    n = need - r->hdr_len;
+    n = (n < len - *pos) ? n : len - *pos;
+
+    if (n > 0) {
+        memcpy(r->hdr + r->hdr_len, in + *pos, n);
+        r->hdr_len += n;
+        *pos += n;
+    }
+
+    if (r->hdr_len < need) {
+        return NGX_CHAT_FRAME_AGAIN;
+    }
+
+    if (len7 == 126) {
+        plen = ((uint64_t) r->hdr[2] << 8) | r->hdr[3];
+
+    } else if (len7 == 127) {
+        plen = 0;
+
+        for (i = 2; i < 10; i++) {
+            plen = (plen << 8) | r->hdr[i];
+        }
+
+        if (plen >> 63) {
+            return ngx_chat_frame_fail(r, 1002, "64-bit length top bit set");
+        }
+
+    } else {
+        plen = len7;
+    }
+
+    memcpy(r->mask, r->hdr + need - 4, 4);
+
+    r->hdr_len = 0;
+    r->payload_len = plen;
+    r->payload_got = 0;
+
+    if (r->opcode & 0x8) {
+        return NGX_CHAT_FRAME_OK;
+    }
+
+    if (plen > r->frame_max) {
+        return ngx_chat_frame_fail(r, 1009, "frame too large");
+    }
+
+    total = r->in_message ? r->buf_len + plen : plen;
+
+    if (total > r->message_max) {
+        return ngx_chat_frame_fail(r, 1009, "message too large");
+    }
+
+    if (r->opcode == NGX_CHAT_WS_TEXT) {
+        r->utf8 = NGX_CHAT_UTF8_ACCEPT;
+        r->buf_len = 0;
+    }
+
+    if (!r->fin) {
+        r->in_message = 1;
+    }
+
+    return NGX_CHAT_FRAME_OK;
+}
+
+
+/* checks everything the first two header bytes can tell */
+
+static int
+ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
+{
+    uint8_t  b0, b1, op;
+
+    b0 = r->hdr[0];
+    b1 = r->hdr[1];
+    op = b0 & 0x0f;
+
+    if (b0 & 0x70) {
+        return ngx_chat_frame_fail(r, 1002, "reserved bits set");
+    }
+
+    if ((op > NGX_CHAT_WS_BINARY && op < NGX_CHAT_WS_CLOSE)
+        || op > NGX_CHAT_WS_PONG)
+    {
+        return ngx_chat_frame_fail(r, 1002, "unknown opcode");
+    }
+
+    if (!(b1 & 0x80)) {
+        return ngx_chat_frame_fail(r, 1002, "unmasked client frame");
+    }
+
+    r->opcode = op;
+    r->fin = (b0 & 0x80) ? 1 : 0;
+
+    if (op & 0x8) {
+
+        if (!r->fin) {
+            return ngx_chat_frame_fail(r, 1002, "fragmented control frame");
+        }
+
+        if ((b1 & 0x7f) > 125) {
+            return ngx_chat_frame_fail(r, 1002, "control frame too long");
+        }
+
+        return NGX_CHAT_FRAME_OK;
+    }
+
+    if (op == NGX_CHAT_WS_CONT) {
+
+        if (!r->in_message) {
+            return ngx_chat_frame_fail(r, 1002, "continuation without start");
+        }
+
+        return NGX_CHAT_FRAME_OK;
+    }
+
+    if (r->in_message) {
+        return ngx_chat_frame_fail(r, 1002, "new message inside fragments");
+    }
+
+    if (op == NGX_CHAT_WS_BINARY) {
+        return ngx_chat_frame_fail(r, 1003, "binary frame");
+    }
+
+    return NGX_CHAT_FRAME_OK;
+}
+
+
+static void
+ngx_chat_frame_unmask(uint8_t *p, size_t n, const uint8_t *mask,
+    uint64_t offset)
+{
+    size_t    i;
+    uint8_t   m[8];
+    uint64_t  w, mw;
+
+    for (i = 0; i < 8; i++) {
+        m[i] = mask[(offset + i) & 3];
+    }
+
+    memcpy(&mw, m, 8);
+
+    /* a word is a whole number of mask periods: the phase is kept */
+
+    for ( /* void */ ; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        w ^= mw;
+        memcpy(p, &w, 8);
+    }
+
+    for (i = 0; i < n; i++) {
+        p[i] ^= m[i];
+    }
+}
+
+
+static int
+ngx_chat_frame_append(ngx_chat_frame_reader_t *r, const uint8_t *p, size_t n)
+{
+    size_t    need, cap;
+    uint8_t  *buf;
+
+    if (n == 0) {
+        return NGX_CHAT_FRAME_OK;
+    }
+
+    /* the header checks keep need within message_max */
+
+    need = r->buf_len + n;
+
+    if (need > r->buf_cap) {
+        cap = r->buf_cap ? r->buf_cap : NGX_CHAT_FRAME_BUF_MIN;
+
+        while (cap < need && cap <= r->message_max / 2) {
+            cap *= 2;
+        }
+
+        if (cap < need) {
+            cap = need;
+        }
+
+        if (cap > r->message_max) {
+            cap = r->message_max;
+        }
+
+        buf = realloc(r->buf, cap);
+        if (buf == NULL) {
+            return ngx_chat_frame_fail(r, 1011, "out of memory");
+        }
+
+        r->buf = buf;
+        r->buf_cap = cap;
+    }
+
+    memcpy(r->buf + r->buf_len, p, n);
+    r->buf_len = need;
+
+    return NGX_CHAT_FRAME_OK;
+}
+
+
+static ngx_chat_ws_ev_e
+ngx_chat_frame_control(ngx_chat_frame_reader_t *r, const uint8_t *p,
+    size_t n, ngx_chat_ws_event_t *ev)
+{
+    uint16_t  code;
+
+    if (r->opcode == NGX_CHAT_WS_PING || r->opcode == NGX_CHAT_WS_PONG) {
+        ev->type = (r->opcode == NGX_CHAT_WS_PING) ? NGX_CHAT_WS_EV_PING
+                                                   : NGX_CHAT_WS_EV_PONG;
+        ev->data = p;
+        ev->len = n;
+
+        return ev->type;
+    }
+
+    /* close */
+
+    if (n == 0) {
+        ev->type = NGX_CHAT_WS_EV_CLOSE;
+        ev->data = ngx_chat_frame_empty;
+        ev->len = 0;
+        ev->code = 1005;
+
+        return ev->type;
+    }
+
+    if (n == 1) {
+        ngx_chat_frame_fail(r, 1002, "close payload of 1 byte");
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    code = (uint16_t) ((p[0] << 8) | p[1]);
+
+    /* 1004-1006 and 1015 are reserved and must never be sent */
+
+    if (!((code >= 1000 && code <= 1003)
+          || (code >= 1007 && code <= 1014)
+          || (code >= 3000 && code <= 4999)))
+    {
+        ngx_chat_frame_fail(r, 1002, "invalid close code");
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    if (!ngx_chat_utf8_valid(p + 2, n - 2)) {
+        ngx_chat_frame_fail(r, 1007, "invalid UTF-8 in close reason");
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    ev->type = NGX_CHAT_WS_EV_CLOSE;
+    ev->data = p + 2;
+    ev->len = n - 2;
+    ev->code = code;
+
+    return ev->type;
+}
+
+
+static int
+ngx_chat_frame_fail(ngx_chat_frame_reader_t *r, uint16_t code,
+    const char *reason)
+{
+    r->state = NGX_CHAT_FRAME_FAILED;
+    r->err_code = code;
+    r->err_reason = reason;
+
+    ngx_chat_frame_reader_free(r);
+
+    return NGX_CHAT_FRAME_ERROR;
+}
+
+
+static ngx_chat_ws_ev_e
+ngx_chat_frame_error(ngx_chat_frame_reader_t *r, ngx_chat_ws_event_t *ev)
+{
+    ev->type = NGX_CHAT_WS_EV_ERROR;
+    ev->data = NULL;
+    ev->len = 0;
+    ev->code = r->err_code;
+    ev->reason = r->err_reason;
+
+    return ev->type;
+}
+
+
+size_t
+ngx_chat_frame_header(uint8_t *buf, unsigned opcode, uint64_t payload_len)
+{
+    int  i;
+
+    buf[0] = (uint8_t) (0x80 | (opcode & 0x0f));
+
+    if (payload_len < 126) {
+        buf[1] = (uint8_t) payload_len;
+        return 2;
+    }
+
+    if (payload_len <= 0xffff) {
+        buf[1] = 126;
+        buf[2] = (uint8_t) (payload_len >> 8);
+        buf[3] = (uint8_t) payload_len;
+        return 4;
+    }
+
+    buf[1] = 127;
+
+    for (i = 0; i < 8; i++) {
+        buf[2 + i] = (uint8_t) (payload_len >> (56 - 8 * i));
+    }
+
+    return 10;
+}
+
+
+size_t
+ngx_chat_frame_close(uint8_t *buf, uint16_t code, const char *reason,
+    size_t reason_len)
+{
+    size_t          n;
+    const uint8_t  *s;
+
+    buf[0] = 0x80 | NGX_CHAT_WS_CLOSE;
+
+    if (code == 0) {
+        buf[1] = 0;
+        return 2;
+    }
+
+    s = (const uint8_t *) reason;
+    n = reason_len;
+
+    if (n > 123) {
+        n = 123;
+
+        /* do not cut a code point: back up to the start of the one cut */
+
+        while (n > 0 && (s[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    buf[1] = (uint8_t) (2 + n);
+    buf[2] = (uint8_t) (code >> 8);
+    buf[3] = (uint8_t) code;
+
+    if (n > 0) {
+        memcpy(buf + 4, s, n);
+    }
+
+    return 4 + n;
+}

@@ -1,0 +1,106 @@
+/*
+ * RFC 6455 frame codec, server side: parses (masked) client frames into
+ * messages and control events, writes unmasked server frames.  Knows
+ * nothing of nginx so that unit tests and fuzzers can drive it directly.
+ */
+
+#ifndef _NGX_CHAT_FRAME_H_INCLUDED_
+#define _NGX_CHAT_FRAME_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+enum {
+    NGX_CHAT_WS_CONT = 0,
+    NGX_CHAT_WS_TEXT = 1,
+    NGX_CHAT_WS_BINARY = 2,
+    NGX_CHAT_WS_CLOSE = 8,
+    NGX_CHAT_WS_PING = 9,
+    NGX_CHAT_WS_PONG = 10
+};
+
+
+typedef enum {
+    NGX_CHAT_WS_EV_NONE = 0,  /* all input consumed, nothing complete yet */
+    NGX_CHAT_WS_EV_MESSAGE,   /* complete text message (valid UTF-8) */
+    NGX_CHAT_WS_EV_PING,      /* data/len: ping payload (<= 125) */
+    NGX_CHAT_WS_EV_PONG,      /* data/len: pong payload (<= 125) */
+    NGX_CHAT_WS_EV_CLOSE,     /* code (1005 if no payload), data/len: reason */
+    NGX_CHAT_WS_EV_ERROR      /* fail the connection: send close code */
+} ngx_chat_ws_ev_e;
+
+
+typedef struct {
+    ngx_chat_ws_ev_e   type;
+    const uint8_t     *data;    /* valid until the next feed() call */
+    size_t             len;
+    uint16_t           code;
+    const char        *reason;  /* EV_ERROR only: static text for logs */
+} ngx_chat_ws_event_t;
+
+
+/*
+ * All fields are private to ngx_chat_frame.c.  Only the 125 bytes a control
+ * frame may need live inline; message assembly is malloc'd on demand and
+ * released after delivery, so an idle connection costs sizeof() only.
+ */
+
+typedef struct {
+    uint8_t           *buf;          /* message assembly */
+    size_t             buf_len;
+    size_t             buf_cap;
+    size_t             frame_max;
+    size_t             message_max;
+    uint64_t           payload_len;  /* of the current frame */
+    uint64_t           payload_got;
+    uint32_t           utf8;         /* UTF-8 state of the current message */
+    uint16_t           err_code;
+    const char        *err_reason;
+    uint8_t            state;
+    uint8_t            opcode;
+    uint8_t            fin;
+    uint8_t            in_message;   /* a fragmented message is open */
+    uint8_t            release;      /* buf was delivered: drop it */
+    uint8_t            hdr_len;
+    uint8_t            hdr[14];
+    uint8_t            mask[4];
+    uint8_t            ctl[125];
+} ngx_chat_frame_reader_t;
+
+
+/*
+ * frame_max limits the payload of one data frame, message_max the sum of
+ * the payloads of one (fragmented) message; control frames are limited to
+ * 125 bytes by the RFC.
+ */
+void ngx_chat_frame_reader_init(ngx_chat_frame_reader_t *r, size_t frame_max,
+    size_t message_max);
+
+/*
+ * Parses from in[0..len), unmasking in place.  Stops after at most one
+ * event and sets *used to the bytes consumed; the caller calls again with
+ * the rest until all is consumed and it gets NGX_CHAT_WS_EV_NONE.  After
+ * NGX_CHAT_WS_EV_ERROR every call returns the same error.
+ */
+ngx_chat_ws_ev_e ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r,
+    uint8_t *in, size_t len, size_t *used, ngx_chat_ws_event_t *ev);
+
+void ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r);
+
+
+/* unmasked frame header with FIN set into buf[10]; returns its length */
+size_t ngx_chat_frame_header(uint8_t *buf, unsigned opcode,
+    uint64_t payload_len);
+
+/*
+ * Whole close frame into buf[127]; returns its length.  The reason is cut
+ * on a UTF-8 boundary to fit 125 bytes of payload; code 0 gives an empty
+ * payload.
+ */
+size_t ngx_chat_frame_close(uint8_t *buf, uint16_t code, const char *reason,
+    size_t reason_len);
+
+
+#endif /* _NGX_CHAT_FRAME_H_INCLUDED_ */

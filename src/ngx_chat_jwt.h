@@ -1,0 +1,118 @@
+
+/*
+ * ngx_chat: JWT verification and signing.
+ *
+ * Knows nothing of nginx: standard C, libjwt, jansson and OpenSSL only,
+ * so that unit tests, fuzzers and the chat-token CLI can use it directly.
+ *
+ * libjwt 1.10 trusts the token's "alg" header and checks no claims; this
+ * file does both itself (see design.md, "Traps we know about").
+ */
+
+
+#ifndef _NGX_CHAT_JWT_H_INCLUDED_
+#define _NGX_CHAT_JWT_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define NGX_CHAT_JWT_MAX_LEN      8192     /* used when max_len is 0 */
+#define NGX_CHAT_JWT_LEEWAY       60
+#define NGX_CHAT_JWT_HS_MIN_KEY   32
+#define NGX_CHAT_JWT_RSA_MIN_BITS 2048
+
+#define NGX_CHAT_ROLE_ADMIN       0x1
+#define NGX_CHAT_ROLE_MODERATOR   0x2
+
+
+typedef enum {
+    NGX_CHAT_JWT_HS256 = 1,
+    NGX_CHAT_JWT_RS256,
+    NGX_CHAT_JWT_ES256
+} ngx_chat_jwt_alg_e;
+
+
+typedef struct {
+    ngx_chat_jwt_alg_e         alg;
+    /* HS256: secret bytes; RS256/ES256: PEM public key text */
+    unsigned char             *key;
+    size_t                     key_len;
+} ngx_chat_jwt_key_t;
+
+
+typedef struct {
+    const ngx_chat_jwt_key_t  *keys;
+    size_t                     nkeys;
+    const char                *iss;      /* NULL: not checked */
+    const char                *aud;      /* NULL: not checked */
+    long long                  leeway;   /* seconds, for nbf and iat */
+    size_t                     max_len;  /* 0: NGX_CHAT_JWT_MAX_LEN */
+} ngx_chat_jwt_conf_t;
+
+
+typedef struct {
+    char                       sub[65];
+    char                       name[129];  /* "" if absent */
+    char                       jti[129];   /* "" if absent */
+    long long                  exp;
+    long long                  iat;        /* 0 if absent */
+    long long                  nbf;        /* 0 if absent */
+    unsigned                   roles;      /* NGX_CHAT_ROLE_* */
+} ngx_chat_jwt_claims_t;
+
+
+/* what chat-token puts in a token; NULL strings are left out */
+typedef struct {
+    const char                *sub;
+    const char                *iss;
+    const char                *aud;
+    const char                *name;
+    const char                *jti;
+    const char                *roles;    /* comma-separated */
+    long long                  exp;
+    long long                  nbf;
+    long long                  iat;
+    unsigned                   set_exp:1;
+    unsigned                   set_nbf:1;
+    unsigned                   set_iat:1;
+} ngx_chat_jwt_spec_t;
+
+
+int ngx_chat_jwt_alg_parse(const char *name, ngx_chat_jwt_alg_e *alg);
+const char *ngx_chat_jwt_alg_name(ngx_chat_jwt_alg_e alg);
+
+/*
+ * The length of a key file's content without its trailing CR/LF bytes;
+ * applied to HS256 secrets by both the module and chat-token.
+ */
+size_t ngx_chat_jwt_key_trim(const unsigned char *key, size_t len);
+
+/*
+ * Checks a (trimmed) key for alg at configuration time: NULL if usable,
+ * else a static error text.  HS256: at least 32 bytes; RS256: a PEM RSA
+ * public key of at least 2048 bits; ES256: a PEM EC public key on P-256.
+ */
+const char *ngx_chat_jwt_key_check(ngx_chat_jwt_alg_e alg,
+    const unsigned char *key, size_t len);
+
+/*
+ * 0: the token is valid and claims are filled in; -1: *err is a static
+ * text, free of token and claim content.  token need not be NUL-terminated.
+ */
+int ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
+    size_t len, long long now, ngx_chat_jwt_claims_t *claims,
+    const char **err);
+
+/*
+ * Signing (chat-token and tests).  key: the HS256 secret or a PEM private
+ * key.  Return a malloc()ed NUL-terminated token to free(), or NULL with
+ * *err set.
+ */
+char *ngx_chat_jwt_sign_json(ngx_chat_jwt_alg_e alg, const unsigned char *key,
+    size_t key_len, const char *claims_json, const char **err);
+char *ngx_chat_jwt_sign(ngx_chat_jwt_alg_e alg, const unsigned char *key,
+    size_t key_len, const ngx_chat_jwt_spec_t *spec, const char **err);
+
+
+#endif /* _NGX_CHAT_JWT_H_INCLUDED_ */

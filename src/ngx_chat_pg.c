@@ -1,0 +1,769 @@
+/*
+ * A small pool of non-blocking libpq connections per worker, driven by
+ * nginx events.  libpq reads and writes what it can per call, so its
+ * sockets are watched level-triggered, and only in the direction libpq
+ * waits for.
+ */
+
+#include "ngx_chat.h"
+
+
+#define NGX_CHAT_PG_CLOSED      0
+#define NGX_CHAT_PG_CONNECTING  1
+#define NGX_CHAT_PG_CHECKING    2
+#define NGX_CHAT_PG_IDLE        3
+#define NGX_CHAT_PG_BUSY        4
+
+#define NGX_CHAT_PG_BACKOFF_MIN   100
+#define NGX_CHAT_PG_BACKOFF_MAX   5000
+#define NGX_CHAT_PG_WAITING_MAX   100000
+
+
+typedef struct {
+    ngx_queue_t              queue;
+    ngx_chat_pg_handler_pt   handler;
+    void                    *data;
+    const char              *sql;
+    int                      nparams;
+    char                   **values;
+    int                     *lengths;
+    PGresult                *result;
+} ngx_chat_pg_query_t;
+
+
+typedef struct {
+    PGconn                  *conn;
+    ngx_connection_t        *c;
+    ngx_uint_t               state;
+    ngx_chat_pg_query_t     *query;
+    ngx_event_t              timer;
+    ngx_event_t              retry;
+    ngx_msec_t               backoff;
+    ngx_uint_t               index;
+} ngx_chat_pg_conn_t;
+
+
+static void ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc);
+static ngx_int_t ngx_chat_pg_wrap(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_unwrap(ngx_chat_pg_conn_t *pc);
+static ngx_int_t ngx_chat_pg_watch(ngx_chat_pg_conn_t *pc, ngx_uint_t rd,
+    ngx_uint_t wr);
+static void ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_event(ngx_event_t *ev);
+static void ngx_chat_pg_input(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc,
+    ngx_chat_pg_query_t *q);
+static void ngx_chat_pg_next(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_broken(ngx_chat_pg_conn_t *pc, const char *what);
+static void ngx_chat_pg_close(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_timer(ngx_event_t *ev);
+static void ngx_chat_pg_retry(ngx_event_t *ev);
+static void ngx_chat_pg_fail_waiting(ngx_event_t *ev);
+static void ngx_chat_pg_schema_checked(void *data, PGresult *res,
+    ngx_uint_t status);
+static ngx_chat_pg_query_t *ngx_chat_pg_query_create(const char *sql,
+    int nparams, const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data);
+
+
+static ngx_chat_pg_conn_t  *ngx_chat_pg_conns;
+static ngx_uint_t           ngx_chat_pg_nconns;
+static ngx_queue_t          ngx_chat_pg_waiting;
+static ngx_uint_t           ngx_chat_pg_nwaiting;
+static ngx_event_t          ngx_chat_pg_fail_ev;
+static ngx_log_t           *ngx_chat_pg_log;
+
+
+ngx_int_t
+ngx_chat_pg_init(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i;
+    ngx_chat_pg_conn_t    *pc;
+    ngx_chat_main_conf_t  *mcf;
+
+    mcf = ngx_chat_worker.mcf;
+
+    ngx_chat_pg_log = cycle->log;
+    ngx_chat_pg_nconns = mcf->pg_pool;
+    ngx_queue_init(&ngx_chat_pg_waiting);
+    ngx_chat_pg_nwaiting = 0;
+
+    ngx_chat_pg_conns = ngx_pcalloc(cycle->pool,
+                                    mcf->pg_pool * sizeof(ngx_chat_pg_conn_t));
+    if (ngx_chat_pg_conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ngx_chat_pg_fail_ev, sizeof(ngx_event_t));
+    ngx_chat_pg_fail_ev.handler = ngx_chat_pg_fail_waiting;
+    ngx_chat_pg_fail_ev.log = cycle->log;
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        pc = &ngx_chat_pg_conns[i];
+        pc->index = i;
+
+        pc->timer.handler = ngx_chat_pg_timer;
+        pc->timer.data = pc;
+        pc->timer.log = cycle->log;
+
+        pc->retry.handler = ngx_chat_pg_retry;
+        pc->retry.data = pc;
+        pc->retry.log = cycle->log;
+        pc->retry.cancelable = 1;
+
+        pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
+
+        ngx_chat_pg_connect(pc);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_chat_pg_exit(void)
+{
+    ngx_uint_t            i;
+    ngx_queue_t          *q;
+    ngx_chat_pg_conn_t   *pc;
+    ngx_chat_pg_query_t  *query;
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        pc = &ngx_chat_pg_conns[i];
+
+        if (pc->query) {
+            ngx_free(pc->query);
+            pc->query = NULL;
+        }
+
+        ngx_chat_pg_close(pc);
+
+        if (pc->retry.timer_set) {
+            ngx_del_timer(&pc->retry);
+        }
+    }
+
+    while (!ngx_queue_empty(&ngx_chat_pg_waiting)) {
+        q = ngx_queue_head(&ngx_chat_pg_waiting);
+        ngx_queue_remove(q);
+        query = ngx_queue_data(q, ngx_chat_pg_query_t, queue);
+        ngx_free(query);
+    }
+
+    if (ngx_chat_pg_fail_ev.posted) {
+        ngx_delete_posted_event(&ngx_chat_pg_fail_ev);
+    }
+}
+
+
+ngx_int_t
+ngx_chat_pg_up(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        if (ngx_chat_pg_conns[i].state >= NGX_CHAT_PG_IDLE) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_chat_pg_query(const char *sql, int nparams, const char *const *values,
+    const int *lengths, ngx_chat_pg_handler_pt handler, void *data)
+{
+    ngx_uint_t            i;
+    ngx_chat_pg_query_t  *q;
+
+    if (!ngx_chat_pg_up() || ngx_chat_pg_nwaiting >= NGX_CHAT_PG_WAITING_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    q = ngx_chat_pg_query_create(sql, nparams, values, lengths, handler,
+                                 data);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        if (ngx_chat_pg_conns[i].state == NGX_CHAT_PG_IDLE) {
+            ngx_chat_pg_dispatch(&ngx_chat_pg_conns[i], q);
+            return NGX_OK;
+        }
+    }
+
+    ngx_queue_insert_tail(&ngx_chat_pg_waiting, &q->queue);
+    ngx_chat_pg_nwaiting++;
+
+    return NGX_OK;
+}
+
+
+static ngx_chat_pg_query_t *
+ngx_chat_pg_query_create(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data)
+{
+    u_char               *p;
+    size_t                size;
+    ngx_int_t             i;
+    ngx_chat_pg_query_t  *q;
+
+    /* parameters are copied: a query may wait for a free connection */
+    size = sizeof(ngx_chat_pg_query_t)
+           + nparams * (sizeof(char *) + sizeof(int));
+
+    for (i = 0; i < nparams; i++) {
+        size += values[i] ? (size_t) lengths[i] + 1 : 0;
+    }
+
+    q = ngx_alloc(size, ngx_chat_pg_log);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->handler = handler;
+    q->data = data;
+    q->sql = sql;
+    q->nparams = nparams;
+    q->result = NULL;
+    q->values = (char **) (q + 1);
+    q->lengths = (int *) (q->values + nparams);
+
+    p = (u_char *) (q->lengths + nparams);
+
+    for (i = 0; i < nparams; i++) {
+        q->lengths[i] = values[i] ? lengths[i] : 0;
+
+        if (values[i] == NULL) {
+            q->values[i] = NULL;
+            continue;
+        }
+
+        q->values[i] = (char *) p;
+        p = ngx_cpymem(p, values[i], lengths[i]);
+        *p++ = '\0';
+    }
+
+    return q;
+}
+
+
+static void
+ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc)
+{
+    ngx_chat_main_conf_t  *mcf;
+
+    mcf = ngx_chat_worker.mcf;
+
+    pc->conn = PQconnectStart((char *) mcf->pg_conninfo.data);
+
+    if (pc->conn == NULL || PQstatus(pc->conn) == CONNECTION_BAD) {
+        ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
+                      "chat: postgres connect failed: %s",
+                      pc->conn ? PQerrorMessage(pc->conn) : "out of memory");
+        ngx_chat_pg_close(pc);
+        return;
+    }
+
+    if (PQsetnonblocking(pc->conn, 1) != 0 || ngx_chat_pg_wrap(pc) != NGX_OK)
+    {
+        ngx_chat_pg_close(pc);
+        return;
+    }
+
+    pc->state = NGX_CHAT_PG_CONNECTING;
+
+    /* libpq starts by waiting for the socket to become writable */
+    if (ngx_chat_pg_watch(pc, 0, 1) != NGX_OK) {
+        ngx_chat_pg_close(pc);
+        return;
+    }
+
+    ngx_add_timer(&pc->timer, ngx_chat_worker.mcf->pg_timeout);
+}
+
+
+static ngx_int_t
+ngx_chat_pg_wrap(ngx_chat_pg_conn_t *pc)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->conn);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, ngx_chat_pg_log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = pc;
+    c->read->handler = ngx_chat_pg_event;
+    c->write->handler = ngx_chat_pg_event;
+    c->read->log = ngx_chat_pg_log;
+    c->write->log = ngx_chat_pg_log;
+
+    pc->c = c;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_pg_unwrap(ngx_chat_pg_conn_t *pc)
+{
+    ngx_connection_t  *c;
+
+    c = pc->c;
+    if (c == NULL) {
+        return;
+    }
+
+    (void) ngx_chat_pg_watch(pc, 0, 0);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* libpq owns the socket and closes it */
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+    pc->c = NULL;
+}
+
+
+static ngx_int_t
+ngx_chat_pg_watch(ngx_chat_pg_conn_t *pc, ngx_uint_t rd, ngx_uint_t wr)
+{
+    ngx_connection_t  *c;
+
+    c = pc->c;
+
+    if (rd && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!rd && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (wr && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!wr && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_pg_event(ngx_event_t *ev)
+{
+    int                  rc;
+    ngx_connection_t    *c;
+    ngx_chat_pg_conn_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    switch (pc->state) {
+
+    case NGX_CHAT_PG_CONNECTING:
+        ngx_chat_pg_poll(pc);
+        return;
+
+    case NGX_CHAT_PG_CLOSED:
+        return;
+    }
+
+    if (ev->write) {
+        rc = PQflush(pc->conn);
+
+        if (rc < 0) {
+            ngx_chat_pg_broken(pc, "send failed");
+            return;
+        }
+
+        if (rc == 0 && ngx_chat_pg_watch(pc, 1, 0) != NGX_OK) {
+            ngx_chat_pg_broken(pc, "event failed");
+        }
+
+        return;
+    }
+
+    ngx_chat_pg_input(pc);
+}
+
+
+static void
+ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc)
+{
+    PostgresPollingStatusType  st;
+
+    st = PQconnectPoll(pc->conn);
+
+    /* libpq may move to another socket while it tries addresses */
+    if (st != PGRES_POLLING_FAILED
+        && PQsocket(pc->conn) != (int) pc->c->fd)
+    {
+        ngx_chat_pg_unwrap(pc);
+
+        if (ngx_chat_pg_wrap(pc) != NGX_OK) {
+            ngx_chat_pg_broken(pc, "connect failed");
+            return;
+        }
+    }
+
+    switch (st) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_chat_pg_watch(pc, 1, 0) != NGX_OK) {
+            ngx_chat_pg_broken(pc, "event failed");
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_chat_pg_watch(pc, 0, 1) != NGX_OK) {
+            ngx_chat_pg_broken(pc, "event failed");
+        }
+        return;
+
+    case PGRES_POLLING_OK:
+        break;
+
+    default:
+        ngx_chat_pg_broken(pc, "connect failed");
+        return;
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    /* the module refuses a schema it does not know */
+    pc->state = NGX_CHAT_PG_CHECKING;
+    pc->query = ngx_chat_pg_query_create(
+                    "select coalesce(max(version), 0) from chat_schema_version",
+                    0, NULL, NULL, ngx_chat_pg_schema_checked, pc);
+
+    if (pc->query == NULL) {
+        ngx_chat_pg_broken(pc, "out of memory");
+        return;
+    }
+
+    ngx_chat_pg_dispatch(pc, pc->query);
+}
+
+
+static void
+ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_pg_conn_t  *pc = data;
+
+    long  version;
+
+    if (status != NGX_CHAT_PG_OK) {
+        if (status == NGX_CHAT_PG_FAILED) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_chat_pg_log, 0,
+                          "chat: the database has no ngx_chat schema, "
+                          "apply sql/ with scripts/chat-migrate");
+            pc->state = NGX_CHAT_PG_CLOSED;
+        }
+
+        return;
+    }
+
+    version = PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : -1;
+
+    if (version != NGX_CHAT_SCHEMA_VERSION) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_chat_pg_log, 0,
+                      "chat: the database schema is version %l, this module "
+                      "works with version %d only; apply sql/ with "
+                      "scripts/chat-migrate or use a matching module",
+                      version, NGX_CHAT_SCHEMA_VERSION);
+        pc->state = NGX_CHAT_PG_CLOSED;
+        return;
+    }
+
+    if (pc->backoff > NGX_CHAT_PG_BACKOFF_MIN) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_chat_pg_log, 0,
+                      "chat: postgres connection %ui is back", pc->index);
+    }
+
+    pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
+}
+
+
+static void
+ngx_chat_pg_input(ngx_chat_pg_conn_t *pc)
+{
+    PGresult  *res;
+    PGnotify  *n;
+
+    if (!PQconsumeInput(pc->conn)) {
+        ngx_chat_pg_broken(pc, "connection lost");
+        return;
+    }
+
+    while ((n = PQnotifies(pc->conn)) != NULL) {
+        PQfreemem(n);
+    }
+
+    if (pc->query == NULL) {
+        if (PQstatus(pc->conn) != CONNECTION_OK) {
+            ngx_chat_pg_broken(pc, "connection lost");
+        }
+
+        return;
+    }
+
+    while (!PQisBusy(pc->conn)) {
+        res = PQgetResult(pc->conn);
+
+        if (res == NULL) {
+            ngx_chat_pg_complete(pc);
+            return;
+        }
+
+        if (pc->query->result == NULL) {
+            pc->query->result = res;
+
+        } else {
+            PQclear(res);
+        }
+    }
+}
+
+
+static void
+ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
+{
+    int  rc;
+
+    pc->query = q;
+
+    if (pc->state == NGX_CHAT_PG_IDLE) {
+        pc->state = NGX_CHAT_PG_BUSY;
+    }
+
+    if (!PQsendQueryParams(pc->conn, q->sql, q->nparams, NULL,
+                           (const char *const *) q->values, q->lengths, NULL,
+                           0))
+    {
+        ngx_chat_pg_broken(pc, "send failed");
+        return;
+    }
+
+    rc = PQflush(pc->conn);
+
+    if (rc < 0 || ngx_chat_pg_watch(pc, 1, rc == 1) != NGX_OK) {
+        ngx_chat_pg_broken(pc, "send failed");
+        return;
+    }
+
+    /* not cancelable: a worker shutting down waits for its commits */
+    ngx_add_timer(&pc->timer, ngx_chat_worker.mcf->pg_timeout);
+}
+
+
+static void
+ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
+{
+    char                 *state;
+    PGresult             *res;
+    ngx_uint_t            status;
+    ExecStatusType        rs;
+    ngx_chat_pg_query_t  *q;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    q = pc->query;
+    pc->query = NULL;
+
+    res = q->result;
+    rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
+        status = NGX_CHAT_PG_OK;
+
+    } else {
+        state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+        /* connection trouble, shutdown, or overload: try again later */
+        if (state == NULL
+            || ngx_strncmp(state, "08", 2) == 0
+            || ngx_strncmp(state, "57", 2) == 0
+            || ngx_strncmp(state, "53", 2) == 0)
+        {
+            status = NGX_CHAT_PG_UNAVAILABLE;
+
+        } else {
+            status = NGX_CHAT_PG_FAILED;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
+                      "chat: postgres: %s",
+                      res ? PQresultErrorMessage(res)
+                          : PQerrorMessage(pc->conn));
+    }
+
+    q->handler(q->data, status == NGX_CHAT_PG_OK ? res : NULL, status);
+
+    if (res) {
+        PQclear(res);
+    }
+
+    ngx_free(q);
+
+    if (pc->state == NGX_CHAT_PG_CLOSED || PQstatus(pc->conn) != CONNECTION_OK)
+    {
+        ngx_chat_pg_broken(pc, "connection lost");
+        return;
+    }
+
+    pc->state = NGX_CHAT_PG_IDLE;
+    ngx_chat_pg_next(pc);
+}
+
+
+static void
+ngx_chat_pg_next(ngx_chat_pg_conn_t *pc)
+{
+    ngx_queue_t          *q;
+    ngx_chat_pg_query_t  *query;
+
+    if (ngx_queue_empty(&ngx_chat_pg_waiting)) {
+        return;
+    }
+
+    q = ngx_queue_head(&ngx_chat_pg_waiting);
+    ngx_queue_remove(q);
+    ngx_chat_pg_nwaiting--;
+
+    query = ngx_queue_data(q, ngx_chat_pg_query_t, queue);
+    ngx_chat_pg_dispatch(pc, query);
+}
+
+
+static void
+ngx_chat_pg_broken(ngx_chat_pg_conn_t *pc, const char *what)
+{
+    ngx_chat_pg_query_t  *q;
+
+    ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
+                  "chat: postgres connection %ui: %s%s%s", pc->index, what,
+                  pc->conn ? ": " : "",
+                  pc->conn ? PQerrorMessage(pc->conn) : "");
+
+    q = pc->query;
+    pc->query = NULL;
+
+    ngx_chat_pg_close(pc);
+
+    if (q) {
+        if (q->result) {
+            PQclear(q->result);
+        }
+
+        q->handler(q->data, NULL, NGX_CHAT_PG_UNAVAILABLE);
+        ngx_free(q);
+    }
+}
+
+
+static void
+ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
+{
+    ngx_chat_pg_unwrap(pc);
+
+    if (pc->conn) {
+        PQfinish(pc->conn);
+        pc->conn = NULL;
+    }
+
+    pc->state = NGX_CHAT_PG_CLOSED;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (!ngx_exiting && !ngx_terminate && !pc->retry.timer_set
+        && ngx_chat_worker.active)
+    {
+        ngx_add_timer(&pc->retry, pc->backoff);
+        pc->backoff = ngx_min(pc->backoff * 2, NGX_CHAT_PG_BACKOFF_MAX);
+    }
+
+    /* with no connection left, queued queries fail; never synchronously */
+    if (!ngx_chat_pg_up() && !ngx_queue_empty(&ngx_chat_pg_waiting)
+        && !ngx_chat_pg_fail_ev.posted)
+    {
+        ngx_post_event(&ngx_chat_pg_fail_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_chat_pg_timer(ngx_event_t *ev)
+{
+    ngx_chat_pg_conn_t  *pc = ev->data;
+
+    ngx_chat_pg_broken(pc, pc->state == NGX_CHAT_PG_CONNECTING
+                           ? "connect timed out" : "query timed out");
+}
+
+
+static void
+ngx_chat_pg_retry(ngx_event_t *ev)
+{
+    ngx_chat_pg_conn_t  *pc = ev->data;
+
+    if (pc->state == NGX_CHAT_PG_CLOSED) {
+        ngx_chat_pg_connect(pc);
+    }
+}
+
+
+static void
+ngx_chat_pg_fail_waiting(ngx_event_t *ev)
+{
+    ngx_queue_t          *q;
+    ngx_chat_pg_query_t  *query;
+
+    while (!ngx_chat_pg_up() && !ngx_queue_empty(&ngx_chat_pg_waiting)) {
+        q = ngx_queue_head(&ngx_chat_pg_waiting);
+        ngx_queue_remove(q);
+        ngx_chat_pg_nwaiting--;
+
+        query = ngx_queue_data(q, ngx_chat_pg_query_t, queue);
+        query->handler(query->data, NULL, NGX_CHAT_PG_UNAVAILABLE);
+        ngx_free(query);
+    }
+}

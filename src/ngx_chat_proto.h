@@ -1,0 +1,277 @@
+
+/*
+ * ngx_chat protocol layer: decoding of client request frames (JSON) and a
+ * small append-only JSON writer for replies and events.
+ *
+ * This file knows nothing of nginx: standard C and jansson only, so unit
+ * tests and fuzzers can drive it directly.
+ */
+
+
+#ifndef _NGX_CHAT_PROTO_H_INCLUDED_
+#define _NGX_CHAT_PROTO_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define NGX_CHAT_USER_ID_MAX        64
+#define NGX_CHAT_ROOM_ID_MAX        64
+#define NGX_CHAT_CLIENT_MSG_ID_MAX  64
+
+/* a string request id: at most this many bytes of content */
+#define NGX_CHAT_REQ_ID_MAX         64
+/*
+ * size of ngx_chat_request_t.id, which holds the id as JSON text plus a
+ * terminating NUL; a string id whose escaped form does not fit is rejected
+ */
+#define NGX_CHAT_REQ_ID_JSON_SIZE   72
+
+#define NGX_CHAT_HISTORY_LIMIT_DEF  50
+#define NGX_CHAT_HISTORY_LIMIT_MAX  200
+
+#define NGX_CHAT_BODY_MAX_DEFAULT   2048
+#define NGX_CHAT_META_MAX_DEFAULT   4096
+
+/* default headroom kept in front of JSON text for a WebSocket header */
+#define NGX_CHAT_JSON_HEAD          16
+
+
+typedef enum {
+    NGX_CHAT_REQ_AUTH = 1,
+    NGX_CHAT_REQ_REFRESH,
+    NGX_CHAT_REQ_PING,
+    NGX_CHAT_REQ_JOIN,
+    NGX_CHAT_REQ_LEAVE,
+    NGX_CHAT_REQ_SEND,
+    NGX_CHAT_REQ_HISTORY,
+    NGX_CHAT_REQ_READ,
+    NGX_CHAT_REQ_TYPING,
+    NGX_CHAT_REQ_EDIT,
+    NGX_CHAT_REQ_DELETE,
+    NGX_CHAT_REQ_PRESENCE
+} ngx_chat_req_type_e;
+
+
+typedef struct {
+    ngx_chat_req_type_e   type;
+
+    /*
+     * the request id re-serialized as compact JSON (12, or "a\"b"),
+     * NUL-terminated; id_len is 0 when the frame had no usable id
+     */
+    char                  id[NGX_CHAT_REQ_ID_JSON_SIZE];
+    size_t                id_len;
+
+    /*
+     * pointers into the jansson tree, valid until ngx_chat_request_free();
+     * they are NUL-terminated (jansson strings) and contain no NUL
+     */
+    const char           *room;
+    size_t                room_len;
+    const char           *token;
+    size_t                token_len;
+    const char           *body;
+    size_t                body_len;
+    const char           *client_msg_id;
+    size_t                client_msg_id_len;
+
+    long long             since;
+    long long             seq;
+    long long             before;
+    long long             after;
+    long long             limit;
+    long long             reply_to;
+
+    unsigned              has_since:1;
+    unsigned              has_seq:1;
+    unsigned              has_before:1;
+    unsigned              has_after:1;
+    unsigned              has_limit:1;
+    unsigned              has_reply_to:1;
+
+    /* compact JSON text of "meta" (malloc'd, NUL-terminated) or NULL */
+    char                 *meta;
+    size_t                meta_len;
+
+    void                 *root;     /* json_t *, owned */
+} ngx_chat_request_t;
+
+
+typedef struct {
+    size_t                body_max;   /* chat_message_max; 0: default */
+    size_t                meta_max;   /* serialized meta; 0: default */
+} ngx_chat_proto_limits_t;
+
+
+/*
+ * Returns 0 on success.  On failure returns -1 and sets *code to
+ * "bad_request" or "too_large" ("internal" on memory failure) and *msg
+ * to a static text; req->id and req->id_len are still set when the id
+ * itself was readable, and req->type when the type was known; other
+ * fields are meaningful on success only.  lim may be NULL (defaults).
+ * Always call ngx_chat_request_free() afterwards, on success and on
+ * failure (it is safe on a zeroed or already freed request).
+ */
+int ngx_chat_request_decode(const char *buf, size_t len,
+    const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
+    const char **code, const char **msg);
+void ngx_chat_request_free(ngx_chat_request_t *req);
+
+/* "auth", "send", ...; "unknown" for a value out of range */
+const char *ngx_chat_req_type_name(ngx_chat_req_type_e t);
+
+/* the following return 1 when valid / true, 0 otherwise */
+int ngx_chat_user_id_valid(const char *p, size_t len);
+int ngx_chat_room_id_valid(const char *p, size_t len);
+/* a prefix test only ("dm:"); use ngx_chat_room_id_valid() for the rest */
+int ngx_chat_room_is_dm(const char *p, size_t len);
+/* room is a valid DM room and user is one of its two members */
+int ngx_chat_dm_has_member(const char *room, size_t room_len,
+    const char *user, size_t user_len);
+/*
+ * builds the DM room id of two different valid users into buf (at least
+ * NGX_CHAT_ROOM_ID_MAX + 1 bytes, NUL-terminated); returns its length, or
+ * 0 when the users are invalid, equal, or the id would be too long
+ */
+size_t ngx_chat_dm_room(char *buf, const char *a, size_t a_len,
+    const char *b, size_t b_len);
+
+
+/*
+ * The JSON writer.  data/len is the JSON text written so far; head bytes
+ * before data are free headroom (data - base == head), so the caller may
+ * write a WebSocket header of up to head bytes at data - n without a copy.
+ * The allocation is base (malloc'd); cap is the room from data on.  After a
+ * failed allocation "failed" is set, all later calls do nothing and the
+ * builders return -1.  To keep the buffer, take base (and data/len) and
+ * clear the struct instead of calling ngx_chat_json_free().
+ */
+typedef struct {
+    char                 *data;
+    size_t                len;
+    size_t                cap;
+    int                   failed;
+    char                 *base;
+    size_t                head;
+} ngx_chat_json_t;
+
+
+/* capacity "reserve" with NGX_CHAT_JSON_HEAD bytes of headroom */
+void ngx_chat_json_init(ngx_chat_json_t *j, size_t reserve);
+void ngx_chat_json_init_head(ngx_chat_json_t *j, size_t reserve,
+    size_t head);
+void ngx_chat_json_free(ngx_chat_json_t *j);
+/* forget the text but keep the allocation (and clear "failed") */
+void ngx_chat_json_reset(ngx_chat_json_t *j);
+
+void ngx_chat_json_raw(ngx_chat_json_t *j, const char *s, size_t n);
+void ngx_chat_json_char(ngx_chat_json_t *j, char c);
+/* a quoted and escaped string */
+void ngx_chat_json_str(ngx_chat_json_t *j, const char *s, size_t n);
+void ngx_chat_json_int(ngx_chat_json_t *j, long long v);
+void ngx_chat_json_bool(ngx_chat_json_t *j, int v);
+
+/*
+ * A separator: "," unless nothing is written yet or the last byte is one
+ * of "{[,:".  The kv helpers and ngx_chat_json_message() call it, so they
+ * can be chained after an object or array opening without comma logic.
+ */
+void ngx_chat_json_sep(ngx_chat_json_t *j);
+/* [,]"key": (key NUL-terminated, escaped) */
+void ngx_chat_json_key(ngx_chat_json_t *j, const char *key);
+void ngx_chat_json_kv_str(ngx_chat_json_t *j, const char *key,
+    const char *s, size_t n);
+void ngx_chat_json_kv_int(ngx_chat_json_t *j, const char *key,
+    long long v);
+void ngx_chat_json_kv_bool(ngx_chat_json_t *j, const char *key, int v);
+/* value s is JSON text, copied as is */
+void ngx_chat_json_kv_raw(ngx_chat_json_t *j, const char *key,
+    const char *s, size_t n);
+
+/* appends "}" and returns 0, or -1 if the writer failed */
+int ngx_chat_json_end(ngx_chat_json_t *j);
+
+
+/* frames: each builder returns 0, or -1 if the writer failed */
+
+/* {"type":"error","id":ID,"code":...,"message":...}, id omitted if none */
+int ngx_chat_json_error(ngx_chat_json_t *j, const char *id, size_t id_len,
+    const char *code, const char *message);
+/* the same with "retry_after" (seconds), for rate_limited */
+int ngx_chat_json_error_retry(ngx_chat_json_t *j, const char *id,
+    size_t id_len, const char *code, const char *message,
+    long long retry_after);
+/* the REST error body {"error":{"code":...,"message":...}} */
+int ngx_chat_json_rest_error(ngx_chat_json_t *j, const char *code,
+    const char *message);
+
+/*
+ * {"type":"ok","id":ID  and  {"type":TYPE,"id":ID  without the closing
+ * brace: append kv pairs, then ngx_chat_json_end()
+ */
+int ngx_chat_json_ok_begin(ngx_chat_json_t *j, const char *id,
+    size_t id_len);
+int ngx_chat_json_type_begin(ngx_chat_json_t *j, const char *type,
+    const char *id, size_t id_len);
+
+/* {"type":"welcome","id":ID,"user":...,"expires_at":...,"server_time":...} */
+int ngx_chat_json_welcome(ngx_chat_json_t *j, const char *id,
+    size_t id_len, const char *user, size_t user_len, long long expires_at,
+    long long server_time);
+
+
+typedef struct {
+    const char           *room;
+    size_t                room_len;
+    long long             seq;
+    long long             msg_id;
+    long long             ts;
+    const char           *from;
+    size_t                from_len;
+    const char           *name;           /* omitted if name_len 0 */
+    size_t                name_len;
+    const char           *body;
+    size_t                body_len;
+    const char           *client_msg_id;  /* omitted if cid_len 0 */
+    size_t                cid_len;
+    long long             reply_to;       /* omitted if 0 */
+    const char           *meta;           /* JSON object text, omitted if 0 */
+    size_t                meta_len;
+    int                   deleted;        /* "deleted":true, no body/meta */
+    int                   with_type;      /* 1: event; 0: history entry */
+} ngx_chat_message_t;
+
+
+/*
+ * A message event ({"type":"message",...}) or a history entry (no type).
+ * It is preceded by a separator when needed (see ngx_chat_json_sep()), so
+ * history entries can be appended after "[" one by one.
+ */
+int ngx_chat_json_message(ngx_chat_json_t *j, const ngx_chat_message_t *m);
+/*
+ * The same without the closing brace, to append fields such as
+ * "edited_at"; finish with ngx_chat_json_end()
+ */
+int ngx_chat_json_message_open(ngx_chat_json_t *j,
+    const ngx_chat_message_t *m);
+
+/* the other events of protocol.md section 5 */
+int ngx_chat_json_edited(ngx_chat_json_t *j, const char *room,
+    size_t room_len, long long seq, const char *body, size_t body_len,
+    long long edited_at);
+int ngx_chat_json_deleted(ngx_chat_json_t *j, const char *room,
+    size_t room_len, long long seq);
+int ngx_chat_json_receipt(ngx_chat_json_t *j, const char *room,
+    size_t room_len, const char *user, size_t user_len, long long seq);
+int ngx_chat_json_typing(ngx_chat_json_t *j, const char *room,
+    size_t room_len, const char *user, size_t user_len);
+/* state: "online" or "offline" */
+int ngx_chat_json_presence(ngx_chat_json_t *j, const char *room,
+    size_t room_len, const char *user, size_t user_len, const char *state);
+/* action: "joined", "left", "kicked", "banned", "muted", "unmuted" */
+int ngx_chat_json_member(ngx_chat_json_t *j, const char *room,
+    size_t room_len, const char *user, size_t user_len, const char *action);
+
+
+#endif /* _NGX_CHAT_PROTO_H_INCLUDED_ */

@@ -1,0 +1,186 @@
+/*
+ * Client requests: decode one text message and run it.
+ */
+
+#include "ngx_chat.h"
+
+
+static void ngx_chat_request_auth(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+static void ngx_chat_request_refresh(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+
+
+void
+ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
+    size_t len)
+{
+    const char               *code, *msg;
+    ngx_chat_json_t           j;
+    ngx_chat_request_t        req;
+    ngx_chat_proto_limits_t   lim;
+
+    lim.body_max = s->lcf->message_max;
+    lim.meta_max = 4096;
+
+    ngx_memzero(&req, sizeof(ngx_chat_request_t));
+
+    if (ngx_chat_request_decode((const char *) data, len, &lim, &req, &code,
+                                &msg)
+        != 0)
+    {
+        ngx_chat_session_error(s, req.id, req.id_len, code, msg);
+        ngx_chat_request_free(&req);
+        return;
+    }
+
+    if (!s->authed
+        && req.type != NGX_CHAT_REQ_AUTH && req.type != NGX_CHAT_REQ_PING)
+    {
+        ngx_chat_session_error(s, req.id, req.id_len, "unauthenticated",
+                               "authenticate first");
+        ngx_chat_request_free(&req);
+        return;
+    }
+
+    switch (req.type) {
+
+    case NGX_CHAT_REQ_AUTH:
+        ngx_chat_request_auth(s, &req);
+        break;
+
+    case NGX_CHAT_REQ_REFRESH:
+        ngx_chat_request_refresh(s, &req);
+        break;
+
+    case NGX_CHAT_REQ_PING:
+        if (req.id_len) {
+            ngx_chat_json_init(&j, 64);
+            ngx_chat_json_type_begin(&j, "pong", req.id, req.id_len);
+            ngx_chat_json_end(&j);
+            (void) ngx_chat_session_send_json(s, &j);
+            ngx_chat_json_free(&j);
+        }
+        break;
+
+    case NGX_CHAT_REQ_JOIN:
+        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
+            ngx_chat_fanout_join(s, &req);
+        }
+        break;
+
+    case NGX_CHAT_REQ_LEAVE:
+        ngx_chat_fanout_leave(s, &req);
+        break;
+
+    case NGX_CHAT_REQ_SEND:
+        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
+            ngx_chat_batch_send(s, &req);
+        }
+        break;
+
+    default:
+        ngx_chat_session_error(s, req.id, req.id_len, "bad_request",
+                               "this request type is not supported by "
+                               "this server yet");
+        break;
+    }
+
+    ngx_chat_request_free(&req);
+}
+
+
+static void
+ngx_chat_request_auth(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    const char             *err;
+    ngx_chat_main_conf_t   *mcf;
+    ngx_chat_jwt_claims_t   claims;
+
+    if (s->authed) {
+        ngx_chat_session_error(s, req->id, req->id_len, "bad_request",
+                               "already authenticated");
+        return;
+    }
+
+    mcf = ngx_chat_worker.mcf;
+
+    if (ngx_chat_jwt_verify(&mcf->jwt, req->token, req->token_len,
+                            (long long) ngx_time(), &claims, &err)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "chat: token rejected: %s", err);
+        ngx_chat_session_close(s, 4001, "authentication failed");
+        return;
+    }
+
+    ngx_chat_session_authenticate(s, &claims, req->id, req->id_len);
+}
+
+
+static void
+ngx_chat_request_refresh(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    size_t                  len;
+    const char             *err;
+    ngx_chat_json_t         j;
+    ngx_chat_main_conf_t   *mcf;
+    ngx_chat_jwt_claims_t   claims;
+
+    mcf = ngx_chat_worker.mcf;
+
+    if (ngx_chat_jwt_verify(&mcf->jwt, req->token, req->token_len,
+                            (long long) ngx_time(), &claims, &err)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "chat: refresh token of user \"%s\" rejected: %s",
+                      s->user, err);
+        ngx_chat_session_error(s, req->id, req->id_len, "unauthenticated",
+                               "invalid token");
+        return;
+    }
+
+    len = ngx_strlen(claims.sub);
+
+    if (len != s->user_len || ngx_memcmp(claims.sub, s->user, len) != 0) {
+        ngx_chat_session_error(s, req->id, req->id_len, "forbidden",
+                               "a refresh token must be for the same user");
+        return;
+    }
+
+    s->expires = (time_t) claims.exp;
+    s->roles = claims.roles;
+    s->name_len = ngx_strlen(claims.name);
+    ngx_memcpy(s->name, claims.name, s->name_len + 1);
+
+    ngx_chat_session_rearm_expiry(s);
+
+    if (req->id_len) {
+        ngx_chat_json_init(&j, 96);
+        ngx_chat_json_ok_begin(&j, req->id, req->id_len);
+        ngx_chat_json_kv_int(&j, "expires_at", (long long) s->expires);
+        ngx_chat_json_end(&j);
+        (void) ngx_chat_session_send_json(s, &j);
+        ngx_chat_json_free(&j);
+    }
+}
+
+
+static ngx_int_t
+ngx_chat_request_room_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    if (ngx_chat_room_is_dm(req->room, req->room_len)
+        && !ngx_chat_dm_has_member(req->room, req->room_len,
+                                   (char *) s->user, s->user_len))
+    {
+        ngx_chat_session_error(s, req->id, req->id_len, "forbidden",
+                               "not a member of this direct-message room");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}

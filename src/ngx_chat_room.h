@@ -1,0 +1,100 @@
+/*
+ * The per-worker room table: room id -> the local sessions joined to it,
+ * the last seq delivered to them, and the sequenced events that arrived
+ * ahead of a gap.  Free of nginx types: sessions are opaque pointers.
+ */
+
+#ifndef _NGX_CHAT_ROOM_H_INCLUDED_
+#define _NGX_CHAT_ROOM_H_INCLUDED_
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "ngx_chat_buf.h"
+
+
+#define NGX_CHAT_ROOM_ID_MAX  64
+
+typedef struct ngx_chat_member_s  ngx_chat_member_t;
+typedef struct ngx_chat_room_s    ngx_chat_room_t;
+
+
+struct ngx_chat_member_s {
+    ngx_chat_member_t  *prev;        /* in the room */
+    ngx_chat_member_t  *next;
+    ngx_chat_member_t  *snext;       /* in the session */
+    ngx_chat_room_t    *room;
+    void               *session;
+
+    /* a joining member holds live events until its replay is sent */
+    ngx_chat_buf_t    **held;
+    uint32_t            nheld;
+    uint32_t            held_cap;
+
+    uint32_t            join_gen;
+    unsigned            live:1;
+};
+
+
+struct ngx_chat_room_s {
+    ngx_chat_room_t    *hnext;
+    uint32_t            hash;
+    uint32_t            gen;         /* tells a recreated room apart */
+
+    ngx_chat_member_t  *members;
+    size_t              nmembers;
+
+    int64_t             delivered;   /* last seq delivered locally */
+
+    ngx_chat_buf_t    **pending;     /* ascending seq, all > delivered */
+    uint32_t            npending;
+    uint32_t            pending_cap;
+
+    unsigned            state:4;
+    unsigned            subscribed:1;
+    unsigned            sub_sent:1;
+
+    void               *data;        /* the caller's per-room state */
+
+    size_t              id_len;
+    char                id[NGX_CHAT_ROOM_ID_MAX + 1];
+};
+
+
+typedef struct {
+    ngx_chat_room_t   **buckets;
+    size_t              nbuckets;
+    size_t              count;
+    uint32_t            next_gen;
+} ngx_chat_room_table_t;
+
+
+int ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets);
+void ngx_chat_room_table_free(ngx_chat_room_table_t *t);
+
+ngx_chat_room_t *ngx_chat_room_find(ngx_chat_room_table_t *t,
+    const char *id, size_t len);
+ngx_chat_room_t *ngx_chat_room_add(ngx_chat_room_table_t *t,
+    const char *id, size_t len);
+void ngx_chat_room_delete(ngx_chat_room_table_t *t, ngx_chat_room_t *room);
+
+/* calls fn for every room; fn may not add or delete rooms */
+void ngx_chat_room_each(ngx_chat_room_table_t *t,
+    void (*fn)(ngx_chat_room_t *room, void *arg), void *arg);
+
+void ngx_chat_room_link(ngx_chat_room_t *room, ngx_chat_member_t *m);
+void ngx_chat_room_unlink(ngx_chat_member_t *m);
+
+int ngx_chat_member_hold(ngx_chat_member_t *m, ngx_chat_buf_t *b);
+void ngx_chat_member_free_held(ngx_chat_member_t *m);
+
+/*
+ * Pending events: pending_add keeps a reference (1) or ignores a seq
+ * already delivered or pending (0); -1 on allocation failure.
+ * pending_next pops the event that follows "delivered", if it is there.
+ */
+int ngx_chat_room_pending_add(ngx_chat_room_t *room, ngx_chat_buf_t *b);
+ngx_chat_buf_t *ngx_chat_room_pending_next(ngx_chat_room_t *room);
+void ngx_chat_room_pending_clear(ngx_chat_room_t *room);
+
+#endif /* _NGX_CHAT_ROOM_H_INCLUDED_ */

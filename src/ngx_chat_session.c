@@ -1,0 +1,765 @@
+/*
+ * A WebSocket session: it owns the upgraded connection, reads frames,
+ * queues shared frames for writing, and runs the closing handshake.
+ */
+
+#include "ngx_chat.h"
+
+
+#define NGX_CHAT_READ_BUF       65536
+#define NGX_CHAT_READS_PER_EVENT  4
+#define NGX_CHAT_WRITEV_MAX     64
+#define NGX_CHAT_CLOSE_WAIT     3000
+#define NGX_CHAT_EXPIRY_STEP    86400000
+
+
+static void ngx_chat_session_read_handler(ngx_event_t *rev);
+static void ngx_chat_session_write_handler(ngx_event_t *wev);
+static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
+    size_t len);
+static void ngx_chat_session_control(ngx_chat_session_t *s,
+    unsigned opcode, const u_char *data, size_t len);
+static void ngx_chat_session_finalize(ngx_chat_session_t *s);
+static void ngx_chat_session_drop_unsent(ngx_chat_session_t *s);
+static void ngx_chat_session_auth_timer(ngx_event_t *ev);
+static void ngx_chat_session_ping_timer(ngx_event_t *ev);
+static void ngx_chat_session_close_timer(ngx_event_t *ev);
+static void ngx_chat_session_post_write(ngx_chat_session_t *s);
+
+
+static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
+
+
+ngx_chat_session_t *
+ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
+    ngx_chat_buf_t *response)
+{
+    ngx_connection_t    *c;
+    ngx_chat_session_t  *s;
+
+    c = r->connection;
+
+    s = ngx_calloc(sizeof(ngx_chat_session_t), c->log);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s->connection = c;
+    s->request = r;
+    s->lcf = lcf;
+    s->refs = 1;
+
+    s->out = ngx_alloc(8 * sizeof(ngx_chat_buf_t *), c->log);
+    if (s->out == NULL) {
+        ngx_free(s);
+        return NULL;
+    }
+
+    s->out_cap = 8;
+    s->out[0] = ngx_chat_buf_ref(response);
+    s->out_count = 1;
+    s->out_bytes = response->len;
+
+    ngx_chat_frame_reader_init(&s->reader, lcf->frame_max, lcf->frame_max);
+
+    s->auth_timer.handler = ngx_chat_session_auth_timer;
+    s->auth_timer.data = s;
+    s->auth_timer.log = c->log;
+    s->auth_timer.cancelable = 1;
+
+    s->ping_timer.handler = ngx_chat_session_ping_timer;
+    s->ping_timer.data = s;
+    s->ping_timer.log = c->log;
+    s->ping_timer.cancelable = 1;
+
+    /* not cancelable: a shutting down worker waits for closing handshakes */
+    s->close_timer.handler = ngx_chat_session_close_timer;
+    s->close_timer.data = s;
+    s->close_timer.log = c->log;
+
+    ngx_queue_insert_tail(&ngx_chat_worker.sessions, &s->queue);
+
+    ngx_http_set_ctx(r, s, ngx_chat_module);
+
+    /* the session holds the request until it closes the connection */
+    r->main->count++;
+
+    return s;
+}
+
+
+void
+ngx_chat_session_start(ngx_chat_session_t *s)
+{
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    c->log->action = "chatting";
+    s->started = 1;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->read->handler = ngx_chat_session_read_handler;
+    c->write->handler = ngx_chat_session_write_handler;
+
+    /* a graceful shutdown wakes idle connections with c->close set */
+    c->idle = 1;
+
+    if (!s->authed) {
+        ngx_add_timer(&s->auth_timer, s->lcf->auth_timeout);
+    }
+
+    ngx_add_timer(&s->ping_timer, s->lcf->ping_interval);
+
+    /*
+     * Posted, not called: the request must outlive the content handler,
+     * and a client may have sent frames right behind its handshake.
+     */
+    s->header_input = 1;
+    ngx_post_event(c->write, &ngx_posted_events);
+    ngx_post_event(c->read, &ngx_posted_events);
+}
+
+
+void
+ngx_chat_session_authenticate(ngx_chat_session_t *s,
+    ngx_chat_jwt_claims_t *claims, const char *id, size_t id_len)
+{
+    ngx_chat_json_t  j;
+
+    s->user_len = ngx_strlen(claims->sub);
+    ngx_memcpy(s->user, claims->sub, s->user_len + 1);
+    s->name_len = ngx_strlen(claims->name);
+    ngx_memcpy(s->name, claims->name, s->name_len + 1);
+    s->roles = claims->roles;
+    s->expires = (time_t) claims->exp;
+    s->authed = 1;
+
+    ngx_chat_session_rearm_expiry(s);
+
+    ngx_chat_json_init(&j, 160);
+    ngx_chat_json_type_begin(&j, "welcome", id, id_len);
+    ngx_chat_json_raw(&j, ",\"user\":", 8);
+    ngx_chat_json_str(&j, (char *) s->user, s->user_len);
+    ngx_chat_json_raw(&j, ",\"expires_at\":", 14);
+    ngx_chat_json_int(&j, (long long) s->expires);
+    ngx_chat_json_raw(&j, ",\"server_time\":", 15);
+    ngx_chat_json_int(&j, (long long) ngx_chat_now_ms());
+    ngx_chat_json_raw(&j, "}", 1);
+
+    (void) ngx_chat_session_send_json(s, &j);
+    ngx_chat_json_free(&j);
+}
+
+
+void
+ngx_chat_session_rearm_expiry(ngx_chat_session_t *s)
+{
+    time_t      now;
+    ngx_msec_t  delay;
+
+    now = ngx_time();
+
+    if (s->auth_timer.timer_set) {
+        ngx_del_timer(&s->auth_timer);
+    }
+
+    if (s->expires <= now) {
+        delay = 1;
+
+    } else if (s->expires - now > NGX_CHAT_EXPIRY_STEP / 1000) {
+        /* timers hold 32-bit milliseconds: look again later */
+        delay = NGX_CHAT_EXPIRY_STEP;
+
+    } else {
+        delay = (ngx_msec_t) (s->expires - now) * 1000;
+    }
+
+    ngx_add_timer(&s->auth_timer, delay);
+}
+
+
+void
+ngx_chat_session_ref(ngx_chat_session_t *s)
+{
+    s->refs++;
+}
+
+
+void
+ngx_chat_session_unref(ngx_chat_session_t *s)
+{
+    if (--s->refs == 0) {
+        ngx_free(s);
+    }
+}
+
+
+ngx_int_t
+ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
+{
+    ngx_uint_t        cap, i, n;
+    ngx_chat_buf_t  **out;
+
+    if (s->closed || s->close_sent) {
+        return NGX_OK;
+    }
+
+    if (s->out_bytes + b->len > s->lcf->send_queue_max
+        && s->out_count > 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
+                      "chat: user \"%s\" reads too slowly: %uz bytes queued",
+                      s->user, s->out_bytes);
+        ngx_chat_session_close(s, 1013, "reading too slowly");
+        return NGX_DECLINED;
+    }
+
+    if (s->out_count == s->out_cap) {
+        cap = s->out_cap ? s->out_cap * 2 : 8;
+
+        out = ngx_alloc(cap * sizeof(ngx_chat_buf_t *), s->connection->log);
+        if (out == NULL) {
+            ngx_chat_session_close(s, 1011, "out of memory");
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < s->out_count; i++) {
+            n = (s->out_head + i) % s->out_cap;
+            out[i] = s->out[n];
+        }
+
+        ngx_free(s->out);
+        s->out = out;
+        s->out_cap = cap;
+        s->out_head = 0;
+    }
+
+    n = (s->out_head + s->out_count) % s->out_cap;
+    s->out[n] = ngx_chat_buf_ref(b);
+    s->out_count++;
+    s->out_bytes += b->len;
+
+    ngx_chat_session_post_write(s);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_session_post_write(ngx_chat_session_t *s)
+{
+    ngx_event_t  *wev;
+
+    /* one write per loop tick carries everything queued in that tick */
+    wev = s->connection->write;
+
+    if (s->started && !wev->posted && !s->in_handler) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
+}
+
+
+ngx_int_t
+ngx_chat_session_send_json(ngx_chat_session_t *s, ngx_chat_json_t *j)
+{
+    ngx_int_t        rc;
+    ngx_chat_buf_t  *b;
+
+    if (j->failed) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_chat_buf_text_frame(j->data, j->len, 0);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_chat_session_enqueue(s, b);
+    ngx_chat_buf_unref(b);
+
+    return rc;
+}
+
+
+void
+ngx_chat_session_error(ngx_chat_session_t *s, const char *id, size_t id_len,
+    const char *code, const char *message)
+{
+    ngx_chat_json_t  j;
+
+    ngx_chat_json_init(&j, 128);
+
+    if (ngx_chat_json_error(&j, id, id_len, code, message) == 0) {
+        (void) ngx_chat_session_send_json(s, &j);
+    }
+
+    ngx_chat_json_free(&j);
+}
+
+
+void
+ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
+    const char *reason)
+{
+    size_t           n;
+    uint8_t          frame[127];
+    ngx_chat_buf_t  *b;
+
+    if (s->closed) {
+        return;
+    }
+
+    if (code == 0) {
+        ngx_chat_session_finalize(s);
+        return;
+    }
+
+    if (s->close_sent) {
+        return;
+    }
+
+    /* the room events still queued do not matter to a closing peer */
+    ngx_chat_session_drop_unsent(s);
+
+    n = ngx_chat_frame_close(frame, code == 1005 ? 0 : code, reason,
+                             reason ? ngx_strlen(reason) : 0);
+
+    b = ngx_chat_buf_alloc(n);
+    if (b == NULL) {
+        ngx_chat_session_finalize(s);
+        return;
+    }
+
+    ngx_memcpy(b->data, frame, n);
+
+    (void) ngx_chat_session_enqueue(s, b);
+    ngx_chat_buf_unref(b);
+
+    s->close_sent = 1;
+    s->close_code = code;
+
+    if (s->auth_timer.timer_set) {
+        ngx_del_timer(&s->auth_timer);
+    }
+
+    if (s->ping_timer.timer_set) {
+        ngx_del_timer(&s->ping_timer);
+    }
+
+    ngx_add_timer(&s->close_timer, NGX_CHAT_CLOSE_WAIT);
+
+    ngx_chat_fanout_session_gone(s);
+}
+
+
+static void
+ngx_chat_session_drop_unsent(ngx_chat_session_t *s)
+{
+    ngx_uint_t  i, keep;
+
+    /* a frame partly written must be finished before any other */
+    keep = (s->out_offset > 0) ? 1 : 0;
+
+    for (i = keep; i < s->out_count; i++) {
+        ngx_chat_buf_unref(s->out[(s->out_head + i) % s->out_cap]);
+    }
+
+    s->out_count = keep;
+    s->out_bytes = keep ? s->out[s->out_head]->len : 0;
+}
+
+
+static void
+ngx_chat_session_finalize(ngx_chat_session_t *s)
+{
+    ngx_uint_t           i;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (s->closed) {
+        return;
+    }
+
+    s->closed = 1;
+
+    if (s->auth_timer.timer_set) {
+        ngx_del_timer(&s->auth_timer);
+    }
+
+    if (s->ping_timer.timer_set) {
+        ngx_del_timer(&s->ping_timer);
+    }
+
+    if (s->close_timer.timer_set) {
+        ngx_del_timer(&s->close_timer);
+    }
+
+    ngx_chat_fanout_session_gone(s);
+
+    for (i = 0; i < s->out_count; i++) {
+        ngx_chat_buf_unref(s->out[(s->out_head + i) % s->out_cap]);
+    }
+
+    ngx_free(s->out);
+    s->out = NULL;
+    s->out_count = 0;
+
+    ngx_chat_frame_reader_free(&s->reader);
+    ngx_queue_remove(&s->queue);
+
+    c = s->connection;
+    r = s->request;
+    s->connection = NULL;
+    s->request = NULL;
+
+    ngx_http_set_ctx(r, NULL, ngx_chat_module);
+    ngx_http_free_request(r, 0);
+    ngx_http_close_connection(c);
+
+    ngx_chat_session_unref(s);
+}
+
+
+static void
+ngx_chat_session_read_handler(ngx_event_t *rev)
+{
+    ssize_t              n;
+    ngx_buf_t           *b;
+    ngx_uint_t           i;
+    ngx_connection_t    *c;
+    ngx_chat_session_t  *s;
+    ngx_http_request_t  *r;
+
+    c = rev->data;
+    r = c->data;
+    s = ngx_http_get_module_ctx(r, ngx_chat_module);
+
+    if (s == NULL || s->closed) {
+        return;
+    }
+
+    if (c->close) {
+        /* graceful shutdown or reload */
+        c->close = 0;
+        ngx_chat_session_close(s, 1001, "server going away");
+        return;
+    }
+
+    s->refs++;
+
+    if (s->header_input) {
+        s->header_input = 0;
+        b = r->header_in;
+
+        if (b && b->pos < b->last) {
+            ngx_chat_session_input(s, b->pos, b->last - b->pos);
+            b->pos = b->last;
+        }
+    }
+
+    for (i = 0; i < NGX_CHAT_READS_PER_EVENT; i++) {
+
+        if (s->closed || (s->read_paused && !s->draining)) {
+            break;
+        }
+
+        n = c->recv(c, ngx_chat_read_buf, NGX_CHAT_READ_BUF);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_chat_session_finalize(s);
+            }
+
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_chat_session_finalize(s);
+            break;
+        }
+
+        if (s->draining) {
+            continue;
+        }
+
+        ngx_chat_session_input(s, ngx_chat_read_buf, n);
+    }
+
+    if (i == NGX_CHAT_READS_PER_EVENT && !s->closed && rev->ready
+        && !rev->posted)
+    {
+        /* let other connections have their turn */
+        ngx_post_event(rev, &ngx_posted_events);
+    }
+
+    ngx_chat_session_unref(s);
+}
+
+
+static void
+ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
+{
+    size_t               used;
+    ngx_chat_ws_ev_e     type;
+    ngx_chat_ws_event_t  ev;
+
+    while (!s->closed) {
+
+        type = ngx_chat_frame_reader_feed(&s->reader, data, len, &used, &ev);
+        data += used;
+        len -= used;
+
+        switch (type) {
+
+        case NGX_CHAT_WS_EV_NONE:
+            return;
+
+        case NGX_CHAT_WS_EV_MESSAGE:
+            if (!s->close_sent) {
+                ngx_chat_request_dispatch(s, ev.data, ev.len);
+            }
+            break;
+
+        case NGX_CHAT_WS_EV_PING:
+            ngx_chat_session_control(s, NGX_CHAT_WS_PONG, ev.data, ev.len);
+            break;
+
+        case NGX_CHAT_WS_EV_PONG:
+            if (s->pong_wait) {
+                s->pong_wait = 0;
+                ngx_add_timer(&s->ping_timer, s->lcf->ping_interval);
+            }
+            break;
+
+        case NGX_CHAT_WS_EV_CLOSE:
+            s->close_recv = 1;
+
+            /* echo the peer's code, then nothing more is read */
+            ngx_chat_session_close(s, ev.code, NULL);
+            return;
+
+        case NGX_CHAT_WS_EV_ERROR:
+            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                          "chat: user \"%s\": %s, closing with %d",
+                          s->user, ev.reason, (int) ev.code);
+            ngx_chat_session_close(s, ev.code, ev.reason);
+            return;
+        }
+
+    }
+}
+
+
+static void
+ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
+    const u_char *data, size_t len)
+{
+    size_t           n;
+    uint8_t          hdr[10];
+    ngx_chat_buf_t  *b;
+
+    n = ngx_chat_frame_header(hdr, opcode, len);
+
+    b = ngx_chat_buf_alloc(n + len);
+    if (b == NULL) {
+        ngx_chat_session_close(s, 1011, "out of memory");
+        return;
+    }
+
+    ngx_memcpy(b->data, hdr, n);
+
+    if (len) {
+        ngx_memcpy(b->data + n, data, len);
+    }
+
+    (void) ngx_chat_session_enqueue(s, b);
+    ngx_chat_buf_unref(b);
+}
+
+
+static void
+ngx_chat_session_write_handler(ngx_event_t *wev)
+{
+    off_t                sent;
+    size_t               n;
+    ngx_buf_t            bufs[NGX_CHAT_WRITEV_MAX];
+    ngx_uint_t           i, k;
+    ngx_chain_t          chain[NGX_CHAT_WRITEV_MAX], *rest;
+    ngx_chat_buf_t      *b;
+    ngx_connection_t    *c;
+    ngx_chat_session_t  *s;
+    ngx_http_request_t  *r;
+
+    c = wev->data;
+    r = c->data;
+    s = ngx_http_get_module_ctx(r, ngx_chat_module);
+
+    if (s == NULL || s->closed) {
+        return;
+    }
+
+    s->refs++;
+    s->in_handler = 1;
+
+    while (s->out_count && wev->ready) {
+
+        k = ngx_min(s->out_count, NGX_CHAT_WRITEV_MAX);
+
+        for (i = 0; i < k; i++) {
+            b = s->out[(s->out_head + i) % s->out_cap];
+
+            ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
+            bufs[i].memory = 1;
+            bufs[i].pos = b->data + (i == 0 ? s->out_offset : 0);
+            bufs[i].last = b->data + b->len;
+
+            chain[i].buf = &bufs[i];
+            chain[i].next = (i + 1 < k) ? &chain[i + 1] : NULL;
+        }
+
+        sent = c->sent;
+        rest = c->send_chain(c, chain, 0);
+
+        if (rest == NGX_CHAIN_ERROR) {
+            s->in_handler = 0;
+            ngx_chat_session_finalize(s);
+            ngx_chat_session_unref(s);
+            return;
+        }
+
+        n = (size_t) (c->sent - sent);
+        s->out_bytes -= n;
+
+        /* retire what went out whole, remember where the next one stands */
+        n += s->out_offset;
+
+        while (s->out_count) {
+            b = s->out[s->out_head];
+
+            if (n < b->len) {
+                break;
+            }
+
+            n -= b->len;
+            ngx_chat_buf_unref(b);
+            s->out_head = (s->out_head + 1) % s->out_cap;
+            s->out_count--;
+        }
+
+        s->out_offset = n;
+
+        if (rest != NULL) {
+            break;
+        }
+    }
+
+    s->in_handler = 0;
+
+    if (s->out_count == 0 && s->out_cap > 8) {
+        /* a burst is over: an idle session keeps a small queue */
+        ngx_free(s->out);
+        s->out = NULL;
+        s->out_cap = 0;
+        s->out_head = 0;
+    }
+
+    if (s->out_count == 0 && s->close_sent && !s->draining) {
+        /*
+         * The close frame is out: half-close and read until the peer
+         * closes too, so our close frame is not lost to a reset.
+         */
+        s->draining = 1;
+        (void) ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN);
+
+        if (!c->read->posted) {
+            ngx_post_event(c->read, &ngx_posted_events);
+        }
+    }
+
+    if (s->out_count && ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_chat_session_finalize(s);
+    }
+
+    ngx_chat_session_unref(s);
+}
+
+
+void
+ngx_chat_session_send_done(ngx_chat_session_t *s)
+{
+    s->inflight--;
+
+    if (s->read_paused && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
+        s->read_paused = 0;
+
+        if (!s->closed && !s->connection->read->posted) {
+            ngx_post_event(s->connection->read, &ngx_posted_events);
+        }
+    }
+}
+
+
+static void
+ngx_chat_session_auth_timer(ngx_event_t *ev)
+{
+    ngx_chat_session_t  *s = ev->data;
+
+    if (!s->authed) {
+        ngx_chat_session_close(s, 4008, "authentication timeout");
+        return;
+    }
+
+    if (s->expires <= ngx_time()) {
+        ngx_chat_session_close(s, 4001, "token expired");
+        return;
+    }
+
+    ngx_chat_session_rearm_expiry(s);
+}
+
+
+static void
+ngx_chat_session_ping_timer(ngx_event_t *ev)
+{
+    ngx_chat_session_t  *s = ev->data;
+
+    if (s->pong_wait) {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "chat: user \"%s\" did not answer a ping", s->user);
+        ngx_chat_session_finalize(s);
+        return;
+    }
+
+    ngx_chat_session_control(s, NGX_CHAT_WS_PING, NULL, 0);
+    s->pong_wait = 1;
+    ngx_add_timer(&s->ping_timer, s->lcf->pong_timeout);
+}
+
+
+static void
+ngx_chat_session_close_timer(ngx_event_t *ev)
+{
+    ngx_chat_session_finalize(ev->data);
+}
+
+
+void
+ngx_chat_sessions_shutdown(void)
+{
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    while (!ngx_queue_empty(&ngx_chat_worker.sessions)) {
+        q = ngx_queue_head(&ngx_chat_worker.sessions);
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+        ngx_chat_session_finalize(s);
+    }
+}

@@ -1,0 +1,37 @@
+/*
+ * The SQL the module runs, and turning stored rows into protocol frames.
+ */
+
+#ifndef _NGX_CHAT_STORE_H_INCLUDED_
+#define _NGX_CHAT_STORE_H_INCLUDED_
+
+#include "ngx_chat.h"
+
+
+#define NGX_CHAT_SQL_MESSAGE_COLUMNS                                          \
+    "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
+    "meta, ts, deleted"
+
+#define NGX_CHAT_SQL_ROOM_OPEN                                                \
+    "select chat_room_open($1, $2)"
+
+/* newest first: a capped replay keeps the latest messages */
+#define NGX_CHAT_SQL_REPLAY                                                   \
+    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
+    " where room_id = $1 and seq > $2 and seq <= $3"                         \
+    " order by seq desc limit $4"
+
+#define NGX_CHAT_SQL_RESYNC                                                   \
+    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
+    " where room_id = $1 and seq > $2 order by seq limit $3"
+
+#define NGX_CHAT_SQL_SEND_BATCH                                               \
+    "select i, status, seq, msg_id, ts from chat_send_batch($1::jsonb, $2)"
+
+#define NGX_CHAT_RESYNC_ROWS  1000
+
+
+ngx_int_t ngx_chat_store_row_message(PGresult *res, int row,
+    const char *room, size_t room_len, ngx_chat_json_t *j);
+
+#endif /* _NGX_CHAT_STORE_H_INCLUDED_ */

@@ -1,0 +1,31 @@
+/*
+ * Minimal unit test support: each test_*.c is its own program and
+ * prints "N passed, N failed" on its last line.
+ */
+
+#ifndef _NGX_CHAT_UNIT_H_INCLUDED_
+#define _NGX_CHAT_UNIT_H_INCLUDED_
+
+#include <stdio.h>
+#include <string.h>
+
+static int  unit_passed;
+static int  unit_failed;
+
+#define UNIT_CHECK(cond, ...)                                                 \
+    do {                                                                      \
+        if (cond) {                                                           \
+            unit_passed++;                                                    \
+        } else {                                                              \
+            unit_failed++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fprintf(stderr, "\n");                                            \
+        }                                                                     \
+    } while (0)
+
+#define UNIT_DONE()                                                           \
+    (printf("%s: %d passed, %d failed\n", __FILE__, unit_passed,              \
+            unit_failed), unit_failed ? 1 : 0)
+
+#endif /* _NGX_CHAT_UNIT_H_INCLUDED_ */
