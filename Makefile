@@ -38,7 +38,8 @@ $(BUILD)/nginx/objs/Makefile: config
 
 $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@
+	@# a new inode: a running nginx keeps the module it has mapped
+	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/chat-token: cli/chat-token.c src/ngx_chat_jwt.c src/ngx_chat_jwt.h
 	@mkdir -p $(BUILD)

@@ -447,9 +447,16 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
     }
 
     if (c->close) {
-        /* graceful shutdown or reload */
+        /*
+         * Graceful shutdown or reload.  This runs outside event
+         * processing, where a posted write would wait for the next event:
+         * the close frame is written at once.
+         */
         c->close = 0;
+        s->refs++;
         ngx_chat_session_close(s, 1001, "server going away");
+        ngx_chat_session_write_handler(c->write);
+        ngx_chat_session_unref(s);
         return;
     }
 

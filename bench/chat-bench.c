@@ -1,0 +1,2725 @@
+/*
+ * chat-bench: WebSocket load generator for ngx_chat.
+ *
+ * Single-threaded, epoll, non-blocking.  Opens N WebSocket clients to
+ * ws://HOST:PORT/PATH (loopback only), authenticates each with an HS256 JWT
+ * signed in-process, joins rooms and then either sends messages at a fixed
+ * rate (scenarios "fanout" and "rooms") or just holds the connections
+ * ("idle") to measure the server's memory per connection.
+ *
+ * Message bodies are "<t> <seq> <padding>", t being CLOCK_MONOTONIC in ns at
+ * send time; every receiver computes latency = now - t.
+ *
+ * Build: gcc -std=gnu99 -O2 -Wall -Wextra -Werror -o chat-bench \
+ *            chat-bench.c -lcrypto
+ */
+
+#define _GNU_SOURCE
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT  24
+#endif
+
+#define CB_RBUF_SIZE      (256 * 1024)
+#define CB_FRAME_MAX      (4 * 1024 * 1024)
+#define CB_HTTP_MAX       8192
+#define CB_ACK_RING       4096
+#define CB_HIST_SIZE      4096
+#define CB_MAX_EVENTS     1024
+#define CB_MAX_PROCS      256
+#define CB_MAX_GROUPS     8
+#define CB_MAX_ERRCODES   32
+#define CB_JOIN_ID        1
+
+#define CB_SEC            1000000000LL
+#define CB_MS             1000000LL
+
+
+typedef unsigned char  u_char;
+
+
+enum {
+    CB_SC_FANOUT = 1,
+    CB_SC_ROOMS,
+    CB_SC_IDLE
+};
+
+
+enum {
+    CB_ST_FREE = 0,
+    CB_ST_CONNECTING,
+    CB_ST_HANDSHAKE,
+    CB_ST_WELCOME,
+    CB_ST_JOIN,
+    CB_ST_READY,
+    CB_ST_CLOSED
+};
+
+
+enum {
+    CB_PH_SETUP = 0,
+    CB_PH_WARMUP,
+    CB_PH_MEASURE,
+    CB_PH_DRAIN,
+    CB_PH_DONE
+};
+
+
+typedef struct {
+    uint64_t            counts[CB_HIST_SIZE];
+    uint64_t            n;
+    uint64_t            max;
+    double              sum;
+} cb_hist_t;
+
+
+typedef struct {
+    uint64_t            id;
+    int64_t             sent;           /* CLOCK_MONOTONIC ns */
+} cb_ack_t;
+
+
+typedef struct {
+    int                 fd;
+    int                 state;
+    uint32_t            user;
+    uint32_t            room;
+    unsigned            sender:1;
+    unsigned            want_out:1;
+    unsigned            in_frag:1;
+    unsigned            counted:1;      /* counted in members[room] */
+
+    u_char             *pend;           /* unparsed input */
+    size_t              pend_len;
+    size_t              pend_cap;
+
+    u_char             *frag;           /* fragmented message assembly */
+    size_t              frag_len;
+    size_t              frag_cap;
+
+    u_char             *out;            /* unsent output */
+    size_t              out_pos;
+    size_t              out_len;
+    size_t              out_cap;
+
+    uint64_t            next_id;        /* senders: next request id */
+    cb_ack_t           *ack_ring;       /* senders: send time by id */
+} cb_conn_t;
+
+
+typedef struct {
+    int                 pid;
+    int                 group;
+    int                 gone;
+    uint64_t            cpu0;           /* clock ticks */
+    uint64_t            cpu1;
+    uint64_t            rss0;           /* KiB */
+    uint64_t            rss1;
+} cb_proc_t;
+
+
+typedef struct {
+    char                label[64];
+} cb_group_t;
+
+
+typedef struct {
+    char                name[32];
+    uint64_t            count;
+} cb_errcode_t;
+
+
+typedef struct {
+    /* options */
+    const char         *host;
+    int                 port;
+    const char         *path;
+    const char         *secret_file;
+    const char         *room_prefix;
+    const char         *user_prefix;
+    int                 scenario;
+    uint32_t            subs;
+    uint32_t            senders;
+    uint32_t            rooms;
+    uint32_t            conns;
+    double              rate;
+    double              duration;
+    double              warmup;
+    double              drain;
+    double              setup_timeout;
+    uint32_t            size;
+    uint32_t            src_addrs;
+    uint32_t            conc;
+    uint32_t            user_base;
+    int                 verbose;
+
+    /* server processes */
+    cb_proc_t           procs[CB_MAX_PROCS];
+    int                 nprocs;
+    cb_group_t          groups[CB_MAX_GROUPS];
+    int                 ngroups;
+    int                 master_pids[CB_MAX_GROUPS];
+    int                 nmasters;
+    char               *pid_list;
+
+    /* runtime */
+    u_char              secret[1024];
+    size_t              secret_len;
+    struct sockaddr_in  dst;
+    int                 ep;
+    cb_conn_t          *c;
+    uint32_t            n;
+    uint32_t           *members;        /* ready connections per room */
+    uint32_t           *sender_idx;     /* connection index of each sender */
+    uint32_t            nsenders;
+    uint32_t            nrooms;
+    u_char             *rbuf;
+
+    int                 phase;
+    int64_t             t_start;
+    int64_t             t_setup_done;
+    int64_t             t_send_start;
+    int64_t             t_meas_start;
+    int64_t             t_meas_end;
+    int64_t             t_drain_end;
+
+    uint32_t            next_connect;
+    uint32_t            inflight;
+    uint32_t            ready;
+    uint32_t            setup_failed;
+    uint32_t            open;
+    uint32_t            ready_setup;    /* ready when the setup ended */
+    uint32_t            ready_sample;   /* ready at the idle memory sample */
+
+    /* counters: totals */
+    uint64_t            sched;          /* send slots scheduled */
+    uint64_t            sent;
+    uint64_t            backlog;        /* slots skipped: socket blocked */
+    uint64_t            notready;       /* slots skipped: sender gone */
+    uint64_t            acked;
+    uint64_t            send_errors;
+    uint64_t            expected;       /* deliveries due for acked sends */
+    uint64_t            delivered;
+    uint64_t            foreign;        /* message events not ours */
+    uint64_t            other_events;
+    uint64_t            bytes_in;
+    uint64_t            bytes_out;
+
+    /* counters: measurement window */
+    uint64_t            w_sent;
+    uint64_t            w_acked;
+    uint64_t            w_delivered;
+    uint64_t            w_backlog;
+
+    cb_hist_t           lat;            /* delivery latency, window */
+    cb_hist_t           ack;            /* send -> ok latency, window */
+
+    uint64_t            closes[5000];   /* close codes from the server */
+    uint64_t            closed_by_server;
+    uint64_t            http_status[600];
+    uint64_t            connect_errno[256];
+    cb_errcode_t        errcodes[CB_MAX_ERRCODES];
+    int                 nerrcodes;
+
+    /* measurements */
+    struct rusage       ru0;
+    struct rusage       ru1;
+    int64_t             sock_pages0;
+    int64_t             sock_pages1;
+    int64_t             conn_rate_t;    /* ns from first connect to last */
+    uint64_t            sys_busy0;      /* /proc/stat, all CPUs, ticks */
+    uint64_t            sys_busy1;
+    uint64_t            sys_steal0;
+    uint64_t            sys_steal1;
+} cb_bench_t;
+
+
+static cb_bench_t  B;
+static volatile sig_atomic_t  cb_interrupted;
+
+
+static void cb_usage(void);
+static int64_t cb_now(void);
+static void cb_die(const char *fmt, ...);
+static int cb_parse_args(int argc, char **argv);
+static int cb_read_secret(void);
+static size_t cb_b64url(u_char *dst, const u_char *src, size_t len);
+static size_t cb_make_jwt(char *dst, size_t cap, uint32_t user);
+static void cb_raise_nofile(uint32_t need);
+static int cb_connect(cb_conn_t *c, uint32_t i);
+static void cb_on_event(cb_conn_t *c, uint32_t events);
+static void cb_on_connected(cb_conn_t *c);
+static void cb_read(cb_conn_t *c);
+static ssize_t cb_parse(cb_conn_t *c, u_char *buf, size_t len);
+static ssize_t cb_parse_http(cb_conn_t *c, u_char *buf, size_t len);
+static int cb_on_text(cb_conn_t *c, u_char *p, size_t len);
+static void cb_on_close_frame(cb_conn_t *c, u_char *p, size_t len);
+static int cb_write(cb_conn_t *c, const u_char *data, size_t len);
+static int cb_flush(cb_conn_t *c);
+static int cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p,
+    size_t len);
+static void cb_close(cb_conn_t *c, int code);
+static void cb_tick(int64_t now);
+static void cb_send_one(cb_conn_t *c, int64_t now);
+static void cb_hist_add(cb_hist_t *h, uint64_t v);
+static uint64_t cb_hist_pct(cb_hist_t *h, double p);
+static void cb_count_errcode(const u_char *p, size_t len);
+static void cb_procs_init(void);
+static void cb_procs_sample(int which);
+static int64_t cb_sockstat_pages(void);
+static void cb_report(void);
+
+
+static int64_t
+cb_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * CB_SEC + ts.tv_nsec;
+}
+
+
+static void
+cb_die(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fprintf(stderr, "chat-bench: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+
+static void
+cb_on_signal(int signo)
+{
+    (void) signo;
+    cb_interrupted = 1;
+}
+
+
+static void
+cb_usage(void)
+{
+    fprintf(stderr,
+"usage: chat-bench --scenario fanout|rooms|idle --secret FILE [options]\n"
+"  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
+"  --port N            server port (8080)\n"
+"  --path PATH         WebSocket path (/chat/ws)\n"
+"  --secret FILE       HS256 secret; trailing CR/LF stripped\n"
+"  --subs N            fanout: subscribers in the room (1000)\n"
+"  --senders N         fanout: sending connections (1)\n"
+"  --rooms N           rooms: rooms of 2 members, one sender each (1000)\n"
+"  --conns N           idle: connections, rooms of 2 (1000)\n"
+"  --rate R            messages/s offered in total (fanout 200, rooms 5000)\n"
+"  --duration S        measured seconds (10; idle: hold after sampling, 0)\n"
+"  --warmup S          seconds of sending before measuring (2; idle: 1)\n"
+"  --drain S           at most S seconds to wait for stragglers (3)\n"
+"  --size B            message body bytes (64)\n"
+"  --pids P,P,...      server processes for CPU and memory\n"
+"  --master-pid P      a server master: it and its children (repeatable)\n"
+"  --room-prefix S     room id prefix (bench)\n"
+"  --user-prefix S     user id prefix: sub=<prefix><n> (u)\n"
+"  --user-base N       first user number (0)\n"
+"  --src-addrs N       spread over source addresses 127.0.0.2.. (16)\n"
+"  --conc N            at most N connections in handshake at once (256)\n"
+"  --setup-timeout S   give up connecting after S seconds (60)\n"
+"  -v, --verbose       progress every second on stderr\n");
+}
+
+
+static double
+cb_num(const char *name, const char *s, double min, double max)
+{
+    char    *end;
+    double   v;
+
+    errno = 0;
+    v = strtod(s, &end);
+
+    if (errno || end == s || *end != '\0' || v < min || v > max) {
+        cb_die("bad value for %s: \"%s\" (%g..%g)", name, s, min, max);
+    }
+
+    return v;
+}
+
+
+static int
+cb_parse_args(int argc, char **argv)
+{
+    int                   ch, idx;
+    const char           *name;
+    static struct option  opts[] = {
+        { "host", required_argument, NULL, 'H' },
+        { "port", required_argument, NULL, 'p' },
+        { "path", required_argument, NULL, 'P' },
+        { "secret", required_argument, NULL, 'k' },
+        { "scenario", required_argument, NULL, 's' },
+        { "subs", required_argument, NULL, 'S' },
+        { "senders", required_argument, NULL, 'e' },
+        { "rooms", required_argument, NULL, 'r' },
+        { "conns", required_argument, NULL, 'c' },
+        { "rate", required_argument, NULL, 'R' },
+        { "duration", required_argument, NULL, 'd' },
+        { "warmup", required_argument, NULL, 'w' },
+        { "drain", required_argument, NULL, 'D' },
+        { "size", required_argument, NULL, 'z' },
+        { "pids", required_argument, NULL, 'i' },
+        { "master-pid", required_argument, NULL, 'm' },
+        { "room-prefix", required_argument, NULL, 'x' },
+        { "user-prefix", required_argument, NULL, 'u' },
+        { "user-base", required_argument, NULL, 'b' },
+        { "src-addrs", required_argument, NULL, 'a' },
+        { "conc", required_argument, NULL, 'C' },
+        { "setup-timeout", required_argument, NULL, 'T' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    B.host = "127.0.0.1";
+    B.port = 8080;
+    B.path = "/chat/ws";
+    B.room_prefix = "bench";
+    B.user_prefix = "u";
+    B.subs = 1000;
+    B.senders = 1;
+    B.rooms = 1000;
+    B.conns = 1000;
+    B.rate = -1;
+    B.duration = -1;
+    B.warmup = -1;
+    B.drain = 3;
+    B.setup_timeout = 60;
+    B.size = 64;
+    B.src_addrs = 16;
+    B.conc = 256;
+
+    for ( ;; ) {
+        ch = getopt_long(argc, argv, "vh", opts, &idx);
+        if (ch == -1) {
+            break;
+        }
+
+        name = (ch == 'v' || ch == 'h' || ch == '?') ? "" : opts[idx].name;
+
+        switch (ch) {
+        case 'H': B.host = optarg; break;
+        case 'p': B.port = (int) cb_num(name, optarg, 1, 65535); break;
+        case 'P': B.path = optarg; break;
+        case 'k': B.secret_file = optarg; break;
+        case 's':
+            if (strcmp(optarg, "fanout") == 0) {
+                B.scenario = CB_SC_FANOUT;
+            } else if (strcmp(optarg, "rooms") == 0) {
+                B.scenario = CB_SC_ROOMS;
+            } else if (strcmp(optarg, "idle") == 0) {
+                B.scenario = CB_SC_IDLE;
+            } else {
+                cb_die("unknown scenario \"%s\"", optarg);
+            }
+            break;
+        case 'S': B.subs = (uint32_t) cb_num(name, optarg, 0, 1e6); break;
+        case 'e': B.senders = (uint32_t) cb_num(name, optarg, 1, 1e5); break;
+        case 'r': B.rooms = (uint32_t) cb_num(name, optarg, 1, 5e5); break;
+        case 'c': B.conns = (uint32_t) cb_num(name, optarg, 1, 1e6); break;
+        case 'R': B.rate = cb_num(name, optarg, 0, 1e7); break;
+        case 'd': B.duration = cb_num(name, optarg, 0, 3600); break;
+        case 'w': B.warmup = cb_num(name, optarg, 0, 600); break;
+        case 'D': B.drain = cb_num(name, optarg, 0, 10); break;
+        case 'z': B.size = (uint32_t) cb_num(name, optarg, 1, 1 << 20); break;
+        case 'i': B.pid_list = optarg; break;
+        case 'm':
+            if (B.nmasters == CB_MAX_GROUPS - 1) {
+                cb_die("too many --master-pid");
+            }
+            B.master_pids[B.nmasters++] = (int) cb_num(name, optarg, 1,
+                                                       1 << 30);
+            break;
+        case 'x': B.room_prefix = optarg; break;
+        case 'u': B.user_prefix = optarg; break;
+        case 'b': B.user_base = (uint32_t) cb_num(name, optarg, 0, 1e9);
+                  break;
+        case 'a': B.src_addrs = (uint32_t) cb_num(name, optarg, 0, 250);
+                  break;
+        case 'C': B.conc = (uint32_t) cb_num(name, optarg, 1, 1e6); break;
+        case 'T': B.setup_timeout = cb_num(name, optarg, 1, 3600); break;
+        case 'v': B.verbose = 1; break;
+        case 'h': cb_usage(); exit(0);
+        default: cb_usage(); exit(2);
+        }
+    }
+
+    if (optind != argc) {
+        cb_usage();
+        exit(2);
+    }
+
+    if (B.scenario == 0) {
+        cb_die("--scenario is required");
+    }
+
+    if (B.secret_file == NULL) {
+        cb_die("--secret is required");
+    }
+
+    if (strlen(B.room_prefix) > 40 || strlen(B.user_prefix) > 40) {
+        cb_die("prefix too long");
+    }
+
+    if (B.rate < 0) {
+        B.rate = (B.scenario == CB_SC_ROOMS) ? 5000 : 200;
+    }
+
+    if (B.warmup < 0) {
+        B.warmup = (B.scenario == CB_SC_IDLE) ? 1 : 2;
+    }
+
+    if (B.duration < 0) {
+        B.duration = (B.scenario == CB_SC_IDLE) ? 0 : 10;
+    }
+
+    return 0;
+}
+
+
+static int
+cb_read_secret(void)
+{
+    int      fd;
+    ssize_t  n;
+    size_t   len;
+
+    fd = open(B.secret_file, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        cb_die("open(\"%s\"): %s", B.secret_file, strerror(errno));
+    }
+
+    len = 0;
+
+    for ( ;; ) {
+        n = read(fd, B.secret + len, sizeof(B.secret) - len);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n == -1) {
+            cb_die("read(\"%s\"): %s", B.secret_file, strerror(errno));
+        }
+        if (n == 0) {
+            break;
+        }
+        len += n;
+        if (len == sizeof(B.secret)) {
+            cb_die("secret file \"%s\" is too large", B.secret_file);
+        }
+    }
+
+    close(fd);
+
+    while (len && (B.secret[len - 1] == '\n' || B.secret[len - 1] == '\r')) {
+        len--;
+    }
+
+    if (len == 0) {
+        cb_die("secret file \"%s\" is empty", B.secret_file);
+    }
+
+    B.secret_len = len;
+
+    return 0;
+}
+
+
+static size_t
+cb_b64url(u_char *dst, const u_char *src, size_t len)
+{
+    u_char         *d;
+    uint32_t        v;
+    static const char  tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    d = dst;
+
+    while (len >= 3) {
+        v = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8 | src[2];
+        *d++ = tab[(v >> 18) & 63];
+        *d++ = tab[(v >> 12) & 63];
+        *d++ = tab[(v >> 6) & 63];
+        *d++ = tab[v & 63];
+        src += 3;
+        len -= 3;
+    }
+
+    if (len == 1) {
+        v = (uint32_t) src[0] << 16;
+        *d++ = tab[(v >> 18) & 63];
+        *d++ = tab[(v >> 12) & 63];
+
+    } else if (len == 2) {
+        v = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8;
+        *d++ = tab[(v >> 18) & 63];
+        *d++ = tab[(v >> 12) & 63];
+        *d++ = tab[(v >> 6) & 63];
+    }
+
+    return d - dst;
+}
+
+
+static size_t
+cb_make_jwt(char *dst, size_t cap, uint32_t user)
+{
+    int           n;
+    char          claims[256];
+    size_t        len;
+    time_t        now;
+    u_char        mac[EVP_MAX_MD_SIZE];
+    unsigned int  maclen;
+    static const char  hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+    now = time(NULL);
+
+    n = snprintf(claims, sizeof(claims),
+                 "{\"sub\":\"%s%u\",\"exp\":%lld,\"iat\":%lld}",
+                 B.user_prefix, user, (long long) now + 3600,
+                 (long long) now);
+
+    if (cap < 512) {
+        cb_die("jwt buffer too small");
+    }
+
+    len = cb_b64url((u_char *) dst, (u_char *) hdr, sizeof(hdr) - 1);
+    dst[len++] = '.';
+    len += cb_b64url((u_char *) dst + len, (u_char *) claims, n);
+
+    if (HMAC(EVP_sha256(), B.secret, (int) B.secret_len, (u_char *) dst, len,
+             mac, &maclen)
+        == NULL)
+    {
+        cb_die("HMAC failed");
+    }
+
+    dst[len++] = '.';
+    len += cb_b64url((u_char *) dst + len, mac, maclen);
+    dst[len] = '\0';
+
+    return len;
+}
+
+
+static void
+cb_raise_nofile(uint32_t need)
+{
+    struct rlimit  rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+        cb_die("getrlimit: %s", strerror(errno));
+    }
+
+    if (rl.rlim_cur >= need) {
+        return;
+    }
+
+    if (rl.rlim_max < need) {
+        rl.rlim_cur = need;
+        rl.rlim_max = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            return;
+        }
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+
+    if (rl.rlim_cur < need) {
+        cb_die("need %u open files, RLIMIT_NOFILE hard limit is %llu",
+               need, (unsigned long long) rl.rlim_max);
+    }
+}
+
+
+/* xorshift64*: masks and handshake keys need no cryptographic strength */
+
+static uint64_t  cb_rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t
+cb_rand(void)
+{
+    cb_rng ^= cb_rng >> 12;
+    cb_rng ^= cb_rng << 25;
+    cb_rng ^= cb_rng >> 27;
+
+    return cb_rng * 0x2545f4914f6cdd1dULL;
+}
+
+
+static int
+cb_connect(cb_conn_t *c, uint32_t i)
+{
+    int                 fd, one;
+    struct sockaddr_in  src;
+    struct epoll_event  ev;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        return -errno;
+    }
+
+    one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    if (B.src_addrs) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                   sizeof(one));
+
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(0x7f000002 + i % B.src_addrs);
+
+        if (bind(fd, (struct sockaddr *) &src, sizeof(src)) == -1) {
+            one = -errno;
+            close(fd);
+            return one;
+        }
+    }
+
+    if (connect(fd, (struct sockaddr *) &B.dst, sizeof(B.dst)) == -1
+        && errno != EINPROGRESS)
+    {
+        one = -errno;
+        close(fd);
+        return one;
+    }
+
+    c->fd = fd;
+    c->state = CB_ST_CONNECTING;
+
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.ptr = c;
+
+    if (epoll_ctl(B.ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+        cb_die("epoll_ctl: %s", strerror(errno));
+    }
+
+    c->want_out = 1;
+    B.open++;
+
+    return 0;
+}
+
+
+static void
+cb_setup_failed(cb_conn_t *c)
+{
+    if (c->state != CB_ST_READY && c->state != CB_ST_CLOSED
+        && c->state != CB_ST_FREE)
+    {
+        B.setup_failed++;
+        B.inflight--;
+    }
+}
+
+
+static void
+cb_on_connected(cb_conn_t *c)
+{
+    int      err;
+    char     jwt[1024], req[2048];
+    u_char   key[16], key64[32];
+    size_t   n;
+    uint64_t r;
+    socklen_t  len;
+
+    len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+        err = errno;
+    }
+
+    if (err) {
+        B.connect_errno[err < 256 ? err : 255]++;
+        cb_close(c, -1);
+        return;
+    }
+
+    r = cb_rand();
+    memcpy(key, &r, 8);
+    r = cb_rand();
+    memcpy(key + 8, &r, 8);
+
+    n = cb_b64url(key64, key, 16);
+    /* standard base64 with padding for the key: 16 bytes -> 22 + "==" */
+    for (size_t i = 0; i < n; i++) {
+        if (key64[i] == '-') {
+            key64[i] = '+';
+        } else if (key64[i] == '_') {
+            key64[i] = '/';
+        }
+    }
+    key64[n++] = '=';
+    key64[n++] = '=';
+    key64[n] = '\0';
+
+    cb_make_jwt(jwt, sizeof(jwt), c->user);
+
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\n"
+                 "Host: %s:%d\r\n"
+                 "Upgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\n"
+                 "Authorization: Bearer %s\r\n"
+                 "\r\n",
+                 B.path, B.host, B.port, key64, jwt);
+
+    c->state = CB_ST_HANDSHAKE;
+
+    cb_write(c, (u_char *) req, n);
+}
+
+
+static void
+cb_on_event(cb_conn_t *c, uint32_t events)
+{
+    if (c->state == CB_ST_CONNECTING) {
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+            cb_on_connected(c);
+        }
+        return;
+    }
+
+    if ((events & EPOLLOUT) && c->state != CB_ST_CLOSED) {
+        if (cb_flush(c) == -1) {
+            return;
+        }
+    }
+
+    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        && c->state != CB_ST_CLOSED)
+    {
+        cb_read(c);
+    }
+}
+
+
+static int
+cb_ensure(u_char **buf, size_t *cap, size_t need)
+{
+    size_t   ncap;
+    u_char  *p;
+
+    if (*cap >= need) {
+        return 0;
+    }
+
+    ncap = *cap ? *cap : 4096;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+
+    p = realloc(*buf, ncap);
+    if (p == NULL) {
+        cb_die("out of memory");
+    }
+
+    *buf = p;
+    *cap = ncap;
+
+    return 0;
+}
+
+
+static void
+cb_read(cb_conn_t *c)
+{
+    int       iter;
+    u_char   *buf;
+    size_t    len, cap, rest;
+    ssize_t   n, used;
+
+    for (iter = 0; iter < 4; iter++) {
+
+        if (c->pend_len == 0) {
+            buf = B.rbuf;
+            cap = CB_RBUF_SIZE;
+            len = 0;
+
+        } else {
+            cb_ensure(&c->pend, &c->pend_cap, c->pend_len + 16384);
+            buf = c->pend;
+            cap = c->pend_cap;
+            len = c->pend_len;
+        }
+
+        n = read(c->fd, buf + len, cap - len);
+
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return;
+            }
+            cb_close(c, 1006);
+            return;
+        }
+
+        if (n == 0) {
+            cb_close(c, 1006);
+            return;
+        }
+
+        B.bytes_in += n;
+        len += n;
+
+        used = cb_parse(c, buf, len);
+        if (used == -1) {
+            return;                      /* closed */
+        }
+
+        rest = len - used;
+
+        if (buf == B.rbuf) {
+            if (rest) {
+                cb_ensure(&c->pend, &c->pend_cap, rest);
+                memcpy(c->pend, buf + used, rest);
+            }
+
+        } else if (rest && used) {
+            memmove(c->pend, c->pend + used, rest);
+        }
+
+        c->pend_len = rest;
+
+        if (rest == 0 && c->pend_cap > 65536) {
+            free(c->pend);
+            c->pend = NULL;
+            c->pend_cap = 0;
+        }
+
+        if ((size_t) n < cap - (len - n)) {
+            return;                      /* the socket is drained */
+        }
+    }
+}
+
+
+/* returns the bytes consumed, or -1 if the connection was closed */
+
+static ssize_t
+cb_parse(cb_conn_t *c, u_char *buf, size_t len)
+{
+    u_char    *p, *end, *pl;
+    size_t     hlen;
+    ssize_t    used;
+    unsigned   fin, op;
+    uint64_t   plen;
+
+    p = buf;
+    end = buf + len;
+
+    if (c->state == CB_ST_HANDSHAKE) {
+        used = cb_parse_http(c, buf, len);
+        if (used <= 0) {
+            return used;
+        }
+        p += used;
+    }
+
+    while (end - p >= 2) {
+        fin = p[0] & 0x80;
+        op = p[0] & 0x0f;
+        plen = p[1] & 0x7f;
+        hlen = 2;
+
+        if (p[1] & 0x80) {
+            /* a masked server frame: protocol error */
+            cb_close(c, 1002);
+            return -1;
+        }
+
+        if (plen == 126) {
+            if (end - p < 4) {
+                break;
+            }
+            plen = (uint64_t) p[2] << 8 | p[3];
+            hlen = 4;
+
+        } else if (plen == 127) {
+            if (end - p < 10) {
+                break;
+            }
+            plen = 0;
+            for (int i = 2; i < 10; i++) {
+                plen = plen << 8 | p[i];
+            }
+            hlen = 10;
+        }
+
+        if (plen > CB_FRAME_MAX) {
+            cb_close(c, 1009);
+            return -1;
+        }
+
+        if ((uint64_t) (end - p) < hlen + plen) {
+            /* incomplete: make sure the buffer will hold it */
+            cb_ensure(&c->pend, &c->pend_cap, hlen + plen);
+            break;
+        }
+
+        pl = p + hlen;
+        p += hlen + plen;
+
+        switch (op) {
+
+        case 0x1:
+        case 0x2:
+            if (c->in_frag) {
+                cb_close(c, 1002);
+                return -1;
+            }
+            if (fin) {
+                if (op == 0x1 && cb_on_text(c, pl, plen) == -1) {
+                    return -1;
+                }
+                break;
+            }
+            c->in_frag = 1;
+            c->frag_len = 0;
+            /* fall through */
+
+        case 0x0:
+            if (!c->in_frag) {
+                cb_close(c, 1002);
+                return -1;
+            }
+            cb_ensure(&c->frag, &c->frag_cap, c->frag_len + plen);
+            memcpy(c->frag + c->frag_len, pl, plen);
+            c->frag_len += plen;
+
+            if (c->frag_len > CB_FRAME_MAX) {
+                cb_close(c, 1009);
+                return -1;
+            }
+
+            if (fin) {
+                c->in_frag = 0;
+                if (cb_on_text(c, c->frag, c->frag_len) == -1) {
+                    return -1;
+                }
+                free(c->frag);
+                c->frag = NULL;
+                c->frag_cap = 0;
+                c->frag_len = 0;
+            }
+            break;
+
+        case 0x8:
+            cb_on_close_frame(c, pl, plen);
+            return -1;
+
+        case 0x9:
+            if (cb_send_frame(c, 0xA, pl, plen) == -1) {
+                return -1;
+            }
+            break;
+
+        case 0xA:
+            break;
+
+        default:
+            cb_close(c, 1002);
+            return -1;
+        }
+
+        if (c->state == CB_ST_CLOSED) {
+            return -1;
+        }
+    }
+
+    return p - buf;
+}
+
+
+static ssize_t
+cb_parse_http(cb_conn_t *c, u_char *buf, size_t len)
+{
+    int      status;
+    u_char  *eoh;
+
+    eoh = memmem(buf, len, "\r\n\r\n", 4);
+
+    if (eoh == NULL) {
+        if (len > CB_HTTP_MAX) {
+            B.http_status[0]++;
+            cb_close(c, -1);
+            return -1;
+        }
+        return 0;
+    }
+
+    status = 0;
+
+    if (len > 12 && memcmp(buf, "HTTP/1.1 ", 9) == 0
+        && isdigit(buf[9]) && isdigit(buf[10]) && isdigit(buf[11]))
+    {
+        status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + buf[11] - '0';
+    }
+
+    if (status != 101) {
+        B.http_status[status < 600 ? status : 0]++;
+        if (B.verbose) {
+            fprintf(stderr, "chat-bench: user %u: %.*s\n", c->user,
+                    (int) (eoh - buf), buf);
+        }
+        cb_close(c, -1);
+        return -1;
+    }
+
+    c->state = CB_ST_WELCOME;
+
+    return eoh + 4 - buf;
+}
+
+
+/* JSON: the top-level members we need, as raw spans */
+
+enum {
+    CB_J_TYPE = 0,
+    CB_J_ID,
+    CB_J_BODY,
+    CB_J_CODE,
+    CB_J_N
+};
+
+
+typedef struct {
+    u_char   *p;
+    size_t    len;
+} cb_span_t;
+
+
+static u_char *
+cb_json_ws(u_char *p, u_char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p points at '"'; returns the position after the closing quote */
+
+static u_char *
+cb_json_str(u_char *p, u_char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+        if (*p == '"') {
+            return p + 1;
+        }
+    }
+
+    return NULL;
+}
+
+
+static u_char *
+cb_json_skip(u_char *p, u_char *end)
+{
+    int  depth;
+
+    if (p >= end) {
+        return NULL;
+    }
+
+    if (*p == '"') {
+        return cb_json_str(p, end);
+    }
+
+    if (*p == '{' || *p == '[') {
+        depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = cb_json_str(p, end);
+                if (p == NULL) {
+                    return NULL;
+                }
+                continue;
+            }
+            if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0) {
+                    return p + 1;
+                }
+            }
+            p++;
+        }
+        return NULL;
+    }
+
+    while (p < end && *p != ',' && *p != '}' && *p != ' ' && *p != '\t'
+           && *p != '\r' && *p != '\n')
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+static int
+cb_json_scan(u_char *p, size_t len, cb_span_t *v)
+{
+    int       k;
+    u_char   *end, *key, *ke, *val, *ve;
+    size_t    klen;
+
+    end = p + len;
+
+    memset(v, 0, sizeof(cb_span_t) * CB_J_N);
+
+    p = cb_json_ws(p, end);
+    if (p == end || *p != '{') {
+        return -1;
+    }
+
+    p = cb_json_ws(p + 1, end);
+
+    while (p < end && *p == '"') {
+        key = p + 1;
+        ke = cb_json_str(p, end);
+        if (ke == NULL) {
+            return -1;
+        }
+        klen = ke - 1 - key;
+
+        p = cb_json_ws(ke, end);
+        if (p == end || *p != ':') {
+            return -1;
+        }
+        val = cb_json_ws(p + 1, end);
+        ve = cb_json_skip(val, end);
+        if (ve == NULL) {
+            return -1;
+        }
+
+        k = -1;
+
+        switch (klen) {
+        case 2:
+            if (memcmp(key, "id", 2) == 0) {
+                k = CB_J_ID;
+            }
+            break;
+        case 4:
+            if (memcmp(key, "type", 4) == 0) {
+                k = CB_J_TYPE;
+            } else if (memcmp(key, "body", 4) == 0) {
+                k = CB_J_BODY;
+            } else if (memcmp(key, "code", 4) == 0) {
+                k = CB_J_CODE;
+            }
+            break;
+        }
+
+        if (k >= 0) {
+            if (*val == '"') {
+                v[k].p = val + 1;
+                v[k].len = ve - val - 2;
+            } else {
+                v[k].p = val;
+                v[k].len = ve - val;
+            }
+        }
+
+        p = cb_json_ws(ve, end);
+        if (p < end && *p == ',') {
+            p = cb_json_ws(p + 1, end);
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cb_span_is(cb_span_t *s, const char *lit, size_t n)
+{
+    return s->len == n && memcmp(s->p, lit, n) == 0;
+}
+
+
+static uint64_t
+cb_span_u64(cb_span_t *s, int *ok)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+    *ok = 0;
+
+    for (i = 0; i < s->len && s->p[i] >= '0' && s->p[i] <= '9'; i++) {
+        v = v * 10 + (s->p[i] - '0');
+        *ok = 1;
+    }
+
+    return v;
+}
+
+
+static void
+cb_join(cb_conn_t *c)
+{
+    int   n;
+    char  buf[256];
+
+    if (B.scenario == CB_SC_FANOUT) {
+        n = snprintf(buf, sizeof(buf),
+                     "{\"type\":\"join\",\"id\":%d,\"room\":\"%s-fanout\"}",
+                     CB_JOIN_ID, B.room_prefix);
+    } else {
+        n = snprintf(buf, sizeof(buf),
+                     "{\"type\":\"join\",\"id\":%d,\"room\":\"%s-%c%u\"}",
+                     CB_JOIN_ID, B.room_prefix,
+                     B.scenario == CB_SC_ROOMS ? 'r' : 'i', c->room);
+    }
+
+    c->state = CB_ST_JOIN;
+
+    cb_send_frame(c, 0x1, (u_char *) buf, n);
+}
+
+
+static int
+cb_on_text(cb_conn_t *c, u_char *p, size_t len)
+{
+    int        ok;
+    int64_t    now, t;
+    cb_ack_t  *slot;
+    uint64_t   id;
+    cb_span_t  v[CB_J_N];
+
+    if (cb_json_scan(p, len, v) == -1 || v[CB_J_TYPE].p == NULL) {
+        B.other_events++;
+        return 0;
+    }
+
+    switch (v[CB_J_TYPE].len) {
+
+    case 7:
+        if (cb_span_is(&v[CB_J_TYPE], "message", 7)) {
+            now = cb_now();
+            t = (int64_t) cb_span_u64(&v[CB_J_BODY], &ok);
+
+            if (!ok || t > now || t < B.t_start || v[CB_J_BODY].len < 3) {
+                B.foreign++;
+                return 0;
+            }
+
+            B.delivered++;
+
+            if (B.phase == CB_PH_MEASURE) {
+                B.w_delivered++;
+                cb_hist_add(&B.lat, now - t);
+            }
+
+            return 0;
+        }
+
+        if (cb_span_is(&v[CB_J_TYPE], "welcome", 7)) {
+            if (c->state == CB_ST_WELCOME) {
+                cb_join(c);
+            }
+            return 0;
+        }
+
+        break;
+
+    case 2:
+        if (!cb_span_is(&v[CB_J_TYPE], "ok", 2)) {
+            break;
+        }
+
+        id = cb_span_u64(&v[CB_J_ID], &ok);
+        if (!ok) {
+            B.other_events++;
+            return 0;
+        }
+
+        if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
+            c->state = CB_ST_READY;
+            c->counted = 1;
+            B.members[c->room]++;
+            B.ready++;
+            B.inflight--;
+            return 0;
+        }
+
+        if (c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
+            slot = &c->ack_ring[id % CB_ACK_RING];
+            B.acked++;
+            B.expected += B.members[c->room];
+
+            /* acks received in the window, whenever sent */
+            if (B.phase == CB_PH_MEASURE) {
+                B.w_acked++;
+                if (slot->id == id) {
+                    cb_hist_add(&B.ack, cb_now() - slot->sent);
+                }
+            }
+            slot->id = 0;
+            return 0;
+        }
+
+        B.other_events++;
+        return 0;
+
+    case 5:
+        if (!cb_span_is(&v[CB_J_TYPE], "error", 5)) {
+            break;
+        }
+
+        cb_count_errcode(v[CB_J_CODE].p, v[CB_J_CODE].len);
+
+        id = cb_span_u64(&v[CB_J_ID], &ok);
+
+        if (c->state == CB_ST_WELCOME || c->state == CB_ST_JOIN) {
+            if (B.verbose) {
+                fprintf(stderr, "chat-bench: user %u: setup error: %.*s\n",
+                        c->user, (int) len, p);
+            }
+            cb_close(c, -1);
+            return -1;
+        }
+
+        if (ok && c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
+            B.send_errors++;
+            c->ack_ring[id % CB_ACK_RING].id = 0;
+        }
+
+        return 0;
+    }
+
+    B.other_events++;
+
+    return 0;
+}
+
+
+static void
+cb_on_close_frame(cb_conn_t *c, u_char *p, size_t len)
+{
+    int       code;
+    u_char    f[8];
+    ssize_t   n;
+    uint32_t  m;
+
+    code = (len >= 2) ? (p[0] << 8 | p[1]) : 1005;
+
+    if (B.verbose && c->state != CB_ST_READY) {
+        fprintf(stderr, "chat-bench: user %u: close %d during setup: %.*s\n",
+                c->user, code, len > 2 ? (int) len - 2 : 0, p + 2);
+    }
+
+    /* echo the code in a masked close frame, best effort, then close */
+    m = (uint32_t) cb_rand();
+    f[0] = 0x88;
+    f[1] = 0x80 | (len >= 2 ? 2 : 0);
+    memcpy(f + 2, &m, 4);
+
+    if (len >= 2) {
+        f[6] = p[0] ^ f[2];
+        f[7] = p[1] ^ f[3];
+    }
+
+    n = write(c->fd, f, len >= 2 ? 8 : 6);
+    (void) n;
+
+    cb_close(c, code);
+}
+
+
+static int
+cb_write(cb_conn_t *c, const u_char *data, size_t len)
+{
+    ssize_t             n;
+    struct epoll_event  ev;
+
+    if (c->state == CB_ST_CLOSED) {
+        return -1;
+    }
+
+    if (c->out_len > c->out_pos) {
+        if (c->out_len - c->out_pos > CB_FRAME_MAX) {
+            cb_close(c, -1);
+            return -1;
+        }
+        cb_ensure(&c->out, &c->out_cap, c->out_len + len);
+        memcpy(c->out + c->out_len, data, len);
+        c->out_len += len;
+        return 0;
+    }
+
+    n = write(c->fd, data, len);
+
+    if (n == -1) {
+        if (errno != EAGAIN && errno != EINTR) {
+            cb_close(c, 1006);
+            return -1;
+        }
+        n = 0;
+    }
+
+    B.bytes_out += n;
+
+    if ((size_t) n == len) {
+        if (c->want_out) {
+            ev.events = EPOLLIN;
+            ev.data.ptr = c;
+            epoll_ctl(B.ep, EPOLL_CTL_MOD, c->fd, &ev);
+            c->want_out = 0;
+        }
+        return 0;
+    }
+
+    c->out_pos = 0;
+    c->out_len = len - n;
+    cb_ensure(&c->out, &c->out_cap, c->out_len);
+    memcpy(c->out, data + n, c->out_len);
+
+    if (!c->want_out) {
+        ev.events = EPOLLIN | EPOLLOUT;
+        ev.data.ptr = c;
+        epoll_ctl(B.ep, EPOLL_CTL_MOD, c->fd, &ev);
+        c->want_out = 1;
+    }
+
+    return 0;
+}
+
+
+static int
+cb_flush(cb_conn_t *c)
+{
+    ssize_t             n;
+    struct epoll_event  ev;
+
+    while (c->out_len > c->out_pos) {
+        n = write(c->fd, c->out + c->out_pos, c->out_len - c->out_pos);
+
+        if (n == -1) {
+            if (errno == EAGAIN) {
+                return 0;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            cb_close(c, 1006);
+            return -1;
+        }
+
+        B.bytes_out += n;
+        c->out_pos += n;
+    }
+
+    c->out_pos = 0;
+    c->out_len = 0;
+
+    if (c->out_cap > 65536) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+
+    if (c->want_out) {
+        ev.events = EPOLLIN;
+        ev.data.ptr = c;
+        epoll_ctl(B.ep, EPOLL_CTL_MOD, c->fd, &ev);
+        c->want_out = 0;
+    }
+
+    return 0;
+}
+
+
+static int
+cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p, size_t len)
+{
+    int        rc;
+    size_t     h, i;
+    u_char     stack[4096], *f, mask[4];
+    uint32_t   m;
+
+    f = (len + 14 <= sizeof(stack)) ? stack : malloc(len + 14);
+    if (f == NULL) {
+        cb_die("out of memory");
+    }
+
+    f[0] = 0x80 | opcode;
+
+    if (len < 126) {
+        f[1] = 0x80 | len;
+        h = 2;
+
+    } else if (len < 65536) {
+        f[1] = 0x80 | 126;
+        f[2] = len >> 8;
+        f[3] = len & 0xff;
+        h = 4;
+
+    } else {
+        f[1] = 0x80 | 127;
+        for (i = 0; i < 8; i++) {
+            f[2 + i] = (uint64_t) len >> (56 - 8 * i);
+        }
+        h = 10;
+    }
+
+    m = (uint32_t) cb_rand();
+    memcpy(mask, &m, 4);
+    memcpy(f + h, mask, 4);
+    h += 4;
+
+    for (i = 0; i < len; i++) {
+        f[h + i] = p[i] ^ mask[i & 3];
+    }
+
+    rc = cb_write(c, f, h + len);
+
+    if (f != stack) {
+        free(f);
+    }
+
+    return rc;
+}
+
+
+/*
+ * code: the close code the server sent, 1006 for a dropped connection,
+ * 0 for our own close at the end, -1 for a setup failure of ours.
+ */
+
+static void
+cb_close(cb_conn_t *c, int code)
+{
+    if (c->state == CB_ST_CLOSED || c->state == CB_ST_FREE) {
+        return;
+    }
+
+    if (code > 0 && B.phase != CB_PH_DONE) {
+        B.closes[code < 5000 ? code : 0]++;
+        B.closed_by_server++;
+    }
+
+    if (c->state != CB_ST_READY && code != 0) {
+        cb_setup_failed(c);
+    }
+
+    if (c->counted) {
+        B.members[c->room]--;
+        B.ready--;
+        c->counted = 0;
+    }
+
+    close(c->fd);
+    c->fd = -1;
+    c->state = CB_ST_CLOSED;
+    B.open--;
+
+    free(c->pend);
+    free(c->frag);
+    free(c->out);
+    c->pend = c->frag = c->out = NULL;
+    c->pend_len = c->pend_cap = 0;
+    c->frag_len = c->frag_cap = 0;
+    c->out_len = c->out_pos = c->out_cap = 0;
+}
+
+
+static void
+cb_send_one(cb_conn_t *c, int64_t now)
+{
+    int       n, pad;
+    char      buf[128 + 4096], *body;
+    uint64_t  id;
+    size_t    blen;
+    char     *p, *big;
+
+    if (c->out_len > c->out_pos) {
+        B.backlog++;
+        if (B.phase == CB_PH_MEASURE) {
+            B.w_backlog++;
+        }
+        return;
+    }
+
+    id = c->next_id++;
+
+    big = NULL;
+    p = buf;
+
+    if (B.size + 256 > sizeof(buf)) {
+        big = malloc(B.size + 256);
+        if (big == NULL) {
+            cb_die("out of memory");
+        }
+        p = big;
+    }
+
+    if (B.scenario == CB_SC_FANOUT) {
+        n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s-fanout\","
+                    "\"body\":\"", (unsigned long long) id, B.room_prefix);
+    } else {
+        n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s-r%u\","
+                    "\"body\":\"", (unsigned long long) id, B.room_prefix,
+                    c->room);
+    }
+
+    body = p + n;
+    blen = sprintf(body, "%lld %llu", (long long) now,
+                   (unsigned long long) id);
+
+    pad = (int) B.size - (int) blen;
+    if (pad > 0) {
+        body[blen++] = ' ';
+        pad--;
+        memset(body + blen, 'x', pad);
+        blen += pad;
+    }
+
+    memcpy(body + blen, "\"}", 2);
+    n += blen + 2;
+
+    c->ack_ring[id % CB_ACK_RING].id = id;
+    c->ack_ring[id % CB_ACK_RING].sent = now;
+
+    B.sent++;
+    if (B.phase == CB_PH_MEASURE) {
+        B.w_sent++;
+    }
+
+    cb_send_frame(c, 0x1, (u_char *) p, n);
+
+    free(big);
+}
+
+
+static void
+cb_tick(int64_t now)
+{
+    uint64_t    due;
+    cb_conn_t  *c;
+
+    if (B.phase < CB_PH_WARMUP || B.phase > CB_PH_MEASURE
+        || B.scenario == CB_SC_IDLE || B.nsenders == 0)
+    {
+        return;
+    }
+
+    due = (uint64_t) ((double) (now - B.t_send_start) * B.rate / CB_SEC);
+
+    while (B.sched < due) {
+        c = &B.c[B.sender_idx[B.sched % B.nsenders]];
+        B.sched++;
+
+        if (c->state != CB_ST_READY) {
+            B.notready++;
+            continue;
+        }
+
+        cb_send_one(c, now);
+    }
+}
+
+
+static void
+cb_hist_add(cb_hist_t *h, uint64_t v)
+{
+    int       e;
+    uint32_t  idx;
+
+    if (v < 64) {
+        idx = v;
+
+    } else {
+        e = 63 - __builtin_clzll(v);
+        idx = (e - 5) * 64 + ((v >> (e - 6)) & 63);
+    }
+
+    h->counts[idx]++;
+    h->n++;
+    h->sum += v;
+
+    if (v > h->max) {
+        h->max = v;
+    }
+}
+
+
+static uint64_t
+cb_hist_pct(cb_hist_t *h, double p)
+{
+    int       e;
+    uint32_t  i;
+    uint64_t  want, seen, sub, lo;
+
+    if (h->n == 0) {
+        return 0;
+    }
+
+    want = (uint64_t) (p / 100.0 * h->n + 0.999999);
+    if (want == 0) {
+        want = 1;
+    }
+
+    seen = 0;
+
+    for (i = 0; i < CB_HIST_SIZE; i++) {
+        seen += h->counts[i];
+        if (seen >= want) {
+            break;
+        }
+    }
+
+    if (i < 64) {
+        return i;
+    }
+
+    e = i / 64 + 5;
+    sub = i % 64;
+    lo = (64 + sub) << (e - 6);
+    lo += (1ULL << (e - 6)) / 2;         /* middle of the bucket */
+
+    return lo < h->max ? lo : h->max;
+}
+
+
+static void
+cb_count_errcode(const u_char *p, size_t len)
+{
+    int  i;
+
+    if (p == NULL) {
+        p = (const u_char *) "(none)";
+        len = 6;
+    }
+
+    if (len > 31) {
+        len = 31;
+    }
+
+    for (i = 0; i < B.nerrcodes; i++) {
+        if (strlen(B.errcodes[i].name) == len
+            && memcmp(B.errcodes[i].name, p, len) == 0)
+        {
+            B.errcodes[i].count++;
+            return;
+        }
+    }
+
+    if (B.nerrcodes == CB_MAX_ERRCODES) {
+        i = CB_MAX_ERRCODES - 1;
+        B.errcodes[i].count++;
+        return;
+    }
+
+    memcpy(B.errcodes[i].name, p, len);
+    B.errcodes[i].name[len] = '\0';
+    B.errcodes[i].count = 1;
+    B.nerrcodes++;
+}
+
+
+/* server processes: /proc/PID/stat and /proc/PID/status */
+
+static int
+cb_proc_stat(int pid, int *ppid, uint64_t *cpu, char *comm, size_t ccap)
+{
+    int            fd, i;
+    char           buf[1024], *p, *lp, *rp;
+    ssize_t        n;
+    unsigned long  ut, st;
+
+    snprintf(buf, sizeof(buf), "/proc/%d/stat", pid);
+
+    fd = open(buf, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return -1;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+
+    if (n <= 0) {
+        return -1;
+    }
+
+    buf[n] = '\0';
+
+    lp = strchr(buf, '(');
+    rp = strrchr(buf, ')');
+    if (lp == NULL || rp == NULL || rp < lp) {
+        return -1;
+    }
+
+    if (comm) {
+        snprintf(comm, ccap, "%.*s", (int) (rp - lp - 1), lp + 1);
+    }
+
+    /* after ") ": state(3) ppid(4) ... utime(14) stime(15) */
+    p = rp + 2;
+
+    for (i = 3; i < 14 && p; i++) {
+        if (i == 4 && ppid) {
+            *ppid = atoi(p);
+        }
+        p = strchr(p, ' ');
+        if (p) {
+            p++;
+        }
+    }
+
+    if (p == NULL || sscanf(p, "%lu %lu", &ut, &st) != 2) {
+        return -1;
+    }
+
+    if (cpu) {
+        *cpu = (uint64_t) ut + st;
+    }
+
+    return 0;
+}
+
+
+static uint64_t
+cb_proc_rss(int pid)
+{
+    FILE               *f;
+    char                line[256];
+    unsigned long long  kb;
+
+    snprintf(line, sizeof(line), "/proc/%d/status", pid);
+
+    f = fopen(line, "re");
+    if (f == NULL) {
+        return 0;
+    }
+
+    kb = 0;
+
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %llu", &kb) == 1) {
+            break;
+        }
+    }
+
+    fclose(f);
+
+    return kb;
+}
+
+
+static void
+cb_add_proc(int pid, int group)
+{
+    int  i;
+
+    for (i = 0; i < B.nprocs; i++) {
+        if (B.procs[i].pid == pid) {
+            return;
+        }
+    }
+
+    if (B.nprocs == CB_MAX_PROCS) {
+        return;
+    }
+
+    B.procs[B.nprocs].pid = pid;
+    B.procs[B.nprocs].group = group;
+    B.nprocs++;
+}
+
+
+static void
+cb_procs_init(void)
+{
+    int             i, g, pid, ppid, nkids;
+    char            comm[64], *s, *tok, *save;
+    DIR            *d;
+    struct dirent  *de;
+
+    for (i = 0; i < B.nmasters; i++) {
+        g = B.ngroups++;
+
+        if (cb_proc_stat(B.master_pids[i], NULL, NULL, comm, sizeof(comm))
+            == -1)
+        {
+            cb_die("no process %d (--master-pid)", B.master_pids[i]);
+        }
+
+        cb_add_proc(B.master_pids[i], g);
+
+        nkids = 0;
+        d = opendir("/proc");
+        if (d == NULL) {
+            cb_die("opendir(/proc): %s", strerror(errno));
+        }
+
+        while ((de = readdir(d)) != NULL) {
+            if (!isdigit((u_char) de->d_name[0])) {
+                continue;
+            }
+            pid = atoi(de->d_name);
+            ppid = 0;
+            if (cb_proc_stat(pid, &ppid, NULL, NULL, 0) == 0
+                && ppid == B.master_pids[i])
+            {
+                cb_add_proc(pid, g);
+                nkids++;
+            }
+        }
+
+        closedir(d);
+
+        snprintf(B.groups[g].label, sizeof(B.groups[g].label),
+                 "%.20s[%d]+%d", comm, B.master_pids[i], nkids);
+    }
+
+    if (B.pid_list) {
+        g = B.ngroups++;
+        s = strdup(B.pid_list);
+        snprintf(B.groups[g].label, sizeof(B.groups[g].label), "pids");
+
+        for (tok = strtok_r(s, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save))
+        {
+            pid = atoi(tok);
+            if (pid <= 0 || cb_proc_stat(pid, NULL, NULL, comm, sizeof(comm))
+                            == -1)
+            {
+                cb_die("no process \"%s\" (--pids)", tok);
+            }
+            cb_add_proc(pid, g);
+            if (B.nprocs == 1 || strlen(B.groups[g].label) < 40) {
+                size_t l = strlen(B.groups[g].label);
+                snprintf(B.groups[g].label + l, sizeof(B.groups[g].label) - l,
+                         "%s%s", l == 4 ? ":" : ",", comm);
+            }
+        }
+
+        free(s);
+    }
+}
+
+
+static void
+cb_procs_sample(int which)
+{
+    int        i;
+    uint64_t   cpu;
+    cb_proc_t  *p;
+
+    for (i = 0; i < B.nprocs; i++) {
+        p = &B.procs[i];
+
+        if (cb_proc_stat(p->pid, NULL, &cpu, NULL, 0) == -1) {
+            p->gone = 1;
+            continue;
+        }
+
+        if (which == 0) {
+            p->cpu0 = cpu;
+            p->rss0 = cb_proc_rss(p->pid);
+        } else {
+            p->cpu1 = cpu;
+            p->rss1 = cb_proc_rss(p->pid);
+        }
+    }
+}
+
+
+static int64_t
+cb_sockstat_pages(void)
+{
+    FILE       *f;
+    char        line[256], *m;
+    long long   pages;
+
+    f = fopen("/proc/net/sockstat", "re");
+    if (f == NULL) {
+        return -1;
+    }
+
+    pages = -1;
+
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "TCP:", 4) == 0) {
+            m = strstr(line, " mem ");
+            if (m) {
+                pages = atoll(m + 5);
+            }
+        }
+    }
+
+    fclose(f);
+
+    return pages;
+}
+
+
+static void
+cb_sys_cpu(uint64_t *busy, uint64_t *steal)
+{
+    FILE                *f;
+    unsigned long long   v[8];
+
+    *busy = 0;
+    *steal = 0;
+
+    f = fopen("/proc/stat", "re");
+    if (f == NULL) {
+        return;
+    }
+
+    memset(v, 0, sizeof(v));
+
+    /* user nice system idle iowait irq softirq steal */
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+               &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7])
+        >= 7)
+    {
+        *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        *steal = v[7];
+    }
+
+    fclose(f);
+}
+
+
+static double
+cb_tv(struct timeval *tv)
+{
+    return tv->tv_sec + tv->tv_usec / 1e6;
+}
+
+
+static double
+cb_ru_cpu(struct rusage *a, struct rusage *b)
+{
+    return cb_tv(&b->ru_utime) - cb_tv(&a->ru_utime)
+           + cb_tv(&b->ru_stime) - cb_tv(&a->ru_stime);
+}
+
+
+static void
+cb_progress(int64_t now)
+{
+    static int64_t   last;
+    static uint64_t  last_deliv, last_sent;
+    double           dt;
+
+    if (!B.verbose || now - last < CB_SEC) {
+        return;
+    }
+
+    dt = last ? (double) (now - last) / CB_SEC : 1;
+
+    fprintf(stderr, "chat-bench: t=%.1fs phase=%d open=%u ready=%u "
+            "sent/s=%.0f deliv/s=%.0f backlog=%llu\n",
+            (double) (now - B.t_start) / CB_SEC, B.phase, B.open, B.ready,
+            (B.sent - last_sent) / dt, (B.delivered - last_deliv) / dt,
+            (unsigned long long) B.backlog);
+
+    last = now;
+    last_deliv = B.delivered;
+    last_sent = B.sent;
+}
+
+
+static void
+cb_phase(int phase, int64_t now)
+{
+    static const char  *names[] = {
+        "setup", "warmup", "measure", "drain", "done"
+    };
+
+    B.phase = phase;
+
+    fprintf(stderr, "chat-bench: %.2fs: %s (ready %u/%u)\n",
+            (double) (now - B.t_start) / CB_SEC, names[phase], B.ready, B.n);
+}
+
+
+static void
+cb_setup_conns(void)
+{
+    uint32_t  i, r;
+
+    switch (B.scenario) {
+
+    case CB_SC_FANOUT:
+        B.n = B.subs + B.senders;
+        B.nrooms = 1;
+        B.nsenders = B.senders;
+        break;
+
+    case CB_SC_ROOMS:
+        B.n = B.rooms * 2;
+        B.nrooms = B.rooms;
+        B.nsenders = B.rooms;
+        break;
+
+    default:
+        B.n = B.conns;
+        B.nrooms = (B.conns + 1) / 2;
+        B.nsenders = 0;
+        break;
+    }
+
+    B.c = calloc(B.n, sizeof(cb_conn_t));
+    B.members = calloc(B.nrooms, sizeof(uint32_t));
+    B.sender_idx = calloc(B.nsenders + 1, sizeof(uint32_t));
+
+    if (B.c == NULL || B.members == NULL || B.sender_idx == NULL) {
+        cb_die("out of memory");
+    }
+
+    r = 0;
+
+    for (i = 0; i < B.n; i++) {
+        B.c[i].fd = -1;
+        B.c[i].user = B.user_base + i;
+        B.c[i].next_id = CB_JOIN_ID + 1;
+
+        switch (B.scenario) {
+
+        case CB_SC_FANOUT:
+            B.c[i].room = 0;
+            if (i >= B.subs) {
+                B.c[i].sender = 1;
+                B.sender_idx[r++] = i;
+            }
+            break;
+
+        default:
+            B.c[i].room = i / 2;
+            if (B.scenario == CB_SC_ROOMS && i % 2 == 0) {
+                B.c[i].sender = 1;
+                B.sender_idx[r++] = i;
+            }
+            break;
+        }
+
+        if (B.c[i].sender) {
+            B.c[i].ack_ring = calloc(CB_ACK_RING, sizeof(cb_ack_t));
+            if (B.c[i].ack_ring == NULL) {
+                cb_die("out of memory");
+            }
+        }
+    }
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                  i, n, timeout, rc;
+    int64_t              now, deadline;
+    uint32_t             k;
+    cb_conn_t           *c;
+    struct sigaction     sa;
+    struct epoll_event   events[CB_MAX_EVENTS];
+
+    cb_parse_args(argc, argv);
+    cb_read_secret();
+
+    memset(&B.dst, 0, sizeof(B.dst));
+    B.dst.sin_family = AF_INET;
+    B.dst.sin_port = htons(B.port);
+
+    if (strcmp(B.host, "localhost") == 0) {
+        B.host = "127.0.0.1";
+    }
+
+    if (inet_pton(AF_INET, B.host, &B.dst.sin_addr) != 1) {
+        cb_die("--host must be an IPv4 address: \"%s\"", B.host);
+    }
+
+    if ((ntohl(B.dst.sin_addr.s_addr) >> 24) != 127) {
+        cb_die("--host must be in 127.0.0.0/8 (loopback only)");
+    }
+
+    cb_setup_conns();
+    cb_raise_nofile(B.n + 64);
+    cb_procs_init();
+
+    cb_rng ^= (uint64_t) cb_now() ^ ((uint64_t) getpid() << 32);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = cb_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    B.rbuf = malloc(CB_RBUF_SIZE);
+    B.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (B.rbuf == NULL || B.ep == -1) {
+        cb_die("init failed: %s", strerror(errno));
+    }
+
+    /* "before" samples for the idle scenario */
+    cb_procs_sample(0);
+    B.sock_pages0 = cb_sockstat_pages();
+
+    B.t_start = cb_now();
+    deadline = B.t_start + (int64_t) (B.setup_timeout * CB_SEC);
+
+    fprintf(stderr, "chat-bench: %s: %u connections to %s:%d%s\n",
+            argv[0], B.n, B.host, B.port, B.path);
+
+    for ( ;; ) {
+        now = cb_now();
+
+        if (cb_interrupted) {
+            fprintf(stderr, "chat-bench: interrupted\n");
+            if (B.phase == CB_PH_MEASURE) {
+                B.t_meas_end = now;
+                getrusage(RUSAGE_SELF, &B.ru1);
+                if (B.scenario != CB_SC_IDLE) {
+                    cb_procs_sample(1);
+                }
+                cb_sys_cpu(&B.sys_busy1, &B.sys_steal1);
+            }
+            break;
+        }
+
+        /* phase transitions */
+
+        if (B.phase == CB_PH_SETUP) {
+
+            while (B.next_connect < B.n && B.inflight < B.conc) {
+                c = &B.c[B.next_connect];
+                rc = cb_connect(c, B.next_connect);
+                B.next_connect++;
+                B.inflight++;
+                if (rc < 0) {
+                    B.connect_errno[-rc < 256 ? -rc : 255]++;
+                    B.setup_failed++;
+                    B.inflight--;
+                    c->state = CB_ST_CLOSED;
+                }
+            }
+
+            if (B.ready + B.setup_failed == B.n || now > deadline) {
+                B.t_setup_done = now;
+                B.conn_rate_t = now - B.t_start;
+                B.ready_setup = B.ready;
+
+                if (B.ready == 0) {
+                    cb_phase(CB_PH_DONE, now);
+                    break;
+                }
+
+                for (k = 0; k < B.n; k++) {
+                    c = &B.c[k];
+                    if (c->state != CB_ST_READY && c->state != CB_ST_CLOSED) {
+                        cb_close(c, -1);   /* timed out */
+                    }
+                }
+
+                B.t_send_start = now;
+                B.t_meas_start = now + (int64_t) (B.warmup * CB_SEC);
+                B.t_meas_end = B.t_meas_start
+                               + (int64_t) (B.duration * CB_SEC);
+                cb_phase(CB_PH_WARMUP, now);
+
+                if (B.warmup == 0) {
+                    continue;
+                }
+            }
+
+        } else if (B.phase == CB_PH_WARMUP && now >= B.t_meas_start) {
+            getrusage(RUSAGE_SELF, &B.ru0);
+            if (B.scenario == CB_SC_IDLE) {
+                /* settled: memory "after"; "before" was before connecting */
+                cb_procs_sample(1);
+                B.sock_pages1 = cb_sockstat_pages();
+                B.ready_sample = B.ready;
+            } else {
+                cb_procs_sample(0);
+            }
+            cb_sys_cpu(&B.sys_busy0, &B.sys_steal0);
+            B.t_meas_start = now;
+            B.t_meas_end = now + (int64_t) (B.duration * CB_SEC);
+            cb_phase(CB_PH_MEASURE, now);
+
+        } else if (B.phase == CB_PH_MEASURE && now >= B.t_meas_end) {
+            getrusage(RUSAGE_SELF, &B.ru1);
+            if (B.scenario != CB_SC_IDLE) {
+                cb_procs_sample(1);
+            }
+            cb_sys_cpu(&B.sys_busy1, &B.sys_steal1);
+            B.t_meas_end = now;
+            B.t_drain_end = now + (int64_t) (B.drain * CB_SEC);
+            cb_phase(CB_PH_DRAIN, now);
+
+        } else if (B.phase == CB_PH_DRAIN) {
+            if (now >= B.t_drain_end
+                || B.scenario == CB_SC_IDLE
+                || (B.acked + B.send_errors >= B.sent
+                    && B.delivered >= B.expected))
+            {
+                cb_phase(CB_PH_DONE, now);
+                break;
+            }
+        }
+
+        cb_tick(now);
+        cb_progress(now);
+
+        timeout = (B.phase == CB_PH_SETUP) ? 10 : 1;
+
+        n = epoll_wait(B.ep, events, CB_MAX_EVENTS, timeout);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            cb_die("epoll_wait: %s", strerror(errno));
+        }
+
+        for (i = 0; i < n; i++) {
+            cb_on_event(events[i].data.ptr, events[i].events);
+        }
+    }
+
+    if (B.ru1.ru_utime.tv_sec == 0 && B.ru1.ru_utime.tv_usec == 0) {
+        getrusage(RUSAGE_SELF, &B.ru1);
+    }
+
+    cb_report();
+
+    rc = (B.ready_setup == 0) ? 1 : 0;
+
+    /* polite close, then drop everything */
+    for (k = 0; k < B.n; k++) {
+        c = &B.c[k];
+        if (c->state >= CB_ST_WELCOME && c->state <= CB_ST_READY) {
+            cb_send_frame(c, 0x8, (u_char *) "\x03\xe8", 2);
+        }
+        cb_close(c, 0);
+    }
+
+    return rc;
+}
+
+
+static void
+cb_report(void)
+{
+    int                  i, g, saturated, behind;
+    char                 errs[512], closes[512], fails[512];
+    size_t               l;
+    double               wall, gcpu, sent_s, ack_s, del_s, srv_us;
+    double               gsrv[CB_MAX_GROUPS], rss_kb, grss[CB_MAX_GROUPS];
+    double               conn_rate, sock_kb, members;
+    double               sys_busy = 0, other = 0;
+    uint64_t             srv_ticks, lost;
+    long                 hz, pagesz;
+    const char          *sc;
+    static const double  pcts[] = { 50, 90, 99, 99.9 };
+    static const char   *pnames[] = { "p50", "p90", "p99", "p999" };
+
+    hz = sysconf(_SC_CLK_TCK);
+    pagesz = sysconf(_SC_PAGESIZE);
+
+    sc = B.scenario == CB_SC_FANOUT ? "fanout"
+         : B.scenario == CB_SC_ROOMS ? "rooms" : "idle";
+
+    wall = (double) (B.t_meas_end - B.t_meas_start) / CB_SEC;
+    if (wall <= 0) {
+        wall = 1e-9;
+    }
+
+    gcpu = cb_ru_cpu(&B.ru0, &B.ru1);
+    saturated = (B.scenario != CB_SC_IDLE && wall > 0.1
+                 && gcpu > 0.9 * wall);
+
+    /* average members per room at ack time; behind: deliveries trail */
+    members = B.acked ? (double) B.expected / B.acked : 0;
+    behind = (B.w_sent && B.w_delivered < 0.95 * B.w_sent * members);
+
+    sent_s = B.w_sent / wall;
+    ack_s = B.w_acked / wall;
+    del_s = B.w_delivered / wall;
+    conn_rate = B.conn_rate_t > 0
+                ? (double) B.ready_setup / ((double) B.conn_rate_t / CB_SEC)
+                : 0;
+
+    srv_ticks = 0;
+    memset(gsrv, 0, sizeof(gsrv));
+    memset(grss, 0, sizeof(grss));
+    rss_kb = 0;
+
+    for (i = 0; i < B.nprocs; i++) {
+        if (B.procs[i].gone) {
+            continue;
+        }
+        srv_ticks += B.procs[i].cpu1 - B.procs[i].cpu0;
+        gsrv[B.procs[i].group] += B.procs[i].cpu1 - B.procs[i].cpu0;
+        grss[B.procs[i].group] += (double) B.procs[i].rss1
+                                  - (double) B.procs[i].rss0;
+        rss_kb += (double) B.procs[i].rss1 - (double) B.procs[i].rss0;
+    }
+
+    srv_us = B.w_delivered ? (double) srv_ticks * 1e6 / hz / B.w_delivered
+                           : 0;
+
+    lost = B.expected > B.delivered ? B.expected - B.delivered : 0;
+
+    /* error codes, close codes and setup failures as "k:v,k:v" */
+
+    errs[0] = '\0';
+    for (i = 0, l = 0; i < B.nerrcodes && l < sizeof(errs) - 64; i++) {
+        l += snprintf(errs + l, sizeof(errs) - l, "%s%s:%llu", l ? "," : "",
+                      B.errcodes[i].name,
+                      (unsigned long long) B.errcodes[i].count);
+    }
+
+    closes[0] = '\0';
+    for (i = 0, l = 0; i < 5000 && l < sizeof(closes) - 64; i++) {
+        if (B.closes[i]) {
+            l += snprintf(closes + l, sizeof(closes) - l, "%s%d:%llu",
+                          l ? "," : "", i,
+                          (unsigned long long) B.closes[i]);
+        }
+    }
+
+    fails[0] = '\0';
+    for (i = 0, l = 0; i < 600 && l < sizeof(fails) - 64; i++) {
+        if (B.http_status[i]) {
+            l += snprintf(fails + l, sizeof(fails) - l, "%shttp%d:%llu",
+                          l ? "," : "", i,
+                          (unsigned long long) B.http_status[i]);
+        }
+    }
+    for (i = 0; i < 256 && l < sizeof(fails) - 64; i++) {
+        if (B.connect_errno[i]) {
+            l += snprintf(fails + l, sizeof(fails) - l, "%s%s:%llu",
+                          l ? "," : "", strerrorname_np(i)
+                                        ? strerrorname_np(i) : "errno",
+                          (unsigned long long) B.connect_errno[i]);
+        }
+    }
+
+    printf("\n== chat-bench %s ==\n", sc);
+    printf("target          ws://%s:%d%s\n", B.host, B.port, B.path);
+
+    switch (B.scenario) {
+    case CB_SC_FANOUT:
+        printf("shape           1 room x %u subscribers + %u sender(s), "
+               "%u members\n", B.subs, B.senders, B.subs + B.senders);
+        break;
+    case CB_SC_ROOMS:
+        printf("shape           %u rooms x 2 members, 1 sender each\n",
+               B.rooms);
+        break;
+    default:
+        printf("shape           %u connections, rooms of 2\n", B.conns);
+        break;
+    }
+
+    printf("connections     %u ready of %u (%u failed%s%s), "
+           "%.0f conn/s (connect+auth+join); %u still open at the end\n",
+           B.ready_setup, B.n, B.setup_failed, fails[0] ? ": " : "", fails,
+           conn_rate, B.ready);
+
+    if (B.t_send_start == 0) {
+        printf("not run         no connection became ready\n");
+
+    } else if (B.scenario != CB_SC_IDLE) {
+        printf("window          %.2f s after %.1f s warmup, "
+               "body %u bytes\n", wall, B.warmup, B.size);
+        printf("offered         %.0f msgs/s\n", B.rate);
+        printf("sent            %.0f msgs/s (%llu in window; %llu skipped as "
+               "backlog, %llu sender gone)\n", sent_s,
+               (unsigned long long) B.w_sent,
+               (unsigned long long) B.backlog,
+               (unsigned long long) B.notready);
+        printf("acked           %.0f msgs/s (total %llu of %llu sent, "
+               "%llu send errors)\n", ack_s,
+               (unsigned long long) B.acked, (unsigned long long) B.sent,
+               (unsigned long long) B.send_errors);
+        printf("deliveries      %.0f /s (%llu in window; total %llu of %llu "
+               "expected, %llu missing after drain)\n", del_s,
+               (unsigned long long) B.w_delivered,
+               (unsigned long long) B.delivered,
+               (unsigned long long) B.expected, (unsigned long long) lost);
+        printf("latency         p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  "
+               "max %.2f ms (send -> message event, %llu samples)\n",
+               cb_hist_pct(&B.lat, 50) / 1e6, cb_hist_pct(&B.lat, 90) / 1e6,
+               cb_hist_pct(&B.lat, 99) / 1e6,
+               cb_hist_pct(&B.lat, 99.9) / 1e6, B.lat.max / 1e6,
+               (unsigned long long) B.lat.n);
+        printf("ack latency     p50 %.2f  p99 %.2f  max %.2f ms "
+               "(send -> ok)\n", cb_hist_pct(&B.ack, 50) / 1e6,
+               cb_hist_pct(&B.ack, 99) / 1e6, B.ack.max / 1e6);
+        printf("generator CPU   %.2f s over %.2f s wall (%.0f%% of one core)"
+               "%s\n", gcpu, wall, 100 * gcpu / wall,
+               saturated ? "  ** GENERATOR SATURATED: throughput and "
+                           "latency measure the client **" : "");
+        if (B.w_delivered) {
+            printf("                %.2f us generator CPU per delivery\n",
+                   gcpu * 1e6 / B.w_delivered);
+        }
+
+        if (B.sys_busy1 > B.sys_busy0) {
+            sys_busy = (double) (B.sys_busy1 - B.sys_busy0) / hz;
+            other = sys_busy - gcpu - (double) srv_ticks / hz;
+            printf("machine CPU     %.2f of %ld cores busy over the window; "
+                   "other processes ~%.2f core%s%s\n", sys_busy / wall,
+                   sysconf(_SC_NPROCESSORS_ONLN), other > 0 ? other / wall : 0,
+                   B.nprocs ? "" : " (incl. the server: no --pids)",
+                   B.sys_steal1 > B.sys_steal0 ? ", some steal" : "");
+        }
+
+        if (behind) {
+            printf("note            deliveries trail the offered load "
+                   "(%.0f%%): the system under test did not keep up, or\n"
+                   "                the machine is busy (see machine CPU); "
+                   "latency includes queueing\n",
+                   100.0 * B.w_delivered / (B.w_sent * members));
+        }
+
+        if (B.nprocs) {
+            printf("server CPU      %.2f s over the window = %.1f%% of one "
+                   "core; %.2f us per delivery\n",
+                   (double) srv_ticks / hz, 100.0 * srv_ticks / hz / wall,
+                   srv_us);
+            for (g = 0; g < B.ngroups; g++) {
+                printf("                %-28s %.2f s  %.2f us/delivery\n",
+                       B.groups[g].label, gsrv[g] / hz,
+                       B.w_delivered ? gsrv[g] * 1e6 / hz / B.w_delivered
+                                     : 0);
+            }
+        }
+
+    } else {
+        if (B.nprocs) {
+            printf("server RSS      %+.0f KiB for %u connections = "
+                   "%.2f KiB/conn\n", rss_kb, B.ready_sample,
+                   B.ready_sample ? rss_kb / B.ready_sample : 0);
+            for (g = 0; g < B.ngroups; g++) {
+                printf("                %-28s %+.0f KiB  %.2f KiB/conn\n",
+                       B.groups[g].label, grss[g],
+                       B.ready_sample ? grss[g] / B.ready_sample : 0);
+            }
+        }
+    }
+
+    sock_kb = 0;
+    if (B.scenario == CB_SC_IDLE && B.t_send_start && B.sock_pages0 >= 0
+        && B.sock_pages1 >= 0)
+    {
+        sock_kb = (double) (B.sock_pages1 - B.sock_pages0) * pagesz / 1024;
+        printf("socket memory   TCP mem %lld -> %lld pages = %+.0f KiB = "
+               "%.2f KiB/conn\n"
+               "                (system-wide /proc/net/sockstat: both ends "
+               "of each connection and any other TCP traffic)\n",
+               (long long) B.sock_pages0, (long long) B.sock_pages1, sock_kb,
+               B.ready_sample ? sock_kb / B.ready_sample : 0);
+    }
+
+    printf("server errors   %s\n", errs[0] ? errs : "none");
+    printf("server closes   %s\n", closes[0] ? closes : "none");
+    printf("other events    %llu (presence/member/...), %llu foreign "
+           "messages\n", (unsigned long long) B.other_events,
+           (unsigned long long) B.foreign);
+
+    printf("RESULT scenario=%s conns=%u ready=%u failed=%u conn_rate=%.0f "
+           "open_at_end=%u", sc, B.n, B.ready_setup, B.setup_failed,
+           conn_rate, B.ready);
+
+    if (B.scenario != CB_SC_IDLE) {
+        printf(" rate=%.0f window_s=%.2f sent=%llu sent_per_s=%.0f "
+               "acked_per_s=%.0f deliveries=%llu deliveries_per_s=%.0f "
+               "backlog=%llu send_errors=%llu lost=%llu",
+               B.rate, wall, (unsigned long long) B.w_sent, sent_s, ack_s,
+               (unsigned long long) B.w_delivered, del_s,
+               (unsigned long long) B.backlog,
+               (unsigned long long) B.send_errors, (unsigned long long) lost);
+        printf(" unacked=%llu members=%.1f behind=%d",
+               (unsigned long long) (B.sent - B.acked - B.send_errors),
+               members, behind);
+
+        for (i = 0; i < 4; i++) {
+            printf(" lat_%s_us=%.0f", pnames[i],
+                   cb_hist_pct(&B.lat, pcts[i]) / 1e3);
+        }
+
+        printf(" lat_max_us=%.0f ack_p50_us=%.0f ack_p99_us=%.0f"
+               " gen_cpu_s=%.2f gen_wall_s=%.2f gen_saturated=%d",
+               B.lat.max / 1e3, cb_hist_pct(&B.ack, 50) / 1e3,
+               cb_hist_pct(&B.ack, 99) / 1e3, gcpu, wall, saturated);
+
+        if (B.nprocs) {
+            printf(" srv_cpu_s=%.2f srv_us_per_delivery=%.3f",
+                   (double) srv_ticks / hz, srv_us);
+        }
+
+        if (B.sys_busy1 > B.sys_busy0) {
+            printf(" machine_busy_cores=%.2f other_cores=%.2f",
+                   sys_busy / wall, other > 0 ? other / wall : 0);
+        }
+
+    } else {
+        if (B.nprocs) {
+            printf(" rss_kb=%.0f rss_kb_per_conn=%.2f", rss_kb,
+                   B.ready_sample ? rss_kb / B.ready_sample : 0);
+        }
+        printf(" sock_kb=%.0f sock_kb_per_conn=%.2f", sock_kb,
+               B.ready_sample ? sock_kb / B.ready_sample : 0);
+    }
+
+    printf(" errors=%s closes=%s\n", errs[0] ? errs : "none",
+           closes[0] ? closes : "none");
+
+    fflush(stdout);
+}

@@ -1,0 +1,21 @@
+# Protocol section 7: GET /health.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use ChatTest;
+
+my $ng = start_nginx();
+my $h = http_get($ng->api_url . '/health');
+is $h->{status}, 200, 'GET /chat/api/health: 200';
+like $h->{headers}->content_type // '', qr{^application/json}i, 'JSON';
+is_deeply $h->{json}, { status => 'ok', redis => 'up', postgres => 'up' },
+    '{"status":"ok","redis":"up","postgres":"up"}';
+
+$h = http_get($ng->api_url . '/health',
+    headers => { Authorization => 'Bearer ' . token(sub => 'alice') });
+is $h->{status}, 200, 'with a token as well';
+
+$ng->stop;
+done_testing;
