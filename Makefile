@@ -26,14 +26,17 @@ tools: $(BUILD)/chat-token
 
 # nginx-dev ships the packaged nginx's build tree and configure flags;
 # configuring with the same flags (--with-compat) gives a module that the
-# stock /usr/sbin/nginx loads.
+# stock /usr/sbin/nginx loads.  Another source tree (NGINX_SRC=...) is
+# configured --with-compat plus NGINX_CONFIGURE_ARGS.
 $(BUILD)/nginx/objs/Makefile: config
 	rm -rf $(BUILD)/nginx
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && bash -c '. ./conf_flags && ./configure \
-	    "$${NGX_CONF_FLAGS[@]}" --with-cc-opt="$(WARN)" \
-	    --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
+	cd $(BUILD)/nginx && bash -c 'NGX_CONF_FLAGS=(--with-compat); \
+	    if [ -f ./conf_flags ]; then . ./conf_flags; fi; ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" $(NGINX_CONFIGURE_ARGS) \
+	    --with-cc-opt="$(WARN)" --add-dynamic-module=$(CURDIR)' \
+	    > configure.log 2>&1 \
 	    || { tail -30 $(BUILD)/nginx/configure.log; exit 1; }
 
 $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)

@@ -20,6 +20,7 @@ static char *ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_chat_check_bounds(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_chat_init_process(ngx_cycle_t *cycle);
 static void ngx_chat_exit_process(ngx_cycle_t *cycle);
 
@@ -28,15 +29,15 @@ ngx_chat_worker_t  ngx_chat_worker;
 
 
 static ngx_conf_num_bounds_t  ngx_chat_pool_bounds = {
-    ngx_conf_check_num_bounds, 1, 64
+    ngx_chat_check_bounds, 1, 64
 };
 
 static ngx_conf_num_bounds_t  ngx_chat_batch_bounds = {
-    ngx_conf_check_num_bounds, 1, 10000
+    ngx_chat_check_bounds, 1, 10000
 };
 
 static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
-    ngx_conf_check_num_bounds, 1, 100000
+    ngx_chat_check_bounds, 1, 100000
 };
 
 
@@ -633,6 +634,29 @@ ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* nginx's own bounds check does not name the directive */
+static char *
+ngx_chat_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t *bounds = post;
+    ngx_int_t *np = data;
+
+    ngx_str_t  *value;
+
+    if (*np >= bounds->low && *np <= bounds->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" must be between %i and %i, not %V",
+                       &value[0], bounds->low, bounds->high, &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 

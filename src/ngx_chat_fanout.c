@@ -903,8 +903,7 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
 
     ngx_chat_json_raw(&j, "}", 1);
 
-    /* a join without an id still needs its reply when it replayed */
-    if (jn->id_len || (jn->has_since && jn->since < jn->target)) {
+    if (jn->id_len) {
         (void) ngx_chat_session_send_json(s, &j);
     }
 

@@ -1,0 +1,111 @@
+# Configuration errors are caught by "nginx -t" with a clear message, and
+# tokens never reach the error log.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use ChatTest;
+
+my $dir = ChatTest::tmpdir();
+my $secret = ChatTest::secret_file();
+my $b = ChatTest::backends();
+
+open my $fh, '>', "$dir/short.secret" or die $!;
+print $fh "too short\n";
+close $fh;
+
+sub nginx_t {
+    my ($http, $loc) = @_;
+    my $conf = "$dir/t.conf";
+    open my $c, '>', $conf or die $!;
+    print $c <<"CONF";
+load_module $ChatTest::MODULE;
+error_log $dir/t.log;
+pid $dir/t.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    $http
+    server {
+        listen 127.0.0.1:1;
+        location /chat/ws { chat_ws; $loc }
+    }
+}
+CONF
+    close $c;
+    my $out = `/usr/sbin/nginx -t -p $dir -c $conf -e $dir/t.log 2>&1`;
+    return ($? == 0, $out);
+}
+
+my $good = "chat_redis $b->{redis}; chat_postgres \"$b->{conninfo}\"; "
+         . "chat_jwt_key HS256 $secret;";
+
+my ($ok, $out) = nginx_t($good, '');
+ok $ok, 'a complete configuration passes nginx -t' or diag $out;
+
+my @bad = (
+    [ "chat_redis $b->{redis}; chat_postgres \"$b->{conninfo}\";", '',
+      qr/chat_jwt_key/, 'no key' ],
+    [ "chat_postgres \"$b->{conninfo}\"; chat_jwt_key HS256 $secret;", '',
+      qr/chat_redis/, 'no Redis' ],
+    [ "chat_redis $b->{redis}; chat_jwt_key HS256 $secret;", '',
+      qr/chat_postgres/, 'no PostgreSQL' ],
+    [ "chat_redis localhost:6379; chat_postgres \"x\"; "
+      . "chat_jwt_key HS256 $secret;", '',
+      qr/numeric address/, 'Redis by name' ],
+    [ "chat_redis 127.0.0.1:99999; chat_postgres \"x\"; "
+      . "chat_jwt_key HS256 $secret;", '',
+      qr/invalid port/, 'bad Redis port' ],
+    [ "$good chat_jwt_key HS384 $secret;", '',
+      qr/unknown algorithm "HS384"/, 'unknown algorithm' ],
+    [ "$good chat_jwt_key HS256 $dir/short.secret;", '',
+      qr/short\.secret.*32 bytes|32 bytes.*short\.secret/i,
+      'HS256 secret too short' ],
+    [ "$good chat_jwt_key RS256 $secret;", '',
+      qr/chat_jwt_key/, 'RS256 key that is no PEM' ],
+    [ "$good chat_jwt_key HS256 $dir/missing;", '',
+      qr/cannot open .*missing/, 'missing key file' ],
+    [ $good, 'chat_message_max 32k;',
+      qr/chat_message_max/, 'message larger than a frame' ],
+    [ $good, 'chat_frame_max 64;', qr/chat_frame_max/, 'tiny frames' ],
+    [ $good, 'chat_ws;', qr/duplicate/, 'chat_ws twice' ],
+    [ $good, 'chat_join_replay_max 0;', qr/chat_join_replay_max/,
+      'replay cap of 0' ],
+);
+
+for my $t (@bad) {
+    my ($http, $loc, $re, $name) = @$t;
+    my ($ok, $out) = nginx_t($http, $loc);
+    ok !$ok, "$name: nginx -t fails";
+    like $out, $re, "$name: the message says why" or diag $out;
+}
+
+# ---- tokens stay out of the logs, whatever happens to them
+{
+    my $ng = start_nginx();
+    my $bad = token(sub => 'mallory', secret => 'x' x 40);
+    my ($sig) = $bad =~ /\.([^.]+)$/;
+    my $c = ws_connect($ng->ws_url, token => $bad);
+    ok !$c->isa('ChatTest::WS'), 'forged header token refused';
+
+    my $r = raw_connect($ng->port, '/chat/ws', {});
+    $r->send_json({ type => 'auth', id => 1, token => $bad });
+    my ($code) = $r->read_close(5);
+    is $code, 4001, 'forged first-frame token: 4001';
+
+    my $good_tok = token(sub => 'alice');
+    my $a = login($ng, 'alice', token => $good_tok);
+    my $ref = $a->request({ type => 'refresh', token => $bad });
+    is $ref->{code}, 'unauthenticated', 'forged refresh token refused';
+    $a->close;
+
+    my $log = $ng->error_log;
+    like $log, qr/token rejected/, 'rejections are logged';
+    unlike $log, qr/\Q$sig\E/, 'no forged token in the error log';
+    my ($gsig) = $good_tok =~ /\.([^.]+)$/;
+    unlike $log, qr/\Q$gsig\E/, 'no valid token in the error log';
+    $ng->stop;
+}
+
+done_testing;
