@@ -71,6 +71,8 @@ static void ngx_chat_fanout_resync(ngx_chat_room_t *room);
 static void ngx_chat_fanout_resynced(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_join_start(ngx_chat_join_t *jn);
+static void ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
+    const char *message);
 static void ngx_chat_join_replayed(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated);
@@ -163,11 +165,6 @@ ngx_chat_room_acquire(const char *id, size_t len)
      */
     room->state = NGX_CHAT_ROOM_SUBSCRIBING;
     ngx_chat_room_subscribe(room);
-
-    if (ctx->sub == NGX_CHAT_SUB_NONE) {
-        /* no Redis now: run without it, resync when it is back */
-        ngx_chat_room_open(room);
-    }
 
     return room;
 }
@@ -276,17 +273,11 @@ static void
 ngx_chat_room_fail_joins(ngx_chat_room_t *room, const char *code,
     const char *message)
 {
-    ngx_chat_join_t     *jn;
-    ngx_chat_member_t   *m, *next;
-    ngx_chat_session_t  *s;
+    ngx_chat_member_t  *m, *next;
 
     for (m = room->members; m; m = next) {
         next = m->next;
-        jn = (ngx_chat_join_t *) m;
-        s = m->session;
-
-        ngx_chat_session_error(s, jn->id, jn->id_len, code, message);
-        ngx_chat_member_remove(s, m);
+        ngx_chat_join_fail((ngx_chat_join_t *) m, code, message);
     }
 
     room->state = NGX_CHAT_ROOM_SUBSCRIBING;
@@ -697,9 +688,10 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
 void
 ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
-    ngx_chat_json_t   j;
-    ngx_chat_join_t  *jn;
-    ngx_chat_room_t  *room;
+    ngx_chat_json_t       j;
+    ngx_chat_join_t      *jn;
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
 
     jn = ngx_chat_session_member(s, req->room, req->room_len);
 
@@ -752,8 +744,16 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
     jn->member.snext = s->members;
     s->members = &jn->member;
 
+    ctx = room->data;
+
     if (room->state == NGX_CHAT_ROOM_READY) {
         ngx_chat_join_start(jn);
+
+    } else if (room->state == NGX_CHAT_ROOM_SUBSCRIBING
+               && ctx->sub != NGX_CHAT_SUB_PENDING)
+    {
+        /* no subscription is coming (no Redis now, or an open failed) */
+        ngx_chat_room_open(room);
     }
 }
 
@@ -783,9 +783,7 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
 
     ref = ngx_chat_room_ref(room, s, jn->member.join_gen);
     if (ref == NULL) {
-        ngx_chat_session_error(s, jn->id, jn->id_len, "internal",
-                               "out of memory");
-        ngx_chat_member_remove(s, &jn->member);
+        ngx_chat_join_fail(jn, "internal", "out of memory");
         return;
     }
 
@@ -805,10 +803,27 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
     if (rc != NGX_OK) {
         ngx_chat_session_unref(s);
         ngx_free(ref);
-        ngx_chat_session_error(s, jn->id, jn->id_len, "unavailable",
-                               "the message store is unavailable");
-        ngx_chat_member_remove(s, &jn->member);
+        ngx_chat_join_fail(jn, "unavailable",
+                           "the message store is unavailable");
     }
+}
+
+
+/* the member goes first: the error may close the session */
+static void
+ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
+    const char *message)
+{
+    size_t               id_len;
+    char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
+    ngx_chat_session_t  *s;
+
+    s = jn->member.session;
+    id_len = jn->id_len;
+    ngx_memcpy(id, jn->id, id_len);
+
+    ngx_chat_member_remove(s, &jn->member);
+    ngx_chat_session_error(s, id, id_len, code, message);
 }
 
 
@@ -842,11 +857,9 @@ ngx_chat_join_replayed(void *data, PGresult *res, ngx_uint_t status)
     }
 
     if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_session_error(s, jn->id, jn->id_len,
-                               status == NGX_CHAT_PG_UNAVAILABLE
+        ngx_chat_join_fail(jn, status == NGX_CHAT_PG_UNAVAILABLE
                                ? "unavailable" : "internal",
-                               "the message store is unavailable");
-        ngx_chat_member_remove(s, &jn->member);
+                           "the message store is unavailable");
         ngx_chat_session_unref(s);
         return;
     }
@@ -939,13 +952,18 @@ ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req)
     jn = ngx_chat_session_member(s, req->room, req->room_len);
 
     if (jn) {
-        if (!jn->member.live) {
-            /* the join in progress never gets its own reply */
-            ngx_chat_session_error(s, jn->id, jn->id_len, "conflict",
-                                   "left before the join completed");
-        }
+        if (jn->member.live) {
+            ngx_chat_member_remove(s, &jn->member);
 
-        ngx_chat_member_remove(s, &jn->member);
+        } else {
+            /* the join in progress never gets its own reply */
+            ngx_chat_join_fail(jn, "conflict",
+                               "left before the join completed");
+        }
+    }
+
+    if (s->close_sent) {
+        return;
     }
 
     if (req->id_len) {

@@ -91,7 +91,8 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
 void
 ngx_chat_session_start(ngx_chat_session_t *s)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
 
     c = s->connection;
 
@@ -111,6 +112,13 @@ ngx_chat_session_start(ngx_chat_session_t *s)
 
     /* a graceful shutdown wakes idle connections with c->close set */
     c->idle = 1;
+
+    /* small frames must not wait for the peer's delayed ACK */
+    clcf = ngx_http_get_module_loc_conf(s->request, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay) {
+        (void) ngx_tcp_nodelay(c);
+    }
 
     if (!s->authed) {
         ngx_add_timer(&s->auth_timer, s->lcf->auth_timeout);
