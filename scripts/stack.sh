@@ -106,7 +106,7 @@ up_nginx() {
     sed -e "s|@RUNDIR@|$RUNDIR|g" -e "s|@ROOT@|$ROOT|g" \
         -e "s|@PG_PORT@|$PG_PORT|g" -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
         "$CONF_IN" >"$RUNDIR/nginx.conf"
-    mkdir -p "$RUNDIR/logs"
+    mkdir -p "$RUNDIR/logs" "$RUNDIR/tmp"
     touch "$RUNDIR/error.log"
     if ! "$NGINX" -p "$RUNDIR" -c "$RUNDIR/nginx.conf" -e "$RUNDIR/error.log" \
         2>>"$RUNDIR/error.log"; then

@@ -89,6 +89,7 @@ struct ngx_chat_session_s {
     ngx_event_t                auth_timer;    /* auth timeout, then expiry */
     ngx_event_t                ping_timer;    /* ping interval, pong wait */
     ngx_event_t                close_timer;
+    ngx_event_t                start;
 
     ngx_uint_t                 inflight;      /* sends awaiting commit */
 

@@ -60,6 +60,7 @@ static void ngx_chat_pg_close(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_timer(ngx_event_t *ev);
 static void ngx_chat_pg_retry(ngx_event_t *ev);
 static void ngx_chat_pg_fail_waiting(ngx_event_t *ev);
+static ngx_uint_t ngx_chat_pg_up_or_coming(void);
 static void ngx_chat_pg_schema_checked(void *data, PGresult *res,
     ngx_uint_t status);
 static ngx_chat_pg_query_t *ngx_chat_pg_query_create(const char *sql,
@@ -179,7 +180,9 @@ ngx_chat_pg_query(const char *sql, int nparams, const char *const *values,
     ngx_uint_t            i;
     ngx_chat_pg_query_t  *q;
 
-    if (!ngx_chat_pg_up() || ngx_chat_pg_nwaiting >= NGX_CHAT_PG_WAITING_MAX)
+    /* a connection being made (a worker just started) is worth waiting for */
+    if (!ngx_chat_pg_up_or_coming()
+        || ngx_chat_pg_nwaiting >= NGX_CHAT_PG_WAITING_MAX)
     {
         return NGX_DECLINED;
     }
@@ -201,6 +204,21 @@ ngx_chat_pg_query(const char *sql, int nparams, const char *const *values,
     ngx_chat_pg_nwaiting++;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_chat_pg_up_or_coming(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        if (ngx_chat_pg_conns[i].state != NGX_CHAT_PG_CLOSED) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -721,8 +739,9 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
         pc->backoff = ngx_min(pc->backoff * 2, NGX_CHAT_PG_BACKOFF_MAX);
     }
 
-    /* with no connection left, queued queries fail; never synchronously */
-    if (!ngx_chat_pg_up() && !ngx_queue_empty(&ngx_chat_pg_waiting)
+    /* with no connection left or coming, queued queries fail, never
+     * synchronously */
+    if (!ngx_chat_pg_up_or_coming() && !ngx_queue_empty(&ngx_chat_pg_waiting)
         && !ngx_chat_pg_fail_ev.posted)
     {
         ngx_post_event(&ngx_chat_pg_fail_ev, &ngx_posted_events);
@@ -757,7 +776,9 @@ ngx_chat_pg_fail_waiting(ngx_event_t *ev)
     ngx_queue_t          *q;
     ngx_chat_pg_query_t  *query;
 
-    while (!ngx_chat_pg_up() && !ngx_queue_empty(&ngx_chat_pg_waiting)) {
+    while (!ngx_chat_pg_up_or_coming()
+           && !ngx_queue_empty(&ngx_chat_pg_waiting))
+    {
         q = ngx_queue_head(&ngx_chat_pg_waiting);
         ngx_queue_remove(q);
         ngx_chat_pg_nwaiting--;

@@ -13,6 +13,7 @@
 #define NGX_CHAT_EXPIRY_STEP    86400000
 
 
+static void ngx_chat_session_takeover(ngx_event_t *ev);
 static void ngx_chat_session_read_handler(ngx_event_t *rev);
 static void ngx_chat_session_write_handler(ngx_event_t *wev);
 static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
@@ -79,8 +80,6 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
 
     ngx_queue_insert_tail(&ngx_chat_worker.sessions, &s->queue);
 
-    ngx_http_set_ctx(r, s, ngx_chat_module);
-
     /* the session holds the request until it closes the connection */
     r->main->count++;
 
@@ -97,7 +96,6 @@ ngx_chat_session_start(ngx_chat_session_t *s)
     c = s->connection;
 
     c->log->action = "chatting";
-    s->started = 1;
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
@@ -107,11 +105,6 @@ ngx_chat_session_start(ngx_chat_session_t *s)
         ngx_del_timer(c->write);
     }
 
-    c->read->handler = ngx_chat_session_read_handler;
-    c->write->handler = ngx_chat_session_write_handler;
-
-    /* a graceful shutdown wakes idle connections with c->close set */
-    c->idle = 1;
 
     /* small frames must not wait for the peer's delayed ACK */
     clcf = ngx_http_get_module_loc_conf(s->request, ngx_http_core_module);
@@ -127,12 +120,45 @@ ngx_chat_session_start(ngx_chat_session_t *s)
     ngx_add_timer(&s->ping_timer, s->lcf->ping_interval);
 
     /*
-     * Posted, not called: the request must outlive the content handler,
-     * and a client may have sent frames right behind its handshake.
+     * Posted, not called: nginx uses the request and c->data until its
+     * content phase returns.  A client may also have sent frames right
+     * behind its handshake.
      */
     s->header_input = 1;
-    ngx_post_event(c->write, &ngx_posted_events);
-    ngx_post_event(c->read, &ngx_posted_events);
+    s->start.handler = ngx_chat_session_takeover;
+    s->start.data = s;
+    s->start.log = c->log;
+    ngx_post_event(&s->start, &ngx_posted_events);
+}
+
+
+static void
+ngx_chat_session_takeover(ngx_event_t *ev)
+{
+    ngx_chat_session_t *s = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    /* from here on the session owns the connection */
+    s->started = 1;
+    c->data = s;
+    c->read->handler = ngx_chat_session_read_handler;
+    c->write->handler = ngx_chat_session_write_handler;
+
+    /* a graceful shutdown wakes idle connections with c->close set */
+    c->idle = 1;
+
+    s->refs++;
+
+    ngx_chat_session_write_handler(c->write);
+
+    if (!s->closed) {
+        ngx_chat_session_read_handler(c->read);
+    }
+
+    ngx_chat_session_unref(s);
 }
 
 
@@ -428,7 +454,11 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     s->connection = NULL;
     s->request = NULL;
 
-    ngx_http_set_ctx(r, NULL, ngx_chat_module);
+    if (s->start.posted) {
+        ngx_delete_posted_event(&s->start);
+    }
+
+    c->data = r;
     ngx_http_free_request(r, 0);
     ngx_http_close_connection(c);
 
@@ -447,10 +477,10 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
     ngx_http_request_t  *r;
 
     c = rev->data;
-    r = c->data;
-    s = ngx_http_get_module_ctx(r, ngx_chat_module);
+    s = c->data;
+    r = s->request;
 
-    if (s == NULL || s->closed) {
+    if (s->closed) {
         return;
     }
 
@@ -611,13 +641,11 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
     ngx_chat_buf_t      *b;
     ngx_connection_t    *c;
     ngx_chat_session_t  *s;
-    ngx_http_request_t  *r;
 
     c = wev->data;
-    r = c->data;
-    s = ngx_http_get_module_ctx(r, ngx_chat_module);
+    s = c->data;
 
-    if (s == NULL || s->closed) {
+    if (s->closed) {
         return;
     }
 
