@@ -40,6 +40,7 @@ typedef struct {
     ngx_event_t              retry;
     ngx_msec_t               backoff;
     ngx_uint_t               index;
+    unsigned                 failing:1;
 } ngx_chat_pg_conn_t;
 
 
@@ -282,10 +283,7 @@ ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc)
     pc->conn = PQconnectStart((char *) mcf->pg_conninfo.data);
 
     if (pc->conn == NULL || PQstatus(pc->conn) == CONNECTION_BAD) {
-        ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
-                      "chat: postgres connect failed: %s",
-                      pc->conn ? PQerrorMessage(pc->conn) : "out of memory");
-        ngx_chat_pg_close(pc);
+        ngx_chat_pg_broken(pc, "connect failed");
         return;
     }
 
@@ -506,11 +504,13 @@ ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
     long  version;
 
     if (status != NGX_CHAT_PG_OK) {
-        if (status == NGX_CHAT_PG_FAILED) {
+        /* any failure here leaves the connection unusable */
+        pc->state = NGX_CHAT_PG_CLOSED;
+
+        if (status == NGX_CHAT_PG_FAILED && !pc->failing) {
             ngx_log_error(NGX_LOG_ALERT, ngx_chat_pg_log, 0,
                           "chat: the database has no ngx_chat schema, "
                           "apply sql/ with scripts/chat-migrate");
-            pc->state = NGX_CHAT_PG_CLOSED;
         }
 
         return;
@@ -519,20 +519,24 @@ ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
     version = PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : -1;
 
     if (version != NGX_CHAT_SCHEMA_VERSION) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_chat_pg_log, 0,
-                      "chat: the database schema is version %l, this module "
-                      "works with version %d only; apply sql/ with "
-                      "scripts/chat-migrate or use a matching module",
-                      version, NGX_CHAT_SCHEMA_VERSION);
+        if (!pc->failing) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_chat_pg_log, 0,
+                          "chat: the database schema is version %l, this "
+                          "module works with version %d only; apply sql/ "
+                          "with scripts/chat-migrate or use a matching "
+                          "module", version, NGX_CHAT_SCHEMA_VERSION);
+        }
+
         pc->state = NGX_CHAT_PG_CLOSED;
         return;
     }
 
-    if (pc->backoff > NGX_CHAT_PG_BACKOFF_MIN) {
+    if (pc->failing) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_chat_pg_log, 0,
                       "chat: postgres connection %ui is back", pc->index);
     }
 
+    pc->failing = 0;
     pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
 }
 
@@ -660,8 +664,12 @@ ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
 
     ngx_free(q);
 
-    if (pc->state == NGX_CHAT_PG_CLOSED || PQstatus(pc->conn) != CONNECTION_OK)
-    {
+    if (pc->state == NGX_CHAT_PG_CLOSED) {
+        ngx_chat_pg_broken(pc, "schema refused");
+        return;
+    }
+
+    if (PQstatus(pc->conn) != CONNECTION_OK) {
         ngx_chat_pg_broken(pc, "connection lost");
         return;
     }
@@ -695,10 +703,20 @@ ngx_chat_pg_broken(ngx_chat_pg_conn_t *pc, const char *what)
 {
     ngx_chat_pg_query_t  *q;
 
-    ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
-                  "chat: postgres connection %ui: %s%s%s", pc->index, what,
-                  pc->conn ? ": " : "",
-                  pc->conn ? PQerrorMessage(pc->conn) : "");
+    /* while PostgreSQL stays down, only the first failure is an error */
+    if (pc->failing) {
+        ngx_log_error(NGX_LOG_INFO, ngx_chat_pg_log, 0,
+                      "chat: postgres connection %ui: %s%s%s", pc->index,
+                      what, pc->conn ? ": " : "",
+                      pc->conn ? PQerrorMessage(pc->conn) : "");
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
+                      "chat: postgres connection %ui: %s%s%s", pc->index,
+                      what, pc->conn ? ": " : "",
+                      pc->conn ? PQerrorMessage(pc->conn) : "");
+    }
+
+    pc->failing = 1;
 
     q = pc->query;
     pc->query = NULL;
