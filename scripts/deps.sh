@@ -4,7 +4,8 @@
 set -eu
 
 pkgs="build-essential nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev
-libjwt-dev libssl-dev postgresql redis-server libmojolicious-perl openssl curl"
+libjwt-dev libssl-dev postgresql redis-server libmojolicious-perl perl openssl
+curl iproute2 procps util-linux"
 
 missing=""
 for p in $pkgs; do
