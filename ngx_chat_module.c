@@ -511,8 +511,9 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t            *value, name;
     ngx_file_info_t       fi;
     const char           *err;
+    ngx_pool_cleanup_t   *cln;
     ngx_chat_jwt_alg_e    alg;
-    ngx_chat_jwt_key_t   *key;
+    ngx_chat_jwt_key_t   *key, k;
 
     value = cf->args->elts;
 
@@ -570,21 +571,29 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         buf[len] = '\0';
     }
 
-    err = ngx_chat_jwt_key_check(alg, buf, len);
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* RS256/ES256 keys are parsed here once, not for every token */
+    err = ngx_chat_jwt_key_load(&k, alg, buf, len);
     if (err) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_jwt_key\" file \"%V\": %s", &name, err);
         return NGX_CONF_ERROR;
     }
 
+    /* the parsed key (NULL for HS256) goes with this configuration */
+    cln->handler = ngx_chat_jwt_pkey_free;
+    cln->data = k.pkey;
+
     key = ngx_array_push(mcf->jwt_keys);
     if (key == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    key->alg = alg;
-    key->key = buf;
-    key->key_len = len;
+    *key = k;
 
     return NGX_CONF_OK;
 }

@@ -2,10 +2,16 @@
 /*
  * ngx_chat: JWT verification and signing.
  *
- * libjwt 1.10 takes the algorithm from the token header and validates no
- * claims, so: the header is decoded and checked here first, only keys
- * bound to the header's algorithm are tried, the algorithm libjwt used is
- * compared with the key's afterwards, and every claim is checked here.
+ * Verification is done here, with OpenSSL, not with libjwt: libjwt 1.10
+ * takes the algorithm from the token header, validates no claims, and
+ * parses a PEM public key again for every token (about 1 ms each).  The
+ * header and payload are decoded and checked here, only keys bound to the
+ * header's algorithm are tried, RS256 and ES256 keys are parsed once when
+ * the configuration is read (ngx_chat_jwt_key_load()), and the claims
+ * come from this file's own parse of exactly the payload bytes whose
+ * signature was checked.
+ *
+ * Signing (chat-token, tests) still uses libjwt.
  */
 
 
@@ -18,14 +24,15 @@
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
-
-#if OPENSSL_VERSION_NUMBER < 0x30000000L
-#include <openssl/ec.h>
-#endif
+#include <openssl/rsa.h>
 
 #include "ngx_chat_jwt.h"
 
@@ -37,23 +44,43 @@
 /* a key file is configuration, not data: anything larger is a mistake */
 #define NGX_CHAT_JWT_KEY_MAX    (64 * 1024)
 
+/* OpenSSL verifies no larger RSA keys (OPENSSL_RSA_MAX_MODULUS_BITS) */
+#define NGX_CHAT_JWT_RSA_MAX_BITS  16384
+#define NGX_CHAT_JWT_SIG_MAX    (NGX_CHAT_JWT_RSA_MAX_BITS / 8)
+
+#define NGX_CHAT_JWT_HS_SIG_LEN 32
+#define NGX_CHAT_JWT_ES_SIG_LEN 64      /* R || S, 32 bytes each */
+
 
 static int ngx_chat_jwt_b64_value(unsigned char c);
 static int ngx_chat_jwt_b64url_decode(const char *src, size_t len,
     unsigned char *dst, size_t *out);
+static int ngx_chat_jwt_b64url_exact(const char *src, size_t len,
+    unsigned char *dst, size_t n);
 static int ngx_chat_jwt_split(const char *token, size_t len, size_t *hlen,
     size_t *plen);
 static json_t *ngx_chat_jwt_segment_json(const char *seg, size_t len);
 static const char *ngx_chat_jwt_header(const char *seg, size_t len,
     ngx_chat_jwt_alg_e *alg);
-static const char *ngx_chat_jwt_payload(const char *seg, size_t len);
+static json_t *ngx_chat_jwt_payload(const char *seg, size_t len);
+static int ngx_chat_jwt_sig_ok(const ngx_chat_jwt_key_t *key,
+    const unsigned char *msg, size_t mlen, const char *sig, size_t slen);
+static int ngx_chat_jwt_hs256_ok(const ngx_chat_jwt_key_t *key,
+    const unsigned char *msg, size_t mlen, const char *sig, size_t slen);
+static int ngx_chat_jwt_rs256_ok(EVP_PKEY *pkey, const unsigned char *msg,
+    size_t mlen, const char *sig, size_t slen);
+static int ngx_chat_jwt_es256_ok(EVP_PKEY *pkey, const unsigned char *msg,
+    size_t mlen, const char *sig, size_t slen);
+static int ngx_chat_jwt_digest_verify(EVP_PKEY *pkey, int rsa,
+    const unsigned char *sig, size_t slen, const unsigned char *msg,
+    size_t mlen);
 static jwt_alg_t ngx_chat_jwt_libjwt_alg(ngx_chat_jwt_alg_e alg);
 static int ngx_chat_jwt_no_passphrase(char *buf, int size, int rwflag,
     void *data);
 static const char *ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg,
     EVP_PKEY *pkey);
-static const char *ngx_chat_jwt_pem_check(ngx_chat_jwt_alg_e alg,
-    const unsigned char *key, size_t len, int private);
+static const char *ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg,
+    const unsigned char *key, size_t len, int private, EVP_PKEY **out);
 static const char *ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf,
     json_t *root, long long now, ngx_chat_jwt_claims_t *claims);
 static const char *ngx_chat_jwt_time_claim(json_t *root, const char *name,
@@ -135,10 +162,56 @@ ngx_chat_jwt_key_check(ngx_chat_jwt_alg_e alg, const unsigned char *key,
 
     case NGX_CHAT_JWT_RS256:
     case NGX_CHAT_JWT_ES256:
-        return ngx_chat_jwt_pem_check(alg, key, len, 0);
+        return ngx_chat_jwt_pem_load(alg, key, len, 0, NULL);
     }
 
     return "unknown JWT algorithm";
+}
+
+
+const char *
+ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
+    const unsigned char *data, size_t len)
+{
+    EVP_PKEY    *pkey;
+    const char  *e;
+
+    memset(key, 0, sizeof(ngx_chat_jwt_key_t));
+
+    pkey = NULL;
+
+    switch (alg) {
+
+    case NGX_CHAT_JWT_HS256:
+        e = ngx_chat_jwt_key_check(alg, data, len);
+        break;
+
+    case NGX_CHAT_JWT_RS256:
+    case NGX_CHAT_JWT_ES256:
+        e = ngx_chat_jwt_pem_load(alg, data, len, 0, &pkey);
+        break;
+
+    default:
+        e = "unknown JWT algorithm";
+    }
+
+    if (e != NULL) {
+        return e;
+    }
+
+    key->alg = alg;
+    key->key = (unsigned char *) data;
+    key->key_len = len;
+    key->pkey = pkey;
+
+    return NULL;
+}
+
+
+void
+ngx_chat_jwt_pkey_free(void *pkey)
+{
+    EVP_PKEY_free(pkey);
 }
 
 
@@ -147,11 +220,9 @@ ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
     size_t len, long long now, ngx_chat_jwt_claims_t *claims,
     const char **err)
 {
-    int                        tried;
-    char                      *buf, *grants;
-    size_t                     i, max, hlen, plen;
+    int                        tried, ok;
+    size_t                     i, max, hlen, plen, mlen;
     json_t                    *root;
-    jwt_t                     *jwt;
     const char                *e;
     ngx_chat_jwt_alg_e         alg;
     const ngx_chat_jwt_key_t  *key;
@@ -181,77 +252,56 @@ ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
         return -1;
     }
 
-    e = ngx_chat_jwt_payload(token + hlen + 1, plen);
-    if (e != NULL) {
-        *err = e;
+    /*
+     * The claims used are this parse of the payload segment, and the
+     * signature is checked over the same bytes: "header.payload", the
+     * first mlen bytes of the token.
+     */
+
+    root = ngx_chat_jwt_payload(token + hlen + 1, plen);
+    if (root == NULL) {
+        *err = "malformed token claims";
         return -1;
     }
 
-    buf = malloc(len + 1);
-    if (buf == NULL) {
-        *err = "out of memory";
-        return -1;
-    }
+    mlen = hlen + 1 + plen;
 
-    memcpy(buf, token, len);
-    buf[len] = '\0';
-
-    jwt = NULL;
     tried = 0;
+    ok = 0;
 
     for (i = 0; i < conf->nkeys; i++) {
         key = &conf->keys[i];
 
-        /*
-         * libjwt accepts "alg: none" and keyless HMACs when given no key,
-         * so an empty key is never passed, whatever the configuration says
-         */
+        if (key->alg != alg) {
+            continue;
+        }
 
-        if (key->alg != alg || key->key == NULL || key->key_len == 0
-            || key->key_len > INT_MAX)
+        /* an empty secret would make keyless HMACs valid: never tried */
+
+        if (alg == NGX_CHAT_JWT_HS256
+            ? (key->key == NULL || key->key_len == 0
+               || key->key_len > INT_MAX)
+            : key->pkey == NULL)
         {
             continue;
         }
 
         tried = 1;
 
-        if (jwt_decode(&jwt, buf, key->key, (int) key->key_len) == 0) {
+        if (ngx_chat_jwt_sig_ok(key, (const unsigned char *) token, mlen,
+                                token + mlen + 1, len - mlen - 1))
+        {
+            ok = 1;
             break;
         }
-
-        /* libjwt leaves OpenSSL errors behind; nginx would log them later */
-        ERR_clear_error();
-
-        /* jwt_decode() sets jwt to NULL on failure and frees its own */
-        jwt = NULL;
     }
 
-    free(buf);
+    /* OpenSSL leaves errors behind on failures; nginx would log them later */
+    ERR_clear_error();
 
-    if (jwt == NULL) {
+    if (!ok) {
+        json_decref(root);
         *err = tried ? "bad token signature" : "token algorithm not accepted";
-        return -1;
-    }
-
-    if (jwt_get_alg(jwt) != ngx_chat_jwt_libjwt_alg(alg)) {
-        jwt_free(jwt);
-        *err = "token algorithm mismatch";
-        return -1;
-    }
-
-    grants = jwt_get_grants_json(jwt, NULL);
-    jwt_free(jwt);
-
-    if (grants == NULL) {
-        *err = "malformed token claims";
-        return -1;
-    }
-
-    root = json_loads(grants, JSON_REJECT_DUPLICATES, NULL);
-    free(grants);
-
-    if (root == NULL) {
-        *err = "malformed token claims";
         return -1;
     }
 
@@ -343,9 +393,33 @@ ngx_chat_jwt_b64url_decode(const char *src, size_t len, unsigned char *dst,
 
 
 /*
+ * Exactly n bytes, spelled the one canonical way: a signature has a fixed
+ * length for each key, so any other segment length is refused before
+ * decoding.  dst holds n bytes.
+ */
+
+static int
+ngx_chat_jwt_b64url_exact(const char *src, size_t len, unsigned char *dst,
+    size_t n)
+{
+    size_t  out;
+
+    if (len != n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0)) {
+        return -1;
+    }
+
+    if (ngx_chat_jwt_b64url_decode(src, len, dst, &out) != 0 || out != n) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * A compact JWS: three nonempty base64url segments separated by dots.
- * Checking the alphabet here keeps NULs and other bytes that libjwt's
- * string handling would misread away from it.
+ * Checking the alphabet here keeps NULs and other bytes away from
+ * everything after.
  */
 
 static int
@@ -394,9 +468,9 @@ ngx_chat_jwt_split(const char *token, size_t len, size_t *hlen,
 
 
 /*
- * A segment's JSON.  Duplicate members are refused: otherwise this parser
- * and libjwt's (which keeps the last) could each see a different "alg",
- * or a different "sub".
+ * A segment's JSON.  Duplicate members are refused: a token whose "alg"
+ * or "sub" reads differently to another JWT parser (which might keep the
+ * first or the last) is no token.
  */
 
 static json_t *
@@ -485,24 +559,179 @@ done:
 
 
 /*
- * The claims are read from libjwt after the signature check; parsing them
- * here first as well rejects duplicate claims and tells a malformed
- * payload from a bad signature, which libjwt reports alike.
+ * The claims object, or NULL.  Parsed before the signature is checked
+ * (but used only after), so that a malformed payload is told from a bad
+ * signature and costs no public-key operation.
  */
 
-static const char *
+static json_t *
 ngx_chat_jwt_payload(const char *seg, size_t len)
 {
-    json_t  *root;
+    return ngx_chat_jwt_segment_json(seg, len);
+}
 
-    root = ngx_chat_jwt_segment_json(seg, len);
-    if (root == NULL) {
-        return "malformed token claims";
+
+/* 1: sig is key's signature over msg; 0: it is not, or an error occurred */
+
+static int
+ngx_chat_jwt_sig_ok(const ngx_chat_jwt_key_t *key, const unsigned char *msg,
+    size_t mlen, const char *sig, size_t slen)
+{
+    switch (key->alg) {
+
+    case NGX_CHAT_JWT_HS256:
+        return ngx_chat_jwt_hs256_ok(key, msg, mlen, sig, slen);
+
+    case NGX_CHAT_JWT_RS256:
+        return ngx_chat_jwt_rs256_ok(key->pkey, msg, mlen, sig, slen);
+
+    case NGX_CHAT_JWT_ES256:
+        return ngx_chat_jwt_es256_ok(key->pkey, msg, mlen, sig, slen);
     }
 
-    json_decref(root);
+    return 0;
+}
 
-    return NULL;
+
+static int
+ngx_chat_jwt_hs256_ok(const ngx_chat_jwt_key_t *key, const unsigned char *msg,
+    size_t mlen, const char *sig, size_t slen)
+{
+    int            ok;
+    unsigned int   n;
+    unsigned char  mac[EVP_MAX_MD_SIZE], raw[NGX_CHAT_JWT_HS_SIG_LEN];
+
+    if (ngx_chat_jwt_b64url_exact(sig, slen, raw, sizeof(raw)) != 0) {
+        return 0;
+    }
+
+    n = 0;
+
+    if (HMAC(EVP_sha256(), key->key, (int) key->key_len, msg, mlen, mac, &n)
+        == NULL || n != NGX_CHAT_JWT_HS_SIG_LEN)
+    {
+        return 0;
+    }
+
+    ok = CRYPTO_memcmp(mac, raw, NGX_CHAT_JWT_HS_SIG_LEN) == 0;
+
+    /* the right MAC for a forged payload is worth something: leave none */
+    OPENSSL_cleanse(mac, sizeof(mac));
+
+    return ok;
+}
+
+
+/* RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518, 3.3) */
+
+static int
+ngx_chat_jwt_rs256_ok(EVP_PKEY *pkey, const unsigned char *msg, size_t mlen,
+    const char *sig, size_t slen)
+{
+    int            n;
+    unsigned char  raw[NGX_CHAT_JWT_SIG_MAX];
+
+    if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
+        return 0;
+    }
+
+    /* the signature is exactly as long as the modulus (RFC 8017, 8.2.2) */
+
+    n = EVP_PKEY_size(pkey);
+    if (n <= 0 || (size_t) n > sizeof(raw)) {
+        return 0;
+    }
+
+    if (ngx_chat_jwt_b64url_exact(sig, slen, raw, (size_t) n) != 0) {
+        return 0;
+    }
+
+    return ngx_chat_jwt_digest_verify(pkey, 1, raw, (size_t) n, msg, mlen);
+}
+
+
+/*
+ * ECDSA on P-256 with SHA-256 (RFC 7518, 3.4).  The JWS signature is R || S
+ * as two 32-byte big-endian numbers; OpenSSL wants DER.  A DER signature
+ * in the token is refused, as is a zero R or S; R and S of at least the
+ * group order are refused by OpenSSL.  A high S (n - S) verifies: ECDSA
+ * signatures are malleable, which does not matter to a JWT.
+ */
+
+static int
+ngx_chat_jwt_es256_ok(EVP_PKEY *pkey, const unsigned char *msg, size_t mlen,
+    const char *sig, size_t slen)
+{
+    int             ok, n;
+    BIGNUM         *r, *s;
+    ECDSA_SIG      *es;
+    unsigned char  *der, raw[NGX_CHAT_JWT_ES_SIG_LEN];
+
+    if (EVP_PKEY_base_id(pkey) != EVP_PKEY_EC) {
+        return 0;
+    }
+
+    if (ngx_chat_jwt_b64url_exact(sig, slen, raw, sizeof(raw)) != 0) {
+        return 0;
+    }
+
+    r = BN_bin2bn(raw, NGX_CHAT_JWT_ES_SIG_LEN / 2, NULL);
+    s = BN_bin2bn(raw + NGX_CHAT_JWT_ES_SIG_LEN / 2,
+                  NGX_CHAT_JWT_ES_SIG_LEN / 2, NULL);
+    es = ECDSA_SIG_new();
+
+    if (r == NULL || s == NULL || es == NULL || BN_is_zero(r)
+        || BN_is_zero(s) || ECDSA_SIG_set0(es, r, s) != 1)
+    {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+        return 0;
+    }
+
+    /* es owns r and s now */
+
+    der = NULL;
+    n = i2d_ECDSA_SIG(es, &der);
+    ECDSA_SIG_free(es);
+
+    if (n <= 0 || der == NULL) {
+        OPENSSL_free(der);
+        return 0;
+    }
+
+    ok = ngx_chat_jwt_digest_verify(pkey, 0, der, (size_t) n, msg, mlen);
+
+    OPENSSL_free(der);
+
+    return ok;
+}
+
+
+static int
+ngx_chat_jwt_digest_verify(EVP_PKEY *pkey, int rsa, const unsigned char *sig,
+    size_t slen, const unsigned char *msg, size_t mlen)
+{
+    int            ok;
+    EVP_MD_CTX    *md;
+    EVP_PKEY_CTX  *pctx;
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return 0;
+    }
+
+    pctx = NULL;
+
+    ok = EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pkey) == 1
+         && (!rsa
+             || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0)
+         && EVP_DigestVerify(md, sig, slen, msg, mlen) == 1;
+
+    /* pctx belongs to md */
+    EVP_MD_CTX_free(md);
+
+    return ok;
 }
 
 
@@ -556,6 +785,10 @@ ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg, EVP_PKEY *pkey)
         if (EVP_PKEY_get_bits(pkey) < NGX_CHAT_JWT_RSA_MIN_BITS) {
             return "RS256 key is shorter than 2048 bits";
         }
+
+        if (EVP_PKEY_get_bits(pkey) > NGX_CHAT_JWT_RSA_MAX_BITS) {
+            return "RS256 key is longer than 16384 bits";
+        }
 #else
         if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
             return "RS256 key is not an RSA key";
@@ -563,6 +796,10 @@ ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg, EVP_PKEY *pkey)
 
         if (EVP_PKEY_bits(pkey) < NGX_CHAT_JWT_RSA_MIN_BITS) {
             return "RS256 key is shorter than 2048 bits";
+        }
+
+        if (EVP_PKEY_bits(pkey) > NGX_CHAT_JWT_RSA_MAX_BITS) {
+            return "RS256 key is longer than 16384 bits";
         }
 #endif
 
@@ -597,13 +834,22 @@ ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg, EVP_PKEY *pkey)
 }
 
 
+/*
+ * Parses and checks a PEM key for alg.  out NULL: the key is only checked;
+ * else *out is the parsed key, for the caller to free, or NULL on error.
+ */
+
 static const char *
-ngx_chat_jwt_pem_check(ngx_chat_jwt_alg_e alg, const unsigned char *key,
-    size_t len, int private)
+ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg, const unsigned char *key,
+    size_t len, int private, EVP_PKEY **out)
 {
     BIO         *bio;
     EVP_PKEY    *pkey;
     const char  *e;
+
+    if (out != NULL) {
+        *out = NULL;
+    }
 
     if (key == NULL || len == 0) {
         return "key is empty";
@@ -637,7 +883,13 @@ ngx_chat_jwt_pem_check(ngx_chat_jwt_alg_e alg, const unsigned char *key,
 
     e = ngx_chat_jwt_pkey_check(alg, pkey);
 
-    EVP_PKEY_free(pkey);
+    if (e == NULL && out != NULL) {
+        *out = pkey;
+
+    } else {
+        EVP_PKEY_free(pkey);
+    }
+
     ERR_clear_error();
 
     return e;
@@ -948,7 +1200,7 @@ ngx_chat_jwt_sign_json(ngx_chat_jwt_alg_e alg, const unsigned char *key,
          * libjwt signs ES256 with any EC key and names it ES256 in the
          * header, so the key type and curve are checked here
          */
-        e = ngx_chat_jwt_pem_check(alg, key, key_len, 1);
+        e = ngx_chat_jwt_pem_load(alg, key, key_len, 1, NULL);
 
     } else {
         e = "unknown JWT algorithm";

@@ -5,8 +5,12 @@
  * Knows nothing of nginx: standard C, libjwt, jansson and OpenSSL only,
  * so that unit tests, fuzzers and the chat-token CLI can use it directly.
  *
- * libjwt 1.10 trusts the token's "alg" header and checks no claims; this
- * file does both itself (see design.md, "Traps we know about").
+ * Verification does not use libjwt: the header, the signature (HMAC,
+ * RSASSA-PKCS1-v1_5 or ECDSA, with OpenSSL) and every claim are checked
+ * here.  RS256 and ES256 public keys are parsed once, by
+ * ngx_chat_jwt_key_load(), when the configuration is read.  Signing
+ * (chat-token, tests) still uses libjwt, which trusts the token's "alg"
+ * header and checks no claims (see design.md, "Traps we know about").
  */
 
 
@@ -38,6 +42,13 @@ typedef struct {
     /* HS256: secret bytes; RS256/ES256: PEM public key text */
     unsigned char             *key;
     size_t                     key_len;
+    /*
+     * RS256/ES256: the parsed public key, an EVP_PKEY *, set by
+     * ngx_chat_jwt_key_load() and freed with ngx_chat_jwt_pkey_free();
+     * verification uses only this, never the PEM text.  A key of these
+     * algorithms with pkey NULL is never tried.  HS256: NULL.
+     */
+    void                      *pkey;
 } ngx_chat_jwt_key_t;
 
 
@@ -97,8 +108,25 @@ const char *ngx_chat_jwt_key_check(ngx_chat_jwt_alg_e alg,
     const unsigned char *key, size_t len);
 
 /*
+ * The same checks, and fills in *key for verification: alg, key and
+ * key_len (data itself, not a copy: it must outlive *key) and, for RS256
+ * and ES256, pkey, the public key parsed here once.  NULL if usable, else
+ * a static error text and *key is zeroed, with nothing to free.
+ *
+ * The caller owns key->pkey and frees it with ngx_chat_jwt_pkey_free()
+ * when the configuration goes; NULL is fine.  The parsed key is only read
+ * while verifying, so processes forked after loading may share it.
+ */
+const char *ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len);
+
+/* frees key->pkey; the signature of an ngx_pool_cleanup_pt handler */
+void ngx_chat_jwt_pkey_free(void *pkey);
+
+/*
  * 0: the token is valid and claims are filled in; -1: *err is a static
  * text, free of token and claim content.  token need not be NUL-terminated.
+ * conf->keys come from ngx_chat_jwt_key_load().
  */
 int ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
     size_t len, long long now, ngx_chat_jwt_claims_t *claims,

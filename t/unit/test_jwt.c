@@ -19,6 +19,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -300,6 +301,8 @@ expect_ok(const char *what, const ngx_chat_jwt_conf_t *conf, const char *tok,
 
     rc = verify(conf, tok, strlen(tok), &c, &err);
     UNIT_CHECK(rc == 0, "%s: rejected: %s", what, err ? err : "(null)");
+    UNIT_CHECK(ERR_peek_error() == 0, "%s: OpenSSL errors left", what);
+    ERR_clear_error();
 
     if (out != NULL) {
         *out = c;
@@ -325,6 +328,8 @@ expect_fail(const char *what, const ngx_chat_jwt_conf_t *conf,
 
     UNIT_CHECK(rc == -1, "%s: accepted", what);
     UNIT_CHECK(err != NULL && *err != '\0', "%s: no error text", what);
+    UNIT_CHECK(ERR_peek_error() == 0, "%s: OpenSSL errors left", what);
+    ERR_clear_error();
 
     if (rc != -1 || err == NULL) {
         return;
@@ -430,16 +435,68 @@ test_key_check(void)
 }
 
 
+/*
+ * A key as the module loads it: RS256/ES256 PEM parsed once, cached here
+ * by (alg, text) and freed at exit.  A key that does not load is still
+ * returned, with pkey NULL, for the tests of unusable keys.
+ */
+
+typedef struct {
+    ngx_chat_jwt_alg_e   alg;
+    const char          *text;
+    ngx_chat_jwt_key_t   key;
+} test_key_cache_t;
+
+static test_key_cache_t  test_keys[64];
+static int               test_nkeys;
+
+
 static ngx_chat_jwt_key_t
 key_of(ngx_chat_jwt_alg_e alg, const char *s)
 {
-    ngx_chat_jwt_key_t  k;
+    int                  i;
+    ngx_chat_jwt_key_t   k;
 
-    k.alg = alg;
-    k.key = (unsigned char *) s;
-    k.key_len = strlen(s);
+    for (i = 0; i < test_nkeys; i++) {
+        if (test_keys[i].alg == alg && test_keys[i].text == s) {
+            return test_keys[i].key;
+        }
+    }
+
+    if (ngx_chat_jwt_key_load(&k, alg, (const unsigned char *) s, strlen(s))
+        != NULL)
+    {
+        k.alg = alg;
+        k.key = (unsigned char *) s;
+        k.key_len = strlen(s);
+        k.pkey = NULL;
+    }
+
+    if (test_nkeys < 64) {
+        test_keys[test_nkeys].alg = alg;
+        test_keys[test_nkeys].text = s;
+        test_keys[test_nkeys].key = k;
+        test_nkeys++;
+
+    } else {
+        fprintf(stderr, "key cache full\n");
+        exit(2);
+    }
 
     return k;
+}
+
+
+static void
+free_keys(void)
+{
+    int  i;
+
+    for (i = 0; i < test_nkeys; i++) {
+        ngx_chat_jwt_pkey_free(test_keys[i].key.pkey);
+    }
+
+    test_nkeys = 0;
 }
 
 
@@ -564,6 +621,7 @@ test_alg_attacks(void)
     empty.alg = NGX_CHAT_JWT_HS256;
     empty.key = (unsigned char *) "";
     empty.key_len = 0;
+    empty.pkey = NULL;
     conf_init(&cempty, &empty, 1);
     expect_fail("none, empty key", &cempty, t, strlen(t), NULL);
     t = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, "", NULL);
@@ -1301,6 +1359,534 @@ test_es256_format(void)
 }
 
 
+/* tok with its signature segment replaced by the encoding of sig[0..n) */
+
+static char *
+with_sig(const char *tok, const unsigned char *sig, size_t n)
+{
+    char        *s, *out;
+    size_t       len;
+    const char  *dot;
+
+    dot = strrchr(tok, '.');
+    s = b64url(sig, n);
+    len = (size_t) (dot - tok) + 1 + strlen(s) + 1;
+    out = xmalloc(len);
+    snprintf(out, len, "%.*s.%s", (int) (dot - tok), tok, s);
+    free(s);
+
+    return keep(out);
+}
+
+
+/* the decoded signature segment of tok; out holds 4096 bytes */
+
+static int
+sig_of(const char *tok, unsigned char *out)
+{
+    const char  *dot;
+
+    dot = strrchr(tok, '.');
+
+    if (strlen(dot + 1) > 5000) {
+        return -1;
+    }
+
+    return b64url_decode(dot + 1, strlen(dot + 1), out);
+}
+
+
+/* tok with signature sig[0..n) must fail as a bad signature */
+
+static void
+fail_sig(const char *what, const ngx_chat_jwt_conf_t *conf, const char *tok,
+    const unsigned char *sig, size_t n)
+{
+    char  *v;
+
+    v = with_sig(tok, sig, n);
+    expect_fail(what, conf, v, strlen(v), "bad token signature");
+}
+
+
+static void
+fail_tok(const char *what, const ngx_chat_jwt_conf_t *conf, const char *tok)
+{
+    expect_fail(what, conf, tok, strlen(tok), "bad token signature");
+}
+
+
+/*
+ * tok with the last character changed in its lowest bit: for the
+ * signature lengths of all three algorithms those bits are unused, so
+ * the signature decodes the same in a lax decoder.
+ */
+
+static char *
+last_bit_flipped(const char *tok)
+{
+    char        *t, *c;
+    const char  *p;
+    static const char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    t = keep(strdup(tok));
+    c = t + strlen(t) - 1;
+    p = strchr(alphabet, *c);
+    *c = alphabet[(p - alphabet) ^ 1];
+
+    return t;
+}
+
+
+static void
+test_key_load(void)
+{
+    const char          *e;
+    ngx_chat_jwt_key_t   k;
+
+#define KL(alg, s)                                                            \
+    ngx_chat_jwt_key_load(&k, alg, (const unsigned char *) (s), strlen(s))
+
+    memset(&k, 0x5a, sizeof(k));
+    e = KL(NGX_CHAT_JWT_HS256, SECRET);
+    UNIT_CHECK(e == NULL && k.alg == NGX_CHAT_JWT_HS256
+               && k.key == (unsigned char *) SECRET
+               && k.key_len == strlen(SECRET) && k.pkey == NULL,
+               "load hs: %s", e ? e : "fields");
+
+    memset(&k, 0x5a, sizeof(k));
+    e = KL(NGX_CHAT_JWT_RS256, rsa1.pub);
+    UNIT_CHECK(e == NULL && k.alg == NGX_CHAT_JWT_RS256
+               && k.key == (unsigned char *) rsa1.pub
+               && k.key_len == strlen(rsa1.pub) && k.pkey != NULL,
+               "load rs: %s", e ? e : "fields");
+    ngx_chat_jwt_pkey_free(k.pkey);
+
+    memset(&k, 0x5a, sizeof(k));
+    e = KL(NGX_CHAT_JWT_ES256, ec1.pub);
+    UNIT_CHECK(e == NULL && k.alg == NGX_CHAT_JWT_ES256 && k.pkey != NULL,
+               "load es: %s", e ? e : "fields");
+    ngx_chat_jwt_pkey_free(k.pkey);
+
+    ngx_chat_jwt_pkey_free(NULL);
+
+    /* refused keys leave a zeroed struct, nothing to free, no errors */
+
+    {
+        static const struct {
+            ngx_chat_jwt_alg_e   alg;
+            char *const        *pem;
+            const char          *want;
+            const char          *what;
+        } bad[] = {
+            { NGX_CHAT_JWT_ES256, &rsa1.pub, "ES256 key is not an EC key",
+              "rsa key for es256" },
+            { NGX_CHAT_JWT_RS256, &ec1.pub, "RS256 key is not an RSA key",
+              "ec key for rs256" },
+            { NGX_CHAT_JWT_ES256, &ec384.pub,
+              "ES256 key is not on curve P-256", "p-384 key for es256" },
+            { NGX_CHAT_JWT_RS256, &rsa_small.pub,
+              "RS256 key is shorter than 2048 bits", "rsa 1024" },
+            { NGX_CHAT_JWT_RS256, &rsa1.priv, "key is not a PEM public key",
+              "rsa private key" },
+            { NGX_CHAT_JWT_ES256, &ec1.priv, "key is not a PEM public key",
+              "ec private key" },
+        };
+        size_t              i;
+        ngx_chat_jwt_key_t  zero;
+
+        memset(&zero, 0, sizeof(zero));
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            memset(&k, 0x5a, sizeof(k));
+            e = KL(bad[i].alg, *bad[i].pem);
+            UNIT_CHECK(e != NULL && strcmp(e, bad[i].want) == 0,
+                       "load %s: %s", bad[i].what, e ? e : "accepted");
+            UNIT_CHECK(memcmp(&k, &zero, sizeof(k)) == 0,
+                       "load %s: key not zeroed", bad[i].what);
+            UNIT_CHECK(ERR_peek_error() == 0, "load %s: OpenSSL errors left",
+                       bad[i].what);
+            ERR_clear_error();
+        }
+    }
+
+    e = KL(NGX_CHAT_JWT_HS256, "0123456789abcdef0123456789abcde");
+    UNIT_CHECK(e != NULL && k.key == NULL, "load hs 31 bytes");
+    e = KL(NGX_CHAT_JWT_ES256, "");
+    UNIT_CHECK(e != NULL && k.pkey == NULL, "load es empty");
+    e = KL(NGX_CHAT_JWT_RS256, "-----BEGIN PUBLIC KEY-----\n");
+    UNIT_CHECK(e != NULL && k.pkey == NULL, "load rs truncated");
+    e = ngx_chat_jwt_key_load(&k, (ngx_chat_jwt_alg_e) 99,
+                              (const unsigned char *) SECRET, strlen(SECRET));
+    UNIT_CHECK(e != NULL && k.key == NULL, "load unknown alg");
+    e = ngx_chat_jwt_key_load(&k, NGX_CHAT_JWT_ES256, NULL, 0);
+    UNIT_CHECK(e != NULL && k.pkey == NULL, "load es null");
+
+#undef KL
+}
+
+
+static void
+test_es256_sigs(void)
+{
+    int                     n, dl;
+    char                   *t, *v;
+    BIGNUM                 *r, *s, *hs;
+    EC_GROUP               *g;
+    ECDSA_SIG              *es;
+    const BIGNUM           *order;
+    unsigned char           raw[4096], mod[160], *der;
+    ngx_chat_jwt_key_t      kes;
+    ngx_chat_jwt_conf_t     ces;
+    ngx_chat_jwt_claims_t   c;
+
+    kes = key_of(NGX_CHAT_JWT_ES256, ec1.pub);
+    conf_init(&ces, &kes, 1);
+
+    t = sign_json(NGX_CHAT_JWT_ES256, ec1.priv,
+                  "{\"sub\":\"eve\",\"exp\":1767142800}");
+    expect_ok("es base", &ces, t, NULL);
+
+    n = sig_of(t, raw);
+    UNIT_CHECK(n == 64, "es signature is %d bytes", n);
+    if (n != 64) {
+        return;
+    }
+
+    /* the very signature, re-encoded here: still fine */
+    expect_ok("es re-encoded", &ces, with_sig(t, raw, 64), NULL);
+
+    /* wrong lengths */
+
+    fail_sig("es sig 63 bytes", &ces, t, raw, 63);
+    memcpy(mod, raw, 64);
+    mod[64] = 0;
+    fail_sig("es sig 65 bytes", &ces, t, mod, 65);
+    mod[0] = 0;
+    memcpy(mod + 1, raw, 64);
+    fail_sig("es sig 0 || R || S", &ces, t, mod, 65);
+
+    /* R and S each with a leading zero byte, 33 + 33 */
+    mod[0] = 0;
+    memcpy(mod + 1, raw, 32);
+    mod[33] = 0;
+    memcpy(mod + 34, raw + 32, 32);
+    fail_sig("es sig 66 bytes", &ces, t, mod, 66);
+
+    fail_sig("es sig 32 bytes", &ces, t, raw, 32);
+    fail_sig("es sig 1 byte", &ces, t, raw, 1);
+    memset(mod, 0, sizeof(mod));
+    memcpy(mod + 32, raw, 64);
+    fail_sig("es sig 96 bytes", &ces, t, mod, 96);
+    memcpy(mod, raw, 64);
+    memcpy(mod + 64, raw, 64);
+    fail_sig("es sig 128 bytes", &ces, t, mod, 128);
+
+    /* the unused low bits of the last character must be zero */
+    fail_tok("es sig non-canonical base64", &ces, last_bit_flipped(t));
+
+    /* zero R, zero S */
+
+    memcpy(mod, raw, 64);
+    memset(mod, 0, 32);
+    fail_sig("es zero R", &ces, t, mod, 64);
+    memcpy(mod, raw, 64);
+    memset(mod + 32, 0, 32);
+    fail_sig("es zero S", &ces, t, mod, 64);
+    memset(mod, 0, 64);
+    fail_sig("es zero R and S", &ces, t, mod, 64);
+
+    /* R and S swapped */
+    memcpy(mod, raw + 32, 32);
+    memcpy(mod + 32, raw, 32);
+    fail_sig("es R S swapped", &ces, t, mod, 64);
+
+    /* R or S equal to the group order, or all ones */
+
+    g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    order = EC_GROUP_get0_order(g);
+
+    memcpy(mod, raw, 64);
+    BN_bn2binpad(order, mod, 32);
+    fail_sig("es R = n", &ces, t, mod, 64);
+    memcpy(mod, raw, 64);
+    BN_bn2binpad(order, mod + 32, 32);
+    fail_sig("es S = n", &ces, t, mod, 64);
+    memset(mod, 0xff, 64);
+    fail_sig("es R, S all ones", &ces, t, mod, 64);
+
+    /* high S: (R, n - S) is valid too, and accepted */
+
+    s = BN_bin2bn(raw + 32, 32, NULL);
+    hs = BN_new();
+    BN_sub(hs, order, s);
+    memcpy(mod, raw, 64);
+    BN_bn2binpad(hs, mod + 32, 32);
+    UNIT_CHECK(memcmp(mod + 32, raw + 32, 32) != 0, "high S differs");
+    v = with_sig(t, mod, 64);
+    UNIT_CHECK(es256_independent(v, ec1.pub), "high S valid for OpenSSL");
+    memset(&c, 0, sizeof(c));
+    expect_ok("es high S", &ces, v, &c);
+    UNIT_CHECK(strcmp(c.sub, "eve") == 0, "high S claims");
+    BN_free(s);
+    BN_free(hs);
+    EC_GROUP_free(g);
+
+    /* a DER signature, as OpenSSL makes them: JWS wants R || S */
+
+    r = BN_bin2bn(raw, 32, NULL);
+    s = BN_bin2bn(raw + 32, 32, NULL);
+    es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, r, s);
+    der = NULL;
+    dl = i2d_ECDSA_SIG(es, &der);
+    ECDSA_SIG_free(es);
+    UNIT_CHECK(dl >= 68 && dl <= 72, "der length %d", dl);
+    fail_sig("es DER signature", &ces, t, der, dl);
+    OPENSSL_free(der);
+
+    /* an ES256 token signed with another P-256 key, R || S well-formed */
+    v = sign_json(NGX_CHAT_JWT_ES256, ec2.priv,
+                  "{\"sub\":\"eve\",\"exp\":1767142800}");
+    expect_fail("es other key", &ces, v, strlen(v), "bad token signature");
+}
+
+
+/* an RS256 signature over tok's "header.payload", made here with OpenSSL */
+
+static char *
+rs256_resign(const char *tok, const char *priv, int pss)
+{
+    BIO            *bio;
+    char           *out;
+    size_t          n;
+    EVP_PKEY       *pkey;
+    EVP_MD_CTX     *md;
+    const char     *dot;
+    EVP_PKEY_CTX   *pctx;
+    unsigned char   sig[1024];
+
+    bio = BIO_new_mem_buf(priv, -1);
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+
+    dot = strrchr(tok, '.');
+    md = EVP_MD_CTX_new();
+    n = sizeof(sig);
+    out = NULL;
+
+    if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) == 1
+        && (!pss
+            || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0)
+        && EVP_DigestSign(md, sig, &n, (const unsigned char *) tok,
+                          dot - tok) == 1)
+    {
+        out = with_sig(tok, sig, n);
+    }
+
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+
+    return out;
+}
+
+
+static void
+test_rs256_sigs(void)
+{
+    int                   n;
+    char                 *t, *v;
+    unsigned char         raw[4096], mod[600];
+    ngx_chat_jwt_key_t    krs, kes, wrong;
+    ngx_chat_jwt_conf_t   crs, cwrong;
+
+    krs = key_of(NGX_CHAT_JWT_RS256, rsa1.pub);
+    conf_init(&crs, &krs, 1);
+
+    t = sign_json(NGX_CHAT_JWT_RS256, rsa1.priv,
+                  "{\"sub\":\"rita\",\"exp\":1767142800}");
+    expect_ok("rs base", &crs, t, NULL);
+
+    n = sig_of(t, raw);
+    UNIT_CHECK(n == 256, "rs signature is %d bytes", n);
+    if (n != 256) {
+        return;
+    }
+
+    fail_sig("rs sig 255 bytes", &crs, t, raw, 255);
+    memcpy(mod, raw, 256);
+    mod[256] = 0;
+    fail_sig("rs sig 257 bytes", &crs, t, mod, 257);
+    mod[0] = 0;
+    memcpy(mod + 1, raw, 256);
+    fail_sig("rs sig 0 || sig", &crs, t, mod, 257);
+    memset(mod, 0, 256);
+    fail_sig("rs sig zero", &crs, t, mod, 256);
+    memset(mod, 0xff, 256);
+    fail_sig("rs sig all ones", &crs, t, mod, 256);
+    fail_tok("rs sig non-canonical base64", &crs, last_bit_flipped(t));
+
+    /* PKCS#1 v1.5 made by OpenSSL here verifies; PSS (that is PS256) not */
+    v = rs256_resign(t, rsa1.priv, 0);
+    UNIT_CHECK(v != NULL, "rs resign");
+    expect_ok("rs signed by OpenSSL", &crs, v, NULL);
+    v = rs256_resign(t, rsa1.priv, 1);
+    UNIT_CHECK(v != NULL, "rs resign pss");
+    expect_fail("rs PSS signature", &crs, v, v ? strlen(v) : 0,
+                "bad token signature");
+
+    /* a parsed key of the wrong type under an alg fails closed */
+    kes = key_of(NGX_CHAT_JWT_ES256, ec1.pub);
+    wrong = krs;
+    wrong.pkey = kes.pkey;
+    conf_init(&cwrong, &wrong, 1);
+    expect_fail("rs token, ec pkey", &cwrong, t, strlen(t),
+                "bad token signature");
+
+    v = sign_json(NGX_CHAT_JWT_ES256, ec1.priv,
+                  "{\"sub\":\"rita\",\"exp\":1767142800}");
+    wrong = kes;
+    wrong.pkey = krs.pkey;
+    expect_fail("es token, rsa pkey", &cwrong, v, strlen(v),
+                "bad token signature");
+
+    /* an RS256 key that did not load (pkey NULL) is never tried */
+    wrong = krs;
+    wrong.pkey = NULL;
+    expect_fail("rs key not loaded", &cwrong, t, strlen(t),
+                "token algorithm not accepted");
+}
+
+
+static void
+test_hs256_sigs(void)
+{
+    int                   n;
+    char                 *t, *v;
+    unsigned char         raw[4096], mod[100];
+    ngx_chat_jwt_key_t    khs;
+    ngx_chat_jwt_conf_t   chs;
+
+    khs = key_of(NGX_CHAT_JWT_HS256, SECRET);
+    conf_init(&chs, &khs, 1);
+
+    t = hs("{\"sub\":\"hal\",\"exp\":%lld}", LATER);
+    expect_ok("hs base", &chs, t, NULL);
+
+    n = sig_of(t, raw);
+    UNIT_CHECK(n == 32, "hs signature is %d bytes", n);
+    if (n != 32) {
+        return;
+    }
+
+    fail_sig("hs sig 31 bytes", &chs, t, raw, 31);
+    memcpy(mod, raw, 32);
+    mod[32] = 0;
+    fail_sig("hs sig 33 bytes", &chs, t, mod, 33);
+    memcpy(mod + 32, raw, 32);
+    fail_sig("hs sig twice", &chs, t, mod, 64);
+    fail_tok("hs sig non-canonical base64", &chs, last_bit_flipped(t));
+
+    /* every single-bit change of the MAC */
+    for (n = 0; n < 256; n++) {
+        memcpy(mod, raw, 32);
+        mod[n / 8] ^= (unsigned char) (1 << (n % 8));
+        v = with_sig(t, mod, 32);
+        expect_fail("hs sig bit flipped", &chs, v, strlen(v),
+                    "bad token signature");
+    }
+}
+
+
+static double
+mono_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+/* cost per token of each algorithm: printed, not checked */
+
+static void
+test_timing(void)
+{
+    int                     i, k, rounds, bad;
+    char                   *t;
+    double                  t0, t1, t2;
+    const char             *env, *err;
+    ngx_chat_jwt_key_t      key;
+    ngx_chat_jwt_conf_t     conf;
+    ngx_chat_jwt_claims_t   c;
+    static const char      *json = "{\"sub\":\"tim\",\"exp\":1767142800,"
+                                   "\"name\":\"Tim T\",\"roles\":[\"admin\"]}";
+    struct {
+        ngx_chat_jwt_alg_e   alg;
+        const char          *pub;
+        const char          *priv;
+        int                  rounds;
+    } algs[3];
+
+    algs[0].alg = NGX_CHAT_JWT_HS256;
+    algs[0].pub = SECRET;
+    algs[0].priv = SECRET;
+    algs[0].rounds = 20000;
+    algs[1].alg = NGX_CHAT_JWT_RS256;
+    algs[1].pub = rsa1.pub;
+    algs[1].priv = rsa1.priv;
+    algs[1].rounds = 2000;
+    algs[2].alg = NGX_CHAT_JWT_ES256;
+    algs[2].pub = ec1.pub;
+    algs[2].priv = ec1.priv;
+    algs[2].rounds = 2000;
+
+    env = getenv("JWT_TIME_ROUNDS");
+
+    for (k = 0; k < 3; k++) {
+        rounds = env ? atoi(env) : algs[k].rounds;
+        if (rounds <= 0) {
+            return;
+        }
+
+        t = sign_json(algs[k].alg, algs[k].priv, json);
+
+        /* the parse that used to happen for every token, now once */
+        t0 = mono_now();
+        err = ngx_chat_jwt_key_load(&key, algs[k].alg,
+                                    (const unsigned char *) algs[k].pub,
+                                    strlen(algs[k].pub));
+        t1 = mono_now();
+        UNIT_CHECK(err == NULL, "timing key load: %s", err);
+        conf_init(&conf, &key, 1);
+
+        bad = 0;
+
+        for (i = 0; i < rounds; i++) {
+            if (ngx_chat_jwt_verify(&conf, t, strlen(t), NOW, &c, &err)
+                != 0)
+            {
+                bad++;
+            }
+        }
+
+        t2 = mono_now();
+
+        UNIT_CHECK(bad == 0, "timing %s: %d of %d rejected",
+                   ngx_chat_jwt_alg_name(algs[k].alg), bad, rounds);
+
+        printf("timing: %s verify %.1f us/token (%d tokens), key load "
+               "%.1f us once\n", ngx_chat_jwt_alg_name(algs[k].alg),
+               (t2 - t1) * 1e6 / rounds, rounds, (t1 - t0) * 1e6);
+
+        ngx_chat_jwt_pkey_free(key.pkey);
+    }
+}
+
+
 static void
 test_cli_path(void)
 {
@@ -1556,8 +2142,15 @@ main(void)
     test_sub_name_roles();
     test_key_choice();
     test_es256_format();
+    test_key_load();
+    test_es256_sigs();
+    test_rs256_sigs();
+    test_hs256_sigs();
     test_cli_path();
     test_cli_binary();
+    test_timing();
+
+    free_keys();
 
     for (i = 0; i < test_nkept; i++) {
         free(test_kept[i]);
