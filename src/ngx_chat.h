@@ -18,10 +18,12 @@
 #include "ngx_chat_room.h"
 
 
-#define NGX_CHAT_SCHEMA_VERSION   1
+#define NGX_CHAT_SCHEMA_VERSION   2
 
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2
+
+#define NGX_CHAT_NAME_MAX         128
 
 /* sends a session may have waiting for a commit before it is not read */
 #define NGX_CHAT_SEND_INFLIGHT_MAX  256
@@ -165,6 +167,8 @@ void ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req);
 void ngx_chat_fanout_session_gone(ngx_chat_session_t *s);
 void ngx_chat_fanout_committed(const char *room, size_t room_len,
     int64_t seq, const char *json, size_t json_len);
+void ngx_chat_fanout_ephemeral(const char *room, size_t len,
+    const char *json, size_t json_len);
 void ngx_chat_fanout_redis_message(const char *room, size_t len,
     const char *payload, size_t payload_len);
 void ngx_chat_fanout_redis_subscribed(const char *room, size_t len);
@@ -175,7 +179,6 @@ void ngx_chat_fanout_redis_down(void);
 /* ngx_chat_batch.c */
 ngx_int_t ngx_chat_batch_init(ngx_cycle_t *cycle);
 void ngx_chat_batch_exit(void);
-void ngx_chat_batch_send(ngx_chat_session_t *s, ngx_chat_request_t *req);
 
 /* ngx_chat_redis.c */
 ngx_int_t ngx_chat_redis_init(ngx_cycle_t *cycle);
@@ -198,18 +201,31 @@ ngx_int_t ngx_chat_pg_init(ngx_cycle_t *cycle);
 void ngx_chat_pg_exit(void);
 ngx_int_t ngx_chat_pg_up(void);
 /*
- * The handler runs once: with the result (valid only during the call) and
- * NGX_CHAT_PG_OK, or with NULL and the reason.  NGX_DECLINED: no backend.
+ * The handler runs once, with the result (valid only during the call):
+ * NGX_CHAT_PG_OK, NGX_CHAT_PG_FAILED (the error result: see
+ * ngx_chat_pg_error_code), or NGX_CHAT_PG_UNAVAILABLE with NULL.
+ * NGX_DECLINED: no backend.
  */
 ngx_int_t ngx_chat_pg_query(const char *sql, int nparams,
     const char *const *values, const int *lengths,
     ngx_chat_pg_handler_pt handler, void *data);
+const char *ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res);
 
 /* ngx_chat_api.c */
 ngx_int_t ngx_chat_api_handler(ngx_http_request_t *r);
+
+/* ngx_chat_http.c */
+ngx_table_elt_t *ngx_chat_http_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+ngx_int_t ngx_chat_http_header_out(ngx_http_request_t *r, const char *name,
+    const char *value);
+ngx_int_t ngx_chat_http_origin_allowed(ngx_http_request_t *r,
+    ngx_chat_loc_conf_t *lcf, ngx_str_t *origin);
+ngx_uint_t ngx_chat_http_status(const char *code);
 ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chat_json_t *j);
+ngx_int_t ngx_chat_http_cors(ngx_http_request_t *r);
 
 #endif /* _NGX_CHAT_H_INCLUDED_ */

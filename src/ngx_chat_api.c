@@ -1,27 +1,191 @@
 /*
- * The REST API under the location with "chat_api", and the JSON answers
- * shared with the WebSocket handshake.
+ * The REST API under the location with "chat_api" (protocol.md section
+ * 7): routing, authentication, request bodies, and the calls that share
+ * their work with the WebSocket requests.
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_op.h"
+#include "ngx_chat_store.h"
+
+#include <jansson.h>
 
 
+#define NGX_CHAT_API_BODY_MAX   65536
+
+#define NGX_CHAT_API_HEALTH     1
+#define NGX_CHAT_API_ROOMS      2       /* /rooms */
+#define NGX_CHAT_API_ROOM       3       /* /rooms/{room} */
+#define NGX_CHAT_API_MESSAGES   4       /* /rooms/{room}/messages */
+#define NGX_CHAT_API_READ       5       /* /rooms/{room}/read */
+
+
+typedef struct {
+    ngx_uint_t              route;
+    ngx_str_t               room;
+    ngx_chat_jwt_claims_t   claims;
+} ngx_chat_api_ctx_t;
+
+
+typedef struct {
+    ngx_uint_t              route;
+    ngx_uint_t              methods;
+    const char             *allow;
+} ngx_chat_api_route_t;
+
+
+static ngx_chat_api_route_t  ngx_chat_api_routes[] = {
+    { NGX_CHAT_API_HEALTH, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET, HEAD" },
+    { NGX_CHAT_API_ROOMS, NGX_HTTP_GET|NGX_HTTP_POST, "GET, POST" },
+    { NGX_CHAT_API_ROOM, NGX_HTTP_GET, "GET" },
+    { NGX_CHAT_API_MESSAGES, NGX_HTTP_GET|NGX_HTTP_POST, "GET, POST" },
+    { NGX_CHAT_API_READ, NGX_HTTP_POST, "POST" },
+};
+
+
+static ngx_uint_t ngx_chat_api_route(ngx_http_request_t *r, ngx_str_t *room);
+static ngx_int_t ngx_chat_api_preflight(ngx_http_request_t *r,
+    ngx_chat_api_route_t *rt);
 static ngx_int_t ngx_chat_api_health(ngx_http_request_t *r);
+static ngx_int_t ngx_chat_api_auth(ngx_http_request_t *r,
+    ngx_chat_jwt_claims_t *claims, const char **why);
+static void ngx_chat_api_body(ngx_http_request_t *r);
+static ngx_int_t ngx_chat_api_body_text(ngx_http_request_t *r,
+    ngx_str_t *text);
+static ngx_int_t ngx_chat_api_messages(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+static ngx_uint_t ngx_chat_api_has_arg(ngx_http_request_t *r,
+    const char *name);
+static ngx_int_t ngx_chat_api_arg(ngx_http_request_t *r, const char *name,
+    int64_t min, int64_t max, int64_t *value);
+static ngx_int_t ngx_chat_api_rooms(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+static ngx_int_t ngx_chat_api_create(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx, ngx_str_t *body);
+static void ngx_chat_api_rooms_done(void *data, PGresult *res,
+    ngx_uint_t status);
+static void ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res,
+    int row, ngx_uint_t object);
 
 
 ngx_int_t
 ngx_chat_api_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                  path;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t              rc;
+    ngx_str_t              room;
+    ngx_uint_t             route, i;
+    const char            *err;
+    ngx_chat_api_ctx_t    *ctx;
+    ngx_chat_api_route_t  *rt;
 
-    if (!ngx_chat_worker.active) {
+    if (!ngx_chat_worker.active || r != r->main) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    route = ngx_chat_api_route(r, &room);
+
+    if (route == 0) {
+        return ngx_chat_http_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                   "no such API call");
+    }
+
+    if (room.len && !ngx_chat_room_id_valid((char *) room.data, room.len)) {
+        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                   "invalid room id");
+    }
+
+    rt = NULL;
+
+    for (i = 0; i < sizeof(ngx_chat_api_routes) / sizeof(rt[0]); i++) {
+        if (ngx_chat_api_routes[i].route == route) {
+            rt = &ngx_chat_api_routes[i];
+            break;
+        }
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        return ngx_chat_api_preflight(r, rt);
+    }
+
+    if (!(r->method & rt->methods)) {
+        if (ngx_chat_http_header_out(r, "Allow", rt->allow) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_chat_http_error(r, NGX_HTTP_NOT_ALLOWED, "bad_request",
+                                   "method not allowed");
+    }
+
+    if (route == NGX_CHAT_API_HEALTH) {
+        return ngx_chat_api_health(r);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_chat_api_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->route = route;
+    ctx->room = room;
+
+    if (ngx_chat_api_auth(r, &ctx->claims, &err) != NGX_OK) {
+        if (ngx_chat_http_header_out(r, "WWW-Authenticate", "Bearer")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_chat_http_error(r, NGX_HTTP_UNAUTHORIZED,
+                                   "unauthenticated", err);
+    }
+
+    if (room.len && ngx_chat_room_is_dm((char *) room.data, room.len)
+        && !ngx_chat_dm_has_member((char *) room.data, room.len,
+                                   ctx->claims.sub,
+                                   ngx_strlen(ctx->claims.sub)))
+    {
+        return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                   "not a member of this direct-message "
+                                   "room");
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_chat_module);
+
+    if (r->method == NGX_HTTP_POST) {
+        if (r->headers_in.content_length_n > NGX_CHAT_API_BODY_MAX) {
+            return ngx_chat_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "too_large", "the body is too large");
+        }
+
+        rc = ngx_http_read_client_request_body(r, ngx_chat_api_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    if (route == NGX_CHAT_API_MESSAGES) {
+        return ngx_chat_api_messages(r, ctx);
+    }
+
+    return ngx_chat_api_rooms(r, ctx);
+}
+
+
+/* the call named by the path under the location, and its room if any */
+static ngx_uint_t
+ngx_chat_api_route(ngx_http_request_t *r, ngx_str_t *room)
+{
+    u_char                    *p, *last, *slash;
+    ngx_str_t                  path, rest;
+    ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     path = r->uri;
+    ngx_str_null(room);
 
     if (path.len >= clcf->name.len
         && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
@@ -36,122 +200,589 @@ ngx_chat_api_handler(ngx_http_request_t *r)
     }
 
     if (path.len == 6 && ngx_strncmp(path.data, "health", 6) == 0) {
-        return ngx_chat_api_health(r);
+        return NGX_CHAT_API_HEALTH;
     }
 
-    if (r->headers_in.authorization == NULL) {
-        return ngx_chat_http_error(r, NGX_HTTP_UNAUTHORIZED,
-                                   "unauthenticated",
-                                   "this call needs a Bearer token");
+    if (path.len == 5 && ngx_strncmp(path.data, "rooms", 5) == 0) {
+        return NGX_CHAT_API_ROOMS;
     }
 
-    return ngx_chat_http_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                               "no such API call");
+    if (path.len <= 6 || ngx_strncmp(path.data, "rooms/", 6) != 0) {
+        return 0;
+    }
+
+    p = path.data + 6;
+    last = path.data + path.len;
+    slash = ngx_strlchr(p, last, '/');
+
+    room->data = p;
+    room->len = (slash ? slash : last) - p;
+
+    if (room->len == 0) {
+        return 0;
+    }
+
+    if (slash == NULL) {
+        return NGX_CHAT_API_ROOM;
+    }
+
+    rest.data = slash + 1;
+    rest.len = last - rest.data;
+
+    if (rest.len == 8 && ngx_strncmp(rest.data, "messages", 8) == 0) {
+        return NGX_CHAT_API_MESSAGES;
+    }
+
+    if (rest.len == 4 && ngx_strncmp(rest.data, "read", 4) == 0) {
+        return NGX_CHAT_API_READ;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_chat_api_preflight(ngx_http_request_t *r, ngx_chat_api_route_t *rt)
+{
+    ngx_table_elt_t      *origin;
+    ngx_chat_loc_conf_t  *lcf;
+
+    origin = ngx_chat_http_header(r, "Origin", sizeof("Origin") - 1);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
+
+    if (origin != NULL
+        && ngx_chat_http_origin_allowed(r, lcf, &origin->value) != NGX_OK)
+    {
+        return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                   "origin not allowed");
+    }
+
+    if (ngx_chat_http_header_out(r, "Allow", rt->allow) != NGX_OK
+        || ngx_chat_http_header_out(r, "Access-Control-Allow-Methods",
+                                    rt->allow) != NGX_OK
+        || ngx_chat_http_header_out(r, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type") != NGX_OK
+        || ngx_chat_http_header_out(r, "Access-Control-Max-Age", "600")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_chat_http_send(r, NGX_HTTP_NO_CONTENT, NULL);
 }
 
 
 static ngx_int_t
 ngx_chat_api_health(ngx_http_request_t *r)
 {
-    ngx_uint_t        redis, pg, status;
-    ngx_table_elt_t  *h;
-    ngx_chat_json_t   j;
-    ngx_int_t         rc;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "GET, HEAD");
-
-        return ngx_chat_http_error(r, NGX_HTTP_NOT_ALLOWED, "bad_request",
-                                   "method not allowed");
-    }
+    ngx_int_t        rc;
+    ngx_uint_t       redis, pg, ok;
+    ngx_chat_json_t  j;
 
     redis = ngx_chat_redis_up();
     pg = ngx_chat_pg_up();
-    status = (redis && pg) ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
+    ok = redis && pg;
 
     ngx_chat_json_init(&j, 96);
     ngx_chat_json_char(&j, '{');
-    ngx_chat_json_kv_str(&j, "status", redis && pg ? "ok" : "unavailable",
-                         redis && pg ? 2 : 11);
+    ngx_chat_json_kv_str(&j, "status", ok ? "ok" : "unavailable",
+                         ok ? 2 : 11);
     ngx_chat_json_kv_str(&j, "redis", redis ? "up" : "down",
                          redis ? 2 : 4);
     ngx_chat_json_kv_str(&j, "postgres", pg ? "up" : "down", pg ? 2 : 4);
     ngx_chat_json_end(&j);
     ngx_chat_json_char(&j, '\n');
 
-    rc = ngx_chat_http_send(r, status, &j);
+    rc = ngx_chat_http_send(r, ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE,
+                            &j);
     ngx_chat_json_free(&j);
 
     return rc;
 }
 
 
-ngx_int_t
-ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message)
+/* NGX_OK with the token's claims, or NGX_DECLINED with why not */
+static ngx_int_t
+ngx_chat_api_auth(ngx_http_request_t *r, ngx_chat_jwt_claims_t *claims,
+    const char **why)
 {
+    ngx_str_t              *v;
+    const char             *err;
+    ngx_table_elt_t        *h;
+    ngx_chat_main_conf_t   *mcf;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        *why = "this call needs a Bearer token";
+        return NGX_DECLINED;
+    }
+
+    v = &h->value;
+    mcf = ngx_http_get_module_main_conf(r, ngx_chat_module);
+
+    if (ngx_chat_jwt_verify(&mcf->jwt, (char *) v->data + 7, v->len - 7,
+                            (long long) ngx_time(), claims, &err)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "chat: token rejected: %s", err);
+        *why = "invalid token";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the body of a POST is in: run the call */
+static void
+ngx_chat_api_body(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 body;
+    const char               *code, *msg;
+    ngx_chat_op_t            *op;
+    ngx_chat_api_ctx_t       *ctx;
+    ngx_chat_request_t        req;
+    ngx_chat_loc_conf_t      *lcf;
+    ngx_chat_proto_limits_t   lim;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
+
+    rc = ngx_chat_api_body_text(r, &body);
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        ngx_http_finalize_request(r,
+            ngx_chat_http_error(r, rc, "bad_request", "a JSON body is needed"));
+        return;
+    }
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        ngx_http_finalize_request(r,
+            ngx_chat_http_error(r, rc, "too_large", "the body is too large"));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->route == NGX_CHAT_API_ROOMS) {
+        ngx_http_finalize_request(r, ngx_chat_api_create(r, ctx, &body));
+        return;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
+    lim.body_max = lcf->message_max;
+    lim.meta_max = 4096;
+
+    if (ngx_chat_request_decode_as(ctx->route == NGX_CHAT_API_READ
+                                   ? NGX_CHAT_REQ_READ : NGX_CHAT_REQ_SEND,
+                                   (char *) body.data, body.len, &lim, &req,
+                                   &code, &msg)
+        != 0)
+    {
+        ngx_chat_request_free(&req);
+        ngx_http_finalize_request(r,
+            ngx_chat_http_error(r, ngx_chat_http_status(code), code, msg));
+        return;
+    }
+
+    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+                          &ctx->room,
+                          ctx->route == NGX_CHAT_API_READ
+                          ? NGX_HTTP_NO_CONTENT : NGX_HTTP_CREATED);
+    if (op == NULL) {
+        ngx_chat_request_free(&req);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->route == NGX_CHAT_API_READ) {
+        op->seq = req.seq;
+        ngx_chat_read(op);
+
+    } else {
+        /* the same send as over a WebSocket: one commit, one event */
+        ngx_chat_batch_send(op, ctx->claims.name,
+                            ngx_strlen(ctx->claims.name), &req);
+    }
+
+    ngx_chat_request_free(&req);
+
+    /* the op holds the request until it answers */
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+/*
+ * The request body as one piece of memory: NGX_OK, or the HTTP status of
+ * what is wrong with it (the caller answers).
+ */
+static ngx_int_t
+ngx_chat_api_body_text(ngx_http_request_t *r, ngx_str_t *text)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > NGX_CHAT_API_BODY_MAX) {
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            /* a body larger than client_body_buffer_size, on local disk */
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+/* GET /rooms/{room}/messages?before=&after=&limit= */
+static ngx_int_t
+ngx_chat_api_messages(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
+{
+    int64_t         before, after, limit;
+    ngx_chat_op_t  *op;
+
+    before = 0;
+    after = -1;
+    limit = 50;
+
+    if (ngx_chat_api_arg(r, "before", 0, INT64_MAX, &before)
+        == NGX_ERROR
+        || ngx_chat_api_arg(r, "after", 0, INT64_MAX, &after)
+           == NGX_ERROR
+        || ngx_chat_api_arg(r, "limit", 1, 200, &limit) == NGX_ERROR)
+    {
+        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                   "before and after must be integers >= 0, "
+                                   "limit an integer from 1 to 200");
+    }
+
+    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+                          &ctx->room, NGX_HTTP_OK);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* before=0 asks for nothing: nothing comes before seq 1 either */
+    op->before = (before == 0 && ngx_chat_api_has_arg(r, "before"))
+                 ? 1 : before;
+    op->after = after;
+    op->limit = (ngx_uint_t) limit;
+
+    ngx_chat_history(op);
+
+    return NGX_DONE;
+}
+
+
+static ngx_uint_t
+ngx_chat_api_has_arg(ngx_http_request_t *r, const char *name)
+{
+    ngx_str_t  v;
+
+    return ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) == NGX_OK;
+}
+
+
+/* an optional integer query argument: absent leaves *value as it is */
+static ngx_int_t
+ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
+    int64_t max, int64_t *value)
+{
+    off_t      n;
+    ngx_str_t  v;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoof(v.data, v.len);
+
+    if (n == NGX_ERROR || n < min || n > max) {
+        return NGX_ERROR;
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
+
+
+/* GET /rooms and GET /rooms/{room} */
+static ngx_int_t
+ngx_chat_api_rooms(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
+{
+    int             lengths[2];
+    ngx_int_t       rc;
+    const char     *values[2];
+    ngx_chat_op_t  *op;
+
+    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+                          &ctx->room, NGX_HTTP_OK);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = op->user;
+    lengths[0] = op->user_len;
+    values[1] = op->room_len ? op->room : NULL;
+    lengths[1] = op->room_len;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOMS_OF, 2, values, lengths,
+                           ngx_chat_api_rooms_done, op);
+
+    if (rc != NGX_OK) {
+        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* POST /rooms {"room","name"?,"topic"?,"private"?} */
+static ngx_int_t
+ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    int              lengths[5];
+    json_t          *root, *v;
     ngx_int_t        rc;
+    ngx_str_t        room;
+    const char      *values[5], *err;
+    ngx_chat_op_t   *op;
+    json_error_t     jerr;
+
+    root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+
+    if (root == NULL || !json_is_object(root)) {
+        err = "the body must be a JSON object";
+        goto invalid;
+    }
+
+    v = json_object_get(root, "room");
+
+    if (!json_is_string(v)
+        || !ngx_chat_room_id_valid(json_string_value(v),
+                                   json_string_length(v))
+        || ngx_chat_room_is_dm(json_string_value(v), json_string_length(v)))
+    {
+        err = "\"room\" must be a channel id";
+        goto invalid;
+    }
+
+    room.data = (u_char *) json_string_value(v);
+    room.len = json_string_length(v);
+
+    values[2] = NULL;
+    lengths[2] = 0;
+    v = json_object_get(root, "name");
+
+    if (v != NULL) {
+        if (!json_is_string(v) || json_string_length(v) > NGX_CHAT_NAME_MAX) {
+            err = "\"name\" must be a string of at most 128 bytes";
+            goto invalid;
+        }
+
+        values[2] = json_string_value(v);
+        lengths[2] = json_string_length(v);
+    }
+
+    values[3] = NULL;
+    lengths[3] = 0;
+    v = json_object_get(root, "topic");
+
+    if (v != NULL) {
+        if (!json_is_string(v) || json_string_length(v) > 1024) {
+            err = "\"topic\" must be a string of at most 1024 bytes";
+            goto invalid;
+        }
+
+        values[3] = json_string_value(v);
+        lengths[3] = json_string_length(v);
+    }
+
+    v = json_object_get(root, "private");
+
+    if (v != NULL && !json_is_boolean(v)) {
+        err = "\"private\" must be true or false";
+        goto invalid;
+    }
+
+    values[4] = (v && json_is_true(v)) ? "t" : "f";
+    lengths[4] = 1;
+
+    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+                          &room, NGX_HTTP_CREATED);
+    if (op == NULL) {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = op->room;
+    lengths[0] = op->room_len;
+    values[1] = op->user;
+    lengths[1] = op->user_len;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_CREATE, 5, values, lengths,
+                           ngx_chat_api_rooms_done, op);
+    json_decref(root);
+
+    if (rc != NGX_OK) {
+        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
+    }
+
+    return NGX_DONE;
+
+invalid:
+
+    if (root) {
+        json_decref(root);
+    }
+
+    return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request", err);
+}
+
+
+static void
+ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_op_t *op = data;
+
+    int              i, n;
     ngx_chat_json_t  j;
 
-    ngx_chat_json_init(&j, 128);
-    ngx_chat_json_rest_error(&j, code, message);
-    ngx_chat_json_char(&j, '\n');
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_op_failed(op, status, res);
+        return;
+    }
 
-    rc = ngx_chat_http_send(r, status, &j);
+    n = PQntuples(res);
+
+    ngx_chat_json_init(&j, 256 + 384 * n);
+
+    if (op->room_len) {
+        if (n != 1) {
+            ngx_chat_json_free(&j);
+            ngx_chat_op_error(op, "not_found", "no such room");
+            return;
+        }
+
+        /* the room's own fields are the answer */
+        ngx_chat_api_room_json(&j, res, 0, 0);
+
+    } else {
+        ngx_chat_json_key(&j, "rooms");
+        ngx_chat_json_char(&j, '[');
+
+        for (i = 0; i < n; i++) {
+            ngx_chat_json_sep(&j);
+            ngx_chat_api_room_json(&j, res, i, 1);
+        }
+
+        ngx_chat_json_char(&j, ']');
+    }
+
+
+    ngx_chat_op_ok(op, &j);
     ngx_chat_json_free(&j);
-
-    return rc;
 }
 
 
-ngx_int_t
-ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_chat_json_t *j)
+/*
+ * A room row as {"room","kind","name","topic"?,"private","last_seq",
+ * "read_seq","unread","role"?,"last_message"?}, or as those fields alone.
+ */
+static void
+ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res, int row,
+    ngx_uint_t object)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    char  *id;
+    int    id_len;
 
-    if (j->failed) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    id = PQgetvalue(res, row, 0);
+    id_len = PQgetlength(res, row, 0);
+
+    if (object) {
+        ngx_chat_json_char(j, '{');
     }
 
-    if (r->method != NGX_HTTP_HEAD) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    ngx_chat_json_kv_str(j, "room", id, id_len);
+    ngx_chat_json_kv_str(j, "kind", PQgetvalue(res, row, 1),
+                         PQgetlength(res, row, 1));
+
+    if (PQgetisnull(res, row, 2)) {
+        ngx_chat_json_kv_raw(j, "name", "null", 4);
+
+    } else {
+        ngx_chat_json_kv_str(j, "name", PQgetvalue(res, row, 2),
+                             PQgetlength(res, row, 2));
     }
 
-    b = ngx_create_temp_buf(r->pool, j->len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (!PQgetisnull(res, row, 3)) {
+        ngx_chat_json_kv_str(j, "topic", PQgetvalue(res, row, 3),
+                             PQgetlength(res, row, 3));
     }
 
-    b->last = ngx_cpymem(b->pos, j->data, j->len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    ngx_chat_json_kv_bool(j, "private", PQgetvalue(res, row, 4)[0] == 't');
+    ngx_chat_json_kv_int(j, "last_seq", atoll(PQgetvalue(res, row, 5)));
+    ngx_chat_json_kv_int(j, "read_seq", atoll(PQgetvalue(res, row, 7)));
+    ngx_chat_json_kv_int(j, "unread", atoll(PQgetvalue(res, row, 8)));
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+    if (!PQgetisnull(res, row, 9)) {
+        ngx_chat_json_kv_str(j, "role", PQgetvalue(res, row, 9),
+                             PQgetlength(res, row, 9));
     }
 
-    out.buf = b;
-    out.next = NULL;
+    if (!PQgetisnull(res, row, NGX_CHAT_ROOM_COLUMNS)) {
+        ngx_chat_json_key(j, "last_message");
+        (void) ngx_chat_store_row_message(res, row, NGX_CHAT_ROOM_COLUMNS,
+                                          id, id_len, 0, j);
+    }
 
-    return ngx_http_output_filter(r, &out);
+    if (object) {
+        ngx_chat_json_char(j, '}');
+    }
 }

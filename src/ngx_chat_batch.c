@@ -6,17 +6,16 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
 
 
 typedef struct {
     ngx_queue_t          queue;
-    ngx_chat_session_t  *session;
+    ngx_chat_op_t       *op;           /* who waits for the answer */
     int64_t              reply_to;
-    size_t               id_len;
-    char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
-    size_t               room_len;
-    char                 room[NGX_CHAT_ROOM_ID_MAX + 1];
+    size_t               name_len;
+    char                 name[NGX_CHAT_NAME_MAX + 1];
     size_t               cid_len;
     char                 cid[NGX_CHAT_CLIENT_MSG_ID_MAX + 1];
     size_t               body_len;
@@ -30,7 +29,10 @@ static void ngx_chat_batch_committed(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
     const char *message);
-static void ngx_chat_send_done(ngx_chat_send_t *snd);
+static void ngx_chat_send_ok(ngx_chat_send_t *snd, ngx_chat_json_t *fields);
+static void ngx_chat_send_fail(ngx_chat_send_t *snd, const char *code,
+    const char *message);
+static ngx_chat_op_t *ngx_chat_send_release(ngx_chat_send_t *snd);
 
 
 static ngx_queue_t   ngx_chat_batch_waiting;
@@ -70,7 +72,7 @@ ngx_chat_batch_exit(void)
         q = ngx_queue_head(&ngx_chat_batch_waiting);
         ngx_queue_remove(q);
         snd = ngx_queue_data(q, ngx_chat_send_t, queue);
-        ngx_chat_session_unref(snd->session);
+        ngx_chat_op_free(snd->op);
         ngx_free(snd);
     }
 
@@ -78,26 +80,28 @@ ngx_chat_batch_exit(void)
 }
 
 
+/*
+ * Queues a send for the next commit: op names the room and the sender;
+ * name is the sender's display name.
+ */
 void
-ngx_chat_batch_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
+ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
+    ngx_chat_request_t *req)
 {
-    ngx_chat_send_t  *snd;
+    ngx_chat_send_t     *snd;
+    ngx_chat_session_t  *s;
 
     snd = ngx_alloc(sizeof(ngx_chat_send_t) + req->body_len + req->meta_len,
-                    s->connection->log);
+                    ngx_chat_worker.log);
     if (snd == NULL) {
-        ngx_chat_session_error(s, req->id, req->id_len, "internal",
-                               "out of memory");
+        ngx_chat_op_error(op, "internal", "out of memory");
         return;
     }
 
-    snd->session = s;
+    snd->op = op;
     snd->reply_to = req->has_reply_to ? req->reply_to : 0;
-    snd->id_len = req->id_len;
-    ngx_memcpy(snd->id, req->id, req->id_len);
-    snd->room_len = req->room_len;
-    ngx_memcpy(snd->room, req->room, req->room_len);
-    snd->room[req->room_len] = '\0';
+    snd->name_len = name_len;
+    ngx_memcpy(snd->name, name, name_len);
     snd->cid_len = req->client_msg_id_len;
     ngx_memcpy(snd->cid, req->client_msg_id, req->client_msg_id_len);
     snd->body_len = req->body_len;
@@ -108,12 +112,15 @@ ngx_chat_batch_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
         ngx_memcpy(snd->data + req->body_len, req->meta, req->meta_len);
     }
 
-    ngx_chat_session_ref(s);
-    s->inflight++;
+    s = op->session;
 
-    if (s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX) {
-        /* the client outruns the store: stop reading it for a while */
-        s->read_paused = 1;
+    if (s) {
+        s->inflight++;
+
+        if (s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX) {
+            /* the client outruns the store: stop reading it for a while */
+            s->read_paused = 1;
+        }
     }
 
     ngx_queue_insert_tail(&ngx_chat_batch_waiting, &snd->queue);
@@ -158,13 +165,11 @@ ngx_chat_batch_flush(ngx_event_t *ev)
 
         ngx_chat_json_sep(&j);
         ngx_chat_json_char(&j, '{');
-        ngx_chat_json_kv_str(&j, "room", snd->room, snd->room_len);
-        ngx_chat_json_kv_str(&j, "from", (char *) snd->session->user,
-                             snd->session->user_len);
+        ngx_chat_json_kv_str(&j, "room", snd->op->room, snd->op->room_len);
+        ngx_chat_json_kv_str(&j, "from", snd->op->user, snd->op->user_len);
 
-        if (snd->session->name_len) {
-            ngx_chat_json_kv_str(&j, "name", (char *) snd->session->name,
-                                 snd->session->name_len);
+        if (snd->name_len) {
+            ngx_chat_json_kv_str(&j, "name", snd->name, snd->name_len);
         }
 
         ngx_chat_json_kv_str(&j, "body", snd->data, snd->body_len);
@@ -220,9 +225,9 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
     char                *st;
     int64_t              seq, msg_id, ts;
     ngx_queue_t         *q;
+    ngx_chat_op_t       *op;
     ngx_chat_json_t      j;
     ngx_chat_send_t     *snd;
-    ngx_chat_session_t  *s;
     ngx_chat_message_t   m;
 
     ngx_chat_batch_busy = 0;
@@ -245,21 +250,24 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
         q = ngx_queue_head(&ngx_chat_batch_inflight);
         ngx_queue_remove(q);
         snd = ngx_queue_data(q, ngx_chat_send_t, queue);
-        s = snd->session;
+        op = snd->op;
 
         if (row >= nrows || PQgetisnull(res, row, 2) != 0) {
             st = row < nrows ? PQgetvalue(res, row, 1) : "";
+            row++;
 
             if (ngx_strcmp(st, "not_found") == 0) {
-                ngx_chat_session_error(s, snd->id, snd->id_len, "not_found",
-                                       "no such room");
+                ngx_chat_send_fail(snd, "not_found", "no such room");
+
+            } else if (ngx_strcmp(st, "forbidden") == 0) {
+                ngx_chat_send_fail(snd, "forbidden",
+                                   "not a member of this room");
+
             } else {
-                ngx_chat_session_error(s, snd->id, snd->id_len, "internal",
-                                       "the message could not be stored");
+                ngx_chat_send_fail(snd, "internal",
+                                   "the message could not be stored");
             }
 
-            row++;
-            ngx_chat_send_done(snd);
             continue;
         }
 
@@ -269,15 +277,15 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
         row++;
 
         ngx_memzero(&m, sizeof(ngx_chat_message_t));
-        m.room = snd->room;
-        m.room_len = snd->room_len;
+        m.room = op->room;
+        m.room_len = op->room_len;
         m.seq = seq;
         m.msg_id = msg_id;
         m.ts = ts;
-        m.from = (char *) s->user;
-        m.from_len = s->user_len;
-        m.name = (char *) s->name;
-        m.name_len = s->name_len;
+        m.from = op->user;
+        m.from_len = op->user_len;
+        m.name = snd->name;
+        m.name_len = snd->name_len;
         m.body = snd->data;
         m.body_len = snd->body_len;
         m.client_msg_id = snd->cid;
@@ -291,25 +299,20 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
         ngx_chat_json_init(&j, 256 + snd->body_len + snd->meta_len);
 
         if (ngx_chat_json_message(&j, &m) == 0) {
-            ngx_chat_fanout_committed(snd->room, snd->room_len, seq,
+            ngx_chat_fanout_committed(op->room, op->room_len, seq,
                                       j.data, j.len);
         }
 
         ngx_chat_json_free(&j);
 
-        if (snd->id_len && !s->closed) {
-            ngx_chat_json_init(&j, 160);
-            ngx_chat_json_ok_begin(&j, snd->id, snd->id_len);
-            ngx_chat_json_kv_str(&j, "room", snd->room, snd->room_len);
-            ngx_chat_json_kv_int(&j, "seq", seq);
-            ngx_chat_json_kv_int(&j, "msg_id", msg_id);
-            ngx_chat_json_kv_int(&j, "ts", ts);
-            ngx_chat_json_end(&j);
-            (void) ngx_chat_session_send_json(s, &j);
-            ngx_chat_json_free(&j);
-        }
+        ngx_chat_json_init(&j, 160);
+        ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
+        ngx_chat_json_kv_int(&j, "seq", seq);
+        ngx_chat_json_kv_int(&j, "msg_id", msg_id);
+        ngx_chat_json_kv_int(&j, "ts", ts);
 
-        ngx_chat_send_done(snd);
+        ngx_chat_send_ok(snd, &j);
+        ngx_chat_json_free(&j);
     }
 
 next:
@@ -340,28 +343,51 @@ ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
         if (n++ == 0) {
             ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
                           "chat: a batch of sends failed (%s), the first "
-                          "from user \"%s\" to room \"%s\"",
-                          code, snd->session->user, snd->room);
+                          "from user \"%*s\" to room \"%*s\"", code,
+                          snd->op->user_len, snd->op->user,
+                          snd->op->room_len, snd->op->room);
         }
 
-        ngx_chat_session_error(snd->session, snd->id, snd->id_len, code,
-                               message);
-        ngx_chat_send_done(snd);
+        ngx_chat_send_fail(snd, code, message);
     }
 }
 
 
 static void
-ngx_chat_send_done(ngx_chat_send_t *snd)
+ngx_chat_send_ok(ngx_chat_send_t *snd, ngx_chat_json_t *fields)
 {
+    ngx_chat_op_t  *op;
+
+    op = ngx_chat_send_release(snd);
+    ngx_chat_op_ok(op, fields);
+}
+
+
+static void
+ngx_chat_send_fail(ngx_chat_send_t *snd, const char *code,
+    const char *message)
+{
+    ngx_chat_op_t  *op;
+
+    op = ngx_chat_send_release(snd);
+    ngx_chat_op_error(op, code, message);
+}
+
+
+/* the send is answered: its connection may send more */
+static ngx_chat_op_t *
+ngx_chat_send_release(ngx_chat_send_t *snd)
+{
+    ngx_chat_op_t       *op;
     ngx_chat_session_t  *s;
 
-    s = snd->session;
+    op = snd->op;
+    s = op->session;
     ngx_free(snd);
 
-    if (!s->closed) {
+    if (s && !s->closed) {
         ngx_chat_session_send_done(s);
     }
 
-    ngx_chat_session_unref(s);
+    return op;
 }

@@ -13,7 +13,7 @@
 
 
 #define NGX_CHAT_ROOM_SUBSCRIBING  1   /* waiting to be subscribed */
-#define NGX_CHAT_ROOM_OPENING      2   /* reading its latest seq */
+#define NGX_CHAT_ROOM_OPENING      2   /* waiting for a join's latest seq */
 #define NGX_CHAT_ROOM_READY        3
 
 #define NGX_CHAT_SUB_NONE          0
@@ -39,8 +39,9 @@ typedef struct {
     int64_t              since;
     int64_t              target;
     size_t               id_len;
-    char                 id[72];
+    char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
     unsigned             has_since:1;
+    unsigned             checking:1;
 } ngx_chat_join_t;
 
 
@@ -55,10 +56,6 @@ typedef struct {
 
 static ngx_chat_room_t *ngx_chat_room_acquire(const char *id, size_t len);
 static void ngx_chat_room_open(ngx_chat_room_t *room);
-static void ngx_chat_room_opened(void *data, PGresult *res,
-    ngx_uint_t status);
-static void ngx_chat_room_fail_joins(ngx_chat_room_t *room,
-    const char *code, const char *message);
 static void ngx_chat_room_release_later(ngx_chat_room_t *room);
 static void ngx_chat_room_release_handler(ngx_event_t *ev);
 static void ngx_chat_room_destroy(ngx_chat_room_t *room);
@@ -66,10 +63,16 @@ static void ngx_chat_room_subscribe(ngx_chat_room_t *room);
 static void ngx_chat_fanout_deliver(ngx_chat_room_t *room,
     ngx_chat_buf_t *b);
 static void ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b);
+static void ngx_chat_fanout_emit_live(ngx_chat_room_t *room,
+    ngx_chat_buf_t *b);
 static void ngx_chat_fanout_gap_handler(ngx_event_t *ev);
 static void ngx_chat_fanout_resync(ngx_chat_room_t *room);
 static void ngx_chat_fanout_resynced(void *data, PGresult *res,
     ngx_uint_t status);
+static void ngx_chat_join_check(ngx_chat_join_t *jn);
+static void ngx_chat_join_checked(void *data, PGresult *res,
+    ngx_uint_t status);
+static ngx_chat_join_t *ngx_chat_join_find(ngx_chat_room_ref_t *ref);
 static void ngx_chat_join_start(ngx_chat_join_t *jn);
 static void ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
     const char *message);
@@ -185,103 +188,26 @@ ngx_chat_room_subscribe(ngx_chat_room_t *room)
 }
 
 
+/*
+ * The room is subscribed (or Redis is away): each waiting join checks its
+ * access and reads the latest seq; the first answer opens the room.
+ */
 static void
 ngx_chat_room_open(ngx_chat_room_t *room)
 {
-    ngx_int_t             rc;
-    const char           *values[2];
-    int                   lengths[2];
-    ngx_chat_room_ref_t  *ref;
+    ngx_chat_join_t    *jn;
+    ngx_chat_member_t  *m, *next;
 
     room->state = NGX_CHAT_ROOM_OPENING;
 
-    ref = ngx_chat_room_ref(room, NULL, 0);
-    if (ref == NULL) {
-        ngx_chat_room_fail_joins(room, "internal", "out of memory");
-        return;
-    }
-
-    values[0] = room->id;
-    lengths[0] = room->id_len;
-    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-    lengths[1] = 1;
-
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN, 2, values, lengths,
-                           ngx_chat_room_opened, ref);
-
-    if (rc != NGX_OK) {
-        ngx_free(ref);
-        ngx_chat_room_fail_joins(room, "unavailable",
-                                 "the message store is unavailable");
-    }
-}
-
-
-static void
-ngx_chat_room_opened(void *data, PGresult *res, ngx_uint_t status)
-{
-    ngx_chat_room_ref_t *ref = data;
-
-    ngx_chat_buf_t     *b;
-    ngx_chat_room_t    *room;
-    ngx_chat_member_t  *m, *next;
-
-    room = ngx_chat_room_deref(ref);
-    if (room == NULL || room->state != NGX_CHAT_ROOM_OPENING) {
-        return;
-    }
-
-    if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_room_fail_joins(room,
-                                 status == NGX_CHAT_PG_UNAVAILABLE
-                                 ? "unavailable" : "internal",
-                                 "the message store is unavailable");
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_chat_room_fail_joins(room, "not_found", "no such room");
-        return;
-    }
-
-    room->delivered = atoll(PQgetvalue(res, 0, 0));
-    room->state = NGX_CHAT_ROOM_READY;
-
-    /* what arrived while the room was opening */
-    while ((b = ngx_chat_room_pending_next(room)) != NULL) {
-        ngx_chat_fanout_emit(room, b);
-        room->delivered = b->seq;
-        ngx_chat_buf_unref(b);
-    }
-
-    if (room->npending) {
-        ngx_chat_fanout_resync(room);
-    }
-
     for (m = room->members; m; m = next) {
         next = m->next;
+        jn = (ngx_chat_join_t *) m;
 
-        if (!m->live) {
-            ngx_chat_join_start((ngx_chat_join_t *) m);
+        if (!m->live && !jn->checking) {
+            ngx_chat_join_check(jn);
         }
     }
-}
-
-
-/* the room could not be opened: every join waiting for it fails */
-static void
-ngx_chat_room_fail_joins(ngx_chat_room_t *room, const char *code,
-    const char *message)
-{
-    ngx_chat_member_t  *m, *next;
-
-    for (m = room->members; m; m = next) {
-        next = m->next;
-        ngx_chat_join_fail((ngx_chat_join_t *) m, code, message);
-    }
-
-    room->state = NGX_CHAT_ROOM_SUBSCRIBING;
-    ngx_chat_room_release_later(room);
 }
 
 
@@ -455,7 +381,7 @@ ngx_chat_fanout_redis_message(const char *id, size_t len,
         seq = seq * 10 + (*p++ - '0');
     }
 
-    if (p == last || *p != '\n' || seq <= 0) {
+    if (p == last || *p != '\n' || p == payload) {
         ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
                       "chat: ignored a malformed event for room \"%*s\"",
                       len, id);
@@ -470,8 +396,54 @@ ngx_chat_fanout_redis_message(const char *id, size_t len,
         return;
     }
 
-    ngx_chat_fanout_deliver(room, b);
+    if (seq == 0) {
+        ngx_chat_fanout_emit_live(room, b);
+
+    } else {
+        ngx_chat_fanout_deliver(room, b);
+    }
+
     ngx_chat_buf_unref(b);
+}
+
+
+/*
+ * An event without a seq (receipt, typing, presence): published as
+ * "0\n<json>" and shown to the room's live connections in every worker,
+ * this one included, when Redis brings it back.
+ */
+void
+ngx_chat_fanout_ephemeral(const char *id, size_t len, const char *json,
+    size_t json_len)
+{
+    u_char  *payload;
+
+    payload = ngx_alloc(2 + json_len, ngx_chat_worker.log);
+    if (payload == NULL) {
+        return;
+    }
+
+    payload[0] = '0';
+    payload[1] = '\n';
+    ngx_memcpy(payload + 2, json, json_len);
+
+    ngx_chat_redis_publish(id, len, (char *) payload, 2 + json_len);
+    ngx_free(payload);
+}
+
+
+static void
+ngx_chat_fanout_emit_live(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+{
+    ngx_chat_member_t  *m, *next;
+
+    for (m = room->members; m; m = next) {
+        next = m->next;
+
+        if (m->live) {
+            (void) ngx_chat_session_enqueue(m->session, b);
+        }
+    }
 }
 
 
@@ -650,7 +622,8 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
     for (i = 0; i < n; i++) {
         ngx_chat_json_init(&j, 512);
 
-        if (ngx_chat_store_row_message(res, i, room->id, room->id_len, &j)
+        if (ngx_chat_store_row_message(res, i, 0, room->id, room->id_len,
+                                       1, &j)
             != NGX_OK)
         {
             ngx_chat_json_free(&j);
@@ -746,15 +719,115 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 
     ctx = room->data;
 
-    if (room->state == NGX_CHAT_ROOM_READY) {
-        ngx_chat_join_start(jn);
+    if (room->state != NGX_CHAT_ROOM_SUBSCRIBING) {
+        ngx_chat_join_check(jn);
 
-    } else if (room->state == NGX_CHAT_ROOM_SUBSCRIBING
-               && ctx->sub != NGX_CHAT_SUB_PENDING)
-    {
-        /* no subscription is coming (no Redis now, or an open failed) */
+    } else if (ctx->sub != NGX_CHAT_SUB_PENDING) {
+        /* no subscription is coming: no Redis now */
         ngx_chat_room_open(room);
     }
+}
+
+
+/* access and membership, for every join: the room may be private */
+static void
+ngx_chat_join_check(ngx_chat_join_t *jn)
+{
+    ngx_int_t             rc;
+    const char           *values[3];
+    int                   lengths[3];
+    ngx_chat_room_t      *room;
+    ngx_chat_session_t   *s;
+    ngx_chat_room_ref_t  *ref;
+
+    room = jn->member.room;
+    s = jn->member.session;
+
+    ref = ngx_chat_room_ref(room, s, jn->member.join_gen);
+    if (ref == NULL) {
+        ngx_chat_join_fail(jn, "internal", "out of memory");
+        return;
+    }
+
+    values[0] = room->id;
+    lengths[0] = room->id_len;
+    values[1] = (char *) s->user;
+    lengths[1] = s->user_len;
+    values[2] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
+    lengths[2] = 1;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN, 3, values, lengths,
+                           ngx_chat_join_checked, ref);
+
+    if (rc != NGX_OK) {
+        ngx_chat_session_unref(s);
+        ngx_free(ref);
+        ngx_chat_join_fail(jn, "unavailable",
+                           "the message store is unavailable");
+        return;
+    }
+
+    jn->checking = 1;
+}
+
+
+static void
+ngx_chat_join_checked(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_room_ref_t *ref = data;
+
+    ngx_chat_buf_t      *b;
+    ngx_chat_join_t     *jn;
+    ngx_chat_room_t     *room;
+    ngx_chat_session_t  *s;
+
+    s = ref->session;
+    jn = ngx_chat_join_find(ref);
+
+    if (jn == NULL) {
+        return;
+    }
+
+    jn->checking = 0;
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_join_fail(jn, ngx_chat_pg_error_code(status, res),
+                           status == NGX_CHAT_PG_UNAVAILABLE
+                           ? "the message store is unavailable"
+                           : PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        ngx_chat_session_unref(s);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_chat_join_fail(jn, "not_found", "no such room");
+        ngx_chat_session_unref(s);
+        return;
+    }
+
+    room = jn->member.room;
+
+    if (room->state != NGX_CHAT_ROOM_READY) {
+        room->delivered = atoll(PQgetvalue(res, 0, 0));
+        room->state = NGX_CHAT_ROOM_READY;
+
+        /* what arrived while the room was opening */
+        while ((b = ngx_chat_room_pending_next(room)) != NULL) {
+            ngx_chat_fanout_emit(room, b);
+            room->delivered = b->seq;
+            ngx_chat_buf_unref(b);
+        }
+
+        if (room->npending) {
+            ngx_chat_fanout_resync(room);
+        }
+    }
+
+    if (!s->closed && !s->close_sent) {
+        ngx_chat_join_start(jn);
+    }
+
+    ngx_chat_session_unref(s);
 }
 
 
@@ -839,20 +912,9 @@ ngx_chat_join_replayed(void *data, PGresult *res, ngx_uint_t status)
     ngx_chat_session_t  *s;
 
     s = ref->session;
-    jn = NULL;
-
-    if (!s->closed && !s->close_sent) {
-        jn = ngx_chat_session_member(s, ref->room, ref->room_len);
-
-        if (jn && (jn->member.live || jn->member.join_gen != ref->gen)) {
-            jn = NULL;
-        }
-    }
-
-    ngx_free(ref);
+    jn = ngx_chat_join_find(ref);
 
     if (jn == NULL) {
-        ngx_chat_session_unref(s);
         return;
     }
 
@@ -872,8 +934,8 @@ ngx_chat_join_replayed(void *data, PGresult *res, ngx_uint_t status)
     for (i = first; i >= 0; i--) {
         ngx_chat_json_init(&j, 512);
 
-        if (ngx_chat_store_row_message(res, i, jn->member.room->id,
-                                       jn->member.room->id_len, &j)
+        if (ngx_chat_store_row_message(res, i, 0, jn->member.room->id,
+                                       jn->member.room->id_len, 1, &j)
             == NGX_OK)
         {
             (void) ngx_chat_session_send_json(s, &j);
@@ -1022,6 +1084,37 @@ ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
     if (room && room->nmembers == 0) {
         ngx_chat_room_release_later(room);
     }
+}
+
+
+/*
+ * The join a reference names, unless it is over: then the reference's
+ * hold on the session is dropped too.  Frees the reference.
+ */
+static ngx_chat_join_t *
+ngx_chat_join_find(ngx_chat_room_ref_t *ref)
+{
+    ngx_chat_join_t     *jn;
+    ngx_chat_session_t  *s;
+
+    s = ref->session;
+    jn = NULL;
+
+    if (!s->closed && !s->close_sent) {
+        jn = ngx_chat_session_member(s, ref->room, ref->room_len);
+
+        if (jn && (jn->member.live || jn->member.join_gen != ref->gen)) {
+            jn = NULL;
+        }
+    }
+
+    ngx_free(ref);
+
+    if (jn == NULL) {
+        ngx_chat_session_unref(s);
+    }
+
+    return jn;
 }
 
 

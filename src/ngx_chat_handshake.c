@@ -14,12 +14,8 @@
 #define NGX_CHAT_HTTP_UPGRADE_REQUIRED  426
 
 
-static ngx_table_elt_t *ngx_chat_find_header(ngx_http_request_t *r,
-    const char *name, size_t len);
 static ngx_int_t ngx_chat_has_token(ngx_str_t *value, const char *token,
     size_t len);
-static ngx_int_t ngx_chat_origin_allowed(ngx_http_request_t *r,
-    ngx_chat_loc_conf_t *lcf, ngx_str_t *origin);
 static ngx_chat_buf_t *ngx_chat_handshake_response(ngx_str_t *key,
     ngx_uint_t subprotocol);
 
@@ -68,7 +64,7 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
                                    "a WebSocket upgrade has no body");
     }
 
-    h = ngx_chat_find_header(r, "Sec-WebSocket-Version",
+    h = ngx_chat_http_header(r, "Sec-WebSocket-Version",
                              sizeof("Sec-WebSocket-Version") - 1);
 
     if (h != NULL && !(h->value.len == 2
@@ -90,8 +86,8 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
                                    "only WebSocket version 13 is supported");
     }
 
-    upgrade = ngx_chat_find_header(r, "Upgrade", sizeof("Upgrade") - 1);
-    connection = ngx_chat_find_header(r, "Connection",
+    upgrade = ngx_chat_http_header(r, "Upgrade", sizeof("Upgrade") - 1);
+    connection = ngx_chat_http_header(r, "Connection",
                                       sizeof("Connection") - 1);
 
     if (h == NULL
@@ -106,7 +102,7 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
                                    "not a WebSocket upgrade request");
     }
 
-    h = ngx_chat_find_header(r, "Sec-WebSocket-Key",
+    h = ngx_chat_http_header(r, "Sec-WebSocket-Key",
                              sizeof("Sec-WebSocket-Key") - 1);
     if (h == NULL || h->value.len != 24) {
         return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -121,14 +117,16 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
                                    "invalid Sec-WebSocket-Key");
     }
 
-    h = ngx_chat_find_header(r, "Origin", sizeof("Origin") - 1);
-    if (h != NULL && ngx_chat_origin_allowed(r, lcf, &h->value) != NGX_OK) {
+    h = ngx_chat_http_header(r, "Origin", sizeof("Origin") - 1);
+    if (h != NULL
+        && ngx_chat_http_origin_allowed(r, lcf, &h->value) != NGX_OK)
+    {
         return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                    "origin not allowed");
     }
 
     subprotocol = 0;
-    h = ngx_chat_find_header(r, "Sec-WebSocket-Protocol",
+    h = ngx_chat_http_header(r, "Sec-WebSocket-Protocol",
                              sizeof("Sec-WebSocket-Protocol") - 1);
     if (h != NULL
         && ngx_chat_has_token(&h->value, "chat.v1", sizeof("chat.v1") - 1))
@@ -189,35 +187,6 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_table_elt_t *
-ngx_chat_find_header(ngx_http_request_t *r, const char *name, size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
 
 
 /* a comma-separated header value contains the token, case-insensitively */
@@ -258,65 +227,6 @@ ngx_chat_has_token(ngx_str_t *value, const char *token, size_t len)
 }
 
 
-static ngx_int_t
-ngx_chat_origin_allowed(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
-    ngx_str_t *origin)
-{
-    u_char      *p, *last;
-    size_t       len;
-    ngx_str_t   *o, host;
-    ngx_uint_t   i;
-
-    if (lcf->origins_any) {
-        return NGX_OK;
-    }
-
-    len = origin->len;
-    while (len && origin->data[len - 1] == '/') {
-        len--;
-    }
-
-    if (lcf->origins) {
-        o = lcf->origins->elts;
-
-        for (i = 0; i < lcf->origins->nelts; i++) {
-            if (o[i].len == len
-                && ngx_strncasecmp(o[i].data, origin->data, len) == 0)
-            {
-                return NGX_OK;
-            }
-        }
-    }
-
-    /* same origin: the origin's host[:port] is the request's Host */
-    if (r->headers_in.host == NULL) {
-        return NGX_DECLINED;
-    }
-
-    last = origin->data + len;
-
-    for (p = origin->data; p + 3 <= last; p++) {
-        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-            break;
-        }
-    }
-
-    if (p + 3 > last) {
-        return NGX_DECLINED;
-    }
-
-    p += 3;
-
-    host = r->headers_in.host->value;
-
-    if ((size_t) (last - p) == host.len
-        && ngx_strncasecmp(p, host.data, host.len) == 0)
-    {
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
-}
 
 
 static ngx_chat_buf_t *

@@ -208,6 +208,38 @@ ngx_chat_pg_query(const char *sql, int nparams, const char *const *values,
 }
 
 
+/* the protocol's error code for a failed statement */
+const char *
+ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res)
+{
+    char  *state;
+
+    if (status == NGX_CHAT_PG_UNAVAILABLE || res == NULL) {
+        return "unavailable";
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state == NULL) {
+        return "internal";
+    }
+
+    if (ngx_strcmp(state, "42501") == 0) {
+        return "forbidden";
+    }
+
+    if (ngx_strcmp(state, "P0002") == 0) {
+        return "not_found";
+    }
+
+    if (ngx_strcmp(state, "23505") == 0) {
+        return "conflict";
+    }
+
+    return "internal";
+}
+
+
 static ngx_uint_t
 ngx_chat_pg_up_or_coming(void)
 {
@@ -650,13 +682,20 @@ ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
             status = NGX_CHAT_PG_FAILED;
         }
 
-        ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
-                      "chat: postgres: %s",
-                      res ? PQresultErrorMessage(res)
-                          : PQerrorMessage(pc->conn));
+        /* refusals the schema raises on purpose are answers, not errors */
+        if (status == NGX_CHAT_PG_UNAVAILABLE
+            || ngx_strcmp(ngx_chat_pg_error_code(status, res), "internal")
+               == 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
+                          "chat: postgres: %s",
+                          res ? PQresultErrorMessage(res)
+                              : PQerrorMessage(pc->conn));
+        }
     }
 
-    q->handler(q->data, status == NGX_CHAT_PG_OK ? res : NULL, status);
+    q->handler(q->data, status == NGX_CHAT_PG_UNAVAILABLE ? NULL : res,
+               status);
 
     if (res) {
         PQclear(res);

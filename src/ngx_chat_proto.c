@@ -104,6 +104,9 @@ static size_t ngx_chat_json_escaped_len(const ngx_chat_u_char *s, size_t n);
 static ngx_chat_u_char *ngx_chat_json_escape(ngx_chat_u_char *d,
     const ngx_chat_u_char *s, size_t n);
 static int ngx_chat_decode_id(json_t *v, ngx_chat_request_t *req);
+static int ngx_chat_request_decode_type(const char *buf, size_t len,
+    const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
+    const char **code, const char **msg, ngx_chat_req_type_e as);
 static int ngx_chat_get_str(json_t *root, const char *name, const char **p,
     size_t *len);
 static int ngx_chat_get_int(json_t *root, const char *name, long long min,
@@ -316,6 +319,28 @@ ngx_chat_request_decode(const char *buf, size_t len,
     const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
     const char **code, const char **msg)
 {
+    return ngx_chat_request_decode_type(buf, len, lim, req, code, msg, 0);
+}
+
+
+/*
+ * A REST body: the fields of a request of the given type, without "id",
+ * "type" and "room" (the room is in the URL).
+ */
+int
+ngx_chat_request_decode_as(ngx_chat_req_type_e type, const char *buf,
+    size_t len, const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
+    const char **code, const char **msg)
+{
+    return ngx_chat_request_decode_type(buf, len, lim, req, code, msg, type);
+}
+
+
+static int
+ngx_chat_request_decode_type(const char *buf, size_t len,
+    const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
+    const char **code, const char **msg, ngx_chat_req_type_e as)
+{
     int                         rc;
     char                       *text;
     json_t                     *root, *v;
@@ -367,6 +392,14 @@ ngx_chat_request_decode(const char *buf, size_t len,
         ngx_chat_bad("a frame must be a JSON object");
     }
 
+    if (as) {
+        req->type = as;
+        spec = &ngx_chat_req_specs[as - 1];
+        need = spec->required & ~NGX_CHAT_F_ROOM;
+        want = (spec->required | spec->optional) & ~NGX_CHAT_F_ROOM;
+        goto fields;
+    }
+
     /* the id first, so that every later error can carry it */
 
     v = json_object_get(root, "id");
@@ -406,6 +439,8 @@ ngx_chat_request_decode(const char *buf, size_t len,
 
     need = spec->required;
     want = spec->required | spec->optional;
+
+fields:
 
     if (want & NGX_CHAT_F_ROOM) {
         rc = ngx_chat_get_str(root, "room", &req->room, &req->room_len);

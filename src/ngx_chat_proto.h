@@ -116,6 +116,9 @@ typedef struct {
 int ngx_chat_request_decode(const char *buf, size_t len,
     const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
     const char **code, const char **msg);
+int ngx_chat_request_decode_as(ngx_chat_req_type_e type, const char *buf,
+    size_t len, const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
+    const char **code, const char **msg);
 void ngx_chat_request_free(ngx_chat_request_t *req);
 
 /* "auth", "send", ...; "unknown" for a value out of range */

@@ -3,6 +3,7 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_op.h"
 
 
 static void ngx_chat_request_auth(ngx_chat_session_t *s,
@@ -18,6 +19,7 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len)
 {
     const char               *code, *msg;
+    ngx_chat_op_t            *op;
     ngx_chat_json_t           j;
     ngx_chat_request_t        req;
     ngx_chat_proto_limits_t   lim;
@@ -76,9 +78,43 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
         break;
 
     case NGX_CHAT_REQ_SEND:
-        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
-            ngx_chat_batch_send(s, &req);
+        if (ngx_chat_request_room_allowed(s, &req) != NGX_OK) {
+            break;
         }
+
+        op = ngx_chat_op_ws(s, &req);
+        if (op) {
+            ngx_chat_batch_send(op, (char *) s->name, s->name_len, &req);
+        }
+        break;
+
+    case NGX_CHAT_REQ_HISTORY:
+    case NGX_CHAT_REQ_READ:
+        if (ngx_chat_request_room_allowed(s, &req) != NGX_OK) {
+            break;
+        }
+
+        op = ngx_chat_op_ws(s, &req);
+        if (op == NULL) {
+            break;
+        }
+
+        if (req.type == NGX_CHAT_REQ_READ) {
+            op->seq = req.seq;
+            ngx_chat_read(op);
+            break;
+        }
+
+        op->before = req.has_before ? req.before : 0;
+        op->after = req.has_after ? req.after : -1;
+        op->limit = req.has_limit ? (ngx_uint_t) req.limit : 50;
+
+        if (req.has_before && req.before == 0) {
+            /* nothing comes before seq 1: no need to ask */
+            op->before = 1;
+        }
+
+        ngx_chat_history(op);
         break;
 
     default:

@@ -1,10 +1,13 @@
 #include "ngx_chat_store.h"
 
 
-/* one row of NGX_CHAT_SQL_MESSAGE_COLUMNS as a "message" event */
+/*
+ * One row of NGX_CHAT_SQL_MESSAGE_COLUMNS, from column c on, as a
+ * "message" event, or as a history entry (the same without "type").
+ */
 ngx_int_t
-ngx_chat_store_row_message(PGresult *res, int row, const char *room,
-    size_t room_len, ngx_chat_json_t *j)
+ngx_chat_store_row_message(PGresult *res, int row, int c, const char *room,
+    size_t room_len, ngx_uint_t event, ngx_chat_json_t *j)
 {
     ngx_chat_message_t  m;
 
@@ -12,26 +15,48 @@ ngx_chat_store_row_message(PGresult *res, int row, const char *room,
 
     m.room = room;
     m.room_len = room_len;
-    m.seq = atoll(PQgetvalue(res, row, 0));
-    m.msg_id = atoll(PQgetvalue(res, row, 1));
-    m.from = PQgetvalue(res, row, 2);
-    m.from_len = PQgetlength(res, row, 2);
-    m.name = PQgetvalue(res, row, 3);
-    m.name_len = PQgetisnull(res, row, 3) ? 0 : PQgetlength(res, row, 3);
-    m.deleted = PQgetvalue(res, row, 9)[0] == 't';
+    m.seq = atoll(PQgetvalue(res, row, c));
+    m.msg_id = atoll(PQgetvalue(res, row, c + 1));
+    m.from = PQgetvalue(res, row, c + 2);
+    m.from_len = PQgetlength(res, row, c + 2);
 
-    if (!m.deleted) {
-        m.body = PQgetvalue(res, row, 4);
-        m.body_len = PQgetlength(res, row, 4);
-        m.meta = PQgetvalue(res, row, 7);
-        m.meta_len = PQgetisnull(res, row, 7) ? 0 : PQgetlength(res, row, 7);
+    if (!PQgetisnull(res, row, c + 3)) {
+        m.name = PQgetvalue(res, row, c + 3);
+        m.name_len = PQgetlength(res, row, c + 3);
     }
 
-    m.client_msg_id = PQgetvalue(res, row, 5);
-    m.cid_len = PQgetisnull(res, row, 5) ? 0 : PQgetlength(res, row, 5);
-    m.reply_to = PQgetisnull(res, row, 6) ? 0 : atoll(PQgetvalue(res, row, 6));
-    m.ts = atoll(PQgetvalue(res, row, 8));
-    m.with_type = 1;
+    m.deleted = PQgetvalue(res, row, c + 9)[0] == 't';
 
-    return ngx_chat_json_message(j, &m) == 0 ? NGX_OK : NGX_ERROR;
+    if (!m.deleted) {
+        m.body = PQgetvalue(res, row, c + 4);
+        m.body_len = PQgetlength(res, row, c + 4);
+
+        if (!PQgetisnull(res, row, c + 7)) {
+            m.meta = PQgetvalue(res, row, c + 7);
+            m.meta_len = PQgetlength(res, row, c + 7);
+        }
+    }
+
+    if (!PQgetisnull(res, row, c + 5)) {
+        m.client_msg_id = PQgetvalue(res, row, c + 5);
+        m.cid_len = PQgetlength(res, row, c + 5);
+    }
+
+    if (!PQgetisnull(res, row, c + 6)) {
+        m.reply_to = atoll(PQgetvalue(res, row, c + 6));
+    }
+
+    m.ts = atoll(PQgetvalue(res, row, c + 8));
+    m.with_type = event ? 1 : 0;
+
+    if (ngx_chat_json_message_open(j, &m) != 0) {
+        return NGX_ERROR;
+    }
+
+    if (!m.deleted && !PQgetisnull(res, row, c + 10)) {
+        ngx_chat_json_kv_int(j, "edited_at",
+                             atoll(PQgetvalue(res, row, c + 10)));
+    }
+
+    return ngx_chat_json_end(j) == 0 ? NGX_OK : NGX_ERROR;
 }

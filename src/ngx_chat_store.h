@@ -10,10 +10,10 @@
 
 #define NGX_CHAT_SQL_MESSAGE_COLUMNS                                          \
     "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
-    "meta, ts, deleted"
+    "meta, ts, deleted, edited_at"
 
 #define NGX_CHAT_SQL_ROOM_OPEN                                                \
-    "select chat_room_open($1, $2)"
+    "select chat_room_open($1, $2, $3)"
 
 /* newest first: a capped replay keeps the latest messages */
 #define NGX_CHAT_SQL_REPLAY                                                   \
@@ -28,10 +28,26 @@
 #define NGX_CHAT_SQL_SEND_BATCH                                               \
     "select i, status, seq, msg_id, ts from chat_send_batch($1::jsonb, $2)"
 
+/* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
+#define NGX_CHAT_SQL_HISTORY                                                  \
+    "select * from chat_history($1, $2, $3, $4, $5)"
+
+#define NGX_CHAT_SQL_READ                                                     \
+    "select chat_read($1, $2, $3)"
+
+/* chat_rooms_of returns NGX_CHAT_ROOM_COLUMNS, then a message's columns */
+#define NGX_CHAT_SQL_ROOMS_OF                                                 \
+    "select * from chat_rooms_of($1, $2)"
+
+#define NGX_CHAT_ROOM_COLUMNS  10
+
+#define NGX_CHAT_SQL_ROOM_CREATE                                              \
+    "select * from chat_room_create($1, $2, $3, $4, $5)"
+
 #define NGX_CHAT_RESYNC_ROWS  1000
 
 
-ngx_int_t ngx_chat_store_row_message(PGresult *res, int row,
-    const char *room, size_t room_len, ngx_chat_json_t *j);
+ngx_int_t ngx_chat_store_row_message(PGresult *res, int row, int c,
+    const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);
 
 #endif /* _NGX_CHAT_STORE_H_INCLUDED_ */

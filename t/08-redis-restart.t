@@ -25,7 +25,9 @@ sub health_until {
     return $h;
 }
 
-my $h = http_get($health);
+# right after start the workers may still be connecting
+my $h;
+wait_until(sub { $h = http_get($health); $h->{status} == 200 }, 10, 0.05);
 is $h->{status}, 200, 'health 200 before';
 is $h->{json}{redis}, 'up', 'redis up before';
 

@@ -7,7 +7,14 @@ use Test::More;
 use ChatTest;
 
 my $ng = start_nginx();
-my $h = http_get($ng->api_url . '/health');
+
+# a worker reports its backends as it finds them: right after start its
+# PostgreSQL connections may still be in the making
+my $h;
+ok wait_until(sub {
+    $h = http_get($ng->api_url . '/health');
+    $h->{status} == 200;
+}, 10), 'health turns ok once the worker is connected';
 is $h->{status}, 200, 'GET /chat/api/health: 200';
 like $h->{headers}->content_type // '', qr{^application/json}i, 'JSON';
 is_deeply $h->{json}, { status => 'ok', redis => 'up', postgres => 'up' },

@@ -1,0 +1,166 @@
+/*
+ * History pages and read cursors: one statement each, answered over a
+ * WebSocket or REST alike.
+ */
+
+#include "ngx_chat_op.h"
+#include "ngx_chat_store.h"
+
+
+static void ngx_chat_history_done(void *data, PGresult *res,
+    ngx_uint_t status);
+static void ngx_chat_read_done(void *data, PGresult *res, ngx_uint_t status);
+
+
+void
+ngx_chat_history(ngx_chat_op_t *op)
+{
+    u_char       before[NGX_INT64_LEN], after[NGX_INT64_LEN];
+    u_char       limit[NGX_INT_T_LEN];
+    int          lengths[5];
+    ngx_int_t    rc;
+    const char  *values[5];
+
+    values[0] = op->room;
+    lengths[0] = op->room_len;
+    values[1] = op->user;
+    lengths[1] = op->user_len;
+
+    values[2] = op->before ? (char *) before : NULL;
+    lengths[2] = ngx_sprintf(before, "%L", op->before) - before;
+
+    values[3] = op->after >= 0 ? (char *) after : NULL;
+    lengths[3] = ngx_sprintf(after, "%L", op->after) - after;
+
+    /* one row more tells whether there is more */
+    values[4] = (char *) limit;
+    lengths[4] = ngx_sprintf(limit, "%ui", op->limit + 1) - limit;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_HISTORY, 5, values, lengths,
+                           ngx_chat_history_done, op);
+
+    if (rc != NGX_OK) {
+        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_op_t *op = data;
+
+    int              i, first, last, n;
+    ngx_uint_t       more;
+    ngx_chat_json_t  j;
+
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+        return;
+    }
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_op_failed(op, status, res);
+        return;
+    }
+
+    /*
+     * Rows ascend.  The extra row is the oldest when paging back (no
+     * "after"), the newest when paging forward.
+     */
+    n = PQntuples(res);
+    more = (ngx_uint_t) n > op->limit;
+    first = 0;
+    last = n;
+
+    if (more) {
+        if (op->after < 0) {
+            first = 1;
+
+        } else {
+            last = n - 1;
+        }
+    }
+
+    ngx_chat_json_init(&j, 256 + 256 * (last - first));
+    ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
+    ngx_chat_json_key(&j, "messages");
+    ngx_chat_json_char(&j, '[');
+
+    for (i = first; i < last; i++) {
+        ngx_chat_json_sep(&j);
+
+        if (ngx_chat_store_row_message(res, i, 0, op->room, op->room_len, 0,
+                                       &j)
+            != NGX_OK)
+        {
+            break;
+        }
+    }
+
+    ngx_chat_json_char(&j, ']');
+    ngx_chat_json_kv_bool(&j, "has_more", more);
+
+
+    ngx_chat_op_ok(op, &j);
+    ngx_chat_json_free(&j);
+}
+
+
+void
+ngx_chat_read(ngx_chat_op_t *op)
+{
+    u_char       seq[NGX_INT64_LEN];
+    int          lengths[3];
+    ngx_int_t    rc;
+    const char  *values[3];
+
+    values[0] = op->room;
+    lengths[0] = op->room_len;
+    values[1] = op->user;
+    lengths[1] = op->user_len;
+    values[2] = (char *) seq;
+    lengths[2] = ngx_sprintf(seq, "%L", op->seq) - seq;
+
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_READ, 3, values, lengths,
+                           ngx_chat_read_done, op);
+
+    if (rc != NGX_OK) {
+        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_chat_read_done(void *data, PGresult *res, ngx_uint_t status)
+{
+    ngx_chat_op_t *op = data;
+
+    ngx_chat_json_t  j;
+
+    if (status != NGX_CHAT_PG_OK) {
+        if (ngx_chat_op_gone(op)) {
+            ngx_chat_op_free(op);
+            return;
+        }
+
+        ngx_chat_op_failed(op, status, res);
+        return;
+    }
+
+    /* the cursor moved: everyone in the room sees the receipt */
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        ngx_chat_json_init(&j, 128);
+
+        if (ngx_chat_json_receipt(&j, op->room, op->room_len, op->user,
+                                  op->user_len, atoll(PQgetvalue(res, 0, 0)))
+            == 0)
+        {
+            ngx_chat_fanout_ephemeral(op->room, op->room_len, j.data, j.len);
+        }
+
+        ngx_chat_json_free(&j);
+    }
+
+    ngx_chat_op_ok(op, NULL);
+}

@@ -1,0 +1,286 @@
+/*
+ * HTTP answers shared by the WebSocket handshake and the REST API: JSON
+ * bodies in the protocol's shape, the status of each error code, origin
+ * checks and CORS.
+ */
+
+#include "ngx_chat.h"
+
+
+static ngx_int_t ngx_chat_http_add_header(ngx_http_request_t *r,
+    const char *name, const char *value);
+
+
+ngx_table_elt_t *
+ngx_chat_http_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_chat_http_origin_allowed(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
+    ngx_str_t *origin)
+{
+    u_char      *p, *last;
+    size_t       len;
+    ngx_str_t   *o, host;
+    ngx_uint_t   i;
+
+    if (lcf->origins_any) {
+        return NGX_OK;
+    }
+
+    len = origin->len;
+    while (len && origin->data[len - 1] == '/') {
+        len--;
+    }
+
+    if (lcf->origins) {
+        o = lcf->origins->elts;
+
+        for (i = 0; i < lcf->origins->nelts; i++) {
+            if (o[i].len == len
+                && ngx_strncasecmp(o[i].data, origin->data, len) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+    }
+
+    /* same origin: the origin's host[:port] is the request's Host */
+    if (r->headers_in.host == NULL) {
+        return NGX_DECLINED;
+    }
+
+    last = origin->data + len;
+
+    for (p = origin->data; p + 3 <= last; p++) {
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            break;
+        }
+    }
+
+    if (p + 3 > last) {
+        return NGX_DECLINED;
+    }
+
+    p += 3;
+
+    host = r->headers_in.host->value;
+
+    if ((size_t) (last - p) == host.len
+        && ngx_strncasecmp(p, host.data, host.len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the HTTP status of a protocol error code */
+ngx_uint_t
+ngx_chat_http_status(const char *code)
+{
+    static const struct {
+        const char  *code;
+        ngx_uint_t   status;
+    } map[] = {
+        { "bad_request", NGX_HTTP_BAD_REQUEST },
+        { "unauthenticated", NGX_HTTP_UNAUTHORIZED },
+        { "forbidden", NGX_HTTP_FORBIDDEN },
+        { "not_found", NGX_HTTP_NOT_FOUND },
+        { "conflict", NGX_HTTP_CONFLICT },
+        { "too_large", NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
+        { "rate_limited", NGX_HTTP_TOO_MANY_REQUESTS },
+        { "unavailable", NGX_HTTP_SERVICE_UNAVAILABLE },
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (ngx_strcmp(map[i].code, code) == 0) {
+            return map[i].status;
+        }
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+ngx_int_t
+ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    ngx_int_t        rc;
+    ngx_chat_json_t  j;
+
+    ngx_chat_json_init(&j, 128);
+    ngx_chat_json_rest_error(&j, code, message);
+    ngx_chat_json_char(&j, '\n');
+
+    rc = ngx_chat_http_send(r, status, &j);
+    ngx_chat_json_free(&j);
+
+    return rc;
+}
+
+
+/* a JSON answer (j NULL: none, as for 204) with CORS and Retry-After */
+ngx_int_t
+ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chat_json_t *j)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (j && j->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_chat_http_cors(r) == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if ((status == NGX_HTTP_SERVICE_UNAVAILABLE
+         || status == NGX_HTTP_TOO_MANY_REQUESTS)
+        && ngx_chat_http_add_header(r, "Retry-After", "2") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+
+    if (j == NULL || status == NGX_HTTP_NO_CONTENT) {
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_create_temp_buf(r->pool, j->len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, j->data, j->len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * CORS for a request from an allowed origin: the browser may read the
+ * answer and its Retry-After.
+ */
+ngx_int_t
+ngx_chat_http_cors(ngx_http_request_t *r)
+{
+    u_char               *p;
+    ngx_table_elt_t      *origin;
+    ngx_chat_loc_conf_t  *lcf;
+
+    origin = ngx_chat_http_header(r, "Origin", sizeof("Origin") - 1);
+    if (origin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
+
+    if (ngx_chat_http_origin_allowed(r, lcf, &origin->value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, origin->value.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, origin->value.data, origin->value.len);
+    p[origin->value.len] = '\0';
+
+    if (ngx_chat_http_add_header(r, "Access-Control-Allow-Origin",
+                                 (char *) p) != NGX_OK
+        || ngx_chat_http_add_header(r, "Vary", "Origin") != NGX_OK
+        || ngx_chat_http_add_header(r, "Access-Control-Expose-Headers",
+                                    "Retry-After") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_chat_http_header_out(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    return ngx_chat_http_add_header(r, name, value);
+}
+
+
+static ngx_int_t
+ngx_chat_http_add_header(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
