@@ -113,6 +113,17 @@ begin
 
     v_cut := (extract(epoch from v_now - p_keep) * 1000)::bigint;
 
+    -- months that got rows before they had a partition (a missed run)
+    for v_hi in
+        select distinct (extract(epoch from date_trunc('month',
+                   to_timestamp(d.ts / 1000.0) at time zone 'UTC')
+                   at time zone 'UTC') * 1000)::bigint
+          from messages_default d
+         where d.ts >= v_cut
+    loop
+        return next 'partition ' || chat_month_partition(v_hi);
+    end loop;
+
     for v_name, v_bound in
         select c.relname, pg_get_expr(c.relpartbound, c.oid)
           from pg_inherits i join pg_class c on c.oid = i.inhrelid
