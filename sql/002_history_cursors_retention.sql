@@ -236,7 +236,14 @@ create function chat_history(p_room text, p_user text, p_before bigint,
 returns table (seq bigint, msg_id bigint, sender text, sender_name text,
                body text, client_msg_id text, reply_to bigint, meta json,
                ts bigint, deleted boolean, edited_at bigint)
-language plpgsql stable as $$
+language plpgsql stable
+-- With statistics older than a room's growth (or a cached generic plan),
+-- the planner guesses a few rows and reads the whole room to sort it.
+-- Without a sort, the only plan left walks the (room_id, seq) indexes in
+-- order: a page costs the same however large the room is.
+set plan_cache_mode = force_custom_plan
+set enable_sort = off
+as $$
 begin
     perform chat_room_check(p_room, p_user);
 
@@ -278,6 +285,11 @@ declare
 begin
     v_room := chat_room_check(p_room, p_user);
     v_seq := least(p_seq, v_room.last_seq);
+
+    -- an empty room has nothing to read: no cursor moves
+    if v_seq <= 0 then
+        return null;
+    end if;
 
     insert into members as mb (room_id, user_id, read_seq)
         values (p_room, p_user, v_seq)

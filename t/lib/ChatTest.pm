@@ -1314,3 +1314,110 @@ sub is_eof {
 sub close { my $r = shift; CORE::close($r->{sock}) }
 
 1;
+
+# =========================================================================
+# Helpers added for the history, cursor and REST tests (t/2*.t).
+
+package ChatTest;
+
+push @EXPORT, qw(api psql worker_of is_api_error close_all);
+
+# api($nginx, METHOD, '/rooms/x', %o) -> as http_request, against the API
+# location.  o: user => 'alice' (a fresh token for that sub; default
+# alice), name => display name claim, token => $jwt (as given),
+# no_auth => 1 (no Authorization header), auth => 'raw header value',
+# json => $body, body => 'raw', headers => {}, timeout => s
+sub api {
+    my ($ng, $method, $path, %o) = @_;
+    my %h = %{ $o{headers} // {} };
+    if (defined $o{auth}) {
+        $h{Authorization} = $o{auth};
+    } elsif (!$o{no_auth}) {
+        my $tok = $o{token} // token(sub => $o{user} // 'alice',
+                                     defined $o{name} ? (name => $o{name}) : ());
+        $h{Authorization} = "Bearer $tok";
+    }
+    my %req = (headers => \%h);
+    $req{json} = $o{json} if exists $o{json};
+    $req{body} = $o{body} if exists $o{body};
+    $req{timeout} = $o{timeout} if $o{timeout};
+    return http_request($method, $ng->api_url . $path, %req);
+}
+
+# is_api_error($res, $status, $code, $name): the status and the error body
+# {"error":{"code":CODE,"message":TEXT}} (code undef: any string).
+sub is_api_error {
+    my ($r, $status, $code, $name) = @_;
+    my $tb = Test::More->builder;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $j = $r->{json};
+    my $e = ref $j eq 'HASH' ? $j->{error} : undef;
+    my @why;
+    push @why, "status $r->{status}, want $status" if $r->{status} != $status;
+    if (ref $e ne 'HASH' || join(',', sort keys %$j) ne 'error') {
+        push @why, 'body is not {"error":{...}}: ' . ($r->{body} // '');
+    } else {
+        push @why, "code " . ($e->{code} // 'undef') . ", want $code"
+            if defined $code && ($e->{code} // '') ne $code;
+        push @why, 'code is not a string'
+            if !defined $code && !(defined $e->{code} && !ref $e->{code}
+                                   && length $e->{code});
+        push @why, 'no message'
+            unless defined $e->{message} && !ref $e->{message}
+                   && length $e->{message};
+    }
+    my $ok = $tb->ok(!@why, $name);
+    $tb->diag(join "\n", @why) unless $ok;
+    return $ok;
+}
+
+# psql($conninfo, $sql): runs $sql (ON_ERROR_STOP), returns its unaligned
+# tuples-only output without the last newline; dies when psql fails.
+sub psql {
+    my ($conninfo, $sql) = @_;
+    my $out = `psql @{[quote($conninfo)]} -qtAX -v ON_ERROR_STOP=1 -c @{[quote($sql)]} 2>&1`;
+    die "psql failed: $out\n" if $?;
+    chomp $out;
+    return $out;
+}
+
+# worker_of($nginx, @ws_clients): the pid of the nginx worker holding each
+# client's connection (from ss -tnp), undef where ss does not tell.
+sub worker_of {
+    my ($ng, @c) = @_;
+    my %pid;
+    my $port = $ng->port;
+    for (`ss -tnpH state established '( sport = :$port )' 2>/dev/null`) {
+        my (undef, undef, $local, $peer) = split ' ';
+        my ($cport) = ($peer // '') =~ /:(\d+)$/ or next;
+        $pid{$cport} = $1 if /pid=(\d+)/;
+    }
+    return map { $pid{ $_->tx->local_port // 0 } } @c;
+}
+
+# close_all(@ws_clients): closes them and runs the event loop until their
+# TCP connections are gone too (so that a following nginx stop does not
+# wait for them).
+sub close_all {
+    my @c = grep { $_ && $_->{tx} } @_;
+    my $loop = Mojo::IOLoop->singleton;
+    $_->close for @c;
+    run_loop(sub {
+        !grep { my $id = $_->{tx}->connection;
+                $id && $loop->stream($id) } @c
+    }, 5);
+}
+
+package ChatTest::WS;
+
+# Drops the TCP connection without a close frame (a client that vanishes).
+sub drop {
+    my $c = shift;
+    return if $c->{closed};
+    my $loop = Mojo::IOLoop->singleton;
+    my $stream = $loop->stream($c->{tx}->connection);
+    $stream ? $stream->close : $loop->remove($c->{tx}->connection);
+    ChatTest::run_loop(sub { $c->{closed} }, 5);
+}
+
+1;
