@@ -390,6 +390,11 @@ ngx_chat_fanout_redis_message(const char *id, size_t len,
 
     p++;
 
+    /* this worker's own commits come back from Redis: already delivered */
+    if (seq && seq <= room->delivered && room->state == NGX_CHAT_ROOM_READY) {
+        return;
+    }
+
     /* framed once per worker, shared by every local session */
     b = ngx_chat_buf_text_frame(p, last - p, seq);
     if (b == NULL) {
