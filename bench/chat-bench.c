@@ -10,6 +10,15 @@
  * Message bodies are "<t> <seq> <padding>", t being CLOCK_MONOTONIC in ns at
  * send time; every receiver computes latency = now - t.
  *
+ * --proto limit (fanout only) drives bench/peers/limit, the syscalls-only
+ * baseline: no token, no welcome, no join.  Its worker k listens on
+ * PORT + k (--ports N); the subscribers are spread round-robin over the
+ * ports and each message goes out once per port, over one sender
+ * connection per port, as the very text of an ngx_chat "message" event,
+ * which limit sends back verbatim to everyone on that port: the receive
+ * path is the same as with ngx_chat.  A sender's own copy stands for the
+ * "ok" of ngx_chat (the ack).
+ *
  * Build: gcc -std=gnu99 -O2 -Wall -Wextra -Werror -o chat-bench \
  *            chat-bench.c -lcrypto
  */
@@ -68,6 +77,12 @@ enum {
     CB_SC_FANOUT = 1,
     CB_SC_ROOMS,
     CB_SC_IDLE
+};
+
+
+enum {
+    CB_PROTO_NGX_CHAT = 0,
+    CB_PROTO_LIMIT
 };
 
 
@@ -164,6 +179,8 @@ typedef struct {
     const char         *room_prefix;
     const char         *user_prefix;
     int                 scenario;
+    int                 proto;
+    uint32_t            ports;          /* proto limit: PORT..PORT+N-1 */
     uint32_t            subs;
     uint32_t            senders;
     uint32_t            rooms;
@@ -285,6 +302,8 @@ static int cb_flush(cb_conn_t *c);
 static int cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p,
     size_t len);
 static void cb_close(cb_conn_t *c, int code);
+static void cb_set_ready(cb_conn_t *c);
+static void cb_ack(cb_conn_t *c, uint64_t id);
 static void cb_tick(int64_t now);
 static void cb_send_one(cb_conn_t *c, int64_t now);
 static void cb_hist_add(cb_hist_t *h, uint64_t v);
@@ -334,10 +353,14 @@ cb_usage(void)
 {
     fprintf(stderr,
 "usage: chat-bench --scenario fanout|rooms|idle --secret FILE [options]\n"
+"       chat-bench --scenario fanout --proto limit [--ports N] [options]\n"
 "  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
 "  --port N            server port (8080)\n"
 "  --path PATH         WebSocket path (/chat/ws)\n"
 "  --secret FILE       HS256 secret; trailing CR/LF stripped\n"
+"  --proto P           ngx_chat, or limit: bench/peers/limit, fanout only,\n"
+"                      no auth or join, one sender per port (ngx_chat)\n"
+"  --ports N           proto limit: limit's workers on PORT..PORT+N-1 (2)\n"
 "  --subs N            fanout: subscribers in the room (1000)\n"
 "  --senders N         fanout: sending connections (1)\n"
 "  --rooms N           rooms: rooms of 2 members, one sender each (1000)\n"
@@ -379,13 +402,15 @@ cb_num(const char *name, const char *s, double min, double max)
 static int
 cb_parse_args(int argc, char **argv)
 {
-    int                   ch, idx;
+    int                   ch, idx, senders_set;
     const char           *name;
     static struct option  opts[] = {
         { "host", required_argument, NULL, 'H' },
         { "port", required_argument, NULL, 'p' },
         { "path", required_argument, NULL, 'P' },
         { "secret", required_argument, NULL, 'k' },
+        { "proto", required_argument, NULL, 'o' },
+        { "ports", required_argument, NULL, 'n' },
         { "scenario", required_argument, NULL, 's' },
         { "subs", required_argument, NULL, 'S' },
         { "senders", required_argument, NULL, 'e' },
@@ -426,6 +451,8 @@ cb_parse_args(int argc, char **argv)
     B.size = 64;
     B.src_addrs = 16;
     B.conc = 256;
+    B.ports = 2;
+    senders_set = 0;
 
     for ( ;; ) {
         ch = getopt_long(argc, argv, "vh", opts, &idx);
@@ -440,6 +467,16 @@ cb_parse_args(int argc, char **argv)
         case 'p': B.port = (int) cb_num(name, optarg, 1, 65535); break;
         case 'P': B.path = optarg; break;
         case 'k': B.secret_file = optarg; break;
+        case 'o':
+            if (strcmp(optarg, "ngx_chat") == 0) {
+                B.proto = CB_PROTO_NGX_CHAT;
+            } else if (strcmp(optarg, "limit") == 0) {
+                B.proto = CB_PROTO_LIMIT;
+            } else {
+                cb_die("unknown proto \"%s\"", optarg);
+            }
+            break;
+        case 'n': B.ports = (uint32_t) cb_num(name, optarg, 1, 64); break;
         case 's':
             if (strcmp(optarg, "fanout") == 0) {
                 B.scenario = CB_SC_FANOUT;
@@ -452,7 +489,9 @@ cb_parse_args(int argc, char **argv)
             }
             break;
         case 'S': B.subs = (uint32_t) cb_num(name, optarg, 0, 1e6); break;
-        case 'e': B.senders = (uint32_t) cb_num(name, optarg, 1, 1e5); break;
+        case 'e': B.senders = (uint32_t) cb_num(name, optarg, 1, 1e5);
+                  senders_set = 1;
+                  break;
         case 'r': B.rooms = (uint32_t) cb_num(name, optarg, 1, 5e5); break;
         case 'c': B.conns = (uint32_t) cb_num(name, optarg, 1, 1e6); break;
         case 'R': B.rate = cb_num(name, optarg, 0, 1e7); break;
@@ -491,7 +530,23 @@ cb_parse_args(int argc, char **argv)
         cb_die("--scenario is required");
     }
 
-    if (B.secret_file == NULL) {
+    if (B.proto == CB_PROTO_LIMIT) {
+        if (B.scenario != CB_SC_FANOUT) {
+            cb_die("--proto limit runs the fanout scenario only");
+        }
+
+        if (senders_set && B.senders != B.ports) {
+            cb_die("--proto limit: one sender per port (--senders %u)",
+                   B.ports);
+        }
+
+        if (B.port + B.ports - 1 > 65535) {
+            cb_die("--port + --ports goes past 65535");
+        }
+
+        B.senders = B.ports;
+
+    } else if (B.secret_file == NULL) {
         cb_die("--secret is required");
     }
 
@@ -690,8 +745,14 @@ static int
 cb_connect(cb_conn_t *c, uint32_t i)
 {
     int                 fd, one;
-    struct sockaddr_in  src;
+    struct sockaddr_in  src, dst;
     struct epoll_event  ev;
+
+    dst = B.dst;
+
+    if (B.proto == CB_PROTO_LIMIT) {
+        dst.sin_port = htons(B.port + c->room);     /* room = port index */
+    }
 
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
@@ -716,7 +777,7 @@ cb_connect(cb_conn_t *c, uint32_t i)
         }
     }
 
-    if (connect(fd, (struct sockaddr *) &B.dst, sizeof(B.dst)) == -1
+    if (connect(fd, (struct sockaddr *) &dst, sizeof(dst)) == -1
         && errno != EINPROGRESS)
     {
         one = -errno;
@@ -791,6 +852,24 @@ cb_on_connected(cb_conn_t *c)
     key64[n++] = '=';
     key64[n++] = '=';
     key64[n] = '\0';
+
+    if (B.proto == CB_PROTO_LIMIT) {
+        n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\n"
+                     "Host: %s:%d\r\n"
+                     "Upgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "\r\n",
+                     B.path, B.host, B.port + (int) c->room, key64);
+
+        c->state = CB_ST_HANDSHAKE;
+
+        cb_write(c, (u_char *) req, n);
+
+        return;
+    }
 
     cb_make_jwt(jwt, sizeof(jwt), c->user);
 
@@ -1106,7 +1185,12 @@ cb_parse_http(cb_conn_t *c, u_char *buf, size_t len)
         return -1;
     }
 
-    c->state = CB_ST_WELCOME;
+    if (B.proto == CB_PROTO_LIMIT) {
+        cb_set_ready(c);                 /* no welcome, no join */
+
+    } else {
+        c->state = CB_ST_WELCOME;
+    }
 
     return eoh + 4 - buf;
 }
@@ -1331,8 +1415,8 @@ static int
 cb_on_text(cb_conn_t *c, u_char *p, size_t len)
 {
     int        ok;
+    u_char    *q, *qe;
     int64_t    now, t;
-    cb_ack_t  *slot;
     uint64_t   id;
     cb_span_t  v[CB_J_N];
 
@@ -1360,6 +1444,29 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
                 cb_hist_add(&B.lat, now - t);
             }
 
+            if (B.proto == CB_PROTO_LIMIT && c->ack_ring) {
+                /* a sender's own copy is its ack: "<t> <id> ..." */
+                id = 0;
+                ok = 0;
+                q = v[CB_J_BODY].p;
+                qe = q + v[CB_J_BODY].len;
+
+                while (q < qe && *q >= '0' && *q <= '9') {
+                    q++;
+                }
+
+                if (q < qe && *q == ' ') {
+                    for (q++; q < qe && *q >= '0' && *q <= '9'; q++) {
+                        id = id * 10 + (*q - '0');
+                        ok = 1;
+                    }
+                }
+
+                if (ok && id > CB_JOIN_ID && id < c->next_id) {
+                    cb_ack(c, id);
+                }
+            }
+
             return 0;
         }
 
@@ -1384,27 +1491,12 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
         }
 
         if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
-            c->state = CB_ST_READY;
-            c->counted = 1;
-            B.members[c->room]++;
-            B.ready++;
-            B.inflight--;
+            cb_set_ready(c);
             return 0;
         }
 
         if (c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
-            slot = &c->ack_ring[id % CB_ACK_RING];
-            B.acked++;
-            B.expected += B.members[c->room];
-
-            /* acks received in the window, whenever sent */
-            if (B.phase == CB_PH_MEASURE) {
-                B.w_acked++;
-                if (slot->id == id) {
-                    cb_hist_add(&B.ack, cb_now() - slot->sent);
-                }
-            }
-            slot->id = 0;
+            cb_ack(c, id);
             return 0;
         }
 
@@ -1440,6 +1532,38 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
     B.other_events++;
 
     return 0;
+}
+
+
+static void
+cb_set_ready(cb_conn_t *c)
+{
+    c->state = CB_ST_READY;
+    c->counted = 1;
+    B.members[c->room]++;
+    B.ready++;
+    B.inflight--;
+}
+
+
+static void
+cb_ack(cb_conn_t *c, uint64_t id)
+{
+    cb_ack_t  *slot;
+
+    slot = &c->ack_ring[id % CB_ACK_RING];
+    B.acked++;
+    B.expected += B.members[c->room];
+
+    /* acks received in the window, whenever sent */
+    if (B.phase == CB_PH_MEASURE) {
+        B.w_acked++;
+        if (slot->id == id) {
+            cb_hist_add(&B.ack, cb_now() - slot->sent);
+        }
+    }
+
+    slot->id = 0;
 }
 
 
@@ -1676,11 +1800,12 @@ cb_close(cb_conn_t *c, int code)
 static void
 cb_send_one(cb_conn_t *c, int64_t now)
 {
-    int       n, pad;
-    char      buf[128 + 4096], *body;
-    uint64_t  id;
-    size_t    blen;
-    char     *p, *big;
+    int              n, pad;
+    char             buf[128 + 4096], *body;
+    uint64_t         id;
+    size_t           blen, extra;
+    char            *p, *big;
+    struct timespec  ts;
 
     if (c->out_len > c->out_pos) {
         B.backlog++;
@@ -1695,15 +1820,24 @@ cb_send_one(cb_conn_t *c, int64_t now)
     big = NULL;
     p = buf;
 
-    if (B.size + 256 > sizeof(buf)) {
-        big = malloc(B.size + 256);
+    extra = (B.proto == CB_PROTO_LIMIT) ? 512 : 256;
+
+    if (B.size + extra > sizeof(buf)) {
+        big = malloc(B.size + extra);
         if (big == NULL) {
             cb_die("out of memory");
         }
         p = big;
     }
 
-    if (B.scenario == CB_SC_FANOUT) {
+    if (B.proto == CB_PROTO_LIMIT) {
+        /* the event ngx_chat would send for it, which limit echoes */
+        n = sprintf(p, "{\"type\":\"message\",\"room\":\"%s-fanout\","
+                    "\"seq\":%llu,\"msg_id\":%llu,\"from\":\"%s%u\","
+                    "\"body\":\"", B.room_prefix, (unsigned long long) id,
+                    (unsigned long long) id, B.user_prefix, c->user);
+
+    } else if (B.scenario == CB_SC_FANOUT) {
         n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s-fanout\","
                     "\"body\":\"", (unsigned long long) id, B.room_prefix);
     } else {
@@ -1724,8 +1858,16 @@ cb_send_one(cb_conn_t *c, int64_t now)
         blen += pad;
     }
 
-    memcpy(body + blen, "\"}", 2);
-    n += blen + 2;
+    if (B.proto == CB_PROTO_LIMIT) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        n += blen;
+        n += sprintf(p + n, "\",\"ts\":%lld}",
+                     (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+
+    } else {
+        memcpy(body + blen, "\"}", 2);
+        n += blen + 2;
+    }
 
     c->ack_ring[id % CB_ACK_RING].id = id;
     c->ack_ring[id % CB_ACK_RING].sent = now;
@@ -1744,6 +1886,7 @@ cb_send_one(cb_conn_t *c, int64_t now)
 static void
 cb_tick(int64_t now)
 {
+    uint32_t    k;
     uint64_t    due;
     cb_conn_t  *c;
 
@@ -1756,6 +1899,25 @@ cb_tick(int64_t now)
     due = (uint64_t) ((double) (now - B.t_send_start) * B.rate / CB_SEC);
 
     while (B.sched < due) {
+
+        if (B.proto == CB_PROTO_LIMIT) {
+            /* each message once per port, by that port's sender */
+            B.sched++;
+
+            for (k = 0; k < B.nsenders; k++) {
+                c = &B.c[B.sender_idx[k]];
+
+                if (c->state != CB_ST_READY) {
+                    B.notready++;
+                    continue;
+                }
+
+                cb_send_one(c, now);
+            }
+
+            continue;
+        }
+
         c = &B.c[B.sender_idx[B.sched % B.nsenders]];
         B.sched++;
 
@@ -2196,7 +2358,7 @@ cb_setup_conns(void)
 
     case CB_SC_FANOUT:
         B.n = B.subs + B.senders;
-        B.nrooms = 1;
+        B.nrooms = (B.proto == CB_PROTO_LIMIT) ? B.ports : 1;
         B.nsenders = B.senders;
         break;
 
@@ -2236,6 +2398,10 @@ cb_setup_conns(void)
                 B.c[i].sender = 1;
                 B.sender_idx[r++] = i;
             }
+            if (B.proto == CB_PROTO_LIMIT) {
+                /* the "room" is the port: round-robin, sender k on k */
+                B.c[i].room = (i < B.subs) ? i % B.ports : i - B.subs;
+            }
             break;
 
         default:
@@ -2268,7 +2434,10 @@ main(int argc, char **argv)
     struct epoll_event   events[CB_MAX_EVENTS];
 
     cb_parse_args(argc, argv);
-    cb_read_secret();
+
+    if (B.proto != CB_PROTO_LIMIT) {
+        cb_read_secret();
+    }
 
     memset(&B.dst, 0, sizeof(B.dst));
     B.dst.sin_family = AF_INET;
@@ -2459,7 +2628,7 @@ cb_report(void)
     size_t               l;
     double               wall, gcpu, sent_s, ack_s, del_s, srv_us;
     double               gsrv[CB_MAX_GROUPS], rss_kb, grss[CB_MAX_GROUPS];
-    double               conn_rate, sock_kb, members;
+    double               conn_rate, sock_kb, members, fpm;
     double               sys_busy = 0, other = 0;
     uint64_t             srv_ticks, lost;
     long                 hz, pagesz;
@@ -2486,8 +2655,11 @@ cb_report(void)
     members = B.acked ? (double) B.expected / B.acked : 0;
     behind = (B.w_sent && B.w_delivered < 0.95 * B.w_sent * members);
 
-    sent_s = B.w_sent / wall;
-    ack_s = B.w_acked / wall;
+    /* proto limit: a message is one frame per port; report messages */
+    fpm = (B.proto == CB_PROTO_LIMIT && B.nsenders) ? B.nsenders : 1;
+
+    sent_s = B.w_sent / wall / fpm;
+    ack_s = B.w_acked / wall / fpm;
     del_s = B.w_delivered / wall;
     conn_rate = B.conn_rate_t > 0
                 ? (double) B.ready_setup / ((double) B.conn_rate_t / CB_SEC)
@@ -2550,9 +2722,25 @@ cb_report(void)
     }
 
     printf("\n== chat-bench %s ==\n", sc);
-    printf("target          ws://%s:%d%s\n", B.host, B.port, B.path);
 
-    switch (B.scenario) {
+    if (B.proto == CB_PROTO_LIMIT) {
+        printf("target          ws://%s:%d-%d%s (proto limit: %u ports, "
+               "no auth, no join)\n", B.host, B.port,
+               B.port + (int) B.ports - 1, B.path, B.ports);
+        printf("shape           1 room per port x %u subscribers in all "
+               "(round-robin) + 1 sender per port, %u members;\n"
+               "                each message is sent once per port; "
+               "acked = the sender's own copy back;\n"
+               "                backlog and sender gone count frames\n",
+               B.subs, B.subs + B.senders);
+
+    } else {
+        printf("target          ws://%s:%d%s\n", B.host, B.port, B.path);
+    }
+
+    switch (B.proto == CB_PROTO_LIMIT ? 0 : B.scenario) {
+    case 0:
+        break;
     case CB_SC_FANOUT:
         printf("shape           1 room x %u subscribers + %u sender(s), "
                "%u members\n", B.subs, B.senders, B.subs + B.senders);
@@ -2578,15 +2766,27 @@ cb_report(void)
         printf("window          %.2f s after %.1f s warmup, "
                "body %u bytes\n", wall, B.warmup, B.size);
         printf("offered         %.0f msgs/s\n", B.rate);
-        printf("sent            %.0f msgs/s (%llu in window; %llu skipped as "
-               "backlog, %llu sender gone)\n", sent_s,
-               (unsigned long long) B.w_sent,
-               (unsigned long long) B.backlog,
-               (unsigned long long) B.notready);
-        printf("acked           %.0f msgs/s (total %llu of %llu sent, "
-               "%llu send errors)\n", ack_s,
-               (unsigned long long) B.acked, (unsigned long long) B.sent,
-               (unsigned long long) B.send_errors);
+        if (B.proto == CB_PROTO_LIMIT) {
+            printf("sent            %.0f msgs/s (%.0f in window, %llu frames;"
+                   " %llu frames skipped as backlog, %llu sender gone)\n",
+                   sent_s, B.w_sent / fpm, (unsigned long long) B.w_sent,
+                   (unsigned long long) B.backlog,
+                   (unsigned long long) B.notready);
+            printf("acked           %.0f msgs/s (total %llu of %llu frames "
+                   "came back to their sender)\n", ack_s,
+                   (unsigned long long) B.acked, (unsigned long long) B.sent);
+
+        } else {
+            printf("sent            %.0f msgs/s (%llu in window; %llu skipped "
+                   "as backlog, %llu sender gone)\n", sent_s,
+                   (unsigned long long) B.w_sent,
+                   (unsigned long long) B.backlog,
+                   (unsigned long long) B.notready);
+            printf("acked           %.0f msgs/s (total %llu of %llu sent, "
+                   "%llu send errors)\n", ack_s,
+                   (unsigned long long) B.acked, (unsigned long long) B.sent,
+                   (unsigned long long) B.send_errors);
+        }
         printf("deliveries      %.0f /s (%llu in window; total %llu of %llu "
                "expected, %llu missing after drain)\n", del_s,
                (unsigned long long) B.w_delivered,
@@ -2599,8 +2799,9 @@ cb_report(void)
                cb_hist_pct(&B.lat, 99.9) / 1e6, B.lat.max / 1e6,
                (unsigned long long) B.lat.n);
         printf("ack latency     p50 %.2f  p99 %.2f  max %.2f ms "
-               "(send -> ok)\n", cb_hist_pct(&B.ack, 50) / 1e6,
-               cb_hist_pct(&B.ack, 99) / 1e6, B.ack.max / 1e6);
+               "(send -> %s)\n", cb_hist_pct(&B.ack, 50) / 1e6,
+               cb_hist_pct(&B.ack, 99) / 1e6, B.ack.max / 1e6,
+               B.proto == CB_PROTO_LIMIT ? "own copy" : "ok");
         printf("generator CPU   %.2f s over %.2f s wall (%.0f%% of one core)"
                "%s\n", gcpu, wall, 100 * gcpu / wall,
                saturated ? "  ** GENERATOR SATURATED: throughput and "
@@ -2677,17 +2878,22 @@ cb_report(void)
            "open_at_end=%u", sc, B.n, B.ready_setup, B.setup_failed,
            conn_rate, B.ready);
 
+    if (B.proto == CB_PROTO_LIMIT) {
+        printf(" proto=limit ports=%u", B.ports);
+    }
+
     if (B.scenario != CB_SC_IDLE) {
-        printf(" rate=%.0f window_s=%.2f sent=%llu sent_per_s=%.0f "
+        /* proto limit: messages, each sent once per port (fpm frames) */
+        printf(" rate=%.0f window_s=%.2f sent=%.0f sent_per_s=%.0f "
                "acked_per_s=%.0f deliveries=%llu deliveries_per_s=%.0f "
                "backlog=%llu send_errors=%llu lost=%llu",
-               B.rate, wall, (unsigned long long) B.w_sent, sent_s, ack_s,
+               B.rate, wall, B.w_sent / fpm, sent_s, ack_s,
                (unsigned long long) B.w_delivered, del_s,
                (unsigned long long) B.backlog,
                (unsigned long long) B.send_errors, (unsigned long long) lost);
-        printf(" unacked=%llu members=%.1f behind=%d",
-               (unsigned long long) (B.sent - B.acked - B.send_errors),
-               members, behind);
+        printf(" unacked=%.0f members=%.1f behind=%d",
+               (double) (B.sent - B.acked - B.send_errors) / fpm,
+               members * fpm, behind);
 
         for (i = 0; i < 4; i++) {
             printf(" lat_%s_us=%.0f", pnames[i],
