@@ -112,7 +112,6 @@ struct ngx_chat_session_s {
     unsigned                   pong_wait:1;
     unsigned                   read_paused:1;
     unsigned                   in_handler:1;
-    unsigned                   header_input:1;
     unsigned                   started:1;
 };
 

@@ -14,6 +14,7 @@
 
 
 static void ngx_chat_session_takeover(ngx_event_t *ev);
+static void ngx_chat_session_release_request(ngx_chat_session_t *s);
 static void ngx_chat_session_read_handler(ngx_event_t *rev);
 static void ngx_chat_session_write_handler(ngx_event_t *wev);
 static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
@@ -124,7 +125,6 @@ ngx_chat_session_start(ngx_chat_session_t *s)
      * content phase returns.  A client may also have sent frames right
      * behind its handshake.
      */
-    s->header_input = 1;
     s->start.handler = ngx_chat_session_takeover;
     s->start.data = s;
     s->start.log = c->log;
@@ -137,6 +137,7 @@ ngx_chat_session_takeover(ngx_event_t *ev)
 {
     ngx_chat_session_t *s = ev->data;
 
+    ngx_buf_t         *b;
     ngx_connection_t  *c;
 
     c = s->connection;
@@ -154,11 +155,63 @@ ngx_chat_session_takeover(ngx_event_t *ev)
 
     ngx_chat_session_write_handler(c->write);
 
+    /* frames a client sent right behind its handshake */
+    b = s->request->header_in;
+
+    if (!s->closed && b && b->pos < b->last) {
+        ngx_chat_session_input(s, b->pos, b->last - b->pos);
+        b->pos = b->last;
+    }
+
     if (!s->closed) {
+        ngx_chat_session_release_request(s);
         ngx_chat_session_read_handler(c->read);
     }
 
     ngx_chat_session_unref(s);
+}
+
+
+/*
+ * The HTTP request is done with once the connection is upgraded: its
+ * access log line is written now (status 101), and its pool and the
+ * header buffers go, which is most of an idle connection's memory.
+ */
+static void
+ngx_chat_session_release_request(ngx_chat_session_t *s)
+{
+    ngx_chain_t            *cl;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_connection_t  *hc;
+
+    c = s->connection;
+    r = s->request;
+    hc = r->http_connection;
+    s->request = NULL;
+
+    ngx_http_free_request(r, 0);
+
+    /* freeing a request marks its connection; the session keeps it */
+    c->destroyed = 0;
+    c->log->action = "chatting";
+
+    if (c->buffer) {
+        (void) ngx_pfree(c->pool, c->buffer->start);
+        c->buffer = NULL;
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->busy = NULL;
+    hc->free = NULL;
+    hc->nbusy = 0;
 }
 
 
@@ -458,8 +511,12 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
         ngx_delete_posted_event(&s->start);
     }
 
-    c->data = r;
-    ngx_http_free_request(r, 0);
+    if (r) {
+        /* closed before the takeover released it */
+        c->data = r;
+        ngx_http_free_request(r, 0);
+    }
+
     ngx_http_close_connection(c);
 
     ngx_chat_session_unref(s);
@@ -470,15 +527,12 @@ static void
 ngx_chat_session_read_handler(ngx_event_t *rev)
 {
     ssize_t              n;
-    ngx_buf_t           *b;
     ngx_uint_t           i;
     ngx_connection_t    *c;
     ngx_chat_session_t  *s;
-    ngx_http_request_t  *r;
 
     c = rev->data;
     s = c->data;
-    r = s->request;
 
     if (s->closed) {
         return;
@@ -499,16 +553,6 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
     }
 
     s->refs++;
-
-    if (s->header_input) {
-        s->header_input = 0;
-        b = r->header_in;
-
-        if (b && b->pos < b->last) {
-            ngx_chat_session_input(s, b->pos, b->last - b->pos);
-            b->pos = b->last;
-        }
-    }
 
     for (i = 0; i < NGX_CHAT_READS_PER_EVENT; i++) {
 
