@@ -19,6 +19,23 @@
  * path is the same as with ngx_chat.  A sender's own copy stands for the
  * "ok" of ngx_chat (the ack).
  *
+ * --proto nchan drives the nchan peer (bench/peers/nchan, default port
+ * 18980): subscribers open ws://HOST:PORT/sub/<room> and are subscribed
+ * once upgraded (no auth, no welcome, no join); senders publish over a
+ * WebSocket to /pub/<room>, one text frame per message, holding the very
+ * text of an ngx_chat "message" event, which nchan delivers verbatim: the
+ * receive path is the same as with ngx_chat.  nchan answers each publish
+ * with one channel-info text frame, in order: that is the send's ack.  A
+ * publisher is not a subscriber and gets no copy, so it is not counted as
+ * a member (rooms: 1 delivery per message, fanout: --subs).
+ *
+ * --proto sio drives the Socket.IO 4 peer (bench/peers/socketio, default
+ * port 18970) over a raw WebSocket to /socket.io/?EIO=4&transport=websocket:
+ * open packet "0{...}", "40" -> "40{...}", 42<n>["join","<room>"] ->
+ * 43<n>[{"ok":true,...}], 42<n>["send",{"room":...,"body":...}] ->
+ * 43<n>[{"ok":true,...}] (the ack); deliveries are 42["message",{...,
+ * "body":...}] to every member, the sender included; "2" is answered "3".
+ *
  * Build: gcc -std=gnu99 -O2 -Wall -Wextra -Werror -o chat-bench \
  *            chat-bench.c -lcrypto
  */
@@ -82,7 +99,9 @@ enum {
 
 enum {
     CB_PROTO_NGX_CHAT = 0,
-    CB_PROTO_LIMIT
+    CB_PROTO_LIMIT,
+    CB_PROTO_NCHAN,
+    CB_PROTO_SIO
 };
 
 
@@ -91,6 +110,7 @@ enum {
     CB_ST_CONNECTING,
     CB_ST_HANDSHAKE,
     CB_ST_WELCOME,
+    CB_ST_SIO_CONNECT,                  /* sio: "40" sent, awaiting "40{" */
     CB_ST_JOIN,
     CB_ST_READY,
     CB_ST_CLOSED
@@ -144,6 +164,7 @@ typedef struct {
     size_t              out_cap;
 
     uint64_t            next_id;        /* senders: next request id */
+    uint64_t            ack_next;       /* nchan: oldest unanswered id */
     cb_ack_t           *ack_ring;       /* senders: send time by id */
 } cb_conn_t;
 
@@ -181,6 +202,7 @@ typedef struct {
     int                 scenario;
     int                 proto;
     uint32_t            ports;          /* proto limit: PORT..PORT+N-1 */
+    int                 nchan_echo;     /* a subscriber per publisher */
     uint32_t            subs;
     uint32_t            senders;
     uint32_t            rooms;
@@ -304,6 +326,9 @@ static int cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p,
 static void cb_close(cb_conn_t *c, int code);
 static void cb_set_ready(cb_conn_t *c);
 static void cb_ack(cb_conn_t *c, uint64_t id);
+static int cb_room_name(cb_conn_t *c, char *buf, size_t cap);
+static int cb_on_nchan_pub(cb_conn_t *c, u_char *p, size_t len);
+static int cb_on_sio(cb_conn_t *c, u_char *p, size_t len);
 static void cb_tick(int64_t now);
 static void cb_send_one(cb_conn_t *c, int64_t now);
 static void cb_hist_add(cb_hist_t *h, uint64_t v);
@@ -354,12 +379,20 @@ cb_usage(void)
     fprintf(stderr,
 "usage: chat-bench --scenario fanout|rooms|idle --secret FILE [options]\n"
 "       chat-bench --scenario fanout --proto limit [--ports N] [options]\n"
+"       chat-bench --scenario fanout|rooms|idle --proto nchan|sio [options]\n"
 "  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
-"  --port N            server port (8080)\n"
-"  --path PATH         WebSocket path (/chat/ws)\n"
-"  --secret FILE       HS256 secret; trailing CR/LF stripped\n"
+"  --port N            server port (8080; nchan 18980, sio 18970)\n"
+"  --path PATH         WebSocket path (/chat/ws; sio /socket.io/, to which\n"
+"                      ?EIO=4&transport=websocket is added; nchan: unused,\n"
+"                      always /sub/<room> and /pub/<room>)\n"
+"  --secret FILE       HS256 secret; trailing CR/LF stripped (ngx_chat)\n"
 "  --proto P           ngx_chat, or limit: bench/peers/limit, fanout only,\n"
-"                      no auth or join, one sender per port (ngx_chat)\n"
+"                      no auth or join, one sender per port, or nchan:\n"
+"                      bench/peers/nchan, or sio: bench/peers/socketio\n"
+"                      (ngx_chat)\n"
+"  --nchan-echo        nchan: one more subscriber per publisher, on its\n"
+"                      room, standing for the sender's own copy that\n"
+"                      ngx_chat and Socket.IO deliver (rooms: 2 members)\n"
 "  --ports N           proto limit: limit's workers on PORT..PORT+N-1 (2)\n"
 "  --subs N            fanout: subscribers in the room (1000)\n"
 "  --senders N         fanout: sending connections (1)\n"
@@ -402,7 +435,8 @@ cb_num(const char *name, const char *s, double min, double max)
 static int
 cb_parse_args(int argc, char **argv)
 {
-    int                   ch, idx, senders_set;
+    int                   ch, idx, senders_set, port_set, path_set;
+    const char           *s;
     const char           *name;
     static struct option  opts[] = {
         { "host", required_argument, NULL, 'H' },
@@ -411,6 +445,7 @@ cb_parse_args(int argc, char **argv)
         { "secret", required_argument, NULL, 'k' },
         { "proto", required_argument, NULL, 'o' },
         { "ports", required_argument, NULL, 'n' },
+        { "nchan-echo", no_argument, NULL, 'E' },
         { "scenario", required_argument, NULL, 's' },
         { "subs", required_argument, NULL, 'S' },
         { "senders", required_argument, NULL, 'e' },
@@ -453,6 +488,8 @@ cb_parse_args(int argc, char **argv)
     B.conc = 256;
     B.ports = 2;
     senders_set = 0;
+    port_set = 0;
+    path_set = 0;
 
     for ( ;; ) {
         ch = getopt_long(argc, argv, "vh", opts, &idx);
@@ -460,23 +497,33 @@ cb_parse_args(int argc, char **argv)
             break;
         }
 
-        name = (ch == 'v' || ch == 'h' || ch == '?') ? "" : opts[idx].name;
+        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == '?')
+               ? "" : opts[idx].name;
 
         switch (ch) {
         case 'H': B.host = optarg; break;
-        case 'p': B.port = (int) cb_num(name, optarg, 1, 65535); break;
-        case 'P': B.path = optarg; break;
+        case 'p': B.port = (int) cb_num(name, optarg, 1, 65535);
+                  port_set = 1;
+                  break;
+        case 'P': B.path = optarg; path_set = 1; break;
         case 'k': B.secret_file = optarg; break;
         case 'o':
             if (strcmp(optarg, "ngx_chat") == 0) {
                 B.proto = CB_PROTO_NGX_CHAT;
             } else if (strcmp(optarg, "limit") == 0) {
                 B.proto = CB_PROTO_LIMIT;
+            } else if (strcmp(optarg, "nchan") == 0) {
+                B.proto = CB_PROTO_NCHAN;
+            } else if (strcmp(optarg, "sio") == 0
+                       || strcmp(optarg, "socketio") == 0)
+            {
+                B.proto = CB_PROTO_SIO;
             } else {
                 cb_die("unknown proto \"%s\"", optarg);
             }
             break;
         case 'n': B.ports = (uint32_t) cb_num(name, optarg, 1, 64); break;
+        case 'E': B.nchan_echo = 1; break;
         case 's':
             if (strcmp(optarg, "fanout") == 0) {
                 B.scenario = CB_SC_FANOUT;
@@ -546,8 +593,45 @@ cb_parse_args(int argc, char **argv)
 
         B.senders = B.ports;
 
+    } else if (B.proto == CB_PROTO_NCHAN) {
+        if (B.scenario == CB_SC_IDLE) {
+            B.nchan_echo = 0;
+        }
+        if (!port_set) {
+            B.port = 18980;
+        }
+        B.path = "/sub/";
+
+        /* nchan channel ids: [A-Za-z0-9_.-]+ */
+        for (s = B.room_prefix; *s; s++) {
+            if (!isalnum((u_char) *s) && *s != '_' && *s != '.'
+                && *s != '-')
+            {
+                cb_die("--proto nchan: --room-prefix must be "
+                       "[A-Za-z0-9_.-]");
+            }
+        }
+
+    } else if (B.proto == CB_PROTO_SIO) {
+        if (!port_set) {
+            B.port = 18970;
+        }
+        if (!path_set) {
+            B.path = "/socket.io/";
+        }
+
+        for (s = B.room_prefix; *s; s++) {
+            if (*s == '"' || *s == '\\' || (u_char) *s < 0x20) {
+                cb_die("--proto sio: bad character in --room-prefix");
+            }
+        }
+
     } else if (B.secret_file == NULL) {
         cb_die("--secret is required");
+    }
+
+    if (B.nchan_echo && B.proto != CB_PROTO_NCHAN) {
+        cb_die("--nchan-echo is for --proto nchan");
     }
 
     if (strlen(B.room_prefix) > 40 || strlen(B.user_prefix) > 40) {
@@ -871,6 +955,33 @@ cb_on_connected(cb_conn_t *c)
         return;
     }
 
+    if (B.proto == CB_PROTO_NCHAN || B.proto == CB_PROTO_SIO) {
+        cb_room_name(c, jwt, sizeof(jwt));
+
+        n = snprintf(req, sizeof(req),
+                     "GET %s%s%s HTTP/1.1\r\n"
+                     "Host: %s:%d\r\n"
+                     "Upgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "\r\n",
+                     B.proto == CB_PROTO_SIO ? B.path
+                     : c->sender ? "/pub/" : "/sub/",
+                     B.proto == CB_PROTO_SIO
+                     ? (strchr(B.path, '?') ? "&EIO=4&transport=websocket"
+                                            : "?EIO=4&transport=websocket")
+                     : "",
+                     B.proto == CB_PROTO_SIO ? "" : jwt,
+                     B.host, B.port, key64);
+
+        c->state = CB_ST_HANDSHAKE;
+
+        cb_write(c, (u_char *) req, n);
+
+        return;
+    }
+
     cb_make_jwt(jwt, sizeof(jwt), c->user);
 
     n = snprintf(req, sizeof(req),
@@ -1185,7 +1296,7 @@ cb_parse_http(cb_conn_t *c, u_char *buf, size_t len)
         return -1;
     }
 
-    if (B.proto == CB_PROTO_LIMIT) {
+    if (B.proto == CB_PROTO_LIMIT || B.proto == CB_PROTO_NCHAN) {
         cb_set_ready(c);                 /* no welcome, no join */
 
     } else {
@@ -1420,6 +1531,14 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
     uint64_t   id;
     cb_span_t  v[CB_J_N];
 
+    if (B.proto == CB_PROTO_SIO) {
+        return cb_on_sio(c, p, len);
+    }
+
+    if (B.proto == CB_PROTO_NCHAN && c->sender) {
+        return cb_on_nchan_pub(c, p, len);
+    }
+
     if (cb_json_scan(p, len, v) == -1 || v[CB_J_TYPE].p == NULL) {
         B.other_events++;
         return 0;
@@ -1535,14 +1654,253 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
 }
 
 
+/* the room of a connection, as ngx_chat's join names it */
+
+static int
+cb_room_name(cb_conn_t *c, char *buf, size_t cap)
+{
+    if (B.scenario == CB_SC_FANOUT) {
+        return snprintf(buf, cap, "%s-fanout", B.room_prefix);
+    }
+
+    return snprintf(buf, cap, "%s-%c%u", B.room_prefix,
+                    B.scenario == CB_SC_ROOMS ? 'r' : 'i', c->room);
+}
+
+
+/* a message body "<t> <seq> ..." arrived (nchan, sio): as for ngx_chat */
+
+static void
+cb_deliver(cb_span_t *body)
+{
+    int      ok;
+    int64_t  now, t;
+
+    now = cb_now();
+    t = (int64_t) cb_span_u64(body, &ok);
+
+    if (!ok || t > now || t < B.t_start || body->len < 3) {
+        B.foreign++;
+        return;
+    }
+
+    B.delivered++;
+
+    if (B.phase == CB_PH_MEASURE) {
+        B.w_delivered++;
+        cb_hist_add(&B.lat, now - t);
+    }
+}
+
+
+/*
+ * nchan publisher: every published frame is answered, in order, by one
+ * channel-info frame ("queued messages: N\n..."): the ack of the oldest.
+ */
+
+static int
+cb_on_nchan_pub(cb_conn_t *c, u_char *p, size_t len)
+{
+    static const char  info[] = "queued messages:";
+
+    if (c->ack_ring == NULL || c->ack_next >= c->next_id) {
+        B.other_events++;
+        return 0;
+    }
+
+    if (len >= sizeof(info) - 1 && memcmp(p, info, sizeof(info) - 1) == 0) {
+        cb_ack(c, c->ack_next++);
+        return 0;
+    }
+
+    if (B.verbose) {
+        fprintf(stderr, "chat-bench: publisher %u: %.*s\n", c->user,
+                (int) (len > 200 ? 200 : len), p);
+    }
+
+    cb_count_errcode((u_char *) "nchan_publish", 13);
+    B.send_errors++;
+    c->ack_ring[c->ack_next % CB_ACK_RING].id = 0;
+    c->ack_next++;
+
+    return 0;
+}
+
+
+static void
+cb_sio_join(cb_conn_t *c)
+{
+    int   n;
+    char  room[128], buf[256];
+
+    cb_room_name(c, room, sizeof(room));
+
+    n = snprintf(buf, sizeof(buf), "42%d[\"join\",\"%s\"]", CB_JOIN_ID,
+                 room);
+
+    c->state = CB_ST_JOIN;
+
+    cb_send_frame(c, 0x1, (u_char *) buf, n);
+}
+
+
+/* Socket.IO 4 (Engine.IO 4) packets, one per text frame */
+
+static int
+cb_on_sio(cb_conn_t *c, u_char *p, size_t len)
+{
+    int        ok;
+    u_char    *q, *end, *e;
+    uint64_t   id;
+    cb_span_t  v[CB_J_N];
+
+    static const char  msg[] = "42[\"message\",";
+
+    end = p + len;
+
+    if (len == 0) {
+        B.other_events++;
+        return 0;
+    }
+
+    /* the hot path first: a delivery */
+
+    if (len > sizeof(msg) - 1 && memcmp(p, msg, sizeof(msg) - 1) == 0) {
+        q = p + sizeof(msg) - 1;
+
+        if (cb_json_scan(q, end - q, v) == -1 || v[CB_J_BODY].p == NULL) {
+            B.foreign++;
+            return 0;
+        }
+
+        cb_deliver(&v[CB_J_BODY]);
+        return 0;
+    }
+
+    switch (p[0]) {
+
+    case '0':                            /* Engine.IO open */
+        if (c->state == CB_ST_WELCOME) {
+            c->state = CB_ST_SIO_CONNECT;
+            return cb_send_frame(c, 0x1, (u_char *) "40", 2);
+        }
+        break;
+
+    case '2':                            /* ping */
+        if (len == 1) {
+            return cb_send_frame(c, 0x1, (u_char *) "3", 1);
+        }
+        break;
+
+    case '1':                            /* Engine.IO close */
+        cb_close(c, 1000);
+        return -1;
+
+    case '4':                            /* Socket.IO packet */
+        if (len < 2) {
+            break;
+        }
+
+        if (p[1] == '0') {               /* connect reply */
+            if (c->state == CB_ST_SIO_CONNECT) {
+                cb_sio_join(c);
+                return 0;
+            }
+            break;
+        }
+
+        if (p[1] == '4') {               /* connect error */
+            cb_count_errcode((u_char *) "sio_connect_error", 17);
+            if (B.verbose) {
+                fprintf(stderr, "chat-bench: user %u: %.*s\n", c->user,
+                        (int) len, p);
+            }
+            cb_close(c, -1);
+            return -1;
+        }
+
+        if (p[1] == '1') {               /* disconnect */
+            cb_close(c, 1000);
+            return -1;
+        }
+
+        if (p[1] != '3') {               /* 42: some other event */
+            break;
+        }
+
+        /* an ack: 43<id>[{"ok":true,...}] */
+
+        id = 0;
+        ok = 0;
+
+        for (q = p + 2; q < end && *q >= '0' && *q <= '9'; q++) {
+            id = id * 10 + (*q - '0');
+            ok = 1;
+        }
+
+        if (!ok) {
+            break;
+        }
+
+        ok = (memmem(q, end - q, "\"ok\":true", 9) != NULL);
+
+        if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
+            if (ok) {
+                cb_set_ready(c);
+                return 0;
+            }
+
+            cb_count_errcode((u_char *) "sio_join_failed", 15);
+            if (B.verbose) {
+                fprintf(stderr, "chat-bench: user %u: setup error: %.*s\n",
+                        c->user, (int) len, p);
+            }
+            cb_close(c, -1);
+            return -1;
+        }
+
+        if (c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
+            if (ok) {
+                cb_ack(c, id);
+                return 0;
+            }
+
+            /* {"ok":false,"error":"..."} */
+            e = memmem(q, end - q, "\"error\":\"", 9);
+            if (e) {
+                e += 9;
+                for (q = e; q < end && *q != '"'; q++) { /* void */ }
+                cb_count_errcode(e, q - e);
+            } else {
+                cb_count_errcode(NULL, 0);
+            }
+
+            B.send_errors++;
+            c->ack_ring[id % CB_ACK_RING].id = 0;
+            return 0;
+        }
+
+        break;
+    }
+
+    B.other_events++;
+
+    return 0;
+}
+
+
 static void
 cb_set_ready(cb_conn_t *c)
 {
     c->state = CB_ST_READY;
-    c->counted = 1;
-    B.members[c->room]++;
     B.ready++;
     B.inflight--;
+
+    /* an nchan publisher gets no copy: not a member */
+    if (!(B.proto == CB_PROTO_NCHAN && c->sender)) {
+        c->counted = 1;
+        B.members[c->room]++;
+    }
 }
 
 
@@ -1776,9 +2134,12 @@ cb_close(cb_conn_t *c, int code)
         cb_setup_failed(c);
     }
 
+    if (c->state == CB_ST_READY) {
+        B.ready--;
+    }
+
     if (c->counted) {
         B.members[c->room]--;
-        B.ready--;
         c->counted = 0;
     }
 
@@ -1820,7 +2181,8 @@ cb_send_one(cb_conn_t *c, int64_t now)
     big = NULL;
     p = buf;
 
-    extra = (B.proto == CB_PROTO_LIMIT) ? 512 : 256;
+    extra = (B.proto == CB_PROTO_LIMIT || B.proto == CB_PROTO_NCHAN)
+            ? 512 : 256;
 
     if (B.size + extra > sizeof(buf)) {
         big = malloc(B.size + extra);
@@ -1836,6 +2198,21 @@ cb_send_one(cb_conn_t *c, int64_t now)
                     "\"seq\":%llu,\"msg_id\":%llu,\"from\":\"%s%u\","
                     "\"body\":\"", B.room_prefix, (unsigned long long) id,
                     (unsigned long long) id, B.user_prefix, c->user);
+
+    } else if (B.proto == CB_PROTO_NCHAN) {
+        /* the event ngx_chat would send, which nchan delivers verbatim */
+        n = sprintf(p, "{\"type\":\"message\",\"room\":\"");
+        n += cb_room_name(c, p + n, 128);
+        n += sprintf(p + n, "\",\"seq\":%llu,\"msg_id\":%llu,"
+                     "\"from\":\"%s%u\",\"body\":\"",
+                     (unsigned long long) id, (unsigned long long) id,
+                     B.user_prefix, c->user);
+
+    } else if (B.proto == CB_PROTO_SIO) {
+        n = sprintf(p, "42%llu[\"send\",{\"room\":\"",
+                    (unsigned long long) id);
+        n += cb_room_name(c, p + n, 128);
+        n += sprintf(p + n, "\",\"body\":\"");
 
     } else if (B.scenario == CB_SC_FANOUT) {
         n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s-fanout\","
@@ -1858,11 +2235,15 @@ cb_send_one(cb_conn_t *c, int64_t now)
         blen += pad;
     }
 
-    if (B.proto == CB_PROTO_LIMIT) {
+    if (B.proto == CB_PROTO_LIMIT || B.proto == CB_PROTO_NCHAN) {
         clock_gettime(CLOCK_REALTIME, &ts);
         n += blen;
         n += sprintf(p + n, "\",\"ts\":%lld}",
                      (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+
+    } else if (B.proto == CB_PROTO_SIO) {
+        memcpy(body + blen, "\"}]", 3);
+        n += blen + 3;
 
     } else {
         memcpy(body + blen, "\"}", 2);
@@ -2352,7 +2733,7 @@ cb_phase(int phase, int64_t now)
 static void
 cb_setup_conns(void)
 {
-    uint32_t  i, r;
+    uint32_t  i, r, base;
 
     switch (B.scenario) {
 
@@ -2375,6 +2756,12 @@ cb_setup_conns(void)
         break;
     }
 
+    base = B.n;
+
+    if (B.nchan_echo) {
+        B.n += B.nsenders;              /* after everything else */
+    }
+
     B.c = calloc(B.n, sizeof(cb_conn_t));
     B.members = calloc(B.nrooms, sizeof(uint32_t));
     B.sender_idx = calloc(B.nsenders + 1, sizeof(uint32_t));
@@ -2389,6 +2776,13 @@ cb_setup_conns(void)
         B.c[i].fd = -1;
         B.c[i].user = B.user_base + i;
         B.c[i].next_id = CB_JOIN_ID + 1;
+        B.c[i].ack_next = CB_JOIN_ID + 1;
+
+        if (i >= base) {
+            /* nchan echo: a subscriber on publisher (i - base)'s room */
+            B.c[i].room = B.c[B.sender_idx[i - base]].room;
+            continue;
+        }
 
         switch (B.scenario) {
 
@@ -2435,7 +2829,7 @@ main(int argc, char **argv)
 
     cb_parse_args(argc, argv);
 
-    if (B.proto != CB_PROTO_LIMIT) {
+    if (B.proto == CB_PROTO_NGX_CHAT) {
         cb_read_secret();
     }
 
@@ -2480,8 +2874,10 @@ main(int argc, char **argv)
     B.t_start = cb_now();
     deadline = B.t_start + (int64_t) (B.setup_timeout * CB_SEC);
 
-    fprintf(stderr, "chat-bench: %s: %u connections to %s:%d%s\n",
-            argv[0], B.n, B.host, B.port, B.path);
+    fprintf(stderr, "chat-bench: %s: %u connections to %s:%d%s%s\n",
+            argv[0], B.n, B.host, B.port, B.path,
+            B.proto == CB_PROTO_NCHAN ? "<room> (publishers /pub/<room>)"
+            : "");
 
     for ( ;; ) {
         now = cb_now();
@@ -2734,11 +3130,45 @@ cb_report(void)
                "                backlog and sender gone count frames\n",
                B.subs, B.subs + B.senders);
 
+    } else if (B.proto == CB_PROTO_NCHAN) {
+        printf("target          ws://%s:%d/sub/<room> (proto nchan: "
+               "publishers on /pub/<room>, no auth, no join)\n",
+               B.host, B.port);
+        printf("                a publisher gets no copy and is no member; "
+               "acked = nchan's channel-info reply\n");
+
+    } else if (B.proto == CB_PROTO_SIO) {
+        printf("target          ws://%s:%d%s%cEIO=4&transport=websocket "
+               "(proto sio: Socket.IO 4, no auth)\n", B.host, B.port,
+               B.path, strchr(B.path, '?') ? '&' : '?');
+
     } else {
         printf("target          ws://%s:%d%s\n", B.host, B.port, B.path);
     }
 
-    switch (B.proto == CB_PROTO_LIMIT ? 0 : B.scenario) {
+    switch (B.proto == CB_PROTO_LIMIT ? 0
+            : B.proto == CB_PROTO_NCHAN ? -B.scenario : B.scenario)
+    {
+    case -CB_SC_FANOUT:
+        printf("shape           1 channel x %u subscribers + %u publisher(s)%s"
+               ", %u members\n", B.subs + (B.nchan_echo ? B.senders : 0),
+               B.senders, B.nchan_echo ? " (--nchan-echo: 1 subscriber "
+               "per publisher included)" : "",
+               B.subs + (B.nchan_echo ? B.senders : 0));
+        break;
+    case -CB_SC_ROOMS:
+        if (B.nchan_echo) {
+            printf("shape           %u channels x (1 publisher + 2 "
+                   "subscribers, one standing for the publisher's own "
+                   "copy), 2 members each\n", B.rooms);
+        } else {
+            printf("shape           %u channels x (1 publisher + 1 "
+                   "subscriber), 1 member each\n", B.rooms);
+        }
+        break;
+    case -CB_SC_IDLE:
+        printf("shape           %u subscribers, channels of 2\n", B.conns);
+        break;
     case 0:
         break;
     case CB_SC_FANOUT:
@@ -2880,6 +3310,12 @@ cb_report(void)
 
     if (B.proto == CB_PROTO_LIMIT) {
         printf(" proto=limit ports=%u", B.ports);
+
+    } else if (B.proto == CB_PROTO_NCHAN) {
+        printf(" proto=nchan%s", B.nchan_echo ? " nchan_echo=1" : "");
+
+    } else if (B.proto == CB_PROTO_SIO) {
+        printf(" proto=sio");
     }
 
     if (B.scenario != CB_SC_IDLE) {
