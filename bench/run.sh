@@ -11,7 +11,7 @@
 #
 # Without --selftest it uses the demo stack of "make up" (nginx on
 # 127.0.0.1:8080, WebSocket at /chat/ws, REST under /chat/api/,
-# run/nginx.pid, run/jwt.secret, PostgreSQL on 127.0.0.1:55432); if that is
+# run/nginx.pid, run/jwt.secret, PostgreSQL on 127.0.0.1:25432); if that is
 # not running, it runs "make up" and, at the end, "make down" (or stops the
 # nginx master it started).  Server CPU and memory are read from /proc for
 # the nginx master and its workers, plus any other process whose pid file
@@ -72,7 +72,7 @@ fi
 : "${BENCH_BACKENDS:=1}" "${BENCH_PATH:=/chat/ws}" "${BENCH_HOST:=127.0.0.1}"
 : "${BENCH_REST:=1}" "${REST_CONNS:=32}" "${REST_LIMIT:=50}"
 : "${BENCH_KEEP_ROOMS:=0}"
-: "${BENCH_PG:=host=127.0.0.1 port=${CHAT_PG_PORT:-55432} dbname=chat user=chat}"
+: "${BENCH_PG:=host=127.0.0.1 port=${CHAT_PG_PORT:-25432} dbname=chat user=chat}"
 
 if [ $selftest = 1 ]; then
     BENCH_REST=0

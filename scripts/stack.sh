@@ -5,7 +5,7 @@
 #
 # RUNDIR defaults to ./run under the repository root (a relative RUNDIR is
 # taken relative to the repository root).  Environment:
-#   CHAT_PG_PORT     (55432)   CHAT_REDIS_PORT (56379)
+#   CHAT_PG_PORT     (25432)   CHAT_REDIS_PORT (26379)
 #   CHAT_DEMO_CONF   nginx config template (default conf/demo.conf.in);
 #                    @RUNDIR@ @ROOT@ @PG_PORT@ @REDIS_PORT@ are substituted
 #   NGINX            (/usr/sbin/nginx)
@@ -14,8 +14,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 NGINX=${NGINX:-/usr/sbin/nginx}
-PG_PORT=${CHAT_PG_PORT:-55432}
-REDIS_PORT=${CHAT_REDIS_PORT:-56379}
+# fixed ports stay below the kernel's ephemeral range (32768 and up), so an
+# outgoing connection never holds one when a service needs to bind it
+PG_PORT=${CHAT_PG_PORT:-25432}
+REDIS_PORT=${CHAT_REDIS_PORT:-26379}
 CONF_IN=${CHAT_DEMO_CONF:-$ROOT/conf/demo.conf.in}
 
 cmd=${1:-}

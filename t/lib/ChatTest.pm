@@ -104,14 +104,18 @@ sub rand_room {
         int(rand 65536);
 }
 
+# A port for a server to listen on, below the kernel's ephemeral range
+# (32768 and up): an outgoing connection can take an ephemeral port between
+# this check and the server's bind, never one of these.
 sub free_port {
-    for (1 .. 50) {
+    for (1 .. 200) {
+        my $p = 20000 + int rand 12000;
+        next if $USED_PORTS{$p};
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-            LocalPort => 0, Listen => 1, ReuseAddr => 1, Proto => 'tcp')
-            or die "free_port: $!";
-        my $p = $s->sockport;
+            LocalPort => $p, Listen => 1, ReuseAddr => 1, Proto => 'tcp')
+            or next;
         close $s;
-        next if $USED_PORTS{$p}++;
+        $USED_PORTS{$p} = 1;
         return $p;
     }
     die "free_port: no free port";

@@ -7,7 +7,7 @@
 #   t/lib/backends.sh stop DIR     stops both (tolerates either being down)
 #   t/lib/backends.sh status DIR
 #
-# Ports: CHAT_TEST_PG_PORT (default 55442), CHAT_TEST_REDIS_PORT (56389).
+# Ports: CHAT_TEST_PG_PORT (default 25442), CHAT_TEST_REDIS_PORT (26389).
 #
 # Building blocks (used by t/lib/ChatTest.pm for a test's own backends):
 #   pg-init DIR PORT   fresh cluster in DIR/pg, started, role+db, migrated
@@ -120,8 +120,9 @@ dir=$(cd "$dir" && pwd)
 
 case $cmd in
 start)
-    pgport=${CHAT_TEST_PG_PORT:-55442}
-    rport=${CHAT_TEST_REDIS_PORT:-56389}
+    # below the ephemeral range: no outgoing connection can hold them
+    pgport=${CHAT_TEST_PG_PORT:-25442}
+    rport=${CHAT_TEST_REDIS_PORT:-26389}
     rm -f "$dir/env"
     redis_stop "$dir"
     pg_init "$dir" "$pgport"

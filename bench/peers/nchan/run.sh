@@ -7,7 +7,7 @@
 #
 #   DIR defaults to bench/out/nchan (config, pid files, logs).
 #   start   installs libnginx-mod-nchan if missing, starts redis-server on
-#           127.0.0.1:$NCHAN_REDIS_PORT (default 56479, no persistence) and
+#           127.0.0.1:$NCHAN_REDIS_PORT (default 26479, no persistence) and
 #           nginx (2 workers) on 127.0.0.1:$NCHAN_PORT (default 18980);
 #           prints "nginx_master=PID", "nginx_workers=PID PID" and
 #           "redis=PID" for CPU measurement.
@@ -27,7 +27,7 @@ root=$(cd "$here/../../.." && pwd)
 cmd=${1:-}
 dir=${2:-$root/bench/out/nchan}
 port=${NCHAN_PORT:-18980}
-redis_port=${NCHAN_REDIS_PORT:-56479}
+redis_port=${NCHAN_REDIS_PORT:-26479}
 module=/usr/lib/nginx/modules/ngx_nchan_module.so
 nginx=/usr/sbin/nginx
 

@@ -14,7 +14,7 @@
 # server.log, redis.log and pids (every server pid on one line: primary,
 # workers, Redis; for CPU / memory accounting from /proc).
 #
-# Environment: PORT (18970), REDIS_PORT (56469), WORKERS (2), HOST,
+# Environment: PORT (18970), REDIS_PORT (26469), WORKERS (2), HOST,
 # PING_INTERVAL, PING_TIMEOUT (ms; passed to server.js), START_TIMEOUT (s, 30).
 
 set -eu
@@ -24,7 +24,7 @@ cmd=${1:-}
 dir=${2:-$here/run}
 
 export PORT=${PORT:-18970}
-export REDIS_PORT=${REDIS_PORT:-56469}
+export REDIS_PORT=${REDIS_PORT:-26469}
 export WORKERS=${WORKERS:-2}
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }

@@ -5,7 +5,7 @@
 // are channels; Redis pub/sub carries broadcasts between the workers.
 //
 // Environment: HOST (127.0.0.1), PORT (18970), WORKERS (2),
-// REDIS_HOST (127.0.0.1), REDIS_PORT (56469), PING_INTERVAL (ms, 25000),
+// REDIS_HOST (127.0.0.1), REDIS_PORT (26469), PING_INTERVAL (ms, 25000),
 // PING_TIMEOUT (ms, 20000).  NODE_CLUSTER_SCHED_POLICY=none lets the
 // workers accept() themselves instead of the primary's round robin.
 //
@@ -21,7 +21,7 @@ const HOST = process.env.HOST || '127.0.0.1';
 const PORT = parseInt(process.env.PORT || '18970', 10);
 const WORKERS = parseInt(process.env.WORKERS || '2', 10);
 const REDIS_HOST = process.env.REDIS_HOST || '127.0.0.1';
-const REDIS_PORT = parseInt(process.env.REDIS_PORT || '56469', 10);
+const REDIS_PORT = parseInt(process.env.REDIS_PORT || '26469', 10);
 const PING_INTERVAL = parseInt(process.env.PING_INTERVAL || '25000', 10);
 const PING_TIMEOUT = parseInt(process.env.PING_TIMEOUT || '20000', 10);
 
