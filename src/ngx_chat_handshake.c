@@ -70,14 +70,11 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
     if (h != NULL && !(h->value.len == 2
                        && ngx_strncmp(h->value.data, "13", 2) == 0))
     {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_chat_http_header_out(r, "Sec-WebSocket-Version", "13")
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Sec-WebSocket-Version");
-        ngx_str_set(&h->value, "13");
 
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
 

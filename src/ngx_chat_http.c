@@ -7,10 +7,6 @@
 #include "ngx_chat.h"
 
 
-static ngx_int_t ngx_chat_http_add_header(ngx_http_request_t *r,
-    const char *name, const char *value);
-
-
 ngx_table_elt_t *
 ngx_chat_http_header(ngx_http_request_t *r, const char *name, size_t len)
 {
@@ -175,7 +171,7 @@ ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
 
     if ((status == NGX_HTTP_SERVICE_UNAVAILABLE
          || status == NGX_HTTP_TOO_MANY_REQUESTS)
-        && ngx_chat_http_add_header(r, "Retry-After", "2") != NGX_OK)
+        && ngx_chat_http_header_out(r, "Retry-After", "2") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -244,10 +240,10 @@ ngx_chat_http_cors(ngx_http_request_t *r)
     ngx_memcpy(p, origin->value.data, origin->value.len);
     p[origin->value.len] = '\0';
 
-    if (ngx_chat_http_add_header(r, "Access-Control-Allow-Origin",
+    if (ngx_chat_http_header_out(r, "Access-Control-Allow-Origin",
                                  (char *) p) != NGX_OK
-        || ngx_chat_http_add_header(r, "Vary", "Origin") != NGX_OK
-        || ngx_chat_http_add_header(r, "Access-Control-Expose-Headers",
+        || ngx_chat_http_header_out(r, "Vary", "Origin") != NGX_OK
+        || ngx_chat_http_header_out(r, "Access-Control-Expose-Headers",
                                     "Retry-After") != NGX_OK)
     {
         return NGX_ERROR;
@@ -257,16 +253,9 @@ ngx_chat_http_cors(ngx_http_request_t *r)
 }
 
 
+/* an output header; name and value must outlive the request */
 ngx_int_t
 ngx_chat_http_header_out(ngx_http_request_t *r, const char *name,
-    const char *value)
-{
-    return ngx_chat_http_add_header(r, name, value);
-}
-
-
-static ngx_int_t
-ngx_chat_http_add_header(ngx_http_request_t *r, const char *name,
     const char *value)
 {
     ngx_table_elt_t  *h;
