@@ -50,9 +50,7 @@ struct ngx_chat_room_s {
     uint32_t            npending;
     uint32_t            pending_cap;
 
-    unsigned            state:4;
-    unsigned            subscribed:1;
-    unsigned            sub_sent:1;
+    unsigned            state:4;      /* the caller's */
 
     void               *data;        /* the caller's per-room state */
 
