@@ -40,6 +40,12 @@ static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
     ngx_chat_check_bounds, 1, 100000
 };
 
+static ngx_conf_enum_t  ngx_chat_stores[] = {
+    { ngx_string("postgresql"), NGX_CHAT_STORE_POSTGRESQL },
+    { ngx_string("redis"), NGX_CHAT_STORE_REDIS },
+    { ngx_null_string, 0 }
+};
+
 
 static ngx_command_t  ngx_chat_commands[] = {
 
@@ -191,6 +197,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, join_replay_max),
       &ngx_chat_replay_bounds },
 
+    { ngx_string("chat_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, store),
+      &ngx_chat_stores },
+
       ngx_null_command
 };
 
@@ -270,6 +283,14 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&mcf->redis_prefix, "chat:");
     }
 
+    /* Redis names are built in fixed buffers: prefix, kind, room id */
+    if (mcf->redis_prefix.len > NGX_CHAT_REDIS_PREFIX_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_redis_prefix\" must be at most %d bytes",
+                           NGX_CHAT_REDIS_PREFIX_MAX);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
     ngx_conf_init_uint_value(mcf->pg_pool, 4);
     ngx_conf_init_msec_value(mcf->pg_timeout, 10000);
@@ -338,6 +359,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->message_max = NGX_CONF_UNSET_SIZE;
     lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
     lcf->join_replay_max = NGX_CONF_UNSET_UINT;
+    lcf->store = NGX_CONF_UNSET_UINT;
 
     return lcf;
 }
@@ -361,6 +383,8 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,
                               500);
+    ngx_conf_merge_uint_value(conf->store, prev->store,
+                              NGX_CHAT_STORE_POSTGRESQL);
 
     if (conf->frame_max < 128) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -691,7 +715,9 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
     ngx_chat_worker.log = cycle->log;
     ngx_queue_init(&ngx_chat_worker.sessions);
 
-    if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0) {
+    if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0
+        || ngx_chat_room_table_init(&ngx_chat_worker.relay_rooms, 64) != 0)
+    {
         return NGX_ERROR;
     }
 
@@ -726,6 +752,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_pg_exit();
 
     ngx_chat_room_table_free(&ngx_chat_worker.rooms);
+    ngx_chat_room_table_free(&ngx_chat_worker.relay_rooms);
 }
 
 

@@ -25,8 +25,17 @@
 
 #define NGX_CHAT_NAME_MAX         128
 
+#define NGX_CHAT_REDIS_PREFIX_MAX  128
+
 /* sends a session may have waiting for a commit before it is not read */
 #define NGX_CHAT_SEND_INFLIGHT_MAX  256
+
+/* chat_store: where a location's sends go */
+#define NGX_CHAT_STORE_POSTGRESQL  0
+#define NGX_CHAT_STORE_REDIS       1
+
+#define NGX_CHAT_NOT_STORED                                                   \
+    "messages are not stored here (chat_store redis)"
 
 
 typedef struct {
@@ -63,6 +72,7 @@ typedef struct {
     size_t                 message_max;
     size_t                 send_queue_max;
     ngx_uint_t             join_replay_max;
+    ngx_uint_t             store;         /* NGX_CHAT_STORE_* */
 } ngx_chat_loc_conf_t;
 
 
@@ -123,6 +133,7 @@ typedef struct {
     ngx_chat_main_conf_t      *mcf;
     ngx_log_t                 *log;
     ngx_chat_room_table_t      rooms;
+    ngx_chat_room_table_t      relay_rooms;   /* of chat_store redis */
     ngx_queue_t                sessions;
     ngx_flag_t                 active;
 } ngx_chat_worker_t;
@@ -164,14 +175,18 @@ void ngx_chat_fanout_exit(void);
 void ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req);
 void ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req);
 void ngx_chat_fanout_session_gone(ngx_chat_session_t *s);
+ngx_int_t ngx_chat_fanout_joined(ngx_chat_session_t *s, const char *room,
+    size_t len);
 void ngx_chat_fanout_committed(const char *room, size_t room_len,
     int64_t seq, const char *json, size_t json_len);
 void ngx_chat_fanout_ephemeral(const char *room, size_t len,
     const char *json, size_t json_len);
-void ngx_chat_fanout_redis_message(const char *room, size_t len,
-    const char *payload, size_t payload_len);
-void ngx_chat_fanout_redis_subscribed(const char *room, size_t len);
-void ngx_chat_fanout_redis_unsubscribed(const char *room, size_t len);
+void ngx_chat_fanout_redis_message(ngx_uint_t store, const char *room,
+    size_t len, const char *payload, size_t payload_len);
+void ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *room,
+    size_t len);
+void ngx_chat_fanout_redis_unsubscribed(ngx_uint_t store, const char *room,
+    size_t len);
 void ngx_chat_fanout_redis_up(void);
 void ngx_chat_fanout_redis_down(void);
 
@@ -180,13 +195,39 @@ ngx_int_t ngx_chat_batch_init(ngx_cycle_t *cycle);
 void ngx_chat_batch_exit(void);
 
 /* ngx_chat_redis.c */
+typedef struct ngx_chat_redis_relay_s  ngx_chat_redis_relay_t;
+
+/* rc: NGX_OK, NGX_DECLINED (Redis unreachable or refused), NGX_ERROR */
+typedef void (*ngx_chat_redis_relay_pt)(ngx_chat_redis_relay_t *rr,
+    ngx_int_t rc);
+
+/*
+ * A send of the redis store: the event text is part[0], seq, part[1],
+ * msg_id, part[2], ts, part[3]; Redis fills in the three numbers.  The
+ * text must stay valid until the handler has run.
+ */
+struct ngx_chat_redis_relay_s {
+    ngx_chat_redis_relay_pt    handler;
+    const char                *room;
+    size_t                     room_len;
+    ngx_chat_json_part_t       part[4];
+    int64_t                    seq;
+    int64_t                    msg_id;
+    int64_t                    ts;
+    unsigned                   retried:1;
+};
+
 ngx_int_t ngx_chat_redis_init(ngx_cycle_t *cycle);
 void ngx_chat_redis_exit(void);
 ngx_int_t ngx_chat_redis_up(void);
-ngx_int_t ngx_chat_redis_subscribe(const char *room, size_t len);
-ngx_int_t ngx_chat_redis_unsubscribe(const char *room, size_t len);
+ngx_int_t ngx_chat_redis_subscribe(ngx_uint_t store, const char *room,
+    size_t len);
+ngx_int_t ngx_chat_redis_unsubscribe(ngx_uint_t store, const char *room,
+    size_t len);
 void ngx_chat_redis_publish(const char *room, size_t room_len,
     const char *payload, size_t len);
+/* NGX_OK: the handler runs later; NGX_DECLINED: Redis is not connected */
+ngx_int_t ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr);
 
 /* ngx_chat_pg.c */
 typedef void (*ngx_chat_pg_handler_pt)(void *data, PGresult *res,
@@ -209,6 +250,11 @@ ngx_int_t ngx_chat_pg_query(const char *sql, int nparams,
     const char *const *values, const int *lengths,
     ngx_chat_pg_handler_pt handler, void *data);
 const char *ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res);
+
+/* ngx_chat_fanout.c: the access check of a join */
+ngx_int_t ngx_chat_fanout_room_check(const char *room, size_t room_len,
+    const char *user, size_t user_len, ngx_chat_pg_handler_pt handler,
+    void *data);
 
 /* ngx_chat_api.c */
 ngx_int_t ngx_chat_api_handler(ngx_http_request_t *r);

@@ -76,6 +76,7 @@ ngx_chat_api_handler(ngx_http_request_t *r)
     ngx_uint_t             route, i;
     const char            *err;
     ngx_chat_api_ctx_t    *ctx;
+    ngx_chat_loc_conf_t   *lcf;
     ngx_chat_api_route_t  *rt;
 
     if (!ngx_chat_worker.active || r != r->main) {
@@ -147,6 +148,18 @@ ngx_chat_api_handler(ngx_http_request_t *r)
         return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                    "not a member of this direct-message "
                                    "room");
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
+
+    /* history and cursors need stored messages */
+    if (lcf->store == NGX_CHAT_STORE_REDIS
+        && (route == NGX_CHAT_API_READ
+            || (route == NGX_CHAT_API_MESSAGES
+                && r->method != NGX_HTTP_POST)))
+    {
+        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                   NGX_CHAT_NOT_STORED);
     }
 
     ngx_http_set_ctx(r, ctx, ngx_chat_module);
@@ -405,6 +418,10 @@ ngx_chat_api_body(ngx_http_request_t *r)
     if (ctx->route == NGX_CHAT_API_READ) {
         op->seq = req.seq;
         ngx_chat_read(op);
+
+    } else if (lcf->store == NGX_CHAT_STORE_REDIS) {
+        ngx_chat_relay_send(op, ctx->claims.name,
+                            ngx_strlen(ctx->claims.name), &req);
 
     } else {
         /* the same send as over a WebSocket: one commit, one event */

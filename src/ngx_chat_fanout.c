@@ -6,6 +6,11 @@
  * back, so each joined session sees each seq once and in order.  A room
  * is subscribed on its first local join and unsubscribed after its last
  * leave; at most one SUBSCRIBE or UNSUBSCRIBE is outstanding per room.
+ *
+ * A room of the redis store (chat_store redis) is another room with the
+ * same id, in its own table and on its own channel.  Nothing stored can
+ * fill its gaps, and Redis brings its events in seq order, so each event
+ * is shown as it comes, with no pending events and no reading back.
  */
 
 #include "ngx_chat.h"
@@ -29,8 +34,14 @@ typedef struct {
     ngx_event_t          gap_timer;
     ngx_event_t          release;
     ngx_uint_t           sub;
+    ngx_uint_t           store;        /* NGX_CHAT_STORE_* */
     unsigned             resyncing:1;
 } ngx_chat_room_ctx_t;
+
+
+#define ngx_chat_fanout_rooms(store)                                          \
+    ((store) == NGX_CHAT_STORE_REDIS ? &ngx_chat_worker.relay_rooms          \
+                                     : &ngx_chat_worker.rooms)
 
 
 /* a member with the join request it came from */
@@ -54,7 +65,8 @@ typedef struct {
 } ngx_chat_room_ref_t;
 
 
-static ngx_chat_room_t *ngx_chat_room_acquire(const char *id, size_t len);
+static ngx_chat_room_t *ngx_chat_room_acquire(ngx_uint_t store,
+    const char *id, size_t len);
 static void ngx_chat_room_open(ngx_chat_room_t *room);
 static void ngx_chat_room_release_later(ngx_chat_room_t *room);
 static void ngx_chat_room_release_handler(ngx_event_t *ev);
@@ -64,6 +76,8 @@ static void ngx_chat_fanout_deliver(ngx_chat_room_t *room,
     ngx_chat_buf_t *b);
 static void ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b);
 static void ngx_chat_fanout_emit_live(ngx_chat_room_t *room,
+    ngx_chat_buf_t *b);
+static void ngx_chat_fanout_relay_deliver(ngx_chat_room_t *room,
     ngx_chat_buf_t *b);
 static void ngx_chat_fanout_gap_handler(ngx_event_t *ev);
 static void ngx_chat_fanout_resync(ngx_chat_room_t *room);
@@ -126,16 +140,18 @@ ngx_chat_fanout_exit(void)
     /* sessions are gone by now: only the rooms' own state is left */
     ngx_chat_room_each(&ngx_chat_worker.rooms, ngx_chat_fanout_free_room,
                        NULL);
+    ngx_chat_room_each(&ngx_chat_worker.relay_rooms,
+                       ngx_chat_fanout_free_room, NULL);
 }
 
 
 static ngx_chat_room_t *
-ngx_chat_room_acquire(const char *id, size_t len)
+ngx_chat_room_acquire(ngx_uint_t store, const char *id, size_t len)
 {
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
     if (room) {
         return room;
     }
@@ -145,13 +161,14 @@ ngx_chat_room_acquire(const char *id, size_t len)
         return NULL;
     }
 
-    room = ngx_chat_room_add(&ngx_chat_worker.rooms, id, len);
+    room = ngx_chat_room_add(ngx_chat_fanout_rooms(store), id, len);
     if (room == NULL) {
         ngx_free(ctx);
         return NULL;
     }
 
     room->data = ctx;
+    ctx->store = store;
 
     ctx->gap_timer.handler = ngx_chat_fanout_gap_handler;
     ctx->gap_timer.data = room;
@@ -182,7 +199,9 @@ ngx_chat_room_subscribe(ngx_chat_room_t *room)
         return;
     }
 
-    if (ngx_chat_redis_subscribe(room->id, room->id_len) == NGX_OK) {
+    if (ngx_chat_redis_subscribe(ctx->store, room->id, room->id_len)
+        == NGX_OK)
+    {
         ctx->sub = NGX_CHAT_SUB_PENDING;
     }
 }
@@ -236,7 +255,9 @@ ngx_chat_room_release_handler(ngx_event_t *ev)
     switch (ctx->sub) {
 
     case NGX_CHAT_SUB_ACTIVE:
-        if (ngx_chat_redis_unsubscribe(room->id, room->id_len) == NGX_OK) {
+        if (ngx_chat_redis_unsubscribe(ctx->store, room->id, room->id_len)
+            == NGX_OK)
+        {
             ctx->sub = NGX_CHAT_UNSUB_PENDING;
             return;
         }
@@ -257,18 +278,24 @@ ngx_chat_room_release_handler(ngx_event_t *ev)
 static void
 ngx_chat_room_destroy(ngx_chat_room_t *room)
 {
+    ngx_chat_room_ctx_t    *ctx = room->data;
+    ngx_chat_room_table_t  *rooms;
+
+    rooms = ngx_chat_fanout_rooms(ctx->store);
+
     ngx_chat_fanout_free_room(room, NULL);
-    ngx_chat_room_delete(&ngx_chat_worker.rooms, room);
+    ngx_chat_room_delete(rooms, room);
 }
 
 
 void
-ngx_chat_fanout_redis_subscribed(const char *id, size_t len)
+ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *id,
+    size_t len)
 {
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
     if (room == NULL) {
         return;
     }
@@ -284,7 +311,9 @@ ngx_chat_fanout_redis_subscribed(const char *id, size_t len)
     if (room->state == NGX_CHAT_ROOM_SUBSCRIBING) {
         ngx_chat_room_open(room);
 
-    } else if (room->state == NGX_CHAT_ROOM_READY) {
+    } else if (room->state == NGX_CHAT_ROOM_READY
+               && store != NGX_CHAT_STORE_REDIS)
+    {
         /* events published while it was not subscribed */
         ngx_chat_fanout_resync(room);
     }
@@ -292,12 +321,13 @@ ngx_chat_fanout_redis_subscribed(const char *id, size_t len)
 
 
 void
-ngx_chat_fanout_redis_unsubscribed(const char *id, size_t len)
+ngx_chat_fanout_redis_unsubscribed(ngx_uint_t store, const char *id,
+    size_t len)
 {
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
     if (room == NULL) {
         return;
     }
@@ -331,6 +361,8 @@ ngx_chat_fanout_redis_up(void)
 {
     ngx_chat_room_each(&ngx_chat_worker.rooms,
                        ngx_chat_fanout_redis_room_up, NULL);
+    ngx_chat_room_each(&ngx_chat_worker.relay_rooms,
+                       ngx_chat_fanout_redis_room_up, NULL);
 }
 
 
@@ -355,11 +387,13 @@ ngx_chat_fanout_redis_down(void)
 {
     ngx_chat_room_each(&ngx_chat_worker.rooms,
                        ngx_chat_fanout_redis_room_down, NULL);
+    ngx_chat_room_each(&ngx_chat_worker.relay_rooms,
+                       ngx_chat_fanout_redis_room_down, NULL);
 }
 
 
 void
-ngx_chat_fanout_redis_message(const char *id, size_t len,
+ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
     const char *payload, size_t payload_len)
 {
     int64_t           seq;
@@ -367,7 +401,7 @@ ngx_chat_fanout_redis_message(const char *id, size_t len,
     ngx_chat_buf_t   *b;
     ngx_chat_room_t  *room;
 
-    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
     if (room == NULL) {
         return;
     }
@@ -391,7 +425,9 @@ ngx_chat_fanout_redis_message(const char *id, size_t len,
     p++;
 
     /* this worker's own commits come back from Redis: already delivered */
-    if (seq && seq <= room->delivered && room->state == NGX_CHAT_ROOM_READY) {
+    if (seq && seq <= room->delivered && room->state == NGX_CHAT_ROOM_READY
+        && store != NGX_CHAT_STORE_REDIS)
+    {
         return;
     }
 
@@ -403,6 +439,9 @@ ngx_chat_fanout_redis_message(const char *id, size_t len,
 
     if (seq == 0) {
         ngx_chat_fanout_emit_live(room, b);
+
+    } else if (store == NGX_CHAT_STORE_REDIS) {
+        ngx_chat_fanout_relay_deliver(room, b);
 
     } else {
         ngx_chat_fanout_deliver(room, b);
@@ -522,6 +561,19 @@ ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
     if (room->npending == 0 && ctx->gap_timer.timer_set) {
         ngx_del_timer(&ctx->gap_timer);
     }
+}
+
+
+/*
+ * The redis store: the subscription brings the room's events in seq
+ * order, each once.  After a lost subscription, or a Redis that lost its
+ * counters, the next event is simply the next one shown.
+ */
+static void
+ngx_chat_fanout_relay_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+{
+    ngx_chat_fanout_emit(room, b);
+    room->delivered = b->seq;
 }
 
 
@@ -703,7 +755,7 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
         return;
     }
 
-    room = ngx_chat_room_acquire(req->room, req->room_len);
+    room = ngx_chat_room_acquire(s->lcf->store, req->room, req->room_len);
     if (room == NULL) {
         ngx_free(jn);
         ngx_chat_session_error(s, req->id, req->id_len, "internal",
@@ -734,13 +786,35 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 }
 
 
+/*
+ * The statement that checks a user's access to a room, creating it when
+ * allowed and making the user a member; it answers the room's stored seq.
+ */
+ngx_int_t
+ngx_chat_fanout_room_check(const char *room, size_t room_len,
+    const char *user, size_t user_len, ngx_chat_pg_handler_pt handler,
+    void *data)
+{
+    int          lengths[3];
+    const char  *values[3];
+
+    values[0] = room;
+    lengths[0] = room_len;
+    values[1] = user;
+    lengths[1] = user_len;
+    values[2] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
+    lengths[2] = 1;
+
+    return ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN, 3, values, lengths,
+                             handler, data);
+}
+
+
 /* access and membership, for every join: the room may be private */
 static void
 ngx_chat_join_check(ngx_chat_join_t *jn)
 {
     ngx_int_t             rc;
-    const char           *values[3];
-    int                   lengths[3];
     ngx_chat_room_t      *room;
     ngx_chat_session_t   *s;
     ngx_chat_room_ref_t  *ref;
@@ -754,15 +828,8 @@ ngx_chat_join_check(ngx_chat_join_t *jn)
         return;
     }
 
-    values[0] = room->id;
-    lengths[0] = room->id_len;
-    values[1] = (char *) s->user;
-    lengths[1] = s->user_len;
-    values[2] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-    lengths[2] = 1;
-
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN, 3, values, lengths,
-                           ngx_chat_join_checked, ref);
+    rc = ngx_chat_fanout_room_check(room->id, room->id_len, (char *) s->user,
+                                    s->user_len, ngx_chat_join_checked, ref);
 
     if (rc != NGX_OK) {
         ngx_chat_session_unref(s);
@@ -781,10 +848,11 @@ ngx_chat_join_checked(void *data, PGresult *res, ngx_uint_t status)
 {
     ngx_chat_room_ref_t *ref = data;
 
-    ngx_chat_buf_t      *b;
-    ngx_chat_join_t     *jn;
-    ngx_chat_room_t     *room;
-    ngx_chat_session_t  *s;
+    ngx_chat_buf_t       *b;
+    ngx_chat_join_t      *jn;
+    ngx_chat_room_t      *room;
+    ngx_chat_session_t   *s;
+    ngx_chat_room_ctx_t  *ctx;
 
     s = ref->session;
     jn = ngx_chat_join_find(ref);
@@ -811,6 +879,12 @@ ngx_chat_join_checked(void *data, PGresult *res, ngx_uint_t status)
     }
 
     room = jn->member.room;
+    ctx = room->data;
+
+    if (ctx->store == NGX_CHAT_STORE_REDIS) {
+        /* the stored seq is not this room's: it goes on from what comes */
+        room->state = NGX_CHAT_ROOM_READY;
+    }
 
     if (room->state != NGX_CHAT_ROOM_READY) {
         room->delivered = atoll(PQgetvalue(res, 0, 0));
@@ -847,12 +921,24 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
     ngx_chat_room_t      *room;
     ngx_chat_session_t   *s;
     ngx_chat_room_ref_t  *ref;
+    ngx_chat_room_ctx_t  *ctx;
 
     room = jn->member.room;
     s = jn->member.session;
+    ctx = room->data;
 
     /* events after the reply are those after this seq, held meanwhile */
     jn->target = room->delivered;
+
+    if (ctx->store == NGX_CHAT_STORE_REDIS) {
+        /* nothing to replay: every event held is for this member */
+        if (jn->member.nheld) {
+            jn->target = jn->member.held[0]->seq - 1;
+        }
+
+        ngx_chat_join_finish(jn, 0);
+        return;
+    }
 
     if (!jn->has_since || jn->since >= jn->target) {
         ngx_chat_join_finish(jn, 0);
@@ -1049,6 +1135,18 @@ ngx_chat_fanout_session_gone(ngx_chat_session_t *s)
     while (s->members) {
         ngx_chat_member_remove(s, s->members);
     }
+}
+
+
+/* the session has joined the room, and the join is complete */
+ngx_int_t
+ngx_chat_fanout_joined(ngx_chat_session_t *s, const char *room, size_t len)
+{
+    ngx_chat_join_t  *jn;
+
+    jn = ngx_chat_session_member(s, room, len);
+
+    return jn && jn->member.live;
 }
 
 

@@ -47,6 +47,10 @@ void ngx_chat_op_free(ngx_chat_op_t *op);
 void ngx_chat_batch_send(ngx_chat_op_t *op, const char *name,
     size_t name_len, ngx_chat_request_t *req);
 
+/* ngx_chat_relay.c */
+void ngx_chat_relay_send(ngx_chat_op_t *op, const char *name,
+    size_t name_len, ngx_chat_request_t *req);
+
 /* ngx_chat_history.c */
 void ngx_chat_history(ngx_chat_op_t *op);
 void ngx_chat_read(ngx_chat_op_t *op);

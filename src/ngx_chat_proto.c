@@ -1411,6 +1411,74 @@ ngx_chat_json_message(ngx_chat_json_t *j, const ngx_chat_message_t *m)
 }
 
 
+static const char *
+ngx_chat_json_find(const char *p, const char *last, const char *s)
+{
+    size_t  n;
+
+    n = strlen(s);
+
+    for ( /* void */ ; (size_t) (last - p) >= n; p++) {
+        if (memcmp(p, s, n) == 0) {
+            return p;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The first ",\"ts\":0" is the field: the fields before it are strings,
+ * and a quote inside a JSON string is always escaped.
+ */
+int
+ngx_chat_json_message_parts(ngx_chat_json_t *j, const ngx_chat_message_t *m,
+    ngx_chat_json_part_t *part)
+{
+    size_t               start;
+    const char          *p, *last, *seq, *ts;
+    ngx_chat_message_t   z;
+
+    z = *m;
+    z.seq = 0;
+    z.msg_id = 0;
+    z.ts = 0;
+    z.deleted = 0;
+    z.with_type = 1;
+
+    start = j->len;
+
+    if (ngx_chat_json_message(j, &z) != 0) {
+        return -1;
+    }
+
+    p = j->data + start;
+    last = j->data + j->len;
+
+    seq = ngx_chat_json_find(p, last, "\"seq\":0,\"msg_id\":0,");
+    ts = seq ? ngx_chat_json_find(seq, last, ",\"ts\":0") : NULL;
+
+    if (ts == NULL) {
+        return -1;
+    }
+
+    seq += sizeof("\"seq\":") - 1;
+    ts += sizeof(",\"ts\":") - 1;
+
+    part[0].data = p;
+    part[0].len = seq - p;
+    part[1].data = seq + 1;
+    part[1].len = sizeof(",\"msg_id\":") - 1;
+    part[2].data = part[1].data + part[1].len + 1;
+    part[2].len = ts - part[2].data;
+    part[3].data = ts + 1;
+    part[3].len = last - part[3].data;
+
+    return 0;
+}
+
+
 static void
 ngx_chat_json_event_begin(ngx_chat_json_t *j, const char *lit, size_t n,
     const char *room, size_t room_len)

@@ -259,6 +259,21 @@ int ngx_chat_json_message(ngx_chat_json_t *j, const ngx_chat_message_t *m);
 int ngx_chat_json_message_open(ngx_chat_json_t *j,
     const ngx_chat_message_t *m);
 
+
+typedef struct {
+    const char           *data;
+    size_t                len;
+} ngx_chat_json_part_t;
+
+/*
+ * A message event whose seq, msg_id and ts come later: appended to j with
+ * 0 for the three and cut around them, so that part[0] seq part[1] msg_id
+ * part[2] ts part[3] is what ngx_chat_json_message() writes.  The four
+ * parts point into j.  Returns 0, or -1.
+ */
+int ngx_chat_json_message_parts(ngx_chat_json_t *j,
+    const ngx_chat_message_t *m, ngx_chat_json_part_t *part);
+
 /* the other events of protocol.md section 5 */
 int ngx_chat_json_edited(ngx_chat_json_t *j, const char *room,
     size_t room_len, long long seq, const char *body, size_t body_len,

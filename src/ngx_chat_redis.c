@@ -1,11 +1,17 @@
 /*
  * Redis for a worker: one pub/sub connection (room channels) and one
- * command connection (PUBLISH), both hiredis async contexts driven by
- * nginx events.  hiredis 0.14 reads once per call and has no timers, so
- * its sockets are watched level-triggered and timeouts are nginx timers.
+ * command connection (PUBLISH, and the sends of the redis store), both
+ * hiredis async contexts driven by nginx events.  hiredis 0.14 reads once
+ * per call and has no timers, so its sockets are watched level-triggered
+ * and timeouts are nginx timers.
+ *
+ * Names: "<prefix>room:<room>" is a room's channel, "<prefix>relay:<room>"
+ * its channel in the redis store, with the counters
+ * "<prefix>relay:seq:<room>" and "<prefix>relay:msg_id".
  */
 
 #include "ngx_chat.h"
+#include <ngx_sha1.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -54,9 +60,34 @@ static void ngx_chat_redis_timer(ngx_event_t *ev);
 static void ngx_chat_redis_retry(ngx_event_t *ev);
 static void ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply,
     void *data);
-static size_t ngx_chat_redis_channel(u_char *buf, const char *room,
-    size_t len);
+static size_t ngx_chat_redis_name(u_char *buf, const char *kind,
+    const char *room, size_t len);
 static void ngx_chat_redis_flush_unsent(void);
+static void ngx_chat_redis_load_script(void);
+static ngx_int_t ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr);
+static void ngx_chat_redis_relay_wait(void);
+static void ngx_chat_redis_on_relay(redisAsyncContext *ac, void *reply,
+    void *data);
+
+
+/*
+ * KEYS: the room's seq counter and the msg_id counter; ARGV: the channel
+ * and the four parts of the event.  One script, so that no other send to
+ * the room comes between taking a seq and publishing it: the channel
+ * carries the room's events in seq order.  TIME comes after the writes,
+ * as Redis before 5 refuses writes after it in a script.
+ */
+static const char  ngx_chat_redis_relay_script[] =
+    "local seq = redis.call('INCR', KEYS[1])\n"
+    "local id = redis.call('INCR', KEYS[2])\n"
+    "local t = redis.call('TIME')\n"
+    "local ts = t[1] .. string.format('%03d', math.floor(t[2] / 1000))\n"
+    "redis.call('PUBLISH', ARGV[1], seq .. '\\n' .. ARGV[2] .. seq\n"
+    "           .. ARGV[3] .. id .. ARGV[4] .. ts .. ARGV[5])\n"
+    "return {seq, id, tonumber(ts)}\n";
+
+static u_char      ngx_chat_redis_relay_sha[41];
+static ngx_uint_t  ngx_chat_redis_relays;      /* sends awaiting Redis */
 
 
 static ngx_chat_redis_conn_t  ngx_chat_redis_sub;
@@ -69,12 +100,21 @@ static ngx_log_t             *ngx_chat_redis_log;
 ngx_int_t
 ngx_chat_redis_init(ngx_cycle_t *cycle)
 {
+    u_char                  digest[20];
     ngx_uint_t              i;
+    ngx_sha1_t              sha1;
     ngx_chat_redis_conn_t  *rc;
 
     ngx_chat_redis_log = cycle->log;
     ngx_queue_init(&ngx_chat_redis_unsent);
     ngx_chat_redis_nunsent = 0;
+    ngx_chat_redis_relays = 0;
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, ngx_chat_redis_relay_script,
+                    sizeof(ngx_chat_redis_relay_script) - 1);
+    ngx_sha1_final(digest, &sha1);
+    *ngx_hex_dump(ngx_chat_redis_relay_sha, digest, 20) = '\0';
 
     for (i = 0; i < 2; i++) {
         rc = i ? &ngx_chat_redis_cmd : &ngx_chat_redis_sub;
@@ -346,6 +386,7 @@ ngx_chat_redis_on_connect(const redisAsyncContext *ac, int status)
         ngx_chat_fanout_redis_up();
 
     } else {
+        ngx_chat_redis_load_script();
         ngx_chat_redis_flush_unsent();
     }
 }
@@ -405,8 +446,16 @@ ngx_chat_redis_timer(ngx_event_t *ev)
 
     redisAsyncContext  *ac;
 
-    ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
-                  "chat: redis %s connect timed out", rc->name);
+    if (rc->connected) {
+        /* sends of the redis store wait, and Redis answers nothing */
+        ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
+                      "chat: redis %s connection: no answer in time, "
+                      "reconnecting", rc->name);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
+                      "chat: redis %s connect timed out", rc->name);
+    }
 
     ac = rc->ac;
     rc->ac = NULL;
@@ -430,8 +479,10 @@ ngx_chat_redis_retry(ngx_event_t *ev)
 }
 
 
+/* "<prefix><kind><room>": kind and room fit in the rest of the buffer */
 static size_t
-ngx_chat_redis_channel(u_char *buf, const char *room, size_t len)
+ngx_chat_redis_name(u_char *buf, const char *kind, const char *room,
+    size_t len)
 {
     u_char     *p;
     ngx_str_t  *prefix;
@@ -439,15 +490,21 @@ ngx_chat_redis_channel(u_char *buf, const char *room, size_t len)
     prefix = &ngx_chat_worker.mcf->redis_prefix;
 
     p = ngx_cpymem(buf, prefix->data, prefix->len);
-    p = ngx_cpymem(p, "room:", 5);
+    p = ngx_cpymem(p, kind, ngx_strlen(kind));
     p = ngx_cpymem(p, room, len);
 
     return p - buf;
 }
 
 
+#define ngx_chat_redis_channel(buf, store, room, len)                         \
+    ngx_chat_redis_name(buf, (store) == NGX_CHAT_STORE_REDIS ? "relay:"      \
+                                                             : "room:",      \
+                        room, len)
+
+
 ngx_int_t
-ngx_chat_redis_subscribe(const char *room, size_t len)
+ngx_chat_redis_subscribe(ngx_uint_t store, const char *room, size_t len)
 {
     size_t  n;
     u_char  channel[NGX_CHAT_REDIS_CHANNEL_MAX];
@@ -456,7 +513,7 @@ ngx_chat_redis_subscribe(const char *room, size_t len)
         return NGX_DECLINED;
     }
 
-    n = ngx_chat_redis_channel(channel, room, len);
+    n = ngx_chat_redis_channel(channel, store, room, len);
 
     if (redisAsyncCommand(ngx_chat_redis_sub.ac, ngx_chat_redis_on_channel,
                           NULL, "SUBSCRIBE %b", channel, n)
@@ -470,7 +527,7 @@ ngx_chat_redis_subscribe(const char *room, size_t len)
 
 
 ngx_int_t
-ngx_chat_redis_unsubscribe(const char *room, size_t len)
+ngx_chat_redis_unsubscribe(ngx_uint_t store, const char *room, size_t len)
 {
     size_t  n;
     u_char  channel[NGX_CHAT_REDIS_CHANNEL_MAX];
@@ -479,7 +536,7 @@ ngx_chat_redis_unsubscribe(const char *room, size_t len)
         return NGX_DECLINED;
     }
 
-    n = ngx_chat_redis_channel(channel, room, len);
+    n = ngx_chat_redis_channel(channel, store, room, len);
 
     if (redisAsyncCommand(ngx_chat_redis_sub.ac, ngx_chat_redis_on_channel,
                           NULL, "UNSUBSCRIBE %b", channel, n)
@@ -495,7 +552,9 @@ ngx_chat_redis_unsubscribe(const char *room, size_t len)
 static void
 ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
 {
-    size_t       prefix;
+    size_t       n;
+    const char  *room;
+    ngx_uint_t   store;
     redisReply  *r = reply;
     redisReply  *kind, *channel;
 
@@ -513,31 +572,44 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
         return;
     }
 
-    prefix = ngx_chat_worker.mcf->redis_prefix.len + 5;
+    n = ngx_chat_worker.mcf->redis_prefix.len;
 
-    if ((size_t) channel->len <= prefix) {
+    if ((size_t) channel->len <= n) {
+        return;
+    }
+
+    room = channel->str + n;
+    n = channel->len - n;
+
+    if (n > 5 && ngx_strncmp(room, "room:", 5) == 0) {
+        store = NGX_CHAT_STORE_POSTGRESQL;
+        room += 5;
+        n -= 5;
+
+    } else if (n > 6 && ngx_strncmp(room, "relay:", 6) == 0) {
+        store = NGX_CHAT_STORE_REDIS;
+        room += 6;
+        n -= 6;
+
+    } else {
         return;
     }
 
     if (kind->len == 7 && ngx_strncmp(kind->str, "message", 7) == 0
         && r->element[2]->type == REDIS_REPLY_STRING)
     {
-        ngx_chat_fanout_redis_message(channel->str + prefix,
-                                      channel->len - prefix,
-                                      r->element[2]->str,
+        ngx_chat_fanout_redis_message(store, room, n, r->element[2]->str,
                                       r->element[2]->len);
         return;
     }
 
     if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
-        ngx_chat_fanout_redis_subscribed(channel->str + prefix,
-                                         channel->len - prefix);
+        ngx_chat_fanout_redis_subscribed(store, room, n);
         return;
     }
 
     if (kind->len == 11 && ngx_strncmp(kind->str, "unsubscribe", 11) == 0) {
-        ngx_chat_fanout_redis_unsubscribed(channel->str + prefix,
-                                           channel->len - prefix);
+        ngx_chat_fanout_redis_unsubscribed(store, room, n);
     }
 }
 
@@ -551,7 +623,8 @@ ngx_chat_redis_publish(const char *room, size_t room_len,
     ngx_queue_t              *q;
     ngx_chat_redis_unsent_t  *u;
 
-    n = ngx_chat_redis_channel(channel, room, room_len);
+    n = ngx_chat_redis_channel(channel, NGX_CHAT_STORE_POSTGRESQL, room,
+                               room_len);
 
     if (ngx_chat_redis_cmd.connected
         && redisAsyncCommand(ngx_chat_redis_cmd.ac, NULL, NULL,
@@ -612,4 +685,184 @@ ngx_chat_redis_flush_unsent(void)
         ngx_free(u);
         ngx_chat_redis_nunsent--;
     }
+}
+
+
+/*
+ * A new command connection may be to a Redis that never saw the script:
+ * loading it first keeps EVALSHA from failing.  The reply is not needed:
+ * a send that still meets NOSCRIPT falls back to EVAL.
+ */
+static void
+ngx_chat_redis_load_script(void)
+{
+    const char  *argv[3];
+    size_t       len[3];
+
+    argv[0] = "SCRIPT";
+    len[0] = 6;
+    argv[1] = "LOAD";
+    len[1] = 4;
+    argv[2] = ngx_chat_redis_relay_script;
+    len[2] = sizeof(ngx_chat_redis_relay_script) - 1;
+
+    (void) redisAsyncCommandArgv(ngx_chat_redis_cmd.ac, NULL, NULL, 3, argv,
+                                 len);
+}
+
+
+ngx_int_t
+ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr)
+{
+    if (!ngx_chat_redis_cmd.connected) {
+        return NGX_DECLINED;
+    }
+
+    rr->retried = 0;
+
+    return ngx_chat_redis_relay_send(rr);
+}
+
+
+static ngx_int_t
+ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
+{
+    u_char       seq_key[NGX_CHAT_REDIS_CHANNEL_MAX];
+    u_char       id_key[NGX_CHAT_REDIS_CHANNEL_MAX];
+    u_char       channel[NGX_CHAT_REDIS_CHANNEL_MAX];
+    size_t       len[10];
+    ngx_uint_t   i;
+    const char  *argv[10];
+
+    if (rr->retried) {
+        argv[0] = "EVAL";
+        argv[1] = ngx_chat_redis_relay_script;
+        len[1] = sizeof(ngx_chat_redis_relay_script) - 1;
+
+    } else {
+        argv[0] = "EVALSHA";
+        argv[1] = (char *) ngx_chat_redis_relay_sha;
+        len[1] = 40;
+    }
+
+    len[0] = ngx_strlen(argv[0]);
+    argv[2] = "2";
+    len[2] = 1;
+    argv[3] = (char *) seq_key;
+    len[3] = ngx_chat_redis_name(seq_key, "relay:seq:", rr->room,
+                                 rr->room_len);
+    argv[4] = (char *) id_key;
+    len[4] = ngx_chat_redis_name(id_key, "relay:msg_id", "", 0);
+    argv[5] = (char *) channel;
+    len[5] = ngx_chat_redis_channel(channel, NGX_CHAT_STORE_REDIS, rr->room,
+                                    rr->room_len);
+
+    for (i = 0; i < 4; i++) {
+        argv[6 + i] = rr->part[i].data;
+        len[6 + i] = rr->part[i].len;
+    }
+
+    if (redisAsyncCommandArgv(ngx_chat_redis_cmd.ac, ngx_chat_redis_on_relay,
+                              rr, 10, argv, len)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_chat_redis_relays++ == 0) {
+        ngx_chat_redis_relay_wait();
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * hiredis has no timeouts: while sends wait, Redis must answer one within
+ * chat_redis_timeout, or the connection is dropped and they all fail.
+ */
+static void
+ngx_chat_redis_relay_wait(void)
+{
+    ngx_event_t  *ev;
+
+    ev = &ngx_chat_redis_cmd.timer;
+
+    if (ngx_chat_redis_relays) {
+        ngx_add_timer(ev, ngx_chat_worker.mcf->redis_timeout);
+
+    } else if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+static void
+ngx_chat_redis_on_relay(redisAsyncContext *ac, void *reply, void *data)
+{
+    ngx_chat_redis_relay_t *rr = data;
+
+    ngx_uint_t   i;
+    redisReply  *r = reply;
+
+    ngx_chat_redis_relays--;
+
+    /* NULL: the connection is gone, and the send with it */
+    if (r == NULL) {
+        rr->handler(rr, NGX_DECLINED);
+        return;
+    }
+
+    ngx_chat_redis_relay_wait();
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        /*
+         * The script cache was flushed: EVAL loads the script again.  Only
+         * then may a send from one connection overtake an earlier one.
+         */
+        if (!rr->retried && r->len >= 8
+            && ngx_strncmp(r->str, "NOSCRIPT", 8) == 0
+            && ngx_chat_redis_cmd.connected)
+        {
+            rr->retried = 1;
+
+            if (ngx_chat_redis_relay_send(rr) == NGX_OK) {
+                return;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_WARN, ngx_chat_redis_log, 0,
+                      "chat: redis refused a send to room \"%*s\": %*s",
+                      rr->room_len, rr->room, (size_t) r->len, r->str);
+
+        rr->handler(rr, NGX_DECLINED);
+        return;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        goto invalid;
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER
+            || r->element[i]->integer < 1)
+        {
+            goto invalid;
+        }
+    }
+
+    rr->seq = r->element[0]->integer;
+    rr->msg_id = r->element[1]->integer;
+    rr->ts = r->element[2]->integer;
+
+    rr->handler(rr, NGX_OK);
+    return;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
+                  "chat: an invalid reply from redis to a send to room "
+                  "\"%*s\"", rr->room_len, rr->room);
+
+    rr->handler(rr, NGX_ERROR);
 }

@@ -83,13 +83,27 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
         }
 
         op = ngx_chat_op_ws(s, &req);
-        if (op) {
+        if (op == NULL) {
+            break;
+        }
+
+        if (s->lcf->store == NGX_CHAT_STORE_REDIS) {
+            ngx_chat_relay_send(op, (char *) s->name, s->name_len, &req);
+
+        } else {
             ngx_chat_batch_send(op, (char *) s->name, s->name_len, &req);
         }
+
         break;
 
     case NGX_CHAT_REQ_HISTORY:
     case NGX_CHAT_REQ_READ:
+        if (s->lcf->store == NGX_CHAT_STORE_REDIS) {
+            ngx_chat_session_error(s, req.id, req.id_len, "bad_request",
+                                   NGX_CHAT_NOT_STORED);
+            break;
+        }
+
         if (ngx_chat_request_room_allowed(s, &req) != NGX_OK) {
             break;
         }

@@ -72,6 +72,10 @@ my @bad = (
     [ $good, 'chat_ws;', qr/duplicate/, 'chat_ws twice' ],
     [ $good, 'chat_join_replay_max 0;', qr/chat_join_replay_max/,
       'replay cap of 0' ],
+    [ $good, 'chat_store memory;', qr/invalid value "memory"/,
+      'unknown store' ],
+    [ "$good chat_redis_prefix " . ('p' x 129) . ';', '',
+      qr/chat_redis_prefix/, 'Redis prefix too long' ],
 );
 
 for my $t (@bad) {

@@ -1425,6 +1425,87 @@ test_round_trip(void)
 }
 
 
+/*
+ * A message cut for Redis, put together again with the numbers, is the
+ * event ngx_chat_json_message() writes, whatever the strings contain.
+ */
+static void
+test_message_parts(void)
+{
+    size_t                 i, k;
+    char                   buf[1024], *p;
+    const char            *prefix;
+    ngx_chat_json_t        j, want;
+    ngx_chat_message_t     m;
+    ngx_chat_json_part_t   part[4];
+
+    static const char  *nums[3] = { "42", "9001", "1767139200456" };
+
+    static const char  *bodies[] = {
+        "hi",
+        ",\"ts\":0,\"seq\":0,\"msg_id\":0,",
+        "\\\",\"ts\":0",
+        "0"
+    };
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]) * 2; i++) {
+        memset(&m, 0, sizeof(m));
+        m.room = "lobby";
+        m.room_len = 5;
+        m.from = "alice";
+        m.from_len = 5;
+        m.body = bodies[i / 2];
+        m.body_len = strlen(m.body);
+        m.with_type = 1;
+
+        if (i % 2) {
+            m.name = "Al \",\"ts\":0 \"";
+            m.name_len = strlen(m.name);
+            m.client_msg_id = ",\"ts\":0";
+            m.cid_len = strlen(m.client_msg_id);
+            m.reply_to = 7;
+            m.meta = "{\"ts\":0,\"seq\":0}";
+            m.meta_len = strlen(m.meta);
+        }
+
+        /* also after what the buffer holds already */
+        prefix = (i % 4 == 3) ? "[" : "";
+
+        ngx_chat_json_init(&j, 0);
+        ngx_chat_json_raw(&j, prefix, strlen(prefix));
+        UNIT_CHECK(ngx_chat_json_message_parts(&j, &m, part) == 0,
+                   "parts %zu", i);
+
+        p = buf;
+
+        for (k = 0; k < 4; k++) {
+            memcpy(p, part[k].data, part[k].len);
+            p += part[k].len;
+
+            if (k < 3) {
+                p += sprintf(p, "%s", nums[k]);
+            }
+        }
+
+        m.seq = 42;
+        m.msg_id = 9001;
+        m.ts = 1767139200456LL;
+
+        ngx_chat_json_init(&want, 0);
+        ngx_chat_json_message(&want, &m);
+
+        UNIT_CHECK((size_t) (p - buf) == want.len
+                   && memcmp(buf, want.data, want.len) == 0,
+                   "parts %zu put together: %.*s", i, (int) (p - buf), buf);
+        UNIT_CHECK(part[0].data == j.data + strlen(prefix),
+                   "parts %zu start after the prefix", i);
+
+        ngx_chat_json_free(&want);
+        ngx_chat_json_free(&j);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1440,6 +1521,7 @@ main(void)
     test_writer_exhaustive();
     test_builders();
     test_round_trip();
+    test_message_parts();
 
     return UNIT_DONE();
 }
