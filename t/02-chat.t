@@ -105,6 +105,25 @@ for my $who ([alice => $alice], [bob => $bob]) {
     $alice->wait_messages($room, 3, 5);
 }
 
+# ---- a client_msg_id is remembered for 24 hours, not forever
+{
+    my $aged = rand_room('aged');
+    my $cid = 'aged-' . int(rand 1e9);
+    my $a = $alice->request({ type => 'send', room => $aged, body => 'old',
+                              client_msg_id => $cid });
+    is $a->{type}, 'ok', 'a send that will look two days old';
+    my $b = $alice->request({ type => 'send', room => $aged, body => 'old',
+                              client_msg_id => $cid });
+    is $b->{seq}, $a->{seq}, 'retried at once: the same message';
+    psql(ChatTest::backends()->{conninfo},
+         "update messages set ts = ts - 2 * 86400000"
+         . " where room_id = '$aged' and seq = $a->{seq}");
+    my $c = $alice->request({ type => 'send', room => $aged, body => 'old',
+                              client_msg_id => $cid });
+    is $c->{type}, 'ok', 'retried two days later: ok';
+    is $c->{seq}, $a->{seq} + 1, 'retried two days later: a new message';
+}
+
 # ---- the sender's own connections
 {
     my $a2 = login($ng, 'alice');
