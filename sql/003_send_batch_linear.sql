@@ -1,4 +1,5 @@
--- ngx_chat schema, version 3: the batch send in linear time.
+-- ngx_chat schema, version 3: the batch send in linear time, and joins
+-- that do not wait for the disk.
 --
 -- Version 2's chat_send_batch joined its intermediate results with
 -- correlated subqueries, and the planner, which cannot see how many rows
@@ -118,6 +119,51 @@ begin
       left join stored s on s.i = c.first_i
       left join numbered n on n.i = c.first_i
      order by c.i;
+end $$;
+
+-- A join by a member already (a client reconnecting to its rooms) reads
+-- one row pair and writes nothing.  Otherwise it writes only to create the
+-- room or the membership, and neither is an acknowledged message: a
+-- PostgreSQL crash may forget the joins of its last fraction of a second,
+-- and the client's next join makes them again.  So a join does not wait
+-- for the disk; a connection storm would otherwise queue every join
+-- behind a WAL flush.
+create or replace function chat_room_open(p_room text, p_user text,
+    p_autocreate boolean)
+returns bigint
+language plpgsql as $$
+declare
+    v_room    rooms;
+    v_member  boolean;
+begin
+    -- a member already: allowed when the membership was made
+    select r.last_seq, m.user_id is not null into v_room.last_seq, v_member
+      from rooms r
+      left join members m on m.room_id = r.id and m.user_id = p_user
+     where r.id = p_room;
+
+    if v_member then
+        return v_room.last_seq;
+    end if;
+
+    perform set_config('synchronous_commit', 'off', true);
+
+    if (p_room like 'dm:%' and chat_dm_member(p_room, p_user))
+       or (p_room not like 'dm:%' and p_autocreate)
+    then
+        insert into rooms (id, kind, created_by)
+            values (p_room,
+                    case when p_room like 'dm:%' then 'dm' else 'channel' end,
+                    p_user)
+            on conflict (id) do nothing;
+    end if;
+
+    v_room := chat_room_check(p_room, p_user);
+
+    insert into members (room_id, user_id) values (p_room, p_user)
+        on conflict do nothing;
+
+    return v_room.last_seq;
 end $$;
 
 insert into chat_schema_version (version) values (3);
