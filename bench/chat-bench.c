@@ -4,14 +4,57 @@
  * Single-threaded, epoll, non-blocking.  Opens N WebSocket clients to
  * ws://HOST:PORT/PATH (loopback only), authenticates each with an HS256 JWT
  * signed in-process, joins rooms and then either sends messages at a fixed
- * rate (scenarios "fanout" and "rooms") or just holds the connections
- * ("idle") to measure the server's memory per connection.
+ * rate (scenarios "fanout", "rooms" and "chat") or just holds the
+ * connections ("idle") to measure the server's memory per connection, or
+ * only opens them as fast as the server takes them ("connect").
+ *
+ * Scenarios:
+ *   fanout   one room of --subs subscribers and --senders senders
+ *   rooms    --rooms rooms of 2, one sender each
+ *   chat     --pairs rooms of 2 over 2 x pairs connections, plus --groups
+ *            rooms of --group-size taken from the same connections
+ *            (connection k is in group k / size for k < groups x size);
+ *            everyone sends, to its rooms in turn
+ *   idle     --conns connections in rooms of 2, held: memory per
+ *            connection, and server CPU while idle over --duration
+ *   connect  --conns connections in rooms of 2, opened, authenticated and
+ *            joined with --conc handshakes in flight, then closed: the
+ *            rate and the time each took (connect -> joined)
+ *
+ * Stepped rates (--rates R1,R2,...; fanout, rooms, chat): the connections
+ * are set up once, then each rate in turn is warmed up (--warmup), measured
+ * (--duration) and drained (--drain: the acks and deliveries of that step;
+ * whatever of it comes later is counted as late, never in the next step),
+ * and reported in its own block and RESULT line (step=, rates=, stopped=).
+ * The steps stop after the first whose p99 latency passes --stop-p99-ms,
+ * whose deliveries trail the offered load (behind=1) or that lost messages.
+ *
+ * Output: a human-readable block and one line "RESULT key=value ..." per
+ * run (per step with --rates): scenario conns ready failed conn_rate
+ * open_at_end, [proto ports nchan_echo], with --rates step rates stopped
+ * late, chat: pairs groups group_size; then fanout, rooms, chat: rate
+ * window_s sent sent_per_s acked_per_s deliveries deliveries_per_s backlog
+ * send_errors lost unacked members behind lat_p50_us lat_p90_us lat_p99_us
+ * lat_p999_us lat_max_us ack_p50_us ack_p99_us gen_cpu_s gen_wall_s
+ * gen_saturated [srv_cpu_s srv_us_per_delivery, chat: srv_us_per_send]
+ * [machine_busy_cores other_cores]; idle: [rss_kb rss_kb_per_conn] sock_kb
+ * sock_kb_per_conn [srv_cpu_s cpu_idle_pct, with --duration]; connect:
+ * conn_p50_us conn_p90_us conn_p99_us conn_max_us; last errors closes.
+ * Keys in [] need --pids or --master-pid, or the proto, or /proc/stat.
+ *
+ * RLIMIT_NOFILE: the soft limit is raised to the hard one (and past it
+ * where allowed).  If one process still may not hold every connection,
+ * idle and connect spread them over forked helper processes, which report
+ * their setup to the parent and hold their connections until it ends (the
+ * other scenarios stop with a message).
  *
  * Message bodies are "<t> <seq> <padding>", t being CLOCK_MONOTONIC in ns at
  * send time; every receiver computes latency = now - t.
  *
- * --proto limit (fanout only) drives bench/peers/limit, the syscalls-only
- * baseline: no token, no welcome, no join.  Its worker k listens on
+ * --proto limit (fanout, idle, connect) drives bench/peers/limit, the
+ * syscalls-only baseline: no token, no welcome, no join (idle and connect:
+ * the upgrade only, connections round-robin over the ports).  It has no
+ * rooms, hence no chat scenario.  Its worker k listens on
  * PORT + k (--ports N); the subscribers are spread round-robin over the
  * ports and each message goes out once per port, over one sender
  * connection per port, as the very text of an ngx_chat "message" event,
@@ -27,7 +70,14 @@
  * receive path is the same as with ngx_chat.  nchan answers each publish
  * with one channel-info text frame, in order: that is the send's ack.  A
  * publisher is not a subscriber and gets no copy, so it is not counted as
- * a member (rooms: 1 delivery per message, fanout: --subs).
+ * a member (rooms: 1 delivery per message, fanout: --subs).  In the chat
+ * scenario each room has its publisher connection, which sends for all its
+ * members, and a member of two rooms subscribes to both over one WebSocket
+ * with nchan's channel multiplexing, /subm/<room1>/<room2>, a location the
+ * peer's nginx.conf must have:
+ *     location ~ ^/subm/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$ {
+ *         nchan_subscriber websocket; nchan_channel_id $1 $2; ... }
+ * A member thus gets its own messages back, as with ngx_chat and sio.
  *
  * --proto sio drives the Socket.IO 4 peer (bench/peers/socketio, default
  * port 18970) over a raw WebSocket to /socket.io/?EIO=4&transport=websocket:
@@ -57,10 +107,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,13 +127,18 @@
 #define CB_RBUF_SIZE      (256 * 1024)
 #define CB_FRAME_MAX      (4 * 1024 * 1024)
 #define CB_HTTP_MAX       8192
-#define CB_ACK_RING       4096
+#define CB_ACK_RING       4096            /* sends in flight, a sender */
+#define CB_ACK_RING_CHAT  256             /* chat: many slow senders */
 #define CB_HIST_SIZE      4096
 #define CB_MAX_EVENTS     1024
 #define CB_MAX_PROCS      256
 #define CB_MAX_GROUPS     8
 #define CB_MAX_ERRCODES   32
+#define CB_MAX_RATES      64
+#define CB_MAX_KIDS       64
+#define CB_FD_RESERVE     32              /* fds besides connections */
 #define CB_JOIN_ID        1
+#define CB_NO_ROOM        UINT32_MAX
 
 #define CB_SEC            1000000000LL
 #define CB_MS             1000000LL
@@ -93,7 +150,9 @@ typedef unsigned char  u_char;
 enum {
     CB_SC_FANOUT = 1,
     CB_SC_ROOMS,
-    CB_SC_IDLE
+    CB_SC_IDLE,
+    CB_SC_CHAT,
+    CB_SC_CONNECT
 };
 
 
@@ -135,9 +194,24 @@ typedef struct {
 
 
 typedef struct {
-    uint64_t            id;
     int64_t             sent;           /* CLOCK_MONOTONIC ns */
+    uint32_t            id;             /* low 32 bits; 0: free */
+    uint32_t            room;           /* where it was sent */
 } cb_ack_t;
+
+
+/* counters over the whole run; a step's are the difference to its start */
+
+typedef struct {
+    uint64_t            sent;
+    uint64_t            backlog;        /* slots skipped: socket blocked */
+    uint64_t            notready;       /* slots skipped: sender gone */
+    uint64_t            acked;
+    uint64_t            send_errors;
+    uint64_t            expected;       /* deliveries due for acked sends */
+    uint64_t            delivered;
+    uint64_t            late;           /* acks, deliveries of a past step */
+} cb_counts_t;
 
 
 typedef struct {
@@ -145,10 +219,15 @@ typedef struct {
     int                 state;
     uint32_t            user;
     uint32_t            room;
-    unsigned            sender:1;
+    uint32_t            room2;          /* chat: the group, or CB_NO_ROOM */
+    unsigned            sender:1;       /* has an ack ring; nchan: /pub/ */
     unsigned            want_out:1;
     unsigned            in_frag:1;
-    unsigned            counted:1;      /* counted in members[room] */
+    unsigned            counted:1;      /* counted in members[room(2)] */
+    unsigned            joins:2;        /* join replies still due */
+    unsigned            rr:1;           /* chat: the next send to room2 */
+
+    int64_t             t_conn;         /* connect() called */
 
     u_char             *pend;           /* unparsed input */
     size_t              pend_len;
@@ -191,6 +270,18 @@ typedef struct {
 } cb_errcode_t;
 
 
+/* idle, connect: a helper process holding connections lo..hi-1 */
+
+typedef struct {
+    int                 pid;
+    int                 fd;             /* our end of its socketpair */
+    uint32_t            lo;
+    uint32_t            hi;
+    size_t              got;            /* bytes of its report so far */
+    u_char             *report;         /* its cb_bench_t; NULL: done */
+} cb_kid_t;
+
+
 typedef struct {
     /* options */
     const char         *host;
@@ -207,7 +298,15 @@ typedef struct {
     uint32_t            senders;
     uint32_t            rooms;
     uint32_t            conns;
-    double              rate;
+    uint32_t            pairs;
+    uint32_t            chat_groups;
+    uint32_t            group_size;
+    double              rate;           /* of the current step */
+    double              rates[CB_MAX_RATES];
+    uint32_t            nrates;
+    int                 stepped;        /* --rates given */
+    char                rates_str[512];
+    double              stop_p99_ms;
     double              duration;
     double              warmup;
     double              drain;
@@ -227,6 +326,15 @@ typedef struct {
     int                 nmasters;
     char               *pid_list;
 
+    /* more connections than RLIMIT_NOFILE allows: helper processes */
+    cb_kid_t            kids[CB_MAX_KIDS];
+    int                 nkids;
+    int                 is_kid;
+    int                 kid_fd;         /* a kid: its end to the parent */
+    uint32_t            conn_lo;        /* this process connects lo..hi-1 */
+    uint32_t            conn_hi;
+    uint32_t            nexpect;        /* ready + failed when set up */
+
     /* runtime */
     u_char              secret[1024];
     size_t              secret_len;
@@ -238,15 +346,21 @@ typedef struct {
     uint32_t           *sender_idx;     /* connection index of each sender */
     uint32_t            nsenders;
     uint32_t            nrooms;
+    uint32_t            pub_base;       /* nchan chat: publisher of room 0 */
+    uint32_t            ack_ring;       /* slots of a sender's ack ring */
     u_char             *rbuf;
 
     int                 phase;
+    uint32_t            step;
+    int                 stopped;        /* the step ended the steps */
+    int                 reported;       /* the step's report is out */
     int64_t             t_start;
     int64_t             t_setup_done;
     int64_t             t_send_start;
     int64_t             t_meas_start;
     int64_t             t_meas_end;
     int64_t             t_drain_end;
+    int64_t             t_last_ready;
 
     uint32_t            next_connect;
     uint32_t            inflight;
@@ -256,15 +370,10 @@ typedef struct {
     uint32_t            ready_setup;    /* ready when the setup ended */
     uint32_t            ready_sample;   /* ready at the idle memory sample */
 
-    /* counters: totals */
-    uint64_t            sched;          /* send slots scheduled */
-    uint64_t            sent;
-    uint64_t            backlog;        /* slots skipped: socket blocked */
-    uint64_t            notready;       /* slots skipped: sender gone */
-    uint64_t            acked;
-    uint64_t            send_errors;
-    uint64_t            expected;       /* deliveries due for acked sends */
-    uint64_t            delivered;
+    /* counters: totals, and their values when the step began */
+    uint64_t            sched;          /* send slots scheduled, this step */
+    cb_counts_t         cnt;
+    cb_counts_t         base;
     uint64_t            foreign;        /* message events not ours */
     uint64_t            other_events;
     uint64_t            bytes_in;
@@ -278,6 +387,7 @@ typedef struct {
 
     cb_hist_t           lat;            /* delivery latency, window */
     cb_hist_t           ack;            /* send -> ok latency, window */
+    cb_hist_t           conn;           /* connect -> joined */
 
     uint64_t            closes[5000];   /* close codes from the server */
     uint64_t            closed_by_server;
@@ -310,7 +420,7 @@ static int cb_parse_args(int argc, char **argv);
 static int cb_read_secret(void);
 static size_t cb_b64url(u_char *dst, const u_char *src, size_t len);
 static size_t cb_make_jwt(char *dst, size_t cap, uint32_t user);
-static void cb_raise_nofile(uint32_t need);
+static uint64_t cb_raise_nofile(uint64_t need);
 static int cb_connect(cb_conn_t *c, uint32_t i);
 static void cb_on_event(cb_conn_t *c, uint32_t events);
 static void cb_on_connected(cb_conn_t *c);
@@ -325,17 +435,18 @@ static int cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p,
     size_t len);
 static void cb_close(cb_conn_t *c, int code);
 static void cb_set_ready(cb_conn_t *c);
-static void cb_ack(cb_conn_t *c, uint64_t id);
-static int cb_room_name(cb_conn_t *c, char *buf, size_t cap);
+static void cb_ack(cb_conn_t *c, uint64_t id, int ok);
+static int cb_room_name(uint32_t room, char *buf, size_t cap);
 static int cb_on_nchan_pub(cb_conn_t *c, u_char *p, size_t len);
 static int cb_on_sio(cb_conn_t *c, u_char *p, size_t len);
 static void cb_tick(int64_t now);
-static void cb_send_one(cb_conn_t *c, int64_t now);
+static void cb_send_one(cb_conn_t *c, uint32_t from, uint32_t room,
+    int64_t now);
 static void cb_hist_add(cb_hist_t *h, uint64_t v);
 static uint64_t cb_hist_pct(cb_hist_t *h, double p);
-static void cb_count_errcode(const u_char *p, size_t len);
+static void cb_count_errcode(const u_char *p, size_t len, uint64_t n);
 static void cb_procs_init(void);
-static void cb_procs_sample(int which);
+static void cb_procs_sample(int cpu, int rss);
 static int64_t cb_sockstat_pages(void);
 static void cb_report(void);
 
@@ -377,29 +488,51 @@ static void
 cb_usage(void)
 {
     fprintf(stderr,
-"usage: chat-bench --scenario fanout|rooms|idle --secret FILE [options]\n"
-"       chat-bench --scenario fanout --proto limit [--ports N] [options]\n"
-"       chat-bench --scenario fanout|rooms|idle --proto nchan|sio [options]\n"
+"usage: chat-bench --scenario S --secret FILE [options]\n"
+"       chat-bench --scenario fanout|idle|connect --proto limit [--ports N]\n"
+"                  [options]\n"
+"       chat-bench --scenario S --proto nchan|sio [options]\n"
+"  --scenario S        fanout: one room, --subs subscribers, --senders\n"
+"                      senders; rooms: --rooms rooms of 2, one sender each;\n"
+"                      chat: --pairs rooms of 2 plus --groups rooms of\n"
+"                      --group-size from the same connections, everyone\n"
+"                      sending to its rooms in turn; idle: --conns held\n"
+"                      (memory, CPU while idle); connect: --conns opened\n"
+"                      and joined as fast as possible, then closed\n"
 "  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
 "  --port N            server port (8080; nchan 18980, sio 18970)\n"
 "  --path PATH         WebSocket path (/chat/ws; sio /socket.io/, to which\n"
 "                      ?EIO=4&transport=websocket is added; nchan: unused,\n"
-"                      always /sub/<room> and /pub/<room>)\n"
+"                      always /sub/<room> and /pub/<room>; chat: members\n"
+"                      of two rooms /subm/<room1>/<room2>)\n"
 "  --secret FILE       HS256 secret; trailing CR/LF stripped (ngx_chat)\n"
-"  --proto P           ngx_chat, or limit: bench/peers/limit, fanout only,\n"
-"                      no auth or join, one sender per port, or nchan:\n"
-"                      bench/peers/nchan, or sio: bench/peers/socketio\n"
-"                      (ngx_chat)\n"
+"  --proto P           ngx_chat, or limit: bench/peers/limit, fanout, idle\n"
+"                      and connect only, no auth or join, one sender per\n"
+"                      port, or nchan: bench/peers/nchan, or sio:\n"
+"                      bench/peers/socketio (ngx_chat)\n"
 "  --nchan-echo        nchan: one more subscriber per publisher, on its\n"
 "                      room, standing for the sender's own copy that\n"
-"                      ngx_chat and Socket.IO deliver (rooms: 2 members)\n"
+"                      ngx_chat and Socket.IO deliver (rooms: 2 members;\n"
+"                      ignored by chat, idle and connect)\n"
 "  --ports N           proto limit: limit's workers on PORT..PORT+N-1 (2)\n"
 "  --subs N            fanout: subscribers in the room (1000)\n"
 "  --senders N         fanout: sending connections (1)\n"
 "  --rooms N           rooms: rooms of 2 members, one sender each (1000)\n"
-"  --conns N           idle: connections, rooms of 2 (1000)\n"
-"  --rate R            messages/s offered in total (fanout 200, rooms 5000)\n"
-"  --duration S        measured seconds (10; idle: hold after sampling, 0)\n"
+"  --pairs N           chat: rooms of 2, over 2N connections (1000)\n"
+"  --groups G          chat: rooms of --group-size (20)\n"
+"  --group-size S      chat: connection k < G*S is in group k / S (50)\n"
+"  --conns N           idle, connect: connections, rooms of 2 (idle 1000,\n"
+"                      connect 5000)\n"
+"  --rate R            messages/s offered in total (fanout 200, rooms 5000,\n"
+"                      chat 2000)\n"
+"  --rates R1,R2,...   fanout, rooms, chat: one step per rate on the same\n"
+"                      connections, each warmed up, measured and drained,\n"
+"                      a report and a RESULT line per step\n"
+"  --stop-p99-ms MS    --rates: stop after the first step whose p99 passes\n"
+"                      MS (0: never), that fell behind, lost messages or\n"
+"                      had sends unanswered or refused (100)\n"
+"  --duration S        measured seconds (10; a step's with --rates; idle:\n"
+"                      hold after sampling, server CPU over it, 0)\n"
 "  --warmup S          seconds of sending before measuring (2; idle: 1)\n"
 "  --drain S           at most S seconds to wait for stragglers (3)\n"
 "  --size B            message body bytes (64)\n"
@@ -409,7 +542,8 @@ cb_usage(void)
 "  --user-prefix S     user id prefix: sub=<prefix><n> (u)\n"
 "  --user-base N       first user number (0)\n"
 "  --src-addrs N       spread over source addresses 127.0.0.2.. (16)\n"
-"  --conc N            at most N connections in handshake at once (256)\n"
+"  --conc N            at most N connections in handshake at once (256;\n"
+"                      connect 1000)\n"
 "  --setup-timeout S   give up connecting after S seconds (60)\n"
 "  -v, --verbose       progress every second on stderr\n");
 }
@@ -432,10 +566,52 @@ cb_num(const char *name, const char *s, double min, double max)
 }
 
 
+/* --rates R1,R2,...: B.rates, and B.rates_str as printed in RESULT */
+
+static void
+cb_parse_rates(const char *arg)
+{
+    char    *copy, *tok, *save;
+    size_t   l;
+
+    copy = strdup(arg);
+    if (copy == NULL) {
+        cb_die("out of memory");
+    }
+
+    B.nrates = 0;
+    l = 0;
+
+    for (tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+    {
+        if (B.nrates == CB_MAX_RATES) {
+            cb_die("--rates: at most %d rates", CB_MAX_RATES);
+        }
+
+        B.rates[B.nrates] = cb_num("--rates", tok, 0, 1e7);
+        l += snprintf(B.rates_str + l, sizeof(B.rates_str) - l, "%s%g",
+                      l ? "," : "", B.rates[B.nrates]);
+        if (l >= sizeof(B.rates_str)) {
+            cb_die("--rates: too long");
+        }
+        B.nrates++;
+    }
+
+    free(copy);
+
+    if (B.nrates == 0) {
+        cb_die("--rates: no rate");
+    }
+
+    B.stepped = 1;
+}
+
+
 static int
 cb_parse_args(int argc, char **argv)
 {
-    int                   ch, idx, senders_set, port_set, path_set;
+    int                   ch, idx, senders_set, port_set, path_set, conc_set;
     const char           *s;
     const char           *name;
     static struct option  opts[] = {
@@ -451,7 +627,12 @@ cb_parse_args(int argc, char **argv)
         { "senders", required_argument, NULL, 'e' },
         { "rooms", required_argument, NULL, 'r' },
         { "conns", required_argument, NULL, 'c' },
+        { "pairs", required_argument, NULL, 'A' },
+        { "groups", required_argument, NULL, 'G' },
+        { "group-size", required_argument, NULL, 'Z' },
         { "rate", required_argument, NULL, 'R' },
+        { "rates", required_argument, NULL, 'L' },
+        { "stop-p99-ms", required_argument, NULL, 'Q' },
         { "duration", required_argument, NULL, 'd' },
         { "warmup", required_argument, NULL, 'w' },
         { "drain", required_argument, NULL, 'D' },
@@ -477,7 +658,11 @@ cb_parse_args(int argc, char **argv)
     B.subs = 1000;
     B.senders = 1;
     B.rooms = 1000;
-    B.conns = 1000;
+    B.conns = 0;
+    B.pairs = 1000;
+    B.chat_groups = 20;
+    B.group_size = 50;
+    B.stop_p99_ms = 100;
     B.rate = -1;
     B.duration = -1;
     B.warmup = -1;
@@ -490,6 +675,7 @@ cb_parse_args(int argc, char **argv)
     senders_set = 0;
     port_set = 0;
     path_set = 0;
+    conc_set = 0;
 
     for ( ;; ) {
         ch = getopt_long(argc, argv, "vh", opts, &idx);
@@ -531,6 +717,10 @@ cb_parse_args(int argc, char **argv)
                 B.scenario = CB_SC_ROOMS;
             } else if (strcmp(optarg, "idle") == 0) {
                 B.scenario = CB_SC_IDLE;
+            } else if (strcmp(optarg, "chat") == 0) {
+                B.scenario = CB_SC_CHAT;
+            } else if (strcmp(optarg, "connect") == 0) {
+                B.scenario = CB_SC_CONNECT;
             } else {
                 cb_die("unknown scenario \"%s\"", optarg);
             }
@@ -541,7 +731,14 @@ cb_parse_args(int argc, char **argv)
                   break;
         case 'r': B.rooms = (uint32_t) cb_num(name, optarg, 1, 5e5); break;
         case 'c': B.conns = (uint32_t) cb_num(name, optarg, 1, 1e6); break;
+        case 'A': B.pairs = (uint32_t) cb_num(name, optarg, 1, 5e5); break;
+        case 'G': B.chat_groups = (uint32_t) cb_num(name, optarg, 0, 5e5);
+                  break;
+        case 'Z': B.group_size = (uint32_t) cb_num(name, optarg, 2, 1e6);
+                  break;
         case 'R': B.rate = cb_num(name, optarg, 0, 1e7); break;
+        case 'L': cb_parse_rates(optarg); break;
+        case 'Q': B.stop_p99_ms = cb_num(name, optarg, 0, 1e6); break;
         case 'd': B.duration = cb_num(name, optarg, 0, 3600); break;
         case 'w': B.warmup = cb_num(name, optarg, 0, 600); break;
         case 'D': B.drain = cb_num(name, optarg, 0, 10); break;
@@ -560,7 +757,9 @@ cb_parse_args(int argc, char **argv)
                   break;
         case 'a': B.src_addrs = (uint32_t) cb_num(name, optarg, 0, 250);
                   break;
-        case 'C': B.conc = (uint32_t) cb_num(name, optarg, 1, 1e6); break;
+        case 'C': B.conc = (uint32_t) cb_num(name, optarg, 1, 1e6);
+                  conc_set = 1;
+                  break;
         case 'T': B.setup_timeout = cb_num(name, optarg, 1, 3600); break;
         case 'v': B.verbose = 1; break;
         case 'h': cb_usage(); exit(0);
@@ -578,8 +777,15 @@ cb_parse_args(int argc, char **argv)
     }
 
     if (B.proto == CB_PROTO_LIMIT) {
-        if (B.scenario != CB_SC_FANOUT) {
-            cb_die("--proto limit runs the fanout scenario only");
+        if (B.scenario == CB_SC_CHAT) {
+            cb_die("--proto limit has no rooms (everyone on a port gets "
+                   "everything): no chat scenario; fanout, idle and connect "
+                   "only");
+        }
+
+        if (B.scenario == CB_SC_ROOMS) {
+            cb_die("--proto limit runs the fanout, idle and connect "
+                   "scenarios only");
         }
 
         if (senders_set && B.senders != B.ports) {
@@ -594,8 +800,8 @@ cb_parse_args(int argc, char **argv)
         B.senders = B.ports;
 
     } else if (B.proto == CB_PROTO_NCHAN) {
-        if (B.scenario == CB_SC_IDLE) {
-            B.nchan_echo = 0;
+        if (B.scenario != CB_SC_FANOUT && B.scenario != CB_SC_ROOMS) {
+            B.nchan_echo = 0;            /* chat: members get their own */
         }
         if (!port_set) {
             B.port = 18980;
@@ -638,8 +844,40 @@ cb_parse_args(int argc, char **argv)
         cb_die("prefix too long");
     }
 
-    if (B.rate < 0) {
-        B.rate = (B.scenario == CB_SC_ROOMS) ? 5000 : 200;
+    if (B.scenario == CB_SC_CHAT
+        && (uint64_t) B.chat_groups * B.group_size > 2 * (uint64_t) B.pairs)
+    {
+        cb_die("chat: --groups x --group-size (%llu) is more than the %u "
+               "connections of --pairs %u",
+               (unsigned long long) B.chat_groups * B.group_size,
+               2 * B.pairs, B.pairs);
+    }
+
+    if (B.stepped) {
+        if (B.rate >= 0) {
+            cb_die("--rate and --rates: one or the other");
+        }
+        if (B.scenario == CB_SC_IDLE || B.scenario == CB_SC_CONNECT) {
+            cb_die("--rates is for the fanout, rooms and chat scenarios");
+        }
+        B.rate = B.rates[0];
+
+    } else {
+        if (B.rate < 0) {
+            B.rate = (B.scenario == CB_SC_ROOMS) ? 5000
+                     : (B.scenario == CB_SC_CHAT) ? 2000 : 200;
+        }
+        B.rates[0] = B.rate;
+        B.nrates = 1;
+        snprintf(B.rates_str, sizeof(B.rates_str), "%g", B.rate);
+    }
+
+    if (B.conns == 0) {
+        B.conns = (B.scenario == CB_SC_CONNECT) ? 5000 : 1000;
+    }
+
+    if (!conc_set && B.scenario == CB_SC_CONNECT) {
+        B.conc = 1000;
     }
 
     if (B.warmup < 0) {
@@ -647,7 +885,8 @@ cb_parse_args(int argc, char **argv)
     }
 
     if (B.duration < 0) {
-        B.duration = (B.scenario == CB_SC_IDLE) ? 0 : 10;
+        B.duration = (B.scenario == CB_SC_IDLE
+                      || B.scenario == CB_SC_CONNECT) ? 0 : 10;
     }
 
     return 0;
@@ -778,8 +1017,13 @@ cb_make_jwt(char *dst, size_t cap, uint32_t user)
 }
 
 
-static void
-cb_raise_nofile(uint32_t need)
+/*
+ * RLIMIT_NOFILE: the soft limit up to the hard one, and past it to "need"
+ * if allowed (CAP_SYS_RESOURCE); returns the soft limit
+ */
+
+static uint64_t
+cb_raise_nofile(uint64_t need)
 {
     struct rlimit  rl;
 
@@ -787,25 +1031,255 @@ cb_raise_nofile(uint32_t need)
         cb_die("getrlimit: %s", strerror(errno));
     }
 
-    if (rl.rlim_cur >= need) {
-        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
     }
 
-    if (rl.rlim_max < need) {
+    if (rl.rlim_cur < need) {
         rl.rlim_cur = need;
         rl.rlim_max = need;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-            return;
-        }
+        setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    return rl.rlim_cur;
+}
 
-    if (rl.rlim_cur < need) {
-        cb_die("need %u open files, RLIMIT_NOFILE hard limit is %llu",
-               need, (unsigned long long) rl.rlim_max);
+
+/*
+ * More connections than one process may hold: idle and connect spread
+ * them over helper processes forked here, each connecting its share and
+ * reporting its setup (its cb_bench_t, whole) to the parent, which merges
+ * it; a helper then holds its connections until the parent closes its
+ * end.  The server figures are the parent's alone, as ever.
+ */
+
+static void
+cb_spread(void)
+{
+    int        sv[2], k, pid, ppid;
+    uint32_t   per, nproc, slice, lo, hi;
+    uint64_t   lim;
+    cb_kid_t  *kid;
+
+    lim = cb_raise_nofile((uint64_t) B.n + CB_FD_RESERVE);
+
+    B.conn_lo = 0;
+    B.conn_hi = B.n;
+    B.nexpect = B.n;
+
+    if ((uint64_t) B.n + CB_FD_RESERVE <= lim) {
+        return;
+    }
+
+    /* per process: the connections, the reserve, a socket per helper */
+    per = (lim > CB_FD_RESERVE + CB_MAX_KIDS + 100)
+          ? lim - CB_FD_RESERVE - CB_MAX_KIDS - 2 : 0;
+    nproc = per ? (B.n + per - 1) / per : 0;
+
+    if ((B.scenario != CB_SC_IDLE && B.scenario != CB_SC_CONNECT)
+        || nproc == 0 || nproc > CB_MAX_KIDS + 1)
+    {
+        cb_die("%u connections need %u open files; RLIMIT_NOFILE is %llu "
+               "and could not be raised (CAP_SYS_RESOURCE): raise the hard "
+               "limit (ulimit -Hn, limits.conf, the container's nofile), or "
+               "use fewer connections%s", B.n, B.n + CB_FD_RESERVE,
+               (unsigned long long) lim,
+               B.scenario == CB_SC_IDLE || B.scenario == CB_SC_CONNECT
+               ? "" : " (only idle and connect spread over processes)");
+    }
+
+    /* even slices: a room of 2 stays in one process */
+    slice = ((B.n + nproc - 1) / nproc + 1) & ~1U;
+
+    B.conc = B.conc / nproc ? B.conc / nproc : 1;
+
+    fprintf(stderr, "chat-bench: RLIMIT_NOFILE %llu: %u connections over "
+            "%u processes\n", (unsigned long long) lim, B.n, nproc);
+
+    ppid = getpid();
+
+    for (lo = slice; lo < B.n; lo += slice) {
+        hi = (B.n - lo > slice) ? lo + slice : B.n;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+            cb_die("socketpair: %s", strerror(errno));
+        }
+
+        pid = fork();
+
+        if (pid == -1) {
+            cb_die("fork: %s", strerror(errno));
+        }
+
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != ppid) {
+                _exit(1);                /* the parent is already gone */
+            }
+
+            for (k = 0; k < B.nkids; k++) {
+                close(B.kids[k].fd);
+            }
+            close(sv[0]);
+
+            B.nkids = 0;
+            B.nprocs = 0;
+            B.is_kid = 1;
+            B.kid_fd = sv[1];
+            B.conn_lo = lo;
+            B.conn_hi = hi;
+            B.nexpect = hi - lo;
+            B.verbose = 0;
+            return;
+        }
+
+        close(sv[1]);
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+
+        kid = &B.kids[B.nkids++];
+        kid->pid = pid;
+        kid->fd = sv[0];
+        kid->lo = lo;
+        kid->hi = hi;
+        kid->got = 0;
+        kid->report = malloc(sizeof(cb_bench_t));
+        if (kid->report == NULL) {
+            cb_die("out of memory");
+        }
+    }
+
+    B.conn_hi = slice;
+}
+
+
+/* add the setup of a helper (its whole cb_bench_t) to ours */
+
+static void
+cb_merge(const cb_bench_t *o)
+{
+    size_t  i;
+
+    B.ready += o->ready;
+    B.setup_failed += o->setup_failed;
+    B.closed_by_server += o->closed_by_server;
+    B.other_events += o->other_events;
+    B.foreign += o->foreign;
+
+    if (o->t_last_ready > B.t_last_ready) {
+        B.t_last_ready = o->t_last_ready;
+    }
+
+    for (i = 0; i < CB_HIST_SIZE; i++) {
+        B.conn.counts[i] += o->conn.counts[i];
+    }
+
+    B.conn.n += o->conn.n;
+    B.conn.sum += o->conn.sum;
+    if (o->conn.max > B.conn.max) {
+        B.conn.max = o->conn.max;
+    }
+
+    for (i = 0; i < sizeof(B.closes) / sizeof(B.closes[0]); i++) {
+        B.closes[i] += o->closes[i];
+    }
+
+    for (i = 0; i < sizeof(B.http_status) / sizeof(B.http_status[0]); i++) {
+        B.http_status[i] += o->http_status[i];
+    }
+
+    for (i = 0; i < sizeof(B.connect_errno) / sizeof(B.connect_errno[0]);
+         i++)
+    {
+        B.connect_errno[i] += o->connect_errno[i];
+    }
+
+    for (i = 0; i < (size_t) o->nerrcodes; i++) {
+        cb_count_errcode((const u_char *) o->errcodes[i].name,
+                         strlen(o->errcodes[i].name), o->errcodes[i].count);
+    }
+}
+
+
+/* the parent: a helper's report came in, or the helper is gone */
+
+static void
+cb_kid_read(cb_kid_t *kid)
+{
+    ssize_t  n;
+
+    for ( ;; ) {
+        n = read(kid->fd, kid->report + kid->got,
+                 sizeof(cb_bench_t) - kid->got);
+
+        if (n > 0) {
+            kid->got += n;
+            if (kid->got < sizeof(cb_bench_t)) {
+                continue;
+            }
+            cb_merge((cb_bench_t *) kid->report);
+            break;
+        }
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n == -1 && errno == EAGAIN) {
+            return;
+        }
+
+        /* gone without a report: its connections failed */
+        fprintf(stderr, "chat-bench: helper %d (connections %u..%u) "
+                "ended without a report\n", kid->pid, kid->lo, kid->hi - 1);
+        B.setup_failed += kid->hi - kid->lo;
+        break;
+    }
+
+    epoll_ctl(B.ep, EPOLL_CTL_DEL, kid->fd, NULL);
+    free(kid->report);
+    kid->report = NULL;
+}
+
+
+/* the parent, setup timed out: helpers not heard of count as failed */
+
+static void
+cb_kids_give_up(void)
+{
+    int  k;
+
+    for (k = 0; k < B.nkids; k++) {
+        if (B.kids[k].report) {
+            fprintf(stderr, "chat-bench: helper %d: no report in time\n",
+                    B.kids[k].pid);
+            B.setup_failed += B.kids[k].hi - B.kids[k].lo;
+            epoll_ctl(B.ep, EPOLL_CTL_DEL, B.kids[k].fd, NULL);
+            free(B.kids[k].report);
+            B.kids[k].report = NULL;
+        }
+    }
+}
+
+
+/* the parent, at the end: helpers close their connections and exit */
+
+static void
+cb_kids_end(void)
+{
+    int  k;
+
+    for (k = 0; k < B.nkids; k++) {
+        close(B.kids[k].fd);
+    }
+
+    for (k = 0; k < B.nkids; k++) {
+        while (waitpid(B.kids[k].pid, NULL, 0) == -1 && errno == EINTR) {
+            /* void */
+        }
     }
 }
 
@@ -871,6 +1345,7 @@ cb_connect(cb_conn_t *c, uint32_t i)
 
     c->fd = fd;
     c->state = CB_ST_CONNECTING;
+    c->t_conn = cb_now();
 
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.ptr = c;
@@ -901,11 +1376,11 @@ cb_setup_failed(cb_conn_t *c)
 static void
 cb_on_connected(cb_conn_t *c)
 {
-    int      err;
-    char     jwt[1024], req[2048];
-    u_char   key[16], key64[32];
-    size_t   n;
-    uint64_t r;
+    int        err, port;
+    char       jwt[1024], auth[1100], path[512], req[2048];
+    u_char     key[16], key64[32];
+    size_t     n;
+    uint64_t   r;
     socklen_t  len;
 
     len = sizeof(err);
@@ -937,52 +1412,38 @@ cb_on_connected(cb_conn_t *c)
     key64[n++] = '=';
     key64[n] = '\0';
 
-    if (B.proto == CB_PROTO_LIMIT) {
-        n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\n"
-                     "Host: %s:%d\r\n"
-                     "Upgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "\r\n",
-                     B.path, B.host, B.port + (int) c->room, key64);
+    port = B.port;
+    auth[0] = '\0';
 
-        c->state = CB_ST_HANDSHAKE;
+    switch (B.proto) {
 
-        cb_write(c, (u_char *) req, n);
+    case CB_PROTO_LIMIT:
+        port += c->room;                 /* room = port index */
+        snprintf(path, sizeof(path), "%s", B.path);
+        break;
 
-        return;
+    case CB_PROTO_NCHAN:
+        /* /pub/<room>, /sub/<room>, chat: /subm/<room>/<room2> */
+        n = snprintf(path, sizeof(path), "/%s/", c->sender ? "pub"
+                     : c->room2 != CB_NO_ROOM ? "subm" : "sub");
+        n += cb_room_name(c->room, path + n, sizeof(path) - n);
+        if (!c->sender && c->room2 != CB_NO_ROOM) {
+            path[n++] = '/';
+            cb_room_name(c->room2, path + n, sizeof(path) - n);
+        }
+        break;
+
+    case CB_PROTO_SIO:
+        snprintf(path, sizeof(path), "%s%cEIO=4&transport=websocket",
+                 B.path, strchr(B.path, '?') ? '&' : '?');
+        break;
+
+    default:
+        snprintf(path, sizeof(path), "%s", B.path);
+        cb_make_jwt(jwt, sizeof(jwt), c->user);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", jwt);
+        break;
     }
-
-    if (B.proto == CB_PROTO_NCHAN || B.proto == CB_PROTO_SIO) {
-        cb_room_name(c, jwt, sizeof(jwt));
-
-        n = snprintf(req, sizeof(req),
-                     "GET %s%s%s HTTP/1.1\r\n"
-                     "Host: %s:%d\r\n"
-                     "Upgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "\r\n",
-                     B.proto == CB_PROTO_SIO ? B.path
-                     : c->sender ? "/pub/" : "/sub/",
-                     B.proto == CB_PROTO_SIO
-                     ? (strchr(B.path, '?') ? "&EIO=4&transport=websocket"
-                                            : "?EIO=4&transport=websocket")
-                     : "",
-                     B.proto == CB_PROTO_SIO ? "" : jwt,
-                     B.host, B.port, key64);
-
-        c->state = CB_ST_HANDSHAKE;
-
-        cb_write(c, (u_char *) req, n);
-
-        return;
-    }
-
-    cb_make_jwt(jwt, sizeof(jwt), c->user);
 
     n = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\n"
@@ -991,9 +1452,9 @@ cb_on_connected(cb_conn_t *c)
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\n"
                  "Sec-WebSocket-Version: 13\r\n"
-                 "Authorization: Bearer %s\r\n"
+                 "%s"
                  "\r\n",
-                 B.path, B.host, B.port, key64, jwt);
+                 path, B.host, port, key64, auth);
 
     c->state = CB_ST_HANDSHAKE;
 
@@ -1499,26 +1960,112 @@ cb_span_u64(cb_span_t *s, int *ok)
 }
 
 
+/*
+ * a room's name (ngx_chat room, nchan channel, sio room): fanout "-fanout",
+ * rooms "-r<n>", chat pairs "-c<n>" and groups "-g<n>", idle and connect
+ * "-i<n>"
+ */
+
+static int
+cb_room_name(uint32_t room, char *buf, size_t cap)
+{
+    switch (B.scenario) {
+
+    case CB_SC_FANOUT:
+        return snprintf(buf, cap, "%s-fanout", B.room_prefix);
+
+    case CB_SC_CHAT:
+        if (room >= B.pairs) {
+            return snprintf(buf, cap, "%s-g%u", B.room_prefix,
+                            room - B.pairs);
+        }
+        return snprintf(buf, cap, "%s-c%u", B.room_prefix, room);
+
+    default:
+        return snprintf(buf, cap, "%s-%c%u", B.room_prefix,
+                        B.scenario == CB_SC_ROOMS ? 'r' : 'i', room);
+    }
+}
+
+
+/*
+ * a message body "<t> <seq> ...": 1 counted, 0 sent in an earlier step
+ * (late, counted lost there), -1 not ours
+ */
+
+static int
+cb_deliver(cb_span_t *body)
+{
+    int      ok;
+    int64_t  now, t;
+
+    now = cb_now();
+    t = (int64_t) cb_span_u64(body, &ok);
+
+    if (!ok || t > now || t < B.t_start || body->len < 3) {
+        B.foreign++;
+        return -1;
+    }
+
+    if (t < B.t_send_start) {
+        B.cnt.late++;
+        return 0;
+    }
+
+    B.cnt.delivered++;
+
+    if (B.phase == CB_PH_MEASURE) {
+        B.w_delivered++;
+        cb_hist_add(&B.lat, now - t);
+    }
+
+    return 1;
+}
+
+
+/* ngx_chat, sio: join the connection's room(s), all with CB_JOIN_ID */
+
 static void
 cb_join(cb_conn_t *c)
 {
-    int   n;
-    char  buf[256];
-
-    if (B.scenario == CB_SC_FANOUT) {
-        n = snprintf(buf, sizeof(buf),
-                     "{\"type\":\"join\",\"id\":%d,\"room\":\"%s-fanout\"}",
-                     CB_JOIN_ID, B.room_prefix);
-    } else {
-        n = snprintf(buf, sizeof(buf),
-                     "{\"type\":\"join\",\"id\":%d,\"room\":\"%s-%c%u\"}",
-                     CB_JOIN_ID, B.room_prefix,
-                     B.scenario == CB_SC_ROOMS ? 'r' : 'i', c->room);
-    }
+    int       k, n;
+    char      room[128], buf[256];
+    uint32_t  rooms[2];
 
     c->state = CB_ST_JOIN;
+    c->joins = 0;
+    rooms[0] = c->room;
+    rooms[1] = c->room2;
 
-    cb_send_frame(c, 0x1, (u_char *) buf, n);
+    for (k = 0; k < 2 && rooms[k] != CB_NO_ROOM; k++) {
+        cb_room_name(rooms[k], room, sizeof(room));
+
+        if (B.proto == CB_PROTO_SIO) {
+            n = snprintf(buf, sizeof(buf), "42%d[\"join\",\"%s\"]",
+                         CB_JOIN_ID, room);
+        } else {
+            n = snprintf(buf, sizeof(buf),
+                         "{\"type\":\"join\",\"id\":%d,\"room\":\"%s\"}",
+                         CB_JOIN_ID, room);
+        }
+
+        c->joins++;
+
+        if (cb_send_frame(c, 0x1, (u_char *) buf, n) == -1) {
+            return;
+        }
+    }
+}
+
+
+/* a join's reply: ready once every room is joined */
+
+static void
+cb_joined(cb_conn_t *c)
+{
+    if (--c->joins == 0) {
+        cb_set_ready(c);
+    }
 }
 
 
@@ -1527,7 +2074,6 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
 {
     int        ok;
     u_char    *q, *qe;
-    int64_t    now, t;
     uint64_t   id;
     cb_span_t  v[CB_J_N];
 
@@ -1548,19 +2094,8 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
 
     case 7:
         if (cb_span_is(&v[CB_J_TYPE], "message", 7)) {
-            now = cb_now();
-            t = (int64_t) cb_span_u64(&v[CB_J_BODY], &ok);
-
-            if (!ok || t > now || t < B.t_start || v[CB_J_BODY].len < 3) {
-                B.foreign++;
+            if (cb_deliver(&v[CB_J_BODY]) == -1) {
                 return 0;
-            }
-
-            B.delivered++;
-
-            if (B.phase == CB_PH_MEASURE) {
-                B.w_delivered++;
-                cb_hist_add(&B.lat, now - t);
             }
 
             if (B.proto == CB_PROTO_LIMIT && c->ack_ring) {
@@ -1582,7 +2117,7 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
                 }
 
                 if (ok && id > CB_JOIN_ID && id < c->next_id) {
-                    cb_ack(c, id);
+                    cb_ack(c, id, 1);
                 }
             }
 
@@ -1610,12 +2145,12 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
         }
 
         if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
-            cb_set_ready(c);
+            cb_joined(c);
             return 0;
         }
 
         if (c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
-            cb_ack(c, id);
+            cb_ack(c, id, 1);
             return 0;
         }
 
@@ -1627,7 +2162,7 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
             break;
         }
 
-        cb_count_errcode(v[CB_J_CODE].p, v[CB_J_CODE].len);
+        cb_count_errcode(v[CB_J_CODE].p, v[CB_J_CODE].len, 1);
 
         id = cb_span_u64(&v[CB_J_ID], &ok);
 
@@ -1641,8 +2176,7 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
         }
 
         if (ok && c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
-            B.send_errors++;
-            c->ack_ring[id % CB_ACK_RING].id = 0;
+            cb_ack(c, id, 0);
         }
 
         return 0;
@@ -1651,45 +2185,6 @@ cb_on_text(cb_conn_t *c, u_char *p, size_t len)
     B.other_events++;
 
     return 0;
-}
-
-
-/* the room of a connection, as ngx_chat's join names it */
-
-static int
-cb_room_name(cb_conn_t *c, char *buf, size_t cap)
-{
-    if (B.scenario == CB_SC_FANOUT) {
-        return snprintf(buf, cap, "%s-fanout", B.room_prefix);
-    }
-
-    return snprintf(buf, cap, "%s-%c%u", B.room_prefix,
-                    B.scenario == CB_SC_ROOMS ? 'r' : 'i', c->room);
-}
-
-
-/* a message body "<t> <seq> ..." arrived (nchan, sio): as for ngx_chat */
-
-static void
-cb_deliver(cb_span_t *body)
-{
-    int      ok;
-    int64_t  now, t;
-
-    now = cb_now();
-    t = (int64_t) cb_span_u64(body, &ok);
-
-    if (!ok || t > now || t < B.t_start || body->len < 3) {
-        B.foreign++;
-        return;
-    }
-
-    B.delivered++;
-
-    if (B.phase == CB_PH_MEASURE) {
-        B.w_delivered++;
-        cb_hist_add(&B.lat, now - t);
-    }
 }
 
 
@@ -1709,7 +2204,7 @@ cb_on_nchan_pub(cb_conn_t *c, u_char *p, size_t len)
     }
 
     if (len >= sizeof(info) - 1 && memcmp(p, info, sizeof(info) - 1) == 0) {
-        cb_ack(c, c->ack_next++);
+        cb_ack(c, c->ack_next++, 1);
         return 0;
     }
 
@@ -1718,29 +2213,10 @@ cb_on_nchan_pub(cb_conn_t *c, u_char *p, size_t len)
                 (int) (len > 200 ? 200 : len), p);
     }
 
-    cb_count_errcode((u_char *) "nchan_publish", 13);
-    B.send_errors++;
-    c->ack_ring[c->ack_next % CB_ACK_RING].id = 0;
-    c->ack_next++;
+    cb_count_errcode((u_char *) "nchan_publish", 13, 1);
+    cb_ack(c, c->ack_next++, 0);
 
     return 0;
-}
-
-
-static void
-cb_sio_join(cb_conn_t *c)
-{
-    int   n;
-    char  room[128], buf[256];
-
-    cb_room_name(c, room, sizeof(room));
-
-    n = snprintf(buf, sizeof(buf), "42%d[\"join\",\"%s\"]", CB_JOIN_ID,
-                 room);
-
-    c->state = CB_ST_JOIN;
-
-    cb_send_frame(c, 0x1, (u_char *) buf, n);
 }
 
 
@@ -1803,14 +2279,14 @@ cb_on_sio(cb_conn_t *c, u_char *p, size_t len)
 
         if (p[1] == '0') {               /* connect reply */
             if (c->state == CB_ST_SIO_CONNECT) {
-                cb_sio_join(c);
+                cb_join(c);
                 return 0;
             }
             break;
         }
 
         if (p[1] == '4') {               /* connect error */
-            cb_count_errcode((u_char *) "sio_connect_error", 17);
+            cb_count_errcode((u_char *) "sio_connect_error", 17, 1);
             if (B.verbose) {
                 fprintf(stderr, "chat-bench: user %u: %.*s\n", c->user,
                         (int) len, p);
@@ -1846,11 +2322,11 @@ cb_on_sio(cb_conn_t *c, u_char *p, size_t len)
 
         if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
             if (ok) {
-                cb_set_ready(c);
+                cb_joined(c);
                 return 0;
             }
 
-            cb_count_errcode((u_char *) "sio_join_failed", 15);
+            cb_count_errcode((u_char *) "sio_join_failed", 15, 1);
             if (B.verbose) {
                 fprintf(stderr, "chat-bench: user %u: setup error: %.*s\n",
                         c->user, (int) len, p);
@@ -1861,7 +2337,7 @@ cb_on_sio(cb_conn_t *c, u_char *p, size_t len)
 
         if (c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
             if (ok) {
-                cb_ack(c, id);
+                cb_ack(c, id, 1);
                 return 0;
             }
 
@@ -1870,13 +2346,12 @@ cb_on_sio(cb_conn_t *c, u_char *p, size_t len)
             if (e) {
                 e += 9;
                 for (q = e; q < end && *q != '"'; q++) { /* void */ }
-                cb_count_errcode(e, q - e);
+                cb_count_errcode(e, q - e, 1);
             } else {
-                cb_count_errcode(NULL, 0);
+                cb_count_errcode(NULL, 0, 1);
             }
 
-            B.send_errors++;
-            c->ack_ring[id % CB_ACK_RING].id = 0;
+            cb_ack(c, id, 0);
             return 0;
         }
 
@@ -1892,36 +2367,61 @@ cb_on_sio(cb_conn_t *c, u_char *p, size_t len)
 static void
 cb_set_ready(cb_conn_t *c)
 {
+    int64_t  now;
+
+    now = cb_now();
+
     c->state = CB_ST_READY;
     B.ready++;
     B.inflight--;
+    B.t_last_ready = now;
+    cb_hist_add(&B.conn, now - c->t_conn);
 
     /* an nchan publisher gets no copy: not a member */
     if (!(B.proto == CB_PROTO_NCHAN && c->sender)) {
         c->counted = 1;
         B.members[c->room]++;
+        if (c->room2 != CB_NO_ROOM) {
+            B.members[c->room2]++;
+        }
     }
 }
 
 
+/* the answer to send "id": ok, or an error (ok = 0) */
+
 static void
-cb_ack(cb_conn_t *c, uint64_t id)
+cb_ack(cb_conn_t *c, uint64_t id, int ok)
 {
+    int        mine;
+    uint32_t   room;
     cb_ack_t  *slot;
 
-    slot = &c->ack_ring[id % CB_ACK_RING];
-    B.acked++;
-    B.expected += B.members[c->room];
+    slot = &c->ack_ring[id % B.ack_ring];
+    mine = (slot->id == (uint32_t) id);
+    room = mine ? slot->room : c->room;
+    slot->id = 0;
+
+    if (mine && slot->sent < B.t_send_start) {
+        B.cnt.late++;                    /* of an earlier step */
+        return;
+    }
+
+    if (!ok) {
+        B.cnt.send_errors++;
+        return;
+    }
+
+    B.cnt.acked++;
+    B.cnt.expected += B.members[room];
 
     /* acks received in the window, whenever sent */
     if (B.phase == CB_PH_MEASURE) {
         B.w_acked++;
-        if (slot->id == id) {
+        if (mine) {
             cb_hist_add(&B.ack, cb_now() - slot->sent);
         }
     }
-
-    slot->id = 0;
 }
 
 
@@ -2136,10 +2636,16 @@ cb_close(cb_conn_t *c, int code)
 
     if (c->state == CB_ST_READY) {
         B.ready--;
+        if (B.phase == CB_PH_SETUP && code != 0) {
+            B.setup_failed++;            /* lost before the setup ended */
+        }
     }
 
     if (c->counted) {
         B.members[c->room]--;
+        if (c->room2 != CB_NO_ROOM) {
+            B.members[c->room2]--;
+        }
         c->counted = 0;
     }
 
@@ -2158,18 +2664,21 @@ cb_close(cb_conn_t *c, int code)
 }
 
 
+/* one message to "room" over connection c, from user "from" */
+
 static void
-cb_send_one(cb_conn_t *c, int64_t now)
+cb_send_one(cb_conn_t *c, uint32_t from, uint32_t room, int64_t now)
 {
     int              n, pad;
-    char             buf[128 + 4096], *body;
+    char             buf[128 + 4096], rn[128], *body;
     uint64_t         id;
     size_t           blen, extra;
     char            *p, *big;
+    cb_ack_t        *slot;
     struct timespec  ts;
 
     if (c->out_len > c->out_pos) {
-        B.backlog++;
+        B.cnt.backlog++;
         if (B.phase == CB_PH_MEASURE) {
             B.w_backlog++;
         }
@@ -2192,35 +2701,23 @@ cb_send_one(cb_conn_t *c, int64_t now)
         p = big;
     }
 
-    if (B.proto == CB_PROTO_LIMIT) {
-        /* the event ngx_chat would send for it, which limit echoes */
-        n = sprintf(p, "{\"type\":\"message\",\"room\":\"%s-fanout\","
-                    "\"seq\":%llu,\"msg_id\":%llu,\"from\":\"%s%u\","
-                    "\"body\":\"", B.room_prefix, (unsigned long long) id,
-                    (unsigned long long) id, B.user_prefix, c->user);
+    cb_room_name(room, rn, sizeof(rn));
 
-    } else if (B.proto == CB_PROTO_NCHAN) {
-        /* the event ngx_chat would send, which nchan delivers verbatim */
-        n = sprintf(p, "{\"type\":\"message\",\"room\":\"");
-        n += cb_room_name(c, p + n, 128);
-        n += sprintf(p + n, "\",\"seq\":%llu,\"msg_id\":%llu,"
-                     "\"from\":\"%s%u\",\"body\":\"",
-                     (unsigned long long) id, (unsigned long long) id,
-                     B.user_prefix, c->user);
+    if (B.proto == CB_PROTO_LIMIT || B.proto == CB_PROTO_NCHAN) {
+        /* the event ngx_chat would send for it, which limit echoes and
+         * nchan delivers verbatim */
+        n = sprintf(p, "{\"type\":\"message\",\"room\":\"%s\","
+                    "\"seq\":%llu,\"msg_id\":%llu,\"from\":\"%s%u\","
+                    "\"body\":\"", rn, (unsigned long long) id,
+                    (unsigned long long) id, B.user_prefix, from);
 
     } else if (B.proto == CB_PROTO_SIO) {
-        n = sprintf(p, "42%llu[\"send\",{\"room\":\"",
-                    (unsigned long long) id);
-        n += cb_room_name(c, p + n, 128);
-        n += sprintf(p + n, "\",\"body\":\"");
+        n = sprintf(p, "42%llu[\"send\",{\"room\":\"%s\",\"body\":\"",
+                    (unsigned long long) id, rn);
 
-    } else if (B.scenario == CB_SC_FANOUT) {
-        n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s-fanout\","
-                    "\"body\":\"", (unsigned long long) id, B.room_prefix);
     } else {
-        n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s-r%u\","
-                    "\"body\":\"", (unsigned long long) id, B.room_prefix,
-                    c->room);
+        n = sprintf(p, "{\"type\":\"send\",\"id\":%llu,\"room\":\"%s\","
+                    "\"body\":\"", (unsigned long long) id, rn);
     }
 
     body = p + n;
@@ -2250,10 +2747,12 @@ cb_send_one(cb_conn_t *c, int64_t now)
         n += blen + 2;
     }
 
-    c->ack_ring[id % CB_ACK_RING].id = id;
-    c->ack_ring[id % CB_ACK_RING].sent = now;
+    slot = &c->ack_ring[id % B.ack_ring];
+    slot->id = (uint32_t) id;
+    slot->sent = now;
+    slot->room = room;
 
-    B.sent++;
+    B.cnt.sent++;
     if (B.phase == CB_PH_MEASURE) {
         B.w_sent++;
     }
@@ -2267,12 +2766,12 @@ cb_send_one(cb_conn_t *c, int64_t now)
 static void
 cb_tick(int64_t now)
 {
-    uint32_t    k;
+    uint32_t    k, room;
     uint64_t    due;
-    cb_conn_t  *c;
+    cb_conn_t  *c, *w;
 
     if (B.phase < CB_PH_WARMUP || B.phase > CB_PH_MEASURE
-        || B.scenario == CB_SC_IDLE || B.nsenders == 0)
+        || B.nsenders == 0)
     {
         return;
     }
@@ -2289,11 +2788,11 @@ cb_tick(int64_t now)
                 c = &B.c[B.sender_idx[k]];
 
                 if (c->state != CB_ST_READY) {
-                    B.notready++;
+                    B.cnt.notready++;
                     continue;
                 }
 
-                cb_send_one(c, now);
+                cb_send_one(c, c->user, c->room, now);
             }
 
             continue;
@@ -2302,12 +2801,22 @@ cb_tick(int64_t now)
         c = &B.c[B.sender_idx[B.sched % B.nsenders]];
         B.sched++;
 
-        if (c->state != CB_ST_READY) {
-            B.notready++;
+        /* chat: the connection's rooms in turn */
+        room = c->room;
+        if (c->room2 != CB_NO_ROOM) {
+            room = c->rr ? c->room2 : c->room;
+            c->rr ^= 1;
+        }
+
+        /* nchan chat: over the room's publisher */
+        w = B.pub_base ? &B.c[B.pub_base + room] : c;
+
+        if (c->state != CB_ST_READY || w->state != CB_ST_READY) {
+            B.cnt.notready++;
             continue;
         }
 
-        cb_send_one(c, now);
+        cb_send_one(w, c->user, room, now);
     }
 }
 
@@ -2375,7 +2884,7 @@ cb_hist_pct(cb_hist_t *h, double p)
 
 
 static void
-cb_count_errcode(const u_char *p, size_t len)
+cb_count_errcode(const u_char *p, size_t len, uint64_t n)
 {
     int  i;
 
@@ -2392,20 +2901,20 @@ cb_count_errcode(const u_char *p, size_t len)
         if (strlen(B.errcodes[i].name) == len
             && memcmp(B.errcodes[i].name, p, len) == 0)
         {
-            B.errcodes[i].count++;
+            B.errcodes[i].count += n;
             return;
         }
     }
 
     if (B.nerrcodes == CB_MAX_ERRCODES) {
         i = CB_MAX_ERRCODES - 1;
-        B.errcodes[i].count++;
+        B.errcodes[i].count += n;
         return;
     }
 
     memcpy(B.errcodes[i].name, p, len);
     B.errcodes[i].name[len] = '\0';
-    B.errcodes[i].count = 1;
+    B.errcodes[i].count = n;
     B.nerrcodes++;
 }
 
@@ -2471,31 +2980,42 @@ cb_proc_stat(int pid, int *ppid, uint64_t *cpu, char *comm, size_t ccap)
 }
 
 
+/*
+ * A process's memory: its proportional set size (Pss in smaps_rollup),
+ * where pages shared between processes (nginx workers and their master,
+ * PostgreSQL backends and shared buffers, Node's cluster) count once in
+ * all, not once per process as VmRSS would count them.  VmRSS where
+ * smaps_rollup is missing.
+ */
 static uint64_t
 cb_proc_rss(int pid)
 {
+    int                 i;
     FILE               *f;
     char                line[256];
+    const char         *file[2] = { "smaps_rollup", "status" };
+    const char         *key[2] = { "Pss: %llu", "VmRSS: %llu" };
     unsigned long long  kb;
 
-    snprintf(line, sizeof(line), "/proc/%d/status", pid);
+    for (i = 0; i < 2; i++) {
+        snprintf(line, sizeof(line), "/proc/%d/%s", pid, file[i]);
 
-    f = fopen(line, "re");
-    if (f == NULL) {
-        return 0;
-    }
-
-    kb = 0;
-
-    while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %llu", &kb) == 1) {
-            break;
+        f = fopen(line, "re");
+        if (f == NULL) {
+            continue;
         }
+
+        while (fgets(line, sizeof(line), f)) {
+            if (sscanf(line, key[i], &kb) == 1) {
+                fclose(f);
+                return kb;
+            }
+        }
+
+        fclose(f);
     }
 
-    fclose(f);
-
-    return kb;
+    return 0;
 }
 
 
@@ -2592,27 +3112,29 @@ cb_procs_init(void)
 }
 
 
+/* cpu, rss: into sample 0 or 1, or -1: not now */
+
 static void
-cb_procs_sample(int which)
+cb_procs_sample(int cpu, int rss)
 {
     int        i;
-    uint64_t   cpu;
+    uint64_t   ticks;
     cb_proc_t  *p;
 
     for (i = 0; i < B.nprocs; i++) {
         p = &B.procs[i];
 
-        if (cb_proc_stat(p->pid, NULL, &cpu, NULL, 0) == -1) {
+        if (cb_proc_stat(p->pid, NULL, &ticks, NULL, 0) == -1) {
             p->gone = 1;
             continue;
         }
 
-        if (which == 0) {
-            p->cpu0 = cpu;
-            p->rss0 = cb_proc_rss(p->pid);
-        } else {
-            p->cpu1 = cpu;
-            p->rss1 = cb_proc_rss(p->pid);
+        if (cpu >= 0) {
+            *(cpu ? &p->cpu1 : &p->cpu0) = ticks;
+        }
+
+        if (rss >= 0) {
+            *(rss ? &p->rss1 : &p->rss0) = cb_proc_rss(p->pid);
         }
     }
 }
@@ -2707,12 +3229,13 @@ cb_progress(int64_t now)
     fprintf(stderr, "chat-bench: t=%.1fs phase=%d open=%u ready=%u "
             "sent/s=%.0f deliv/s=%.0f backlog=%llu\n",
             (double) (now - B.t_start) / CB_SEC, B.phase, B.open, B.ready,
-            (B.sent - last_sent) / dt, (B.delivered - last_deliv) / dt,
-            (unsigned long long) B.backlog);
+            (B.cnt.sent - last_sent) / dt,
+            (B.cnt.delivered - last_deliv) / dt,
+            (unsigned long long) B.cnt.backlog);
 
     last = now;
-    last_deliv = B.delivered;
-    last_sent = B.sent;
+    last_deliv = B.cnt.delivered;
+    last_sent = B.cnt.sent;
 }
 
 
@@ -2730,10 +3253,26 @@ cb_phase(int phase, int64_t now)
 }
 
 
+static uint32_t
+cb_gcd(uint32_t a, uint32_t b)
+{
+    uint32_t  t;
+
+    while (b) {
+        t = a % b;
+        a = b;
+        b = t;
+    }
+
+    return a;
+}
+
+
 static void
 cb_setup_conns(void)
 {
-    uint32_t  i, r, base;
+    uint32_t    i, r, base, stride;
+    cb_conn_t  *c;
 
     switch (B.scenario) {
 
@@ -2749,9 +3288,16 @@ cb_setup_conns(void)
         B.nsenders = B.rooms;
         break;
 
+    case CB_SC_CHAT:
+        /* rooms 0..pairs-1: the pairs; then the groups */
+        B.n = B.pairs * 2;
+        B.nrooms = B.pairs + B.chat_groups;
+        B.nsenders = B.n;
+        break;
+
     default:
         B.n = B.conns;
-        B.nrooms = (B.conns + 1) / 2;
+        B.nrooms = (B.proto == CB_PROTO_LIMIT) ? B.ports : (B.conns + 1) / 2;
         B.nsenders = 0;
         break;
     }
@@ -2762,6 +3308,11 @@ cb_setup_conns(void)
         B.n += B.nsenders;              /* after everything else */
     }
 
+    if (B.proto == CB_PROTO_NCHAN && B.scenario == CB_SC_CHAT) {
+        B.pub_base = base;              /* a publisher per room, last */
+        B.n += B.nrooms;
+    }
+
     B.c = calloc(B.n, sizeof(cb_conn_t));
     B.members = calloc(B.nrooms, sizeof(uint32_t));
     B.sender_idx = calloc(B.nsenders + 1, sizeof(uint32_t));
@@ -2770,50 +3321,224 @@ cb_setup_conns(void)
         cb_die("out of memory");
     }
 
+    /* chat: every member sends, slowly; nchan: publishers, faster */
+    B.ack_ring = (B.scenario == CB_SC_CHAT && !B.pub_base)
+                 ? CB_ACK_RING_CHAT : CB_ACK_RING;
+
+    /*
+     * chat: the senders take turns in an order spread by a golden-ratio
+     * stride, so that any second has its share of group members (in
+     * connection order the groups would all send in one part of a round)
+     */
+    stride = 1;
+    if (B.scenario == CB_SC_CHAT) {
+        stride = (uint32_t) (B.nsenders * 0.618034) | 1;
+        while (cb_gcd(stride, B.nsenders) != 1) {
+            stride++;
+        }
+    }
+
     r = 0;
 
     for (i = 0; i < B.n; i++) {
-        B.c[i].fd = -1;
-        B.c[i].user = B.user_base + i;
-        B.c[i].next_id = CB_JOIN_ID + 1;
-        B.c[i].ack_next = CB_JOIN_ID + 1;
+        c = &B.c[i];
+        c->fd = -1;
+        c->user = B.user_base + i;
+        c->next_id = CB_JOIN_ID + 1;
+        c->ack_next = CB_JOIN_ID + 1;
+        c->room2 = CB_NO_ROOM;
 
-        if (i >= base) {
+        if (B.pub_base && i >= B.pub_base) {
+            /* nchan chat: the publisher of room (i - pub_base) */
+            c->room = i - B.pub_base;
+            c->sender = 1;
+
+        } else if (i >= base) {
             /* nchan echo: a subscriber on publisher (i - base)'s room */
-            B.c[i].room = B.c[B.sender_idx[i - base]].room;
+            c->room = B.c[B.sender_idx[i - base]].room;
             continue;
-        }
 
-        switch (B.scenario) {
-
-        case CB_SC_FANOUT:
-            B.c[i].room = 0;
+        } else if (B.scenario == CB_SC_FANOUT) {
+            c->room = 0;
             if (i >= B.subs) {
-                B.c[i].sender = 1;
+                c->sender = 1;
                 B.sender_idx[r++] = i;
             }
             if (B.proto == CB_PROTO_LIMIT) {
                 /* the "room" is the port: round-robin, sender k on k */
-                B.c[i].room = (i < B.subs) ? i % B.ports : i - B.subs;
+                c->room = (i < B.subs) ? i % B.ports : i - B.subs;
             }
-            break;
 
-        default:
-            B.c[i].room = i / 2;
+        } else if (B.scenario == CB_SC_CHAT) {
+            c->room = i / 2;
+            if (i < B.chat_groups * B.group_size) {
+                c->room2 = B.pairs + i / B.group_size;
+                c->rr = i & 1;          /* half begin with the group */
+            }
+            /* everyone sends; nchan: over the room's publisher */
+            c->sender = (B.proto != CB_PROTO_NCHAN);
+            B.sender_idx[(uint64_t) r++ * stride % B.nsenders] = i;
+
+        } else if (B.proto == CB_PROTO_LIMIT) {
+            c->room = i % B.ports;      /* idle, connect: the port */
+
+        } else {
+            c->room = i / 2;
             if (B.scenario == CB_SC_ROOMS && i % 2 == 0) {
-                B.c[i].sender = 1;
+                c->sender = 1;
                 B.sender_idx[r++] = i;
             }
-            break;
         }
 
-        if (B.c[i].sender) {
-            B.c[i].ack_ring = calloc(CB_ACK_RING, sizeof(cb_ack_t));
-            if (B.c[i].ack_ring == NULL) {
+        if (c->sender) {
+            c->ack_ring = calloc(B.ack_ring, sizeof(cb_ack_t));
+            if (c->ack_ring == NULL) {
                 cb_die("out of memory");
             }
         }
     }
+}
+
+
+/* a polite close of every connection, then drop them */
+
+static void
+cb_close_all(void)
+{
+    uint32_t    k;
+    cb_conn_t  *c;
+
+    for (k = 0; k < B.n; k++) {
+        c = &B.c[k];
+        if (c->state >= CB_ST_WELCOME && c->state <= CB_ST_READY) {
+            cb_send_frame(c, 0x8, (u_char *) "\x03\xe8", 2);
+        }
+        cb_close(c, 0);
+    }
+}
+
+
+/* a helper, set up: report to the parent, hold until it lets go, exit */
+
+static void
+cb_kid_hold(void)
+{
+    int                 i, n, done;
+    size_t              off;
+    ssize_t             w;
+    struct epoll_event  ev, events[CB_MAX_EVENTS];
+
+    for (off = 0; off < sizeof(cb_bench_t); off += w) {
+        w = write(B.kid_fd, (u_char *) &B + off, sizeof(cb_bench_t) - off);
+        if (w == -1 && errno == EINTR && !cb_interrupted) {
+            w = 0;
+            continue;
+        }
+        if (w <= 0) {
+            break;                       /* the parent is gone */
+        }
+    }
+
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.ptr = NULL;
+    epoll_ctl(B.ep, EPOLL_CTL_ADD, B.kid_fd, &ev);
+
+    /* answer pings and the like; a read event on kid_fd: the end */
+    for (done = 0; !done && !cb_interrupted; ) {
+        n = epoll_wait(B.ep, events, CB_MAX_EVENTS, 1000);
+
+        for (i = 0; i < n; i++) {
+            if (events[i].data.ptr == NULL) {
+                done = 1;
+            } else {
+                cb_on_event(events[i].data.ptr, events[i].events);
+            }
+        }
+    }
+
+    cb_close_all();
+    _exit(0);
+}
+
+
+/* a step: sending at B.rates[B.step], counted from zero */
+
+static void
+cb_step_begin(int64_t now)
+{
+    B.rate = B.rates[B.step];
+    B.base = B.cnt;
+    B.sched = 0;
+    B.w_sent = 0;
+    B.w_acked = 0;
+    B.w_delivered = 0;
+    B.w_backlog = 0;
+    memset(&B.lat, 0, sizeof(B.lat));
+    memset(&B.ack, 0, sizeof(B.ack));
+    memset(&B.ru1, 0, sizeof(B.ru1));
+    B.sys_busy0 = B.sys_busy1 = 0;
+    B.sys_steal0 = B.sys_steal1 = 0;
+    B.reported = 0;
+    B.stopped = 0;
+
+    B.t_send_start = now;
+    B.t_meas_start = now + (int64_t) (B.warmup * CB_SEC);
+    B.t_meas_end = B.t_meas_start + (int64_t) (B.duration * CB_SEC);
+
+    if (B.stepped) {
+        fprintf(stderr, "chat-bench: step %u of %u: %g msgs/s\n", B.step,
+                B.nrates, B.rate);
+    }
+
+    cb_phase(CB_PH_WARMUP, now);
+}
+
+
+/*
+ * the measured window opens (end = 0) or closes (end = 1): the samples of
+ * CPU (generator, server, machine); idle: the memory "after" at opening,
+ * once settled ("before" was before connecting)
+ */
+
+static void
+cb_window(int end, int64_t now)
+{
+    int  idle;
+
+    idle = (B.scenario == CB_SC_IDLE);
+
+    getrusage(RUSAGE_SELF, end ? &B.ru1 : &B.ru0);
+    cb_procs_sample(end, (!end && idle) ? 1 : -1);
+    cb_sys_cpu(end ? &B.sys_busy1 : &B.sys_busy0,
+               end ? &B.sys_steal1 : &B.sys_steal0);
+
+    if (end) {
+        B.t_meas_end = now;
+        B.t_drain_end = now + (int64_t) (B.drain * CB_SEC);
+        cb_phase(CB_PH_DRAIN, now);
+        return;
+    }
+
+    if (idle) {
+        B.sock_pages1 = cb_sockstat_pages();
+        B.ready_sample = B.ready;
+    }
+
+    B.t_meas_start = now;
+    B.t_meas_end = now + (int64_t) (B.duration * CB_SEC);
+    cb_phase(CB_PH_MEASURE, now);
+}
+
+
+/* every send of the step answered and every delivery due arrived */
+
+static int
+cb_step_drained(void)
+{
+    return B.cnt.acked - B.base.acked + B.cnt.send_errors
+           - B.base.send_errors >= B.cnt.sent - B.base.sent
+           && B.cnt.delivered - B.base.delivered
+              >= B.cnt.expected - B.base.expected;
 }
 
 
@@ -2825,7 +3550,7 @@ main(int argc, char **argv)
     uint32_t             k;
     cb_conn_t           *c;
     struct sigaction     sa;
-    struct epoll_event   events[CB_MAX_EVENTS];
+    struct epoll_event   ev, events[CB_MAX_EVENTS];
 
     cb_parse_args(argc, argv);
 
@@ -2850,10 +3575,7 @@ main(int argc, char **argv)
     }
 
     cb_setup_conns();
-    cb_raise_nofile(B.n + 64);
     cb_procs_init();
-
-    cb_rng ^= (uint64_t) cb_now() ^ ((uint64_t) getpid() << 32);
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = cb_on_signal;
@@ -2861,36 +3583,53 @@ main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* "before" samples for the idle scenario */
+    cb_procs_sample(-1, 0);
+    B.sock_pages0 = cb_sockstat_pages();
+
+    B.t_start = cb_now();
+    deadline = B.t_start + (int64_t) (B.setup_timeout * CB_SEC);
+
+    cb_spread();                         /* may fork helpers */
+
+    cb_rng ^= (uint64_t) cb_now() ^ ((uint64_t) getpid() << 32);
+
     B.rbuf = malloc(CB_RBUF_SIZE);
     B.ep = epoll_create1(EPOLL_CLOEXEC);
     if (B.rbuf == NULL || B.ep == -1) {
         cb_die("init failed: %s", strerror(errno));
     }
 
-    /* "before" samples for the idle scenario */
-    cb_procs_sample(0);
-    B.sock_pages0 = cb_sockstat_pages();
+    for (i = 0; i < B.nkids; i++) {
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.ptr = &B.kids[i];
+        if (epoll_ctl(B.ep, EPOLL_CTL_ADD, B.kids[i].fd, &ev) == -1) {
+            cb_die("epoll_ctl: %s", strerror(errno));
+        }
+    }
 
-    B.t_start = cb_now();
-    deadline = B.t_start + (int64_t) (B.setup_timeout * CB_SEC);
+    B.next_connect = B.conn_lo;
 
-    fprintf(stderr, "chat-bench: %s: %u connections to %s:%d%s%s\n",
-            argv[0], B.n, B.host, B.port, B.path,
-            B.proto == CB_PROTO_NCHAN ? "<room> (publishers /pub/<room>)"
-            : "");
+    if (!B.is_kid) {
+        fprintf(stderr, "chat-bench: %s: %u connections to %s:%d%s%s\n",
+                argv[0], B.n, B.host, B.port, B.path,
+                B.proto != CB_PROTO_NCHAN ? ""
+                : B.scenario == CB_SC_CHAT ? "<room> or /subm/<room>/<room> "
+                                             "(publishers /pub/<room>)"
+                : "<room> (publishers /pub/<room>)");
+    }
 
     for ( ;; ) {
         now = cb_now();
 
         if (cb_interrupted) {
+            if (B.is_kid) {
+                cb_close_all();
+                _exit(1);
+            }
             fprintf(stderr, "chat-bench: interrupted\n");
             if (B.phase == CB_PH_MEASURE) {
-                B.t_meas_end = now;
-                getrusage(RUSAGE_SELF, &B.ru1);
-                if (B.scenario != CB_SC_IDLE) {
-                    cb_procs_sample(1);
-                }
-                cb_sys_cpu(&B.sys_busy1, &B.sys_steal1);
+                cb_window(1, now);
             }
             break;
         }
@@ -2899,7 +3638,7 @@ main(int argc, char **argv)
 
         if (B.phase == CB_PH_SETUP) {
 
-            while (B.next_connect < B.n && B.inflight < B.conc) {
+            while (B.next_connect < B.conn_hi && B.inflight < B.conc) {
                 c = &B.c[B.next_connect];
                 rc = cb_connect(c, B.next_connect);
                 B.next_connect++;
@@ -2912,16 +3651,10 @@ main(int argc, char **argv)
                 }
             }
 
-            if (B.ready + B.setup_failed == B.n || now > deadline) {
-                B.t_setup_done = now;
-                B.conn_rate_t = now - B.t_start;
-                B.ready_setup = B.ready;
-
-                if (B.ready == 0) {
-                    cb_phase(CB_PH_DONE, now);
-                    break;
-                }
-
+            /* parent: helpers' connections count once they report */
+            if (B.ready + B.setup_failed == B.nexpect
+                || now > deadline + (B.nkids ? 2 * CB_SEC : 0))
+            {
                 for (k = 0; k < B.n; k++) {
                     c = &B.c[k];
                     if (c->state != CB_ST_READY && c->state != CB_ST_CLOSED) {
@@ -2929,11 +3662,22 @@ main(int argc, char **argv)
                     }
                 }
 
-                B.t_send_start = now;
-                B.t_meas_start = now + (int64_t) (B.warmup * CB_SEC);
-                B.t_meas_end = B.t_meas_start
-                               + (int64_t) (B.duration * CB_SEC);
-                cb_phase(CB_PH_WARMUP, now);
+                if (B.is_kid) {
+                    cb_kid_hold();         /* no return */
+                }
+
+                cb_kids_give_up();
+
+                B.t_setup_done = now;
+                B.conn_rate_t = B.t_last_ready - B.t_start;
+                B.ready_setup = B.ready;
+
+                if (B.ready == 0 || B.scenario == CB_SC_CONNECT) {
+                    cb_phase(CB_PH_DONE, now);
+                    break;
+                }
+
+                cb_step_begin(now);
 
                 if (B.warmup == 0) {
                     continue;
@@ -2941,38 +3685,28 @@ main(int argc, char **argv)
             }
 
         } else if (B.phase == CB_PH_WARMUP && now >= B.t_meas_start) {
-            getrusage(RUSAGE_SELF, &B.ru0);
-            if (B.scenario == CB_SC_IDLE) {
-                /* settled: memory "after"; "before" was before connecting */
-                cb_procs_sample(1);
-                B.sock_pages1 = cb_sockstat_pages();
-                B.ready_sample = B.ready;
-            } else {
-                cb_procs_sample(0);
-            }
-            cb_sys_cpu(&B.sys_busy0, &B.sys_steal0);
-            B.t_meas_start = now;
-            B.t_meas_end = now + (int64_t) (B.duration * CB_SEC);
-            cb_phase(CB_PH_MEASURE, now);
+            cb_window(0, now);
 
         } else if (B.phase == CB_PH_MEASURE && now >= B.t_meas_end) {
-            getrusage(RUSAGE_SELF, &B.ru1);
-            if (B.scenario != CB_SC_IDLE) {
-                cb_procs_sample(1);
-            }
-            cb_sys_cpu(&B.sys_busy1, &B.sys_steal1);
-            B.t_meas_end = now;
-            B.t_drain_end = now + (int64_t) (B.drain * CB_SEC);
-            cb_phase(CB_PH_DRAIN, now);
+            cb_window(1, now);
 
         } else if (B.phase == CB_PH_DRAIN) {
-            if (now >= B.t_drain_end
-                || B.scenario == CB_SC_IDLE
-                || (B.acked + B.send_errors >= B.sent
-                    && B.delivered >= B.expected))
-            {
+            if (B.scenario == CB_SC_IDLE) {
                 cb_phase(CB_PH_DONE, now);
                 break;
+            }
+
+            if (now >= B.t_drain_end || cb_step_drained()) {
+                cb_report();
+
+                if (B.stopped || B.step + 1 == B.nrates) {
+                    cb_phase(CB_PH_DONE, now);
+                    break;
+                }
+
+                B.step++;
+                cb_step_begin(now);
+                continue;
             }
         }
 
@@ -2991,26 +3725,34 @@ main(int argc, char **argv)
         }
 
         for (i = 0; i < n; i++) {
-            cb_on_event(events[i].data.ptr, events[i].events);
+            if ((cb_kid_t *) events[i].data.ptr >= B.kids
+                && (cb_kid_t *) events[i].data.ptr < B.kids + CB_MAX_KIDS)
+            {
+                cb_kid_read(events[i].data.ptr);
+            } else {
+                cb_on_event(events[i].data.ptr, events[i].events);
+            }
         }
+    }
+
+    if (B.is_kid) {
+        cb_close_all();
+        _exit(1);
     }
 
     if (B.ru1.ru_utime.tv_sec == 0 && B.ru1.ru_utime.tv_usec == 0) {
         getrusage(RUSAGE_SELF, &B.ru1);
     }
 
-    cb_report();
+    /* not an unmeasured step after reported ones (interrupted) */
+    if (!B.reported && (B.step == 0 || B.phase != CB_PH_WARMUP)) {
+        cb_report();
+    }
 
     rc = (B.ready_setup == 0) ? 1 : 0;
 
-    /* polite close, then drop everything */
-    for (k = 0; k < B.n; k++) {
-        c = &B.c[k];
-        if (c->state >= CB_ST_WELCOME && c->state <= CB_ST_READY) {
-            cb_send_frame(c, 0x8, (u_char *) "\x03\xe8", 2);
-        }
-        cb_close(c, 0);
-    }
+    cb_close_all();
+    cb_kids_end();
 
     return rc;
 }
@@ -3019,24 +3761,37 @@ main(int argc, char **argv)
 static void
 cb_report(void)
 {
-    int                  i, g, saturated, behind;
+    int                  i, g, saturated, behind, sending;
     char                 errs[512], closes[512], fails[512];
     size_t               l;
-    double               wall, gcpu, sent_s, ack_s, del_s, srv_us;
+    double               wall, gcpu, sent_s, ack_s, del_s, srv_us, srv_s;
     double               gsrv[CB_MAX_GROUPS], rss_kb, grss[CB_MAX_GROUPS];
     double               conn_rate, sock_kb, members, fpm;
     double               sys_busy = 0, other = 0;
-    uint64_t             srv_ticks, lost;
+    uint64_t             srv_ticks, lost, unacked, *d;
+    const uint64_t      *a, *b;
     long                 hz, pagesz;
     const char          *sc;
+    cb_counts_t          st;
     static const double  pcts[] = { 50, 90, 99, 99.9 };
     static const char   *pnames[] = { "p50", "p90", "p99", "p999" };
+    static const char   *scs[] = {
+        "", "fanout", "rooms", "idle", "chat", "connect"
+    };
 
     hz = sysconf(_SC_CLK_TCK);
     pagesz = sysconf(_SC_PAGESIZE);
 
-    sc = B.scenario == CB_SC_FANOUT ? "fanout"
-         : B.scenario == CB_SC_ROOMS ? "rooms" : "idle";
+    sc = scs[B.scenario];
+    sending = (B.scenario != CB_SC_IDLE && B.scenario != CB_SC_CONNECT);
+
+    /* this step's counters (cb_counts_t: uint64_t members only) */
+    d = (uint64_t *) &st;
+    a = (const uint64_t *) &B.cnt;
+    b = (const uint64_t *) &B.base;
+    for (l = 0; l < sizeof(cb_counts_t) / sizeof(uint64_t); l++) {
+        d[l] = a[l] - b[l];
+    }
 
     wall = (double) (B.t_meas_end - B.t_meas_start) / CB_SEC;
     if (wall <= 0) {
@@ -3044,11 +3799,10 @@ cb_report(void)
     }
 
     gcpu = cb_ru_cpu(&B.ru0, &B.ru1);
-    saturated = (B.scenario != CB_SC_IDLE && wall > 0.1
-                 && gcpu > 0.9 * wall);
+    saturated = (sending && wall > 0.1 && gcpu > 0.9 * wall);
 
     /* average members per room at ack time; behind: deliveries trail */
-    members = B.acked ? (double) B.expected / B.acked : 0;
+    members = st.acked ? (double) st.expected / st.acked : 0;
     behind = (B.w_sent && B.w_delivered < 0.95 * B.w_sent * members);
 
     /* proto limit: a message is one frame per port; report messages */
@@ -3077,10 +3831,18 @@ cb_report(void)
         rss_kb += (double) B.procs[i].rss1 - (double) B.procs[i].rss0;
     }
 
-    srv_us = B.w_delivered ? (double) srv_ticks * 1e6 / hz / B.w_delivered
-                           : 0;
+    srv_s = (double) srv_ticks / hz;
+    srv_us = B.w_delivered ? srv_s * 1e6 / B.w_delivered : 0;
 
-    lost = B.expected > B.delivered ? B.expected - B.delivered : 0;
+    lost = st.expected > st.delivered ? st.expected - st.delivered : 0;
+    unacked = st.sent - st.acked - st.send_errors;
+
+    /* steps: this one is the last if it did not hold */
+    B.stopped = B.stepped
+                && ((B.stop_p99_ms > 0
+                     && cb_hist_pct(&B.lat, 99) > B.stop_p99_ms * CB_MS)
+                    || behind || lost || unacked || st.send_errors);
+    B.reported = 1;
 
     /* error codes, close codes and setup failures as "k:v,k:v" */
 
@@ -3117,23 +3879,34 @@ cb_report(void)
         }
     }
 
-    printf("\n== chat-bench %s ==\n", sc);
+    if (B.stepped) {
+        printf("\n== chat-bench %s: step %u of rates %s: %g msgs/s ==\n", sc,
+               B.step, B.rates_str, B.rate);
+    } else {
+        printf("\n== chat-bench %s ==\n", sc);
+    }
 
     if (B.proto == CB_PROTO_LIMIT) {
         printf("target          ws://%s:%d-%d%s (proto limit: %u ports, "
                "no auth, no join)\n", B.host, B.port,
                B.port + (int) B.ports - 1, B.path, B.ports);
-        printf("shape           1 room per port x %u subscribers in all "
-               "(round-robin) + 1 sender per port, %u members;\n"
-               "                each message is sent once per port; "
-               "acked = the sender's own copy back;\n"
-               "                backlog and sender gone count frames\n",
-               B.subs, B.subs + B.senders);
+        if (B.scenario == CB_SC_FANOUT) {
+            printf("shape           1 room per port x %u subscribers in all "
+                   "(round-robin) + 1 sender per port, %u members;\n"
+                   "                each message is sent once per port; "
+                   "acked = the sender's own copy back;\n"
+                   "                backlog and sender gone count frames\n",
+                   B.subs, B.subs + B.senders);
+        } else {
+            printf("shape           %u connections round-robin over the "
+                   "ports, upgraded only\n", B.conns);
+        }
 
     } else if (B.proto == CB_PROTO_NCHAN) {
-        printf("target          ws://%s:%d/sub/<room> (proto nchan: "
+        printf("target          ws://%s:%d/sub/<room>%s (proto nchan: "
                "publishers on /pub/<room>, no auth, no join)\n",
-               B.host, B.port);
+               B.host, B.port, B.scenario == CB_SC_CHAT
+               ? " and /subm/<room>/<room>" : "");
         printf("                a publisher gets no copy and is no member; "
                "acked = nchan's channel-info reply\n");
 
@@ -3141,6 +3914,10 @@ cb_report(void)
         printf("target          ws://%s:%d%s%cEIO=4&transport=websocket "
                "(proto sio: Socket.IO 4, no auth)\n", B.host, B.port,
                B.path, strchr(B.path, '?') ? '&' : '?');
+        if (sending) {
+            printf("                acked = the send's ack callback, "
+                   "answered once emitted (nothing stored)\n");
+        }
 
     } else {
         printf("target          ws://%s:%d%s\n", B.host, B.port, B.path);
@@ -3166,7 +3943,15 @@ cb_report(void)
                    "subscriber), 1 member each\n", B.rooms);
         }
         break;
+    case -CB_SC_CHAT:
+        printf("shape           %u channels of 2 + %u of %u over %u "
+               "subscribers (those in two: /subm/), + %u publishers, one\n"
+               "                per channel, each sending for its members;"
+               " a member gets its own messages\n", B.pairs, B.chat_groups,
+               B.group_size, 2 * B.pairs, B.nrooms);
+        break;
     case -CB_SC_IDLE:
+    case -CB_SC_CONNECT:
         printf("shape           %u subscribers, channels of 2\n", B.conns);
         break;
     case 0:
@@ -3179,6 +3964,12 @@ cb_report(void)
         printf("shape           %u rooms x 2 members, 1 sender each\n",
                B.rooms);
         break;
+    case CB_SC_CHAT:
+        printf("shape           %u rooms of 2 + %u rooms of %u over %u "
+               "connections; everyone sends, to its rooms\n"
+               "                in turn, and gets its own messages back\n",
+               B.pairs, B.chat_groups, B.group_size, 2 * B.pairs);
+        break;
     default:
         printf("shape           %u connections, rooms of 2\n", B.conns);
         break;
@@ -3189,39 +3980,64 @@ cb_report(void)
            B.ready_setup, B.n, B.setup_failed, fails[0] ? ": " : "", fails,
            conn_rate, B.ready);
 
-    if (B.t_send_start == 0) {
+    if (B.conn.n) {
+        printf("connect time    p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms "
+               "(connect -> %s, %llu connections)\n",
+               cb_hist_pct(&B.conn, 50) / 1e6, cb_hist_pct(&B.conn, 90) / 1e6,
+               cb_hist_pct(&B.conn, 99) / 1e6, B.conn.max / 1e6,
+               B.proto == CB_PROTO_LIMIT || B.proto == CB_PROTO_NCHAN
+               ? "upgraded" : "joined", (unsigned long long) B.conn.n);
+    }
+
+    if (B.scenario == CB_SC_CONNECT) {
+        /* connected, then closed: nothing more */
+
+    } else if (B.t_send_start == 0) {
         printf("not run         no connection became ready\n");
 
-    } else if (B.scenario != CB_SC_IDLE) {
+    } else if (sending) {
         printf("window          %.2f s after %.1f s warmup, "
                "body %u bytes\n", wall, B.warmup, B.size);
-        printf("offered         %.0f msgs/s\n", B.rate);
+        if (B.scenario == CB_SC_CHAT) {
+            printf("offered         %.0f msgs/s (%.3f/s from each of %u "
+                   "connections)\n", B.rate, B.rate / B.nsenders,
+                   B.nsenders);
+        } else {
+            printf("offered         %.0f msgs/s\n", B.rate);
+        }
         if (B.proto == CB_PROTO_LIMIT) {
             printf("sent            %.0f msgs/s (%.0f in window, %llu frames;"
                    " %llu frames skipped as backlog, %llu sender gone)\n",
                    sent_s, B.w_sent / fpm, (unsigned long long) B.w_sent,
-                   (unsigned long long) B.backlog,
-                   (unsigned long long) B.notready);
+                   (unsigned long long) st.backlog,
+                   (unsigned long long) st.notready);
             printf("acked           %.0f msgs/s (total %llu of %llu frames "
                    "came back to their sender)\n", ack_s,
-                   (unsigned long long) B.acked, (unsigned long long) B.sent);
+                   (unsigned long long) st.acked,
+                   (unsigned long long) st.sent);
 
         } else {
             printf("sent            %.0f msgs/s (%llu in window; %llu skipped "
                    "as backlog, %llu sender gone)\n", sent_s,
                    (unsigned long long) B.w_sent,
-                   (unsigned long long) B.backlog,
-                   (unsigned long long) B.notready);
+                   (unsigned long long) st.backlog,
+                   (unsigned long long) st.notready);
             printf("acked           %.0f msgs/s (total %llu of %llu sent, "
                    "%llu send errors)\n", ack_s,
-                   (unsigned long long) B.acked, (unsigned long long) B.sent,
-                   (unsigned long long) B.send_errors);
+                   (unsigned long long) st.acked,
+                   (unsigned long long) st.sent,
+                   (unsigned long long) st.send_errors);
         }
         printf("deliveries      %.0f /s (%llu in window; total %llu of %llu "
                "expected, %llu missing after drain)\n", del_s,
                (unsigned long long) B.w_delivered,
-               (unsigned long long) B.delivered,
-               (unsigned long long) B.expected, (unsigned long long) lost);
+               (unsigned long long) st.delivered,
+               (unsigned long long) st.expected, (unsigned long long) lost);
+        if (st.late) {
+            printf("                %llu acks and deliveries of earlier "
+                   "steps came late, in this one\n",
+                   (unsigned long long) st.late);
+        }
         printf("latency         p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  "
                "max %.2f ms (send -> message event, %llu samples)\n",
                cb_hist_pct(&B.lat, 50) / 1e6, cb_hist_pct(&B.lat, 90) / 1e6,
@@ -3243,7 +4059,7 @@ cb_report(void)
 
         if (B.sys_busy1 > B.sys_busy0) {
             sys_busy = (double) (B.sys_busy1 - B.sys_busy0) / hz;
-            other = sys_busy - gcpu - (double) srv_ticks / hz;
+            other = sys_busy - gcpu - srv_s;
             printf("machine CPU     %.2f of %ld cores busy over the window; "
                    "other processes ~%.2f core%s%s\n", sys_busy / wall,
                    sysconf(_SC_NPROCESSORS_ONLN), other > 0 ? other / wall : 0,
@@ -3259,11 +4075,25 @@ cb_report(void)
                    100.0 * B.w_delivered / (B.w_sent * members));
         }
 
+        if (B.stopped) {
+            printf("stopped         the last step:%s%s%s%s%s\n",
+                   B.stop_p99_ms > 0
+                   && cb_hist_pct(&B.lat, 99) > B.stop_p99_ms * CB_MS
+                   ? " p99 over --stop-p99-ms;" : "",
+                   behind ? " deliveries behind;" : "",
+                   lost ? " deliveries lost;" : "",
+                   unacked ? " sends unanswered after the drain;" : "",
+                   st.send_errors ? " send errors;" : "");
+        }
+
         if (B.nprocs) {
             printf("server CPU      %.2f s over the window = %.1f%% of one "
                    "core; %.2f us per delivery\n",
-                   (double) srv_ticks / hz, 100.0 * srv_ticks / hz / wall,
-                   srv_us);
+                   srv_s, 100.0 * srv_s / wall, srv_us);
+            if (B.scenario == CB_SC_CHAT) {
+                printf("                %.2f us per send\n",
+                       B.w_sent ? srv_s * 1e6 / B.w_sent : 0);
+            }
             for (g = 0; g < B.ngroups; g++) {
                 printf("                %-28s %.2f s  %.2f us/delivery\n",
                        B.groups[g].label, gsrv[g] / hz,
@@ -3274,13 +4104,22 @@ cb_report(void)
 
     } else {
         if (B.nprocs) {
-            printf("server RSS      %+.0f KiB for %u connections = "
+            printf("server memory   %+.0f KiB (PSS) for %u connections = "
                    "%.2f KiB/conn\n", rss_kb, B.ready_sample,
                    B.ready_sample ? rss_kb / B.ready_sample : 0);
             for (g = 0; g < B.ngroups; g++) {
                 printf("                %-28s %+.0f KiB  %.2f KiB/conn\n",
                        B.groups[g].label, grss[g],
                        B.ready_sample ? grss[g] / B.ready_sample : 0);
+            }
+        }
+
+        if (B.nprocs && B.duration > 0) {
+            printf("server CPU      %.2f s over %.2f s idle = %.2f%% of one "
+                   "core\n", srv_s, wall, 100.0 * srv_s / wall);
+            for (g = 0; g < B.ngroups; g++) {
+                printf("                %-28s %.2f s\n", B.groups[g].label,
+                       gsrv[g] / hz);
             }
         }
     }
@@ -3318,17 +4157,33 @@ cb_report(void)
         printf(" proto=sio");
     }
 
-    if (B.scenario != CB_SC_IDLE) {
+    if (B.stepped) {
+        printf(" step=%u rates=%s stopped=%d late=%llu", B.step, B.rates_str,
+               B.stopped, (unsigned long long) st.late);
+    }
+
+    if (B.scenario == CB_SC_CHAT) {
+        printf(" pairs=%u groups=%u group_size=%u", B.pairs, B.chat_groups,
+               B.group_size);
+    }
+
+    if (B.scenario == CB_SC_CONNECT) {
+        printf(" conn_p50_us=%.0f conn_p90_us=%.0f conn_p99_us=%.0f "
+               "conn_max_us=%.0f", cb_hist_pct(&B.conn, 50) / 1e3,
+               cb_hist_pct(&B.conn, 90) / 1e3, cb_hist_pct(&B.conn, 99) / 1e3,
+               B.conn.max / 1e3);
+
+    } else if (sending) {
         /* proto limit: messages, each sent once per port (fpm frames) */
         printf(" rate=%.0f window_s=%.2f sent=%.0f sent_per_s=%.0f "
                "acked_per_s=%.0f deliveries=%llu deliveries_per_s=%.0f "
                "backlog=%llu send_errors=%llu lost=%llu",
                B.rate, wall, B.w_sent / fpm, sent_s, ack_s,
                (unsigned long long) B.w_delivered, del_s,
-               (unsigned long long) B.backlog,
-               (unsigned long long) B.send_errors, (unsigned long long) lost);
-        printf(" unacked=%.0f members=%.1f behind=%d",
-               (double) (B.sent - B.acked - B.send_errors) / fpm,
+               (unsigned long long) st.backlog,
+               (unsigned long long) st.send_errors,
+               (unsigned long long) lost);
+        printf(" unacked=%.0f members=%.1f behind=%d", unacked / fpm,
                members * fpm, behind);
 
         for (i = 0; i < 4; i++) {
@@ -3342,8 +4197,11 @@ cb_report(void)
                cb_hist_pct(&B.ack, 99) / 1e3, gcpu, wall, saturated);
 
         if (B.nprocs) {
-            printf(" srv_cpu_s=%.2f srv_us_per_delivery=%.3f",
-                   (double) srv_ticks / hz, srv_us);
+            printf(" srv_cpu_s=%.2f srv_us_per_delivery=%.3f", srv_s, srv_us);
+            if (B.scenario == CB_SC_CHAT) {
+                printf(" srv_us_per_send=%.3f",
+                       B.w_sent ? srv_s * 1e6 / B.w_sent : 0);
+            }
         }
 
         if (B.sys_busy1 > B.sys_busy0) {
@@ -3355,9 +4213,18 @@ cb_report(void)
         if (B.nprocs) {
             printf(" rss_kb=%.0f rss_kb_per_conn=%.2f", rss_kb,
                    B.ready_sample ? rss_kb / B.ready_sample : 0);
+            printf(" mem_detail=");
+            for (g = 0; g < B.ngroups; g++) {
+                printf("%s%s:%.2f", g ? "," : "", B.groups[g].label,
+                       B.ready_sample ? grss[g] / B.ready_sample : 0);
+            }
         }
         printf(" sock_kb=%.0f sock_kb_per_conn=%.2f", sock_kb,
                B.ready_sample ? sock_kb / B.ready_sample : 0);
+        if (B.nprocs && B.duration > 0) {
+            printf(" srv_cpu_s=%.2f cpu_idle_pct=%.2f", srv_s,
+                   100.0 * srv_s / wall);
+        }
     }
 
     printf(" errors=%s closes=%s\n", errs[0] ? errs : "none",
