@@ -723,6 +723,7 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
 
     if (ngx_chat_pg_init(cycle) != NGX_OK
         || ngx_chat_batch_init(cycle) != NGX_OK
+        || ngx_chat_access_init(cycle) != NGX_OK
         || ngx_chat_fanout_init(cycle) != NGX_OK
         || ngx_chat_redis_init(cycle) != NGX_OK)
     {
@@ -747,6 +748,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
 
     ngx_chat_sessions_shutdown();
     ngx_chat_batch_exit();
+    ngx_chat_access_exit();
     ngx_chat_fanout_exit();
     ngx_chat_redis_exit();
     ngx_chat_pg_exit();

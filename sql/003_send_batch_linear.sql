@@ -1,5 +1,5 @@
 -- ngx_chat schema, version 3: the batch send in linear time, and joins
--- that do not wait for the disk.
+-- that do not wait for the disk and go to PostgreSQL in batches.
 --
 -- Version 2's chat_send_batch joined its intermediate results with
 -- correlated subqueries, and the planner, which cannot see how many rows
@@ -15,7 +15,13 @@
 create or replace function chat_send_batch(p_batch jsonb,
                                            p_autocreate boolean)
 returns table (i integer, status text, seq bigint, msg_id bigint, ts bigint)
-language plpgsql as $$
+language plpgsql
+-- The planner takes any jsonb array for 100 elements, and against a
+-- table of some thousand rooms it would rather hash the whole table than
+-- look 100 rooms up: a batch of 3 then reads every room.  Without
+-- sequential scans, batches look their rooms up by index.
+set enable_seqscan = off
+as $$
 declare
     v_now  bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
 begin
@@ -164,6 +170,52 @@ begin
         on conflict do nothing;
 
     return v_room.last_seq;
+end $$;
+
+-- The joins of one moment (a reconnect storm) in one statement: members
+-- already are answered by one join of rooms and members, the others open
+-- their room one by one, each failure kept to its own join.  Answers one
+-- row per join, in order: its room's seq, or the SQLSTATE and message of
+-- its failure.
+create function chat_room_open_batch(p_batch jsonb, p_autocreate boolean)
+returns table (i integer, seq bigint, state text, message text)
+language plpgsql
+-- as chat_send_batch: rooms and members by index, however small the batch
+set enable_seqscan = off
+as $$
+declare
+    v_e  record;
+begin
+    perform set_config('synchronous_commit', 'off', true);
+
+    for v_e in
+        select (o.n - 1)::integer as n, o.e->>'room' as room,
+               o.e->>'user' as usr, r.last_seq,
+               mb.user_id is not null as member
+          from jsonb_array_elements(p_batch) with ordinality as o(e, n)
+          left join rooms r on r.id = o.e->>'room'
+          left join members mb on mb.room_id = r.id
+                              and mb.user_id = o.e->>'user'
+         order by o.n
+    loop
+        i := v_e.n;
+        seq := null;
+        state := null;
+        message := null;
+
+        if v_e.member then
+            seq := v_e.last_seq;
+        else
+            begin
+                seq := chat_room_open(v_e.room, v_e.usr, p_autocreate);
+            exception when others then
+                state := sqlstate;
+                message := sqlerrm;
+            end;
+        end if;
+
+        return next;
+    end loop;
 end $$;
 
 insert into chat_schema_version (version) values (3);

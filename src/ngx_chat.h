@@ -250,10 +250,20 @@ ngx_int_t ngx_chat_pg_query(const char *sql, int nparams,
     const char *const *values, const int *lengths,
     ngx_chat_pg_handler_pt handler, void *data);
 const char *ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res);
+const char *ngx_chat_pg_state_code(const char *state);
 
-/* ngx_chat_fanout.c: the access check of a join */
-ngx_int_t ngx_chat_fanout_room_check(const char *room, size_t room_len,
-    const char *user, size_t user_len, ngx_chat_pg_handler_pt handler,
+/*
+ * ngx_chat_access.c: the access check of a join.  The handler gets the
+ * room's stored seq and code NULL, or the protocol's error code and
+ * message.
+ */
+typedef void (*ngx_chat_access_handler_pt)(void *data, int64_t seq,
+    const char *code, const char *message);
+
+ngx_int_t ngx_chat_access_init(ngx_cycle_t *cycle);
+void ngx_chat_access_exit(void);
+ngx_int_t ngx_chat_access_check(const char *room, size_t room_len,
+    const char *user, size_t user_len, ngx_chat_access_handler_pt handler,
     void *data);
 
 /* ngx_chat_api.c */

@@ -84,8 +84,8 @@ static void ngx_chat_fanout_resync(ngx_chat_room_t *room);
 static void ngx_chat_fanout_resynced(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_join_check(ngx_chat_join_t *jn);
-static void ngx_chat_join_checked(void *data, PGresult *res,
-    ngx_uint_t status);
+static void ngx_chat_join_checked(void *data, int64_t seq,
+    const char *code, const char *message);
 static ngx_chat_join_t *ngx_chat_join_find(ngx_chat_room_ref_t *ref);
 static void ngx_chat_join_start(ngx_chat_join_t *jn);
 static void ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
@@ -786,30 +786,6 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 }
 
 
-/*
- * The statement that checks a user's access to a room, creating it when
- * allowed and making the user a member; it answers the room's stored seq.
- */
-ngx_int_t
-ngx_chat_fanout_room_check(const char *room, size_t room_len,
-    const char *user, size_t user_len, ngx_chat_pg_handler_pt handler,
-    void *data)
-{
-    int          lengths[3];
-    const char  *values[3];
-
-    values[0] = room;
-    lengths[0] = room_len;
-    values[1] = user;
-    lengths[1] = user_len;
-    values[2] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-    lengths[2] = 1;
-
-    return ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN, 3, values, lengths,
-                             handler, data);
-}
-
-
 /* access and membership, for every join: the room may be private */
 static void
 ngx_chat_join_check(ngx_chat_join_t *jn)
@@ -828,14 +804,13 @@ ngx_chat_join_check(ngx_chat_join_t *jn)
         return;
     }
 
-    rc = ngx_chat_fanout_room_check(room->id, room->id_len, (char *) s->user,
-                                    s->user_len, ngx_chat_join_checked, ref);
+    rc = ngx_chat_access_check(room->id, room->id_len, (char *) s->user,
+                               s->user_len, ngx_chat_join_checked, ref);
 
     if (rc != NGX_OK) {
         ngx_chat_session_unref(s);
         ngx_free(ref);
-        ngx_chat_join_fail(jn, "unavailable",
-                           "the message store is unavailable");
+        ngx_chat_join_fail(jn, "internal", "out of memory");
         return;
     }
 
@@ -844,7 +819,8 @@ ngx_chat_join_check(ngx_chat_join_t *jn)
 
 
 static void
-ngx_chat_join_checked(void *data, PGresult *res, ngx_uint_t status)
+ngx_chat_join_checked(void *data, int64_t seq, const char *code,
+    const char *message)
 {
     ngx_chat_room_ref_t *ref = data;
 
@@ -863,17 +839,8 @@ ngx_chat_join_checked(void *data, PGresult *res, ngx_uint_t status)
 
     jn->checking = 0;
 
-    if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_join_fail(jn, ngx_chat_pg_error_code(status, res),
-                           status == NGX_CHAT_PG_UNAVAILABLE
-                           ? "the message store is unavailable"
-                           : PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
-        ngx_chat_session_unref(s);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_chat_join_fail(jn, "not_found", "no such room");
+    if (code) {
+        ngx_chat_join_fail(jn, code, message);
         ngx_chat_session_unref(s);
         return;
     }
@@ -887,7 +854,7 @@ ngx_chat_join_checked(void *data, PGresult *res, ngx_uint_t status)
     }
 
     if (room->state != NGX_CHAT_ROOM_READY) {
-        room->delivered = atoll(PQgetvalue(res, 0, 0));
+        room->delivered = seq;
         room->state = NGX_CHAT_ROOM_READY;
 
         /* what arrived while the room was opening */

@@ -220,10 +220,14 @@ ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res)
 
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-    if (state == NULL) {
-        return "internal";
-    }
+    return ngx_chat_pg_state_code(state ? state : "");
+}
 
+
+/* the protocol's error code for a SQLSTATE the schema raises */
+const char *
+ngx_chat_pg_state_code(const char *state)
+{
     if (ngx_strcmp(state, "42501") == 0) {
         return "forbidden";
     }

@@ -21,8 +21,8 @@ typedef struct {
 
 static ngx_int_t ngx_chat_relay_event(ngx_chat_relay_t *rl,
     const char *name, size_t name_len, ngx_chat_request_t *req);
-static void ngx_chat_relay_checked(void *data, PGresult *res,
-    ngx_uint_t status);
+static void ngx_chat_relay_checked(void *data, int64_t seq,
+    const char *code, const char *message);
 static void ngx_chat_relay_publish(ngx_chat_relay_t *rl);
 static void ngx_chat_relay_done(ngx_chat_redis_relay_t *rr, ngx_int_t rc);
 static void ngx_chat_relay_answer(ngx_chat_relay_t *rl,
@@ -73,12 +73,11 @@ ngx_chat_relay_send(ngx_chat_op_t *op, const char *name, size_t name_len,
     }
 
     /* REST: the access check of a join, which makes a member as well */
-    if (ngx_chat_fanout_room_check(op->room, op->room_len, op->user,
-                                   op->user_len, ngx_chat_relay_checked, rl)
+    if (ngx_chat_access_check(op->room, op->room_len, op->user,
+                              op->user_len, ngx_chat_relay_checked, rl)
         != NGX_OK)
     {
-        ngx_chat_relay_answer(rl, NULL, "unavailable",
-                              "the message store is unavailable");
+        ngx_chat_relay_answer(rl, NULL, "internal", "out of memory");
     }
 }
 
@@ -120,23 +119,13 @@ ngx_chat_relay_event(ngx_chat_relay_t *rl, const char *name,
 
 
 static void
-ngx_chat_relay_checked(void *data, PGresult *res, ngx_uint_t status)
+ngx_chat_relay_checked(void *data, int64_t seq, const char *code,
+    const char *message)
 {
     ngx_chat_relay_t *rl = data;
 
-    ngx_chat_op_t  *op;
-
-    if (status != NGX_CHAT_PG_OK) {
-        /* a REST call: no connection waits to be read again */
-        op = rl->op;
-        ngx_chat_json_free(&rl->event);
-        ngx_free(rl);
-        ngx_chat_op_failed(op, status, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_chat_relay_answer(rl, NULL, "not_found", "no such room");
+    if (code) {
+        ngx_chat_relay_answer(rl, NULL, code, message);
         return;
     }
 

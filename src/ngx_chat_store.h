@@ -12,8 +12,8 @@
     "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
     "meta, ts, deleted, edited_at"
 
-#define NGX_CHAT_SQL_ROOM_OPEN                                                \
-    "select chat_room_open($1, $2, $3)"
+#define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
+    "select i, seq, state, message from chat_room_open_batch($1::jsonb, $2)"
 
 /* newest first: a capped replay keeps the latest messages */
 #define NGX_CHAT_SQL_REPLAY                                                   \
