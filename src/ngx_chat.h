@@ -98,10 +98,14 @@ struct ngx_chat_session_s {
 
     ngx_chat_member_t         *members;
 
-    ngx_event_t                auth_timer;    /* auth timeout, then expiry */
-    ngx_event_t                ping_timer;    /* ping interval, pong wait */
-    ngx_event_t                close_timer;
-    ngx_event_t                start;
+    /*
+     * One event for every deadline below, armed at the earliest; it is
+     * also posted once to take the connection over (see session_start).
+     */
+    ngx_event_t                timer;
+    ngx_msec_t                 auth_deadline;   /* auth timeout, then expiry */
+    ngx_msec_t                 ping_deadline;   /* next ping, or pong due */
+    ngx_msec_t                 close_deadline;  /* end of the close wait */
 
     ngx_uint_t                 inflight;      /* sends awaiting commit */
 
@@ -123,6 +127,9 @@ struct ngx_chat_session_s {
     unsigned                   read_paused:1;
     unsigned                   in_handler:1;
     unsigned                   started:1;
+    unsigned                   auth_armed:1;   /* its deadline counts */
+    unsigned                   ping_armed:1;
+    unsigned                   close_armed:1;
 };
 
 

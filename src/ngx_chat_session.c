@@ -13,7 +13,7 @@
 #define NGX_CHAT_EXPIRY_STEP    86400000
 
 
-static void ngx_chat_session_takeover(ngx_event_t *ev);
+static void ngx_chat_session_takeover(ngx_chat_session_t *s);
 static void ngx_chat_session_release_request(ngx_chat_session_t *s);
 static void ngx_chat_session_read_handler(ngx_event_t *rev);
 static void ngx_chat_session_write_handler(ngx_event_t *wev);
@@ -23,9 +23,10 @@ static void ngx_chat_session_control(ngx_chat_session_t *s,
     unsigned opcode, const u_char *data, size_t len);
 static void ngx_chat_session_finalize(ngx_chat_session_t *s);
 static void ngx_chat_session_drop_unsent(ngx_chat_session_t *s);
-static void ngx_chat_session_auth_timer(ngx_event_t *ev);
-static void ngx_chat_session_ping_timer(ngx_event_t *ev);
-static void ngx_chat_session_close_timer(ngx_event_t *ev);
+static void ngx_chat_session_timer_handler(ngx_event_t *ev);
+static void ngx_chat_session_arm(ngx_chat_session_t *s);
+static void ngx_chat_session_auth_timer(ngx_chat_session_t *s);
+static void ngx_chat_session_ping_timer(ngx_chat_session_t *s);
 static void ngx_chat_session_post_write(ngx_chat_session_t *s);
 
 
@@ -64,20 +65,9 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
 
     ngx_chat_frame_reader_init(&s->reader, lcf->frame_max, lcf->frame_max);
 
-    s->auth_timer.handler = ngx_chat_session_auth_timer;
-    s->auth_timer.data = s;
-    s->auth_timer.log = c->log;
-    s->auth_timer.cancelable = 1;
-
-    s->ping_timer.handler = ngx_chat_session_ping_timer;
-    s->ping_timer.data = s;
-    s->ping_timer.log = c->log;
-    s->ping_timer.cancelable = 1;
-
-    /* not cancelable: a shutting down worker waits for closing handshakes */
-    s->close_timer.handler = ngx_chat_session_close_timer;
-    s->close_timer.data = s;
-    s->close_timer.log = c->log;
+    s->timer.handler = ngx_chat_session_timer_handler;
+    s->timer.data = s;
+    s->timer.log = c->log;
 
     ngx_queue_insert_tail(&ngx_chat_worker.sessions, &s->queue);
 
@@ -115,28 +105,28 @@ ngx_chat_session_start(ngx_chat_session_t *s)
     }
 
     if (!s->authed) {
-        ngx_add_timer(&s->auth_timer, s->lcf->auth_timeout);
+        s->auth_deadline = ngx_current_msec + s->lcf->auth_timeout;
+        s->auth_armed = 1;
     }
 
-    ngx_add_timer(&s->ping_timer, s->lcf->ping_interval);
+    s->ping_deadline = ngx_current_msec + s->lcf->ping_interval;
+    s->ping_armed = 1;
+
+    ngx_chat_session_arm(s);
 
     /*
      * Posted, not called: nginx uses the request and c->data until its
      * content phase returns.  A client may also have sent frames right
-     * behind its handshake.
+     * behind its handshake.  The timer event is posted: its handler tells
+     * this from a deadline by ev->timedout.
      */
-    s->start.handler = ngx_chat_session_takeover;
-    s->start.data = s;
-    s->start.log = c->log;
-    ngx_post_event(&s->start, &ngx_posted_events);
+    ngx_post_event(&s->timer, &ngx_posted_events);
 }
 
 
 static void
-ngx_chat_session_takeover(ngx_event_t *ev)
+ngx_chat_session_takeover(ngx_chat_session_t *s)
 {
-    ngx_chat_session_t *s = ev->data;
-
     ngx_buf_t         *b;
     ngx_connection_t  *c;
 
@@ -254,10 +244,6 @@ ngx_chat_session_rearm_expiry(ngx_chat_session_t *s)
 
     now = ngx_time();
 
-    if (s->auth_timer.timer_set) {
-        ngx_del_timer(&s->auth_timer);
-    }
-
     if (s->expires <= now) {
         delay = 1;
 
@@ -269,7 +255,10 @@ ngx_chat_session_rearm_expiry(ngx_chat_session_t *s)
         delay = (ngx_msec_t) (s->expires - now) * 1000;
     }
 
-    ngx_add_timer(&s->auth_timer, delay);
+    s->auth_deadline = ngx_current_msec + delay;
+    s->auth_armed = 1;
+
+    ngx_chat_session_arm(s);
 }
 
 
@@ -433,15 +422,12 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     s->close_sent = 1;
     s->close_code = code;
 
-    if (s->auth_timer.timer_set) {
-        ngx_del_timer(&s->auth_timer);
-    }
+    s->auth_armed = 0;
+    s->ping_armed = 0;
+    s->close_deadline = ngx_current_msec + NGX_CHAT_CLOSE_WAIT;
+    s->close_armed = 1;
 
-    if (s->ping_timer.timer_set) {
-        ngx_del_timer(&s->ping_timer);
-    }
-
-    ngx_add_timer(&s->close_timer, NGX_CHAT_CLOSE_WAIT);
+    ngx_chat_session_arm(s);
 
     ngx_chat_fanout_session_gone(s);
 }
@@ -477,16 +463,16 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
 
     s->closed = 1;
 
-    if (s->auth_timer.timer_set) {
-        ngx_del_timer(&s->auth_timer);
+    s->auth_armed = 0;
+    s->ping_armed = 0;
+    s->close_armed = 0;
+
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
     }
 
-    if (s->ping_timer.timer_set) {
-        ngx_del_timer(&s->ping_timer);
-    }
-
-    if (s->close_timer.timer_set) {
-        ngx_del_timer(&s->close_timer);
+    if (s->timer.posted) {
+        ngx_delete_posted_event(&s->timer);
     }
 
     ngx_chat_fanout_session_gone(s);
@@ -506,10 +492,6 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     r = s->request;
     s->connection = NULL;
     s->request = NULL;
-
-    if (s->start.posted) {
-        ngx_delete_posted_event(&s->start);
-    }
 
     if (r) {
         /* closed before the takeover released it */
@@ -624,7 +606,9 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
         case NGX_CHAT_WS_EV_PONG:
             if (s->pong_wait) {
                 s->pong_wait = 0;
-                ngx_add_timer(&s->ping_timer, s->lcf->ping_interval);
+                s->ping_deadline = ngx_current_msec + s->lcf->ping_interval;
+                s->ping_armed = 1;
+                ngx_chat_session_arm(s);
             }
             break;
 
@@ -795,10 +779,105 @@ ngx_chat_session_send_done(ngx_chat_session_t *s)
 
 
 static void
-ngx_chat_session_auth_timer(ngx_event_t *ev)
+ngx_chat_session_timer_handler(ngx_event_t *ev)
 {
     ngx_chat_session_t  *s = ev->data;
 
+    if (!ev->timedout) {
+        /* posted by ngx_chat_session_start() */
+        ngx_chat_session_takeover(s);
+        return;
+    }
+
+    ev->timedout = 0;
+
+    s->refs++;
+
+    if (s->close_armed
+        && (ngx_msec_int_t) (s->close_deadline - ngx_current_msec) <= 0)
+    {
+        ngx_chat_session_finalize(s);
+        ngx_chat_session_unref(s);
+        return;
+    }
+
+    if (s->auth_armed
+        && (ngx_msec_int_t) (s->auth_deadline - ngx_current_msec) <= 0)
+    {
+        s->auth_armed = 0;
+        ngx_chat_session_auth_timer(s);
+    }
+
+    if (s->ping_armed && !s->closed
+        && (ngx_msec_int_t) (s->ping_deadline - ngx_current_msec) <= 0)
+    {
+        s->ping_armed = 0;
+        ngx_chat_session_ping_timer(s);
+    }
+
+    if (!s->closed) {
+        ngx_chat_session_arm(s);
+    }
+
+    ngx_chat_session_unref(s);
+}
+
+
+/* sets the timer to the earliest deadline armed, to the millisecond */
+
+static void
+ngx_chat_session_arm(ngx_chat_session_t *s)
+{
+    ngx_uint_t       armed;
+    ngx_msec_t       next;
+    ngx_msec_int_t   delay;
+
+    armed = 0;
+    next = 0;
+
+    if (s->close_armed) {
+        next = s->close_deadline;
+        armed = 1;
+    }
+
+    if (s->auth_armed
+        && (!armed || (ngx_msec_int_t) (s->auth_deadline - next) < 0))
+    {
+        next = s->auth_deadline;
+        armed = 1;
+    }
+
+    if (s->ping_armed
+        && (!armed || (ngx_msec_int_t) (s->ping_deadline - next) < 0))
+    {
+        next = s->ping_deadline;
+        armed = 1;
+    }
+
+    if (s->timer.timer_set) {
+        if (armed && s->timer.timer.key == next) {
+            return;
+        }
+
+        /* ngx_add_timer() would keep an old value within 300 ms */
+        ngx_del_timer(&s->timer);
+    }
+
+    if (!armed) {
+        return;
+    }
+
+    /* a shutting down worker waits for a close wait, not for the others */
+    s->timer.cancelable = !s->close_armed;
+
+    delay = (ngx_msec_int_t) (next - ngx_current_msec);
+    ngx_add_timer(&s->timer, delay > 0 ? (ngx_msec_t) delay : 0);
+}
+
+
+static void
+ngx_chat_session_auth_timer(ngx_chat_session_t *s)
+{
     if (!s->authed) {
         ngx_chat_session_close(s, 4008, "authentication timeout");
         return;
@@ -814,10 +893,8 @@ ngx_chat_session_auth_timer(ngx_event_t *ev)
 
 
 static void
-ngx_chat_session_ping_timer(ngx_event_t *ev)
+ngx_chat_session_ping_timer(ngx_chat_session_t *s)
 {
-    ngx_chat_session_t  *s = ev->data;
-
     if (s->pong_wait) {
         ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                       "chat: user \"%s\" did not answer a ping", s->user);
@@ -827,14 +904,8 @@ ngx_chat_session_ping_timer(ngx_event_t *ev)
 
     ngx_chat_session_control(s, NGX_CHAT_WS_PING, NULL, 0);
     s->pong_wait = 1;
-    ngx_add_timer(&s->ping_timer, s->lcf->pong_timeout);
-}
-
-
-static void
-ngx_chat_session_close_timer(ngx_event_t *ev)
-{
-    ngx_chat_session_finalize(ev->data);
+    s->ping_deadline = ngx_current_msec + s->lcf->pong_timeout;
+    s->ping_armed = 1;
 }
 
 

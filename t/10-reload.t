@@ -5,6 +5,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Time::HiRes qw(time);
 use ChatTest;
 
 my $ng = start_nginx(workers => 2, listen => 'reuseport');
@@ -66,5 +67,38 @@ for my $i (0 .. $#q) {
 }
 is $c->close_code(5), 1001, 'checker: close 1001 on quit';
 ok !$ng->alive, 'master gone';
+
+# a quitting worker waits for closing handshakes up to the close wait (3 s),
+# and not for the ping and auth deadlines of the connections
+for my $answer (0, 1) {
+    my $q = start_nginx(workers => 1);
+    my @c = map {
+        raw_connect($q->port, '/chat/ws',
+                    $_ ? { Authorization => 'Bearer ' . token(sub => "w$_") }
+                       : {})
+    } 0 .. 2;
+    my ($w) = $q->worker_pids;
+    my $t0 = time;
+    CORE::kill 'QUIT', $q->pid;
+    for my $c (@c) {
+        my $f;
+        do { $f = $c->read_frame(5) } while ($f && $f->{opcode} != 8);
+        ok $f && $c->status == 101, 'close frame on quit';
+        next unless $answer && $f;
+        $c->send_frame(8, substr($f->{payload}, 0, 2));
+        $c->close;
+    }
+    ok wait_until(sub { !ChatTest::pid_alive($w) }, 10), 'the worker exits';
+    my $took = time - $t0;
+    if ($answer) {
+        cmp_ok $took, '<', 2, sprintf('every client answered: it exited '
+                                      . 'after %.1f s', $took);
+    } else {
+        cmp_ok $took, '>', 2.5, sprintf('no client answered: it exited '
+                                        . 'after %.1f s', $took);
+        cmp_ok $took, '<', 6, 'the close wait, no longer';
+    }
+    $q->stop;
+}
 
 done_testing;
