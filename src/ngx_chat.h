@@ -109,12 +109,14 @@ struct ngx_chat_session_s {
 
     ngx_uint_t                 inflight;      /* sends awaiting commit */
 
-    time_t                     expires;
-    unsigned                   roles;
+    /* NUL-terminated; "" until authenticated, then one allocation */
+    u_char                    *user;
+    u_char                    *name;
     size_t                     user_len;
     size_t                     name_len;
-    u_char                     user[65];
-    u_char                     name[129];
+
+    time_t                     expires;
+    unsigned                   roles;
 
     uint16_t                   close_code;
 
@@ -159,6 +161,8 @@ ngx_chat_session_t *ngx_chat_session_create(ngx_http_request_t *r,
 void ngx_chat_session_start(ngx_chat_session_t *s);
 void ngx_chat_session_authenticate(ngx_chat_session_t *s,
     ngx_chat_jwt_claims_t *claims, const char *id, size_t id_len);
+ngx_int_t ngx_chat_session_identity(ngx_chat_session_t *s,
+    ngx_chat_jwt_claims_t *claims);
 void ngx_chat_session_rearm_expiry(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b);
 ngx_int_t ngx_chat_session_send_json(ngx_chat_session_t *s,

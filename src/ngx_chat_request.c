@@ -202,10 +202,14 @@ ngx_chat_request_refresh(ngx_chat_session_t *s, ngx_chat_request_t *req)
         return;
     }
 
+    if (ngx_chat_session_identity(s, &claims) != NGX_OK) {
+        ngx_chat_session_error(s, req->id, req->id_len, "internal",
+                               "out of memory");
+        return;
+    }
+
     s->expires = (time_t) claims.exp;
     s->roles = claims.roles;
-    s->name_len = ngx_strlen(claims.name);
-    ngx_memcpy(s->name, claims.name, s->name_len + 1);
 
     ngx_chat_session_rearm_expiry(s);
 

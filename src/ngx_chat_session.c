@@ -31,6 +31,7 @@ static void ngx_chat_session_post_write(ngx_chat_session_t *s);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
+static u_char  ngx_chat_nobody[] = "";
 
 
 ngx_chat_session_t *
@@ -51,6 +52,8 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     s->request = r;
     s->lcf = lcf;
     s->refs = 1;
+    s->user = ngx_chat_nobody;
+    s->name = ngx_chat_nobody;
 
     s->out = ngx_alloc(8 * sizeof(ngx_chat_buf_t *), c->log);
     if (s->out == NULL) {
@@ -211,10 +214,11 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
 {
     ngx_chat_json_t  j;
 
-    s->user_len = ngx_strlen(claims->sub);
-    ngx_memcpy(s->user, claims->sub, s->user_len + 1);
-    s->name_len = ngx_strlen(claims->name);
-    ngx_memcpy(s->name, claims->name, s->name_len + 1);
+    if (ngx_chat_session_identity(s, claims) != NGX_OK) {
+        ngx_chat_session_close(s, 1011, "out of memory");
+        return;
+    }
+
     s->roles = claims->roles;
     s->expires = (time_t) claims->exp;
     s->authed = 1;
@@ -233,6 +237,38 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
 
     (void) ngx_chat_session_send_json(s, &j);
     ngx_chat_json_free(&j);
+}
+
+
+/* the user and name of the claims, in one allocation, replacing any */
+ngx_int_t
+ngx_chat_session_identity(ngx_chat_session_t *s,
+    ngx_chat_jwt_claims_t *claims)
+{
+    u_char  *p;
+    size_t   user_len, name_len;
+
+    user_len = ngx_strlen(claims->sub);
+    name_len = ngx_strlen(claims->name);
+
+    p = ngx_alloc(user_len + 1 + name_len + 1, s->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (s->user != ngx_chat_nobody) {
+        ngx_free(s->user);
+    }
+
+    s->user = p;
+    s->user_len = user_len;
+    p = ngx_cpymem(p, claims->sub, user_len + 1);
+
+    s->name = p;
+    s->name_len = name_len;
+    ngx_memcpy(p, claims->name, name_len + 1);
+
+    return NGX_OK;
 }
 
 
@@ -273,6 +309,10 @@ void
 ngx_chat_session_unref(ngx_chat_session_t *s)
 {
     if (--s->refs == 0) {
+        if (s->user != ngx_chat_nobody) {
+            ngx_free(s->user);
+        }
+
         ngx_free(s);
     }
 }

@@ -250,6 +250,24 @@ for my $g (['nbf within the 60 s leeway', token(sub => 'alice', nbf => time + 20
     isnt $e && $e->{type}, 'ok', 'refresh with a bad token: no ok';
 }
 
+# ---- a refresh brings the display name of the new token
+{
+    my $room = rand_room('rename');
+    my $c = login($ng, 'erin', claims => { name => 'Erin' });
+    is $c->request({ type => 'join', room => $room })->{type}, 'ok', 'join';
+    is $c->request({ type => 'send', room => $room, body => 'one' })->{type},
+        'ok', 'send under the first name';
+    my $r = $c->request({ type => 'refresh',
+        token => token(sub => 'erin', name => 'Erin, renamed') });
+    is $r && $r->{type}, 'ok', 'refresh with another name: ok';
+    is $c->request({ type => 'send', room => $room, body => 'two' })->{type},
+        'ok', 'send under the new name';
+    my @m = $c->wait_messages($room, 2, 5);
+    is_deeply [map { [$_->{from}, $_->{name}, $_->{body}] } @m],
+        [['erin', 'Erin', 'one'], ['erin', 'Erin, renamed', 'two']],
+        'each message carries the name of its time';
+}
+
 is $exp_plain->close_code(($soon > time ? $soon - time : 0) + 5), 4001,
     'token expired: closed with 4001';
 ok(($exp_plain->{close_time} // 0) >= $soon - 0.5,
