@@ -29,6 +29,8 @@
 
 static const uint8_t  ngx_chat_frame_empty[1];
 
+void *(*ngx_chat_frame_realloc)(void *p, size_t size) = realloc;
+
 
 static int ngx_chat_frame_fail(ngx_chat_frame_reader_t *r, uint16_t code,
     const char *reason);
@@ -62,8 +64,10 @@ void
 ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r)
 {
     free(r->buf);
+    free(r->ctl);
 
     r->buf = NULL;
+    r->ctl = NULL;
     r->buf_len = 0;
     r->buf_cap = 0;
     r->release = 0;
@@ -96,6 +100,13 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
 
     if (r->release) {
         ngx_chat_frame_reader_free(r);
+    }
+
+    /* nor a control payload it assembled */
+
+    if (r->ctl != NULL && r->state == NGX_CHAT_FRAME_HEADER) {
+        free(r->ctl);
+        r->ctl = NULL;
     }
 
     for ( ;; ) {
@@ -134,7 +145,18 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
                 return ngx_chat_frame_control(r, p, n, ev);
             }
 
-            /* control payload split across calls */
+            /* control payload split across calls: at most 125 bytes */
+
+            if (r->ctl == NULL) {
+                r->ctl = ngx_chat_frame_realloc(NULL,
+                                                (size_t) r->payload_len);
+
+                if (r->ctl == NULL) {
+                    *used = pos;
+                    ngx_chat_frame_fail(r, 1011, "out of memory");
+                    return ngx_chat_frame_error(r, ev);
+                }
+            }
 
             if (n > 0) {
                 memcpy(r->ctl + r->payload_got, p, n);
@@ -439,7 +461,7 @@ ngx_chat_frame_append(ngx_chat_frame_reader_t *r, const uint8_t *p, size_t n)
             cap = r->message_max;
         }
 
-        buf = realloc(r->buf, cap);
+        buf = ngx_chat_frame_realloc(r->buf, cap);
         if (buf == NULL) {
             return ngx_chat_frame_fail(r, 1011, "out of memory");
         }

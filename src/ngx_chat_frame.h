@@ -42,13 +42,14 @@ typedef struct {
 
 
 /*
- * All fields are private to ngx_chat_frame.c.  Only the 125 bytes a control
- * frame may need live inline; message assembly is malloc'd on demand and
- * released after delivery, so an idle connection costs sizeof() only.
+ * All fields are private to ngx_chat_frame.c.  Message assembly, and a
+ * control payload split across feeds, are malloc'd on demand and released
+ * after delivery, so an idle connection costs sizeof() only.
  */
 
 typedef struct {
     uint8_t           *buf;          /* message assembly */
+    uint8_t           *ctl;          /* control payload split across feeds */
     size_t             buf_len;
     size_t             buf_cap;
     size_t             frame_max;
@@ -66,8 +67,11 @@ typedef struct {
     uint8_t            hdr_len;
     uint8_t            hdr[14];
     uint8_t            mask[4];
-    uint8_t            ctl[125];
 } ngx_chat_frame_reader_t;
+
+
+/* the reader's allocator: realloc(3); unit tests make it fail */
+extern void *(*ngx_chat_frame_realloc)(void *p, size_t size);
 
 
 /*

@@ -862,7 +862,7 @@ test_buffers(void)
 
     ngx_chat_frame_reader_init(&r, 4096, 4096);
 
-    UNIT_CHECK(sizeof(ngx_chat_frame_reader_t) <= 256, "reader is %zu bytes",
+    UNIT_CHECK(sizeof(ngx_chat_frame_reader_t) <= 112, "reader is %zu bytes",
                sizeof(ngx_chat_frame_reader_t));
 
     /* the first message lies whole in the input: delivered in place */
@@ -923,6 +923,161 @@ test_buffers(void)
 
     ngx_chat_frame_reader_free(&r);
     free(s.p);
+}
+
+
+static int  fail_alloc;
+
+
+static void *
+failing_realloc(void *p, size_t size)
+{
+    if (fail_alloc) {
+        return NULL;
+    }
+
+    return realloc(p, size);
+}
+
+
+/* feeds in[0..len) one byte a call; returns the last event, or NONE */
+
+static ngx_chat_ws_ev_e
+feed_bytes(ngx_chat_frame_reader_t *r, uint8_t *in, size_t len,
+    ngx_chat_ws_event_t *ev, int *bad)
+{
+    size_t            i, used;
+    ngx_chat_ws_ev_e  rc;
+
+    rc = NGX_CHAT_WS_EV_NONE;
+
+    for (i = 0; i < len; i++) {
+        rc = ngx_chat_frame_reader_feed(r, in + i, 1, &used, ev);
+
+        if (used != 1 || (rc != NGX_CHAT_WS_EV_NONE && i + 1 < len)) {
+            (*bad)++;
+        }
+    }
+
+    return rc;
+}
+
+
+/*
+ * A control payload is copied only when it is split across feeds, into a
+ * buffer that lives until the next feed.
+ */
+
+static void
+test_control_buffer(void)
+{
+    int                      bad;
+    char                     pl[125];
+    size_t                   used, hdr;
+    stream_t                 s;
+    ngx_chat_ws_event_t      ev;
+    ngx_chat_frame_reader_t  r;
+
+    memset(pl, 'q', sizeof(pl));
+    memset(&s, 0, sizeof(stream_t));
+
+    put_str(&s, TEXT, "frag");                  /* 0: 10 bytes */
+    put_frame(&s, FIN | PING, pl, 125);         /* 10: 131 bytes */
+    put_close(&s, 1000, "bye", 3);              /* 141: 11 bytes */
+    put_str(&s, FIN | CONT, "ment");            /* 152 */
+
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+    bad = 0;
+
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p, 10, &used, &ev)
+               == NGX_CHAT_WS_EV_NONE && used == 10 && r.buf != NULL,
+               "first fragment");
+
+    /* a ping of 125 bytes, one byte a feed */
+
+    UNIT_CHECK(feed_bytes(&r, s.p + 10, 130, &ev, &bad)
+               == NGX_CHAT_WS_EV_NONE && bad == 0, "ping but its last byte");
+    UNIT_CHECK(r.ctl != NULL, "control payload buffered");
+
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 140, 1, &used, &ev)
+               == EV_PING && used == 1 && ev.data == r.ctl && ev.len == 125
+               && memcmp(ev.data, pl, 125) == 0, "split ping delivered");
+
+    /* the next feed releases it; the open message is kept */
+
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 141, 0, &used, &ev)
+               == NGX_CHAT_WS_EV_NONE && used == 0, "empty feed");
+    UNIT_CHECK(r.ctl == NULL && r.buf != NULL && r.buf_len == 4,
+               "control buffer released, fragment kept");
+
+    /* a close split in two, then the message completes */
+
+    hdr = 6;
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 141, hdr + 2, &used, &ev)
+               == NGX_CHAT_WS_EV_NONE && used == hdr + 2 && r.ctl != NULL,
+               "close code buffered");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 149, s.len - 149, &used,
+                                          &ev)
+               == EV_CLOSE && used == 3 && ev.code == 1000 && ev.len == 3
+               && memcmp(ev.data, "bye", 3) == 0, "split close delivered");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 152, s.len - 152, &used,
+                                          &ev)
+               == EV_MSG && ev.len == 8 && memcmp(ev.data, "fragment", 8) == 0
+               && r.ctl == NULL, "message after the close frame");
+
+    ngx_chat_frame_reader_free(&r);
+
+    /* a payload split right after the header: nothing of it came yet */
+
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 10, 6, &used, &ev)
+               == NGX_CHAT_WS_EV_NONE && used == 6 && r.ctl != NULL,
+               "header only");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + 16, 125, &used, &ev)
+               == EV_PING && ev.len == 125, "payload in one feed");
+
+    ngx_chat_frame_reader_free(&r);
+    UNIT_CHECK(r.ctl == NULL, "freed");
+    free(s.p);
+
+    /* allocation failure */
+
+    ngx_chat_frame_realloc = failing_realloc;
+    fail_alloc = 1;
+
+    memset(&s, 0, sizeof(stream_t));
+    put_str(&s, FIN | PING, "whole");
+    put_str(&s, FIN | PING, "split");
+
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p, s.len - 2, &used, &ev)
+               == EV_PING && ev.len == 5, "a whole ping needs no memory");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p + used, s.len - 2 - used,
+                                          &used, &ev)
+               == EV_ERROR && ev.code == 1011 && r.ctl == NULL,
+               "split ping without memory");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p, s.len, &used, &ev)
+               == EV_ERROR && ev.code == 1011 && used == 0, "sticky");
+
+    ngx_chat_frame_reader_free(&r);
+    free(s.p);
+
+    memset(&s, 0, sizeof(stream_t));
+    put_str(&s, TEXT, "fragmented");
+
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, s.p, s.len, &used, &ev)
+               == EV_ERROR && ev.code == 1011 && r.buf == NULL,
+               "message assembly without memory");
+
+    ngx_chat_frame_reader_free(&r);
+    free(s.p);
+
+    fail_alloc = 0;
+    ngx_chat_frame_realloc = realloc;
 }
 
 
@@ -1028,6 +1183,7 @@ main(void)
     test_bad_opcodes();
     test_close_codes();
     test_buffers();
+    test_control_buffer();
     test_writers();
 
     return UNIT_DONE();
