@@ -88,8 +88,13 @@ struct ngx_chat_session_s {
 
     ngx_chat_frame_reader_t    reader;
 
-    /* out queue: a ring of shared frames; the head may be partly sent */
+    /*
+     * out queue: a ring of shared frames; the head may be partly sent.
+     * out_one is the ring until two frames wait at once; the larger ring
+     * allocated then is freed when it empties.
+     */
     ngx_chat_buf_t           **out;
+    ngx_chat_buf_t            *out_one;
     ngx_uint_t                 out_head;
     ngx_uint_t                 out_count;
     ngx_uint_t                 out_cap;

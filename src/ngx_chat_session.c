@@ -10,6 +10,7 @@
 #define NGX_CHAT_READS_PER_EVENT  4
 #define NGX_CHAT_WRITEV_MAX     64
 #define NGX_CHAT_CLOSE_WAIT     3000
+#define NGX_CHAT_OUT_RING       8
 #define NGX_CHAT_EXPIRY_STEP    86400000
 
 
@@ -55,13 +56,8 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     s->user = ngx_chat_nobody;
     s->name = ngx_chat_nobody;
 
-    s->out = ngx_alloc(8 * sizeof(ngx_chat_buf_t *), c->log);
-    if (s->out == NULL) {
-        ngx_free(s);
-        return NULL;
-    }
-
-    s->out_cap = 8;
+    s->out = &s->out_one;
+    s->out_cap = 1;
     s->out[0] = ngx_chat_buf_ref(response);
     s->out_count = 1;
     s->out_bytes = response->len;
@@ -339,7 +335,7 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
     }
 
     if (s->out_count == s->out_cap) {
-        cap = s->out_cap ? s->out_cap * 2 : 8;
+        cap = (s->out == &s->out_one) ? NGX_CHAT_OUT_RING : s->out_cap * 2;
 
         out = ngx_alloc(cap * sizeof(ngx_chat_buf_t *), s->connection->log);
         if (out == NULL) {
@@ -352,7 +348,10 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
             out[i] = s->out[n];
         }
 
-        ngx_free(s->out);
+        if (s->out != &s->out_one) {
+            ngx_free(s->out);
+        }
+
         s->out = out;
         s->out_cap = cap;
         s->out_head = 0;
@@ -521,7 +520,10 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
         ngx_chat_buf_unref(s->out[(s->out_head + i) % s->out_cap]);
     }
 
-    ngx_free(s->out);
+    if (s->out != &s->out_one) {
+        ngx_free(s->out);
+    }
+
     s->out = NULL;
     s->out_count = 0;
 
@@ -774,11 +776,11 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
 
     s->in_handler = 0;
 
-    if (s->out_count == 0 && s->out_cap > 8) {
-        /* a burst is over: an idle session keeps a small queue */
+    if (s->out_count == 0 && s->out != &s->out_one) {
+        /* a burst is over: an idle session keeps no ring */
         ngx_free(s->out);
-        s->out = NULL;
-        s->out_cap = 0;
+        s->out = &s->out_one;
+        s->out_cap = 1;
         s->out_head = 0;
     }
 
