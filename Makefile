@@ -13,7 +13,7 @@ MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h)
 UNIT_TESTS  := frame utf8 proto jwt room
 
 .PHONY: all module tools unit test integration demo up down token bench \
-        deps clean
+        bench-detail deps clean
 
 all: module tools
 
@@ -90,7 +90,12 @@ token: tools
 	@test -f $(RUN)/jwt.secret || { echo "start the stack first: make up"; exit 1; }
 	@$(BUILD)/chat-token --alg HS256 --key $(RUN)/jwt.secret --sub $(USER)
 
+# ngx_chat side by side with nchan, Socket.IO and the limit program
 bench: all
+	@bench/compare.sh $(if $(QUICK),--quick)
+
+# ngx_chat alone, in more detail: REST calls, history pages
+bench-detail: all
 	@bench/run.sh $(if $(QUICK),--quick)
 
 clean:

@@ -120,6 +120,8 @@ sub sustained {
     my ($step, $p99_ms) = @_;
     return 0 if ($step->{failed} // '') eq 'run';
     return 0 if ($step->{behind} // 0) || ($step->{lost} // 0) > 0;
+    return 0 if ($step->{send_errors} // 0) > 0
+                || ($step->{unacked} // 0) > 0;
     return 0 if !defined $step->{lat_p99_us};
     return $step->{lat_p99_us} <= $p99_ms * 1000;
 }
