@@ -66,22 +66,23 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $quick = 1 ]; then
-    : "${runs:=1}" "${FANOUT_SUBS:=500}" "${FANOUT_RATES:=100,200,400,800}"
+    : "${runs:=1}" "${FANOUT_SUBS:=500}"
+    : "${FANOUT_RATES:=25,100,400,1600}"
     : "${CHAT_PAIRS:=250}" "${CHAT_GROUPS:=5}" "${CHAT_GROUP_SIZE:=50}"
-    : "${CHAT_RATES:=1000,2000,4000}" "${CONNECT_CONNS:=2000}"
+    : "${CHAT_RATES:=500,2000,8000}" "${CONNECT_CONNS:=2000}"
     : "${IDLE_CONNS:=5000}" "${STEP_SECS:=2}" "${WARMUP:=1}"
     write=0
 else
     : "${runs:=3}" "${FANOUT_SUBS:=1000}"
-    : "${FANOUT_RATES:=100,200,300,450,700,1000,1500,2200,3300}"
+    : "${FANOUT_RATES:=25,50,100,200,300,450,700,1000,1500,2200}"
     : "${CHAT_PAIRS:=1000}" "${CHAT_GROUPS:=20}" "${CHAT_GROUP_SIZE:=50}"
-    : "${CHAT_RATES:=1000,2000,4000,6000,8000,12000,16000,24000}"
-    : "${CONNECT_CONNS:=5000}" "${IDLE_CONNS:=20000}" "${STEP_SECS:=3}"
+    : "${CHAT_RATES:=500,1000,2000,3000,4000,6000,8000,12000,16000}"
+    : "${CONNECT_CONNS:=5000}" "${IDLE_CONNS:=20000}" "${STEP_SECS:=2}"
     : "${WARMUP:=1}"
 fi
 
 : "${SIZE:=64}" "${GEN_CPU:=1}" "${SRV_CPU:=0}" "${DRAIN:=2}"
-: "${IDLE_HOLD:=3}"
+: "${IDLE_HOLD:=2}"
 
 all_systems="ngx_chat ngx_chat-redis nchan sio limit"
 systems=${only:-$all_systems}

@@ -126,7 +126,12 @@ sub sustained {
     return $step->{lat_p99_us} <= $p99_ms * 1000;
 }
 
-# the highest step of each run that held; median of a key over runs
+# the highest step of each run that held; median of a key over runs.  A
+# run in which no step held counts as 0 for the rates (it sustained
+# nothing) and is left out of the latencies.
+my %rate_key = map { $_ => 1 }
+    qw(rate deliveries_per_s sent_per_s acked_per_s);
+
 sub best_step {
     my ($s, $name, $p99_ms, $key) = @_;
     my @v;
@@ -135,7 +140,7 @@ sub best_step {
         for my $step (@$run) {
             $best = $step if sustained($step, $p99_ms);
         }
-        push @v, $best ? $best->{$key} : undef;
+        push @v, $best ? $best->{$key} : $rate_key{$key} ? 0 : undef;
     }
     return median(@v);
 }
@@ -302,8 +307,9 @@ if (grep { runs_of($_, 'chat') } @systems) {
 # --- idle and connect
 
 heading("idle: $machine{idle_conns} connections authenticated and joined");
-push @md, 'Memory per connection: resident memory of every server process'
-    . ' (workers, master, its Redis and PostgreSQL) plus kernel socket'
+push @md, 'Memory per connection: proportional set size (PSS) of every'
+    . ' server process (workers, master, its Redis and PostgreSQL) plus'
+    . ' kernel socket'
     . ' memory (/proc/net/sockstat), grown from before the first'
     . ' connection; CPU while the connections sit idle.', '';
 {
@@ -326,7 +332,7 @@ push @md, 'Memory per connection: resident memory of every server process'
             mmm(one_key($s, 'idle', 'cpu_idle_pct'), 1),
         ];
     }
-    table(['system', 'ready', 'RSS KiB/conn', 'socket KiB/conn',
+    table(['system', 'ready', 'processes KiB/conn', 'socket KiB/conn',
            'total KiB/conn', 'vs ngx_chat', 'vs limit', 'idle CPU %'],
           @rows);
 }

@@ -175,8 +175,10 @@ end $$;
 -- The joins of one moment (a reconnect storm) in one statement: members
 -- already are answered by one join of rooms and members, the others open
 -- their room one by one, each failure kept to its own join.  Answers one
--- row per join, in order: its room's seq, or the SQLSTATE and message of
--- its failure.
+-- row per join, with its index in the batch (not in batch order): its
+-- room's seq, or the SQLSTATE and message of its failure.  Rooms are
+-- opened in id order: two batches creating the same new rooms then wait
+-- for each other in one direction only, and cannot deadlock.
 create function chat_room_open_batch(p_batch jsonb, p_autocreate boolean)
 returns table (i integer, seq bigint, state text, message text)
 language plpgsql
@@ -196,7 +198,7 @@ begin
           left join rooms r on r.id = o.e->>'room'
           left join members mb on mb.room_id = r.id
                               and mb.user_id = o.e->>'user'
-         order by o.n
+         order by o.e->>'room', o.n
     loop
         i := v_e.n;
         seq := null;

@@ -240,6 +240,12 @@ ngx_chat_pg_state_code(const char *state)
         return "conflict";
     }
 
+    /* a deadlock, a serialization failure, a lock wait given up: retry */
+    if (ngx_strncmp(state, "40", 2) == 0 || ngx_strcmp(state, "55P03") == 0)
+    {
+        return "unavailable";
+    }
+
     return "internal";
 }
 

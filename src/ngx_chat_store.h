@@ -13,7 +13,8 @@
     "meta, ts, deleted, edited_at"
 
 #define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
-    "select i, seq, state, message from chat_room_open_batch($1::jsonb, $2)"
+    "select i, seq, state, message from chat_room_open_batch($1::jsonb, $2)" \
+    " order by i"
 
 /* newest first: a capped replay keeps the latest messages */
 #define NGX_CHAT_SQL_REPLAY                                                   \
