@@ -155,6 +155,22 @@ my @fn_settings = map { /^([^=]+)=(.*)$/ ? "set $1 = '$2'" : () }
 ok scalar(@fn_settings), 'chat_history has settings of its own: '
     . join('; ', @fn_settings);
 
+# the newest page as chat_history runs it, re-sorted ascending: the sort
+# its settings penalize lifts the plan's cost above jit_above_cost, and
+# JIT compiling the statement took 250 ms a page
+{
+    my $page = "select * from ($newest) page order by page.seq";
+    my $file = "/tmp/large-jit-$$.sql";
+    open my $f, '>', $file or die $!;
+    print $f join('', map { "$_;\n" } @fn_settings,
+                  "explain (analyze, format json) $page");
+    close $f;
+    my $out = `psql @{[ChatTest::quote($ci)]} -qtAX -v ON_ERROR_STOP=1 -f $file 2>&1`;
+    unlink $file;
+    ok $? == 0 && $out =~ /"Plan"/, 'the newest page explained as run';
+    unlike $out, qr/"JIT"/, 'the newest page is not JIT compiled';
+}
+
 # the three statements and the function, with the statistics as they are
 sub check_plans {
     my ($stats) = @_;
