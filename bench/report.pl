@@ -370,7 +370,7 @@ close $t;
 # --- plots: p99 (solid) and p50 (dashed) against offered rate
 
 sub plot {
-    my ($name, $title, $xlabel) = @_;
+    my ($name, $title, $xlabel, $limit_ms) = @_;
     my @series;
     for my $s (@systems) {
         my $f = "$out/$name.$s.dat";
@@ -404,11 +404,11 @@ set terminal pngcairo size 900,560 font "sans,10" noenhanced
 set output '$out/$name-latency.png'
 set title "$title"
 set xlabel "$xlabel"
-set ylabel "latency, ms (solid: p99, dashed: p50)"
+set ylabel "latency, ms (solid: p99, dashed: p50; red: the p99 limit)"
 set logscale xy
 set grid
 set key top left
-set arrow from graph 0, first 100 to graph 1, first 100 nohead dt 3 lc rgb "red"
+set arrow from graph 0, first $limit_ms to graph 1, first $limit_ms nohead dt 3 lc rgb "red"
 plot @{[ join(", \\\n     ", @plots) ]}
 GP
     close $g;
@@ -416,7 +416,9 @@ GP
 
 if (system('command -v gnuplot >/dev/null 2>&1') == 0) {
     plot('fanout', "fanout: one room, $machine{fanout_subs} subscribers",
-         'messages sent per second (each delivered to every subscriber)');
-    plot('chat', "chat: $machine{chat_shape}", 'messages sent per second')
+         'messages sent per second (each delivered to every subscriber)',
+         100);
+    plot('chat', "chat: $machine{chat_shape}", 'messages sent per second',
+         50)
         if grep { runs_of($_, 'chat') } @systems;
 }

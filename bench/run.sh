@@ -633,7 +633,7 @@ fi
         }
         if (ni) {
             printf "\n%-8s %8s %7s %9s %13s %14s %s\n", "run", "conns", \
-                "ready", "conn/s", "RSS KiB/conn", "sock KiB/conn", \
+                "ready", "conn/s", "PSS KiB/conn", "sock KiB/conn", \
                 "errors/closes"
             for (i = 1; i <= ni; i++) print idle[i]
         }
