@@ -31,11 +31,10 @@ static void ngx_chat_access_flush(ngx_event_t *ev);
 static void ngx_chat_access_checked(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_access_answer(ngx_chat_access_t *ac, int64_t seq,
-    const char *state, const char *message);
+    const char *code, const char *message);
 
 
 static ngx_queue_t   ngx_chat_access_waiting;
-static ngx_uint_t    ngx_chat_access_nwaiting;
 static ngx_event_t   ngx_chat_access_ev;
 
 
@@ -43,7 +42,6 @@ ngx_int_t
 ngx_chat_access_init(ngx_cycle_t *cycle)
 {
     ngx_queue_init(&ngx_chat_access_waiting);
-    ngx_chat_access_nwaiting = 0;
 
     ngx_memzero(&ngx_chat_access_ev, sizeof(ngx_event_t));
     ngx_chat_access_ev.handler = ngx_chat_access_flush;
@@ -99,7 +97,6 @@ ngx_chat_access_check(const char *room, size_t room_len, const char *user,
     ac->user[user_len] = '\0';
 
     ngx_queue_insert_tail(&ngx_chat_access_waiting, &ac->queue);
-    ngx_chat_access_nwaiting++;
 
     if (!ngx_chat_access_ev.posted) {
         ngx_post_event(&ngx_chat_access_ev, &ngx_posted_events);
@@ -128,7 +125,6 @@ ngx_chat_access_flush(ngx_event_t *ev)
         if (batch == NULL) {
             q = ngx_queue_head(&ngx_chat_access_waiting);
             ngx_queue_remove(q);
-            ngx_chat_access_nwaiting--;
             ngx_chat_access_answer(ngx_queue_data(q, ngx_chat_access_t,
                                                   queue),
                                    0, "internal", "out of memory");
@@ -147,7 +143,6 @@ ngx_chat_access_flush(ngx_event_t *ev)
             q = ngx_queue_head(&ngx_chat_access_waiting);
             ngx_queue_remove(q);
             ngx_queue_insert_tail(&batch->checks, q);
-            ngx_chat_access_nwaiting--;
             n++;
 
             ac = ngx_queue_data(q, ngx_chat_access_t, queue);
@@ -189,6 +184,7 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
     ngx_chat_access_batch_t *batch = data;
 
     int                 row, nrows;
+    const char         *code, *message;
     ngx_queue_t        *q;
     ngx_chat_access_t  *ac;
 
@@ -200,23 +196,28 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
         ngx_queue_remove(q);
         ac = ngx_queue_data(q, ngx_chat_access_t, queue);
 
-        if (status == NGX_CHAT_PG_UNAVAILABLE) {
-            ngx_chat_access_answer(ac, 0, NULL, NULL);
-
-        } else if (row >= nrows) {
-            /* the statement failed as a whole */
-            ngx_chat_access_answer(ac, 0, "", NULL);
+        if (row >= nrows) {
+            /* the statement failed as a whole, or never ran */
+            code = ngx_chat_pg_error_code(status, res);
+            message = ngx_strcmp(code, "unavailable") == 0
+                      ? "the message store is unavailable"
+                      : "the request could not be served";
+            ngx_chat_access_answer(ac, 0, code, message);
 
         } else if (!PQgetisnull(res, row, 2)) {
-            ngx_chat_access_answer(ac, 0, PQgetvalue(res, row, 2),
-                                   PQgetvalue(res, row, 3));
+            /* this join's own failure: the schema's words, if its own */
+            code = ngx_chat_pg_state_code(PQgetvalue(res, row, 2));
+            message = ngx_strcmp(code, "internal") == 0
+                      ? "the request could not be served"
+                      : PQgetvalue(res, row, 3);
+            ngx_chat_access_answer(ac, 0, code, message);
 
         } else if (PQgetisnull(res, row, 1)) {
-            ngx_chat_access_answer(ac, 0, "P0002", "no such room");
+            ngx_chat_access_answer(ac, 0, "not_found", "no such room");
 
         } else {
-            ngx_chat_access_answer(ac, atoll(PQgetvalue(res, row, 1)),
-                                   NULL, "");
+            ngx_chat_access_answer(ac, atoll(PQgetvalue(res, row, 1)), NULL,
+                                   NULL);
         }
 
         row++;
@@ -226,31 +227,10 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
 }
 
 
-/*
- * state NULL and message "": allowed; state NULL and message NULL:
- * PostgreSQL unavailable; otherwise the SQLSTATE of the failure.
- */
 static void
-ngx_chat_access_answer(ngx_chat_access_t *ac, int64_t seq, const char *state,
+ngx_chat_access_answer(ngx_chat_access_t *ac, int64_t seq, const char *code,
     const char *message)
 {
-    const char  *code;
-
-    if (state == NULL && message) {
-        code = NULL;
-
-    } else if (state == NULL) {
-        code = "unavailable";
-        message = "the message store is unavailable";
-
-    } else {
-        code = ngx_chat_pg_state_code(state);
-
-        if (ngx_strcmp(code, "internal") == 0 || message == NULL) {
-            message = "the request could not be served";
-        }
-    }
-
     ac->handler(ac->data, seq, code, message);
     ngx_free(ac);
 }
