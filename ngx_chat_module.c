@@ -169,6 +169,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, pong_timeout),
       NULL },
 
+    { ngx_string("chat_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, send_timeout),
+      NULL },
+
     { ngx_string("chat_frame_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -355,6 +362,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->auth_timeout = NGX_CONF_UNSET_MSEC;
     lcf->ping_interval = NGX_CONF_UNSET_MSEC;
     lcf->pong_timeout = NGX_CONF_UNSET_MSEC;
+    lcf->send_timeout = NGX_CONF_UNSET_MSEC;
     lcf->frame_max = NGX_CONF_UNSET_SIZE;
     lcf->message_max = NGX_CONF_UNSET_SIZE;
     lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
@@ -377,6 +385,7 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
                               30000);
     ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
     ngx_conf_merge_size_value(conf->frame_max, prev->frame_max, 16384);
     ngx_conf_merge_size_value(conf->message_max, prev->message_max, 2048);
     ngx_conf_merge_size_value(conf->send_queue_max, prev->send_queue_max,

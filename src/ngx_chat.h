@@ -30,6 +30,9 @@
 /* sends a session may have waiting for a commit before it is not read */
 #define NGX_CHAT_SEND_INFLIGHT_MAX  256
 
+/* other requests (join, history, read) a session may have under way */
+#define NGX_CHAT_OPS_INFLIGHT_MAX   8
+
 /* chat_store: where a location's sends go */
 #define NGX_CHAT_STORE_POSTGRESQL  0
 #define NGX_CHAT_STORE_REDIS       1
@@ -68,6 +71,7 @@ typedef struct {
     ngx_msec_t             auth_timeout;
     ngx_msec_t             ping_interval;
     ngx_msec_t             pong_timeout;
+    ngx_msec_t             send_timeout;
     size_t                 frame_max;
     size_t                 message_max;
     size_t                 send_queue_max;
@@ -88,6 +92,10 @@ struct ngx_chat_session_s {
 
     ngx_chat_frame_reader_t    reader;
 
+    /* input read but not taken yet: the session stopped at a limit */
+    u_char                    *unread;
+    size_t                     unread_len;
+
     /*
      * out queue: a ring of shared frames; the head may be partly sent.
      * out_one is the ring until two frames wait at once; the larger ring
@@ -101,6 +109,15 @@ struct ngx_chat_session_s {
     size_t                     out_offset;
     size_t                     out_bytes;
 
+    /*
+     * Queued bytes by kind, each counted until its frame is out whole.
+     * Room events count against chat_send_queue_max; answers to this
+     * session's own requests (replies, replays) never close it: instead
+     * nothing more is read from it while they fill half of that.
+     */
+    size_t                     event_bytes;
+    size_t                     reply_bytes;
+
     ngx_chat_member_t         *members;
 
     /*
@@ -111,8 +128,10 @@ struct ngx_chat_session_s {
     ngx_msec_t                 auth_deadline;   /* auth timeout, then expiry */
     ngx_msec_t                 ping_deadline;   /* next ping, or pong due */
     ngx_msec_t                 close_deadline;  /* end of the close wait */
+    ngx_msec_t                 send_deadline;   /* queued output stalls */
 
     ngx_uint_t                 inflight;      /* sends awaiting commit */
+    ngx_uint_t                 ops;           /* other requests under way */
 
     /* NUL-terminated; "" until authenticated, then one allocation */
     u_char                    *user;
@@ -132,11 +151,14 @@ struct ngx_chat_session_s {
     unsigned                   draining:1;     /* write side shut */
     unsigned                   pong_wait:1;
     unsigned                   read_paused:1;
+    unsigned                   read_stalled:1; /* stopped by a limit */
+    unsigned                   replay_wait:1;  /* a replay awaits room */
     unsigned                   in_handler:1;
     unsigned                   started:1;
     unsigned                   auth_armed:1;   /* its deadline counts */
     unsigned                   ping_armed:1;
     unsigned                   close_armed:1;
+    unsigned                   send_armed:1;
 };
 
 
@@ -170,6 +192,10 @@ ngx_int_t ngx_chat_session_identity(ngx_chat_session_t *s,
     ngx_chat_jwt_claims_t *claims);
 void ngx_chat_session_rearm_expiry(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b);
+ngx_int_t ngx_chat_session_reply(ngx_chat_session_t *s, ngx_chat_buf_t *b);
+ngx_uint_t ngx_chat_session_reply_room(ngx_chat_session_t *s);
+void ngx_chat_session_op_begin(ngx_chat_session_t *s);
+void ngx_chat_session_op_end(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_session_send_json(ngx_chat_session_t *s,
     ngx_chat_json_t *j);
 void ngx_chat_session_error(ngx_chat_session_t *s, const char *id,
@@ -191,6 +217,7 @@ void ngx_chat_fanout_exit(void);
 void ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req);
 void ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req);
 void ngx_chat_fanout_session_gone(ngx_chat_session_t *s);
+void ngx_chat_fanout_session_drained(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_fanout_joined(ngx_chat_session_t *s, const char *room,
     size_t len);
 void ngx_chat_fanout_committed(const char *room, size_t room_len,

@@ -20,6 +20,7 @@ ngx_chat_buf_alloc(size_t len)
     }
 
     b->refs = 1;
+    b->reply = 0;
     b->len = (uint32_t) len;
     b->seq = 0;
     b->data = (uint8_t *) (b + 1);

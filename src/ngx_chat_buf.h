@@ -12,7 +12,8 @@
 
 
 typedef struct {
-    uint32_t   refs;
+    uint32_t   refs:31;
+    uint32_t   reply:1;      /* one session's own answer, not an event */
     uint32_t   len;
     int64_t    seq;          /* 0 for frames that are not sequenced */
     uint8_t   *data;

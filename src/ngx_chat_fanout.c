@@ -29,12 +29,29 @@
 #define NGX_CHAT_GAP_WAIT          200
 #define NGX_CHAT_PENDING_MAX       10000
 
+/* how often the latest seqs of the open rooms are compared with storage */
+#define NGX_CHAT_SYNC_INTERVAL     1000
+#define NGX_CHAT_SYNC_ROOMS        1000
+
+/* a replay that fell behind the room catches up this many rows a time */
+#define NGX_CHAT_CATCH_UP_ROWS     200
+#define NGX_CHAT_CATCH_UP_MAX      8
+
+#define NGX_CHAT_SQL_CATCH_UP                                                 \
+    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
+    " where room_id = $1 and seq > $2 and seq <= $3"                         \
+    " order by seq limit $4"
+
+#define NGX_CHAT_SQL_ROOMS_LATEST                                             \
+    "select id, last_seq from rooms where id = any($1::text[])"
+
 
 typedef struct {
     ngx_event_t          gap_timer;
     ngx_event_t          release;
     ngx_uint_t           sub;
     ngx_uint_t           store;        /* NGX_CHAT_STORE_* */
+    int64_t              expected;     /* storage has this seq at least */
     unsigned             resyncing:1;
 } ngx_chat_room_ctx_t;
 
@@ -49,10 +66,22 @@ typedef struct {
     ngx_chat_member_t    member;
     int64_t              since;
     int64_t              target;
+    int64_t              stored;       /* the room's seq when checked */
+    int64_t              read_to;      /* read from storage up to here */
+    ngx_uint_t           rounds;       /* catching up after overflows */
+
+    /* the replay's frames, queued as the peer takes them */
+    ngx_chat_buf_t     **replay;
+    uint32_t             nreplay;
+    uint32_t             replay_next;
+
     size_t               id_len;
     char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
     unsigned             has_since:1;
     unsigned             checking:1;
+    unsigned             truncated:1;
+    unsigned             overflow:1;   /* live events let go */
+    unsigned             catching:1;   /* reading back what it let go */
 } ngx_chat_join_t;
 
 
@@ -92,7 +121,16 @@ static void ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
     const char *message);
 static void ngx_chat_join_replayed(void *data, PGresult *res,
     ngx_uint_t status);
+static void ngx_chat_join_feed(ngx_chat_join_t *jn);
+static void ngx_chat_join_query(ngx_chat_join_t *jn, const char *sql,
+    ngx_uint_t limit, ngx_chat_pg_handler_pt handler);
+static void ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn);
 static void ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated);
+static void ngx_chat_join_free_replay(ngx_chat_join_t *jn);
+static void ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t seq);
+static void ngx_chat_fanout_sync_handler(ngx_event_t *ev);
+static void ngx_chat_fanout_synced(void *data, PGresult *res,
+    ngx_uint_t status);
 static ngx_chat_join_t *ngx_chat_session_member(ngx_chat_session_t *s,
     const char *room, size_t len);
 static void ngx_chat_member_remove(ngx_chat_session_t *s,
@@ -102,13 +140,28 @@ static ngx_chat_room_ref_t *ngx_chat_room_ref(ngx_chat_room_t *room,
 static ngx_chat_room_t *ngx_chat_room_deref(ngx_chat_room_ref_t *ref);
 
 
-static uint32_t  ngx_chat_join_gen;
+static uint32_t     ngx_chat_join_gen;
+static ngx_event_t  ngx_chat_sync_ev;
+static ngx_uint_t   ngx_chat_sync_queries;
 
 
 ngx_int_t
 ngx_chat_fanout_init(ngx_cycle_t *cycle)
 {
     ngx_chat_join_gen = 0;
+    ngx_chat_sync_queries = 0;
+
+    /*
+     * A worker that dies between a commit and its publish leaves the
+     * other workers without those events, and only a later message would
+     * show the gap: the open rooms are compared with storage in the
+     * background, so no committed event waits for one.
+     */
+    ngx_memzero(&ngx_chat_sync_ev, sizeof(ngx_event_t));
+    ngx_chat_sync_ev.handler = ngx_chat_fanout_sync_handler;
+    ngx_chat_sync_ev.log = cycle->log;
+    ngx_chat_sync_ev.cancelable = 1;
+    ngx_add_timer(&ngx_chat_sync_ev, NGX_CHAT_SYNC_INTERVAL);
 
     return NGX_OK;
 }
@@ -137,6 +190,10 @@ ngx_chat_fanout_free_room(ngx_chat_room_t *room, void *arg)
 void
 ngx_chat_fanout_exit(void)
 {
+    if (ngx_chat_sync_ev.timer_set) {
+        ngx_del_timer(&ngx_chat_sync_ev);
+    }
+
     /* sessions are gone by now: only the rooms' own state is left */
     ngx_chat_room_each(&ngx_chat_worker.rooms, ngx_chat_fanout_free_room,
                        NULL);
@@ -589,19 +646,197 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
         s = m->session;
 
         if (m->live) {
-            (void) ngx_chat_session_enqueue(s, b);
+            if (b->seq == 0 || b->seq > m->floor) {
+                (void) ngx_chat_session_enqueue(s, b);
+            }
+
+        } else if (((ngx_chat_join_t *) m)->overflow) {
+            /* read back from storage when the replay is out */
+            continue;
 
         } else if (ngx_chat_member_hold(m, b) != 0) {
             ngx_chat_session_close(s, 1011, "out of memory");
+
+        } else if (m->held_bytes > s->lcf->send_queue_max) {
+            ngx_chat_fanout_join_overflow((ngx_chat_join_t *) m);
         }
     }
+}
+
+
+/*
+ * A joining member holds more live events than a live one could queue:
+ * they are let go, and its replay reads them back from storage when it
+ * is out.  Nothing stored can replace them in the redis store.
+ */
+static void
+ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn)
+{
+    ngx_chat_room_ctx_t  *ctx = jn->member.room->data;
+
+    if (ctx->store == NGX_CHAT_STORE_REDIS) {
+        ngx_chat_session_close(jn->member.session, 1013,
+                               "reading too slowly");
+        return;
+    }
+
+    ngx_chat_member_free_held(&jn->member);
+    jn->overflow = 1;
 }
 
 
 static void
 ngx_chat_fanout_gap_handler(ngx_event_t *ev)
 {
-    ngx_chat_fanout_resync(ev->data);
+    ngx_chat_room_t      *room = ev->data;
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (room->npending == 0 && room->delivered >= ctx->expected) {
+        /* what storage had came meanwhile */
+        return;
+    }
+
+    ngx_chat_fanout_resync(room);
+}
+
+
+/*
+ * Storage has the room's events up to seq: if they do not come within
+ * the gap wait (they may be on their way through Redis), they are read
+ * back.
+ */
+static void
+ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t seq)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (seq <= room->delivered) {
+        return;
+    }
+
+    if (seq > ctx->expected) {
+        ctx->expected = seq;
+    }
+
+    if (room->state == NGX_CHAT_ROOM_READY && !ctx->gap_timer.timer_set
+        && !ctx->resyncing)
+    {
+        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+    }
+}
+
+
+typedef struct {
+    u_char       *pos;
+    u_char       *last;
+    ngx_uint_t    n;
+    u_char        buf[NGX_CHAT_SYNC_ROOMS * (NGX_CHAT_ROOM_ID_MAX + 3) + 4];
+} ngx_chat_sync_batch_t;
+
+
+static void
+ngx_chat_fanout_sync_send(ngx_chat_sync_batch_t *sb)
+{
+    int          length;
+    const char  *value;
+
+    *sb->pos++ = '}';
+    value = (const char *) sb->buf;
+    length = sb->pos - sb->buf;
+
+    if (ngx_chat_pg_query(NGX_CHAT_SQL_ROOMS_LATEST, 1, &value, &length,
+                          ngx_chat_fanout_synced, NULL)
+        == NGX_OK)
+    {
+        ngx_chat_sync_queries++;
+    }
+
+    sb->pos = sb->buf;
+    sb->n = 0;
+}
+
+
+static void
+ngx_chat_fanout_sync_room(ngx_chat_room_t *room, void *arg)
+{
+    ngx_chat_sync_batch_t  *sb = arg;
+
+    if (room->nmembers == 0 || room->state != NGX_CHAT_ROOM_READY) {
+        return;
+    }
+
+    /* room ids need no escaping inside double quotes */
+    *sb->pos++ = sb->n ? ',' : '{';
+    *sb->pos++ = '"';
+    sb->pos = ngx_cpymem(sb->pos, room->id, room->id_len);
+    *sb->pos++ = '"';
+
+    if (++sb->n == NGX_CHAT_SYNC_ROOMS) {
+        ngx_chat_fanout_sync_send(sb);
+    }
+}
+
+
+static void
+ngx_chat_fanout_sync_handler(ngx_event_t *ev)
+{
+    ngx_chat_sync_batch_t  *sb;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_CHAT_SYNC_INTERVAL);
+
+    /* a slow store gets no second round before it answered the first */
+    if (ngx_chat_sync_queries || ngx_chat_worker.rooms.count == 0
+        || !ngx_chat_pg_up())
+    {
+        return;
+    }
+
+    sb = ngx_alloc(sizeof(ngx_chat_sync_batch_t), ev->log);
+    if (sb == NULL) {
+        return;
+    }
+
+    sb->pos = sb->buf;
+    sb->n = 0;
+
+    ngx_chat_room_each(&ngx_chat_worker.rooms, ngx_chat_fanout_sync_room, sb);
+
+    if (sb->n) {
+        ngx_chat_fanout_sync_send(sb);
+    }
+
+    ngx_free(sb);
+}
+
+
+static void
+ngx_chat_fanout_synced(void *data, PGresult *res, ngx_uint_t status)
+{
+    int               i, n;
+    char             *id;
+    ngx_chat_room_t  *room;
+
+    ngx_chat_sync_queries--;
+
+    if (status != NGX_CHAT_PG_OK) {
+        return;
+    }
+
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        id = PQgetvalue(res, i, 0);
+        room = ngx_chat_room_find(&ngx_chat_worker.rooms, id,
+                                  PQgetlength(res, i, 0));
+
+        if (room && room->state == NGX_CHAT_ROOM_READY) {
+            ngx_chat_fanout_expect(room, atoll(PQgetvalue(res, i, 1)));
+        }
+    }
 }
 
 
@@ -765,6 +1000,7 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 
     jn->member.session = s;
     jn->member.join_gen = ++ngx_chat_join_gen;
+    ngx_chat_session_op_begin(s);
     jn->since = req->since;
     jn->has_since = req->has_since;
     jn->id_len = req->id_len;
@@ -847,10 +1083,15 @@ ngx_chat_join_checked(void *data, int64_t seq, const char *code,
 
     room = jn->member.room;
     ctx = room->data;
+    jn->stored = seq;
 
     if (ctx->store == NGX_CHAT_STORE_REDIS) {
         /* the stored seq is not this room's: it goes on from what comes */
         room->state = NGX_CHAT_ROOM_READY;
+
+    } else if (room->state == NGX_CHAT_ROOM_READY) {
+        /* the room may be behind storage: its Redis link was away */
+        ngx_chat_fanout_expect(room, seq);
     }
 
     if (room->state != NGX_CHAT_ROOM_READY) {
@@ -880,24 +1121,29 @@ ngx_chat_join_checked(void *data, int64_t seq, const char *code,
 static void
 ngx_chat_join_start(ngx_chat_join_t *jn)
 {
-    u_char                since[NGX_INT64_LEN], target[NGX_INT64_LEN];
-    u_char                limit[NGX_INT_T_LEN];
-    ngx_int_t             rc;
-    const char           *values[4];
-    int                   lengths[4];
     ngx_chat_room_t      *room;
     ngx_chat_session_t   *s;
-    ngx_chat_room_ref_t  *ref;
     ngx_chat_room_ctx_t  *ctx;
 
     room = jn->member.room;
     s = jn->member.session;
     ctx = room->data;
 
-    /* events after the reply are those after this seq, held meanwhile */
-    jn->target = room->delivered;
+    /*
+     * Events after the reply are those after this seq, held meanwhile.
+     * A room behind storage, or a client ahead of this worker, moves it
+     * on: the replay reads up to it, and the room's own catching up
+     * skips this member up to it.
+     */
+    jn->target = ngx_max(room->delivered, jn->stored);
+
+    if (jn->has_since && jn->since > jn->target) {
+        jn->target = jn->since;
+    }
 
     if (ctx->store == NGX_CHAT_STORE_REDIS) {
+        jn->target = room->delivered;
+
         /* nothing to replay: every event held is for this member */
         if (jn->member.nheld) {
             jn->target = jn->member.held[0]->seq - 1;
@@ -912,6 +1158,30 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
         return;
     }
 
+    jn->read_to = jn->target;
+
+    ngx_chat_join_query(jn, NGX_CHAT_SQL_REPLAY, s->lcf->join_replay_max + 1,
+                        ngx_chat_join_replayed);
+}
+
+
+/* reads a part of the room for the join: (since, target] */
+static void
+ngx_chat_join_query(ngx_chat_join_t *jn, const char *sql, ngx_uint_t limit,
+    ngx_chat_pg_handler_pt handler)
+{
+    u_char                since[NGX_INT64_LEN], target[NGX_INT64_LEN];
+    u_char                lim[NGX_INT_T_LEN];
+    ngx_int_t             rc;
+    const char           *values[4];
+    int                   lengths[4];
+    ngx_chat_room_t      *room;
+    ngx_chat_session_t   *s;
+    ngx_chat_room_ref_t  *ref;
+
+    room = jn->member.room;
+    s = jn->member.session;
+
     ref = ngx_chat_room_ref(room, s, jn->member.join_gen);
     if (ref == NULL) {
         ngx_chat_join_fail(jn, "internal", "out of memory");
@@ -924,12 +1194,10 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
     lengths[1] = ngx_sprintf(since, "%L", jn->since) - since;
     values[2] = (char *) target;
     lengths[2] = ngx_sprintf(target, "%L", jn->target) - target;
-    values[3] = (char *) limit;
-    lengths[3] = ngx_sprintf(limit, "%ui", s->lcf->join_replay_max + 1)
-                 - limit;
+    values[3] = (char *) lim;
+    lengths[3] = ngx_sprintf(lim, "%ui", limit) - lim;
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_REPLAY, 4, values, lengths,
-                           ngx_chat_join_replayed, ref);
+    rc = ngx_chat_pg_query(sql, 4, values, lengths, handler, ref);
 
     if (rc != NGX_OK) {
         ngx_chat_session_unref(s);
@@ -958,57 +1226,230 @@ ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
 }
 
 
+/* the join a query answered for, unless it is over or the query failed */
+static ngx_chat_join_t *
+ngx_chat_join_result(ngx_chat_room_ref_t *ref, ngx_uint_t status)
+{
+    ngx_chat_join_t  *jn;
+
+    jn = ngx_chat_join_find(ref);
+
+    if (jn && status != NGX_CHAT_PG_OK) {
+        ngx_chat_join_fail(jn, status == NGX_CHAT_PG_UNAVAILABLE
+                               ? "unavailable" : "internal",
+                           "the message store is unavailable");
+        ngx_chat_session_unref(jn->member.session);
+        return NULL;
+    }
+
+    return jn;
+}
+
+
+/* rows from first to last (either way) become replay frames */
+static ngx_int_t
+ngx_chat_join_frames(ngx_chat_join_t *jn, PGresult *res, int first, int last)
+{
+    int                  i, step, n;
+    ngx_chat_buf_t      *b, **p;
+    ngx_chat_json_t      j;
+    ngx_chat_session_t  *s;
+
+    s = jn->member.session;
+    step = first <= last ? 1 : -1;
+    n = (last - first) * step + 1;
+
+    p = ngx_alloc((jn->nreplay - jn->replay_next + n)
+                  * sizeof(ngx_chat_buf_t *), s->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* frames not yet queued move to the front of the new array */
+    n = jn->nreplay - jn->replay_next;
+
+    if (n) {
+        ngx_memcpy(p, jn->replay + jn->replay_next,
+                   n * sizeof(ngx_chat_buf_t *));
+    }
+
+    if (jn->replay) {
+        ngx_free(jn->replay);
+    }
+
+    jn->replay = p;
+    jn->nreplay = n;
+    jn->replay_next = 0;
+
+    for (i = first; i != last + step; i += step) {
+        ngx_chat_json_init(&j, 512);
+
+        if (ngx_chat_store_row_message(res, i, 0, jn->member.room->id,
+                                       jn->member.room->id_len, 1, &j)
+            == NGX_OK && !j.failed)
+        {
+            b = ngx_chat_buf_text_frame(j.data, j.len, 0);
+
+            if (b) {
+                jn->replay[jn->nreplay++] = b;
+            }
+        }
+
+        ngx_chat_json_free(&j);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The rows of a join: its replay (newest first, one more than the cap to
+ * tell a truncated one), or a page of what it let pass while the replay
+ * was going out (oldest first).
+ */
 static void
 ngx_chat_join_replayed(void *data, PGresult *res, ngx_uint_t status)
 {
     ngx_chat_room_ref_t *ref = data;
 
-    int                  i, n, first;
-    ngx_uint_t           truncated;
-    ngx_chat_json_t      j;
+    int                  n, first, last;
     ngx_chat_join_t     *jn;
     ngx_chat_session_t  *s;
 
     s = ref->session;
-    jn = ngx_chat_join_find(ref);
 
+    jn = ngx_chat_join_result(ref, status);
     if (jn == NULL) {
         return;
     }
 
-    if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_join_fail(jn, status == NGX_CHAT_PG_UNAVAILABLE
-                               ? "unavailable" : "internal",
-                           "the message store is unavailable");
+    n = PQntuples(res);
+
+    if (jn->catching) {
+        first = 0;
+        last = n - 1;
+
+    } else {
+        jn->truncated = (ngx_uint_t) n > s->lcf->join_replay_max;
+        first = jn->truncated ? n - 2 : n - 1;
+        last = 0;
+    }
+
+    if (n && first >= 0 && ngx_chat_join_frames(jn, res, first, last)
+                           != NGX_OK)
+    {
+        ngx_chat_join_fail(jn, "internal", "out of memory");
         ngx_chat_session_unref(s);
         return;
     }
 
-    n = PQntuples(res);
-    truncated = (ngx_uint_t) n > s->lcf->join_replay_max;
-    first = truncated ? n - 2 : n - 1;
+    if (jn->catching) {
+        /* a short page is the end, whatever retention removed */
+        jn->read_to = (n == NGX_CHAT_CATCH_UP_ROWS)
+                      ? atoll(PQgetvalue(res, n - 1, 0)) : jn->target;
+    }
 
-    /* rows are newest first */
-    for (i = first; i >= 0; i--) {
-        ngx_chat_json_init(&j, 512);
+    ngx_chat_join_feed(jn);
+    ngx_chat_session_unref(s);
+}
 
-        if (ngx_chat_store_row_message(res, i, 0, jn->member.room->id,
-                                       jn->member.room->id_len, 1, &j)
-            == NGX_OK)
-        {
-            (void) ngx_chat_session_send_json(s, &j);
+
+/*
+ * The replay goes out as fast as the peer takes it: a reader gets all of
+ * it whatever its length, and a peer that stops reading holds back only
+ * what is queued already.
+ */
+static void
+ngx_chat_join_feed(ngx_chat_join_t *jn)
+{
+    ngx_chat_buf_t      *b;
+    ngx_chat_session_t  *s;
+
+    s = jn->member.session;
+
+    while (jn->replay_next < jn->nreplay) {
+
+        if (!ngx_chat_session_reply_room(s)) {
+            return;
         }
 
-        ngx_chat_json_free(&j);
+        b = jn->replay[jn->replay_next];
+        jn->replay[jn->replay_next++] = NULL;
+
+        (void) ngx_chat_session_reply(s, b);
+        ngx_chat_buf_unref(b);
 
         if (s->close_sent || s->closed) {
-            ngx_chat_session_unref(s);
             return;
         }
     }
 
-    ngx_chat_join_finish(jn, truncated);
-    ngx_chat_session_unref(s);
+    if (jn->overflow) {
+        /*
+         * Live events came faster than this replay went out, and were
+         * let pass: they are read back, and the reply moves past them.
+         */
+        if (++jn->rounds > NGX_CHAT_CATCH_UP_MAX) {
+            ngx_chat_session_close(s, 1013, "reading too slowly");
+            return;
+        }
+
+        jn->overflow = 0;
+        jn->target = ngx_max(jn->target, jn->member.room->delivered);
+    }
+
+    if (jn->read_to < jn->target) {
+        jn->since = jn->read_to;
+        jn->catching = 1;
+        ngx_chat_join_query(jn, NGX_CHAT_SQL_CATCH_UP, NGX_CHAT_CATCH_UP_ROWS,
+                            ngx_chat_join_replayed);
+        return;
+    }
+
+    ngx_chat_join_free_replay(jn);
+    ngx_chat_join_finish(jn, jn->truncated);
+}
+
+
+static void
+ngx_chat_join_free_replay(ngx_chat_join_t *jn)
+{
+    uint32_t  i;
+
+    if (jn->replay == NULL) {
+        return;
+    }
+
+    for (i = jn->replay_next; i < jn->nreplay; i++) {
+        ngx_chat_buf_unref(jn->replay[i]);
+    }
+
+    ngx_free(jn->replay);
+    jn->replay = NULL;
+    jn->nreplay = 0;
+    jn->replay_next = 0;
+}
+
+
+/* the peer took enough: the replays that wait go on */
+void
+ngx_chat_fanout_session_drained(ngx_chat_session_t *s)
+{
+    ngx_chat_join_t    *jn;
+    ngx_chat_member_t  *m, *next;
+
+    for (m = s->members; m; m = next) {
+        next = m->snext;
+        jn = (ngx_chat_join_t *) m;
+
+        if (!m->live && jn->replay) {
+            ngx_chat_join_feed(jn);
+
+            if (s->close_sent || s->closed) {
+                return;
+            }
+        }
+    }
 }
 
 
@@ -1047,6 +1488,13 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     }
 
     m->live = 1;
+    ngx_chat_session_op_end(s);
+
+    if (((ngx_chat_room_ctx_t *) m->room->data)->store
+        != NGX_CHAT_STORE_REDIS)
+    {
+        m->floor = jn->target;
+    }
 
     for (i = 0; i < m->nheld; i++) {
         if (m->held[i]->seq > jn->target) {
@@ -1144,6 +1592,12 @@ ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
             *p = m->snext;
             break;
         }
+    }
+
+    if (!m->live) {
+        /* every member is a join: one that ends unfinished */
+        ngx_chat_join_free_replay((ngx_chat_join_t *) m);
+        ngx_chat_session_op_end(s);
     }
 
     room = m->room;

@@ -16,6 +16,12 @@ ngx_chat_op_ws(ngx_chat_session_t *s, ngx_chat_request_t *req)
     op->session = s;
     ngx_chat_session_ref(s);
 
+    /* sends have a bound of their own: many may await one commit */
+    if (req->type != NGX_CHAT_REQ_SEND) {
+        op->counted = 1;
+        ngx_chat_session_op_begin(s);
+    }
+
     op->id_len = req->id_len;
     ngx_memcpy(op->id, req->id, req->id_len);
     op->room_len = req->room_len;
@@ -70,6 +76,10 @@ void
 ngx_chat_op_free(ngx_chat_op_t *op)
 {
     if (op->session) {
+        if (op->counted) {
+            ngx_chat_session_op_end(op->session);
+        }
+
         ngx_chat_session_unref(op->session);
     }
 

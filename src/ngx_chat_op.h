@@ -26,6 +26,8 @@ typedef struct {
     char                  room[NGX_CHAT_ROOM_ID_MAX + 1];
     size_t                user_len;
     char                  user[NGX_CHAT_USER_ID_MAX + 1];
+
+    unsigned              counted:1;    /* in the session's ops */
 } ngx_chat_op_t;
 
 

@@ -239,6 +239,7 @@ ngx_chat_member_hold(ngx_chat_member_t *m, ngx_chat_buf_t *b)
     }
 
     m->held[m->nheld++] = ngx_chat_buf_ref(b);
+    m->held_bytes += b->len;
 
     return 0;
 }
@@ -257,6 +258,7 @@ ngx_chat_member_free_held(ngx_chat_member_t *m)
     m->held = NULL;
     m->nheld = 0;
     m->held_cap = 0;
+    m->held_bytes = 0;
 }
 
 

@@ -30,6 +30,10 @@ struct ngx_chat_member_s {
     ngx_chat_buf_t    **held;
     uint32_t            nheld;
     uint32_t            held_cap;
+    size_t              held_bytes;
+
+    /* events up to this seq reached the member by its replay */
+    int64_t             floor;
 
     uint32_t            join_gen;
     unsigned            live:1;

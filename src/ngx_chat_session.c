@@ -20,6 +20,7 @@ static void ngx_chat_session_read_handler(ngx_event_t *rev);
 static void ngx_chat_session_write_handler(ngx_event_t *wev);
 static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
     size_t len);
+static void ngx_chat_session_input_unread(ngx_chat_session_t *s);
 static void ngx_chat_session_control(ngx_chat_session_t *s,
     unsigned opcode, const u_char *data, size_t len);
 static void ngx_chat_session_finalize(ngx_chat_session_t *s);
@@ -29,6 +30,11 @@ static void ngx_chat_session_arm(ngx_chat_session_t *s);
 static void ngx_chat_session_auth_timer(ngx_chat_session_t *s);
 static void ngx_chat_session_ping_timer(ngx_chat_session_t *s);
 static void ngx_chat_session_post_write(ngx_chat_session_t *s);
+static ngx_int_t ngx_chat_session_queue(ngx_chat_session_t *s,
+    ngx_chat_buf_t *b);
+static size_t ngx_chat_session_reply_window(ngx_chat_session_t *s);
+static ngx_uint_t ngx_chat_session_read_blocked(ngx_chat_session_t *s);
+static void ngx_chat_session_resume(ngx_chat_session_t *s);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
@@ -58,9 +64,11 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
 
     s->out = &s->out_one;
     s->out_cap = 1;
+    response->reply = 1;
     s->out[0] = ngx_chat_buf_ref(response);
     s->out_count = 1;
     s->out_bytes = response->len;
+    s->reply_bytes = response->len;
 
     ngx_chat_frame_reader_init(&s->reader, lcf->frame_max, lcf->frame_max);
 
@@ -317,14 +325,11 @@ ngx_chat_session_unref(ngx_chat_session_t *s)
 ngx_int_t
 ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 {
-    ngx_uint_t        cap, i, n;
-    ngx_chat_buf_t  **out;
-
     if (s->closed || s->close_sent) {
         return NGX_OK;
     }
 
-    if (s->out_bytes + b->len > s->lcf->send_queue_max
+    if (s->event_bytes + b->len > s->lcf->send_queue_max
         && s->out_count > 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
@@ -333,6 +338,62 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
         ngx_chat_session_close(s, 1013, "reading too slowly");
         return NGX_DECLINED;
     }
+
+    return ngx_chat_session_queue(s, b);
+}
+
+
+/*
+ * An answer to this session's own request: it is queued whatever its
+ * size, and the reading stops until the peer has taken enough of it.
+ */
+ngx_int_t
+ngx_chat_session_reply(ngx_chat_session_t *s, ngx_chat_buf_t *b)
+{
+    if (s->closed || s->close_sent) {
+        return NGX_OK;
+    }
+
+    b->reply = 1;
+
+    return ngx_chat_session_queue(s, b);
+}
+
+
+/* whether more of a long answer (a replay) may be queued now */
+ngx_uint_t
+ngx_chat_session_reply_room(ngx_chat_session_t *s)
+{
+    if (s->reply_bytes < ngx_chat_session_reply_window(s)) {
+        return 1;
+    }
+
+    s->replay_wait = 1;
+
+    return 0;
+}
+
+
+void
+ngx_chat_session_op_begin(ngx_chat_session_t *s)
+{
+    s->ops++;
+}
+
+
+void
+ngx_chat_session_op_end(ngx_chat_session_t *s)
+{
+    s->ops--;
+    ngx_chat_session_resume(s);
+}
+
+
+static ngx_int_t
+ngx_chat_session_queue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
+{
+    ngx_uint_t        cap, i, n;
+    ngx_chat_buf_t  **out;
 
     if (s->out_count == s->out_cap) {
         cap = (s->out == &s->out_one) ? NGX_CHAT_OUT_RING : s->out_cap * 2;
@@ -362,9 +423,52 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
     s->out_count++;
     s->out_bytes += b->len;
 
+    if (b->reply) {
+        s->reply_bytes += b->len;
+
+    } else {
+        s->event_bytes += b->len;
+    }
+
     ngx_chat_session_post_write(s);
 
     return NGX_OK;
+}
+
+
+static size_t
+ngx_chat_session_reply_window(ngx_chat_session_t *s)
+{
+    return s->lcf->send_queue_max / 2;
+}
+
+
+/*
+ * Why a session is not read: its sends await their commit, its other
+ * requests are under way, or the peer has not taken their answers yet.
+ * Each limit bounds what one connection can make the worker hold.
+ */
+static ngx_uint_t
+ngx_chat_session_read_blocked(ngx_chat_session_t *s)
+{
+    return s->read_paused
+           || s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
+           || s->reply_bytes >= ngx_chat_session_reply_window(s);
+}
+
+
+static void
+ngx_chat_session_resume(ngx_chat_session_t *s)
+{
+    if (!s->read_stalled || s->closed || ngx_chat_session_read_blocked(s)) {
+        return;
+    }
+
+    s->read_stalled = 0;
+
+    if (s->started && !s->connection->read->posted) {
+        ngx_post_event(s->connection->read, &ngx_posted_events);
+    }
 }
 
 
@@ -397,7 +501,7 @@ ngx_chat_session_send_json(ngx_chat_session_t *s, ngx_chat_json_t *j)
         return NGX_ERROR;
     }
 
-    rc = ngx_chat_session_enqueue(s, b);
+    rc = ngx_chat_session_reply(s, b);
     ngx_chat_buf_unref(b);
 
     return rc;
@@ -455,7 +559,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
 
     ngx_memcpy(b->data, frame, n);
 
-    (void) ngx_chat_session_enqueue(s, b);
+    (void) ngx_chat_session_reply(s, b);
     ngx_chat_buf_unref(b);
 
     s->close_sent = 1;
@@ -463,6 +567,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
 
     s->auth_armed = 0;
     s->ping_armed = 0;
+    s->send_armed = 0;
     s->close_deadline = ngx_current_msec + NGX_CHAT_CLOSE_WAIT;
     s->close_armed = 1;
 
@@ -475,7 +580,8 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
 static void
 ngx_chat_session_drop_unsent(ngx_chat_session_t *s)
 {
-    ngx_uint_t  i, keep;
+    ngx_uint_t       i, keep;
+    ngx_chat_buf_t  *b;
 
     /* a frame partly written must be finished before any other */
     keep = (s->out_offset > 0) ? 1 : 0;
@@ -485,7 +591,21 @@ ngx_chat_session_drop_unsent(ngx_chat_session_t *s)
     }
 
     s->out_count = keep;
-    s->out_bytes = keep ? s->out[s->out_head]->len : 0;
+    s->out_bytes = 0;
+    s->event_bytes = 0;
+    s->reply_bytes = 0;
+
+    if (keep) {
+        b = s->out[s->out_head];
+        s->out_bytes = b->len;
+
+        if (b->reply) {
+            s->reply_bytes = b->len;
+
+        } else {
+            s->event_bytes = b->len;
+        }
+    }
 }
 
 
@@ -505,6 +625,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     s->auth_armed = 0;
     s->ping_armed = 0;
     s->close_armed = 0;
+    s->send_armed = 0;
 
     if (s->timer.timer_set) {
         ngx_del_timer(&s->timer);
@@ -529,6 +650,11 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
 
     ngx_chat_frame_reader_free(&s->reader);
     ngx_queue_remove(&s->queue);
+
+    if (s->unread) {
+        ngx_free(s->unread);
+        s->unread = NULL;
+    }
 
     c = s->connection;
     r = s->request;
@@ -580,8 +706,18 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 
     for (i = 0; i < NGX_CHAT_READS_PER_EVENT; i++) {
 
-        if (s->closed || (s->read_paused && !s->draining)) {
+        if (s->closed) {
             break;
+        }
+
+        if (!s->draining && ngx_chat_session_read_blocked(s)) {
+            s->read_stalled = 1;
+            break;
+        }
+
+        if (s->unread) {
+            ngx_chat_session_input_unread(s);
+            continue;
         }
 
         n = c->recv(c, ngx_chat_read_buf, NGX_CHAT_READ_BUF);
@@ -625,6 +761,20 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
     ngx_chat_ws_event_t  ev;
 
     while (!s->closed) {
+
+        if (len && !s->draining && ngx_chat_session_read_blocked(s)) {
+            /* a limit was reached inside this input: keep the rest */
+            s->unread = ngx_alloc(len, s->connection->log);
+            if (s->unread == NULL) {
+                ngx_chat_session_close(s, 1011, "out of memory");
+                return;
+            }
+
+            ngx_memcpy(s->unread, data, len);
+            s->unread_len = len;
+            s->read_stalled = 1;
+            return;
+        }
 
         type = ngx_chat_frame_reader_feed(&s->reader, data, len, &used, &ev);
         data += used;
@@ -674,6 +824,22 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
 
 
 static void
+ngx_chat_session_input_unread(ngx_chat_session_t *s)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = s->unread;
+    len = s->unread_len;
+    s->unread = NULL;
+    s->unread_len = 0;
+
+    ngx_chat_session_input(s, p, len);
+    ngx_free(p);
+}
+
+
+static void
 ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
     const u_char *data, size_t len)
 {
@@ -703,7 +869,7 @@ ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
 static void
 ngx_chat_session_write_handler(ngx_event_t *wev)
 {
-    off_t                sent;
+    off_t                sent, start;
     size_t               n;
     ngx_buf_t            bufs[NGX_CHAT_WRITEV_MAX];
     ngx_uint_t           i, k;
@@ -721,6 +887,7 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
 
     s->refs++;
     s->in_handler = 1;
+    start = c->sent;
 
     while (s->out_count && wev->ready) {
 
@@ -762,6 +929,14 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
             }
 
             n -= b->len;
+
+            if (b->reply) {
+                s->reply_bytes -= b->len;
+
+            } else {
+                s->event_bytes -= b->len;
+            }
+
             ngx_chat_buf_unref(b);
             s->out_head = (s->out_head + 1) % s->out_cap;
             s->out_count--;
@@ -775,6 +950,39 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
     }
 
     s->in_handler = 0;
+
+    /*
+     * Output that the peer does not take for chat_send_timeout closes the
+     * session: a peer that stopped reading holds nothing for long.  The
+     * deadline moves with every write that makes progress; the timer
+     * catches up with it lazily.
+     */
+    if (s->out_count == 0 || s->close_sent) {
+        s->send_armed = 0;
+
+    } else if (c->sent != start || !s->send_armed) {
+        s->send_deadline = ngx_current_msec + s->lcf->send_timeout;
+
+        if (!s->send_armed) {
+            s->send_armed = 1;
+            ngx_chat_session_arm(s);
+        }
+    }
+
+    if (s->replay_wait && !s->close_sent
+        && s->reply_bytes < ngx_chat_session_reply_window(s))
+    {
+        /* a replay waits for room: it queues its next frames */
+        s->replay_wait = 0;
+        ngx_chat_fanout_session_drained(s);
+
+        if (s->closed) {
+            ngx_chat_session_unref(s);
+            return;
+        }
+    }
+
+    ngx_chat_session_resume(s);
 
     if (s->out_count == 0 && s->out != &s->out_one) {
         /* a burst is over: an idle session keeps no ring */
@@ -812,10 +1020,7 @@ ngx_chat_session_send_done(ngx_chat_session_t *s)
 
     if (s->read_paused && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
         s->read_paused = 0;
-
-        if (!s->closed && !s->connection->read->posted) {
-            ngx_post_event(s->connection->read, &ngx_posted_events);
-        }
+        ngx_chat_session_resume(s);
     }
 }
 
@@ -857,6 +1062,16 @@ ngx_chat_session_timer_handler(ngx_event_t *ev)
         ngx_chat_session_ping_timer(s);
     }
 
+    if (s->send_armed && !s->closed && !s->close_sent
+        && (ngx_msec_int_t) (s->send_deadline - ngx_current_msec) <= 0)
+    {
+        s->send_armed = 0;
+        ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
+                      "chat: user \"%s\" reads too slowly: nothing taken "
+                      "for %M ms", s->user, s->lcf->send_timeout);
+        ngx_chat_session_close(s, 1013, "reading too slowly");
+    }
+
     if (!s->closed) {
         ngx_chat_session_arm(s);
     }
@@ -893,6 +1108,13 @@ ngx_chat_session_arm(ngx_chat_session_t *s)
         && (!armed || (ngx_msec_int_t) (s->ping_deadline - next) < 0))
     {
         next = s->ping_deadline;
+        armed = 1;
+    }
+
+    if (s->send_armed
+        && (!armed || (ngx_msec_int_t) (s->send_deadline - next) < 0))
+    {
+        next = s->send_deadline;
         armed = 1;
     }
 

@@ -122,8 +122,11 @@ test_members(void)
     UNIT_CHECK(ngx_chat_member_hold(&m1, b) == 0, "hold");
     UNIT_CHECK(ngx_chat_member_hold(&m1, b) == 0, "hold again");
     UNIT_CHECK(b->refs == 3 && m1.nheld == 2, "refs %u", b->refs);
+    UNIT_CHECK(m1.held_bytes == 2 * (size_t) b->len, "held bytes %zu",
+               m1.held_bytes);
     ngx_chat_member_free_held(&m1);
-    UNIT_CHECK(b->refs == 1 && m1.held == NULL, "released");
+    UNIT_CHECK(b->refs == 1 && m1.held == NULL && m1.held_bytes == 0,
+               "released");
     ngx_chat_buf_unref(b);
 
     ngx_chat_room_table_free(&t);
