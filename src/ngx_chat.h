@@ -18,7 +18,7 @@
 #include "ngx_chat_room.h"
 
 
-#define NGX_CHAT_SCHEMA_VERSION   3
+#define NGX_CHAT_SCHEMA_VERSION   4
 
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2
