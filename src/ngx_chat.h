@@ -71,6 +71,8 @@ typedef struct {
     size_t                 frame_max;
     size_t                 message_max;
     size_t                 send_queue_max;
+    size_t                 reply_max;     /* chat_reply_max as set */
+    size_t                 reply_bound;   /* a reply frame, history pages */
     ngx_uint_t             join_replay_max;
     ngx_uint_t             store;         /* NGX_CHAT_STORE_* */
 } ngx_chat_loc_conf_t;

@@ -1777,6 +1777,28 @@ ngx_chat_json_message_open(ngx_chat_json_t *j, const ngx_chat_message_t *m)
 }
 
 
+size_t
+ngx_chat_json_message_max(size_t body_max, size_t meta_max, size_t name_max)
+{
+    size_t  text;
+
+    /* strings grow six times at most (\u00XX); meta is copied as is */
+
+    if (body_max > SIZE_MAX / 16 || meta_max > SIZE_MAX / 16
+        || name_max > SIZE_MAX / 16)
+    {
+        return 0;
+    }
+
+    text = NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX
+           + NGX_CHAT_CLIENT_MSG_ID_MAX + body_max + name_max;
+
+    /* the field names, the punctuation and six 20-digit numbers */
+
+    return 256 + 6 * text + meta_max;
+}
+
+
 int
 ngx_chat_json_message(ngx_chat_json_t *j, const ngx_chat_message_t *m)
 {
