@@ -874,6 +874,69 @@ test_refused_ids(void)
 }
 
 
+/* the bound of a message's text holds for the worst message */
+static void
+test_message_max(void)
+{
+    char                *body, *name, *meta, *cid, room[65], from[65];
+    size_t               max;
+    ngx_chat_json_t      j;
+    ngx_chat_message_t   m;
+
+    body = repeat('\x01', 2048);
+    name = repeat('\x1f', 128);
+    cid = repeat('\x02', 64);
+    meta = repeat(' ', 4096);
+    meta[0] = '{';
+    meta[4095] = '}';
+    memset(room, 'r', 64);
+    room[64] = '\0';
+    memset(from, 'f', 64);
+    from[64] = '\0';
+
+    memset(&m, 0, sizeof(m));
+    m.room = room;
+    m.room_len = 64;
+    m.seq = LLONG_MIN;
+    m.msg_id = LLONG_MIN;
+    m.ts = LLONG_MIN;
+    m.from = from;
+    m.from_len = 64;
+    m.name = name;
+    m.name_len = 128;
+    m.body = body;
+    m.body_len = 2048;
+    m.client_msg_id = cid;
+    m.cid_len = 64;
+    m.reply_to = LLONG_MIN;
+    m.meta = meta;
+    m.meta_len = 4096;
+    m.with_type = 1;
+
+    ngx_chat_json_init(&j, 64);
+    ngx_chat_json_char(&j, '[');
+    ngx_chat_json_str(&j, "x", 1);
+    UNIT_CHECK(ngx_chat_json_message_open(&j, &m) == 0, "worst message");
+    ngx_chat_json_kv_int(&j, "edited_at", LLONG_MIN);
+    ngx_chat_json_end(&j);
+    ngx_chat_json_kv_bool(&j, "deleted", 1);
+
+    max = ngx_chat_json_message_max(2048, 4096, 128);
+    UNIT_CHECK(j.len - 4 <= max, "worst message %zu bytes, bound %zu",
+               j.len - 4, max);
+    UNIT_CHECK(max < 2 * (j.len - 4), "the bound is close: %zu for %zu",
+               max, j.len - 4);
+    UNIT_CHECK(ngx_chat_json_message_max(SIZE_MAX / 2, 0, 0) == 0,
+               "overflow is 0");
+
+    ngx_chat_json_free(&j);
+    free(body);
+    free(name);
+    free(cid);
+    free(meta);
+}
+
+
 /* robustness: random damage to valid frames must never crash or leak */
 static void
 test_mutations(void)
@@ -1661,6 +1724,7 @@ main(void)
     test_malformed();
     test_meta_text();
     test_refused_ids();
+    test_message_max();
     test_mutations();
     test_writer_basic();
     test_writer_exhaustive();
