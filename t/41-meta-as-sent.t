@@ -134,4 +134,31 @@ is $r && $r->{code}, 'too_large', 'meta over 4096 bytes as sent: too_large';
 
 close_all($alice, $bob, $carl);
 $ng->stop;
+
+# ---- chat_store redis: the event carries the text as sent too
+my $rs = start_nginx(workers => 1, loc => 'chat_store redis;');
+my $rroom = rand_room('meta-redis');
+my $ra = login($rs, 'alice');
+my $rb = login($rs, 'bob');
+my $rb_raw = raw_frames($rb);
+for my $c ($ra, $rb) {
+    is $c->request({ type => 'join', room => $rroom })->{type}, 'ok',
+        'joined (redis store)';
+}
+$i = 0;
+for my $meta (@metas) {
+    $i++;
+    $ra->send_text(qq({"type":"send","id":"r$i","room":"$rroom",)
+                   . qq("body":"redis $i","meta":$meta}));
+    my $r = $ra->wait_for(sub { ($_->{id} // '') eq "r$i" }, 10);
+    is $r && $r->{type}, 'ok', "redis store: send $i";
+    ok $rb->wait_for(sub { ($_->{type} // '') eq 'message'
+                           && $_->{seq} == $r->{seq} }, 10),
+        "redis store: event $i";
+    my ($ev) = grep { /"type":"message"/ && /"seq":$r->{seq},/ } @$rb_raw;
+    ok $ev && has_meta($ev, $meta), "redis store: event $i meta as sent"
+        or diag $ev;
+}
+close_all($ra, $rb);
+$rs->stop;
 done_testing;
