@@ -37,13 +37,17 @@ sub has_meta {
            || index($text, qq{"meta":$meta\}}) >= 0;
 }
 
-my $alice = login($ng, 'alice');
-my $bob = login($ng, 'bob');
-my $bob_raw = raw_frames($bob);
-for my $c ($alice, $bob) {
-    is $c->request({ type => 'join', room => $room })->{type}, 'ok',
-        'joined';
+# alice and bob logged in to $nginx and joined to $room; bob's raw frames
+sub two_joined {
+    my ($nginx, $room) = @_;
+    my @c = map { login($nginx, $_) } 'alice', 'bob';
+    my $raw = raw_frames($c[1]);
+    is $_->request({ type => 'join', room => $room })->{type}, 'ok',
+        'joined' for @c;
+    return (@c, $raw);
 }
+
+my ($alice, $bob, $bob_raw) = two_joined($ng, $room);
 
 # ---- sent over the WebSocket, as text the client wrote
 my @seq;
@@ -74,12 +78,18 @@ ok $bob->wait_for(sub { ($_->{type} // '') eq 'message'
                         && $_->{seq} == $seq[-1] }, 10),
     'REST event arrived';
 
-# ---- the live events, as bob's socket got them
-for my $k (0 .. $#metas) {
-    my ($ev) = grep { /"type":"message"/ && /"seq":$seq[$k],/ } @$bob_raw;
-    ok $ev && has_meta($ev, $metas[$k]), "live event $k: meta as sent"
-        or diag $ev;
+# the message events of seqs @$seqs among frames @$raw carry @$metas
+sub events_have_metas {
+    my ($raw, $seqs, $metas, $name) = @_;
+    for my $k (0 .. $#$metas) {
+        my ($ev) = grep { /"type":"message"/ && /"seq":$seqs->[$k],/ } @$raw;
+        ok $ev && has_meta($ev, $metas->[$k]), "$name $k: meta as sent"
+            or diag $ev;
+    }
 }
+
+# ---- the live events, as bob's socket got them
+events_have_metas($bob_raw, \@seq, \@metas, 'live event');
 
 # ---- the join replay
 my $carl = login($ng, 'carl');
@@ -90,11 +100,7 @@ is $j->{type}, 'ok', 'join with since';
 ok $carl->wait_for(sub { ($_->{type} // '') eq 'message'
                          && $_->{seq} == $seq[-1] }, 10),
     'the replay came';
-for my $k (0 .. $#metas) {
-    my ($ev) = grep { /"type":"message"/ && /"seq":$seq[$k],/ } @$carl_raw;
-    ok $ev && has_meta($ev, $metas[$k]), "replayed event $k: meta as sent"
-        or diag $ev;
-}
+events_have_metas($carl_raw, \@seq, \@metas, 'replayed event');
 
 # ---- WebSocket history
 my $h = $bob->request({ type => 'history', room => $room, id => 'h1' }, 10);
@@ -138,27 +144,21 @@ $ng->stop;
 # ---- chat_store redis: the event carries the text as sent too
 my $rs = start_nginx(workers => 1, loc => 'chat_store redis;');
 my $rroom = rand_room('meta-redis');
-my $ra = login($rs, 'alice');
-my $rb = login($rs, 'bob');
-my $rb_raw = raw_frames($rb);
-for my $c ($ra, $rb) {
-    is $c->request({ type => 'join', room => $rroom })->{type}, 'ok',
-        'joined (redis store)';
-}
+my ($ra, $rb, $rb_raw) = two_joined($rs, $rroom);
 $i = 0;
+my @rseq;
 for my $meta (@metas) {
     $i++;
     $ra->send_text(qq({"type":"send","id":"r$i","room":"$rroom",)
                    . qq("body":"redis $i","meta":$meta}));
     my $r = $ra->wait_for(sub { ($_->{id} // '') eq "r$i" }, 10);
     is $r && $r->{type}, 'ok', "redis store: send $i";
+    push @rseq, $r->{seq};
     ok $rb->wait_for(sub { ($_->{type} // '') eq 'message'
                            && $_->{seq} == $r->{seq} }, 10),
         "redis store: event $i";
-    my ($ev) = grep { /"type":"message"/ && /"seq":$r->{seq},/ } @$rb_raw;
-    ok $ev && has_meta($ev, $meta), "redis store: event $i meta as sent"
-        or diag $ev;
 }
+events_have_metas($rb_raw, \@rseq, \@metas, 'redis store event');
 close_all($ra, $rb);
 $rs->stop;
 done_testing;

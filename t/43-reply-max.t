@@ -53,51 +53,48 @@ sub rest_page {
             $r->{json}{has_more}, length($r->{body} // ''));
 }
 
-for my $via ([ 'WebSocket', \&ws_page ], [ 'REST', \&rest_page ]) {
-    my ($name, $page) = @$via;
-
-    # paging back from the newest
-    my (@got, $pages, $biggest, @more);
-    my %a;
-    $biggest = 0;
+# pages all the way, back (before) or forward (after) from the start:
+# every seq in ascending order, the number of pages, the largest reply
+# and each page's has_more
+sub walk {
+    my ($page, $dir) = @_;
+    my (@got, @more);
+    my ($pages, $biggest) = (0, 0);
+    my %a = $dir eq 'after' ? (after => 0) : ();
     for (1 .. 50) {
         my ($seqs, $more, $size) = $page->(%a);
         last unless @$seqs;
         $pages++;
         $biggest = $size if $size > $biggest;
         push @more, $more ? 1 : 0;
-        unshift @got, @$seqs;
+        if ($dir eq 'after') {
+            push @got, @$seqs;
+            $a{after} = $seqs->[-1];
+        } else {
+            unshift @got, @$seqs;
+            $a{before} = $seqs->[0];
+        }
         last unless $more;
-        $a{before} = $seqs->[0];
     }
-    cmp_ok $pages, '>', 3, "$name: paging back takes several pages ($pages)";
-    cmp_ok $biggest, '<=', $max, "$name: no reply above chat_reply_max "
-        . "($biggest)";
-    is_deeply \@got, \@sent, "$name: paging back gives every message once";
-    is_deeply \@more, [ (1) x ($pages - 1), 0 ],
-        "$name: has_more on every page but the last";
+    return (\@got, $pages, $biggest, \@more);
+}
+
+for my $via ([ 'WebSocket', \&ws_page ], [ 'REST', \&rest_page ]) {
+    my ($name, $page) = @$via;
+
+    for my $dir ('before', 'after') {
+        my ($got, $pages, $biggest, $more) = walk($page, $dir);
+        cmp_ok $pages, '>', 3, "$name, $dir: several pages ($pages)";
+        cmp_ok $biggest, '<=', $max,
+            "$name, $dir: no reply above chat_reply_max ($biggest)";
+        is_deeply $got, \@sent, "$name, $dir: every message once";
+        is_deeply $more, [ (1) x ($pages - 1), 0 ],
+            "$name, $dir: has_more on every page but the last";
+    }
 
     # the first page back holds the newest messages
     my ($seqs) = $page->();
     is $seqs->[-1], $sent[-1], "$name: the page back ends at the newest";
-
-    # paging forward from the start
-    @got = ();
-    %a = (after => 0);
-    $pages = 0;
-    $biggest = 0;
-    for (1 .. 50) {
-        my ($seqs, $more, $size) = $page->(%a);
-        last unless @$seqs;
-        $pages++;
-        $biggest = $size if $size > $biggest;
-        push @got, @$seqs;
-        last unless $more;
-        $a{after} = $seqs->[-1];
-    }
-    cmp_ok $pages, '>', 3, "$name: paging forward takes several pages";
-    cmp_ok $biggest, '<=', $max, "$name: forward, no reply above the bound";
-    is_deeply \@got, \@sent, "$name: paging forward gives every message once";
 
     # within before and after: the page keeps the oldest after "after"
     ($seqs, my $more) = $page->(after => $sent[4], before => $sent[-5]);
