@@ -150,8 +150,9 @@ ngx_chat_history_fit(ngx_chat_op_t *op, PGresult *res, int *first, int *last)
 
     /*
      * The usual page is far below the bound: an upper bound of each
-     * entry (ngx_chat_json_message_max() for its own lengths) shows it
-     * without writing anything.
+     * entry (ngx_chat_json_message_max() for its own lengths: strings
+     * sender, sender_name, body and client_msg_id escaped, meta as is)
+     * shows it without writing anything.
      */
 
     size = 0;
