@@ -11,6 +11,8 @@
 static void *ngx_chat_create_main_conf(ngx_conf_t *cf);
 static char *ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_chat_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_chat_merge_reply_max(ngx_conf_t *cf,
+    ngx_chat_loc_conf_t *conf, ngx_chat_loc_conf_t *prev);
 static char *ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_chat_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -197,6 +199,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, send_queue_max),
       NULL },
 
+    { ngx_string("chat_reply_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, reply_max),
+      NULL },
+
     { ngx_string("chat_join_replay_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -366,6 +375,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->frame_max = NGX_CONF_UNSET_SIZE;
     lcf->message_max = NGX_CONF_UNSET_SIZE;
     lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
+    lcf->reply_max = NGX_CONF_UNSET_SIZE;
     lcf->join_replay_max = NGX_CONF_UNSET_UINT;
     lcf->store = NGX_CONF_UNSET_UINT;
 
@@ -414,6 +424,64 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"chat_frame_max\" (%uz)", conf->frame_max);
         return NGX_CONF_ERROR;
     }
+
+    if (ngx_chat_merge_reply_max(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A reply frame is at most chat_reply_max bytes, and a history page stops
+ * before it would pass that: so the bound must hold the page's frame with
+ * one entry of the largest message, and fit in the send queue.  Unset, it
+ * is 256k, lowered to the queue and raised to that one entry.
+ */
+static char *
+ngx_chat_merge_reply_max(ngx_conf_t *cf, ngx_chat_loc_conf_t *conf,
+    ngx_chat_loc_conf_t *prev)
+{
+    size_t  need;
+
+    need = ngx_chat_json_message_max(conf->message_max,
+                                     NGX_CHAT_META_MAX_DEFAULT,
+                                     NGX_CHAT_NAME_MAX);
+
+    need = need ? need + NGX_CHAT_PAGE_HEAD_MAX : NGX_MAX_SIZE_T_VALUE;
+
+    /* computed for each location: it depends on its chat_message_max */
+
+    ngx_conf_merge_size_value(conf->reply_max, prev->reply_max,
+                              NGX_CONF_UNSET_SIZE);
+
+    if (conf->reply_max == NGX_CONF_UNSET_SIZE) {
+        conf->reply_bound = ngx_min(256 * 1024, conf->send_queue_max);
+        conf->reply_bound = ngx_max(conf->reply_bound, need);
+
+        if (conf->reply_bound > conf->send_queue_max) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"chat_send_queue_max\" must be at least "
+                               "%uz for a reply with a message of "
+                               "\"chat_message_max\" (%uz)",
+                               need, conf->message_max);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (conf->reply_max < need || conf->reply_max > conf->send_queue_max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_reply_max\" must be between %uz (a "
+                           "reply with a message of \"chat_message_max\") "
+                           "and \"chat_send_queue_max\" (%uz)",
+                           need, conf->send_queue_max);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->reply_bound = conf->reply_max;
 
     return NGX_CONF_OK;
 }

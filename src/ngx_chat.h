@@ -18,7 +18,7 @@
 #include "ngx_chat_room.h"
 
 
-#define NGX_CHAT_SCHEMA_VERSION   3
+#define NGX_CHAT_SCHEMA_VERSION   4
 
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2
@@ -75,6 +75,8 @@ typedef struct {
     size_t                 frame_max;
     size_t                 message_max;
     size_t                 send_queue_max;
+    size_t                 reply_max;     /* chat_reply_max as set */
+    size_t                 reply_bound;   /* a reply frame, history pages */
     ngx_uint_t             join_replay_max;
     ngx_uint_t             store;         /* NGX_CHAT_STORE_* */
 } ngx_chat_loc_conf_t;

@@ -182,8 +182,9 @@ ngx_chat_batch_flush(ngx_event_t *ev)
             ngx_chat_json_kv_int(&j, "reply_to", snd->reply_to);
         }
 
+        /* a string: through jsonb, the client's text stays as it is */
         if (snd->meta_len) {
-            ngx_chat_json_kv_raw(&j, "meta", snd->data + snd->body_len,
+            ngx_chat_json_kv_str(&j, "meta", snd->data + snd->body_len,
                                  snd->meta_len);
         }
 

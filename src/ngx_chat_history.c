@@ -9,6 +9,8 @@
 
 static void ngx_chat_history_done(void *data, PGresult *res,
     ngx_uint_t status);
+static ngx_int_t ngx_chat_history_fit(ngx_chat_op_t *op, PGresult *res,
+    int *first, int *last);
 static void ngx_chat_read_done(void *data, PGresult *res, ngx_uint_t status);
 
 
@@ -82,6 +84,20 @@ ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
         }
     }
 
+    switch (ngx_chat_history_fit(op, res, &first, &last)) {
+
+    case NGX_ERROR:
+        ngx_chat_op_error(op, "internal", "out of memory");
+        return;
+
+    case NGX_DECLINED:
+        more = 1;
+        break;
+
+    default: /* NGX_OK */
+        break;
+    }
+
     ngx_chat_json_init(&j, 256 + 256 * (last - first));
     ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
     ngx_chat_json_key(&j, "messages");
@@ -104,6 +120,104 @@ ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
 
     ngx_chat_op_ok(op, &j);
     ngx_chat_json_free(&j);
+}
+
+
+/*
+ * Narrows the rows [first, last) to what fits in one reply of
+ * chat_reply_max, kept from the end that paging goes on from: the newest
+ * rows when paging back, the oldest when paging forward.  Returns NGX_OK
+ * when all fit, NGX_DECLINED when some were left out, NGX_ERROR.  One row
+ * always goes, so that paging moves on: configuration makes sure that a
+ * message the module stores fits.
+ */
+static ngx_int_t
+ngx_chat_history_fit(ngx_chat_op_t *op, PGresult *res, int *first, int *last)
+{
+    int                   i, step, end, c;
+    size_t                size, bound;
+    ngx_chat_json_t       e;
+    ngx_chat_loc_conf_t  *lcf;
+
+    if (op->session) {
+        lcf = op->session->lcf;
+
+    } else {
+        lcf = ngx_http_get_module_loc_conf(op->http, ngx_chat_module);
+    }
+
+    bound = lcf->reply_bound - NGX_CHAT_PAGE_HEAD_MAX;
+
+    /*
+     * The usual page is far below the bound: an upper bound of each
+     * entry (ngx_chat_json_message_max() for its own lengths: strings
+     * sender, sender_name, body and client_msg_id escaped, meta as is)
+     * shows it without writing anything.
+     */
+
+    size = 0;
+
+    for (i = *first; i < *last; i++) {
+        size += 256 + 6 * op->room_len + PQgetlength(res, i, 7);
+
+        for (c = 2; c < 6; c++) {
+            size += 6 * PQgetlength(res, i, c);
+        }
+    }
+
+    if (size <= bound) {
+        return NGX_OK;
+    }
+
+    /* else each entry is measured, from the end paging goes on from */
+
+    if (op->after < 0) {
+        i = *last - 1;
+        end = *first - 1;
+        step = -1;
+
+    } else {
+        i = *first;
+        end = *last;
+        step = 1;
+    }
+
+    ngx_chat_json_init(&e, 1024);
+    size = 0;
+
+    for ( /* void */ ; i != end; i += step) {
+        ngx_chat_json_reset(&e);
+
+        if (ngx_chat_store_row_message(res, i, 0, op->room, op->room_len, 0,
+                                       &e)
+            != NGX_OK)
+        {
+            ngx_chat_json_free(&e);
+            return NGX_ERROR;
+        }
+
+        /* and the comma before it */
+        size += e.len + 1;
+
+        if (size > bound && size != e.len + 1) {
+            break;
+        }
+    }
+
+    ngx_chat_json_free(&e);
+
+    if (i == end) {
+        return NGX_OK;
+    }
+
+    if (op->after < 0) {
+        *first = i + 1;
+
+    } else {
+        *last = i;
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -113,6 +113,10 @@ static int ngx_chat_get_int(json_t *root, const char *name, long long min,
     long long max, long long *out);
 static const char *ngx_chat_load_error(const json_error_t *err,
     const char **code);
+static int ngx_chat_scan_member(const char *buf, size_t len,
+    const char *name, const char **val, size_t *val_len);
+static void ngx_chat_recover_id(const char *buf, size_t len,
+    ngx_chat_request_t *req);
 
 
 #define ngx_chat_json_lit(j, s)  ngx_chat_json_put(j, s, sizeof(s) - 1)
@@ -346,7 +350,7 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
     json_t                     *root, *v;
     size_t                      i, n, body_max, meta_max;
     unsigned                    want, need;
-    const char                 *type;
+    const char                 *type, *p;
     json_error_t                err;
     const ngx_chat_req_spec_t  *spec;
 
@@ -383,6 +387,12 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
 
     if (root == NULL) {
         *msg = ngx_chat_load_error(&err, code);
+
+        /* the client waits for an answer with its id, if it had one */
+        if (!as) {
+            ngx_chat_recover_id(buf, len, req);
+        }
+
         return -1;
     }
 
@@ -585,11 +595,12 @@ fields:
                 ngx_chat_bad("\"meta\" must be an object");
             }
 
-            /* measure first: a huge meta is refused before any copy */
-            n = json_dumpb(v, NULL, 0, JSON_COMPACT);
-
-            if (n == 0) {
-                ngx_chat_fail(NGX_CHAT_INTERNAL, "cannot serialize \"meta\"");
+            /*
+             * what the client sent, byte for byte: jansson's own output
+             * would expand numbers (1e308) and lose their spelling
+             */
+            if (ngx_chat_scan_member(buf, len, "meta", &p, &n) != 1) {
+                ngx_chat_fail(NGX_CHAT_INTERNAL, "cannot find \"meta\"");
             }
 
             if (n > meta_max) {
@@ -601,11 +612,7 @@ fields:
                 ngx_chat_fail(NGX_CHAT_INTERNAL, "out of memory");
             }
 
-            if (json_dumpb(v, text, n, JSON_COMPACT) != n) {
-                free(text);
-                ngx_chat_fail(NGX_CHAT_INTERNAL, "cannot serialize \"meta\"");
-            }
-
+            memcpy(text, p, n);
             text[n] = '\0';
             req->meta = text;
             req->meta_len = n;
@@ -775,6 +782,376 @@ ngx_chat_get_int(json_t *root, const char *name, long long min,
     *out = n;
 
     return 1;
+}
+
+
+/*
+ * A scanner of the top level of a JSON object, for what jansson's tree
+ * cannot give: the exact source text of a member, and the members of a
+ * text that jansson refused.  It follows the structure (strings, nesting,
+ * separators) but reads neither escapes nor numbers: whether they are
+ * valid is jansson's question.
+ */
+
+
+/* jansson's limit (JSON_PARSER_MAX_DEPTH) */
+#define NGX_CHAT_SCAN_DEPTH  2048
+
+
+static const ngx_chat_u_char *
+ngx_chat_scan_ws(const ngx_chat_u_char *p, const ngx_chat_u_char *end)
+{
+    while (p < end
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p is at the opening quote; returns the byte after the closing one */
+static const ngx_chat_u_char *
+ngx_chat_scan_string(const ngx_chat_u_char *p, const ngx_chat_u_char *end)
+{
+    for (p++; p < end; p++) {
+
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        if (*p == '\\') {
+            p++;
+
+            if (p == end) {
+                break;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a number or a literal: its characters, not its grammar */
+static const ngx_chat_u_char *
+ngx_chat_scan_scalar(const ngx_chat_u_char *p, const ngx_chat_u_char *end)
+{
+    const ngx_chat_u_char  *start;
+
+    start = p;
+
+    while (p < end
+           && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')
+               || (*p >= 'A' && *p <= 'Z')
+               || *p == '-' || *p == '+' || *p == '.'))
+    {
+        p++;
+    }
+
+    return p == start ? NULL : p;
+}
+
+
+/* a key and its colon, p at the key's quote; the byte after the colon */
+static const ngx_chat_u_char *
+ngx_chat_scan_key(const ngx_chat_u_char *p, const ngx_chat_u_char *end)
+{
+    if (p == end || *p != '"') {
+        return NULL;
+    }
+
+    p = ngx_chat_scan_string(p, end);
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p = ngx_chat_scan_ws(p, end);
+
+    if (p == end || *p != ':') {
+        return NULL;
+    }
+
+    return p + 1;
+}
+
+
+/*
+ * One value, nested ones included, p at its first byte; returns the byte
+ * after its last.  A bit per open level says whether it is an object: on
+ * the stack for the depths jansson accepts, on the heap for the deeper
+ * frames it refuses, whose id is still wanted.
+ */
+static const ngx_chat_u_char *
+ngx_chat_scan_value(const ngx_chat_u_char *p, const ngx_chat_u_char *end)
+{
+    size_t                  depth, cap;
+    unsigned                obj;
+    ngx_chat_u_char         c, local[NGX_CHAT_SCAN_DEPTH / 8], *bits, *nb;
+    const ngx_chat_u_char  *rv;
+
+    depth = 0;
+    cap = NGX_CHAT_SCAN_DEPTH;
+    bits = local;
+    rv = NULL;
+
+    for ( ;; ) {
+
+        /* a value starts at p */
+
+        p = ngx_chat_scan_ws(p, end);
+
+        if (p == end) {
+            goto done;
+        }
+
+        c = *p;
+
+        if (c == '{' || c == '[') {
+
+            if (depth == cap) {
+                /* each level takes a byte of input: end - p bounds them */
+                cap = ((size_t) (end - p) + depth + 8) & ~(size_t) 7;
+                nb = malloc(cap / 8);
+
+                if (nb == NULL) {
+                    goto done;
+                }
+
+                memcpy(nb, bits, depth / 8);
+
+                if (bits != local) {
+                    free(bits);
+                }
+
+                bits = nb;
+            }
+
+            obj = (c == '{');
+
+            if (obj) {
+                bits[depth / 8] |= (ngx_chat_u_char) (1 << (depth % 8));
+
+            } else {
+                bits[depth / 8] &= (ngx_chat_u_char) ~(1 << (depth % 8));
+            }
+
+            depth++;
+            p = ngx_chat_scan_ws(p + 1, end);
+
+            if (p < end && *p == (obj ? '}' : ']')) {
+                depth--;
+                p++;
+                goto next;
+            }
+
+            if (obj) {
+                p = ngx_chat_scan_key(p, end);
+
+                if (p == NULL) {
+                    goto done;
+                }
+            }
+
+            continue;
+        }
+
+        p = (c == '"') ? ngx_chat_scan_string(p, end)
+                       : ngx_chat_scan_scalar(p, end);
+
+        if (p == NULL) {
+            goto done;
+        }
+
+    next:
+
+        /* after a value: a separator, or the end of its container */
+
+        while (depth) {
+            obj = bits[(depth - 1) / 8] & (1 << ((depth - 1) % 8));
+            p = ngx_chat_scan_ws(p, end);
+
+            if (p == end) {
+                goto done;
+            }
+
+            if (*p == ',') {
+                p = ngx_chat_scan_ws(p + 1, end);
+
+                if (obj) {
+                    p = ngx_chat_scan_key(p, end);
+
+                    if (p == NULL) {
+                        goto done;
+                    }
+                }
+
+                break;
+            }
+
+            if (*p != (obj ? '}' : ']')) {
+                goto done;
+            }
+
+            depth--;
+            p++;
+        }
+
+        if (depth == 0) {
+            rv = p;
+            goto done;
+        }
+    }
+
+done:
+
+    if (bits != local) {
+        free(bits);
+    }
+
+    return rv;
+}
+
+
+/* whether the key text (quotes included) is the name */
+static int
+ngx_chat_scan_key_is(const ngx_chat_u_char *p, size_t len, const char *name)
+{
+    int      eq;
+    json_t  *v;
+
+    if (memchr(p, '\\', len) == NULL) {
+        return len == strlen(name) + 2 && memcmp(p + 1, name, len - 2) == 0;
+    }
+
+    /* an escaped key is rare: jansson decodes it, or it is no name */
+
+    v = json_loadb((const char *) p, len, JSON_DECODE_ANY, NULL);
+
+    if (v == NULL) {
+        return 0;
+    }
+
+    eq = json_is_string(v) && strcmp(json_string_value(v), name) == 0
+         && json_string_length(v) == strlen(name);
+
+    json_decref(v);
+
+    return eq;
+}
+
+
+/*
+ * The source text of the top-level member "name" of the object in buf,
+ * without the white space around it.  Returns 1 and sets *val and
+ * *val_len, 0 when the object has no such member, -1 when buf is not an
+ * object or has the member twice.
+ */
+static int
+ngx_chat_scan_member(const char *buf, size_t len, const char *name,
+    const char **val, size_t *val_len)
+{
+    int                     found;
+    const ngx_chat_u_char  *p, *end, *key, *v;
+
+    p = (const ngx_chat_u_char *) buf;
+    end = p + len;
+    found = 0;
+
+    p = ngx_chat_scan_ws(p, end);
+
+    if (p == end || *p != '{') {
+        return -1;
+    }
+
+    p = ngx_chat_scan_ws(p + 1, end);
+
+    if (p < end && *p == '}') {
+        p++;
+        goto done;
+    }
+
+    for ( ;; ) {
+        key = p;
+        p = ngx_chat_scan_key(p, end);
+
+        if (p == NULL) {
+            return -1;
+        }
+
+        v = ngx_chat_scan_ws(p, end);
+        p = ngx_chat_scan_value(v, end);
+
+        if (p == NULL) {
+            return -1;
+        }
+
+        if (ngx_chat_scan_key_is(key, ngx_chat_scan_string(key, end) - key,
+                                 name))
+        {
+            if (found) {
+                return -1;
+            }
+
+            found = 1;
+            *val = (const char *) v;
+            *val_len = p - v;
+        }
+
+        p = ngx_chat_scan_ws(p, end);
+
+        if (p == end) {
+            return -1;
+        }
+
+        if (*p == '}') {
+            p++;
+            break;
+        }
+
+        if (*p != ',') {
+            return -1;
+        }
+
+        p = ngx_chat_scan_ws(p + 1, end);
+    }
+
+done:
+
+    p = ngx_chat_scan_ws(p, end);
+
+    return p == end ? found : -1;
+}
+
+
+/*
+ * The id of a frame that jansson refused, when the frame is an object
+ * with one "id" member that is a valid id on its own.
+ */
+static void
+ngx_chat_recover_id(const char *buf, size_t len, ngx_chat_request_t *req)
+{
+    size_t       n;
+    json_t      *v;
+    const char  *p;
+
+    if (ngx_chat_scan_member(buf, len, "id", &p, &n) != 1) {
+        return;
+    }
+
+    v = json_loadb(p, n, JSON_DECODE_ANY, NULL);
+
+    if (v == NULL) {
+        return;
+    }
+
+    if (ngx_chat_decode_id(v, req) != 0) {
+        req->id_len = 0;
+    }
+
+    json_decref(v);
 }
 
 
@@ -1397,6 +1774,28 @@ ngx_chat_json_message_open(ngx_chat_json_t *j, const ngx_chat_message_t *m)
     }
 
     return j->failed ? -1 : 0;
+}
+
+
+size_t
+ngx_chat_json_message_max(size_t body_max, size_t meta_max, size_t name_max)
+{
+    size_t  text;
+
+    /* strings grow six times at most (\u00XX); meta is copied as is */
+
+    if (body_max > SIZE_MAX / 16 || meta_max > SIZE_MAX / 16
+        || name_max > SIZE_MAX / 16)
+    {
+        return 0;
+    }
+
+    text = NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX
+           + NGX_CHAT_CLIENT_MSG_ID_MAX + body_max + name_max;
+
+    /* the field names, the punctuation and six 20-digit numbers */
+
+    return 256 + 6 * text + meta_max;
 }
 
 

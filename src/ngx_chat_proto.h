@@ -33,6 +33,12 @@
 #define NGX_CHAT_BODY_MAX_DEFAULT   2048
 #define NGX_CHAT_META_MAX_DEFAULT   4096
 
+/*
+ * what a history page's reply holds besides its entries, at most:
+ * {"type":"ok","id":ID,"room":ROOM,"messages":[],"has_more":false}
+ */
+#define NGX_CHAT_PAGE_HEAD_MAX      512
+
 /* default headroom kept in front of JSON text for a WebSocket header */
 #define NGX_CHAT_JSON_HEAD          16
 
@@ -100,7 +106,7 @@ typedef struct {
 
 typedef struct {
     size_t                body_max;   /* chat_message_max; 0: default */
-    size_t                meta_max;   /* serialized meta; 0: default */
+    size_t                meta_max;   /* meta's text; 0: default */
 } ngx_chat_proto_limits_t;
 
 
@@ -252,6 +258,13 @@ typedef struct {
  * history entries can be appended after "[" one by one.
  */
 int ngx_chat_json_message(ngx_chat_json_t *j, const ngx_chat_message_t *m);
+/*
+ * The most that ngx_chat_json_message() and an "edited_at" field write for
+ * a message within these limits (bytes before escaping; room, user and
+ * client_msg_id within theirs), separator included.  0 on overflow.
+ */
+size_t ngx_chat_json_message_max(size_t body_max, size_t meta_max,
+    size_t name_max);
 /*
  * The same without the closing brace, to append fields such as
  * "edited_at"; finish with ngx_chat_json_end()

@@ -184,7 +184,7 @@ test_types(void)
     UNIT_CHECK(r.has_reply_to && r.reply_to == 7, "send reply_to");
     UNIT_CHECK(r.meta != NULL
                && str_eq(r.meta, r.meta_len,
-                         "{\"a\":[1,2],\"b\":\"x\",\"c\":{\"d\":null}}"),
+                         "{\"a\": [1, 2], \"b\": \"x\", \"c\": {\"d\": null}}"),
                "send meta %s", r.meta ? r.meta : "(null)");
     UNIT_CHECK(r.meta != NULL && r.meta[r.meta_len] == '\0',
                "meta NUL-terminated");
@@ -728,6 +728,212 @@ test_malformed(void)
     ngx_chat_request_free(&r);
 
     free(frame);
+}
+
+
+/* meta is what the client sent, byte for byte */
+static void
+test_meta_text(void)
+{
+    char                 frame[512];
+    const char          *code, *msg;
+    ngx_chat_request_t   r;
+    size_t               i;
+    static const char   *metas[] = {
+        "{\"n\":1e308}",
+        "{\"n\":1.0E+2,\"z\":0.1000,\"neg\":-0.0e-5}",
+        "{\"u\":\"\\u00e9\\ud83d\\ude00\",\"s\":\"a\\/b\\\"c\\\\\"}",
+        "{ \"b\" : 2 ,\n\t\"a\":[ 1 , {} , [ ] ,\"}\" ] }",
+        "{\"z\":{\"y\":{\"x\":[true,false,null]}},\"a\":1}",
+        "{}"
+    };
+
+    for (i = 0; i < sizeof(metas) / sizeof(metas[0]); i++) {
+        snprintf(frame, sizeof(frame), "{\"type\":\"send\",\"room\":\"r\","
+                 "\"meta\": \r\n %s \t,\"body\":\"x\"}", metas[i]);
+
+        UNIT_CHECK(dec(frame, &r, &code, &msg) == 0, "meta %s: %s",
+                   metas[i], msg ? msg : "");
+        UNIT_CHECK(str_eq(r.meta, r.meta_len, metas[i])
+                   && r.meta[r.meta_len] == '\0',
+                   "meta %s came back as %s", metas[i],
+                   r.meta ? r.meta : "(null)");
+        ngx_chat_request_free(&r);
+
+        /* a REST body: the same text */
+        snprintf(frame, sizeof(frame), "{\"body\":\"x\",\"meta\":%s}",
+                 metas[i]);
+        UNIT_CHECK(ngx_chat_request_decode_as(NGX_CHAT_REQ_SEND, frame,
+                                              strlen(frame), NULL, &r,
+                                              &code, &msg) == 0
+                   && str_eq(r.meta, r.meta_len, metas[i]),
+                   "REST meta %s", metas[i]);
+        ngx_chat_request_free(&r);
+    }
+
+    /* an escaped key is the same key; "meta" nested elsewhere is not it */
+    UNIT_CHECK(dec("{\"type\":\"send\",\"room\":\"r\",\"body\":\"x\","
+                   "\"x\":{\"meta\":{\"no\":1}},\"m\\u0065ta\":{\"k\":1.50}}",
+                   &r, &code, &msg) == 0
+               && str_eq(r.meta, r.meta_len, "{\"k\":1.50}"),
+               "escaped meta key: %s", r.meta ? r.meta : msg);
+    ngx_chat_request_free(&r);
+
+    /* the cap counts the text as sent, white space included */
+    expect_ok_l("{\"type\":\"send\",\"room\":\"r\",\"body\":\"x\","
+                "\"meta\":{\"k\":                         1}}",
+                &small_limits, NGX_CHAT_REQ_SEND);
+    expect_err_l("{\"type\":\"send\",\"id\":2,\"room\":\"r\",\"body\":\"x\","
+                 "\"meta\":{\"k\":                          1}}",
+                 &small_limits, "too_large", "2");
+    expect_err_l("{\"type\":\"send\",\"id\":2,\"room\":\"r\",\"body\":\"x\","
+                 "\"meta\":{\"k\":0.00000000000000000000000000001}}",
+                 &small_limits, "too_large", "2");
+}
+
+
+/* a frame that jansson refuses still gets its id back */
+static void
+test_refused_ids(void)
+{
+    int     i, n;
+    char   *frame, *p;
+
+    /* the refusals of issue 8 */
+    expect_err("{\"type\":\"send\",\"id\":7,\"room\":\"r\","
+               "\"body\":\"a\\u0000b\"}", "bad_request", "7");
+    expect_err("{\"id\":\"q\",\"type\":\"send\",\"room\":\"r\","
+               "\"body\":\"\\ud800\"}", "bad_request", "\"q\"");
+    expect_err("{\"type\":\"send\",\"room\":\"r\",\"body\":\"b\","
+               "\"meta\":{\"k\":1,\"k\":2},\"id\":\"dup\"}", "bad_request",
+               "\"dup\"");
+    expect_err("{\"type\":\"read\",\"id\":9,\"room\":\"r\","
+               "\"seq\":9223372036854775808}", "bad_request", "9");
+
+    /* other refusals of the text */
+    expect_err("{\"type\":\"ping\",\"type\":\"auth\",\"id\":-3}",
+               "bad_request", "-3");
+    expect_err("{\"type\":\"send\",\"id\":4,\"room\":\"r\",\"body\":\"b\","
+               "\"meta\":{\"k\":1e999}}", "bad_request", "4");
+    expect_err("{\"type\":\"send\",\"id\":5,\"room\":\"r\","
+               "\"body\":\"\xc3\x28\"}", "bad_request", "5");
+    expect_err("{\"type\":\"send\",\"id\":6,\"room\":\"r\","
+               "\"body\":\"tab\there\"}", "bad_request", "6");
+    expect_err("{\"type\":\"ping\",\"id\":\"a\\\"b\",\"x\\u0000\":1}",
+               "bad_request", "\"a\\\"b\"");
+    expect_err("{\"type\":\"send\",\"\\u0069d\":8,\"room\":\"r\","
+               "\"body\":\"\\udc00\"}", "bad_request", "8");
+    expect_err(" {\"id\" : \"sp\" ,\"type\":\"send\",\"room\":\"r\","
+               "\"body\":\"\\u0000\"} \n", "bad_request", "\"sp\"");
+    expect_err("{\"type\":\"send\",\"id\":\"\\u00e9\",\"room\":\"r\","
+               "\"body\":\"\\u0000\"}", "bad_request", "\"\xc3\xa9\"");
+
+    /* deeper than jansson goes, before and after the id */
+    n = 5000;
+    frame = malloc(4 * n + 256);
+
+    p = frame + sprintf(frame, "{\"type\":\"ping\",\"x\":");
+    for (i = 0; i < n; i++) {
+        *p++ = (i % 2) ? '[' : '{';
+        if (i % 2 == 0) {
+            p += sprintf(p, "\"k\":");
+        }
+    }
+    for (i = n - 1; i >= 0; i--) {
+        *p++ = (i % 2) ? ']' : '}';
+    }
+    strcpy(p, ",\"id\":10}");
+    expect_err(frame, "bad_request", "10");
+
+    /* the same with a bracket that does not match: no id */
+    p[-1] = ']';
+    expect_err(frame, "bad_request", NULL);
+    free(frame);
+
+    /* an id that is unusable itself: no id */
+    expect_err("{\"type\":\"send\",\"id\":\"a\\u0000\",\"room\":\"r\","
+               "\"body\":\"b\"}", "bad_request", NULL);
+    expect_err("{\"type\":\"ping\",\"id\":\"\\ud800\"}", "bad_request", NULL);
+    expect_err("{\"type\":\"ping\",\"id\":9223372036854775808}",
+               "bad_request", NULL);
+    expect_err("{\"type\":\"ping\",\"id\":1.5,\"x\":\"\\u0000\"}",
+               "bad_request", NULL);
+    expect_err("{\"type\":\"ping\",\"id\":1,\"id\":2}", "bad_request", NULL);
+    expect_err("{\"type\":\"ping\",\"id\":1,\"\\u0069d\":1}", "bad_request",
+               NULL);
+
+    /* not an object, or not JSON: nothing to recover */
+    expect_err("[{\"id\":1},\"\\u0000\"]", "bad_request", NULL);
+    expect_err("{\"id\":1,\"type\":\"ping\",}", "bad_request", NULL);
+    expect_err("{\"id\":1,\"type\":\"ping\"", "bad_request", NULL);
+    expect_err("{\"id\":1,\"x\":\"\\u0000\"} {}", "bad_request", NULL);
+    expect_err("{\"id\":1,\"x\":[1}}", "bad_request", NULL);
+    expect_err("{\"id\":1,\"x\":{1:2}}", "bad_request", NULL);
+    expect_err("{\"id\":1,\"x\":\"unterminated}", "bad_request", NULL);
+    expect_err("{\"id\":1,\"x\":\"\\", "bad_request", NULL);
+}
+
+
+/* the bound of a message's text holds for the worst message */
+static void
+test_message_max(void)
+{
+    char                *body, *name, *meta, *cid, room[65], from[65];
+    size_t               max;
+    ngx_chat_json_t      j;
+    ngx_chat_message_t   m;
+
+    body = repeat('\x01', 2048);
+    name = repeat('\x1f', 128);
+    cid = repeat('\x02', 64);
+    meta = repeat(' ', 4096);
+    meta[0] = '{';
+    meta[4095] = '}';
+    memset(room, 'r', 64);
+    room[64] = '\0';
+    memset(from, 'f', 64);
+    from[64] = '\0';
+
+    memset(&m, 0, sizeof(m));
+    m.room = room;
+    m.room_len = 64;
+    m.seq = LLONG_MIN;
+    m.msg_id = LLONG_MIN;
+    m.ts = LLONG_MIN;
+    m.from = from;
+    m.from_len = 64;
+    m.name = name;
+    m.name_len = 128;
+    m.body = body;
+    m.body_len = 2048;
+    m.client_msg_id = cid;
+    m.cid_len = 64;
+    m.reply_to = LLONG_MIN;
+    m.meta = meta;
+    m.meta_len = 4096;
+    m.with_type = 1;
+
+    ngx_chat_json_init(&j, 64);
+    ngx_chat_json_char(&j, '[');
+    ngx_chat_json_str(&j, "x", 1);
+    UNIT_CHECK(ngx_chat_json_message_open(&j, &m) == 0, "worst message");
+    ngx_chat_json_kv_int(&j, "edited_at", LLONG_MIN);
+    ngx_chat_json_end(&j);
+    ngx_chat_json_kv_bool(&j, "deleted", 1);
+
+    max = ngx_chat_json_message_max(2048, 4096, 128);
+    UNIT_CHECK(j.len - 4 <= max, "worst message %zu bytes, bound %zu",
+               j.len - 4, max);
+    UNIT_CHECK(max < 2 * (j.len - 4), "the bound is close: %zu for %zu",
+               max, j.len - 4);
+    UNIT_CHECK(ngx_chat_json_message_max(SIZE_MAX / 2, 0, 0) == 0,
+               "overflow is 0");
+
+    ngx_chat_json_free(&j);
+    free(body);
+    free(name);
+    free(cid);
+    free(meta);
 }
 
 
@@ -1516,6 +1722,9 @@ main(void)
     test_body_limits();
     test_ids();
     test_malformed();
+    test_meta_text();
+    test_refused_ids();
+    test_message_max();
     test_mutations();
     test_writer_basic();
     test_writer_exhaustive();
