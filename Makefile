@@ -4,7 +4,9 @@ NGINX_SRC   ?= /usr/share/nginx/src
 BUILD       := build
 RUN         := run
 TEST_DIR    ?= $(CURDIR)/$(BUILD)/test
-USER        ?= alice
+# make token USER=bob; USER from the environment is the login name, not
+# a choice of user for the token
+TOKEN_USER  := $(if $(filter command line,$(origin USER)),$(USER),alice)
 
 WARN        := -Wall -Wextra -Werror
 UNIT_CFLAGS := -std=gnu99 -O2 -g $(WARN) -Isrc -It/unit
@@ -88,7 +90,7 @@ down:
 
 token: tools
 	@test -f $(RUN)/jwt.secret || { echo "start the stack first: make up"; exit 1; }
-	@$(BUILD)/chat-token --alg HS256 --key $(RUN)/jwt.secret --sub $(USER)
+	@$(BUILD)/chat-token --alg HS256 --key $(RUN)/jwt.secret --sub $(TOKEN_USER)
 
 # ngx_chat side by side with nchan, Socket.IO and the limit program
 bench: all

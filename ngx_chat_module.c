@@ -17,7 +17,12 @@ static char *ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_chat_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_chat_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_chat_errors(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_chat_addr_numeric(u_char *addr, size_t len);
+static char *ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -65,6 +70,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       0,
       NULL },
 
+    { ngx_string("chat_errors"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_chat_errors,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("chat_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_chat_redis,
@@ -88,7 +100,7 @@ static ngx_command_t  ngx_chat_commands[] = {
 
     { ngx_string("chat_postgres"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_chat_postgres,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_chat_main_conf_t, pg_conninfo),
       NULL },
@@ -527,14 +539,30 @@ ngx_chat_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
+ngx_chat_errors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_chat_http_errors_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_chat_main_conf_t *mcf = conf;
 
-    u_char           *p, *last;
-    ngx_int_t         port;
-    ngx_str_t        *value, host;
-    struct in6_addr   a6;
+    u_char     *p, *last;
+    ngx_int_t   port;
+    ngx_str_t  *value, host;
 
     if (mcf->redis_host.data) {
         return "is duplicate";
@@ -577,9 +605,7 @@ ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     /* a name would need a blocking lookup in every worker */
-    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-        && ngx_inet6_addr(host.data, host.len, a6.s6_addr) != NGX_OK)
-    {
+    if (ngx_chat_addr_numeric(host.data, host.len) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_redis\" needs a numeric address, "
                            "not \"%V\"", &host);
@@ -597,6 +623,112 @@ ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mcf->redis_port = (in_port_t) port;
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_chat_addr_numeric(u_char *addr, size_t len)
+{
+    struct in6_addr  a6;
+
+    if (ngx_inet_addr(addr, len) != INADDR_NONE
+        || ngx_inet6_addr(addr, len, a6.s6_addr) == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A host name would make libpq resolve it with a blocking lookup in every
+ * worker: each host must be a numeric address or a socket directory,
+ * unless its hostaddr is given.
+ */
+static char *
+ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chat_main_conf_t *mcf = conf;
+
+    u_char              *host, *addr, *h, *a, *he, *ae;
+    char                *err, *rv;
+    ngx_str_t           *value;
+    PQconninfoOption    *opts, *o;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    err = NULL;
+    opts = PQconninfoParse((char *) mcf->pg_conninfo.data, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"chat_postgres\" \"%V\": %s",
+                           &value[1], err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    host = (u_char *) "";
+    addr = (u_char *) "";
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = (u_char *) o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            addr = (u_char *) o->val;
+        }
+    }
+
+    rv = NGX_CONF_OK;
+
+    /* comma-separated lists; the n-th hostaddr stands for the n-th host */
+    h = host;
+    a = addr;
+
+    while (*h) {
+        he = (u_char *) ngx_strchr(h, ',');
+        if (he == NULL) {
+            he = h + ngx_strlen(h);
+        }
+
+        ae = (u_char *) ngx_strchr(a, ',');
+        if (ae == NULL) {
+            ae = a + ngx_strlen(a);
+        }
+
+        if (ae > a || he == h || h[0] == '/'
+            || ngx_chat_addr_numeric(h, he - h) == NGX_OK)
+        {
+            h = *he ? he + 1 : he;
+            a = *ae ? ae + 1 : ae;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_postgres\" needs a numeric host address "
+                           "(or hostaddr=) or a socket directory, not "
+                           "\"%*s\"", (size_t) (he - h), h);
+        rv = NGX_CONF_ERROR;
+        break;
+    }
+
+    PQconninfoFree(opts);
+
+    return rv;
 }
 
 

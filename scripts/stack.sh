@@ -1,23 +1,36 @@
 #!/bin/bash
 # The local demo stack: PostgreSQL, Redis and nginx with ngx_chat.
 #
-#   scripts/stack.sh up|down|status [RUNDIR]
+#   scripts/stack.sh up|demo|down|status|rundir [RUNDIR]
 #
 # RUNDIR defaults to ./run under the repository root (a relative RUNDIR is
-# taken relative to the repository root).  Environment:
+# taken relative to the repository root).  PostgreSQL (user postgres) and
+# nginx's workers (user nobody) must be able to enter it: when they cannot
+# enter its parent (a checkout under root's home), the state lives in
+# /var/lib/ngx_chat/<path>-<hash> (CHAT_STATE_BASE) and RUNDIR is a
+# symbolic link to it; "rundir" prints where it is.  Environment:
 #   CHAT_PG_PORT     (25432)   CHAT_REDIS_PORT (26379)
+#   CHAT_HTTP_PORT   (8080)    the demo's nginx listens on 127.0.0.1:PORT
 #   CHAT_DEMO_CONF   nginx config template (default conf/demo.conf.in);
-#                    @RUNDIR@ @ROOT@ @PG_PORT@ @REDIS_PORT@ are substituted
-#   NGINX            (/usr/sbin/nginx)
+#                    @RUNDIR@ @ROOT@ @WEB@ @PG_PORT@ @REDIS_PORT@
+#                    @HTTP_PORT@ are substituted
+#   CHAT_NGINX       the nginx binary (/usr/sbin/nginx)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
+
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-NGINX=${NGINX:-/usr/sbin/nginx}
+CHAT_NGINX=${CHAT_NGINX:-/usr/sbin/nginx}
+# nginx takes NGINX for sockets inherited from a binary upgrade, and then
+# stays in the foreground: nothing started from here may see it
+unset NGINX
 # fixed ports stay below the kernel's ephemeral range (32768 and up), so an
 # outgoing connection never holds one when a service needs to bind it
 PG_PORT=${CHAT_PG_PORT:-25432}
 REDIS_PORT=${CHAT_REDIS_PORT:-26379}
+HTTP_PORT=${CHAT_HTTP_PORT:-8080}
 CONF_IN=${CHAT_DEMO_CONF:-$ROOT/conf/demo.conf.in}
 
 cmd=${1:-}
@@ -25,14 +38,12 @@ RUNDIR=${2:-run}
 case $RUNDIR in /*) ;; *) RUNDIR=$ROOT/$RUNDIR ;; esac
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
-as_pg() { runuser -u postgres -- "$@"; }
 
-pid_alive() {
-    local pid=${1:-} st
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    st=$(sed 's/^.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
-}
+# the directory the state is in (up and demo create it)
+case $cmd in
+up|demo) RUNDIR=$(state_dir "$RUNDIR") ;;
+*)       [ -L "$RUNDIR" ] && RUNDIR=$(readlink -m "$RUNDIR") ;;
+esac
 
 readpid() { [ -f "$1" ] && head -n 1 "$1" | tr -dc 0-9 || true; }
 
@@ -102,16 +113,31 @@ up_secret() {
     chmod 0644 "$RUNDIR/jwt.secret"
 }
 
+# the demo page: nginx's workers read it where it is if they can, else
+# from a copy in the run directory
+web_dir() {
+    if reachable -r "$ROOT/web/index.html"; then
+        echo "$ROOT/web"
+        return 0
+    fi
+    rm -rf "$RUNDIR/web"
+    cp -r "$ROOT/web" "$RUNDIR/web"
+    chmod -R a+rX "$RUNDIR/web"
+    echo "$RUNDIR/web"
+}
+
 up_nginx() {
-    local i pid
+    local i pid web
     [ -f "$CONF_IN" ] || die "no nginx config template $CONF_IN"
-    sed -e "s|@RUNDIR@|$RUNDIR|g" -e "s|@ROOT@|$ROOT|g" \
+    web=$(web_dir)
+    sed -e "s|@RUNDIR@|$RUNDIR|g" -e "s|@ROOT@|$ROOT|g" -e "s|@WEB@|$web|g" \
         -e "s|@PG_PORT@|$PG_PORT|g" -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+        -e "s|@HTTP_PORT@|$HTTP_PORT|g" \
         "$CONF_IN" >"$RUNDIR/nginx.conf"
     mkdir -p "$RUNDIR/logs" "$RUNDIR/tmp"
     touch "$RUNDIR/error.log"
-    if ! "$NGINX" -p "$RUNDIR" -c "$RUNDIR/nginx.conf" -e "$RUNDIR/error.log" \
-        2>>"$RUNDIR/error.log"; then
+    if ! "$CHAT_NGINX" -p "$RUNDIR" -c "$RUNDIR/nginx.conf" \
+        -e "$RUNDIR/error.log" 2>>"$RUNDIR/error.log"; then
         echo "nginx failed to start; the end of $RUNDIR/error.log:" >&2
         tail -n 20 "$RUNDIR/error.log" >&2
         exit 1
@@ -129,14 +155,17 @@ up_nginx() {
     echo "nginx running (pid $(nginx_pid))"
 }
 
+ALREADY=0
+
 do_up() {
     local pid
     pid=$(nginx_pid)
     if pid_alive "$pid"; then
-        echo "ngx_chat is already running (nginx pid $pid); 'make down' stops it"
-        exit 1
+        echo "ngx_chat is already running (nginx pid $pid, state in" \
+            "$RUNDIR); 'make down' stops it"
+        ALREADY=1
+        return 0
     fi
-    mkdir -p "$RUNDIR"
     chmod 755 "$RUNDIR"
     up_pg
     up_redis
@@ -144,8 +173,8 @@ do_up() {
     up_nginx
     cat <<MSG
 
-ngx_chat is up.
-  open        http://127.0.0.1:8080/
+ngx_chat is up (state in $RUNDIR).
+  open        http://127.0.0.1:$HTTP_PORT/
   a token     make token USER=alice
   stop        make down
 MSG
@@ -155,8 +184,8 @@ do_down() {
     local pid i
     pid=$(nginx_pid)
     if pid_alive "$pid"; then
-        "$NGINX" -p "$RUNDIR" -c "$RUNDIR/nginx.conf" -e "$RUNDIR/error.log" \
-            -s quit 2>/dev/null || kill -QUIT "$pid" 2>/dev/null || true
+        "$CHAT_NGINX" -p "$RUNDIR" -c "$RUNDIR/nginx.conf" \
+            -e "$RUNDIR/error.log" -s quit 2>/dev/null || kill -QUIT "$pid" 2>/dev/null || true
         for i in $(seq 1 200); do pid_alive "$pid" || break; sleep 0.05; done
         if pid_alive "$pid"; then
             echo "nginx did not quit within 10 s; killing it"
@@ -204,6 +233,11 @@ do_status() {
 do_demo() {
     local token_alice token_bob
     do_up
+    if [ $ALREADY = 1 ]; then
+        echo "The demo stack runs in the background already (make up):" \
+            "make token USER=alice gives a token, make down stops it."
+        return 0
+    fi
     token_alice=$("$ROOT/build/chat-token" --alg HS256 \
         --key "$RUNDIR/jwt.secret" --sub alice --name Alice --ttl 86400)
     token_bob=$("$ROOT/build/chat-token" --alg HS256 \
@@ -215,7 +249,7 @@ Two tokens, valid for a day (paste one into the page):
   bob    $token_bob
 
 Try it from a terminal too:
-  curl -s http://127.0.0.1:8080/chat/api/health
+  curl -s http://127.0.0.1:$HTTP_PORT/chat/api/health
 
 Press Ctrl-C to stop everything.
 MSG
@@ -232,5 +266,6 @@ up)     do_up ;;
 demo)   do_demo ;;
 down)   do_down ;;
 status) do_status ;;
-*)      die "usage: $0 up|demo|down|status [RUNDIR]" ;;
+rundir) echo "$RUNDIR" ;;
+*)      die "usage: $0 up|demo|down|status|rundir [RUNDIR]" ;;
 esac

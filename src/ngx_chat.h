@@ -322,6 +322,7 @@ ngx_int_t ngx_chat_http_header_out(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_chat_http_origin_allowed(ngx_http_request_t *r,
     ngx_chat_loc_conf_t *lcf, ngx_str_t *origin);
 ngx_uint_t ngx_chat_http_status(const char *code);
+ngx_int_t ngx_chat_http_errors_handler(ngx_http_request_t *r);
 ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,

@@ -24,6 +24,8 @@ typedef struct {
     ngx_uint_t              route;
     ngx_str_t               room;
     ngx_chat_jwt_claims_t   claims;
+    ngx_str_t               body;       /* as read so far */
+    size_t                  body_size;
 } ngx_chat_api_ctx_t;
 
 
@@ -49,15 +51,17 @@ static ngx_int_t ngx_chat_api_preflight(ngx_http_request_t *r,
 static ngx_int_t ngx_chat_api_health(ngx_http_request_t *r);
 static ngx_int_t ngx_chat_api_auth(ngx_http_request_t *r,
     ngx_chat_jwt_claims_t *claims, const char **why);
+static void ngx_chat_api_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_chat_api_body_take(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
 static void ngx_chat_api_body(ngx_http_request_t *r);
-static ngx_int_t ngx_chat_api_body_text(ngx_http_request_t *r,
-    ngx_str_t *text);
 static ngx_int_t ngx_chat_api_messages(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 static ngx_uint_t ngx_chat_api_has_arg(ngx_http_request_t *r,
     const char *name);
 static ngx_int_t ngx_chat_api_arg(ngx_http_request_t *r, const char *name,
     int64_t min, int64_t max, int64_t *value);
+static ngx_int_t ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v);
 static ngx_int_t ngx_chat_api_rooms(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 static ngx_int_t ngx_chat_api_create(ngx_http_request_t *r,
@@ -170,7 +174,14 @@ ngx_chat_api_handler(ngx_http_request_t *r)
                                        "too_large", "the body is too large");
         }
 
-        rc = ngx_http_read_client_request_body(r, ngx_chat_api_body);
+        /*
+         * unbuffered: the body comes into memory of its own, never into a
+         * temporary file that would have to be read back with a blocking
+         * read
+         */
+        r->request_body_no_buffering = 1;
+
+        rc = ngx_http_read_client_request_body(r, ngx_chat_api_body_read);
 
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             return rc;
@@ -350,11 +361,109 @@ ngx_chat_api_auth(ngx_http_request_t *r, ngx_chat_jwt_claims_t *claims,
 }
 
 
+/*
+ * Reads a POST body as it comes, in memory, up to NGX_CHAT_API_BODY_MAX
+ * bytes (chunked bodies included), then runs the call.
+ */
+static void
+ngx_chat_api_body_read(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_chat_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
+
+    for ( ;; ) {
+        rc = ngx_chat_api_body_take(r, ctx);
+
+        if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            ngx_http_finalize_request(r,
+                ngx_chat_http_error(r, rc, "too_large",
+                                    "the body is too large"));
+            return;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+
+        if (!r->reading_body) {
+            r->read_event_handler = ngx_http_block_reading;
+            ngx_chat_api_body(r);
+            return;
+        }
+
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+
+        if (rc == NGX_AGAIN && r->request_body->bufs == NULL) {
+            /* nothing new: wait for the client */
+            r->read_event_handler = ngx_chat_api_body_read;
+            return;
+        }
+    }
+}
+
+
+/* moves what nginx read of the body into ctx->body */
+static ngx_int_t
+ngx_chat_api_body_take(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "chat: a request body in a file");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        n = b->last - b->pos;
+
+        if (n == 0) {
+            continue;
+        }
+
+        if (ctx->body.data == NULL) {
+            /* a chunked body counts its length as it comes */
+            ctx->body_size = r->headers_in.chunked
+                             ? NGX_CHAT_API_BODY_MAX
+                             : (size_t) r->headers_in.content_length_n;
+
+            ctx->body.data = ngx_pnalloc(r->pool, ctx->body_size);
+            if (ctx->body.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (n > ctx->body_size - ctx->body.len) {
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
+        ctx->body.len = ngx_cpymem(ctx->body.data + ctx->body.len, b->pos, n)
+                        - ctx->body.data;
+        b->pos = b->last;
+    }
+
+    r->request_body->bufs = NULL;
+
+    return NGX_OK;
+}
+
+
 /* the body of a POST is in: run the call */
 static void
 ngx_chat_api_body(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
     ngx_str_t                 body;
     const char               *code, *msg;
     ngx_chat_op_t            *op;
@@ -365,24 +474,14 @@ ngx_chat_api_body(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
 
-    rc = ngx_chat_api_body_text(r, &body);
-
-    if (rc == NGX_HTTP_BAD_REQUEST) {
+    if (ctx->body.len == 0) {
         ngx_http_finalize_request(r,
-            ngx_chat_http_error(r, rc, "bad_request", "a JSON body is needed"));
+            ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                "a JSON body is needed"));
         return;
     }
 
-    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        ngx_http_finalize_request(r,
-            ngx_chat_http_error(r, rc, "too_large", "the body is too large"));
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    body = ctx->body;
 
     if (ctx->route == NGX_CHAT_API_ROOMS) {
         ngx_http_finalize_request(r, ngx_chat_api_create(r, ctx, &body));
@@ -433,64 +532,6 @@ ngx_chat_api_body(ngx_http_request_t *r)
 
     /* the op holds the request until it answers */
     ngx_http_finalize_request(r, NGX_DONE);
-}
-
-
-/*
- * The request body as one piece of memory: NGX_OK, or the HTTP status of
- * what is wrong with it (the caller answers).
- */
-static ngx_int_t
-ngx_chat_api_body_text(ngx_http_request_t *r, ngx_str_t *text)
-{
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    len = 0;
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (len > NGX_CHAT_API_BODY_MAX) {
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-    }
-
-    p = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    text->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            /* a body larger than client_body_buffer_size, on local disk */
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n == NGX_ERROR) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            p += n;
-            continue;
-        }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
-    }
-
-    text->len = p - text->data;
-
-    return NGX_OK;
 }
 
 
@@ -555,6 +596,10 @@ ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
         return NGX_OK;
     }
 
+    if (ngx_chat_api_unescape(r, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     n = ngx_atoof(v.data, v.len);
 
     if (n == NGX_ERROR || n < min || n > max) {
@@ -562,6 +607,53 @@ ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
     }
 
     *value = n;
+
+    return NGX_OK;
+}
+
+
+/* a query argument's value, percent-decoded; a malformed escape is an error */
+static ngx_int_t
+ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v)
+{
+    u_char      *d, *p, *last;
+    ngx_int_t    hi, lo;
+
+    if (ngx_strlchr(v->data, v->data + v->len, '%') == NULL) {
+        return NGX_OK;
+    }
+
+    d = ngx_pnalloc(r->pool, v->len);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = v->data;
+    last = v->data + v->len;
+    v->data = d;
+
+    while (p < last) {
+        if (*p != '%') {
+            *d++ = *p++;
+            continue;
+        }
+
+        if (last - p < 3) {
+            return NGX_ERROR;
+        }
+
+        hi = ngx_hextoi(p + 1, 1);
+        lo = ngx_hextoi(p + 2, 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        *d++ = (u_char) (hi * 16 + lo);
+        p += 3;
+    }
+
+    v->len = d - v->data;
 
     return NGX_OK;
 }

@@ -43,9 +43,10 @@ ngx_chat_http_origin_allowed(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     ngx_str_t *origin)
 {
     u_char      *p, *last;
-    size_t       len;
+    size_t       len, n;
     ngx_str_t   *o, host;
     ngx_uint_t   i;
+    const char  *scheme;
 
     if (lcf->origins_any) {
         return NGX_OK;
@@ -68,24 +69,31 @@ ngx_chat_http_origin_allowed(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
         }
     }
 
-    /* same origin: the origin's host[:port] is the request's Host */
+    /*
+     * same origin: the origin's scheme is the request's, and its
+     * host[:port] is the request's Host
+     */
     if (r->headers_in.host == NULL) {
         return NGX_DECLINED;
     }
 
     last = origin->data + len;
 
-    for (p = origin->data; p + 3 <= last; p++) {
-        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-            break;
-        }
-    }
+#if (NGX_HTTP_SSL)
+    scheme = r->connection->ssl ? "https://" : "http://";
+#else
+    scheme = "http://";
+#endif
 
-    if (p + 3 > last) {
+    n = ngx_strlen(scheme);
+
+    if ((size_t) (last - origin->data) < n
+        || ngx_strncasecmp(origin->data, (u_char *) scheme, n) != 0)
+    {
         return NGX_DECLINED;
     }
 
-    p += 3;
+    p = origin->data + n;
 
     host = r->headers_in.host->value;
 
@@ -99,33 +107,131 @@ ngx_chat_http_origin_allowed(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
 }
 
 
+static const struct {
+    const char  *code;
+    ngx_uint_t   status;
+} ngx_chat_http_codes[] = {
+    { "bad_request", NGX_HTTP_BAD_REQUEST },
+    { "unauthenticated", NGX_HTTP_UNAUTHORIZED },
+    { "forbidden", NGX_HTTP_FORBIDDEN },
+    { "not_found", NGX_HTTP_NOT_FOUND },
+    { "conflict", NGX_HTTP_CONFLICT },
+    { "too_large", NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
+    { "rate_limited", NGX_HTTP_TOO_MANY_REQUESTS },
+    { "unavailable", NGX_HTTP_SERVICE_UNAVAILABLE },
+    { "internal", NGX_HTTP_INTERNAL_SERVER_ERROR },
+};
+
+#define NGX_CHAT_HTTP_NCODES                                                  \
+    (sizeof(ngx_chat_http_codes) / sizeof(ngx_chat_http_codes[0]))
+
+
 /* the HTTP status of a protocol error code */
 ngx_uint_t
 ngx_chat_http_status(const char *code)
 {
-    static const struct {
-        const char  *code;
-        ngx_uint_t   status;
-    } map[] = {
-        { "bad_request", NGX_HTTP_BAD_REQUEST },
-        { "unauthenticated", NGX_HTTP_UNAUTHORIZED },
-        { "forbidden", NGX_HTTP_FORBIDDEN },
-        { "not_found", NGX_HTTP_NOT_FOUND },
-        { "conflict", NGX_HTTP_CONFLICT },
-        { "too_large", NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
-        { "rate_limited", NGX_HTTP_TOO_MANY_REQUESTS },
-        { "unavailable", NGX_HTTP_SERVICE_UNAVAILABLE },
-    };
-
     ngx_uint_t  i;
 
-    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (ngx_strcmp(map[i].code, code) == 0) {
-            return map[i].status;
+    for (i = 0; i < NGX_CHAT_HTTP_NCODES; i++) {
+        if (ngx_strcmp(ngx_chat_http_codes[i].code, code) == 0) {
+            return ngx_chat_http_codes[i].status;
         }
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * The handler of "chat_errors": the section 7 JSON body for an error that
+ * nginx met before a chat location could answer (a header or a request
+ * line too long, a body over client_max_body_size, TRACE, a malformed
+ * request), reached with error_page.  The status is the one the error
+ * page was reached with ("error_page 494 =431" for nginx's 494, which
+ * error_page would otherwise turn into 400).
+ */
+ngx_int_t
+ngx_chat_http_errors_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t   status, i;
+    const char  *code, *msg;
+
+    if (r->err_status == 0 || !r->internal) {
+        /* asked for directly, not through error_page */
+        return ngx_chat_http_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                   "no such API call");
+    }
+
+    status = r->err_status;
+    code = NULL;
+    msg = NULL;
+
+    switch (status) {
+
+    case 431:
+        /* "error_page 494 =431 ...": nginx itself has no line for it */
+        ngx_str_set(&r->headers_out.status_line,
+                    "431 Request Header Fields Too Large");
+        code = "too_large";
+        msg = "the request header is too large";
+        break;
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        code = "too_large";
+        msg = "the request line is too long";
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        msg = "the body is too large";
+        break;
+
+    case NGX_HTTP_NOT_ALLOWED:
+        code = "bad_request";
+        msg = "method not allowed";
+        break;
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        code = "bad_request";
+        msg = "the request was not read in time";
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTPS_CERT_ERROR:
+    case NGX_HTTPS_NO_CERT:
+    case NGX_HTTP_TO_HTTPS:
+        status = NGX_HTTP_BAD_REQUEST;
+        msg = "malformed request";
+        break;
+    }
+
+    if (code == NULL) {
+        for (i = 0; i < NGX_CHAT_HTTP_NCODES; i++) {
+            if (ngx_chat_http_codes[i].status == status) {
+                code = ngx_chat_http_codes[i].code;
+                break;
+            }
+        }
+    }
+
+    if (code == NULL) {
+        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR && status < 600) {
+            code = "internal";
+
+        } else {
+            status = NGX_HTTP_BAD_REQUEST;
+            code = "bad_request";
+        }
+    }
+
+    if (msg == NULL) {
+        msg = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+              ? "internal error" : "the request was refused";
+    }
+
+    /* the status set here is the one sent, not err_status */
+    r->err_status = 0;
+
+    return ngx_chat_http_error(r, status, code, msg);
 }
 
 

@@ -84,6 +84,30 @@ my @bad = (
       qr/chat_redis_prefix/, 'Redis prefix too long' ],
 );
 
+# PostgreSQL by name: libpq would resolve it with a blocking lookup in
+# every worker
+my $rk = "chat_redis $b->{redis}; chat_jwt_key HS256 $secret;";
+for my $ci ('host=db.example dbname=chat', 'host=localhost port=5432',
+            'postgresql://db.example/chat', 'host=10.0.0.1,db.example',
+            'host=db.example,db2.example hostaddr=10.0.0.1,')
+{
+    push @bad, [ "$rk chat_postgres \"$ci\";", '',
+                 qr/"chat_postgres" needs a numeric host address/,
+                 "PostgreSQL by name ($ci)" ];
+}
+push @bad, [ "$rk chat_postgres \"host='db\";", '',
+             qr/invalid "chat_postgres"/, 'a conninfo libpq cannot parse' ];
+
+for my $ci ('host=db.example hostaddr=10.0.0.5 dbname=chat',
+            'host=/var/run/postgresql dbname=chat', 'host=::1 dbname=chat',
+            'host=127.0.0.1,/tmp dbname=chat', 'dbname=chat',
+            'postgresql://127.0.0.1:5432/chat',
+            'host=a.example,b.example hostaddr=10.0.0.1,10.0.0.2')
+{
+    my ($ok, $out) = nginx_t("$rk chat_postgres \"$ci\";", '');
+    ok $ok, "chat_postgres \"$ci\" passes nginx -t" or diag $out;
+}
+
 for my $t (@bad) {
     my ($http, $loc, $re, $name) = @$t;
     my ($ok, $out) = nginx_t($http, $loc);

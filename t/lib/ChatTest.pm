@@ -11,7 +11,7 @@ package ChatTest;
 #   CHAT_TEST_DIR           shared backends directory (see above)
 #   CHAT_MODULE             the module (default <repo>/build/ngx_chat_module.so)
 #   CHAT_TOKEN              the chat-token tool (default <repo>/build/chat-token)
-#   NGINX                   nginx binary (default /usr/sbin/nginx)
+#   CHAT_NGINX              nginx binary (default /usr/sbin/nginx)
 #   CHAT_HARNESS_SELFTEST   1: start a plain nginx without the module and the
 #                           chat directives (to test this harness itself)
 #   CHAT_TEST_KEEP          1: keep the temporary directories
@@ -25,6 +25,7 @@ use Digest::SHA qw(hmac_sha256 sha1);
 use Errno qw(EAGAIN EINTR EWOULDBLOCK ECONNRESET);
 use Exporter qw(import);
 use File::Basename qw(dirname);
+use File::Spec;
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
@@ -49,7 +50,11 @@ our @EXPORT = qw(
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 our $SELFTEST = $ENV{CHAT_HARNESS_SELFTEST} ? 1 : 0;
-our $NGINX = $ENV{NGINX} || '/usr/sbin/nginx';
+our $NGINX = $ENV{CHAT_NGINX} || '/usr/sbin/nginx';
+
+# nginx reads NGINX as the sockets a binary upgrade hands over, and then
+# does not daemonize: no nginx started from here may inherit it
+delete $ENV{NGINX};
 our $MODULE = $ENV{CHAT_MODULE} || "$ROOT/build/ngx_chat_module.so";
 our $BACKENDS_SH = "$ROOT/t/lib/backends.sh";
 our $WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -71,9 +76,25 @@ sub repo_root { $ROOT }
 sub selftest  { $SELFTEST }
 sub next_id   { ++$ID }
 
+# true when any user may enter $dir (search permission on every component)
+sub world_enterable {
+    my $dir = abs_path(shift) // return 0;
+    my $path = '';
+    for my $part ('', grep { length } split m{/}, $dir) {
+        $path .= "$part/";
+        my @st = stat $path or return 0;
+        return 0 unless $st[2] & 0001;
+    }
+    return 1;
+}
+
 sub tmpdir {
     return $TMP if $TMP;
-    $TMP = tempdir('chattest-XXXXXX', TMPDIR => 1,
+    # a TMPDIR that only its owner may enter (under root's home) would
+    # keep postgres and the nginx workers out: /tmp then
+    my $base = File::Spec->tmpdir;
+    $base = '/tmp' unless world_enterable($base);
+    $TMP = tempdir('chattest-XXXXXX', DIR => $base,
                    CLEANUP => !$ENV{CHAT_TEST_KEEP});
     chmod 0755, $TMP;
     return $TMP;
@@ -235,7 +256,8 @@ sub start_pg {
 #   api_loc => 'text', server => 'text', main => 'text',
 #   redis => 'host:port', pg => 'conninfo',
 #   keys => [[ALG, file], ...]  (default [[HS256, the harness secret]]),
-#   listen => 'reuseport ...' (extra listen parameters), port => N
+#   listen => 'reuseport ...' (extra listen parameters), port => N,
+#   errors => 0 (no error_page to the chat_errors location)
 sub start_nginx {
     my %o = @_;
     my $n = bless { opts => \%o }, 'ChatTest::Nginx';
@@ -462,7 +484,8 @@ sub http_get { http_request('GET', @_) }
 #   headers: a hash (undef value: leave that default header out) or an
 #   array of [name, value] pairs sent as given after the request line.
 #   opts: method => 'GET', no_defaults => 1, rcvbuf => bytes,
-#         timeout => 5, request => 'whole raw request text'
+#         timeout => 5, request => 'whole raw request text',
+#         no_response => 1 (read nothing yet: ->read_response later)
 sub raw_connect {
     my ($port, $path, $headers, %o) = @_;
     return ChatTest::Raw->connect($port, $path, $headers, %o);
@@ -584,6 +607,14 @@ CONF
         location = /chat/api/health {
             return 200 '{"status":"ok","redis":"up","postgres":"up"}';
         }} : '';
+    # the errors nginx answers itself, before a chat location runs, in
+    # JSON too (as in conf/demo.conf.in); errors => 0 leaves nginx's pages
+    my $errors = ($self || defined $o{errors} && !$o{errors}) ? '' : q{
+        error_page 400 405 408 413 414 500 /chat/errors;
+        error_page 494 =431 /chat/errors;
+        location = /chat/errors {
+            chat_errors;
+        }};
     $conf .= <<"CONF";
     server {
         listen $listen;
@@ -594,7 +625,7 @@ CONF
         location /chat/api/ {
             $api
             $api_loc
-        }$health
+        }$health$errors
         $server
     }
 }
@@ -616,6 +647,8 @@ sub start {
     my $n = shift;
     my $d = $n->{dir};
     unlink "$d/nginx.pid";
+    local %ENV = %ENV;
+    delete $ENV{NGINX};
     my $out = `@{[join ' ', map { ChatTest::quote($_) } $n->nginx_cmd]} 2>&1`;
     if ($?) {
         die "nginx failed to start: $out\n" . $n->log_tail(20);
@@ -1035,7 +1068,7 @@ sub connect {
         $req .= $o{body} if defined $o{body};
     }
     $r->write($req);
-    $r->read_response($o{timeout} // 5);
+    $r->read_response($o{timeout} // 5) unless $o{no_response};
     return $r;
 }
 

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Backends for the integration tests: a fresh PostgreSQL cluster and a Redis
-# server under DIR, both on 127.0.0.1.
+# server under DIR, both on 127.0.0.1.  When the postgres user cannot
+# enter DIR's parent, DIR becomes a symbolic link to a directory under
+# /var/lib/ngx_chat (see scripts/common.sh).
 #
 #   t/lib/backends.sh start DIR    fresh initdb + migrations, fresh Redis,
 #                                  writes DIR/env (shell syntax)
@@ -17,17 +19,10 @@ set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
 
 die() { echo "backends.sh: $*" >&2; exit 1; }
-
-as_pg() { runuser -u postgres -- "$@"; }
-
-pid_alive() {
-    local pid=$1 st
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    st=$(sed 's/^.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
-}
 
 port_busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -115,8 +110,10 @@ redis_stop() {
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop|status DIR"
-mkdir -p "$dir"
-dir=$(cd "$dir" && pwd)
+case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+# a DIR that the postgres user cannot enter (under root's home) links to
+# one it can enter (scripts/common.sh)
+dir=$(state_dir "$dir")
 
 case $cmd in
 start)
