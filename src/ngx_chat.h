@@ -14,11 +14,12 @@
 #include "ngx_chat_buf.h"
 #include "ngx_chat_frame.h"
 #include "ngx_chat_jwt.h"
+#include "ngx_chat_limit.h"
 #include "ngx_chat_proto.h"
 #include "ngx_chat_room.h"
 
 
-#define NGX_CHAT_SCHEMA_VERSION   3
+#define NGX_CHAT_SCHEMA_VERSION   5
 
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2
@@ -33,6 +34,21 @@
 /* chat_store: where a location's sends go */
 #define NGX_CHAT_STORE_POSTGRESQL  0
 #define NGX_CHAT_STORE_REDIS       1
+
+/*
+ * Default limits: chat_request_rate 20r/s burst=200 (a client at the rooms
+ * cap rejoins its 100 rooms and reads a page of each at once);
+ * chat_room_create_rate 10r/m burst=50.
+ */
+#define NGX_CHAT_REQUEST_INTERVAL      50000
+#define NGX_CHAT_REQUEST_BURST         200
+#define NGX_CHAT_ROOM_CREATE_INTERVAL  6000000
+#define NGX_CHAT_ROOM_CREATE_BURST     50
+
+#define NGX_CHAT_RATE_UNSET  ((uint64_t) -1)
+
+/* SQLSTATE of a room creation over chat_room_create_rate (sql/005) */
+#define NGX_CHAT_STATE_RATE_LIMITED  "RL429"
 
 #define NGX_CHAT_NOT_STORED                                                   \
     "messages are not stored here (chat_store redis)"
@@ -55,6 +71,7 @@ typedef struct {
 
     ngx_flag_t             autocreate;
     ngx_uint_t             batch_max;
+    ngx_chat_limit_t       room_create_rate;
 
     ngx_uint_t             used;          /* chat_ws or chat_api seen */
 } ngx_chat_main_conf_t;
@@ -73,6 +90,8 @@ typedef struct {
     size_t                 send_queue_max;
     ngx_uint_t             join_replay_max;
     ngx_uint_t             store;         /* NGX_CHAT_STORE_* */
+    ngx_chat_limit_t       request_rate;
+    ngx_uint_t             rooms_max;
 } ngx_chat_loc_conf_t;
 
 
@@ -113,6 +132,8 @@ struct ngx_chat_session_s {
     ngx_msec_t                 close_deadline;  /* end of the close wait */
 
     ngx_uint_t                 inflight;      /* sends awaiting commit */
+
+    uint64_t                   request_tat;   /* chat_request_rate state */
 
     /* NUL-terminated; "" until authenticated, then one allocation */
     u_char                    *user;
@@ -184,6 +205,8 @@ void ngx_chat_sessions_shutdown(void);
 /* ngx_chat_request.c */
 void ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len);
+void ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *message, long long retry_after);
 
 /* ngx_chat_fanout.c */
 ngx_int_t ngx_chat_fanout_init(ngx_cycle_t *cycle);
@@ -271,10 +294,10 @@ const char *ngx_chat_pg_state_code(const char *state);
 /*
  * ngx_chat_access.c: the access check of a join.  The handler gets the
  * room's stored seq and code NULL, or the protocol's error code and
- * message.
+ * message (with retry_after in seconds for rate_limited, else 0).
  */
 typedef void (*ngx_chat_access_handler_pt)(void *data, int64_t seq,
-    const char *code, const char *message);
+    const char *code, const char *message, long long retry_after);
 
 ngx_int_t ngx_chat_access_init(ngx_cycle_t *cycle);
 void ngx_chat_access_exit(void);
@@ -297,6 +320,8 @@ ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chat_json_t *j);
+ngx_int_t ngx_chat_http_retry_after(ngx_http_request_t *r,
+    long long seconds);
 ngx_int_t ngx_chat_http_cors(ngx_http_request_t *r);
 
 #endif /* _NGX_CHAT_H_INCLUDED_ */

@@ -7,6 +7,9 @@
 #include "ngx_chat.h"
 
 
+static ngx_uint_t ngx_chat_http_retry_after_set(ngx_http_request_t *r);
+
+
 ngx_table_elt_t *
 ngx_chat_http_header(ngx_http_request_t *r, const char *name, size_t len)
 {
@@ -171,6 +174,7 @@ ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
 
     if ((status == NGX_HTTP_SERVICE_UNAVAILABLE
          || status == NGX_HTTP_TOO_MANY_REQUESTS)
+        && !ngx_chat_http_retry_after_set(r)
         && ngx_chat_http_header_out(r, "Retry-After", "2") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -250,6 +254,61 @@ ngx_chat_http_cors(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/* Retry-After of a 429 or 503 that knows its wait (else it is 2) */
+ngx_int_t
+ngx_chat_http_retry_after(ngx_http_request_t *r, long long seconds)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "%L", seconds);
+    *last = '\0';
+
+    if (ngx_chat_http_header_out(r, "Retry-After", (char *) p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_chat_http_retry_after_set(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == sizeof("Retry-After") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1)
+               == 0)
+        {
+            return 1;
+        }
+    }
 }
 
 

@@ -12,12 +12,16 @@ static void ngx_chat_request_refresh(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
+static ngx_int_t ngx_chat_request_join_allowed(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
 
 
 void
 ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len)
 {
+    int                       rc;
+    uint64_t                  wait;
     const char               *code, *msg;
     ngx_chat_op_t            *op;
     ngx_chat_json_t           j;
@@ -29,10 +33,29 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
 
     ngx_memzero(&req, sizeof(ngx_chat_request_t));
 
-    if (ngx_chat_request_decode((const char *) data, len, &lim, &req, &code,
-                                &msg)
-        != 0)
-    {
+    rc = ngx_chat_request_decode((const char *) data, len, &lim, &req, &code,
+                                 &msg);
+
+    /*
+     * Every frame but a send costs from the connection's budget.  Sends
+     * have their own: at most NGX_CHAT_SEND_INFLIGHT_MAX wait for the
+     * group commit before the connection is no longer read.
+     */
+    if (rc != 0 || req.type != NGX_CHAT_REQ_SEND) {
+        wait = ngx_chat_limit_take(&s->request_tat,
+                                   (uint64_t) ngx_current_msec * 1000,
+                                   &s->lcf->request_rate);
+        if (wait) {
+            ngx_chat_request_rate_limited(s, req.id, req.id_len,
+                                          "too many requests on this "
+                                          "connection (chat_request_rate)",
+                                          ngx_chat_limit_seconds(wait));
+            ngx_chat_request_free(&req);
+            return;
+        }
+    }
+
+    if (rc != 0) {
         ngx_chat_session_error(s, req.id, req.id_len, code, msg);
         ngx_chat_request_free(&req);
         return;
@@ -68,7 +91,9 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
         break;
 
     case NGX_CHAT_REQ_JOIN:
-        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
+        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK
+            && ngx_chat_request_join_allowed(s, &req) == NGX_OK)
+        {
             ngx_chat_fanout_join(s, &req);
         }
         break;
@@ -237,4 +262,59 @@ ngx_chat_request_room_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * chat_rooms_per_connection: a join of a room the connection has not
+ * joined (or is not joining) needs a free place.
+ */
+static ngx_int_t
+ngx_chat_request_join_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_uint_t          n;
+    ngx_chat_member_t  *m;
+
+    n = 0;
+
+    for (m = s->members; m; m = m->snext) {
+        if (m->room->id_len == req->room_len
+            && ngx_memcmp(m->room->id, req->room, req->room_len) == 0)
+        {
+            return NGX_OK;
+        }
+
+        n++;
+    }
+
+    if (n < s->lcf->rooms_max) {
+        return NGX_OK;
+    }
+
+    ngx_chat_session_error(s, req->id, req->id_len, "too_large",
+                           "this connection has joined as many rooms as it "
+                           "may (chat_rooms_per_connection): leave one "
+                           "first");
+
+    return NGX_DECLINED;
+}
+
+
+/* the error rate_limited, with retry_after in seconds */
+void
+ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *message, long long retry_after)
+{
+    ngx_chat_json_t  j;
+
+    ngx_chat_json_init(&j, 160);
+
+    if (ngx_chat_json_error_retry(&j, id, id_len, "rate_limited", message,
+                                  retry_after)
+        == 0)
+    {
+        (void) ngx_chat_session_send_json(s, &j);
+    }
+
+    ngx_chat_json_free(&j);
 }
