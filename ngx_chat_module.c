@@ -820,6 +820,7 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
     ngx_chat_worker.mcf = mcf;
     ngx_chat_worker.log = cycle->log;
     ngx_queue_init(&ngx_chat_worker.sessions);
+    ngx_chat_request_init(cycle);
 
     if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0
         || ngx_chat_room_table_init(&ngx_chat_worker.relay_rooms, 64) != 0)
@@ -853,6 +854,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_worker.active = 0;
 
     ngx_chat_sessions_shutdown();
+    ngx_chat_request_exit();
     ngx_chat_batch_exit();
     ngx_chat_access_exit();
     ngx_chat_fanout_exit();

@@ -134,6 +134,8 @@ struct ngx_chat_session_s {
     ngx_uint_t                 inflight;      /* sends awaiting commit */
 
     uint64_t                   request_tat;   /* chat_request_rate state */
+    ngx_queue_t                rate_queue;    /* paused sessions */
+    ngx_msec_t                 rate_resume;
 
     /* NUL-terminated; "" until authenticated, then one allocation */
     u_char                    *user;
@@ -158,6 +160,7 @@ struct ngx_chat_session_s {
     unsigned                   auth_armed:1;   /* its deadline counts */
     unsigned                   ping_armed:1;
     unsigned                   close_armed:1;
+    unsigned                   rate_paused:1;  /* in the paused queue */
 };
 
 
@@ -203,6 +206,8 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 void ngx_chat_sessions_shutdown(void);
 
 /* ngx_chat_request.c */
+void ngx_chat_request_init(ngx_cycle_t *cycle);
+void ngx_chat_request_exit(void);
 void ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len);
 void ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,

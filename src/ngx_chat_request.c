@@ -14,6 +14,53 @@ static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_join_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
+static void ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait);
+static void ngx_chat_request_resume(ngx_event_t *ev);
+
+
+/*
+ * A connection over its chat_request_rate is not read until its next
+ * request would pass (1 s at most, so that pongs and closes are still
+ * read): what it pipelines meanwhile waits in its socket, not in the
+ * worker.  The sessions paused, by resume time, and one timer for all.
+ */
+#define NGX_CHAT_RATE_PAUSE_MAX  1000
+
+static ngx_queue_t   ngx_chat_request_paused;
+static ngx_event_t   ngx_chat_request_resume_ev;
+
+
+void
+ngx_chat_request_init(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_chat_request_paused);
+
+    ngx_memzero(&ngx_chat_request_resume_ev, sizeof(ngx_event_t));
+    ngx_chat_request_resume_ev.handler = ngx_chat_request_resume;
+    ngx_chat_request_resume_ev.log = cycle->log;
+    ngx_chat_request_resume_ev.cancelable = 1;
+}
+
+
+/* after the sessions are closed: their last references go */
+void
+ngx_chat_request_exit(void)
+{
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    if (ngx_chat_request_resume_ev.timer_set) {
+        ngx_del_timer(&ngx_chat_request_resume_ev);
+    }
+
+    while (!ngx_queue_empty(&ngx_chat_request_paused)) {
+        q = ngx_queue_head(&ngx_chat_request_paused);
+        ngx_queue_remove(q);
+        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+        s->rate_paused = 0;
+        ngx_chat_session_unref(s);
+    }
+}
 
 
 void
@@ -51,6 +98,7 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
                                           "connection (chat_request_rate)",
                                           ngx_chat_limit_seconds(wait));
             ngx_chat_request_free(&req);
+            ngx_chat_request_pause(s, wait);
             return;
         }
     }
@@ -297,6 +345,90 @@ ngx_chat_request_join_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
                            "first");
 
     return NGX_DECLINED;
+}
+
+
+/* wait: microseconds until the next request would pass */
+static void
+ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait)
+{
+    ngx_msec_t           ms;
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *p;
+
+    /* the frames already read are answered; no more are read */
+    s->read_paused = 1;
+
+    if (s->rate_paused || s->closed) {
+        return;
+    }
+
+    ms = (ngx_msec_t) (wait / 1000 + 1);
+
+    if (ms > NGX_CHAT_RATE_PAUSE_MAX) {
+        ms = NGX_CHAT_RATE_PAUSE_MAX;
+    }
+
+    s->rate_paused = 1;
+    s->rate_resume = ngx_current_msec + ms;
+    ngx_chat_session_ref(s);
+
+    /* resume times mostly come in order: look from the tail */
+    for (q = ngx_queue_last(&ngx_chat_request_paused);
+         q != ngx_queue_sentinel(&ngx_chat_request_paused);
+         q = ngx_queue_prev(q))
+    {
+        p = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+
+        if (p->rate_resume <= s->rate_resume) {
+            break;
+        }
+    }
+
+    ngx_queue_insert_after(q, &s->rate_queue);
+
+    if (ngx_queue_head(&ngx_chat_request_paused) == &s->rate_queue) {
+        /* ngx_add_timer() would keep a timer up to 300 ms later */
+        if (ngx_chat_request_resume_ev.timer_set) {
+            ngx_del_timer(&ngx_chat_request_resume_ev);
+        }
+
+        ngx_add_timer(&ngx_chat_request_resume_ev, ms);
+    }
+}
+
+
+static void
+ngx_chat_request_resume(ngx_event_t *ev)
+{
+    ngx_queue_t         *q;
+    ngx_event_t         *rev;
+    ngx_chat_session_t  *s;
+
+    while (!ngx_queue_empty(&ngx_chat_request_paused)) {
+        q = ngx_queue_head(&ngx_chat_request_paused);
+        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+
+        if ((ngx_msec_int_t) (s->rate_resume - ngx_current_msec) > 0) {
+            ngx_add_timer(ev, s->rate_resume - ngx_current_msec);
+            return;
+        }
+
+        ngx_queue_remove(q);
+        s->rate_paused = 0;
+
+        /* a connection also waiting for its sends stays paused for them */
+        if (!s->closed && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
+            s->read_paused = 0;
+            rev = s->connection->read;
+
+            if (!rev->posted) {
+                ngx_post_event(rev, &ngx_posted_events);
+            }
+        }
+
+        ngx_chat_session_unref(s);
+    }
 }
 
 
