@@ -166,7 +166,7 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
 void
 ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
 {
-    char        *state;
+    char        *state, *detail;
     const char  *code, *message;
 
     code = ngx_chat_pg_error_code(status, res);
@@ -176,9 +176,9 @@ ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
         && ngx_strcmp(state, NGX_CHAT_STATE_RATE_LIMITED) == 0)
     {
         /* a new room beyond chat_room_create_rate: the detail is the wait */
-        state = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         code = "rate_limited";
-        op->retry_after = ngx_chat_store_retry_after(state ? state : "0");
+        op->retry_after = ngx_chat_store_retry_after(detail ? detail : "0");
     }
 
     if (status == NGX_CHAT_PG_UNAVAILABLE) {
