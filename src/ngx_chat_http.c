@@ -7,17 +7,25 @@
 #include "ngx_chat.h"
 
 
-static ngx_uint_t ngx_chat_http_retry_after_set(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_chat_http_list_find(ngx_list_t *list,
+    const char *name, size_t len);
 
 
 ngx_table_elt_t *
 ngx_chat_http_header(ngx_http_request_t *r, const char *name, size_t len)
 {
+    return ngx_chat_http_list_find(&r->headers_in.headers, name, len);
+}
+
+
+static ngx_table_elt_t *
+ngx_chat_http_list_find(ngx_list_t *list, const char *name, size_t len)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
+    part = &list->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -174,7 +182,9 @@ ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
 
     if ((status == NGX_HTTP_SERVICE_UNAVAILABLE
          || status == NGX_HTTP_TOO_MANY_REQUESTS)
-        && !ngx_chat_http_retry_after_set(r)
+        && ngx_chat_http_list_find(&r->headers_out.headers, "Retry-After",
+                                   sizeof("Retry-After") - 1)
+           == NULL
         && ngx_chat_http_header_out(r, "Retry-After", "2") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -276,39 +286,6 @@ ngx_chat_http_retry_after(ngx_http_request_t *r, long long seconds)
     }
 
     return NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_chat_http_retry_after_set(ngx_http_request_t *r)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash && h[i].key.len == sizeof("Retry-After") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1)
-               == 0)
-        {
-            return 1;
-        }
-    }
 }
 
 

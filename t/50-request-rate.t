@@ -14,7 +14,8 @@ my $tag = "rr$$" . int(rand 1e6);    # user names of this run only
 # /chat/ws: no refill within the test; /chat/ws2: 2r/s burst=4
 my $ng = start_nginx(
     loc => 'chat_request_rate 1r/m burst=9; chat_rooms_per_connection 3;',
-    server => 'location /chat/ws2 { chat_ws; chat_request_rate 2r/s burst=4; }',
+    server => 'location /chat/ws2 { chat_ws; chat_request_rate 2r/s burst=4; }'
+            . ' location /chat/ws3 { chat_ws; chat_request_rate off; }',
 );
 
 sub is_limited {
@@ -116,6 +117,16 @@ sub is_limited {
         'after retry_after: pong';
     is $c->request({ type => 'join', room => $room })->{type}, 'ok',
         'and a join is served';
+    close_all($c);
+}
+
+# ---- chat_request_rate off: no budget
+{
+    my $url = 'ws://127.0.0.1:' . $ng->port . '/chat/ws3';
+    my $c = login($url, "${tag}e");
+    my @r = $c->pipeline([map { { type => 'ping' } } 1 .. 500], 10);
+    is scalar(grep { $_ && $_->{type} eq 'pong' } @r), 500,
+        'off: 500 pings at once, 500 pongs';
     close_all($c);
 }
 

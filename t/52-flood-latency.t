@@ -120,11 +120,13 @@ diag sprintf 'send ack ms: at rest p50 %.1f p99 %.1f; during the flood '
 
 my ($frames) = $report =~ /frames=(\d+)/;
 ok $frames && $frames >= 20000, 'the flood went on while bob sent';
-ok $f50 <= 3 * $b50 + 10,
-    sprintf 'p50 during the flood (%.1f ms) within 3x at rest (%.1f) + 10 ms',
+# bounds with room for a loaded machine: without the limit, acks take
+# seconds
+ok $f50 <= 3 * $b50 + 15,
+    sprintf 'p50 during the flood (%.1f ms) within 3x at rest (%.1f) + 15 ms',
         $f50, $b50;
-ok $f99 <= 3 * $b99 + 30,
-    sprintf 'p99 during the flood (%.1f ms) within 3x at rest (%.1f) + 30 ms',
+ok $f99 <= 3 * $b99 + 50,
+    sprintf 'p99 during the flood (%.1f ms) within 3x at rest (%.1f) + 50 ms',
         $f99, $b99;
 
 # bob still works, and the flood did not pile up messages
