@@ -123,6 +123,18 @@ is api($A, POST => '/rooms', user => "${tag}owner",
     $C->stop;
 }
 
+# ---- off: no budget
+{
+    my $D = start_nginx(http => 'chat_room_create_rate off;');
+    my $c = login($D, "${tag}o");
+    my @r = $c->pipeline([map { { type => 'join', room => rand_room("rco$_") } }
+                          1 .. 60], 10);
+    is scalar(grep { $_ && $_->{type} eq 'ok' } @r), 60,
+        'chat_room_create_rate off: 60 new rooms at once';
+    close_all($c);
+    $D->stop;
+}
+
 $A->stop;
 $B->stop;
 done_testing;
