@@ -711,11 +711,9 @@ ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_chat_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_chat_limit_t  *lim;
-
     ngx_str_t         *value;
     const char        *err;
-    ngx_chat_limit_t   parsed;
+    ngx_chat_limit_t  *lim, parsed;
 
     lim = (ngx_chat_limit_t *) ((char *) conf + cmd->offset);
 
