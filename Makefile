@@ -12,7 +12,7 @@ WARN        := -Wall -Wextra -Werror
 UNIT_CFLAGS := -std=gnu99 -O2 -g $(WARN) -Isrc -It/unit
 
 MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h)
-UNIT_TESTS  := frame utf8 proto jwt room
+UNIT_TESTS  := frame utf8 proto jwt room limit
 
 .PHONY: all module tools unit test integration demo up down token bench \
         bench-detail deps clean
@@ -56,6 +56,7 @@ $(BUILD)/unit/test_frame: src/ngx_chat_frame.c src/ngx_chat_utf8.c
 $(BUILD)/unit/test_utf8: src/ngx_chat_utf8.c
 $(BUILD)/unit/test_proto: src/ngx_chat_proto.c
 $(BUILD)/unit/test_jwt: src/ngx_chat_jwt.c
+$(BUILD)/unit/test_limit: src/ngx_chat_limit.c
 $(BUILD)/unit/test_room: src/ngx_chat_room.c src/ngx_chat_buf.c \
     src/ngx_chat_frame.c src/ngx_chat_utf8.c
 

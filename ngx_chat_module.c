@@ -27,6 +27,9 @@ static char *ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_chat_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static void ngx_chat_rate_merge(ngx_chat_limit_t *conf,
+    ngx_chat_limit_t *prev, uint64_t interval, uint64_t burst);
 static char *ngx_chat_check_bounds(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_chat_init_process(ngx_cycle_t *cycle);
 static void ngx_chat_exit_process(ngx_cycle_t *cycle);
@@ -45,6 +48,10 @@ static ngx_conf_num_bounds_t  ngx_chat_batch_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
     ngx_chat_check_bounds, 1, 100000
+};
+
+static ngx_conf_num_bounds_t  ngx_chat_rooms_bounds = {
+    ngx_chat_check_bounds, 1, 10000
 };
 
 static ngx_conf_enum_t  ngx_chat_stores[] = {
@@ -147,6 +154,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_main_conf_t, autocreate),
       NULL },
 
+    { ngx_string("chat_room_create_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_chat_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, room_create_rate),
+      NULL },
+
     { ngx_string("chat_batch_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -232,6 +246,20 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, store),
       &ngx_chat_stores },
 
+    { ngx_string("chat_request_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_chat_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, request_rate),
+      NULL },
+
+    { ngx_string("chat_rooms_per_connection"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, rooms_max),
+      &ngx_chat_rooms_bounds },
+
       ngx_null_command
 };
 
@@ -292,6 +320,7 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->pg_timeout = NGX_CONF_UNSET_MSEC;
     mcf->autocreate = NGX_CONF_UNSET;
     mcf->batch_max = NGX_CONF_UNSET_UINT;
+    mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
 
     mcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_chat_jwt_key_t));
     if (mcf->jwt_keys == NULL) {
@@ -324,6 +353,9 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg_timeout, 10000);
     ngx_conf_init_value(mcf->autocreate, 1);
     ngx_conf_init_uint_value(mcf->batch_max, 500);
+    ngx_chat_rate_merge(&mcf->room_create_rate, &mcf->room_create_rate,
+                        NGX_CHAT_ROOM_CREATE_INTERVAL,
+                        NGX_CHAT_ROOM_CREATE_BURST);
 
     mcf->jwt.keys = mcf->jwt_keys->elts;
     mcf->jwt.nkeys = mcf->jwt_keys->nelts;
@@ -390,6 +422,8 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->reply_max = NGX_CONF_UNSET_SIZE;
     lcf->join_replay_max = NGX_CONF_UNSET_UINT;
     lcf->store = NGX_CONF_UNSET_UINT;
+    lcf->request_rate.interval = NGX_CHAT_RATE_UNSET;
+    lcf->rooms_max = NGX_CONF_UNSET_UINT;
 
     return lcf;
 }
@@ -416,6 +450,9 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               500);
     ngx_conf_merge_uint_value(conf->store, prev->store,
                               NGX_CHAT_STORE_POSTGRESQL);
+    ngx_chat_rate_merge(&conf->request_rate, &prev->request_rate,
+                        NGX_CHAT_REQUEST_INTERVAL, NGX_CHAT_REQUEST_BURST);
+    ngx_conf_merge_uint_value(conf->rooms_max, prev->rooms_max, 100);
 
     if (conf->frame_max < 128) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -879,6 +916,73 @@ ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "off", or a rate and a burst as limit_req takes them: 20r/s burst=100 */
+static char *
+ngx_chat_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t         *value;
+    const char        *err;
+    ngx_chat_limit_t  *lim, parsed;
+
+    lim = (ngx_chat_limit_t *) ((char *) conf + cmd->offset);
+
+    if (lim->interval != NGX_CHAT_RATE_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    parsed.interval = 0;
+    parsed.burst = 0;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V off\" takes no burst", &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        *lim = parsed;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_chat_limit_parse_rate((char *) value[1].data, value[1].len,
+                                  &parsed, &err)
+        != 0
+        || (cf->args->nelts > 2
+            && ngx_chat_limit_parse_burst((char *) value[2].data,
+                                          value[2].len, &parsed, &err)
+               != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid \"%V\": %s",
+                           &value[0], err);
+        return NGX_CONF_ERROR;
+    }
+
+    *lim = parsed;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_chat_rate_merge(ngx_chat_limit_t *conf, ngx_chat_limit_t *prev,
+    uint64_t interval, uint64_t burst)
+{
+    if (conf->interval != NGX_CHAT_RATE_UNSET) {
+        return;
+    }
+
+    if (prev->interval != NGX_CHAT_RATE_UNSET) {
+        *conf = *prev;
+        return;
+    }
+
+    conf->interval = interval;
+    conf->burst = burst;
+}
+
+
 /* nginx's own bounds check does not name the directive */
 static char *
 ngx_chat_check_bounds(ngx_conf_t *cf, void *post, void *data)
@@ -923,6 +1027,7 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
     ngx_chat_worker.mcf = mcf;
     ngx_chat_worker.log = cycle->log;
     ngx_queue_init(&ngx_chat_worker.sessions);
+    ngx_chat_request_init(cycle);
 
     if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0
         || ngx_chat_room_table_init(&ngx_chat_worker.relay_rooms, 64) != 0)
@@ -956,6 +1061,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_worker.active = 0;
 
     ngx_chat_sessions_shutdown();
+    ngx_chat_request_exit();
     ngx_chat_batch_exit();
     ngx_chat_access_exit();
     ngx_chat_fanout_exit();

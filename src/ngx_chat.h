@@ -14,11 +14,12 @@
 #include "ngx_chat_buf.h"
 #include "ngx_chat_frame.h"
 #include "ngx_chat_jwt.h"
+#include "ngx_chat_limit.h"
 #include "ngx_chat_proto.h"
 #include "ngx_chat_room.h"
 
 
-#define NGX_CHAT_SCHEMA_VERSION   4
+#define NGX_CHAT_SCHEMA_VERSION   5
 
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2
@@ -36,6 +37,21 @@
 /* chat_store: where a location's sends go */
 #define NGX_CHAT_STORE_POSTGRESQL  0
 #define NGX_CHAT_STORE_REDIS       1
+
+/*
+ * Default limits: chat_request_rate 20r/s burst=200 (a client at the rooms
+ * cap rejoins its 100 rooms and reads a page of each at once);
+ * chat_room_create_rate 10r/m burst=50.
+ */
+#define NGX_CHAT_REQUEST_INTERVAL      50000
+#define NGX_CHAT_REQUEST_BURST         200
+#define NGX_CHAT_ROOM_CREATE_INTERVAL  6000000
+#define NGX_CHAT_ROOM_CREATE_BURST     50
+
+#define NGX_CHAT_RATE_UNSET  ((uint64_t) -1)
+
+/* SQLSTATE of a room creation over chat_room_create_rate (sql/005) */
+#define NGX_CHAT_STATE_RATE_LIMITED  "RL429"
 
 #define NGX_CHAT_NOT_STORED                                                   \
     "messages are not stored here (chat_store redis)"
@@ -58,6 +74,7 @@ typedef struct {
 
     ngx_flag_t             autocreate;
     ngx_uint_t             batch_max;
+    ngx_chat_limit_t       room_create_rate;
 
     ngx_uint_t             used;          /* chat_ws or chat_api seen */
 } ngx_chat_main_conf_t;
@@ -79,6 +96,8 @@ typedef struct {
     size_t                 reply_bound;   /* a reply frame, history pages */
     ngx_uint_t             join_replay_max;
     ngx_uint_t             store;         /* NGX_CHAT_STORE_* */
+    ngx_chat_limit_t       request_rate;
+    ngx_uint_t             rooms_max;
 } ngx_chat_loc_conf_t;
 
 
@@ -135,6 +154,10 @@ struct ngx_chat_session_s {
     ngx_uint_t                 inflight;      /* sends awaiting commit */
     ngx_uint_t                 ops;           /* other requests under way */
 
+    uint64_t                   request_tat;   /* chat_request_rate state */
+    ngx_queue_t                rate_queue;    /* paused sessions */
+    ngx_msec_t                 rate_resume;
+
     /* NUL-terminated; "" until authenticated, then one allocation */
     u_char                    *user;
     u_char                    *name;
@@ -161,6 +184,7 @@ struct ngx_chat_session_s {
     unsigned                   ping_armed:1;
     unsigned                   close_armed:1;
     unsigned                   send_armed:1;
+    unsigned                   rate_paused:1;  /* in the paused queue */
 };
 
 
@@ -210,8 +234,12 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 void ngx_chat_sessions_shutdown(void);
 
 /* ngx_chat_request.c */
+void ngx_chat_request_init(ngx_cycle_t *cycle);
+void ngx_chat_request_exit(void);
 void ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len);
+void ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *message, long long retry_after);
 
 /* ngx_chat_fanout.c */
 ngx_int_t ngx_chat_fanout_init(ngx_cycle_t *cycle);
@@ -300,10 +328,10 @@ const char *ngx_chat_pg_state_code(const char *state);
 /*
  * ngx_chat_access.c: the access check of a join.  The handler gets the
  * room's stored seq and code NULL, or the protocol's error code and
- * message.
+ * message (with retry_after in seconds for rate_limited, else 0).
  */
 typedef void (*ngx_chat_access_handler_pt)(void *data, int64_t seq,
-    const char *code, const char *message);
+    const char *code, const char *message, long long retry_after);
 
 ngx_int_t ngx_chat_access_init(ngx_cycle_t *cycle);
 void ngx_chat_access_exit(void);
@@ -327,6 +355,8 @@ ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chat_json_t *j);
+ngx_int_t ngx_chat_http_retry_after(ngx_http_request_t *r,
+    long long seconds);
 ngx_int_t ngx_chat_http_cors(ngx_http_request_t *r);
 
 #endif /* _NGX_CHAT_H_INCLUDED_ */

@@ -695,11 +695,12 @@ static ngx_int_t
 ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     ngx_str_t *body)
 {
-    int              lengths[5];
+    u_char           interval[NGX_INT64_LEN], burst[NGX_INT64_LEN];
+    int              lengths[7];
     json_t          *root, *v;
     ngx_int_t        rc;
     ngx_str_t        room;
-    const char      *values[5], *err;
+    const char      *values[7], *err;
     ngx_chat_op_t   *op;
     json_error_t     jerr;
 
@@ -774,8 +775,12 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     lengths[0] = op->room_len;
     values[1] = op->user;
     lengths[1] = op->user_len;
+    values[5] = (char *) interval;
+    values[6] = (char *) burst;
+    ngx_chat_store_room_create_rate(interval, &lengths[5], burst,
+                                    &lengths[6]);
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_CREATE, 5, values, lengths,
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_CREATE, 7, values, lengths,
                            ngx_chat_api_rooms_done, op);
     json_decref(root);
 

@@ -136,10 +136,12 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
 static void
 ngx_chat_batch_flush(ngx_event_t *ev)
 {
-    int                lengths[2];
+    u_char             interval[NGX_INT64_LEN];
+    u_char             burst[NGX_INT64_LEN];
+    int                lengths[4];
     ngx_int_t          rc;
     ngx_uint_t         n, max;
-    const char        *values[2];
+    const char        *values[4];
     ngx_queue_t       *q;
     ngx_chat_send_t   *snd;
     ngx_chat_json_t    j;
@@ -204,8 +206,12 @@ ngx_chat_batch_flush(ngx_event_t *ev)
     lengths[0] = j.len;
     values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
     lengths[1] = 1;
+    values[2] = (char *) interval;
+    values[3] = (char *) burst;
+    ngx_chat_store_room_create_rate(interval, &lengths[2], burst,
+                                    &lengths[3]);
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_SEND_BATCH, 2, values, lengths,
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_SEND_BATCH, 4, values, lengths,
                            ngx_chat_batch_committed, NULL);
     ngx_chat_json_free(&j);
 
@@ -259,6 +265,13 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
 
             if (ngx_strcmp(st, "not_found") == 0) {
                 ngx_chat_send_fail(snd, "not_found", "no such room");
+
+            } else if (ngx_strcmp(st, "rate_limited") == 0) {
+                op->retry_after = ngx_chat_store_retry_after(
+                                      PQgetvalue(res, row - 1, 5));
+                ngx_chat_send_fail(snd, "rate_limited",
+                                   "too many new rooms "
+                                   "(chat_room_create_rate)");
 
             } else if (ngx_strcmp(st, "forbidden") == 0) {
                 ngx_chat_send_fail(snd, "forbidden",

@@ -114,11 +114,13 @@ static void ngx_chat_fanout_resynced(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_join_check(ngx_chat_join_t *jn);
 static void ngx_chat_join_checked(void *data, int64_t seq,
-    const char *code, const char *message);
+    const char *code, const char *message, long long retry_after);
 static ngx_chat_join_t *ngx_chat_join_find(ngx_chat_room_ref_t *ref);
 static void ngx_chat_join_start(ngx_chat_join_t *jn);
 static void ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
     const char *message);
+static void ngx_chat_join_refuse(ngx_chat_join_t *jn, const char *code,
+    const char *message, long long retry_after);
 static void ngx_chat_join_replayed(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_join_feed(ngx_chat_join_t *jn);
@@ -1056,7 +1058,7 @@ ngx_chat_join_check(ngx_chat_join_t *jn)
 
 static void
 ngx_chat_join_checked(void *data, int64_t seq, const char *code,
-    const char *message)
+    const char *message, long long retry_after)
 {
     ngx_chat_room_ref_t *ref = data;
 
@@ -1076,7 +1078,7 @@ ngx_chat_join_checked(void *data, int64_t seq, const char *code,
     jn->checking = 0;
 
     if (code) {
-        ngx_chat_join_fail(jn, code, message);
+        ngx_chat_join_refuse(jn, code, message, retry_after);
         ngx_chat_session_unref(s);
         return;
     }
@@ -1208,10 +1210,18 @@ ngx_chat_join_query(ngx_chat_join_t *jn, const char *sql, ngx_uint_t limit,
 }
 
 
-/* the member goes first: the error may close the session */
 static void
 ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
     const char *message)
+{
+    ngx_chat_join_refuse(jn, code, message, 0);
+}
+
+
+/* the member goes first: the error may close the session */
+static void
+ngx_chat_join_refuse(ngx_chat_join_t *jn, const char *code,
+    const char *message, long long retry_after)
 {
     size_t               id_len;
     char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
@@ -1222,7 +1232,13 @@ ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
     ngx_memcpy(id, jn->id, id_len);
 
     ngx_chat_member_remove(s, &jn->member);
-    ngx_chat_session_error(s, id, id_len, code, message);
+
+    if (retry_after) {
+        ngx_chat_request_rate_limited(s, id, id_len, message, retry_after);
+
+    } else {
+        ngx_chat_session_error(s, id, id_len, code, message);
+    }
 }
 
 

@@ -7,14 +7,25 @@
 #include "ngx_chat.h"
 
 
+static ngx_table_elt_t *ngx_chat_http_list_find(ngx_list_t *list,
+    const char *name, size_t len);
+
+
 ngx_table_elt_t *
 ngx_chat_http_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    return ngx_chat_http_list_find(&r->headers_in.headers, name, len);
+}
+
+
+static ngx_table_elt_t *
+ngx_chat_http_list_find(ngx_list_t *list, const char *name, size_t len)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
+    part = &list->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -277,6 +288,9 @@ ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
 
     if ((status == NGX_HTTP_SERVICE_UNAVAILABLE
          || status == NGX_HTTP_TOO_MANY_REQUESTS)
+        && ngx_chat_http_list_find(&r->headers_out.headers, "Retry-After",
+                                   sizeof("Retry-After") - 1)
+           == NULL
         && ngx_chat_http_header_out(r, "Retry-After", "2") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -352,6 +366,28 @@ ngx_chat_http_cors(ngx_http_request_t *r)
         || ngx_chat_http_header_out(r, "Access-Control-Expose-Headers",
                                     "Retry-After") != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Retry-After of a 429 or 503 that knows its wait (else it is 2) */
+ngx_int_t
+ngx_chat_http_retry_after(ngx_http_request_t *r, long long seconds)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "%L", seconds);
+    *last = '\0';
+
+    if (ngx_chat_http_header_out(r, "Retry-After", (char *) p) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -1,4 +1,5 @@
 #include "ngx_chat_op.h"
+#include "ngx_chat_store.h"
 
 
 ngx_chat_op_t *
@@ -140,11 +141,26 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
     ngx_int_t  rc;
 
     if (op->session) {
-        if (!ngx_chat_op_gone(op)) {
+        if (ngx_chat_op_gone(op)) {
+            /* void */
+
+        } else if (op->retry_after) {
+            ngx_chat_request_rate_limited(op->session, op->id, op->id_len,
+                                          message, op->retry_after);
+
+        } else {
             ngx_chat_session_error(op->session, op->id, op->id_len, code,
                                    message);
         }
 
+        ngx_chat_op_free(op);
+        return;
+    }
+
+    if (op->retry_after
+        && ngx_chat_http_retry_after(op->http, op->retry_after) != NGX_OK)
+    {
+        ngx_http_finalize_request(op->http, NGX_HTTP_INTERNAL_SERVER_ERROR);
         ngx_chat_op_free(op);
         return;
     }
@@ -160,9 +176,20 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
 void
 ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
 {
+    char        *state, *detail;
     const char  *code, *message;
 
     code = ngx_chat_pg_error_code(status, res);
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (status == NGX_CHAT_PG_FAILED && state
+        && ngx_strcmp(state, NGX_CHAT_STATE_RATE_LIMITED) == 0)
+    {
+        /* a new room beyond chat_room_create_rate: the detail is the wait */
+        detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        code = "rate_limited";
+        op->retry_after = ngx_chat_store_retry_after(detail ? detail : "0");
+    }
 
     if (status == NGX_CHAT_PG_UNAVAILABLE) {
         message = "the message store is unavailable";

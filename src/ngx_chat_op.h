@@ -19,6 +19,7 @@ typedef struct {
     int64_t               after;        /* -1: none */
     ngx_uint_t            limit;
     ngx_uint_t            status;       /* REST success status */
+    long long             retry_after;  /* s, for an error rate_limited */
 
     size_t                id_len;
     char                  id[NGX_CHAT_REQ_ID_JSON_SIZE];

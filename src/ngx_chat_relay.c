@@ -22,7 +22,7 @@ typedef struct {
 static ngx_int_t ngx_chat_relay_event(ngx_chat_relay_t *rl,
     const char *name, size_t name_len, ngx_chat_request_t *req);
 static void ngx_chat_relay_checked(void *data, int64_t seq,
-    const char *code, const char *message);
+    const char *code, const char *message, long long retry_after);
 static void ngx_chat_relay_publish(ngx_chat_relay_t *rl);
 static void ngx_chat_relay_done(ngx_chat_redis_relay_t *rr, ngx_int_t rc);
 static void ngx_chat_relay_answer(ngx_chat_relay_t *rl,
@@ -120,11 +120,12 @@ ngx_chat_relay_event(ngx_chat_relay_t *rl, const char *name,
 
 static void
 ngx_chat_relay_checked(void *data, int64_t seq, const char *code,
-    const char *message)
+    const char *message, long long retry_after)
 {
     ngx_chat_relay_t *rl = data;
 
     if (code) {
+        rl->op->retry_after = retry_after;
         ngx_chat_relay_answer(rl, NULL, code, message);
         return;
     }

@@ -12,12 +12,63 @@ static void ngx_chat_request_refresh(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
+static ngx_int_t ngx_chat_request_join_allowed(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+static void ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait);
+static void ngx_chat_request_resume(ngx_event_t *ev);
+
+
+/*
+ * A connection over its chat_request_rate is not read until its next
+ * request would pass (1 s at most, so that pongs and closes are still
+ * read): what it pipelines meanwhile waits in its socket, not in the
+ * worker.  The sessions paused, by resume time, and one timer for all.
+ */
+#define NGX_CHAT_RATE_PAUSE_MAX  1000
+
+static ngx_queue_t   ngx_chat_request_paused;
+static ngx_event_t   ngx_chat_request_resume_ev;
+
+
+void
+ngx_chat_request_init(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_chat_request_paused);
+
+    ngx_memzero(&ngx_chat_request_resume_ev, sizeof(ngx_event_t));
+    ngx_chat_request_resume_ev.handler = ngx_chat_request_resume;
+    ngx_chat_request_resume_ev.log = cycle->log;
+    ngx_chat_request_resume_ev.cancelable = 1;
+}
+
+
+/* after the sessions are closed: their last references go */
+void
+ngx_chat_request_exit(void)
+{
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    if (ngx_chat_request_resume_ev.timer_set) {
+        ngx_del_timer(&ngx_chat_request_resume_ev);
+    }
+
+    while (!ngx_queue_empty(&ngx_chat_request_paused)) {
+        q = ngx_queue_head(&ngx_chat_request_paused);
+        ngx_queue_remove(q);
+        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+        s->rate_paused = 0;
+        ngx_chat_session_unref(s);
+    }
+}
 
 
 void
 ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len)
 {
+    int                       rc;
+    uint64_t                  wait;
     const char               *code, *msg;
     ngx_chat_op_t            *op;
     ngx_chat_json_t           j;
@@ -29,10 +80,30 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
 
     ngx_memzero(&req, sizeof(ngx_chat_request_t));
 
-    if (ngx_chat_request_decode((const char *) data, len, &lim, &req, &code,
-                                &msg)
-        != 0)
-    {
+    rc = ngx_chat_request_decode((const char *) data, len, &lim, &req, &code,
+                                 &msg);
+
+    /*
+     * Every frame but a send costs from the connection's budget.  Sends
+     * have their own: at most NGX_CHAT_SEND_INFLIGHT_MAX wait for the
+     * group commit before the connection is no longer read.
+     */
+    if (rc != 0 || req.type != NGX_CHAT_REQ_SEND) {
+        wait = ngx_chat_limit_take(&s->request_tat,
+                                   (uint64_t) ngx_current_msec * 1000,
+                                   &s->lcf->request_rate);
+        if (wait) {
+            ngx_chat_request_rate_limited(s, req.id, req.id_len,
+                                          "too many requests on this "
+                                          "connection (chat_request_rate)",
+                                          ngx_chat_limit_seconds(wait));
+            ngx_chat_request_free(&req);
+            ngx_chat_request_pause(s, wait);
+            return;
+        }
+    }
+
+    if (rc != 0) {
         ngx_chat_session_error(s, req.id, req.id_len, code, msg);
         ngx_chat_request_free(&req);
         return;
@@ -68,7 +139,9 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
         break;
 
     case NGX_CHAT_REQ_JOIN:
-        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
+        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK
+            && ngx_chat_request_join_allowed(s, &req) == NGX_OK)
+        {
             ngx_chat_fanout_join(s, &req);
         }
         break;
@@ -237,4 +310,143 @@ ngx_chat_request_room_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * chat_rooms_per_connection: a join of a room the connection has not
+ * joined (or is not joining) needs a free place.
+ */
+static ngx_int_t
+ngx_chat_request_join_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_uint_t          n;
+    ngx_chat_member_t  *m;
+
+    n = 0;
+
+    for (m = s->members; m; m = m->snext) {
+        if (m->room->id_len == req->room_len
+            && ngx_memcmp(m->room->id, req->room, req->room_len) == 0)
+        {
+            return NGX_OK;
+        }
+
+        n++;
+    }
+
+    if (n < s->lcf->rooms_max) {
+        return NGX_OK;
+    }
+
+    ngx_chat_session_error(s, req->id, req->id_len, "too_large",
+                           "this connection has joined as many rooms as it "
+                           "may (chat_rooms_per_connection): leave one "
+                           "first");
+
+    return NGX_DECLINED;
+}
+
+
+/* wait: microseconds until the next request would pass */
+static void
+ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait)
+{
+    ngx_msec_t           ms;
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *p;
+
+    /* the frames already read are answered; no more are read */
+    s->read_paused = 1;
+
+    if (s->rate_paused || s->closed) {
+        return;
+    }
+
+    ms = (ngx_msec_t) (wait / 1000 + 1);
+
+    if (ms > NGX_CHAT_RATE_PAUSE_MAX) {
+        ms = NGX_CHAT_RATE_PAUSE_MAX;
+    }
+
+    s->rate_paused = 1;
+    s->rate_resume = ngx_current_msec + ms;
+    ngx_chat_session_ref(s);
+
+    /* resume times mostly come in order: look from the tail */
+    for (q = ngx_queue_last(&ngx_chat_request_paused);
+         q != ngx_queue_sentinel(&ngx_chat_request_paused);
+         q = ngx_queue_prev(q))
+    {
+        p = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+
+        if (p->rate_resume <= s->rate_resume) {
+            break;
+        }
+    }
+
+    ngx_queue_insert_after(q, &s->rate_queue);
+
+    if (ngx_queue_head(&ngx_chat_request_paused) == &s->rate_queue) {
+        /* ngx_add_timer() would keep a timer up to 300 ms later */
+        if (ngx_chat_request_resume_ev.timer_set) {
+            ngx_del_timer(&ngx_chat_request_resume_ev);
+        }
+
+        ngx_add_timer(&ngx_chat_request_resume_ev, ms);
+    }
+}
+
+
+static void
+ngx_chat_request_resume(ngx_event_t *ev)
+{
+    ngx_queue_t         *q;
+    ngx_event_t         *rev;
+    ngx_chat_session_t  *s;
+
+    while (!ngx_queue_empty(&ngx_chat_request_paused)) {
+        q = ngx_queue_head(&ngx_chat_request_paused);
+        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+
+        if ((ngx_msec_int_t) (s->rate_resume - ngx_current_msec) > 0) {
+            ngx_add_timer(ev, s->rate_resume - ngx_current_msec);
+            return;
+        }
+
+        ngx_queue_remove(q);
+        s->rate_paused = 0;
+
+        /* a connection also waiting for its sends stays paused for them */
+        if (!s->closed && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
+            s->read_paused = 0;
+            rev = s->connection->read;
+
+            if (!rev->posted) {
+                ngx_post_event(rev, &ngx_posted_events);
+            }
+        }
+
+        ngx_chat_session_unref(s);
+    }
+}
+
+
+/* the error rate_limited, with retry_after in seconds */
+void
+ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *message, long long retry_after)
+{
+    ngx_chat_json_t  j;
+
+    ngx_chat_json_init(&j, 160);
+
+    if (ngx_chat_json_error_retry(&j, id, id_len, "rate_limited", message,
+                                  retry_after)
+        == 0)
+    {
+        (void) ngx_chat_session_send_json(s, &j);
+    }
+
+    ngx_chat_json_free(&j);
 }

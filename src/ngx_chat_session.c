@@ -444,14 +444,16 @@ ngx_chat_session_reply_window(ngx_chat_session_t *s)
 
 
 /*
- * Why a session is not read: its sends await their commit, its other
- * requests are under way, or the peer has not taken their answers yet.
+ * Why a session is not read: its sends await their commit, it is over
+ * its request rate, its other requests are under way, or the peer has
+ * not taken their answers yet.
  * Each limit bounds what one connection can make the worker hold.
  */
 static ngx_uint_t
 ngx_chat_session_read_blocked(ngx_chat_session_t *s)
 {
     return s->read_paused
+           || s->rate_paused
            || s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
            || s->reply_bytes >= ngx_chat_session_reply_window(s);
 }

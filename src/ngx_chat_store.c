@@ -60,3 +60,36 @@ ngx_chat_store_row_message(PGresult *res, int row, int c, const char *room,
 
     return ngx_chat_json_end(j) == 0 ? NGX_OK : NGX_ERROR;
 }
+
+
+void
+ngx_chat_store_room_create_rate(u_char *interval, int *interval_len,
+    u_char *burst, int *burst_len)
+{
+    uint64_t           ms;
+    ngx_chat_limit_t  *lim;
+
+    lim = &ngx_chat_worker.mcf->room_create_rate;
+
+    /* off is 0; a rate faster than one room a millisecond is one */
+    ms = lim->interval / 1000;
+
+    if (lim->interval && ms == 0) {
+        ms = 1;
+    }
+
+    *interval_len = ngx_sprintf(interval, "%uL", ms) - interval;
+    *burst_len = ngx_sprintf(burst, "%uL", lim->burst) - burst;
+}
+
+
+/* a wait in ms, as the statements answer it, as the protocol's seconds */
+long long
+ngx_chat_store_retry_after(const char *ms)
+{
+    long long  n;
+
+    n = atoll(ms);
+
+    return ngx_chat_limit_seconds(n > 0 ? (uint64_t) n * 1000 : 0);
+}

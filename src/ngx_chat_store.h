@@ -12,9 +12,10 @@
     "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
     "meta, ts, deleted, edited_at"
 
+/* retry_after is in ms */
 #define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
-    "select i, seq, state, message from chat_room_open_batch($1::jsonb, $2)" \
-    " order by i"
+    "select i, seq, state, message, retry_after"                             \
+    " from chat_room_open_batch($1::jsonb, $2, $3, $4) order by i"
 
 /* newest first: a capped replay keeps the latest messages */
 #define NGX_CHAT_SQL_REPLAY                                                   \
@@ -27,7 +28,8 @@
     " where room_id = $1 and seq > $2 order by seq limit $3"
 
 #define NGX_CHAT_SQL_SEND_BATCH                                               \
-    "select i, status, seq, msg_id, ts from chat_send_batch($1::jsonb, $2)"
+    "select i, status, seq, msg_id, ts, retry_after"                         \
+    " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
 
 /* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
 #define NGX_CHAT_SQL_HISTORY                                                  \
@@ -43,10 +45,18 @@
 #define NGX_CHAT_ROOM_COLUMNS  10
 
 #define NGX_CHAT_SQL_ROOM_CREATE                                              \
-    "select * from chat_room_create($1, $2, $3, $4, $5)"
+    "select * from chat_room_create($1, $2, $3, $4, $5, $6, $7)"
 
 #define NGX_CHAT_RESYNC_ROWS  1000
 
+
+/*
+ * chat_room_create_rate as the statements above take it: the interval in
+ * ms and the burst, as text in buffers of NGX_INT64_LEN
+ */
+void ngx_chat_store_room_create_rate(u_char *interval, int *interval_len,
+    u_char *burst, int *burst_len);
+long long ngx_chat_store_retry_after(const char *ms);
 
 ngx_int_t ngx_chat_store_row_message(PGresult *res, int row, int c,
     const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);

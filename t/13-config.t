@@ -82,6 +82,20 @@ my @bad = (
       'unknown store' ],
     [ "$good chat_redis_prefix " . ('p' x 129) . ';', '',
       qr/chat_redis_prefix/, 'Redis prefix too long' ],
+    [ $good, 'chat_request_rate 20r/h;', qr/chat_request_rate.*Nr\/s/,
+      'a rate per hour' ],
+    [ $good, 'chat_request_rate 0r/s;', qr/chat_request_rate/,
+      'a rate of 0' ],
+    [ $good, 'chat_request_rate 20r/s 100;', qr/burst=N/,
+      'a burst without burst=' ],
+    [ $good, 'chat_request_rate off burst=5;', qr/takes no burst/,
+      'off with a burst' ],
+    [ $good, 'chat_request_rate 1r/s; chat_request_rate 2r/s;',
+      qr/duplicate/, 'chat_request_rate twice' ],
+    [ "$good chat_room_create_rate 10r/m burst=-1;", '',
+      qr/chat_room_create_rate.*burst=N/, 'a negative burst' ],
+    [ $good, 'chat_rooms_per_connection 0;', qr/chat_rooms_per_connection/,
+      'a rooms cap of 0' ],
 );
 
 # PostgreSQL by name: libpq would resolve it with a blocking lookup in
@@ -107,6 +121,9 @@ for my $ci ('host=db.example hostaddr=10.0.0.5 dbname=chat',
     my ($ok, $out) = nginx_t("$rk chat_postgres \"$ci\";", '');
     ok $ok, "chat_postgres \"$ci\" passes nginx -t" or diag $out;
 }
+($ok, $out) = nginx_t("$good chat_room_create_rate 30r/m burst=100;",
+                      'chat_request_rate off; chat_rooms_per_connection 500;');
+ok $ok, 'the limit directives in their places pass nginx -t' or diag $out;
 
 for my $t (@bad) {
     my ($http, $loc, $re, $name) = @$t;
