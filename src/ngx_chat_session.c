@@ -34,6 +34,7 @@ static ngx_int_t ngx_chat_session_queue(ngx_chat_session_t *s,
     ngx_chat_buf_t *b);
 static size_t ngx_chat_session_reply_window(ngx_chat_session_t *s);
 static ngx_uint_t ngx_chat_session_read_blocked(ngx_chat_session_t *s);
+static ngx_uint_t ngx_chat_session_input_blocked(ngx_chat_session_t *s);
 static void ngx_chat_session_resume(ngx_chat_session_t *s);
 
 
@@ -454,7 +455,19 @@ ngx_chat_session_read_blocked(ngx_chat_session_t *s)
 {
     return s->read_paused
            || s->rate_paused
-           || s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
+           || ngx_chat_session_input_blocked(s);
+}
+
+
+/*
+ * Frames already read are taken whole while sends wait or the rate is
+ * passed (they are answered at once); these two limits stop in the middle,
+ * as each frame taken could make the worker hold another answer.
+ */
+static ngx_uint_t
+ngx_chat_session_input_blocked(ngx_chat_session_t *s)
+{
+    return s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
            || s->reply_bytes >= ngx_chat_session_reply_window(s);
 }
 
@@ -764,7 +777,7 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
 
     while (!s->closed) {
 
-        if (len && !s->draining && ngx_chat_session_read_blocked(s)) {
+        if (len && !s->draining && ngx_chat_session_input_blocked(s)) {
             /* a limit was reached inside this input: keep the rest */
             s->unread = ngx_alloc(len, s->connection->log);
             if (s->unread == NULL) {
