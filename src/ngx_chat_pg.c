@@ -385,7 +385,18 @@ ngx_chat_pg_unwrap(ngx_chat_pg_conn_t *pc)
         return;
     }
 
-    (void) ngx_chat_pg_watch(pc, 0, 0);
+    /*
+     * libpq closes its socket itself when it finds the connection lost
+     * (or moves to another one while connecting): the kernel dropped the
+     * closed socket's events, and its number may be another's by now.
+     */
+    if (pc->conn == NULL || PQsocket(pc->conn) != (int) c->fd) {
+        c->read->active = 0;
+        c->write->active = 0;
+
+    } else {
+        (void) ngx_chat_pg_watch(pc, 0, 0);
+    }
 
     if (c->read->posted) {
         ngx_delete_posted_event(c->read);
@@ -483,9 +494,17 @@ ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc)
 {
     PostgresPollingStatusType  st;
 
+    /*
+     * libpq may close its socket and open another while it tries
+     * addresses, possibly with the same number: its events go first.
+     */
+    if (ngx_chat_pg_watch(pc, 0, 0) != NGX_OK) {
+        ngx_chat_pg_broken(pc, "event failed");
+        return;
+    }
+
     st = PQconnectPoll(pc->conn);
 
-    /* libpq may move to another socket while it tries addresses */
     if (st != PGRES_POLLING_FAILED
         && PQsocket(pc->conn) != (int) pc->c->fd)
     {
