@@ -23,6 +23,7 @@
 
 /* the probe's failures, after the first, are logged this often at most */
 #define NGX_CHAT_PG_LOG_EVERY     5000
+
 #define NGX_CHAT_PG_WAITING_MAX   100000
 
 
