@@ -45,6 +45,7 @@ static ngx_chat_api_route_t  ngx_chat_api_routes[] = {
 };
 
 
+static ngx_int_t ngx_chat_api_call(ngx_http_request_t *r);
 static ngx_uint_t ngx_chat_api_route(ngx_http_request_t *r, ngx_str_t *room);
 static ngx_int_t ngx_chat_api_preflight(ngx_http_request_t *r,
     ngx_chat_api_route_t *rt);
@@ -55,6 +56,7 @@ static void ngx_chat_api_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_chat_api_body_take(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 static void ngx_chat_api_body(ngx_http_request_t *r);
+static void ngx_chat_api_body_call(ngx_http_request_t *r);
 static ngx_int_t ngx_chat_api_messages(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 static ngx_uint_t ngx_chat_api_has_arg(ngx_http_request_t *r,
@@ -74,6 +76,20 @@ static void ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res,
 
 ngx_int_t
 ngx_chat_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *prev;
+
+    prev = ngx_chat_op_enter(r);
+    rc = ngx_chat_api_call(r);
+    ngx_chat_op_leave(prev);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_chat_api_call(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
     ngx_str_t              room;
@@ -464,6 +480,17 @@ ngx_chat_api_body_take(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 static void
 ngx_chat_api_body(ngx_http_request_t *r)
 {
+    ngx_http_request_t  *prev;
+
+    prev = ngx_chat_op_enter(r);
+    ngx_chat_api_body_call(r);
+    ngx_chat_op_leave(prev);
+}
+
+
+static void
+ngx_chat_api_body_call(ngx_http_request_t *r)
+{
     ngx_str_t                 body;
     const char               *code, *msg;
     ngx_chat_op_t            *op;
@@ -807,6 +834,11 @@ ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status)
 
     int              i, n;
     ngx_chat_json_t  j;
+
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+        return;
+    }
 
     if (status != NGX_CHAT_PG_OK) {
         ngx_chat_op_failed(op, status, res);

@@ -2,6 +2,14 @@
 #include "ngx_chat_store.h"
 
 
+static void ngx_chat_op_rest_gone(void *data);
+static void ngx_chat_op_rest_finalize(ngx_chat_op_t *op, ngx_int_t rc);
+
+
+/* the REST request whose handler runs now */
+static ngx_http_request_t  *ngx_chat_op_running;
+
+
 ngx_chat_op_t *
 ngx_chat_op_ws(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
@@ -38,13 +46,25 @@ ngx_chat_op_t *
 ngx_chat_op_rest(ngx_http_request_t *r, const char *user, size_t user_len,
     ngx_str_t *room, ngx_uint_t status)
 {
-    ngx_chat_op_t  *op;
+    ngx_chat_op_t       *op;
+    ngx_pool_cleanup_t  *cln;
 
     op = ngx_calloc(sizeof(ngx_chat_op_t), r->connection->log);
     if (op == NULL) {
         return NULL;
     }
 
+    /* the request may be freed before the answer: the op learns it */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_free(op);
+        return NULL;
+    }
+
+    cln->handler = ngx_chat_op_rest_gone;
+    cln->data = op;
+
+    op->cleanup = cln;
     op->http = r;
     op->status = status;
     op->user_len = user_len;
@@ -58,7 +78,76 @@ ngx_chat_op_rest(ngx_http_request_t *r, const char *user, size_t user_len,
     /* the request waits for the answer */
     r->main->count++;
 
+    /*
+     * A client that goes away meanwhile ends the request at once, as
+     * nginx's proxy does; a reset that came before is looked at soon.
+     */
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (r->connection->read->pending_eof && !r->connection->read->posted) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+    }
+
     return op;
+}
+
+
+ngx_http_request_t *
+ngx_chat_op_enter(ngx_http_request_t *r)
+{
+    ngx_http_request_t  *prev;
+
+    prev = ngx_chat_op_running;
+    ngx_chat_op_running = r;
+
+    return prev;
+}
+
+
+void
+ngx_chat_op_leave(ngx_http_request_t *prev)
+{
+    ngx_chat_op_running = prev;
+}
+
+
+static void
+ngx_chat_op_rest_gone(void *data)
+{
+    ngx_chat_op_t  *op = data;
+
+    op->http = NULL;
+    op->cleanup = NULL;
+}
+
+
+static void
+ngx_chat_op_rest_finalize(ngx_chat_op_t *op, ngx_int_t rc)
+{
+    ngx_uint_t           foreign;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = op->http;
+    c = r->connection;
+    foreign = (r != ngx_chat_op_running);
+
+    op->cleanup->handler = NULL;
+    op->cleanup = NULL;
+    op->http = NULL;
+
+    r->read_event_handler = ngx_http_block_reading;
+    ngx_http_finalize_request(r, rc);
+
+    /*
+     * Finalized from another connection's event (PostgreSQL, Redis, the
+     * batcher): what the finalization posted (a failed write terminates
+     * the request that way) runs now, as nginx's upstream module does, or
+     * the request and its connection would stay forever.
+     */
+    if (foreign) {
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 
@@ -69,7 +158,7 @@ ngx_chat_op_gone(ngx_chat_op_t *op)
         return op->session->closed || op->session->close_sent;
     }
 
-    return 0;
+    return op->http == NULL;
 }
 
 
@@ -82,6 +171,10 @@ ngx_chat_op_free(ngx_chat_op_t *op)
         }
 
         ngx_chat_session_unref(op->session);
+    }
+
+    if (op->cleanup) {
+        op->cleanup->handler = NULL;
     }
 
     ngx_free(op);
@@ -118,6 +211,11 @@ ngx_chat_op_ok(ngx_chat_op_t *op, ngx_chat_json_t *fields)
         return;
     }
 
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+        return;
+    }
+
     if (op->status == NGX_HTTP_NO_CONTENT || fields == NULL) {
         rc = ngx_chat_http_send(op->http, op->status, NULL);
 
@@ -130,7 +228,7 @@ ngx_chat_op_ok(ngx_chat_op_t *op, ngx_chat_json_t *fields)
         ngx_chat_json_free(&j);
     }
 
-    ngx_http_finalize_request(op->http, rc);
+    ngx_chat_op_rest_finalize(op, rc);
     ngx_chat_op_free(op);
 }
 
@@ -157,17 +255,22 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
         return;
     }
 
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+        return;
+    }
+
     if (op->retry_after
         && ngx_chat_http_retry_after(op->http, op->retry_after) != NGX_OK)
     {
-        ngx_http_finalize_request(op->http, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_chat_op_rest_finalize(op, NGX_HTTP_INTERNAL_SERVER_ERROR);
         ngx_chat_op_free(op);
         return;
     }
 
     rc = ngx_chat_http_error(op->http, ngx_chat_http_status(code), code,
                              message);
-    ngx_http_finalize_request(op->http, rc);
+    ngx_chat_op_rest_finalize(op, rc);
     ngx_chat_op_free(op);
 }
 

@@ -12,7 +12,8 @@
 
 typedef struct {
     ngx_chat_session_t   *session;      /* a WebSocket request, or */
-    ngx_http_request_t   *http;         /* a REST call */
+    ngx_http_request_t   *http;         /* a REST call (NULL: gone) */
+    ngx_pool_cleanup_t   *cleanup;      /* tells the op the call is gone */
 
     int64_t               seq;
     int64_t               before;       /* 0: none */
@@ -45,6 +46,13 @@ void ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res);
 /* the answer is no longer wanted: the session or request went away */
 ngx_int_t ngx_chat_op_gone(ngx_chat_op_t *op);
 void ngx_chat_op_free(ngx_chat_op_t *op);
+
+/*
+ * A REST handler runs (enter returns what leave restores): answers given
+ * meanwhile are finalized by nginx's own request loop.
+ */
+ngx_http_request_t *ngx_chat_op_enter(ngx_http_request_t *r);
+void ngx_chat_op_leave(ngx_http_request_t *prev);
 
 /* ngx_chat_batch.c */
 void ngx_chat_batch_send(ngx_chat_op_t *op, const char *name,

@@ -14,8 +14,16 @@
 #define NGX_CHAT_PG_IDLE        3
 #define NGX_CHAT_PG_BUSY        4
 
+/*
+ * While PostgreSQL is away one connection per worker probes it, at most
+ * this often; the others follow as soon as it is back.
+ */
 #define NGX_CHAT_PG_BACKOFF_MIN   100
-#define NGX_CHAT_PG_BACKOFF_MAX   5000
+#define NGX_CHAT_PG_BACKOFF_MAX   250
+
+/* the probe's failures, after the first, are logged this often at most */
+#define NGX_CHAT_PG_LOG_EVERY     5000
+
 #define NGX_CHAT_PG_WAITING_MAX   100000
 
 
@@ -40,6 +48,7 @@ typedef struct {
     ngx_event_t              retry;
     ngx_msec_t               backoff;
     ngx_uint_t               index;
+    ngx_msec_t               logged;
     unsigned                 failing:1;
 } ngx_chat_pg_conn_t;
 
@@ -62,6 +71,8 @@ static void ngx_chat_pg_timer(ngx_event_t *ev);
 static void ngx_chat_pg_retry(ngx_event_t *ev);
 static void ngx_chat_pg_fail_waiting(ngx_event_t *ev);
 static ngx_uint_t ngx_chat_pg_up_or_coming(void);
+static ngx_uint_t ngx_chat_pg_probing(ngx_chat_pg_conn_t *pc);
+static void ngx_chat_pg_follow(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_schema_checked(void *data, PGresult *res,
     ngx_uint_t status);
 static ngx_chat_pg_query_t *ngx_chat_pg_query_create(const char *sql,
@@ -253,15 +264,69 @@ ngx_chat_pg_state_code(const char *state)
 static ngx_uint_t
 ngx_chat_pg_up_or_coming(void)
 {
-    ngx_uint_t  i;
+    ngx_uint_t           i;
+    ngx_chat_pg_conn_t  *pc;
 
     for (i = 0; i < ngx_chat_pg_nconns; i++) {
-        if (ngx_chat_pg_conns[i].state != NGX_CHAT_PG_CLOSED) {
+        pc = &ngx_chat_pg_conns[i];
+
+        /* a probe of a PostgreSQL that is away is not worth waiting for */
+        if (pc->state != NGX_CHAT_PG_CLOSED
+            && !(pc->state == NGX_CHAT_PG_CONNECTING && pc->failing))
+        {
             return 1;
         }
     }
 
     return 0;
+}
+
+
+/* another connection of a failing pool is trying to reach PostgreSQL */
+static ngx_uint_t
+ngx_chat_pg_probing(ngx_chat_pg_conn_t *pc)
+{
+    ngx_uint_t           i;
+    ngx_chat_pg_conn_t  *o;
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        o = &ngx_chat_pg_conns[i];
+
+        if (o != pc && o->failing
+            && (o->retry.timer_set || o->state == NGX_CHAT_PG_CONNECTING
+                || o->state == NGX_CHAT_PG_CHECKING))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* PostgreSQL is back: the connections that waited for the probe follow */
+static void
+ngx_chat_pg_follow(ngx_chat_pg_conn_t *pc)
+{
+    ngx_uint_t           i;
+    ngx_chat_pg_conn_t  *o;
+
+    for (i = 0; i < ngx_chat_pg_nconns; i++) {
+        o = &ngx_chat_pg_conns[i];
+
+        if (o == pc || o->state != NGX_CHAT_PG_CLOSED) {
+            continue;
+        }
+
+        o->backoff = NGX_CHAT_PG_BACKOFF_MIN;
+
+        if (o->retry.timer_set) {
+            ngx_del_timer(&o->retry);
+        }
+
+        /* from the event loop, not from within this answer */
+        ngx_add_timer(&o->retry, 1);
+    }
 }
 
 
@@ -385,7 +450,18 @@ ngx_chat_pg_unwrap(ngx_chat_pg_conn_t *pc)
         return;
     }
 
-    (void) ngx_chat_pg_watch(pc, 0, 0);
+    /*
+     * libpq closes its socket itself when it finds the connection lost
+     * (or moves to another one while connecting): the kernel dropped the
+     * closed socket's events, and its number may be another's by now.
+     */
+    if (pc->conn == NULL || PQsocket(pc->conn) != (int) c->fd) {
+        c->read->active = 0;
+        c->write->active = 0;
+
+    } else {
+        (void) ngx_chat_pg_watch(pc, 0, 0);
+    }
 
     if (c->read->posted) {
         ngx_delete_posted_event(c->read);
@@ -483,9 +559,17 @@ ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc)
 {
     PostgresPollingStatusType  st;
 
+    /*
+     * libpq may close its socket and open another while it tries
+     * addresses, possibly with the same number: its events go first.
+     */
+    if (ngx_chat_pg_watch(pc, 0, 0) != NGX_OK) {
+        ngx_chat_pg_broken(pc, "event failed");
+        return;
+    }
+
     st = PQconnectPoll(pc->conn);
 
-    /* libpq may move to another socket while it tries addresses */
     if (st != PGRES_POLLING_FAILED
         && PQsocket(pc->conn) != (int) pc->c->fd)
     {
@@ -580,6 +664,10 @@ ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
 
     pc->failing = 0;
     pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
+
+    if (ngx_chat_worker.active && !ngx_exiting && !ngx_terminate) {
+        ngx_chat_pg_follow(pc);
+    }
 }
 
 
@@ -750,19 +838,23 @@ ngx_chat_pg_next(ngx_chat_pg_conn_t *pc)
 static void
 ngx_chat_pg_broken(ngx_chat_pg_conn_t *pc, const char *what)
 {
+    ngx_uint_t            level;
     ngx_chat_pg_query_t  *q;
 
-    /* while PostgreSQL stays down, only the first failure is an error */
-    if (pc->failing) {
-        ngx_log_error(NGX_LOG_INFO, ngx_chat_pg_log, 0,
+    /*
+     * While PostgreSQL stays down, only the first failure is an error;
+     * the probe's next ones are noted now and then.
+     */
+    if (!pc->failing
+        || ngx_current_msec - pc->logged >= NGX_CHAT_PG_LOG_EVERY)
+    {
+        level = pc->failing ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, ngx_chat_pg_log, 0,
                       "chat: postgres connection %ui: %s%s%s", pc->index,
                       what, pc->conn ? ": " : "",
                       pc->conn ? PQerrorMessage(pc->conn) : "");
-    } else {
-        ngx_log_error(NGX_LOG_ERR, ngx_chat_pg_log, 0,
-                      "chat: postgres connection %ui: %s%s%s", pc->index,
-                      what, pc->conn ? ": " : "",
-                      pc->conn ? PQerrorMessage(pc->conn) : "");
+        pc->logged = ngx_current_msec;
     }
 
     pc->failing = 1;
@@ -799,8 +891,10 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
         ngx_del_timer(&pc->timer);
     }
 
+    /* while another connection probes, this one waits for its news */
     if (!ngx_exiting && !ngx_terminate && !pc->retry.timer_set
-        && ngx_chat_worker.active)
+        && ngx_chat_worker.active
+        && !(pc->failing && ngx_chat_pg_probing(pc)))
     {
         ngx_add_timer(&pc->retry, pc->backoff);
         pc->backoff = ngx_min(pc->backoff * 2, NGX_CHAT_PG_BACKOFF_MAX);

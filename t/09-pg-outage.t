@@ -69,6 +69,9 @@ while (time < $deadline) {
 }
 ok $ok, "a send succeeds once PostgreSQL is back ($tries tries)";
 if ($ok) { $acked{ $ok->{seq} } = $ok; $body{ $ok->{seq} } = 'back' }
+# the other worker's pool too: the fresh join below may land there
+ok wait_until(sub { $ng->pg_ready($pg->conninfo) }, 15, 0.05),
+    "every worker's pool is connected again";
 wait_until(sub { $h = http_get($health, timeout => 5);
                  ($h->{json}{postgres} // '') eq 'up' }, 15, 0.1);
 is $h->{status}, 200, 'health 200 again';

@@ -423,6 +423,9 @@ sub allow_set {
     }
     ok $ok, "POST succeeds once PostgreSQL is back ($tries tries)"
         or diag "$r->{status} $r->{body}";
+    # the GET below may land on the other worker
+    ok wait_until(sub { $n2->pg_ready($pg->conninfo) }, 15, 0.05),
+        "every worker's pool is connected again";
     is $ok && $ok->{json}{seq}, 2, 'seq 2: the failed POST stored nothing';
     $r = api($n2, GET => "/rooms/$r2/messages", user => 'alice');
     is_deeply [map { $_->{body} } @{ $r->{json}{messages} // [] }],

@@ -254,6 +254,13 @@ $redis->start;
     }, 20, 0);
     ok $all, 'every receiver gets messages again';
 
+    # and every sender's worker can send (its command connection is back)
+    ok wait_until(sub {
+        !grep { my $r = $_->request({ type => 'send', room => $room,
+                                      body => 'probe' });
+                !($r && $r->{type} eq 'ok') } @snd
+    }, 20, 0.1), 'every sender is acknowledged again';
+
     # a Redis without the script: EVALSHA fails, EVAL loads it again
     ChatTest::sh('redis-cli', '-p', $redis->port, 'SCRIPT', 'FLUSH');
     my $r = $snd[2]->request({ type => 'send', room => $room,

@@ -575,6 +575,9 @@ CONF
         my $pg = $o{pg} // $b->{conninfo};
         my @keys = @{ $o{keys} // [[HS256 => ChatTest::secret_file()]] };
         $conf .= "    chat_redis $redis;\n";
+        # its pool's connections are told apart in pg_stat_activity
+        $pg .= ' application_name=' . $n->pg_name
+            unless $pg =~ m{application_name|://};
         $conf .= "    chat_postgres \"$pg\";\n";
         $conf .= "    chat_jwt_key $_->[0] $_->[1];\n" for @keys;
         ($ws, $api) = ('chat_ws;', 'chat_api;');
@@ -636,6 +639,23 @@ CONF
 }
 
 sub conf { my $n = shift; local (@ARGV, $/) = ("$n->{dir}/nginx.conf"); <> }
+
+# the application_name of this nginx's PostgreSQL connections
+sub pg_name { "ngx_chat_test_$_[0]{port}" }
+
+# ->pg_ready($conninfo): every worker's pool is connected to the
+# PostgreSQL of $conninfo (workers x chat_postgres_pool connections idle)
+sub pg_ready {
+    my ($n, $conninfo) = @_;
+    my ($pool) = $n->conf =~ /^\s*chat_postgres_pool\s+(\d+)/m;
+    my $want = $n->{workers} * ($pool // 4);
+    my $name = $n->pg_name;
+    my $got = eval {
+        ChatTest::psql($conninfo, 'select count(*) from pg_stat_activity '
+                       . "where application_name = '$name' and state = 'idle'")
+    } // -1;
+    return $got == $want;
+}
 
 sub nginx_cmd {
     my $n = shift;
@@ -777,9 +797,10 @@ sub start {
     $p->{up} = 1;
     return $p;
 }
+# ->stop('immediate'): a shutdown mode of pg_ctl (default fast)
 sub stop {
-    my $p = shift;
-    ChatTest::sh($ChatTest::BACKENDS_SH, 'pg-stop', $p->{dir});
+    my ($p, $mode) = @_;
+    ChatTest::sh($ChatTest::BACKENDS_SH, 'pg-stop', $p->{dir}, $mode // 'fast');
     $p->{up} = 0;
     return $p;
 }

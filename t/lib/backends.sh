@@ -13,7 +13,7 @@
 #
 # Building blocks (used by t/lib/ChatTest.pm for a test's own backends):
 #   pg-init DIR PORT   fresh cluster in DIR/pg, started, role+db, migrated
-#   pg-start DIR       pg-stop DIR
+#   pg-start DIR       pg-stop DIR [fast|immediate|smart]
 #   redis-start DIR PORT   redis-stop DIR
 set -euo pipefail
 
@@ -69,9 +69,9 @@ pg_start() {
 }
 
 pg_stop() {
-    local dir=$1
+    local dir=$1 mode=${2:-fast}
     [ -f "$dir/pg/data/postmaster.pid" ] || return 0
-    as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" -m fast -w -t 30 stop \
+    as_pg "$PGBIN/pg_ctl" -D "$dir/pg/data" -m "$mode" -w -t 30 stop \
         >/dev/null 2>&1 || true
 }
 
@@ -151,7 +151,7 @@ status)
     ;;
 pg-init)  pg_init "$dir" "${3:?port}" ;;
 pg-start) pg_start "$dir" ;;
-pg-stop)  pg_stop "$dir" ;;
+pg-stop)  pg_stop "$dir" "${3:-fast}" ;;
 redis-start) redis_start "$dir" "${3:?port}" ;;
 redis-stop)  redis_stop "$dir" ;;
 *) die "unknown command $cmd" ;;
