@@ -13,6 +13,10 @@ use IPC::Open2 qw(open2);
 use Socket qw(SOL_SOCKET SO_LINGER);
 use ChatTest;
 
+# stub_status tells how many requests are in progress
+plan skip_all => 'nginx without the stub_status module'
+    unless `$ChatTest::NGINX -V 2>&1` =~ /http_stub_status_module/;
+
 my $ROUNDS = 10;
 my $PER_ROUND = 500;        # under worker_connections (1024) per worker
 my $ROOMS = 60;             # GET /rooms answers ~70 KB
