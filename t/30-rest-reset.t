@@ -36,7 +36,8 @@ psql($conninfo, "insert into rooms (id, topic) select '$tag-' || i, "
 my $room = "$tag-1";
 my $path = '/chat/api';
 my @requests = map { my ($m, $p, $b) = @$_;
-    "$m $path$p HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer $tok\r\n"
+    "$m $path$p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    . "Authorization: Bearer $tok\r\n"
     . (defined $b ? "Content-Type: application/json\r\n"
                     . 'Content-Length: ' . length($b) . "\r\n" : '')
     . "\r\n" . ($b // '') } (
