@@ -6,7 +6,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
 
-my $ng = start_nginx();
+# one worker: the requests below all see the state the first one awaited
+my $ng = start_nginx(workers => 1);
 
 # a worker reports its backends as it finds them: right after start its
 # PostgreSQL connections may still be in the making

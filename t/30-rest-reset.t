@@ -13,6 +13,10 @@ use IPC::Open2 qw(open2);
 use Socket qw(SOL_SOCKET SO_LINGER);
 use ChatTest;
 
+# stub_status tells how many requests are in progress
+plan skip_all => 'nginx without the stub_status module'
+    unless `$ChatTest::NGINX -V 2>&1` =~ /http_stub_status_module/;
+
 my $ROUNDS = 10;
 my $PER_ROUND = 500;        # under worker_connections (1024) per worker
 my $ROOMS = 60;             # GET /rooms answers ~70 KB
@@ -32,7 +36,8 @@ psql($conninfo, "insert into rooms (id, topic) select '$tag-' || i, "
 my $room = "$tag-1";
 my $path = '/chat/api';
 my @requests = map { my ($m, $p, $b) = @$_;
-    "$m $path$p HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer $tok\r\n"
+    "$m $path$p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    . "Authorization: Bearer $tok\r\n"
     . (defined $b ? "Content-Type: application/json\r\n"
                     . 'Content-Length: ' . length($b) . "\r\n" : '')
     . "\r\n" . ($b // '') } (
