@@ -101,5 +101,7 @@ bench: all
 bench-detail: all
 	@bench/run.sh $(if $(QUICK),--quick)
 
+# test state kept outside a private checkout goes with the build
 clean:
+	@if [ -L $(BUILD)/test ]; then rm -rf "$$(readlink -f $(BUILD)/test)"; fi
 	rm -rf $(BUILD)
