@@ -222,6 +222,7 @@ ngx_int_t ngx_chat_session_reply(ngx_chat_session_t *s, ngx_chat_buf_t *b);
 ngx_uint_t ngx_chat_session_reply_room(ngx_chat_session_t *s);
 void ngx_chat_session_op_begin(ngx_chat_session_t *s);
 void ngx_chat_session_op_end(ngx_chat_session_t *s);
+void ngx_chat_session_resume(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_session_send_json(ngx_chat_session_t *s,
     ngx_chat_json_t *j);
 void ngx_chat_session_error(ngx_chat_session_t *s, const char *id,

@@ -517,7 +517,7 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
     lim.body_max = lcf->message_max;
-    lim.meta_max = 4096;
+    lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
 
     if (ngx_chat_request_decode_as(ctx->route == NGX_CHAT_API_READ
                                    ? NGX_CHAT_REQ_READ : NGX_CHAT_REQ_SEND,

@@ -955,7 +955,9 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
 void
 ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
+    ngx_uint_t            n;
     ngx_chat_json_t       j;
+    ngx_chat_member_t    *m;
     ngx_chat_join_t      *jn;
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
@@ -982,6 +984,21 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
             ngx_chat_json_free(&j);
         }
 
+        return;
+    }
+
+    /* chat_rooms_per_connection: a room not joined yet needs a place */
+    n = 0;
+
+    for (m = s->members; m; m = m->snext) {
+        n++;
+    }
+
+    if (n >= s->lcf->rooms_max) {
+        ngx_chat_session_error(s, req->id, req->id_len, "too_large",
+                               "this connection has joined as many rooms "
+                               "as it may (chat_rooms_per_connection): "
+                               "leave one first");
         return;
     }
 
@@ -1267,7 +1284,7 @@ static ngx_int_t
 ngx_chat_join_frames(ngx_chat_join_t *jn, PGresult *res, int first, int last)
 {
     int                  i, step, n;
-    ngx_chat_buf_t      *b, **p;
+    ngx_chat_buf_t      *b;
     ngx_chat_json_t      j;
     ngx_chat_session_t  *s;
 
@@ -1275,27 +1292,13 @@ ngx_chat_join_frames(ngx_chat_join_t *jn, PGresult *res, int first, int last)
     step = first <= last ? 1 : -1;
     n = (last - first) * step + 1;
 
-    p = ngx_alloc((jn->nreplay - jn->replay_next + n)
-                  * sizeof(ngx_chat_buf_t *), s->connection->log);
-    if (p == NULL) {
+    /* a read starts only when the frames of the one before are out */
+    ngx_chat_join_free_replay(jn);
+
+    jn->replay = ngx_alloc(n * sizeof(ngx_chat_buf_t *), s->connection->log);
+    if (jn->replay == NULL) {
         return NGX_ERROR;
     }
-
-    /* frames not yet queued move to the front of the new array */
-    n = jn->nreplay - jn->replay_next;
-
-    if (n) {
-        ngx_memcpy(p, jn->replay + jn->replay_next,
-                   n * sizeof(ngx_chat_buf_t *));
-    }
-
-    if (jn->replay) {
-        ngx_free(jn->replay);
-    }
-
-    jn->replay = p;
-    jn->nreplay = n;
-    jn->replay_next = 0;
 
     for (i = first; i != last + step; i += step) {
         ngx_chat_json_init(&j, 512);
@@ -1389,8 +1392,7 @@ ngx_chat_join_feed(ngx_chat_join_t *jn)
             return;
         }
 
-        b = jn->replay[jn->replay_next];
-        jn->replay[jn->replay_next++] = NULL;
+        b = jn->replay[jn->replay_next++];
 
         (void) ngx_chat_session_reply(s, b);
         ngx_chat_buf_unref(b);

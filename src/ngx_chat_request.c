@@ -12,8 +12,6 @@ static void ngx_chat_request_refresh(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
-static ngx_int_t ngx_chat_request_join_allowed(ngx_chat_session_t *s,
-    ngx_chat_request_t *req);
 static void ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait);
 static void ngx_chat_request_resume(ngx_event_t *ev);
 
@@ -76,7 +74,7 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     ngx_chat_proto_limits_t   lim;
 
     lim.body_max = s->lcf->message_max;
-    lim.meta_max = 4096;
+    lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
 
     ngx_memzero(&req, sizeof(ngx_chat_request_t));
 
@@ -139,9 +137,7 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
         break;
 
     case NGX_CHAT_REQ_JOIN:
-        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK
-            && ngx_chat_request_join_allowed(s, &req) == NGX_OK)
-        {
+        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
             ngx_chat_fanout_join(s, &req);
         }
         break;
@@ -313,41 +309,6 @@ ngx_chat_request_room_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
 }
 
 
-/*
- * chat_rooms_per_connection: a join of a room the connection has not
- * joined (or is not joining) needs a free place.
- */
-static ngx_int_t
-ngx_chat_request_join_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
-{
-    ngx_uint_t          n;
-    ngx_chat_member_t  *m;
-
-    n = 0;
-
-    for (m = s->members; m; m = m->snext) {
-        if (m->room->id_len == req->room_len
-            && ngx_memcmp(m->room->id, req->room, req->room_len) == 0)
-        {
-            return NGX_OK;
-        }
-
-        n++;
-    }
-
-    if (n < s->lcf->rooms_max) {
-        return NGX_OK;
-    }
-
-    ngx_chat_session_error(s, req->id, req->id_len, "too_large",
-                           "this connection has joined as many rooms as it "
-                           "may (chat_rooms_per_connection): leave one "
-                           "first");
-
-    return NGX_DECLINED;
-}
-
-
 /* wait: microseconds until the next request would pass */
 static void
 ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait)
@@ -357,8 +318,6 @@ ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait)
     ngx_chat_session_t  *p;
 
     /* the frames already read are answered; no more are read */
-    s->read_paused = 1;
-
     if (s->rate_paused || s->closed) {
         return;
     }
@@ -402,7 +361,6 @@ static void
 ngx_chat_request_resume(ngx_event_t *ev)
 {
     ngx_queue_t         *q;
-    ngx_event_t         *rev;
     ngx_chat_session_t  *s;
 
     while (!ngx_queue_empty(&ngx_chat_request_paused)) {
@@ -417,16 +375,8 @@ ngx_chat_request_resume(ngx_event_t *ev)
         ngx_queue_remove(q);
         s->rate_paused = 0;
 
-        /* a connection also waiting for its sends stays paused for them */
-        if (!s->closed && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
-            s->read_paused = 0;
-            rev = s->connection->read;
-
-            if (!rev->posted) {
-                ngx_post_event(rev, &ngx_posted_events);
-            }
-        }
-
+        /* unless another limit holds it, such as its sends */
+        ngx_chat_session_resume(s);
         ngx_chat_session_unref(s);
     }
 }

@@ -35,7 +35,8 @@ static ngx_int_t ngx_chat_session_queue(ngx_chat_session_t *s,
 static size_t ngx_chat_session_reply_window(ngx_chat_session_t *s);
 static ngx_uint_t ngx_chat_session_read_blocked(ngx_chat_session_t *s);
 static ngx_uint_t ngx_chat_session_input_blocked(ngx_chat_session_t *s);
-static void ngx_chat_session_resume(ngx_chat_session_t *s);
+static void ngx_chat_session_uncount(ngx_chat_session_t *s,
+    ngx_chat_buf_t *b);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
@@ -423,13 +424,7 @@ ngx_chat_session_queue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
     s->out[n] = ngx_chat_buf_ref(b);
     s->out_count++;
     s->out_bytes += b->len;
-
-    if (b->reply) {
-        s->reply_bytes += b->len;
-
-    } else {
-        s->event_bytes += b->len;
-    }
+    *(b->reply ? &s->reply_bytes : &s->event_bytes) += b->len;
 
     ngx_chat_session_post_write(s);
 
@@ -472,7 +467,16 @@ ngx_chat_session_input_blocked(ngx_chat_session_t *s)
 }
 
 
+/* a queued frame leaves the queue whole: written, or dropped */
 static void
+ngx_chat_session_uncount(ngx_chat_session_t *s, ngx_chat_buf_t *b)
+{
+    *(b->reply ? &s->reply_bytes : &s->event_bytes) -= b->len;
+}
+
+
+/* a session stopped by a limit is read again once no limit holds */
+void
 ngx_chat_session_resume(ngx_chat_session_t *s)
 {
     if (!s->read_stalled || s->closed || ngx_chat_session_read_blocked(s)) {
@@ -602,25 +606,13 @@ ngx_chat_session_drop_unsent(ngx_chat_session_t *s)
     keep = (s->out_offset > 0) ? 1 : 0;
 
     for (i = keep; i < s->out_count; i++) {
-        ngx_chat_buf_unref(s->out[(s->out_head + i) % s->out_cap]);
+        b = s->out[(s->out_head + i) % s->out_cap];
+        s->out_bytes -= b->len;
+        ngx_chat_session_uncount(s, b);
+        ngx_chat_buf_unref(b);
     }
 
     s->out_count = keep;
-    s->out_bytes = 0;
-    s->event_bytes = 0;
-    s->reply_bytes = 0;
-
-    if (keep) {
-        b = s->out[s->out_head];
-        s->out_bytes = b->len;
-
-        if (b->reply) {
-            s->reply_bytes = b->len;
-
-        } else {
-            s->event_bytes = b->len;
-        }
-    }
 }
 
 
@@ -944,14 +936,7 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
             }
 
             n -= b->len;
-
-            if (b->reply) {
-                s->reply_bytes -= b->len;
-
-            } else {
-                s->event_bytes -= b->len;
-            }
-
+            ngx_chat_session_uncount(s, b);
             ngx_chat_buf_unref(b);
             s->out_head = (s->out_head + 1) % s->out_cap;
             s->out_count--;
