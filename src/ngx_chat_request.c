@@ -12,6 +12,8 @@ static void ngx_chat_request_refresh(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
+static ngx_int_t ngx_chat_request_over_rate(ngx_chat_session_t *s,
+    ngx_chat_request_t *req, int rc);
 static void ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait);
 static void ngx_chat_request_resume(ngx_event_t *ev);
 
@@ -66,7 +68,6 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len)
 {
     int                       rc;
-    uint64_t                  wait;
     const char               *code, *msg;
     ngx_chat_op_t            *op;
     ngx_chat_json_t           j;
@@ -81,24 +82,9 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     rc = ngx_chat_request_decode((const char *) data, len, &lim, &req, &code,
                                  &msg);
 
-    /*
-     * Every frame but a send costs from the connection's budget.  Sends
-     * have their own: at most NGX_CHAT_SEND_INFLIGHT_MAX wait for the
-     * group commit before the connection is no longer read.
-     */
-    if (rc != 0 || req.type != NGX_CHAT_REQ_SEND) {
-        wait = ngx_chat_limit_take(&s->request_tat,
-                                   (uint64_t) ngx_current_msec * 1000,
-                                   &s->lcf->request_rate);
-        if (wait) {
-            ngx_chat_request_rate_limited(s, req.id, req.id_len,
-                                          "too many requests on this "
-                                          "connection (chat_request_rate)",
-                                          ngx_chat_limit_seconds(wait));
-            ngx_chat_request_free(&req);
-            ngx_chat_request_pause(s, wait);
-            return;
-        }
+    if (ngx_chat_request_over_rate(s, &req, rc) != NGX_OK) {
+        ngx_chat_request_free(&req);
+        return;
     }
 
     if (rc != 0) {
@@ -306,6 +292,39 @@ ngx_chat_request_room_allowed(ngx_chat_session_t *s, ngx_chat_request_t *req)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Every frame but a send costs from the connection's budget.  Sends have
+ * their own: at most NGX_CHAT_SEND_INFLIGHT_MAX wait for the group commit
+ * before the connection is no longer read.  A frame over the budget is
+ * answered rate_limited and not run (NGX_DECLINED).
+ */
+static ngx_int_t
+ngx_chat_request_over_rate(ngx_chat_session_t *s, ngx_chat_request_t *req,
+    int rc)
+{
+    uint64_t  wait;
+
+    if (rc == 0 && req->type == NGX_CHAT_REQ_SEND) {
+        return NGX_OK;
+    }
+
+    wait = ngx_chat_limit_take(&s->request_tat,
+                               (uint64_t) ngx_current_msec * 1000,
+                               &s->lcf->request_rate);
+    if (wait == 0) {
+        return NGX_OK;
+    }
+
+    ngx_chat_request_rate_limited(s, req->id, req->id_len,
+                                  "too many requests on this connection "
+                                  "(chat_request_rate)",
+                                  ngx_chat_limit_seconds(wait));
+    ngx_chat_request_pause(s, wait);
+
+    return NGX_DECLINED;
 }
 
 

@@ -37,6 +37,8 @@ static ngx_uint_t ngx_chat_session_read_blocked(ngx_chat_session_t *s);
 static ngx_uint_t ngx_chat_session_input_blocked(ngx_chat_session_t *s);
 static void ngx_chat_session_uncount(ngx_chat_session_t *s,
     ngx_chat_buf_t *b);
+static void ngx_chat_session_written(ngx_chat_session_t *s,
+    ngx_uint_t progress);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
@@ -951,38 +953,12 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
 
     s->in_handler = 0;
 
-    /*
-     * Output that the peer does not take for chat_send_timeout closes the
-     * session: a peer that stopped reading holds nothing for long.  The
-     * deadline moves with every write that makes progress; the timer
-     * catches up with it lazily.
-     */
-    if (s->out_count == 0 || s->close_sent) {
-        s->send_armed = 0;
+    ngx_chat_session_written(s, c->sent != start);
 
-    } else if (c->sent != start || !s->send_armed) {
-        s->send_deadline = ngx_current_msec + s->lcf->send_timeout;
-
-        if (!s->send_armed) {
-            s->send_armed = 1;
-            ngx_chat_session_arm(s);
-        }
+    if (s->closed) {
+        ngx_chat_session_unref(s);
+        return;
     }
-
-    if (s->replay_wait && !s->close_sent
-        && s->reply_bytes < ngx_chat_session_reply_window(s))
-    {
-        /* a replay waits for room: it queues its next frames */
-        s->replay_wait = 0;
-        ngx_chat_fanout_session_drained(s);
-
-        if (s->closed) {
-            ngx_chat_session_unref(s);
-            return;
-        }
-    }
-
-    ngx_chat_session_resume(s);
 
     if (s->out_count == 0 && s->out != &s->out_one) {
         /* a burst is over: an idle session keeps no ring */
@@ -1010,6 +986,47 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
     }
 
     ngx_chat_session_unref(s);
+}
+
+
+/*
+ * After a write: the stall deadline, the replays that wait for room, and
+ * the reading that waits for the answers to go.
+ */
+static void
+ngx_chat_session_written(ngx_chat_session_t *s, ngx_uint_t progress)
+{
+    /*
+     * Output that the peer does not take for chat_send_timeout closes the
+     * session: a peer that stopped reading holds nothing for long.  The
+     * deadline moves with every write that makes progress; the timer
+     * catches up with it lazily.
+     */
+    if (s->out_count == 0 || s->close_sent) {
+        s->send_armed = 0;
+
+    } else if (progress || !s->send_armed) {
+        s->send_deadline = ngx_current_msec + s->lcf->send_timeout;
+
+        if (!s->send_armed) {
+            s->send_armed = 1;
+            ngx_chat_session_arm(s);
+        }
+    }
+
+    if (s->replay_wait && !s->close_sent
+        && s->reply_bytes < ngx_chat_session_reply_window(s))
+    {
+        /* a replay waits for room: it queues its next frames */
+        s->replay_wait = 0;
+        ngx_chat_fanout_session_drained(s);
+
+        if (s->closed) {
+            return;
+        }
+    }
+
+    ngx_chat_session_resume(s);
 }
 
 
