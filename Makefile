@@ -9,12 +9,14 @@ TEST_DIR    ?= $(CURDIR)/$(BUILD)/test
 TOKEN_USER  := $(if $(filter command line,$(origin USER)),$(USER),alice)
 
 WARN        := -Wall -Wextra -Werror
-UNIT_CFLAGS := -std=gnu99 -O2 -g $(WARN) -Isrc -It/unit
+UNIT_CFLAGS := -std=gnu99 -O2 -g $(WARN) -Isrc/core -It/unit
 
-MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h)
+MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h src/core/*.c \
+               src/core/*.h)
+CORE_SRCS   := $(wildcard src/core/*.c)
 UNIT_TESTS  := frame utf8 proto jwt room limit
 
-.PHONY: all module tools unit test integration demo up down token bench \
+.PHONY: all module tools core-check unit test integration demo up down token bench \
         bench-detail deps clean
 
 all: module tools
@@ -46,26 +48,36 @@ $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	@# a new inode: a running nginx keeps the module it has mapped
 	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/chat-token: cli/chat-token.c src/ngx_chat_jwt.c src/ngx_chat_jwt.h
+$(BUILD)/chat-token: cli/chat-token.c src/core/ngx_chat_jwt.c src/core/ngx_chat_jwt.h
 	@mkdir -p $(BUILD)
-	$(CC) $(UNIT_CFLAGS) -o $@ cli/chat-token.c src/ngx_chat_jwt.c \
+	$(CC) $(UNIT_CFLAGS) -o $@ cli/chat-token.c src/core/ngx_chat_jwt.c \
 	    -ljwt -ljansson -lcrypto
 
 # unit tests: the parts that know nothing of nginx
-$(BUILD)/unit/test_frame: src/ngx_chat_frame.c src/ngx_chat_utf8.c
-$(BUILD)/unit/test_utf8: src/ngx_chat_utf8.c
-$(BUILD)/unit/test_proto: src/ngx_chat_proto.c
-$(BUILD)/unit/test_jwt: src/ngx_chat_jwt.c
-$(BUILD)/unit/test_limit: src/ngx_chat_limit.c
-$(BUILD)/unit/test_room: src/ngx_chat_room.c src/ngx_chat_buf.c \
-    src/ngx_chat_frame.c src/ngx_chat_utf8.c
+$(BUILD)/unit/test_frame: src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
+$(BUILD)/unit/test_utf8: src/core/ngx_chat_utf8.c
+$(BUILD)/unit/test_proto: src/core/ngx_chat_proto.c
+$(BUILD)/unit/test_jwt: src/core/ngx_chat_jwt.c
+$(BUILD)/unit/test_limit: src/core/ngx_chat_limit.c
+$(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
+    src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
 
-$(BUILD)/unit/test_%: t/unit/test_%.c t/unit/unit.h $(wildcard src/*.h)
+$(BUILD)/unit/test_%: t/unit/test_%.c t/unit/unit.h $(wildcard src/core/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(filter %.c,$(filter-out $<,$^)) \
 	    -ljwt -ljansson -lcrypto
 
-unit: $(addprefix $(BUILD)/unit/test_,$(UNIT_TESTS)) $(BUILD)/chat-token
+# src/core knows nothing of nginx: each file compiles with no nginx header
+# on the include path, and names none
+core-check:
+	@! grep -n '#include *[<"]ngx_\(config\|core\|http\|event\)' \
+	    $(CORE_SRCS) $(wildcard src/core/*.h) \
+	    || { echo "src/core includes an nginx header"; exit 1; }
+	@for f in $(CORE_SRCS); do \
+	    $(CC) $(UNIT_CFLAGS) -fsyntax-only $$f || exit 1; done
+
+unit: core-check $(addprefix $(BUILD)/unit/test_,$(UNIT_TESTS)) \
+    $(BUILD)/chat-token
 	@for t in $(filter $(BUILD)/unit/%,$^); do \
 	    CHAT_TOKEN=$(BUILD)/chat-token $$t || exit 1; done
 

@@ -6,6 +6,15 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_request.h"
+#include "ngx_chat_fanout.h"
+#include "ngx_chat_batch.h"
+#include "ngx_chat_redis.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_access.h"
+#include "ngx_chat_http.h"
+#include "ngx_chat_store.h"
 
 
 static void *ngx_chat_create_main_conf(ngx_conf_t *cf);
@@ -18,6 +27,8 @@ static char *ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_chat_ws(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_chat_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_chat_errors(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chat_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_chat_addr_numeric(u_char *addr, size_t len);
@@ -52,12 +63,6 @@ static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_chat_rooms_bounds = {
     ngx_chat_check_bounds, 1, 10000
-};
-
-static ngx_conf_enum_t  ngx_chat_stores[] = {
-    { ngx_string("postgresql"), NGX_CHAT_STORE_POSTGRESQL },
-    { ngx_string("redis"), NGX_CHAT_STORE_REDIS },
-    { ngx_null_string, 0 }
 };
 
 
@@ -241,10 +246,10 @@ static ngx_command_t  ngx_chat_commands[] = {
 
     { ngx_string("chat_store"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_chat_store_conf,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_chat_loc_conf_t, store),
-      &ngx_chat_stores },
+      0,
+      NULL },
 
     { ngx_string("chat_request_rate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
@@ -421,7 +426,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
     lcf->reply_max = NGX_CONF_UNSET_SIZE;
     lcf->join_replay_max = NGX_CONF_UNSET_UINT;
-    lcf->store = NGX_CONF_UNSET_UINT;
+    lcf->store = NGX_CONF_UNSET_PTR;
     lcf->request_rate.interval = NGX_CHAT_RATE_UNSET;
     lcf->rooms_max = NGX_CONF_UNSET_UINT;
 
@@ -448,8 +453,8 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,
                               500);
-    ngx_conf_merge_uint_value(conf->store, prev->store,
-                              NGX_CHAT_STORE_POSTGRESQL);
+    ngx_conf_merge_ptr_value(conf->store, prev->store,
+                             &ngx_chat_store_postgresql);
     ngx_chat_rate_merge(&conf->request_rate, &prev->request_rate,
                         NGX_CHAT_REQUEST_INTERVAL, NGX_CHAT_REQUEST_BURST);
     ngx_conf_merge_uint_value(conf->rooms_max, prev->rooms_max, 100);
@@ -587,6 +592,32 @@ ngx_chat_errors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_chat_http_errors_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chat_store_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chat_loc_conf_t  *lcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lcf->store != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lcf->store = ngx_chat_store_by_name(&value[1]);
+
+    if (lcf->store == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\": chat_store takes "
+                           "postgresql or redis", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -1027,7 +1058,7 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
     ngx_chat_worker.mcf = mcf;
     ngx_chat_worker.log = cycle->log;
     ngx_queue_init(&ngx_chat_worker.sessions);
-    ngx_chat_request_init(cycle);
+    ngx_chat_session_rate_init(cycle);
 
     if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0
         || ngx_chat_room_table_init(&ngx_chat_worker.relay_rooms, 64) != 0)
@@ -1061,7 +1092,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_worker.active = 0;
 
     ngx_chat_sessions_shutdown();
-    ngx_chat_request_exit();
+    ngx_chat_session_rate_exit();
     ngx_chat_batch_exit();
     ngx_chat_access_exit();
     ngx_chat_fanout_exit();

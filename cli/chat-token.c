@@ -2,7 +2,7 @@
 /*
  * chat-token: sign a JWT for ngx_chat (development and tests).
  *
- * The claims and signing code live in src/ngx_chat_jwt.c, shared with the
+ * The claims and signing code live in src/core/ngx_chat_jwt.c, shared with the
  * unit tests, so that what this tool makes is what the tests verify.
  */
 

@@ -8,7 +8,10 @@
  */
 
 #include "ngx_chat.h"
-#include "ngx_chat_store.h"
+#include "ngx_chat_access.h"
+#include "ngx_chat_proto.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_sql.h"
 
 
 typedef struct {
@@ -168,7 +171,7 @@ ngx_chat_access_flush(ngx_event_t *ev)
             lengths[1] = 1;
             values[2] = (char *) interval;
             values[3] = (char *) burst;
-            ngx_chat_store_room_create_rate(interval, &lengths[2], burst,
+            ngx_chat_sql_room_create_rate(interval, &lengths[2], burst,
                                             &lengths[3]);
 
             rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN_BATCH, 4, values,
@@ -214,7 +217,7 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
             /* a new room beyond the user's chat_room_create_rate */
             ngx_chat_access_answer(ac, 0, "rate_limited",
                                    PQgetvalue(res, row, 3),
-                                   ngx_chat_store_retry_after(
+                                   ngx_chat_sql_retry_after(
                                        PQgetvalue(res, row, 4)));
 
         } else if (!PQgetisnull(res, row, 2)) {

@@ -5,8 +5,12 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_redis.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_http.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_sql.h"
 
 #include <jansson.h>
 
@@ -173,7 +177,7 @@ ngx_chat_api_call(ngx_http_request_t *r)
     lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
 
     /* history and cursors need stored messages */
-    if (lcf->store == NGX_CHAT_STORE_REDIS
+    if (!lcf->store->logged
         && (route == NGX_CHAT_API_READ
             || (route == NGX_CHAT_API_MESSAGES
                 && r->method != NGX_HTTP_POST)))
@@ -545,14 +549,10 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
         op->seq = req.seq;
         ngx_chat_read(op);
 
-    } else if (lcf->store == NGX_CHAT_STORE_REDIS) {
-        ngx_chat_relay_send(op, ctx->claims.name,
-                            ngx_strlen(ctx->claims.name), &req);
-
     } else {
         /* the same send as over a WebSocket: one commit, one event */
-        ngx_chat_batch_send(op, ctx->claims.name,
-                            ngx_strlen(ctx->claims.name), &req);
+        lcf->store->send(op, ctx->claims.name, ngx_strlen(ctx->claims.name),
+                         &req);
     }
 
     ngx_chat_request_free(&req);
@@ -804,7 +804,7 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     lengths[1] = op->user_len;
     values[5] = (char *) interval;
     values[6] = (char *) burst;
-    ngx_chat_store_room_create_rate(interval, &lengths[5], burst,
+    ngx_chat_sql_room_create_rate(interval, &lengths[5], burst,
                                     &lengths[6]);
 
     rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_CREATE, 7, values, lengths,
@@ -924,7 +924,7 @@ ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res, int row,
 
     if (!PQgetisnull(res, row, NGX_CHAT_ROOM_COLUMNS)) {
         ngx_chat_json_key(j, "last_message");
-        (void) ngx_chat_store_row_message(res, row, NGX_CHAT_ROOM_COLUMNS,
+        (void) ngx_chat_sql_row_message(res, row, NGX_CHAT_ROOM_COLUMNS,
                                           id, id_len, 0, j);
     }
 

@@ -6,8 +6,12 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_batch.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_fanout.h"
+#include "ngx_chat_pg.h"
 #include "ngx_chat_op.h"
-#include "ngx_chat_store.h"
+#include "ngx_chat_sql.h"
 
 
 typedef struct {
@@ -115,12 +119,7 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
     s = op->session;
 
     if (s) {
-        s->inflight++;
-
-        if (s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX) {
-            /* the client outruns the store: stop reading it for a while */
-            s->read_paused = 1;
-        }
+        ngx_chat_session_send_begin(s);
     }
 
     ngx_queue_insert_tail(&ngx_chat_batch_waiting, &snd->queue);
@@ -208,7 +207,7 @@ ngx_chat_batch_flush(ngx_event_t *ev)
     lengths[1] = 1;
     values[2] = (char *) interval;
     values[3] = (char *) burst;
-    ngx_chat_store_room_create_rate(interval, &lengths[2], burst,
+    ngx_chat_sql_room_create_rate(interval, &lengths[2], burst,
                                     &lengths[3]);
 
     rc = ngx_chat_pg_query(NGX_CHAT_SQL_SEND_BATCH, 4, values, lengths,
@@ -267,7 +266,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
                 ngx_chat_send_fail(snd, "not_found", "no such room");
 
             } else if (ngx_strcmp(st, "rate_limited") == 0) {
-                op->retry_after = ngx_chat_store_retry_after(
+                op->retry_after = ngx_chat_sql_retry_after(
                                       PQgetvalue(res, row - 1, 5));
                 ngx_chat_send_fail(snd, "rate_limited",
                                    "too many new rooms "
@@ -399,7 +398,7 @@ ngx_chat_send_release(ngx_chat_send_t *snd)
     s = op->session;
     ngx_free(snd);
 
-    if (s && !s->closed) {
+    if (s) {
         ngx_chat_session_send_done(s);
     }
 

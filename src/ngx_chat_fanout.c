@@ -14,6 +14,13 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_fanout.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_request.h"
+#include "ngx_chat_redis.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_access.h"
+#include "ngx_chat_sql.h"
 #include "ngx_chat_store.h"
 
 
@@ -657,7 +664,7 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
             continue;
 
         } else if (ngx_chat_member_hold(m, b) != 0) {
-            ngx_chat_session_close(s, 1011, "out of memory");
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
 
         } else if (m->held_bytes > s->lcf->send_queue_max) {
             ngx_chat_fanout_join_overflow((ngx_chat_join_t *) m);
@@ -677,7 +684,7 @@ ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn)
     ngx_chat_room_ctx_t  *ctx = jn->member.room->data;
 
     if (ctx->store == NGX_CHAT_STORE_REDIS) {
-        ngx_chat_session_close(jn->member.session, 1013,
+        ngx_chat_session_close(jn->member.session, NGX_CHAT_CLOSE_TRY_LATER,
                                "reading too slowly");
         return;
     }
@@ -916,7 +923,7 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
     for (i = 0; i < n; i++) {
         ngx_chat_json_init(&j, 512);
 
-        if (ngx_chat_store_row_message(res, i, 0, room->id, room->id_len,
+        if (ngx_chat_sql_row_message(res, i, 0, room->id, room->id_len,
                                        1, &j)
             != NGX_OK)
         {
@@ -1009,7 +1016,8 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
         return;
     }
 
-    room = ngx_chat_room_acquire(s->lcf->store, req->room, req->room_len);
+    room = ngx_chat_room_acquire(s->lcf->store->index, req->room,
+                                 req->room_len);
     if (room == NULL) {
         ngx_free(jn);
         ngx_chat_session_error(s, req->id, req->id_len, "internal",
@@ -1026,8 +1034,7 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
     ngx_memcpy(jn->id, req->id, req->id_len);
 
     ngx_chat_room_link(room, &jn->member);
-    jn->member.snext = s->members;
-    s->members = &jn->member;
+    ngx_chat_session_add_member(s, &jn->member);
 
     ctx = room->data;
 
@@ -1129,7 +1136,7 @@ ngx_chat_join_checked(void *data, int64_t seq, const char *code,
         }
     }
 
-    if (!s->closed && !s->close_sent) {
+    if (ngx_chat_session_open(s)) {
         ngx_chat_join_start(jn);
     }
 
@@ -1303,7 +1310,7 @@ ngx_chat_join_frames(ngx_chat_join_t *jn, PGresult *res, int first, int last)
     for (i = first; i != last + step; i += step) {
         ngx_chat_json_init(&j, 512);
 
-        if (ngx_chat_store_row_message(res, i, 0, jn->member.room->id,
+        if (ngx_chat_sql_row_message(res, i, 0, jn->member.room->id,
                                        jn->member.room->id_len, 1, &j)
             == NGX_OK && !j.failed)
         {
@@ -1397,7 +1404,7 @@ ngx_chat_join_feed(ngx_chat_join_t *jn)
         (void) ngx_chat_session_reply(s, b);
         ngx_chat_buf_unref(b);
 
-        if (s->close_sent || s->closed) {
+        if (!ngx_chat_session_open(s)) {
             return;
         }
     }
@@ -1408,7 +1415,8 @@ ngx_chat_join_feed(ngx_chat_join_t *jn)
          * let pass: they are read back, and the reply moves past them.
          */
         if (++jn->rounds > NGX_CHAT_CATCH_UP_MAX) {
-            ngx_chat_session_close(s, 1013, "reading too slowly");
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_TRY_LATER,
+                                   "reading too slowly");
             return;
         }
 
@@ -1463,7 +1471,7 @@ ngx_chat_fanout_session_drained(ngx_chat_session_t *s)
         if (!m->live && jn->replay) {
             ngx_chat_join_feed(jn);
 
-            if (s->close_sent || s->closed) {
+            if (!ngx_chat_session_open(s)) {
                 return;
             }
         }
@@ -1501,7 +1509,7 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
 
     ngx_chat_json_free(&j);
 
-    if (s->close_sent || s->closed) {
+    if (!ngx_chat_session_open(s)) {
         return;
     }
 
@@ -1523,7 +1531,7 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     }
 
     /* the session may be closing: the member list is its to free */
-    if (!s->close_sent && !s->closed) {
+    if (ngx_chat_session_open(s)) {
         ngx_chat_member_free_held(m);
     }
 }
@@ -1602,15 +1610,9 @@ ngx_chat_session_member(ngx_chat_session_t *s, const char *room, size_t len)
 static void
 ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
 {
-    ngx_chat_room_t     *room;
-    ngx_chat_member_t  **p;
+    ngx_chat_room_t  *room;
 
-    for (p = &s->members; *p; p = &(*p)->snext) {
-        if (*p == m) {
-            *p = m->snext;
-            break;
-        }
-    }
+    ngx_chat_session_remove_member(s, m);
 
     if (!m->live) {
         /* every member is a join: one that ends unfinished */
@@ -1642,7 +1644,7 @@ ngx_chat_join_find(ngx_chat_room_ref_t *ref)
     s = ref->session;
     jn = NULL;
 
-    if (!s->closed && !s->close_sent) {
+    if (ngx_chat_session_open(s)) {
         jn = ngx_chat_session_member(s, ref->room, ref->room_len);
 
         if (jn && (jn->member.live || jn->member.join_gen != ref->gen)) {

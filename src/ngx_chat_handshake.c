@@ -5,6 +5,8 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_http.h"
 #include <ngx_sha1.h>
 
 

@@ -4,7 +4,10 @@
  */
 
 #include "ngx_chat_op.h"
-#include "ngx_chat_store.h"
+#include "ngx_chat_fanout.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_sql.h"
 
 
 static void ngx_chat_history_done(void *data, PGresult *res,
@@ -106,7 +109,7 @@ ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
     for (i = first; i < last; i++) {
         ngx_chat_json_sep(&j);
 
-        if (ngx_chat_store_row_message(res, i, 0, op->room, op->room_len, 0,
+        if (ngx_chat_sql_row_message(res, i, 0, op->room, op->room_len, 0,
                                        &j)
             != NGX_OK)
         {
@@ -188,7 +191,7 @@ ngx_chat_history_fit(ngx_chat_op_t *op, PGresult *res, int *first, int *last)
     for ( /* void */ ; i != end; i += step) {
         ngx_chat_json_reset(&e);
 
-        if (ngx_chat_store_row_message(res, i, 0, op->room, op->room_len, 0,
+        if (ngx_chat_sql_row_message(res, i, 0, op->room, op->room_len, 0,
                                        &e)
             != NGX_OK)
         {

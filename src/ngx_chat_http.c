@@ -5,6 +5,7 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_http.h"
 
 
 static ngx_table_elt_t *ngx_chat_http_list_find(ngx_list_t *list,

@@ -1,5 +1,9 @@
 #include "ngx_chat_op.h"
-#include "ngx_chat_store.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_request.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_http.h"
+#include "ngx_chat_sql.h"
 
 
 static void ngx_chat_op_rest_gone(void *data);
@@ -155,7 +159,7 @@ ngx_int_t
 ngx_chat_op_gone(ngx_chat_op_t *op)
 {
     if (op->session) {
-        return op->session->closed || op->session->close_sent;
+        return !ngx_chat_session_open(op->session);
     }
 
     return op->http == NULL;
@@ -291,7 +295,7 @@ ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
         /* a new room beyond chat_room_create_rate: the detail is the wait */
         detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         code = "rate_limited";
-        op->retry_after = ngx_chat_store_retry_after(detail ? detail : "0");
+        op->retry_after = ngx_chat_sql_retry_after(detail ? detail : "0");
     }
 
     if (status == NGX_CHAT_PG_UNAVAILABLE) {

@@ -8,6 +8,8 @@
 #define _NGX_CHAT_OP_H_INCLUDED_
 
 #include "ngx_chat.h"
+#include "ngx_chat_pg.h"
+#include "ngx_chat_proto.h"
 
 
 typedef struct {

@@ -6,6 +6,7 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_pg.h"
 
 
 #define NGX_CHAT_PG_CLOSED      0

@@ -11,6 +11,8 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_redis.h"
+#include "ngx_chat_fanout.h"
 #include <ngx_sha1.h>
 
 #include <hiredis/hiredis.h>

@@ -10,6 +10,10 @@
  */
 
 #include "ngx_chat_op.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_fanout.h"
+#include "ngx_chat_redis.h"
+#include "ngx_chat_access.h"
 
 
 typedef struct {
@@ -61,12 +65,7 @@ ngx_chat_relay_send(ngx_chat_op_t *op, const char *name, size_t name_len,
     }
 
     if (s) {
-        s->inflight++;
-
-        if (s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX) {
-            /* the client outruns Redis: stop reading it for a while */
-            s->read_paused = 1;
-        }
+        ngx_chat_session_send_begin(s);
 
         ngx_chat_relay_publish(rl);
         return;
@@ -192,7 +191,7 @@ ngx_chat_relay_answer(ngx_chat_relay_t *rl, ngx_chat_json_t *fields,
     ngx_chat_json_free(&rl->event);
     ngx_free(rl);
 
-    if (s && !s->closed) {
+    if (s) {
         ngx_chat_session_send_done(s);
     }
 

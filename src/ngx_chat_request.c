@@ -3,7 +3,11 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_request.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_fanout.h"
 #include "ngx_chat_op.h"
+#include "ngx_chat_store.h"
 
 
 static void ngx_chat_request_auth(ngx_chat_session_t *s,
@@ -14,53 +18,6 @@ static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_over_rate(ngx_chat_session_t *s,
     ngx_chat_request_t *req, int rc);
-static void ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait);
-static void ngx_chat_request_resume(ngx_event_t *ev);
-
-
-/*
- * A connection over its chat_request_rate is not read until its next
- * request would pass (1 s at most, so that pongs and closes are still
- * read): what it pipelines meanwhile waits in its socket, not in the
- * worker.  The sessions paused, by resume time, and one timer for all.
- */
-#define NGX_CHAT_RATE_PAUSE_MAX  1000
-
-static ngx_queue_t   ngx_chat_request_paused;
-static ngx_event_t   ngx_chat_request_resume_ev;
-
-
-void
-ngx_chat_request_init(ngx_cycle_t *cycle)
-{
-    ngx_queue_init(&ngx_chat_request_paused);
-
-    ngx_memzero(&ngx_chat_request_resume_ev, sizeof(ngx_event_t));
-    ngx_chat_request_resume_ev.handler = ngx_chat_request_resume;
-    ngx_chat_request_resume_ev.log = cycle->log;
-    ngx_chat_request_resume_ev.cancelable = 1;
-}
-
-
-/* after the sessions are closed: their last references go */
-void
-ngx_chat_request_exit(void)
-{
-    ngx_queue_t         *q;
-    ngx_chat_session_t  *s;
-
-    if (ngx_chat_request_resume_ev.timer_set) {
-        ngx_del_timer(&ngx_chat_request_resume_ev);
-    }
-
-    while (!ngx_queue_empty(&ngx_chat_request_paused)) {
-        q = ngx_queue_head(&ngx_chat_request_paused);
-        ngx_queue_remove(q);
-        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
-        s->rate_paused = 0;
-        ngx_chat_session_unref(s);
-    }
-}
 
 
 void
@@ -142,18 +99,12 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
             break;
         }
 
-        if (s->lcf->store == NGX_CHAT_STORE_REDIS) {
-            ngx_chat_relay_send(op, (char *) s->name, s->name_len, &req);
-
-        } else {
-            ngx_chat_batch_send(op, (char *) s->name, s->name_len, &req);
-        }
-
+        s->lcf->store->send(op, (char *) s->name, s->name_len, &req);
         break;
 
     case NGX_CHAT_REQ_HISTORY:
     case NGX_CHAT_REQ_READ:
-        if (s->lcf->store == NGX_CHAT_STORE_REDIS) {
+        if (!s->lcf->store->logged) {
             ngx_chat_session_error(s, req.id, req.id_len, "bad_request",
                                    NGX_CHAT_NOT_STORED);
             break;
@@ -218,7 +169,8 @@ ngx_chat_request_auth(ngx_chat_session_t *s, ngx_chat_request_t *req)
     {
         ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                       "chat: token rejected: %s", err);
-        ngx_chat_session_close(s, 4001, "authentication failed");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED,
+                               "authentication failed");
         return;
     }
 
@@ -257,16 +209,11 @@ ngx_chat_request_refresh(ngx_chat_session_t *s, ngx_chat_request_t *req)
         return;
     }
 
-    if (ngx_chat_session_identity(s, &claims) != NGX_OK) {
+    if (ngx_chat_session_refresh(s, &claims) != NGX_OK) {
         ngx_chat_session_error(s, req->id, req->id_len, "internal",
                                "out of memory");
         return;
     }
-
-    s->expires = (time_t) claims.exp;
-    s->roles = claims.roles;
-
-    ngx_chat_session_rearm_expiry(s);
 
     if (req->id_len) {
         ngx_chat_json_init(&j, 96);
@@ -311,9 +258,7 @@ ngx_chat_request_over_rate(ngx_chat_session_t *s, ngx_chat_request_t *req,
         return NGX_OK;
     }
 
-    wait = ngx_chat_limit_take(&s->request_tat,
-                               (uint64_t) ngx_current_msec * 1000,
-                               &s->lcf->request_rate);
+    wait = ngx_chat_session_rate_take(s);
     if (wait == 0) {
         return NGX_OK;
     }
@@ -322,82 +267,9 @@ ngx_chat_request_over_rate(ngx_chat_session_t *s, ngx_chat_request_t *req,
                                   "too many requests on this connection "
                                   "(chat_request_rate)",
                                   ngx_chat_limit_seconds(wait));
-    ngx_chat_request_pause(s, wait);
+    ngx_chat_session_rate_pause(s, wait);
 
     return NGX_DECLINED;
-}
-
-
-/* wait: microseconds until the next request would pass */
-static void
-ngx_chat_request_pause(ngx_chat_session_t *s, uint64_t wait)
-{
-    ngx_msec_t           ms;
-    ngx_queue_t         *q;
-    ngx_chat_session_t  *p;
-
-    /* the frames already read are answered; no more are read */
-    if (s->rate_paused || s->closed) {
-        return;
-    }
-
-    ms = (ngx_msec_t) (wait / 1000 + 1);
-
-    if (ms > NGX_CHAT_RATE_PAUSE_MAX) {
-        ms = NGX_CHAT_RATE_PAUSE_MAX;
-    }
-
-    s->rate_paused = 1;
-    s->rate_resume = ngx_current_msec + ms;
-    ngx_chat_session_ref(s);
-
-    /* resume times mostly come in order: look from the tail */
-    for (q = ngx_queue_last(&ngx_chat_request_paused);
-         q != ngx_queue_sentinel(&ngx_chat_request_paused);
-         q = ngx_queue_prev(q))
-    {
-        p = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
-
-        if (p->rate_resume <= s->rate_resume) {
-            break;
-        }
-    }
-
-    ngx_queue_insert_after(q, &s->rate_queue);
-
-    if (ngx_queue_head(&ngx_chat_request_paused) == &s->rate_queue) {
-        /* ngx_add_timer() would keep a timer up to 300 ms later */
-        if (ngx_chat_request_resume_ev.timer_set) {
-            ngx_del_timer(&ngx_chat_request_resume_ev);
-        }
-
-        ngx_add_timer(&ngx_chat_request_resume_ev, ms);
-    }
-}
-
-
-static void
-ngx_chat_request_resume(ngx_event_t *ev)
-{
-    ngx_queue_t         *q;
-    ngx_chat_session_t  *s;
-
-    while (!ngx_queue_empty(&ngx_chat_request_paused)) {
-        q = ngx_queue_head(&ngx_chat_request_paused);
-        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
-
-        if ((ngx_msec_int_t) (s->rate_resume - ngx_current_msec) > 0) {
-            ngx_add_timer(ev, s->rate_resume - ngx_current_msec);
-            return;
-        }
-
-        ngx_queue_remove(q);
-        s->rate_paused = 0;
-
-        /* unless another limit holds it, such as its sends */
-        ngx_chat_session_resume(s);
-        ngx_chat_session_unref(s);
-    }
 }
 
 

@@ -4,6 +4,9 @@
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_request.h"
+#include "ngx_chat_fanout.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -14,6 +17,9 @@
 #define NGX_CHAT_EXPIRY_STEP    86400000
 
 
+static ngx_int_t ngx_chat_session_identity(ngx_chat_session_t *s,
+    ngx_chat_jwt_claims_t *claims);
+static void ngx_chat_session_rearm_expiry(ngx_chat_session_t *s);
 static void ngx_chat_session_takeover(ngx_chat_session_t *s);
 static void ngx_chat_session_release_request(ngx_chat_session_t *s);
 static void ngx_chat_session_read_handler(ngx_event_t *rev);
@@ -223,7 +229,7 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     ngx_chat_json_t  j;
 
     if (ngx_chat_session_identity(s, claims) != NGX_OK) {
-        ngx_chat_session_close(s, 1011, "out of memory");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
         return;
     }
 
@@ -249,7 +255,7 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
 
 
 /* the user and name of the claims, in one allocation, replacing any */
-ngx_int_t
+static ngx_int_t
 ngx_chat_session_identity(ngx_chat_session_t *s,
     ngx_chat_jwt_claims_t *claims)
 {
@@ -280,7 +286,24 @@ ngx_chat_session_identity(ngx_chat_session_t *s,
 }
 
 
-void
+/* a refresh: the same user, a new expiry and roles */
+ngx_int_t
+ngx_chat_session_refresh(ngx_chat_session_t *s, ngx_chat_jwt_claims_t *claims)
+{
+    if (ngx_chat_session_identity(s, claims) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    s->expires = (time_t) claims->exp;
+    s->roles = claims->roles;
+
+    ngx_chat_session_rearm_expiry(s);
+
+    return NGX_OK;
+}
+
+
+static void
 ngx_chat_session_rearm_expiry(ngx_chat_session_t *s)
 {
     time_t      now;
@@ -339,7 +362,8 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
         ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
                       "chat: user \"%s\" reads too slowly: %uz bytes queued",
                       s->user, s->out_bytes);
-        ngx_chat_session_close(s, 1013, "reading too slowly");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_TRY_LATER,
+                               "reading too slowly");
         return NGX_DECLINED;
     }
 
@@ -404,7 +428,7 @@ ngx_chat_session_queue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 
         out = ngx_alloc(cap * sizeof(ngx_chat_buf_t *), s->connection->log);
         if (out == NULL) {
-            ngx_chat_session_close(s, 1011, "out of memory");
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
             return NGX_ERROR;
         }
 
@@ -569,8 +593,9 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     /* the room events still queued do not matter to a closing peer */
     ngx_chat_session_drop_unsent(s);
 
-    n = ngx_chat_frame_close(frame, code == 1005 ? 0 : code, reason,
-                             reason ? ngx_strlen(reason) : 0);
+    n = ngx_chat_frame_close(frame,
+                             code == NGX_CHAT_CLOSE_NO_STATUS ? 0 : code,
+                             reason, reason ? ngx_strlen(reason) : 0);
 
     b = ngx_chat_buf_alloc(n);
     if (b == NULL) {
@@ -705,7 +730,8 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
          */
         c->close = 0;
         s->refs++;
-        ngx_chat_session_close(s, 1001, "server going away");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
+                               "server going away");
         ngx_chat_session_write_handler(c->write);
         ngx_chat_session_unref(s);
         return;
@@ -775,7 +801,8 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             /* a limit was reached inside this input: keep the rest */
             s->unread = ngx_alloc(len, s->connection->log);
             if (s->unread == NULL) {
-                ngx_chat_session_close(s, 1011, "out of memory");
+                ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL,
+                                       "out of memory");
                 return;
             }
 
@@ -860,7 +887,7 @@ ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
 
     b = ngx_chat_buf_alloc(n + len);
     if (b == NULL) {
-        ngx_chat_session_close(s, 1011, "out of memory");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
         return;
     }
 
@@ -1031,8 +1058,24 @@ ngx_chat_session_written(ngx_chat_session_t *s, ngx_uint_t progress)
 
 
 void
+ngx_chat_session_send_begin(ngx_chat_session_t *s)
+{
+    s->inflight++;
+
+    if (s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX) {
+        /* the client outruns the store: stop reading it for a while */
+        s->read_paused = 1;
+    }
+}
+
+
+void
 ngx_chat_session_send_done(ngx_chat_session_t *s)
 {
+    if (s->closed) {
+        return;
+    }
+
     s->inflight--;
 
     if (s->read_paused && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
@@ -1086,7 +1129,8 @@ ngx_chat_session_timer_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
                       "chat: user \"%s\" reads too slowly: nothing taken "
                       "for %M ms", s->user, s->lcf->send_timeout);
-        ngx_chat_session_close(s, 1013, "reading too slowly");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_TRY_LATER,
+                               "reading too slowly");
     }
 
     if (!s->closed) {
@@ -1160,12 +1204,13 @@ static void
 ngx_chat_session_auth_timer(ngx_chat_session_t *s)
 {
     if (!s->authed) {
-        ngx_chat_session_close(s, 4008, "authentication timeout");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_TIMEOUT,
+                               "authentication timeout");
         return;
     }
 
     if (s->expires <= ngx_time()) {
-        ngx_chat_session_close(s, 4001, "token expired");
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED, "token expired");
         return;
     }
 
@@ -1200,5 +1245,28 @@ ngx_chat_sessions_shutdown(void)
         q = ngx_queue_head(&ngx_chat_worker.sessions);
         s = ngx_queue_data(q, ngx_chat_session_t, queue);
         ngx_chat_session_finalize(s);
+    }
+}
+
+
+/* the rooms a session joined: one member per room, kept by the fanout */
+void
+ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m)
+{
+    m->snext = s->members;
+    s->members = m;
+}
+
+
+void
+ngx_chat_session_remove_member(ngx_chat_session_t *s, ngx_chat_member_t *m)
+{
+    ngx_chat_member_t  **p;
+
+    for (p = &s->members; *p; p = &(*p)->snext) {
+        if (*p == m) {
+            *p = m->snext;
+            return;
+        }
     }
 }

@@ -1,64 +1,39 @@
 /*
- * The SQL the module runs, and turning stored rows into protocol frames.
+ * Where a location's sends go (chat_store): what differs between the two
+ * stores, chosen when the configuration is read.
  */
 
 #ifndef _NGX_CHAT_STORE_H_INCLUDED_
 #define _NGX_CHAT_STORE_H_INCLUDED_
 
 #include "ngx_chat.h"
+#include "ngx_chat_op.h"
 
 
-#define NGX_CHAT_SQL_MESSAGE_COLUMNS                                          \
-    "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
-    "meta, ts, deleted, edited_at"
+typedef void (*ngx_chat_store_send_pt)(ngx_chat_op_t *op, const char *name,
+    size_t name_len, ngx_chat_request_t *req);
 
-/* retry_after is in ms */
-#define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
-    "select i, seq, state, message, retry_after"                             \
-    " from chat_room_open_batch($1::jsonb, $2, $3, $4) order by i"
+struct ngx_chat_store_s {
+    ngx_str_t                 name;
 
-/* newest first: a capped replay keeps the latest messages */
-#define NGX_CHAT_SQL_REPLAY                                                   \
-    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
-    " where room_id = $1 and seq > $2 and seq <= $3"                         \
-    " order by seq desc limit $4"
+    /* rooms of each store are apart: room tables, Redis channels */
+    ngx_uint_t                index;        /* NGX_CHAT_STORE_* */
 
-#define NGX_CHAT_SQL_RESYNC                                                   \
-    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
-    " where room_id = $1 and seq > $2 order by seq limit $3"
+    /*
+     * PostgreSQL keeps every room's events in order: history, cursors,
+     * replays and gap fills read them back.  Redis only numbers them.
+     */
+    unsigned                  logged:1;
 
-#define NGX_CHAT_SQL_SEND_BATCH                                               \
-    "select i, status, seq, msg_id, ts, retry_after"                         \
-    " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
-
-/* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
-#define NGX_CHAT_SQL_HISTORY                                                  \
-    "select * from chat_history($1, $2, $3, $4, $5)"
-
-#define NGX_CHAT_SQL_READ                                                     \
-    "select chat_read($1, $2, $3)"
-
-/* chat_rooms_of returns NGX_CHAT_ROOM_COLUMNS, then a message's columns */
-#define NGX_CHAT_SQL_ROOMS_OF                                                 \
-    "select * from chat_rooms_of($1, $2)"
-
-#define NGX_CHAT_ROOM_COLUMNS  10
-
-#define NGX_CHAT_SQL_ROOM_CREATE                                              \
-    "select * from chat_room_create($1, $2, $3, $4, $5, $6, $7)"
-
-#define NGX_CHAT_RESYNC_ROWS  1000
+    /* commit (or number) the send, answer it, publish its event */
+    ngx_chat_store_send_pt    send;
+};
 
 
-/*
- * chat_room_create_rate as the statements above take it: the interval in
- * ms and the burst, as text in buffers of NGX_INT64_LEN
- */
-void ngx_chat_store_room_create_rate(u_char *interval, int *interval_len,
-    u_char *burst, int *burst_len);
-long long ngx_chat_store_retry_after(const char *ms);
+extern const ngx_chat_store_t  ngx_chat_store_postgresql;
+extern const ngx_chat_store_t  ngx_chat_store_redis;
 
-ngx_int_t ngx_chat_store_row_message(PGresult *res, int row, int c,
-    const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);
+const ngx_chat_store_t *ngx_chat_store_by_name(ngx_str_t *name);
+
 
 #endif /* _NGX_CHAT_STORE_H_INCLUDED_ */

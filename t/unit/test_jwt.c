@@ -1,6 +1,6 @@
 
 /*
- * Unit tests for src/ngx_chat_jwt.c: token verification, key checks and
+ * Unit tests for src/core/ngx_chat_jwt.c: token verification, key checks and
  * the signing code chat-token uses.
  *
  * Keys are generated here with OpenSSL.  Tokens with hand-made headers

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the request rates (src/ngx_chat_limit.c).
+ * Unit tests of the request rates (src/core/ngx_chat_limit.c).
  */
 
 #include "unit.h"

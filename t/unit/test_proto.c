@@ -1,6 +1,6 @@
 
 /*
- * Unit tests of src/ngx_chat_proto.c: request decoding, id validation and
+ * Unit tests of src/core/ngx_chat_proto.c: request decoding, id validation and
  * the JSON writer.
  */
 
@@ -164,6 +164,12 @@ test_types(void)
     UNIT_CHECK(!r.has_since, "join without since");
     ngx_chat_request_free(&r);
 
+    UNIT_CHECK(dec("{\"type\":\"join\",\"room\":\"general\","
+                   "\"since_rev\":7}", &r, &code, &msg) == 0, "join since_rev");
+    UNIT_CHECK(r.has_since_rev && r.since_rev == 7 && !r.has_since,
+               "join since_rev value");
+    ngx_chat_request_free(&r);
+
     UNIT_CHECK(dec("{\"type\":\"leave\",\"room\":\"r1\"}", &r, &code, &msg)
                == 0, "leave");
     UNIT_CHECK(r.type == NGX_CHAT_REQ_LEAVE
@@ -318,6 +324,10 @@ test_fields(void)
                "bad_request", "1");
 
     /* mistyped optional fields */
+    expect_err("{\"type\":\"join\",\"id\":1,\"room\":\"r\",\"since\":1,"
+               "\"since_rev\":1}", "bad_request", "1");
+    expect_err("{\"type\":\"join\",\"id\":1,\"room\":\"r\",\"since_rev\":-1}",
+               "bad_request", "1");
     expect_err("{\"type\":\"join\",\"id\":1,\"room\":\"r\",\"since\":-1}",
                "bad_request", "1");
     expect_err("{\"type\":\"join\",\"id\":1,\"room\":\"r\",\"since\":\"0\"}",

@@ -153,7 +153,8 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
 
                 if (r->ctl == NULL) {
                     *used = pos;
-                    ngx_chat_frame_fail(r, 1011, "out of memory");
+                    ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INTERNAL,
+                                        "out of memory");
                     return ngx_chat_frame_error(r, ev);
                 }
             }
@@ -182,7 +183,8 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
             *used = pos;
 
             if (!ngx_chat_utf8_valid(p, n)) {
-                ngx_chat_frame_fail(r, 1007, "invalid UTF-8 in text");
+                ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                                    "invalid UTF-8 in text");
                 return ngx_chat_frame_error(r, ev);
             }
 
@@ -202,7 +204,8 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
 
         if (r->utf8 == NGX_CHAT_UTF8_REJECT) {
             *used = pos;
-            ngx_chat_frame_fail(r, 1007, "invalid UTF-8 in text");
+            ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                                "invalid UTF-8 in text");
             return ngx_chat_frame_error(r, ev);
         }
 
@@ -226,7 +229,8 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
         *used = pos;
 
         if (r->utf8 != NGX_CHAT_UTF8_ACCEPT) {
-            ngx_chat_frame_fail(r, 1007, "truncated UTF-8 in text");
+            ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                                "truncated UTF-8 in text");
             return ngx_chat_frame_error(r, ev);
         }
 
@@ -302,7 +306,8 @@ ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r, const uint8_t *in,
         }
 
         if (plen >> 63) {
-            return ngx_chat_frame_fail(r, 1002, "64-bit length top bit set");
+            return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                       "64-bit length top bit set");
         }
 
     } else {
@@ -320,13 +325,15 @@ ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r, const uint8_t *in,
     }
 
     if (plen > r->frame_max) {
-        return ngx_chat_frame_fail(r, 1009, "frame too large");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_TOO_BIG,
+                                   "frame too large");
     }
 
     total = r->in_message ? r->buf_len + plen : plen;
 
     if (total > r->message_max) {
-        return ngx_chat_frame_fail(r, 1009, "message too large");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_TOO_BIG,
+                                   "message too large");
     }
 
     if (r->opcode == NGX_CHAT_WS_TEXT) {
@@ -354,17 +361,20 @@ ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
     op = b0 & 0x0f;
 
     if (b0 & 0x70) {
-        return ngx_chat_frame_fail(r, 1002, "reserved bits set");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                   "reserved bits set");
     }
 
     if ((op > NGX_CHAT_WS_BINARY && op < NGX_CHAT_WS_CLOSE)
         || op > NGX_CHAT_WS_PONG)
     {
-        return ngx_chat_frame_fail(r, 1002, "unknown opcode");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                   "unknown opcode");
     }
 
     if (!(b1 & 0x80)) {
-        return ngx_chat_frame_fail(r, 1002, "unmasked client frame");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                   "unmasked client frame");
     }
 
     r->opcode = op;
@@ -373,11 +383,13 @@ ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
     if (op & 0x8) {
 
         if (!r->fin) {
-            return ngx_chat_frame_fail(r, 1002, "fragmented control frame");
+            return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                       "fragmented control frame");
         }
 
         if ((b1 & 0x7f) > 125) {
-            return ngx_chat_frame_fail(r, 1002, "control frame too long");
+            return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                       "control frame too long");
         }
 
         return NGX_CHAT_FRAME_OK;
@@ -386,18 +398,21 @@ ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
     if (op == NGX_CHAT_WS_CONT) {
 
         if (!r->in_message) {
-            return ngx_chat_frame_fail(r, 1002, "continuation without start");
+            return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                       "continuation without start");
         }
 
         return NGX_CHAT_FRAME_OK;
     }
 
     if (r->in_message) {
-        return ngx_chat_frame_fail(r, 1002, "new message inside fragments");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                   "new message inside fragments");
     }
 
     if (op == NGX_CHAT_WS_BINARY) {
-        return ngx_chat_frame_fail(r, 1003, "binary frame");
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_UNSUPPORTED,
+                                   "binary frame");
     }
 
     return NGX_CHAT_FRAME_OK;
@@ -463,7 +478,8 @@ ngx_chat_frame_append(ngx_chat_frame_reader_t *r, const uint8_t *p, size_t n)
 
         buf = ngx_chat_frame_realloc(r->buf, cap);
         if (buf == NULL) {
-            return ngx_chat_frame_fail(r, 1011, "out of memory");
+            return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INTERNAL,
+                                       "out of memory");
         }
 
         r->buf = buf;
@@ -498,13 +514,14 @@ ngx_chat_frame_control(ngx_chat_frame_reader_t *r, const uint8_t *p,
         ev->type = NGX_CHAT_WS_EV_CLOSE;
         ev->data = ngx_chat_frame_empty;
         ev->len = 0;
-        ev->code = 1005;
+        ev->code = NGX_CHAT_CLOSE_NO_STATUS;
 
         return ev->type;
     }
 
     if (n == 1) {
-        ngx_chat_frame_fail(r, 1002, "close payload of 1 byte");
+        ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                            "close payload of 1 byte");
         return ngx_chat_frame_error(r, ev);
     }
 
@@ -516,12 +533,13 @@ ngx_chat_frame_control(ngx_chat_frame_reader_t *r, const uint8_t *p,
           || (code >= 1007 && code <= 1014)
           || (code >= 3000 && code <= 4999)))
     {
-        ngx_chat_frame_fail(r, 1002, "invalid close code");
+        ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL, "invalid close code");
         return ngx_chat_frame_error(r, ev);
     }
 
     if (!ngx_chat_utf8_valid(p + 2, n - 2)) {
-        ngx_chat_frame_fail(r, 1007, "invalid UTF-8 in close reason");
+        ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                            "invalid UTF-8 in close reason");
         return ngx_chat_frame_error(r, ev);
     }
 

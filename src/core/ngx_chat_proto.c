@@ -540,6 +540,19 @@ fields:
         }
 
         req->has_since = (rc > 0);
+
+        rc = ngx_chat_get_int(root, "since_rev", 0, LLONG_MAX,
+                              &req->since_rev);
+
+        if (rc < 0) {
+            ngx_chat_bad("\"since_rev\" must be an integer >= 0");
+        }
+
+        req->has_since_rev = (rc > 0);
+
+        if (req->has_since && req->has_since_rev) {
+            ngx_chat_bad("\"since\" and \"since_rev\" exclude each other");
+        }
     }
 
     if (want & NGX_CHAT_F_BEFORE) {

@@ -11,6 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* close codes (RFC 6455 section 7.4, protocol.md section 6) */
+#define NGX_CHAT_CLOSE_NORMAL        1000
+#define NGX_CHAT_CLOSE_GOING_AWAY    1001
+#define NGX_CHAT_CLOSE_PROTOCOL      1002
+#define NGX_CHAT_CLOSE_UNSUPPORTED   1003
+#define NGX_CHAT_CLOSE_NO_STATUS     1005   /* received only: no payload */
+#define NGX_CHAT_CLOSE_INVALID_DATA  1007
+#define NGX_CHAT_CLOSE_POLICY        1008
+#define NGX_CHAT_CLOSE_TOO_BIG       1009
+#define NGX_CHAT_CLOSE_INTERNAL      1011
+#define NGX_CHAT_CLOSE_RESTART       1012
+#define NGX_CHAT_CLOSE_TRY_LATER     1013
+#define NGX_CHAT_CLOSE_AUTH_FAILED   4001
+#define NGX_CHAT_CLOSE_FORBIDDEN     4003
+#define NGX_CHAT_CLOSE_AUTH_TIMEOUT  4008
+
 
 enum {
     NGX_CHAT_WS_CONT = 0,

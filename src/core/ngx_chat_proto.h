@@ -83,6 +83,7 @@ typedef struct {
     size_t                client_msg_id_len;
 
     long long             since;
+    long long             since_rev;
     long long             seq;
     long long             before;
     long long             after;
@@ -90,6 +91,7 @@ typedef struct {
     long long             reply_to;
 
     unsigned              has_since:1;
+    unsigned              has_since_rev:1;
     unsigned              has_seq:1;
     unsigned              has_before:1;
     unsigned              has_after:1;

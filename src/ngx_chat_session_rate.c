@@ -1,0 +1,139 @@
+/*
+ * chat_request_rate on a connection: its budget, and the connections
+ * paused until their next request would pass.
+ */
+
+#include "ngx_chat.h"
+#include "ngx_chat_session.h"
+
+
+static void ngx_chat_session_rate_resume(ngx_event_t *ev);
+
+
+/*
+ * A connection over its chat_request_rate is not read until its next
+ * request would pass (1 s at most, so that pongs and closes are still
+ * read): what it pipelines meanwhile waits in its socket, not in the
+ * worker.  The sessions paused, by resume time, and one timer for all.
+ */
+#define NGX_CHAT_RATE_PAUSE_MAX  1000
+
+static ngx_queue_t   ngx_chat_session_paused;
+static ngx_event_t   ngx_chat_session_resume_ev;
+
+
+void
+ngx_chat_session_rate_init(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_chat_session_paused);
+
+    ngx_memzero(&ngx_chat_session_resume_ev, sizeof(ngx_event_t));
+    ngx_chat_session_resume_ev.handler = ngx_chat_session_rate_resume;
+    ngx_chat_session_resume_ev.log = cycle->log;
+    ngx_chat_session_resume_ev.cancelable = 1;
+}
+
+
+/* after the sessions are closed: their last references go */
+void
+ngx_chat_session_rate_exit(void)
+{
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    if (ngx_chat_session_resume_ev.timer_set) {
+        ngx_del_timer(&ngx_chat_session_resume_ev);
+    }
+
+    while (!ngx_queue_empty(&ngx_chat_session_paused)) {
+        q = ngx_queue_head(&ngx_chat_session_paused);
+        ngx_queue_remove(q);
+        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+        s->rate_paused = 0;
+        ngx_chat_session_unref(s);
+    }
+}
+
+
+/* wait: microseconds until the next request would pass */
+void
+ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait)
+{
+    ngx_msec_t           ms;
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *p;
+
+    /* the frames already read are answered; no more are read */
+    if (s->rate_paused || s->closed) {
+        return;
+    }
+
+    ms = (ngx_msec_t) (wait / 1000 + 1);
+
+    if (ms > NGX_CHAT_RATE_PAUSE_MAX) {
+        ms = NGX_CHAT_RATE_PAUSE_MAX;
+    }
+
+    s->rate_paused = 1;
+    s->rate_resume = ngx_current_msec + ms;
+    ngx_chat_session_ref(s);
+
+    /* resume times mostly come in order: look from the tail */
+    for (q = ngx_queue_last(&ngx_chat_session_paused);
+         q != ngx_queue_sentinel(&ngx_chat_session_paused);
+         q = ngx_queue_prev(q))
+    {
+        p = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+
+        if (p->rate_resume <= s->rate_resume) {
+            break;
+        }
+    }
+
+    ngx_queue_insert_after(q, &s->rate_queue);
+
+    if (ngx_queue_head(&ngx_chat_session_paused) == &s->rate_queue) {
+        /* ngx_add_timer() would keep a timer up to 300 ms later */
+        if (ngx_chat_session_resume_ev.timer_set) {
+            ngx_del_timer(&ngx_chat_session_resume_ev);
+        }
+
+        ngx_add_timer(&ngx_chat_session_resume_ev, ms);
+    }
+}
+
+
+static void
+ngx_chat_session_rate_resume(ngx_event_t *ev)
+{
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    while (!ngx_queue_empty(&ngx_chat_session_paused)) {
+        q = ngx_queue_head(&ngx_chat_session_paused);
+        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+
+        if ((ngx_msec_int_t) (s->rate_resume - ngx_current_msec) > 0) {
+            ngx_add_timer(ev, s->rate_resume - ngx_current_msec);
+            return;
+        }
+
+        ngx_queue_remove(q);
+        s->rate_paused = 0;
+
+        /* unless another limit holds it, such as its sends */
+        ngx_chat_session_resume(s);
+        ngx_chat_session_unref(s);
+    }
+}
+
+
+
+/* 0: the request passes; else microseconds until one would */
+uint64_t
+ngx_chat_session_rate_take(ngx_chat_session_t *s)
+{
+    return ngx_chat_limit_take(&s->request_tat,
+                               (uint64_t) ngx_current_msec * 1000,
+                               &s->lcf->request_rate);
+}

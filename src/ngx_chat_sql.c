@@ -1,0 +1,95 @@
+#include "ngx_chat_sql.h"
+
+
+/*
+ * One row of NGX_CHAT_SQL_MESSAGE_COLUMNS, from column c on, as a
+ * "message" event, or as a history entry (the same without "type").
+ */
+ngx_int_t
+ngx_chat_sql_row_message(PGresult *res, int row, int c, const char *room,
+    size_t room_len, ngx_uint_t event, ngx_chat_json_t *j)
+{
+    ngx_chat_message_t  m;
+
+    ngx_memzero(&m, sizeof(ngx_chat_message_t));
+
+    m.room = room;
+    m.room_len = room_len;
+    m.seq = atoll(PQgetvalue(res, row, c));
+    m.msg_id = atoll(PQgetvalue(res, row, c + 1));
+    m.from = PQgetvalue(res, row, c + 2);
+    m.from_len = PQgetlength(res, row, c + 2);
+
+    if (!PQgetisnull(res, row, c + 3)) {
+        m.name = PQgetvalue(res, row, c + 3);
+        m.name_len = PQgetlength(res, row, c + 3);
+    }
+
+    m.deleted = PQgetvalue(res, row, c + 9)[0] == 't';
+
+    if (!m.deleted) {
+        m.body = PQgetvalue(res, row, c + 4);
+        m.body_len = PQgetlength(res, row, c + 4);
+
+        if (!PQgetisnull(res, row, c + 7)) {
+            m.meta = PQgetvalue(res, row, c + 7);
+            m.meta_len = PQgetlength(res, row, c + 7);
+        }
+    }
+
+    if (!PQgetisnull(res, row, c + 5)) {
+        m.client_msg_id = PQgetvalue(res, row, c + 5);
+        m.cid_len = PQgetlength(res, row, c + 5);
+    }
+
+    if (!PQgetisnull(res, row, c + 6)) {
+        m.reply_to = atoll(PQgetvalue(res, row, c + 6));
+    }
+
+    m.ts = atoll(PQgetvalue(res, row, c + 8));
+    m.with_type = event ? 1 : 0;
+
+    if (ngx_chat_json_message_open(j, &m) != 0) {
+        return NGX_ERROR;
+    }
+
+    if (!m.deleted && !PQgetisnull(res, row, c + 10)) {
+        ngx_chat_json_kv_int(j, "edited_at",
+                             atoll(PQgetvalue(res, row, c + 10)));
+    }
+
+    return ngx_chat_json_end(j) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_chat_sql_room_create_rate(u_char *interval, int *interval_len,
+    u_char *burst, int *burst_len)
+{
+    uint64_t           ms;
+    ngx_chat_limit_t  *lim;
+
+    lim = &ngx_chat_worker.mcf->room_create_rate;
+
+    /* off is 0; a rate faster than one room a millisecond is one */
+    ms = lim->interval / 1000;
+
+    if (lim->interval && ms == 0) {
+        ms = 1;
+    }
+
+    *interval_len = ngx_sprintf(interval, "%uL", ms) - interval;
+    *burst_len = ngx_sprintf(burst, "%uL", lim->burst) - burst;
+}
+
+
+/* a wait in ms, as the statements answer it, as the protocol's seconds */
+long long
+ngx_chat_sql_retry_after(const char *ms)
+{
+    long long  n;
+
+    n = atoll(ms);
+
+    return ngx_chat_limit_seconds(n > 0 ? (uint64_t) n * 1000 : 0);
+}
