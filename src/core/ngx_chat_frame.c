@@ -24,6 +24,9 @@
 #define NGX_CHAT_FRAME_AGAIN    1
 #define NGX_CHAT_FRAME_ERROR    2
 
+/* a payload helper's "the input ended first", apart from the events */
+#define NGX_CHAT_FRAME_MORE     -1
+
 #define NGX_CHAT_FRAME_BUF_MIN  256
 
 
@@ -45,6 +48,10 @@ static ngx_chat_ws_ev_e ngx_chat_frame_control(ngx_chat_frame_reader_t *r,
     const uint8_t *p, size_t n, ngx_chat_ws_event_t *ev);
 static ngx_chat_ws_ev_e ngx_chat_frame_error(ngx_chat_frame_reader_t *r,
     ngx_chat_ws_event_t *ev);
+static int ngx_chat_frame_feed_control(ngx_chat_frame_reader_t *r,
+    uint8_t *p, size_t n, size_t *pos, ngx_chat_ws_event_t *ev);
+static int ngx_chat_frame_feed_text(ngx_chat_frame_reader_t *r, uint8_t *p,
+    size_t n, size_t *pos, ngx_chat_ws_event_t *ev);
 
 
 void
@@ -137,116 +144,141 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
         }
 
         if (r->opcode & 0x8) {
+            rc = ngx_chat_frame_feed_control(r, p, n, &pos, ev);
 
-            if (r->payload_got == 0 && n == r->payload_len) {
-                pos += n;
-                r->state = NGX_CHAT_FRAME_HEADER;
-                *used = pos;
-                return ngx_chat_frame_control(r, p, n, ev);
-            }
-
-            /* control payload split across calls: at most 125 bytes */
-
-            if (r->ctl == NULL) {
-                r->ctl = ngx_chat_frame_realloc(NULL,
-                                                (size_t) r->payload_len);
-
-                if (r->ctl == NULL) {
-                    *used = pos;
-                    ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INTERNAL,
-                                        "out of memory");
-                    return ngx_chat_frame_error(r, ev);
-                }
-            }
-
-            if (n > 0) {
-                memcpy(r->ctl + r->payload_got, p, n);
-            }
-
-            pos += n;
-            r->payload_got += n;
-
-            if (r->payload_got < r->payload_len) {
-                break;
-            }
-
-            r->state = NGX_CHAT_FRAME_HEADER;
-            *used = pos;
-            return ngx_chat_frame_control(r, r->ctl, r->payload_len, ev);
+        } else {
+            rc = ngx_chat_frame_feed_text(r, p, n, &pos, ev);
         }
 
-        if (!r->in_message && r->payload_got == 0 && n == r->payload_len) {
-
-            /* a whole unfragmented text frame: deliver it in place */
-
-            pos += n;
-            *used = pos;
-
-            if (!ngx_chat_utf8_valid(p, n)) {
-                ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
-                                    "invalid UTF-8 in text");
-                return ngx_chat_frame_error(r, ev);
-            }
-
-            r->state = NGX_CHAT_FRAME_HEADER;
-
-            ev->type = NGX_CHAT_WS_EV_MESSAGE;
-            ev->data = p;
-            ev->len = n;
-
-            return ev->type;
-        }
-
-        /* validate before copying: fail fast, mid-frame */
-
-        r->utf8 = ngx_chat_utf8_feed(r->utf8, p, n);
-        pos += n;
-
-        if (r->utf8 == NGX_CHAT_UTF8_REJECT) {
-            *used = pos;
-            ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
-                                "invalid UTF-8 in text");
-            return ngx_chat_frame_error(r, ev);
-        }
-
-        if (ngx_chat_frame_append(r, p, n) != NGX_CHAT_FRAME_OK) {
-            *used = pos;
-            return ngx_chat_frame_error(r, ev);
-        }
-
-        r->payload_got += n;
-
-        if (r->payload_got < r->payload_len) {
+        if (rc == NGX_CHAT_FRAME_MORE) {
             break;
         }
 
-        r->state = NGX_CHAT_FRAME_HEADER;
-
-        if (!r->fin) {
-            continue;
+        if (rc != NGX_CHAT_WS_EV_NONE) {
+            *used = pos;
+            return (ngx_chat_ws_ev_e) rc;
         }
-
-        *used = pos;
-
-        if (r->utf8 != NGX_CHAT_UTF8_ACCEPT) {
-            ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
-                                "truncated UTF-8 in text");
-            return ngx_chat_frame_error(r, ev);
-        }
-
-        r->in_message = 0;
-        r->release = 1;
-
-        ev->type = NGX_CHAT_WS_EV_MESSAGE;
-        ev->data = r->buf ? r->buf : ngx_chat_frame_empty;
-        ev->len = r->buf_len;
-
-        return ev->type;
     }
 
     *used = pos;
 
     return NGX_CHAT_WS_EV_NONE;
+}
+
+
+/*
+ * The payload bytes p/n of a control frame, from *pos of the input.
+ * Returns its event, or NGX_CHAT_FRAME_MORE when the input ends first.
+ */
+static int
+ngx_chat_frame_feed_control(ngx_chat_frame_reader_t *r, uint8_t *p,
+    size_t n, size_t *pos, ngx_chat_ws_event_t *ev)
+{
+    if (r->payload_got == 0 && n == r->payload_len) {
+        *pos += n;
+        r->state = NGX_CHAT_FRAME_HEADER;
+        return ngx_chat_frame_control(r, p, n, ev);
+    }
+
+    /* control payload split across calls: at most 125 bytes */
+
+    if (r->ctl == NULL) {
+        r->ctl = ngx_chat_frame_realloc(NULL, (size_t) r->payload_len);
+
+        if (r->ctl == NULL) {
+            ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
+            return ngx_chat_frame_error(r, ev);
+        }
+    }
+
+    if (n > 0) {
+        memcpy(r->ctl + r->payload_got, p, n);
+    }
+
+    *pos += n;
+    r->payload_got += n;
+
+    if (r->payload_got < r->payload_len) {
+        return NGX_CHAT_FRAME_MORE;
+    }
+
+    r->state = NGX_CHAT_FRAME_HEADER;
+
+    return ngx_chat_frame_control(r, r->ctl, (size_t) r->payload_len, ev);
+}
+
+
+/*
+ * The payload bytes p/n of a text frame or a continuation, from *pos of
+ * the input.  Returns NGX_CHAT_WS_EV_MESSAGE when a message is complete,
+ * NGX_CHAT_WS_EV_NONE when a frame of an unfinished message is,
+ * NGX_CHAT_FRAME_MORE when the input ends first, or an error event.
+ */
+static int
+ngx_chat_frame_feed_text(ngx_chat_frame_reader_t *r, uint8_t *p, size_t n,
+    size_t *pos, ngx_chat_ws_event_t *ev)
+{
+    *pos += n;
+
+    if (!r->in_message && r->payload_got == 0 && n == r->payload_len) {
+
+        /* a whole unfragmented text frame: deliver it in place */
+
+        if (!ngx_chat_utf8_valid(p, n)) {
+            ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                                "invalid UTF-8 in text");
+            return ngx_chat_frame_error(r, ev);
+        }
+
+        r->state = NGX_CHAT_FRAME_HEADER;
+
+        ev->type = NGX_CHAT_WS_EV_MESSAGE;
+        ev->data = p;
+        ev->len = n;
+
+        return ev->type;
+    }
+
+    /* validate before copying: fail fast, mid-frame */
+
+    r->utf8 = ngx_chat_utf8_feed(r->utf8, p, n);
+
+    if (r->utf8 == NGX_CHAT_UTF8_REJECT) {
+        ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                            "invalid UTF-8 in text");
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    if (ngx_chat_frame_append(r, p, n) != NGX_CHAT_FRAME_OK) {
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    r->payload_got += n;
+
+    if (r->payload_got < r->payload_len) {
+        return NGX_CHAT_FRAME_MORE;
+    }
+
+    r->state = NGX_CHAT_FRAME_HEADER;
+
+    if (!r->fin) {
+        return NGX_CHAT_WS_EV_NONE;
+    }
+
+    if (r->utf8 != NGX_CHAT_UTF8_ACCEPT) {
+        ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
+                            "truncated UTF-8 in text");
+        return ngx_chat_frame_error(r, ev);
+    }
+
+    r->in_message = 0;
+    r->release = 1;
+
+    ev->type = NGX_CHAT_WS_EV_MESSAGE;
+    ev->data = r->buf ? r->buf : ngx_chat_frame_empty;
+    ev->len = r->buf_len;
+
+    return ev->type;
 }
 
 

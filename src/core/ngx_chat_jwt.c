@@ -83,6 +83,14 @@ static const char *ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg,
     const unsigned char *key, size_t len, int private, EVP_PKEY **out);
 static const char *ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf,
     json_t *root, long long now, ngx_chat_jwt_claims_t *claims);
+static const char *ngx_chat_jwt_claims_time(const ngx_chat_jwt_conf_t *conf,
+    json_t *root, long long now, ngx_chat_jwt_claims_t *claims);
+static const char *ngx_chat_jwt_claims_issuer(
+    const ngx_chat_jwt_conf_t *conf, json_t *root);
+static const char *ngx_chat_jwt_claims_user(json_t *root,
+    ngx_chat_jwt_claims_t *claims);
+static const char *ngx_chat_jwt_claims_roles(json_t *root,
+    ngx_chat_jwt_claims_t *claims);
 static const char *ngx_chat_jwt_time_claim(json_t *root, const char *name,
     long long *value);
 static int ngx_chat_jwt_string_eq(json_t *v, const char *s);
@@ -900,14 +908,37 @@ static const char *
 ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf, json_t *root,
     long long now, ngx_chat_jwt_claims_t *claims)
 {
-    int          found;
-    size_t       i, n;
-    json_t      *v, *el;
-    const char  *e, *s;
+    const char  *e;
 
     if (!json_is_object(root)) {
         return "malformed token claims";
     }
+
+    e = ngx_chat_jwt_claims_time(conf, root, now, claims);
+    if (e != NULL) {
+        return e;
+    }
+
+    e = ngx_chat_jwt_claims_issuer(conf, root);
+    if (e != NULL) {
+        return e;
+    }
+
+    e = ngx_chat_jwt_claims_user(root, claims);
+    if (e != NULL) {
+        return e;
+    }
+
+    return ngx_chat_jwt_claims_roles(root, claims);
+}
+
+
+/* exp, nbf and iat */
+static const char *
+ngx_chat_jwt_claims_time(const ngx_chat_jwt_conf_t *conf, json_t *root,
+    long long now, ngx_chat_jwt_claims_t *claims)
+{
+    const char  *e;
 
     /* exp is required and gets no leeway: the issuer chose it */
 
@@ -942,6 +973,18 @@ ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf, json_t *root,
         return "token issued in the future";
     }
 
+    return NULL;
+}
+
+
+/* iss and aud, when the configuration names them */
+static const char *
+ngx_chat_jwt_claims_issuer(const ngx_chat_jwt_conf_t *conf, json_t *root)
+{
+    int      found;
+    size_t   i, n;
+    json_t  *v, *el;
+
     if (conf->iss != NULL) {
         v = json_object_get(root, "iss");
         if (v == NULL || !ngx_chat_jwt_string_eq(v, conf->iss)) {
@@ -949,33 +992,47 @@ ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf, json_t *root,
         }
     }
 
-    if (conf->aud != NULL) {
-        v = json_object_get(root, "aud");
-        found = 0;
+    if (conf->aud == NULL) {
+        return NULL;
+    }
 
-        if (v != NULL && json_is_array(v)) {
-            n = json_array_size(v);
+    v = json_object_get(root, "aud");
+    found = 0;
 
-            for (i = 0; i < n; i++) {
-                el = json_array_get(v, i);
+    if (v != NULL && json_is_array(v)) {
+        n = json_array_size(v);
 
-                if (!json_is_string(el)) {
-                    return "invalid aud claim";
-                }
+        for (i = 0; i < n; i++) {
+            el = json_array_get(v, i);
 
-                if (ngx_chat_jwt_string_eq(el, conf->aud)) {
-                    found = 1;
-                }
+            if (!json_is_string(el)) {
+                return "invalid aud claim";
             }
 
-        } else if (v != NULL) {
-            found = ngx_chat_jwt_string_eq(v, conf->aud);
+            if (ngx_chat_jwt_string_eq(el, conf->aud)) {
+                found = 1;
+            }
         }
 
-        if (!found) {
-            return "token audience not accepted";
-        }
+    } else if (v != NULL) {
+        found = ngx_chat_jwt_string_eq(v, conf->aud);
     }
+
+    if (!found) {
+        return "token audience not accepted";
+    }
+
+    return NULL;
+}
+
+
+/* sub, name and jti */
+static const char *
+ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
+{
+    size_t       n;
+    json_t      *v;
+    const char  *s;
 
     v = json_object_get(root, "sub");
     if (v == NULL) {
@@ -1027,27 +1084,39 @@ ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf, json_t *root,
         memcpy(claims->jti, s, n + 1);
     }
 
+    return NULL;
+}
+
+
+static const char *
+ngx_chat_jwt_claims_roles(json_t *root, ngx_chat_jwt_claims_t *claims)
+{
+    size_t   i, n;
+    json_t  *v, *el;
+
     v = json_object_get(root, "roles");
-    if (v != NULL) {
-        if (!json_is_array(v)) {
+    if (v == NULL) {
+        return NULL;
+    }
+
+    if (!json_is_array(v)) {
+        return "invalid roles claim";
+    }
+
+    n = json_array_size(v);
+
+    for (i = 0; i < n; i++) {
+        el = json_array_get(v, i);
+
+        if (!json_is_string(el)) {
             return "invalid roles claim";
         }
 
-        n = json_array_size(v);
+        if (ngx_chat_jwt_string_eq(el, "admin")) {
+            claims->roles |= NGX_CHAT_ROLE_ADMIN;
 
-        for (i = 0; i < n; i++) {
-            el = json_array_get(v, i);
-
-            if (!json_is_string(el)) {
-                return "invalid roles claim";
-            }
-
-            if (ngx_chat_jwt_string_eq(el, "admin")) {
-                claims->roles |= NGX_CHAT_ROLE_ADMIN;
-
-            } else if (ngx_chat_jwt_string_eq(el, "moderator")) {
-                claims->roles |= NGX_CHAT_ROLE_MODERATOR;
-            }
+        } else if (ngx_chat_jwt_string_eq(el, "moderator")) {
+            claims->roles |= NGX_CHAT_ROLE_MODERATOR;
         }
     }
 
