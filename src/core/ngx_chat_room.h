@@ -11,9 +11,8 @@
 #include <stddef.h>
 
 #include "ngx_chat_buf.h"
+#include "ngx_chat_ids.h"
 
-
-#define NGX_CHAT_ROOM_ID_MAX  64
 
 typedef struct ngx_chat_member_s  ngx_chat_member_t;
 typedef struct ngx_chat_room_s    ngx_chat_room_t;

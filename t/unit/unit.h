@@ -7,6 +7,7 @@
 #define _NGX_CHAT_UNIT_H_INCLUDED_
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int  unit_passed;
@@ -27,5 +28,18 @@ static int  unit_failed;
 #define UNIT_DONE()                                                           \
     (printf("%s: %d passed, %d failed\n", __FILE__, unit_passed,              \
             unit_failed), unit_failed ? 1 : 0)
+
+/* n bytes c, NUL-terminated, malloc'd */
+static inline char *
+unit_repeat(char c, size_t n)
+{
+    char  *p;
+
+    p = malloc(n + 1);
+    memset(p, c, n);
+    p[n] = '\0';
+
+    return p;
+}
 
 #endif /* _NGX_CHAT_UNIT_H_INCLUDED_ */
