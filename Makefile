@@ -48,10 +48,12 @@ $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	@# a new inode: a running nginx keeps the module it has mapped
 	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/chat-token: cli/chat-token.c src/core/ngx_chat_jwt.c src/core/ngx_chat_jwt.h
+CHAT_TOKEN_SRCS := cli/chat-token.c src/core/ngx_chat_jwt.c \
+    src/core/ngx_chat_ids.c src/core/ngx_chat_utf8.c
+
+$(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h
 	@mkdir -p $(BUILD)
-	$(CC) $(UNIT_CFLAGS) -o $@ cli/chat-token.c src/core/ngx_chat_jwt.c \
-	    -ljwt -ljansson -lcrypto
+	$(CC) $(UNIT_CFLAGS) -o $@ $(CHAT_TOKEN_SRCS) -ljwt -ljansson -lcrypto
 
 # unit tests: the parts that know nothing of nginx
 $(BUILD)/unit/test_frame: src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
@@ -61,7 +63,8 @@ $(BUILD)/unit/test_decode: src/core/ngx_chat_decode.c src/core/ngx_chat_ids.c \
     src/core/ngx_chat_json.c src/core/ngx_chat_scan.c
 $(BUILD)/unit/test_json: src/core/ngx_chat_json.c src/core/ngx_chat_ids.c \
     src/core/ngx_chat_decode.c src/core/ngx_chat_scan.c
-$(BUILD)/unit/test_jwt: src/core/ngx_chat_jwt.c
+$(BUILD)/unit/test_jwt: src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c \
+    src/core/ngx_chat_utf8.c
 $(BUILD)/unit/test_limit: src/core/ngx_chat_limit.c
 $(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c

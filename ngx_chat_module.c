@@ -448,7 +448,8 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
     ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
     ngx_conf_merge_size_value(conf->frame_max, prev->frame_max, 16384);
-    ngx_conf_merge_size_value(conf->message_max, prev->message_max, 2048);
+    ngx_conf_merge_size_value(conf->message_max, prev->message_max,
+                              NGX_CHAT_BODY_MAX_DEFAULT);
     ngx_conf_merge_size_value(conf->send_queue_max, prev->send_queue_max,
                               1024 * 1024);
     ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,

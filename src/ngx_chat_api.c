@@ -571,17 +571,19 @@ ngx_chat_api_messages(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 
     before = 0;
     after = -1;
-    limit = 50;
+    limit = NGX_CHAT_HISTORY_LIMIT_DEF;
 
     if (ngx_chat_api_arg(r, "before", 0, INT64_MAX, &before)
         == NGX_ERROR
         || ngx_chat_api_arg(r, "after", 0, INT64_MAX, &after)
            == NGX_ERROR
-        || ngx_chat_api_arg(r, "limit", 1, 200, &limit) == NGX_ERROR)
+        || ngx_chat_api_arg(r, "limit", 1, NGX_CHAT_HISTORY_LIMIT_MAX, &limit)
+           == NGX_ERROR)
     {
         return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                    "before and after must be integers >= 0, "
-                                   "limit an integer from 1 to 200");
+                                   "limit an integer from 1 to "
+                                   ngx_value(NGX_CHAT_HISTORY_LIMIT_MAX));
     }
 
     op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),

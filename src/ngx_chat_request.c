@@ -127,7 +127,8 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
 
         op->before = req.has_before ? req.before : 0;
         op->after = req.has_after ? req.after : -1;
-        op->limit = req.has_limit ? (ngx_uint_t) req.limit : 50;
+        op->limit = req.has_limit ? (ngx_uint_t) req.limit
+                                   : NGX_CHAT_HISTORY_LIMIT_DEF;
 
         if (req.has_before && req.before == 0) {
             /* nothing comes before seq 1: no need to ask */

@@ -13,6 +13,10 @@
 #include "ngx_chat_json.h"
 
 
+/* the smallest buffer allocated */
+#define NGX_CHAT_JSON_MIN_CAP  64
+
+
 typedef unsigned char  ngx_chat_u_char;
 
 
@@ -72,8 +76,8 @@ ngx_chat_json_init_head(ngx_chat_json_t *j, size_t reserve, size_t head)
 {
     memset(j, 0, sizeof(ngx_chat_json_t));
 
-    if (reserve < 64) {
-        reserve = 64;
+    if (reserve < NGX_CHAT_JSON_MIN_CAP) {
+        reserve = NGX_CHAT_JSON_MIN_CAP;
     }
 
     if (head > SIZE_MAX / 2 || reserve > SIZE_MAX / 2) {
@@ -148,7 +152,7 @@ ngx_chat_json_grow(ngx_chat_json_t *j, size_t need)
         return -1;
     }
 
-    cap = j->cap ? j->cap : 64;
+    cap = j->cap ? j->cap : NGX_CHAT_JSON_MIN_CAP;
 
     while (cap <= j->len + need) {
         cap *= 2;

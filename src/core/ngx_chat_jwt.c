@@ -34,12 +34,13 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "ngx_chat_ids.h"
 #include "ngx_chat_jwt.h"
+#include "ngx_chat_utf8.h"
 
 
-#define NGX_CHAT_JWT_SUB_MAX    64
-#define NGX_CHAT_JWT_NAME_MAX   128
-#define NGX_CHAT_JWT_JTI_MAX    128
+#define ngx_chat_jwt_value_(n)  #n
+#define ngx_chat_jwt_value(n)   ngx_chat_jwt_value_(n)
 
 /* a key file is configuration, not data: anything larger is a mistake */
 #define NGX_CHAT_JWT_KEY_MAX    (64 * 1024)
@@ -94,8 +95,6 @@ static const char *ngx_chat_jwt_claims_roles(json_t *root,
 static const char *ngx_chat_jwt_time_claim(json_t *root, const char *name,
     long long *value);
 static int ngx_chat_jwt_string_eq(json_t *v, const char *s);
-static int ngx_chat_jwt_valid_user(const char *p, size_t len);
-static int ngx_chat_jwt_valid_utf8(const unsigned char *p, size_t len);
 
 
 int
@@ -791,11 +790,13 @@ ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg, EVP_PKEY *pkey)
         }
 
         if (EVP_PKEY_get_bits(pkey) < NGX_CHAT_JWT_RSA_MIN_BITS) {
-            return "RS256 key is shorter than 2048 bits";
+            return "RS256 key is shorter than "
+                   ngx_chat_jwt_value(NGX_CHAT_JWT_RSA_MIN_BITS) " bits";
         }
 
         if (EVP_PKEY_get_bits(pkey) > NGX_CHAT_JWT_RSA_MAX_BITS) {
-            return "RS256 key is longer than 16384 bits";
+            return "RS256 key is longer than "
+                   ngx_chat_jwt_value(NGX_CHAT_JWT_RSA_MAX_BITS) " bits";
         }
 #else
         if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
@@ -803,11 +804,13 @@ ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg, EVP_PKEY *pkey)
         }
 
         if (EVP_PKEY_bits(pkey) < NGX_CHAT_JWT_RSA_MIN_BITS) {
-            return "RS256 key is shorter than 2048 bits";
+            return "RS256 key is shorter than "
+                   ngx_chat_jwt_value(NGX_CHAT_JWT_RSA_MIN_BITS) " bits";
         }
 
         if (EVP_PKEY_bits(pkey) > NGX_CHAT_JWT_RSA_MAX_BITS) {
-            return "RS256 key is longer than 16384 bits";
+            return "RS256 key is longer than "
+                   ngx_chat_jwt_value(NGX_CHAT_JWT_RSA_MAX_BITS) " bits";
         }
 #endif
 
@@ -1040,8 +1043,8 @@ ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
     }
 
     if (!json_is_string(v)
-        || !ngx_chat_jwt_valid_user(json_string_value(v),
-                                    json_string_length(v)))
+        || !ngx_chat_user_id_valid(json_string_value(v),
+                                   json_string_length(v)))
     {
         return "invalid sub claim";
     }
@@ -1060,7 +1063,7 @@ ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
         /* an embedded NUL would make the C string differ from the claim */
 
         if (n > NGX_CHAT_JWT_NAME_MAX || memchr(s, '\0', n) != NULL
-            || !ngx_chat_jwt_valid_utf8((const unsigned char *) s, n))
+            || !ngx_chat_utf8_valid((const uint8_t *) s, n))
         {
             return "invalid name claim";
         }
@@ -1166,89 +1169,6 @@ ngx_chat_jwt_string_eq(json_t *v, const char *s)
 
     return json_string_length(v) == n
            && memcmp(json_string_value(v), s, n) == 0;
-}
-
-
-static int
-ngx_chat_jwt_valid_user(const char *p, size_t len)
-{
-    size_t         i;
-    unsigned char  c;
-
-    if (len == 0 || len > NGX_CHAT_JWT_SUB_MAX) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        c = (unsigned char) p[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-            || (c >= '0' && c <= '9')
-            || c == '_' || c == '.' || c == '@' || c == '-')
-        {
-            continue;
-        }
-
-        return 0;
-    }
-
-    return 1;
-}
-
-
-/* jansson already insists on UTF-8; this keeps the claim's guarantee local */
-
-static int
-ngx_chat_jwt_valid_utf8(const unsigned char *p, size_t len)
-{
-    size_t    i, n, k;
-    unsigned  c, min;
-
-    for (i = 0; i < len; i += n) {
-        c = p[i];
-
-        if (c < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            c &= 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            c &= 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            c &= 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

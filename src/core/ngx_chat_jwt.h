@@ -20,6 +20,13 @@
 
 #include <stddef.h>
 
+#include "ngx_chat_ids.h"
+
+
+/* the claims kept, in bytes: sub is a user id */
+#define NGX_CHAT_JWT_SUB_MAX      NGX_CHAT_USER_ID_MAX
+#define NGX_CHAT_JWT_NAME_MAX     128
+#define NGX_CHAT_JWT_JTI_MAX      128
 
 #define NGX_CHAT_JWT_MAX_LEN      8192     /* used when max_len is 0 */
 #define NGX_CHAT_JWT_LEEWAY       60
@@ -63,9 +70,9 @@ typedef struct {
 
 
 typedef struct {
-    char                       sub[65];
-    char                       name[129];  /* "" if absent */
-    char                       jti[129];   /* "" if absent */
+    char                       sub[NGX_CHAT_JWT_SUB_MAX + 1];
+    char                       name[NGX_CHAT_JWT_NAME_MAX + 1];  /* or "" */
+    char                       jti[NGX_CHAT_JWT_JTI_MAX + 1];    /* or "" */
     long long                  exp;
     long long                  iat;        /* 0 if absent */
     long long                  nbf;        /* 0 if absent */
