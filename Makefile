@@ -69,7 +69,7 @@ $(BUILD)/unit/test_limit: src/core/ngx_chat_limit.c
 $(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
 
-$(BUILD)/unit/test_%: t/unit/test_%.c t/unit/unit.h $(wildcard src/core/*.h)
+$(BUILD)/unit/test_%: t/unit/test_%.c $(wildcard t/unit/*.h src/core/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(filter %.c,$(filter-out $<,$^)) \
 	    -ljwt -ljansson -lcrypto

@@ -56,6 +56,11 @@ static int ngx_chat_json_grow(ngx_chat_json_t *j, size_t need);
 static size_t ngx_chat_json_escaped_len(const ngx_chat_u_char *s, size_t n);
 static ngx_chat_u_char *ngx_chat_json_escape(ngx_chat_u_char *d,
     const ngx_chat_u_char *s, size_t n);
+static void ngx_chat_json_code(ngx_chat_json_t *j, const char *code,
+    const char *message);
+static void ngx_chat_json_event_begin(ngx_chat_json_t *j, const char *lit,
+    size_t n, const char *room, size_t room_len, int of_user,
+    const char *user, size_t user_len);
 
 
 #define ngx_chat_json_lit(j, s)  ngx_chat_json_put(j, s, sizeof(s) - 1)
@@ -553,16 +558,24 @@ ngx_chat_json_cstr(ngx_chat_json_t *j, const char *s)
 }
 
 
+/* "code":CODE,"message":MESSAGE with a separator before */
+static void
+ngx_chat_json_code(ngx_chat_json_t *j, const char *code, const char *message)
+{
+    ngx_chat_json_key(j, "code");
+    ngx_chat_json_cstr(j, code);
+    ngx_chat_json_lit(j, ",\"message\":");
+    ngx_chat_json_cstr(j, message);
+}
+
+
 int
 ngx_chat_json_error(ngx_chat_json_t *j, const char *id, size_t id_len,
     const char *code, const char *message)
 {
     ngx_chat_json_lit(j, "{\"type\":\"error\"");
     ngx_chat_json_id(j, id, id_len);
-    ngx_chat_json_lit(j, ",\"code\":");
-    ngx_chat_json_cstr(j, code);
-    ngx_chat_json_lit(j, ",\"message\":");
-    ngx_chat_json_cstr(j, message);
+    ngx_chat_json_code(j, code, message);
 
     return ngx_chat_json_end(j);
 }
@@ -574,10 +587,7 @@ ngx_chat_json_error_retry(ngx_chat_json_t *j, const char *id, size_t id_len,
 {
     ngx_chat_json_lit(j, "{\"type\":\"error\"");
     ngx_chat_json_id(j, id, id_len);
-    ngx_chat_json_lit(j, ",\"code\":");
-    ngx_chat_json_cstr(j, code);
-    ngx_chat_json_lit(j, ",\"message\":");
-    ngx_chat_json_cstr(j, message);
+    ngx_chat_json_code(j, code, message);
     ngx_chat_json_lit(j, ",\"retry_after\":");
     ngx_chat_json_put_int(j, retry_after);
 
@@ -589,10 +599,8 @@ int
 ngx_chat_json_rest_error(ngx_chat_json_t *j, const char *code,
     const char *message)
 {
-    ngx_chat_json_lit(j, "{\"error\":{\"code\":");
-    ngx_chat_json_cstr(j, code);
-    ngx_chat_json_lit(j, ",\"message\":");
-    ngx_chat_json_cstr(j, message);
+    ngx_chat_json_lit(j, "{\"error\":{");
+    ngx_chat_json_code(j, code, message);
     ngx_chat_json_putc(j, '}');
 
     return ngx_chat_json_end(j);
@@ -808,20 +816,32 @@ ngx_chat_json_message_parts(ngx_chat_json_t *j, const ngx_chat_message_t *m,
 }
 
 
+/* {"type":TYPE,"room":ROOM  and, for an event of a user, ,"user":USER */
 static void
 ngx_chat_json_event_begin(ngx_chat_json_t *j, const char *lit, size_t n,
-    const char *room, size_t room_len)
+    const char *room, size_t room_len, int of_user, const char *user,
+    size_t user_len)
 {
     ngx_chat_json_put(j, lit, n);
     ngx_chat_json_lit(j, ",\"room\":");
     ngx_chat_json_put_str(j, room, room_len);
+
+    if (of_user) {
+        ngx_chat_json_lit(j, ",\"user\":");
+        ngx_chat_json_put_str(j, user, user_len);
+    }
 }
 
 
 #define ngx_chat_json_event(j, t, room, room_len)                             \
     ngx_chat_json_event_begin(j, "{\"type\":\"" t "\"",                       \
                               sizeof("{\"type\":\"" t "\"") - 1,              \
-                              room, room_len)
+                              room, room_len, 0, NULL, 0)
+
+#define ngx_chat_json_user_event(j, t, room, room_len, user, user_len)        \
+    ngx_chat_json_event_begin(j, "{\"type\":\"" t "\"",                       \
+                              sizeof("{\"type\":\"" t "\"") - 1,              \
+                              room, room_len, 1, user, user_len)
 
 
 int
@@ -856,9 +876,7 @@ int
 ngx_chat_json_receipt(ngx_chat_json_t *j, const char *room, size_t room_len,
     const char *user, size_t user_len, long long seq)
 {
-    ngx_chat_json_event(j, "receipt", room, room_len);
-    ngx_chat_json_lit(j, ",\"user\":");
-    ngx_chat_json_put_str(j, user, user_len);
+    ngx_chat_json_user_event(j, "receipt", room, room_len, user, user_len);
     ngx_chat_json_lit(j, ",\"seq\":");
     ngx_chat_json_put_int(j, seq);
 
@@ -870,9 +888,7 @@ int
 ngx_chat_json_typing(ngx_chat_json_t *j, const char *room, size_t room_len,
     const char *user, size_t user_len)
 {
-    ngx_chat_json_event(j, "typing", room, room_len);
-    ngx_chat_json_lit(j, ",\"user\":");
-    ngx_chat_json_put_str(j, user, user_len);
+    ngx_chat_json_user_event(j, "typing", room, room_len, user, user_len);
 
     return ngx_chat_json_end(j);
 }
@@ -882,9 +898,8 @@ int
 ngx_chat_json_presence(ngx_chat_json_t *j, const char *room,
     size_t room_len, const char *user, size_t user_len, const char *state)
 {
-    ngx_chat_json_event(j, "presence", room, room_len);
-    ngx_chat_json_lit(j, ",\"user\":");
-    ngx_chat_json_put_str(j, user, user_len);
+    ngx_chat_json_user_event(j, "presence", room, room_len, user,
+                             user_len);
     ngx_chat_json_lit(j, ",\"state\":");
     ngx_chat_json_cstr(j, state);
 
@@ -896,9 +911,7 @@ int
 ngx_chat_json_member(ngx_chat_json_t *j, const char *room, size_t room_len,
     const char *user, size_t user_len, const char *action)
 {
-    ngx_chat_json_event(j, "member", room, room_len);
-    ngx_chat_json_lit(j, ",\"user\":");
-    ngx_chat_json_put_str(j, user, user_len);
+    ngx_chat_json_user_event(j, "member", room, room_len, user, user_len);
     ngx_chat_json_lit(j, ",\"action\":");
     ngx_chat_json_cstr(j, action);
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "unit.h"
+#include "unit_json.h"
 #include "ngx_chat_decode.h"
 #include "ngx_chat_json.h"
 
@@ -880,34 +881,6 @@ test_mutations(void)
 }
 
 
-static json_t *
-load(const ngx_chat_json_t *j)
-{
-    json_t        *v;
-    json_error_t   err;
-
-    v = json_loadb(j->data, j->len, 0, &err);
-
-    UNIT_CHECK(v != NULL, "writer output does not parse: %s: %.*s", err.text,
-               (int) j->len, j->data);
-
-    return v;
-}
-
-
-static int
-jstr(json_t *o, const char *key, const char *want, size_t want_len)
-{
-    json_t  *v;
-
-    v = json_object_get(o, key);
-
-    return v != NULL && json_is_string(v)
-           && json_string_length(v) == want_len
-           && memcmp(json_string_value(v), want, want_len) == 0;
-}
-
-
 /* decode -> writer -> parse: what a client sent comes back unchanged */
 static void
 test_round_trip(void)
@@ -942,7 +915,7 @@ test_round_trip(void)
 
     ngx_chat_json_init(&j, 0);
     ngx_chat_json_message(&j, &m);
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "body", "\x07\x1f\"\\/\xc3\xa9\xf0\x9f\x98\x80\n",
                          12), "body round trip");
     UNIT_CHECK(v && jstr(v, "client_msg_id", "\"x\"", 3), "cid round trip");
@@ -955,7 +928,7 @@ test_round_trip(void)
     ngx_chat_json_init(&j, 0);
     ngx_chat_json_ok_begin(&j, r.id, r.id_len);
     ngx_chat_json_end(&j);
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && json_equal(json_object_get(v, "id"),
                                json_object_get((json_t *) r.root, "id")),
                "id round trip");

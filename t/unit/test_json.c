@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "unit.h"
+#include "unit_json.h"
 #include "ngx_chat_json.h"
 #include "ngx_chat_decode.h"
 
@@ -342,45 +343,6 @@ test_writer_exhaustive(void)
 }
 
 
-static json_t *
-load(const ngx_chat_json_t *j)
-{
-    json_t        *v;
-    json_error_t   err;
-
-    v = json_loadb(j->data, j->len, 0, &err);
-
-    UNIT_CHECK(v != NULL, "writer output does not parse: %s: %.*s", err.text,
-               (int) j->len, j->data);
-
-    return v;
-}
-
-
-static int
-jstr(json_t *o, const char *key, const char *want, size_t want_len)
-{
-    json_t  *v;
-
-    v = json_object_get(o, key);
-
-    return v != NULL && json_is_string(v)
-           && json_string_length(v) == want_len
-           && memcmp(json_string_value(v), want, want_len) == 0;
-}
-
-
-static int
-jint(json_t *o, const char *key, long long want)
-{
-    json_t  *v;
-
-    v = json_object_get(o, key);
-
-    return v != NULL && json_is_integer(v) && json_integer_value(v) == want;
-}
-
-
 static void
 test_builders(void)
 {
@@ -400,7 +362,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_error(&j, r.id, r.id_len, code, msg) == 0,
                "error builder");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "error", 5), "error type");
     UNIT_CHECK(v && jstr(v, "id", "q\"\n\xc3\xa9", 5), "error id");
     UNIT_CHECK(v && jstr(v, "code", "bad_request", 11), "error code");
@@ -413,7 +375,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_error(&j, NULL, 0, "forbidden", "no \"way\"")
                == 0, "error builder without id");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && json_object_get(v, "id") == NULL, "error without id");
     UNIT_CHECK(v && jstr(v, "message", "no \"way\"", 8), "error message 2");
     json_decref(v);
@@ -423,7 +385,7 @@ test_builders(void)
     UNIT_CHECK(ngx_chat_json_error_retry(&j, "17", 2, "rate_limited",
                                          "slow down", 3) == 0,
                "error_retry builder");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jint(v, "id", 17) && jstr(v, "code", "rate_limited", 12)
                && jint(v, "retry_after", 3)
                && jstr(v, "message", "slow down", 9)
@@ -434,7 +396,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_rest_error(&j, "not_found", "no such room")
                == 0, "rest_error builder");
-    v = load(&j);
+    v = jload(&j);
     e = v ? json_object_get(v, "error") : NULL;
     UNIT_CHECK(e && jstr(e, "code", "not_found", 9)
                && jstr(e, "message", "no such room", 12)
@@ -478,7 +440,7 @@ test_builders(void)
     ngx_chat_json_kv_bool(&j, "has_more", 0);
     UNIT_CHECK(ngx_chat_json_end(&j) == 0, "ok end");
 
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "ok", 2) && jstr(v, "id", "h1", 2)
                && jstr(v, "room", "general", 7)
                && json_is_false(json_object_get(v, "has_more")),
@@ -535,7 +497,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_message(&j, &m) == 0, "message event");
     UNIT_CHECK(j.data[0] == '{', "message event starts the buffer");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "message", 7)
                && jstr(v, "room", "dm:alice:bob", 12)
                && jint(v, "seq", LLONG_MAX) && jint(v, "msg_id", 77)
@@ -576,7 +538,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_welcome(&j, "1", 1, "alice", 5, 1767225600LL,
                                      1767139200123LL) == 0, "welcome");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "welcome", 7) && jint(v, "id", 1)
                && jstr(v, "user", "alice", 5)
                && jint(v, "expires_at", 1767225600LL)
@@ -588,7 +550,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_edited(&j, "g", 1, 9, "new\tbody", 8, 123) == 0,
                "edited");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "edited", 6) && jstr(v, "room", "g", 1)
                && jint(v, "seq", 9) && jstr(v, "body", "new\tbody", 8)
                && jint(v, "edited_at", 123) && json_object_size(v) == 5,
@@ -598,7 +560,7 @@ test_builders(void)
 
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_deleted(&j, "g", 1, 9) == 0, "deleted");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "deleted", 7) && jstr(v, "room", "g", 1)
                && jint(v, "seq", 9) && json_object_size(v) == 3,
                "deleted fields");
@@ -608,7 +570,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_receipt(&j, "g", 1, "bob", 3, 12) == 0,
                "receipt");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "receipt", 7) && jstr(v, "room", "g", 1)
                && jstr(v, "user", "bob", 3) && jint(v, "seq", 12)
                && json_object_size(v) == 4, "receipt fields");
@@ -617,7 +579,7 @@ test_builders(void)
 
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_typing(&j, "g", 1, "bob", 3) == 0, "typing");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "typing", 6) && jstr(v, "room", "g", 1)
                && jstr(v, "user", "bob", 3) && json_object_size(v) == 3,
                "typing fields");
@@ -627,7 +589,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_presence(&j, "g", 1, "bob", 3, "online") == 0,
                "presence");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "presence", 8) && jstr(v, "room", "g", 1)
                && jstr(v, "user", "bob", 3) && jstr(v, "state", "online", 6)
                && json_object_size(v) == 4, "presence fields");
@@ -637,7 +599,7 @@ test_builders(void)
     ngx_chat_json_init(&j, 0);
     UNIT_CHECK(ngx_chat_json_member(&j, "g", 1, "bob", 3, "kicked") == 0,
                "member");
-    v = load(&j);
+    v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "member", 6) && jstr(v, "room", "g", 1)
                && jstr(v, "user", "bob", 3) && jstr(v, "action", "kicked", 6)
                && json_object_size(v) == 4, "member fields");
