@@ -4,16 +4,30 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_request.h"
+#include "ngx_chat_auth.h"
 #include "ngx_chat_session.h"
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
 
 
-static void ngx_chat_request_auth(ngx_chat_session_t *s,
+/* an auth or refresh request while its token is checked */
+typedef struct {
+    ngx_chat_auth_t        auth;
+    ngx_chat_session_t    *session;
+    size_t                 id_len;
+    char                   id[NGX_CHAT_REQ_ID_JSON_SIZE];
+    unsigned               refresh:1;
+    unsigned               waiting:1;
+} ngx_chat_request_auth_t;
+
+
+static void ngx_chat_request_token(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
-static void ngx_chat_request_refresh(ngx_chat_session_t *s,
-    ngx_chat_request_t *req);
+static void ngx_chat_request_authed(ngx_chat_auth_t *a,
+    ngx_chat_jwt_claims_t *claims);
+static void ngx_chat_request_refreshed(ngx_chat_session_t *s,
+    ngx_chat_request_auth_t *ra, ngx_chat_jwt_claims_t *claims);
 static ngx_int_t ngx_chat_request_room_allowed(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
 static ngx_int_t ngx_chat_request_over_rate(ngx_chat_session_t *s,
@@ -62,11 +76,8 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     switch (req.type) {
 
     case NGX_CHAT_REQ_AUTH:
-        ngx_chat_request_auth(s, &req);
-        break;
-
     case NGX_CHAT_REQ_REFRESH:
-        ngx_chat_request_refresh(s, &req);
+        ngx_chat_request_token(s, &req);
         break;
 
     case NGX_CHAT_REQ_PING:
@@ -148,76 +159,114 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
 }
 
 
+/* an auth or refresh request: its token goes to the check */
 static void
-ngx_chat_request_auth(ngx_chat_session_t *s, ngx_chat_request_t *req)
+ngx_chat_request_token(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
-    const char             *err;
-    ngx_chat_main_conf_t   *mcf;
-    ngx_chat_jwt_claims_t   claims;
+    ngx_chat_request_auth_t  *ra;
 
-    if (s->authed) {
+    if (req->type == NGX_CHAT_REQ_AUTH && s->authed) {
         ngx_chat_session_error(s, req->id, req->id_len, "bad_request",
                                "already authenticated");
         return;
     }
 
-    mcf = ngx_chat_worker.mcf;
-
-    if (ngx_chat_jwt_verify(&mcf->jwt, req->token, req->token_len,
-                            (long long) ngx_time(), &claims, &err)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                      "chat: token rejected: %s", err);
-        ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED,
-                               "authentication failed");
-        return;
-    }
-
-    ngx_chat_session_authenticate(s, &claims, req->id, req->id_len);
-}
-
-
-static void
-ngx_chat_request_refresh(ngx_chat_session_t *s, ngx_chat_request_t *req)
-{
-    size_t                  len;
-    const char             *err;
-    ngx_chat_json_t         j;
-    ngx_chat_main_conf_t   *mcf;
-    ngx_chat_jwt_claims_t   claims;
-
-    mcf = ngx_chat_worker.mcf;
-
-    if (ngx_chat_jwt_verify(&mcf->jwt, req->token, req->token_len,
-                            (long long) ngx_time(), &claims, &err)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                      "chat: refresh token of user \"%s\" rejected: %s",
-                      s->user, err);
-        ngx_chat_session_error(s, req->id, req->id_len, "unauthenticated",
-                               "invalid token");
-        return;
-    }
-
-    len = ngx_strlen(claims.sub);
-
-    if (len != s->user_len || ngx_memcmp(claims.sub, s->user, len) != 0) {
-        ngx_chat_session_error(s, req->id, req->id_len, "forbidden",
-                               "a refresh token must be for the same user");
-        return;
-    }
-
-    if (ngx_chat_session_refresh(s, &claims) != NGX_OK) {
+    ra = ngx_alloc(sizeof(ngx_chat_request_auth_t), s->connection->log);
+    if (ra == NULL) {
         ngx_chat_session_error(s, req->id, req->id_len, "internal",
                                "out of memory");
         return;
     }
 
-    if (req->id_len) {
+    ngx_memzero(ra, sizeof(ngx_chat_request_auth_t));
+
+    ra->session = s;
+    ra->refresh = (req->type == NGX_CHAT_REQ_REFRESH);
+    ra->id_len = req->id_len;
+    ngx_memcpy(ra->id, req->id, req->id_len);
+
+    ra->auth.handler = ngx_chat_request_authed;
+    ra->auth.data = ra;
+    ra->auth.log = s->connection->log;
+
+    if (ra->refresh) {
+        ra->auth.what = "refresh token";
+        ra->auth.user = s->user;
+    }
+
+    ngx_chat_session_ref(s);
+
+    if (ngx_chat_auth_check(&ra->auth, (u_char *) req->token, req->token_len)
+        == NGX_AGAIN)
+    {
+        /* nothing more is taken from the connection until it is known */
+        ra->waiting = 1;
+        ngx_chat_session_auth_wait(s, 1);
+    }
+}
+
+
+static void
+ngx_chat_request_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
+{
+    ngx_chat_session_t       *s;
+    ngx_chat_request_auth_t  *ra;
+
+    ra = a->data;
+    s = ra->session;
+
+    if (ngx_chat_session_open(s)) {
+        if (ra->refresh) {
+            ngx_chat_request_refreshed(s, ra, claims);
+
+        } else if (claims) {
+            ngx_chat_session_authenticate(s, claims, ra->id, ra->id_len);
+
+        } else {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED,
+                                   "authentication failed");
+        }
+    }
+
+    if (ra->waiting) {
+        ngx_chat_session_auth_wait(s, 0);
+    }
+
+    ngx_free(ra);
+    ngx_chat_session_unref(s);
+}
+
+
+static void
+ngx_chat_request_refreshed(ngx_chat_session_t *s,
+    ngx_chat_request_auth_t *ra, ngx_chat_jwt_claims_t *claims)
+{
+    size_t           len;
+    ngx_chat_json_t  j;
+
+    if (claims == NULL) {
+        ngx_chat_session_error(s, ra->id, ra->id_len, "unauthenticated",
+                               "invalid token");
+        return;
+    }
+
+    len = ngx_strlen(claims->sub);
+
+    if (len != s->user_len || ngx_memcmp(claims->sub, s->user, len) != 0) {
+        ngx_chat_session_error(s, ra->id, ra->id_len, "forbidden",
+                               "a refresh token must be for the same user");
+        return;
+    }
+
+    if (ngx_chat_session_refresh(s, claims) != NGX_OK) {
+        ngx_chat_session_error(s, ra->id, ra->id_len, "internal",
+                               "out of memory");
+        return;
+    }
+
+    if (ra->id_len) {
         ngx_chat_json_init(&j, 96);
-        ngx_chat_json_ok_begin(&j, req->id, req->id_len);
+        ngx_chat_json_ok_begin(&j, ra->id, ra->id_len);
         ngx_chat_json_kv_int(&j, "expires_at", (long long) s->expires);
         ngx_chat_json_end(&j);
         (void) ngx_chat_session_send_json(s, &j);
@@ -263,31 +312,11 @@ ngx_chat_request_over_rate(ngx_chat_session_t *s, ngx_chat_request_t *req,
         return NGX_OK;
     }
 
-    ngx_chat_request_rate_limited(s, req->id, req->id_len,
+    ngx_chat_session_error_retry(s, req->id, req->id_len, "rate_limited",
                                   "too many requests on this connection "
                                   "(chat_request_rate)",
                                   ngx_chat_limit_seconds(wait));
     ngx_chat_session_rate_pause(s, wait);
 
     return NGX_DECLINED;
-}
-
-
-/* the error rate_limited, with retry_after in seconds */
-void
-ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,
-    size_t id_len, const char *message, long long retry_after)
-{
-    ngx_chat_json_t  j;
-
-    ngx_chat_json_init(&j, 160);
-
-    if (ngx_chat_json_error_retry(&j, id, id_len, "rate_limited", message,
-                                  retry_after)
-        == 0)
-    {
-        (void) ngx_chat_session_send_json(s, &j);
-    }
-
-    ngx_chat_json_free(&j);
 }
