@@ -24,6 +24,14 @@ typedef struct {
 
 static void ngx_chat_request_token(ngx_chat_session_t *s,
     ngx_chat_request_t *req);
+static void ngx_chat_request_ping(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+static void ngx_chat_request_send(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+static void ngx_chat_request_history(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+static void ngx_chat_request_read(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
 static void ngx_chat_request_authed(ngx_chat_auth_t *a,
     ngx_chat_jwt_claims_t *claims);
 static void ngx_chat_request_refreshed(ngx_chat_session_t *s,
@@ -34,16 +42,44 @@ static ngx_int_t ngx_chat_request_over_rate(ngx_chat_session_t *s,
     ngx_chat_request_t *req, int rc);
 
 
+typedef void (*ngx_chat_request_pt)(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
+
+/*
+ * What runs each request type: a new type is a row here and a handler.
+ * A type without a row is refused as not supported.
+ */
+typedef struct {
+    ngx_uint_t             type;          /* NGX_CHAT_REQ_* */
+    ngx_chat_request_pt    handler;
+    unsigned               before_auth:1; /* allowed unauthenticated */
+    unsigned               room:1;        /* the user may use the room */
+    unsigned               logged:1;      /* needs a store that keeps it */
+} ngx_chat_request_do_t;
+
+
+static const ngx_chat_request_do_t  ngx_chat_request_do[] = {
+    { NGX_CHAT_REQ_AUTH, ngx_chat_request_token, 1, 0, 0 },
+    { NGX_CHAT_REQ_REFRESH, ngx_chat_request_token, 0, 0, 0 },
+    { NGX_CHAT_REQ_PING, ngx_chat_request_ping, 1, 0, 0 },
+    { NGX_CHAT_REQ_JOIN, ngx_chat_fanout_join, 0, 1, 0 },
+    { NGX_CHAT_REQ_LEAVE, ngx_chat_fanout_leave, 0, 0, 0 },
+    { NGX_CHAT_REQ_SEND, ngx_chat_request_send, 0, 1, 0 },
+    { NGX_CHAT_REQ_HISTORY, ngx_chat_request_history, 0, 1, 1 },
+    { NGX_CHAT_REQ_READ, ngx_chat_request_read, 0, 1, 1 },
+    { 0, NULL, 0, 0, 0 }
+};
+
+
 void
 ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len)
 {
-    int                       rc;
-    const char               *code, *msg;
-    ngx_chat_op_t            *op;
-    ngx_chat_json_t           j;
-    ngx_chat_request_t        req;
-    ngx_chat_proto_limits_t   lim;
+    int                          rc;
+    const char                  *code, *msg;
+    ngx_chat_request_t           req;
+    ngx_chat_proto_limits_t      lim;
+    const ngx_chat_request_do_t *d;
 
     lim.body_max = s->lcf->message_max;
     lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
@@ -58,104 +94,98 @@ ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
         return;
     }
 
+    for (d = ngx_chat_request_do; d->handler; d++) {
+        if (d->type == req.type) {
+            break;
+        }
+    }
+
     if (rc != 0) {
         ngx_chat_session_error(s, req.id, req.id_len, code, msg);
-        ngx_chat_request_free(&req);
-        return;
-    }
 
-    if (!s->authed
-        && req.type != NGX_CHAT_REQ_AUTH && req.type != NGX_CHAT_REQ_PING)
-    {
+    } else if (!s->authed && !d->before_auth) {
         ngx_chat_session_error(s, req.id, req.id_len, "unauthenticated",
                                "authenticate first");
-        ngx_chat_request_free(&req);
-        return;
-    }
 
-    switch (req.type) {
-
-    case NGX_CHAT_REQ_AUTH:
-    case NGX_CHAT_REQ_REFRESH:
-        ngx_chat_request_token(s, &req);
-        break;
-
-    case NGX_CHAT_REQ_PING:
-        if (req.id_len) {
-            ngx_chat_json_init(&j, 64);
-            ngx_chat_json_type_begin(&j, "pong", req.id, req.id_len);
-            ngx_chat_json_end(&j);
-            (void) ngx_chat_session_send_json(s, &j);
-            ngx_chat_json_free(&j);
-        }
-        break;
-
-    case NGX_CHAT_REQ_JOIN:
-        if (ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
-            ngx_chat_fanout_join(s, &req);
-        }
-        break;
-
-    case NGX_CHAT_REQ_LEAVE:
-        ngx_chat_fanout_leave(s, &req);
-        break;
-
-    case NGX_CHAT_REQ_SEND:
-        if (ngx_chat_request_room_allowed(s, &req) != NGX_OK) {
-            break;
-        }
-
-        op = ngx_chat_op_ws(s, &req);
-        if (op == NULL) {
-            break;
-        }
-
-        s->lcf->store->send(op, (char *) s->name, s->name_len, &req);
-        break;
-
-    case NGX_CHAT_REQ_HISTORY:
-    case NGX_CHAT_REQ_READ:
-        if (!s->lcf->store->logged) {
-            ngx_chat_session_error(s, req.id, req.id_len, "bad_request",
-                                   NGX_CHAT_NOT_STORED);
-            break;
-        }
-
-        if (ngx_chat_request_room_allowed(s, &req) != NGX_OK) {
-            break;
-        }
-
-        op = ngx_chat_op_ws(s, &req);
-        if (op == NULL) {
-            break;
-        }
-
-        if (req.type == NGX_CHAT_REQ_READ) {
-            op->seq = req.seq;
-            ngx_chat_read(op);
-            break;
-        }
-
-        op->before = req.has_before ? req.before : 0;
-        op->after = req.has_after ? req.after : -1;
-        op->limit = req.has_limit ? (ngx_uint_t) req.limit : 50;
-
-        if (req.has_before && req.before == 0) {
-            /* nothing comes before seq 1: no need to ask */
-            op->before = 1;
-        }
-
-        ngx_chat_history(op);
-        break;
-
-    default:
+    } else if (d->handler == NULL) {
         ngx_chat_session_error(s, req.id, req.id_len, "bad_request",
                                "this request type is not supported by "
                                "this server yet");
-        break;
+
+    } else if (d->logged && !s->lcf->store->logged) {
+        ngx_chat_session_error(s, req.id, req.id_len, "bad_request",
+                               NGX_CHAT_NOT_STORED);
+
+    } else if (!d->room || ngx_chat_request_room_allowed(s, &req) == NGX_OK) {
+        d->handler(s, &req);
     }
 
     ngx_chat_request_free(&req);
+}
+
+
+static void
+ngx_chat_request_ping(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_json_t  j;
+
+    if (req->id_len) {
+        ngx_chat_json_init(&j, 64);
+        ngx_chat_json_type_begin(&j, "pong", req->id, req->id_len);
+        ngx_chat_json_end(&j);
+        (void) ngx_chat_session_send_json(s, &j);
+        ngx_chat_json_free(&j);
+    }
+}
+
+
+static void
+ngx_chat_request_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_op_t  *op;
+
+    op = ngx_chat_op_ws(s, req);
+
+    if (op) {
+        s->lcf->store->send(op, (char *) s->name, s->name_len, req);
+    }
+}
+
+
+static void
+ngx_chat_request_history(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_op_t  *op;
+
+    op = ngx_chat_op_ws(s, req);
+    if (op == NULL) {
+        return;
+    }
+
+    op->before = req->has_before ? req->before : 0;
+    op->after = req->has_after ? req->after : -1;
+    op->limit = req->has_limit ? (ngx_uint_t) req->limit : 50;
+
+    if (req->has_before && req->before == 0) {
+        /* nothing comes before seq 1: no need to ask */
+        op->before = 1;
+    }
+
+    ngx_chat_history(op);
+}
+
+
+static void
+ngx_chat_request_read(ngx_chat_session_t *s, ngx_chat_request_t *req)
+{
+    ngx_chat_op_t  *op;
+
+    op = ngx_chat_op_ws(s, req);
+
+    if (op) {
+        op->seq = req->seq;
+        ngx_chat_read(op);
+    }
 }
 
 
