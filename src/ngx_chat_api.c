@@ -852,13 +852,7 @@ ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status)
     int              i, n;
     ngx_chat_json_t  j;
 
-    if (ngx_chat_op_gone(op)) {
-        ngx_chat_op_free(op);
-        return;
-    }
-
-    if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_op_failed(op, status, res);
+    if (ngx_chat_op_result(op, status, res) != NGX_OK) {
         return;
     }
 

@@ -277,6 +277,28 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
 }
 
 
+/*
+ * A statement's answer to an op: NGX_OK when the op still waits for it
+ * and the statement succeeded; otherwise the op is answered or freed
+ * here, and the caller only returns.
+ */
+ngx_int_t
+ngx_chat_op_result(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
+{
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+        return NGX_DECLINED;
+    }
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_op_failed(op, status, res);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* the answer to a statement that failed or a store that is away */
 void
 ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
