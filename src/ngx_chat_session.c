@@ -896,22 +896,12 @@ static void
 ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
     const u_char *data, size_t len)
 {
-    size_t           n;
-    uint8_t          hdr[10];
     ngx_chat_buf_t  *b;
 
-    n = ngx_chat_frame_header(hdr, opcode, len);
-
-    b = ngx_chat_buf_alloc(n + len);
+    b = ngx_chat_buf_frame(opcode, data, len);
     if (b == NULL) {
         ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
         return;
-    }
-
-    ngx_memcpy(b->data, hdr, n);
-
-    if (len) {
-        ngx_memcpy(b->data + n, data, len);
     }
 
     (void) ngx_chat_session_enqueue(s, b);
