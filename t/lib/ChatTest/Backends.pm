@@ -11,9 +11,10 @@ use warnings;
 
 use Exporter qw(import);
 
-use ChatTest::Env qw($BACKENDS_SH tmpdir sh command_line);
+use ChatTest::Env qw($BACKENDS_SH tmpdir free_port sh command_line);
 
-our @EXPORT_OK = qw(backends psql psql_output pg_conninfo own stop_own);
+our @EXPORT_OK = qw(backends psql psql_output pg_conninfo own stop_own
+                    launch_server);
 
 my %BACKENDS;       # pg_port, redis_port, conninfo
 my $OWN_BACKENDS;   # dir when this process started the shared ones itself
@@ -49,6 +50,19 @@ sub backends {
 
 # a server a test started itself, to stop at the end
 sub own { push @OWN, @_ }
+
+# launch_server($class, $kind, $port, $init): a test's own server of
+# $class in tmpdir/KIND-PORT (port default: a free one), set up by $init
+sub launch_server {
+    my ($class, $kind, $port, $init) = @_;
+    $port //= free_port();
+    my $dir = tmpdir() . "/$kind-$port";
+    mkdir $dir;
+    my $s = bless { port => $port, dir => $dir }, $class;
+    $init->($s);
+    own($s);
+    return $s;
+}
 
 sub stop_own {
     $_->stop for reverse @OWN;

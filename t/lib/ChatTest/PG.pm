@@ -6,19 +6,17 @@ package ChatTest::PG;
 use strict;
 use warnings;
 
-use ChatTest::Backends qw(own pg_conninfo psql_output);
-use ChatTest::Env qw($BACKENDS_SH tmpdir free_port port_open sh);
+use ChatTest::Backends qw(launch_server pg_conninfo psql_output);
+use ChatTest::Env qw($BACKENDS_SH port_open sh);
 
+# a fresh cluster, migrated
 sub launch {
-    my ($class, $port) = @_;
-    $port //= free_port();
-    my $dir = tmpdir() . "/pg-$port";
-    mkdir $dir;
-    chmod 0755, $dir;
-    sh($BACKENDS_SH, 'pg-init', $dir, $port);
-    my $p = bless { port => $port, dir => $dir, up => 1 }, $class;
-    own($p);
-    return $p;
+    launch_server($_[0], 'pg', $_[1], sub {
+        my $p = shift;
+        chmod 0755, $p->{dir};
+        sh($BACKENDS_SH, 'pg-init', $p->{dir}, $p->{port});
+        $p->{up} = 1;
+    });
 }
 
 sub port     { $_[0]{port} }

@@ -5,19 +5,10 @@ package ChatTest::Redis;
 use strict;
 use warnings;
 
-use ChatTest::Backends qw(own);
-use ChatTest::Env qw($BACKENDS_SH tmpdir free_port port_open sh);
+use ChatTest::Backends qw(launch_server);
+use ChatTest::Env qw($BACKENDS_SH port_open sh);
 
-sub launch {
-    my ($class, $port) = @_;
-    $port //= free_port();
-    my $dir = tmpdir() . "/redis-$port";
-    mkdir $dir;
-    my $r = bless { port => $port, dir => $dir }, $class;
-    $r->start;
-    own($r);
-    return $r;
-}
+sub launch { launch_server($_[0], 'redis', $_[1], sub { $_[0]->start }) }
 
 sub port  { $_[0]{port} }
 sub addr  { "127.0.0.1:$_[0]{port}" }
