@@ -195,6 +195,7 @@ struct cb_peer_s {
                                  char *hdrs, size_t hcap);
     void              (*upgraded)(cb_conn_t *c);
     int               (*join)(char *buf, size_t cap, const char *room);
+                                        /* NULL: ready once upgraded */
     int               (*on_text)(cb_conn_t *c, u_char *p, size_t len);
 
     /* a message: its text around the body, and one send slot */
@@ -409,7 +410,6 @@ void cb_parse_args(int argc, char **argv);
 /* conn.c */
 int cb_connect(cb_conn_t *c, uint32_t i);
 void cb_on_event(cb_conn_t *c, uint32_t events);
-void cb_ensure(u_char **buf, size_t *cap, size_t need);
 int cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p,
     size_t len);
 void cb_close(cb_conn_t *c, int code);
@@ -420,7 +420,6 @@ void cb_joined(cb_conn_t *c);
 
 /* text.c: what the servers send */
 int cb_json_scan(u_char *p, size_t len, json_span_t *v);
-uint64_t cb_span_u64(const json_span_t *s, int *ok);
 int cb_deliver(json_span_t *body);
 void cb_ack(cb_conn_t *c, uint64_t id, int ok);
 int cb_on_chat_text(cb_conn_t *c, u_char *p, size_t len);

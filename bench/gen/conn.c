@@ -23,6 +23,7 @@
 
 
 static void cb_setup_failed(cb_conn_t *c);
+static void cb_ensure(u_char **buf, size_t *cap, size_t need);
 static void cb_on_connected(cb_conn_t *c);
 static void cb_read(cb_conn_t *c);
 static ssize_t cb_parse(cb_conn_t *c, u_char *buf, size_t len);
@@ -177,7 +178,7 @@ cb_on_event(cb_conn_t *c, uint32_t events)
 }
 
 
-void
+static void
 cb_ensure(u_char **buf, size_t *cap, size_t need)
 {
     if (ws_grow(buf, cap, need) == -1) {

@@ -10,6 +10,9 @@
 #include "bench.h"
 
 
+static uint64_t cb_span_u64(const json_span_t *s, int *ok);
+
+
 static const char *const  cb_json_keys[CB_J_N] = {
     "type", "id", "body", "code"
 };
@@ -22,7 +25,7 @@ cb_json_scan(u_char *p, size_t len, json_span_t *v)
 }
 
 
-uint64_t
+static uint64_t
 cb_span_u64(const json_span_t *s, int *ok)
 {
     size_t    i;
