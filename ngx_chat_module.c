@@ -17,6 +17,42 @@
 #include "ngx_chat_store.h"
 
 
+#define NGX_CHAT_HANDLER_WS       1
+#define NGX_CHAT_HANDLER_API      2
+
+#define NGX_CHAT_REDIS_PREFIX_MAX  128
+
+/* defaults of the directives (README.md lists them) */
+#define NGX_CHAT_AUTH_TIMEOUT        10000
+#define NGX_CHAT_PING_INTERVAL       30000
+#define NGX_CHAT_PONG_TIMEOUT        10000
+#define NGX_CHAT_SEND_TIMEOUT        30000
+#define NGX_CHAT_FRAME_MAX           16384
+#define NGX_CHAT_FRAME_MAX_LEAST     128
+#define NGX_CHAT_MESSAGE_MAX         NGX_CHAT_BODY_MAX_DEFAULT
+#define NGX_CHAT_SEND_QUEUE_MAX      (1024 * 1024)
+#define NGX_CHAT_JOIN_REPLAY_MAX     500
+#define NGX_CHAT_ROOMS_MAX           100
+#define NGX_CHAT_REDIS_TIMEOUT       5000
+#define NGX_CHAT_PG_POOL             4
+#define NGX_CHAT_PG_TIMEOUT          10000
+#define NGX_CHAT_BATCH_MAX           500
+#define NGX_CHAT_JWT_LEEWAY          60
+#define NGX_CHAT_JWT_LEN_MAX         NGX_CHAT_JWT_MAX_LEN
+
+/*
+ * Default limits: chat_request_rate 20r/s burst=200 (a client at the rooms
+ * cap rejoins its 100 rooms and reads a page of each at once);
+ * chat_room_create_rate 10r/m burst=50.
+ */
+#define NGX_CHAT_REQUEST_INTERVAL      50000
+#define NGX_CHAT_REQUEST_BURST         200
+#define NGX_CHAT_ROOM_CREATE_INTERVAL  6000000
+#define NGX_CHAT_ROOM_CREATE_BURST     50
+
+#define NGX_CHAT_RATE_UNSET  ((uint64_t) -1)
+
+
 static void *ngx_chat_create_main_conf(ngx_conf_t *cf);
 static char *ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_chat_create_loc_conf(ngx_conf_t *cf);
@@ -353,11 +389,11 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
-    ngx_conf_init_uint_value(mcf->pg_pool, 4);
-    ngx_conf_init_msec_value(mcf->pg_timeout, 10000);
+    ngx_conf_init_msec_value(mcf->redis_timeout, NGX_CHAT_REDIS_TIMEOUT);
+    ngx_conf_init_uint_value(mcf->pg_pool, NGX_CHAT_PG_POOL);
+    ngx_conf_init_msec_value(mcf->pg_timeout, NGX_CHAT_PG_TIMEOUT);
     ngx_conf_init_value(mcf->autocreate, 1);
-    ngx_conf_init_uint_value(mcf->batch_max, 500);
+    ngx_conf_init_uint_value(mcf->batch_max, NGX_CHAT_BATCH_MAX);
     ngx_chat_rate_merge(&mcf->room_create_rate, &mcf->room_create_rate,
                         NGX_CHAT_ROOM_CREATE_INTERVAL,
                         NGX_CHAT_ROOM_CREATE_BURST);
@@ -367,8 +403,8 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     mcf->jwt.iss = mcf->jwt_issuer.len ? (char *) mcf->jwt_issuer.data : NULL;
     mcf->jwt.aud = mcf->jwt_audience.len
                    ? (char *) mcf->jwt_audience.data : NULL;
-    mcf->jwt.leeway = 60;
-    mcf->jwt.max_len = 8192;
+    mcf->jwt.leeway = NGX_CHAT_JWT_LEEWAY;
+    mcf->jwt.max_len = NGX_CHAT_JWT_LEN_MAX;
 
     if (!mcf->used) {
         return NGX_CONF_OK;
@@ -442,25 +478,30 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
     ngx_conf_merge_value(conf->origins_any, prev->origins_any, 0);
-    ngx_conf_merge_msec_value(conf->auth_timeout, prev->auth_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->auth_timeout, prev->auth_timeout,
+                              NGX_CHAT_AUTH_TIMEOUT);
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
-                              30000);
-    ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
-    ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
-    ngx_conf_merge_size_value(conf->frame_max, prev->frame_max, 16384);
+                              NGX_CHAT_PING_INTERVAL);
+    ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout,
+                              NGX_CHAT_PONG_TIMEOUT);
+    ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout,
+                              NGX_CHAT_SEND_TIMEOUT);
+    ngx_conf_merge_size_value(conf->frame_max, prev->frame_max,
+                              NGX_CHAT_FRAME_MAX);
     ngx_conf_merge_size_value(conf->message_max, prev->message_max,
-                              NGX_CHAT_BODY_MAX_DEFAULT);
+                              NGX_CHAT_MESSAGE_MAX);
     ngx_conf_merge_size_value(conf->send_queue_max, prev->send_queue_max,
-                              1024 * 1024);
+                              NGX_CHAT_SEND_QUEUE_MAX);
     ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,
-                              500);
+                              NGX_CHAT_JOIN_REPLAY_MAX);
     ngx_conf_merge_ptr_value(conf->store, prev->store,
                              &ngx_chat_store_postgresql);
     ngx_chat_rate_merge(&conf->request_rate, &prev->request_rate,
                         NGX_CHAT_REQUEST_INTERVAL, NGX_CHAT_REQUEST_BURST);
-    ngx_conf_merge_uint_value(conf->rooms_max, prev->rooms_max, 100);
+    ngx_conf_merge_uint_value(conf->rooms_max, prev->rooms_max,
+                              NGX_CHAT_ROOMS_MAX);
 
-    if (conf->frame_max < 128) {
+    if (conf->frame_max < NGX_CHAT_FRAME_MAX_LEAST) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_frame_max\" must be at least 128");
         return NGX_CONF_ERROR;

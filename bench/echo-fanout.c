@@ -9,11 +9,13 @@
  *
  * Usage: echo-fanout [PORT]   (default 18999)
  *
- * Build: gcc -std=gnu99 -O2 -Wall -Wextra -Werror -o echo-fanout \
- *            echo-fanout.c -lcrypto
+ * Build: make -C bench echo-fanout (with lib/ws.c, lib/hs256.c,
+ *        lib/json.c)
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,17 +33,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include "lib/hs256.h"
+#include "lib/json.h"
+#include "lib/ws.h"
 
 
 #define EF_OUT_MAX    (4 * 1024 * 1024)
 #define EF_IN_MAX     (1024 * 1024)
 #define EF_HASH       4096
-#define EF_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-
-typedef unsigned char  u_char;
 
 typedef struct ef_room_s  ef_room_t;
 
@@ -53,10 +53,7 @@ typedef struct {
     u_char       *in;
     size_t        in_len;
     size_t        in_cap;
-    u_char       *out;
-    size_t        out_pos;
-    size_t        out_len;
-    size_t        out_cap;
+    ws_out_t      out;
     int           want_out;
     ef_room_t   **rooms;
     int           nrooms;
@@ -71,11 +68,15 @@ struct ef_room_s {
     int           cap;
 };
 
-typedef struct {
-    u_char       *p;
-    size_t        len;
-    int           str;
-} ef_span_t;
+enum {
+    EF_J_TYPE = 0,
+    EF_J_ID,
+    EF_J_ROOM,
+    EF_J_BODY,
+    EF_J_N
+};
+
+typedef json_span_t  ef_span_t;
 
 
 static int         ef_ep;
@@ -90,6 +91,8 @@ static int         ef_dead_cap;
 static void ef_close(ef_conn_t *c);
 static int ef_flush(ef_conn_t *c);
 
+static const char *const  ef_keys[EF_J_N] = { "type", "id", "room", "body" };
+
 
 static int64_t
 ef_ms(void)
@@ -103,96 +106,23 @@ ef_ms(void)
 
 
 static void
-ef_append(u_char **buf, size_t *len, size_t *cap, const u_char *p, size_t n)
-{
-    size_t   ncap;
-    u_char  *nb;
-
-    if (*len + n > *cap) {
-        ncap = *cap ? *cap : 4096;
-        while (ncap < *len + n) {
-            ncap *= 2;
-        }
-        nb = realloc(*buf, ncap);
-        if (nb == NULL) {
-            abort();
-        }
-        *buf = nb;
-        *cap = ncap;
-    }
-
-    memcpy(*buf + *len, p, n);
-    *len += n;
-}
-
-
-static void
 ef_write(ef_conn_t *c, const u_char *p, size_t n)
 {
-    ssize_t             w;
-    struct epoll_event  ev;
-
     if (c->closing || c->fd == -1) {
         return;
     }
 
-    if (c->out_len == c->out_pos) {
-        c->out_len = c->out_pos = 0;
-        w = write(c->fd, p, n);
-        if (w == -1) {
-            if (errno != EAGAIN) {
-                c->closing = 1;
-                return;
-            }
-            w = 0;
-        }
-        p += w;
-        n -= w;
-        if (n == 0) {
-            return;
-        }
-    }
-
-    if (c->out_len - c->out_pos + n > EF_OUT_MAX) {
-        /* a slow reader: 1013 as the protocol says; just drop it here */
+    /* a slow reader (the queue past EF_OUT_MAX): 1013 as the protocol
+     * says; just dropped here */
+    if (ws_out_write(&c->out, c->fd, p, n, EF_OUT_MAX) < 0) {
         c->closing = 1;
         return;
     }
 
-    ef_append(&c->out, &c->out_len, &c->out_cap, p, n);
-
-    if (!c->want_out) {
-        ev.events = EPOLLIN | EPOLLOUT;
-        ev.data.ptr = c;
-        epoll_ctl(ef_ep, EPOLL_CTL_MOD, c->fd, &ev);
+    if (ws_out_pending(&c->out) && !c->want_out) {
+        ws_want_out(ef_ep, c->fd, c, 1);
         c->want_out = 1;
     }
-}
-
-
-static size_t
-ef_frame_hdr(u_char *f, unsigned op, size_t len)
-{
-    f[0] = 0x80 | op;
-
-    if (len < 126) {
-        f[1] = len;
-        return 2;
-    }
-
-    if (len < 65536) {
-        f[1] = 126;
-        f[2] = len >> 8;
-        f[3] = len;
-        return 4;
-    }
-
-    f[1] = 127;
-    for (int i = 0; i < 8; i++) {
-        f[2 + i] = (uint64_t) len >> (56 - 8 * i);
-    }
-
-    return 10;
 }
 
 
@@ -201,136 +131,9 @@ ef_send(ef_conn_t *c, unsigned op, const char *p, size_t len)
 {
     size_t  h;
 
-    h = ef_frame_hdr(ef_frame, op, len);
+    h = ws_frame_header(ef_frame, op, len, NULL);
     memcpy(ef_frame + h, p, len);
     ef_write(c, ef_frame, h + len);
-}
-
-
-/* JSON: top-level members type, id, room, body as raw spans */
-
-static u_char *
-ef_ws(u_char *p, u_char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-        p++;
-    }
-    return p;
-}
-
-
-static u_char *
-ef_str_end(u_char *p, u_char *e)
-{
-    for (p++; p < e; p++) {
-        if (*p == '\\') {
-            p++;
-        } else if (*p == '"') {
-            return p + 1;
-        }
-    }
-    return NULL;
-}
-
-
-static u_char *
-ef_skip(u_char *p, u_char *e)
-{
-    int  depth;
-
-    if (p >= e) {
-        return NULL;
-    }
-
-    if (*p == '"') {
-        return ef_str_end(p, e);
-    }
-
-    if (*p == '{' || *p == '[') {
-        for (depth = 0; p < e; ) {
-            if (*p == '"') {
-                if ((p = ef_str_end(p, e)) == NULL) {
-                    return NULL;
-                }
-                continue;
-            }
-            if (*p == '{' || *p == '[') {
-                depth++;
-            } else if ((*p == '}' || *p == ']') && --depth == 0) {
-                return p + 1;
-            }
-            p++;
-        }
-        return NULL;
-    }
-
-    while (p < e && *p != ',' && *p != '}' && *p != ' ') {
-        p++;
-    }
-
-    return p;
-}
-
-
-static int
-ef_json(u_char *p, size_t len, ef_span_t *type, ef_span_t *id,
-    ef_span_t *room, ef_span_t *body)
-{
-    u_char     *e, *k, *ke, *v, *ve;
-    size_t      kl;
-    ef_span_t  *dst;
-
-    e = p + len;
-    memset(type, 0, sizeof(*type));
-    memset(id, 0, sizeof(*id));
-    memset(room, 0, sizeof(*room));
-    memset(body, 0, sizeof(*body));
-
-    p = ef_ws(p, e);
-    if (p == e || *p != '{') {
-        return -1;
-    }
-    p = ef_ws(p + 1, e);
-
-    while (p < e && *p == '"') {
-        k = p + 1;
-        if ((ke = ef_str_end(p, e)) == NULL) {
-            return -1;
-        }
-        kl = ke - 1 - k;
-        p = ef_ws(ke, e);
-        if (p == e || *p != ':') {
-            return -1;
-        }
-        v = ef_ws(p + 1, e);
-        if ((ve = ef_skip(v, e)) == NULL) {
-            return -1;
-        }
-
-        dst = NULL;
-        if (kl == 4 && memcmp(k, "type", 4) == 0) {
-            dst = type;
-        } else if (kl == 2 && memcmp(k, "id", 2) == 0) {
-            dst = id;
-        } else if (kl == 4 && memcmp(k, "room", 4) == 0) {
-            dst = room;
-        } else if (kl == 4 && memcmp(k, "body", 4) == 0) {
-            dst = body;
-        }
-
-        if (dst) {
-            dst->str = (*v == '"');
-            dst->p = dst->str ? v + 1 : v;
-            dst->len = dst->str ? (size_t) (ve - v - 2) : (size_t) (ve - v);
-        }
-
-        p = ef_ws(ve, e);
-        if (p < e && *p == ',') {
-            p = ef_ws(p + 1, e);
-        }
-    }
-
-    return 0;
 }
 
 
@@ -416,18 +219,26 @@ ef_on_text(ef_conn_t *c, u_char *p, size_t len)
     int         i, n, head;
     char        buf[512], *ev;
     ef_room_t  *r;
-    ef_span_t   type, id, room, body;
+    ef_span_t   v[EF_J_N], type, id, room, body;
     size_t      h, elen;
     int64_t     ts;
 
-    if (ef_json(p, len, &type, &id, &room, &body) == -1 || type.p == NULL) {
+    if (json_scan(p, len, ef_keys, EF_J_N, v) == -1) {
+        v[EF_J_TYPE].p = NULL;
+    }
+
+    type = v[EF_J_TYPE];
+    id = v[EF_J_ID];
+    room = v[EF_J_ROOM];
+    body = v[EF_J_BODY];
+
+    if (type.p == NULL) {
         ef_reply_id(c, "{\"type\":\"error\"", &id,
                     ",\"code\":\"bad_request\",\"message\":\"bad json\"}");
         return;
     }
 
-#define IS(lit)  (type.len == sizeof(lit) - 1 \
-                  && memcmp(type.p, lit, sizeof(lit) - 1) == 0)
+#define IS(lit)  json_span_is(&type, lit, sizeof(lit) - 1)
 
     if (IS("ping")) {
         ef_reply_id(c, "{\"type\":\"pong\"", &id, "}");
@@ -501,7 +312,7 @@ ef_on_text(ef_conn_t *c, u_char *p, size_t len)
         memcpy(ev + elen, "\"}", 2);
         elen += 2;
 
-        head = (int) ef_frame_hdr((u_char *) buf, 0x1, elen);
+        head = (int) ws_frame_header((u_char *) buf, 0x1, elen, NULL);
         h = 10 - head;
         memcpy(ef_frame + h, buf, head);
 
@@ -525,46 +336,18 @@ ef_on_text(ef_conn_t *c, u_char *p, size_t len)
 }
 
 
-static int
-ef_b64(u_char *dst, const u_char *src, size_t len)
-{
-    return EVP_EncodeBlock(dst, src, (int) len);
-}
-
-
 static void
 ef_user_from_token(ef_conn_t *c, const char *tok, size_t len)
 {
-    const char  *d1, *d2, *s;
-    char         b64[2048];
+    size_t       i;
     u_char       json[2048];
-    size_t       n, i;
-    int          jl;
+    const char  *s;
 
     snprintf(c->user, sizeof(c->user), "anonymous");
 
-    d1 = memchr(tok, '.', len);
-    if (d1 == NULL) {
+    if (hs256_claims(tok, len, json, sizeof(json)) == -1) {
         return;
     }
-    d2 = memchr(d1 + 1, '.', tok + len - d1 - 1);
-    if (d2 == NULL || (size_t) (d2 - d1 - 1) > sizeof(b64) - 4) {
-        return;
-    }
-
-    n = d2 - d1 - 1;
-    for (i = 0; i < n; i++) {
-        b64[i] = d1[1 + i] == '-' ? '+' : d1[1 + i] == '_' ? '/' : d1[1 + i];
-    }
-    while (n % 4) {
-        b64[n++] = '=';
-    }
-
-    jl = EVP_DecodeBlock(json, (u_char *) b64, (int) n);
-    if (jl <= 0) {
-        return;
-    }
-    json[jl] = '\0';
 
     s = strstr((char *) json, "\"sub\":\"");
     if (s) {
@@ -580,21 +363,17 @@ ef_user_from_token(ef_conn_t *c, const char *tok, size_t len)
 static int
 ef_on_http(ef_conn_t *c)
 {
-    int      n;
-    char    *hdr, *eoh, *key, *auth, *e;
-    char     resp[512], welcome[256];
-    u_char   sha[SHA_DIGEST_LENGTH], acc[64], kbuf[128];
-    size_t   klen;
+    int            n;
+    char           resp[512], welcome[256];
+    size_t         klen, alen;
+    const u_char  *eoh, *key, *auth;
 
-    hdr = (char *) c->in;
-    eoh = memmem(hdr, c->in_len, "\r\n\r\n", 4);
+    eoh = memmem(c->in, c->in_len, "\r\n\r\n", 4);
     if (eoh == NULL) {
         return c->in_len > 8192 ? -1 : 0;
     }
 
-    *eoh = '\0';
-
-    key = strcasestr(hdr, "\r\nSec-WebSocket-Key:");
+    key = ws_http_header(c->in, eoh, "Sec-WebSocket-Key:", &klen);
     if (key == NULL) {
         n = snprintf(resp, sizeof(resp), "HTTP/1.1 400 Bad Request\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -602,33 +381,18 @@ ef_on_http(ef_conn_t *c)
         return -1;
     }
 
-    key += 20;
-    while (*key == ' ') {
-        key++;
-    }
-    e = strstr(key, "\r\n");
-    klen = e ? (size_t) (e - key) : strlen(key);
-    if (klen > 64) {
+    n = ws_upgrade_response(resp, sizeof(resp), key, klen);
+    if (n == -1) {
         return -1;
     }
 
-    memcpy(kbuf, key, klen);
-    memcpy(kbuf + klen, EF_GUID, sizeof(EF_GUID) - 1);
-    SHA1(kbuf, klen + sizeof(EF_GUID) - 1, sha);
-    ef_b64(acc, sha, SHA_DIGEST_LENGTH);
-
-    auth = strcasestr(hdr, "\r\nAuthorization: Bearer ");
-    if (auth) {
-        auth += 24;
-        e = strstr(auth, "\r\n");
-        ef_user_from_token(c, auth, e ? (size_t) (e - auth) : strlen(auth));
+    auth = ws_http_header(c->in, eoh, "Authorization:", &alen);
+    if (auth && alen > 7 && strncasecmp((char *) auth, "Bearer ", 7) == 0) {
+        ef_user_from_token(c, (char *) auth + 7, alen - 7);
     } else {
         snprintf(c->user, sizeof(c->user), "anonymous");
     }
 
-    n = snprintf(resp, sizeof(resp), "HTTP/1.1 101 Switching Protocols\r\n"
-                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Accept: %s\r\n\r\n", acc);
     ef_write(c, (u_char *) resp, n);
 
     n = snprintf(welcome, sizeof(welcome), "{\"type\":\"welcome\","
@@ -639,7 +403,7 @@ ef_on_http(ef_conn_t *c)
 
     c->ws = 1;
 
-    return (int) (eoh + 4 - hdr);
+    return (int) (eoh + 4 - c->in);
 }
 
 
@@ -648,17 +412,13 @@ ef_on_http(ef_conn_t *c)
 static ssize_t
 ef_on_frames(ef_conn_t *c, u_char *p, size_t len)
 {
-    u_char    *start, *pl;
-    size_t     h, i;
-    uint64_t   plen;
-    unsigned   op;
-    u_char     close_frame[4];
+    u_char      *start, *pl;
+    u_char       close_frame[4];
+    ws_frame_t   f;
 
     start = p;
 
     while (len >= 2) {
-        op = p[0] & 0x0f;
-
         if (!(p[1] & 0x80)) {
             close_frame[0] = 0x88;
             close_frame[1] = 2;
@@ -668,51 +428,33 @@ ef_on_frames(ef_conn_t *c, u_char *p, size_t len)
             return -1;
         }
 
-        plen = p[1] & 0x7f;
-        h = 2;
-
-        if (plen == 126) {
-            if (len < 4) {
-                break;
-            }
-            plen = (uint64_t) p[2] << 8 | p[3];
-            h = 4;
-        } else if (plen == 127) {
-            if (len < 10) {
-                break;
-            }
-            plen = 0;
-            for (i = 2; i < 10; i++) {
-                plen = plen << 8 | p[i];
-            }
-            h = 10;
-        }
-
-        if (plen > EF_IN_MAX) {
-            return -1;
-        }
-
-        if (len < h + 4 + plen) {
+        if (!ws_frame_parse(p, len, &f)) {
             break;
         }
 
-        pl = p + h + 4;
-        for (i = 0; i < plen; i++) {
-            pl[i] ^= p[h + (i & 3)];
+        if (f.len > EF_IN_MAX) {
+            return -1;
         }
 
-        p += h + 4 + plen;
-        len -= h + 4 + plen;
+        if (len < f.hlen + f.len) {
+            break;
+        }
 
-        switch (op) {
+        pl = p + f.hlen;
+        ws_mask(pl, pl, f.len, f.mask);
+
+        p += f.hlen + f.len;
+        len -= f.hlen + f.len;
+
+        switch (f.op) {
         case 0x1:
-            ef_on_text(c, pl, plen);
+            ef_on_text(c, pl, f.len);
             break;
         case 0x8:
-            ef_send(c, 0x8, (char *) pl, plen >= 2 ? 2 : 0);
+            ef_send(c, 0x8, (char *) pl, f.len >= 2 ? 2 : 0);
             return -1;
         case 0x9:
-            ef_send(c, 0xA, (char *) pl, plen);
+            ef_send(c, 0xA, (char *) pl, f.len);
             break;
         case 0xA:
             break;
@@ -764,7 +506,7 @@ ef_reap(void)
     while (ef_ndead) {
         c = ef_dead[--ef_ndead];
         free(c->in);
-        free(c->out);
+        ws_out_free(&c->out);
         free(c->rooms);
         free(c);
     }
@@ -774,27 +516,12 @@ ef_reap(void)
 static int
 ef_flush(ef_conn_t *c)
 {
-    ssize_t             w;
-    struct epoll_event  ev;
-
-    if (c->fd == -1) {
+    if (c->fd == -1 || ws_out_flush(&c->out, c->fd) == -1) {
         return -1;
     }
 
-    while (c->out_pos < c->out_len) {
-        w = write(c->fd, c->out + c->out_pos, c->out_len - c->out_pos);
-        if (w == -1) {
-            return errno == EAGAIN ? 0 : -1;
-        }
-        c->out_pos += w;
-    }
-
-    c->out_pos = c->out_len = 0;
-
-    if (c->want_out) {
-        ev.events = EPOLLIN;
-        ev.data.ptr = c;
-        epoll_ctl(ef_ep, EPOLL_CTL_MOD, c->fd, &ev);
+    if (ws_out_pending(&c->out) == 0 && c->want_out) {
+        ws_want_out(ef_ep, c->fd, c, 0);
         c->want_out = 0;
     }
 
@@ -819,7 +546,12 @@ ef_on_read(ef_conn_t *c)
         return;
     }
 
-    ef_append(&c->in, &c->in_len, &c->in_cap, buf, n);
+    if (ws_grow(&c->in, &c->in_cap, c->in_len + n) == -1) {
+        abort();
+    }
+
+    memcpy(c->in + c->in_len, buf, n);
+    c->in_len += n;
 
     if (!c->ws) {
         used = ef_on_http(c);

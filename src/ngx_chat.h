@@ -14,14 +14,11 @@
 #include "ngx_chat_room.h"
 
 
+/* the schema (sql/) this module works with */
 #define NGX_CHAT_SCHEMA_VERSION   5
 
-#define NGX_CHAT_HANDLER_WS       1
-#define NGX_CHAT_HANDLER_API      2
-
+/* a display name, as a token's "name" claim carries it */
 #define NGX_CHAT_NAME_MAX         128
-
-#define NGX_CHAT_REDIS_PREFIX_MAX  128
 
 /* chat_store: where a location's sends go (ngx_chat_store.h) */
 #define NGX_CHAT_STORE_POSTGRESQL  0
@@ -29,17 +26,6 @@
 
 typedef struct ngx_chat_store_s  ngx_chat_store_t;
 
-/*
- * Default limits: chat_request_rate 20r/s burst=200 (a client at the rooms
- * cap rejoins its 100 rooms and reads a page of each at once);
- * chat_room_create_rate 10r/m burst=50.
- */
-#define NGX_CHAT_REQUEST_INTERVAL      50000
-#define NGX_CHAT_REQUEST_BURST         200
-#define NGX_CHAT_ROOM_CREATE_INTERVAL  6000000
-#define NGX_CHAT_ROOM_CREATE_BURST     50
-
-#define NGX_CHAT_RATE_UNSET  ((uint64_t) -1)
 
 #define NGX_CHAT_NOT_STORED                                                   \
     "messages are not stored here (chat_store redis)"

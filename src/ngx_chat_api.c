@@ -8,6 +8,8 @@
 #include "ngx_chat_redis.h"
 #include "ngx_chat_pg.h"
 #include "ngx_chat_http.h"
+#include "ngx_chat_auth.h"
+#include "ngx_chat_error.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
 #include "ngx_chat_sql.h"
@@ -27,7 +29,9 @@
 typedef struct {
     ngx_uint_t              route;
     ngx_str_t               room;
-    ngx_chat_jwt_claims_t   claims;
+    ngx_chat_auth_t         auth;       /* auth.claims: the caller's */
+    ngx_int_t               rc;         /* the call's, once authenticated */
+    unsigned                waiting:1;  /* for the token check */
     ngx_str_t               body;       /* as read so far */
     size_t                  body_size;
 } ngx_chat_api_ctx_t;
@@ -54,8 +58,12 @@ static ngx_uint_t ngx_chat_api_route(ngx_http_request_t *r, ngx_str_t *room);
 static ngx_int_t ngx_chat_api_preflight(ngx_http_request_t *r,
     ngx_chat_api_route_t *rt);
 static ngx_int_t ngx_chat_api_health(ngx_http_request_t *r);
-static ngx_int_t ngx_chat_api_auth(ngx_http_request_t *r,
-    ngx_chat_jwt_claims_t *claims, const char **why);
+static ngx_int_t ngx_chat_api_refuse(ngx_http_request_t *r,
+    const char *why);
+static void ngx_chat_api_authed(ngx_chat_auth_t *a,
+    ngx_chat_jwt_claims_t *claims);
+static ngx_int_t ngx_chat_api_start(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
 static void ngx_chat_api_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_chat_api_body_take(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
@@ -95,12 +103,9 @@ ngx_chat_api_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_chat_api_call(ngx_http_request_t *r)
 {
-    ngx_int_t              rc;
-    ngx_str_t              room;
+    ngx_str_t              room, token;
     ngx_uint_t             route, i;
-    const char            *err;
     ngx_chat_api_ctx_t    *ctx;
-    ngx_chat_loc_conf_t   *lcf;
     ngx_chat_api_route_t  *rt;
 
     if (!ngx_chat_worker.active || r != r->main) {
@@ -110,12 +115,12 @@ ngx_chat_api_call(ngx_http_request_t *r)
     route = ngx_chat_api_route(r, &room);
 
     if (route == 0) {
-        return ngx_chat_http_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+        return ngx_chat_http_error(r, "not_found",
                                    "no such API call");
     }
 
     if (room.len && !ngx_chat_room_id_valid((char *) room.data, room.len)) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "invalid room id");
     }
 
@@ -137,8 +142,9 @@ ngx_chat_api_call(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_chat_http_error(r, NGX_HTTP_NOT_ALLOWED, "bad_request",
-                                   "method not allowed");
+        return ngx_chat_http_error_status(r, NGX_HTTP_NOT_ALLOWED,
+                                          "bad_request",
+                                          "method not allowed");
     }
 
     if (route == NGX_CHAT_API_HEALTH) {
@@ -153,23 +159,73 @@ ngx_chat_api_call(ngx_http_request_t *r)
     ctx->route = route;
     ctx->room = room;
 
-    if (ngx_chat_api_auth(r, &ctx->claims, &err) != NGX_OK) {
-        if (ngx_chat_http_header_out(r, "WWW-Authenticate", "Bearer")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_chat_http_error(r, NGX_HTTP_UNAUTHORIZED,
-                                   "unauthenticated", err);
+    if (ngx_chat_auth_bearer(r, &token) != NGX_OK) {
+        return ngx_chat_api_refuse(r, "this call needs a Bearer token");
     }
 
-    if (room.len && ngx_chat_room_is_dm((char *) room.data, room.len)
-        && !ngx_chat_dm_has_member((char *) room.data, room.len,
-                                   ctx->claims.sub,
-                                   ngx_strlen(ctx->claims.sub)))
+    ctx->auth.handler = ngx_chat_api_authed;
+    ctx->auth.data = r;
+    ctx->auth.log = r->connection->log;
+
+    ngx_http_set_ctx(r, ctx, ngx_chat_module);
+
+    if (ngx_chat_auth_check(&ctx->auth, token.data, token.len)
+        == NGX_AGAIN)
     {
-        return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+        ctx->waiting = 1;
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ctx->rc;
+}
+
+
+static ngx_int_t
+ngx_chat_api_refuse(ngx_http_request_t *r, const char *why)
+{
+    if (ngx_chat_http_header_out(r, "WWW-Authenticate", "Bearer") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_chat_http_error(r, "unauthenticated", why);
+}
+
+
+static void
+ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
+{
+    ngx_http_request_t  *r = a->data;
+
+    ngx_chat_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
+
+    ctx->rc = claims ? ngx_chat_api_start(r, ctx)
+                     : ngx_chat_api_refuse(r, "invalid token");
+
+    if (ctx->waiting) {
+        ngx_http_finalize_request(r, ctx->rc);
+    }
+}
+
+
+/* an authenticated call */
+static ngx_int_t
+ngx_chat_api_start(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
+{
+    ngx_int_t             rc;
+    ngx_str_t            *room;
+    ngx_chat_loc_conf_t  *lcf;
+
+    room = &ctx->room;
+
+    if (room->len && ngx_chat_room_is_dm((char *) room->data, room->len)
+        && !ngx_chat_dm_has_member((char *) room->data, room->len,
+                                   ctx->auth.claims.sub,
+                                   ngx_strlen(ctx->auth.claims.sub)))
+    {
+        return ngx_chat_http_error(r, "forbidden",
                                    "not a member of this direct-message "
                                    "room");
     }
@@ -178,20 +234,17 @@ ngx_chat_api_call(ngx_http_request_t *r)
 
     /* history and cursors need stored messages */
     if (!lcf->store->logged
-        && (route == NGX_CHAT_API_READ
-            || (route == NGX_CHAT_API_MESSAGES
+        && (ctx->route == NGX_CHAT_API_READ
+            || (ctx->route == NGX_CHAT_API_MESSAGES
                 && r->method != NGX_HTTP_POST)))
     {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                   NGX_CHAT_NOT_STORED);
+        return ngx_chat_http_error(r, "bad_request", NGX_CHAT_NOT_STORED);
     }
-
-    ngx_http_set_ctx(r, ctx, ngx_chat_module);
 
     if (r->method == NGX_HTTP_POST) {
         if (r->headers_in.content_length_n > NGX_CHAT_API_BODY_MAX) {
-            return ngx_chat_http_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "too_large", "the body is too large");
+            return ngx_chat_http_error(r, "too_large",
+                                       "the body is too large");
         }
 
         /*
@@ -210,7 +263,7 @@ ngx_chat_api_call(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (route == NGX_CHAT_API_MESSAGES) {
+    if (ctx->route == NGX_CHAT_API_MESSAGES) {
         return ngx_chat_api_messages(r, ctx);
     }
 
@@ -297,7 +350,7 @@ ngx_chat_api_preflight(ngx_http_request_t *r, ngx_chat_api_route_t *rt)
     if (origin != NULL
         && ngx_chat_http_origin_allowed(r, lcf, &origin->value) != NGX_OK)
     {
-        return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+        return ngx_chat_http_error(r, "forbidden",
                                    "origin not allowed");
     }
 
@@ -345,42 +398,6 @@ ngx_chat_api_health(ngx_http_request_t *r)
 }
 
 
-/* NGX_OK with the token's claims, or NGX_DECLINED with why not */
-static ngx_int_t
-ngx_chat_api_auth(ngx_http_request_t *r, ngx_chat_jwt_claims_t *claims,
-    const char **why)
-{
-    ngx_str_t              *v;
-    const char             *err;
-    ngx_table_elt_t        *h;
-    ngx_chat_main_conf_t   *mcf;
-
-    h = r->headers_in.authorization;
-
-    if (h == NULL || h->value.len <= 7
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
-    {
-        *why = "this call needs a Bearer token";
-        return NGX_DECLINED;
-    }
-
-    v = &h->value;
-    mcf = ngx_http_get_module_main_conf(r, ngx_chat_module);
-
-    if (ngx_chat_jwt_verify(&mcf->jwt, (char *) v->data + 7, v->len - 7,
-                            (long long) ngx_time(), claims, &err)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "chat: token rejected: %s", err);
-        *why = "invalid token";
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * Reads a POST body as it comes, in memory, up to NGX_CHAT_API_BODY_MAX
  * bytes (chunked bodies included), then runs the call.
@@ -398,7 +415,7 @@ ngx_chat_api_body_read(ngx_http_request_t *r)
 
         if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
             ngx_http_finalize_request(r,
-                ngx_chat_http_error(r, rc, "too_large",
+                ngx_chat_http_error(r, "too_large",
                                     "the body is too large"));
             return;
         }
@@ -507,7 +524,7 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
 
     if (ctx->body.len == 0) {
         ngx_http_finalize_request(r,
-            ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+            ngx_chat_http_error(r, "bad_request",
                                 "a JSON body is needed"));
         return;
     }
@@ -531,11 +548,11 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
     {
         ngx_chat_request_free(&req);
         ngx_http_finalize_request(r,
-            ngx_chat_http_error(r, ngx_chat_http_status(code), code, msg));
+            ngx_chat_http_error(r, code, msg));
         return;
     }
 
-    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
                           &ctx->room,
                           ctx->route == NGX_CHAT_API_READ
                           ? NGX_HTTP_NO_CONTENT : NGX_HTTP_CREATED);
@@ -551,7 +568,7 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
 
     } else {
         /* the same send as over a WebSocket: one commit, one event */
-        lcf->store->send(op, ctx->claims.name, ngx_strlen(ctx->claims.name),
+        lcf->store->send(op, ctx->auth.claims.name, ngx_strlen(ctx->auth.claims.name),
                          &req);
     }
 
@@ -580,13 +597,13 @@ ngx_chat_api_messages(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
         || ngx_chat_api_arg(r, "limit", 1, NGX_CHAT_HISTORY_LIMIT_MAX, &limit)
            == NGX_ERROR)
     {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "before and after must be integers >= 0, "
                                    "limit an integer from 1 to "
                                    ngx_value(NGX_CHAT_HISTORY_LIMIT_MAX));
     }
 
-    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
                           &ctx->room, NGX_HTTP_OK);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -697,7 +714,7 @@ ngx_chat_api_rooms(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     const char     *values[2];
     ngx_chat_op_t  *op;
 
-    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
                           &ctx->room, NGX_HTTP_OK);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -793,7 +810,7 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     values[4] = (v && json_is_true(v)) ? "t" : "f";
     lengths[4] = 1;
 
-    op = ngx_chat_op_rest(r, ctx->claims.sub, ngx_strlen(ctx->claims.sub),
+    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
                           &room, NGX_HTTP_CREATED);
     if (op == NULL) {
         json_decref(root);
@@ -825,7 +842,7 @@ invalid:
         json_decref(root);
     }
 
-    return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request", err);
+    return ngx_chat_http_error(r, "bad_request", err);
 }
 
 
@@ -837,13 +854,7 @@ ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status)
     int              i, n;
     ngx_chat_json_t  j;
 
-    if (ngx_chat_op_gone(op)) {
-        ngx_chat_op_free(op);
-        return;
-    }
-
-    if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_op_failed(op, status, res);
+    if (ngx_chat_op_result(op, status, res) != NGX_OK) {
         return;
     }
 

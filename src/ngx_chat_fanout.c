@@ -1257,12 +1257,8 @@ ngx_chat_join_refuse(ngx_chat_join_t *jn, const char *code,
 
     ngx_chat_member_remove(s, &jn->member);
 
-    if (retry_after) {
-        ngx_chat_request_rate_limited(s, id, id_len, message, retry_after);
-
-    } else {
-        ngx_chat_session_error(s, id, id_len, code, message);
-    }
+    ngx_chat_session_error_retry(s, id, id_len, code, message,
+                                 retry_after ? retry_after : -1);
 }
 
 

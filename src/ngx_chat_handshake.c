@@ -7,6 +7,7 @@
 #include "ngx_chat.h"
 #include "ngx_chat_session.h"
 #include "ngx_chat_http.h"
+#include "ngx_chat_auth.h"
 #include <ngx_sha1.h>
 
 
@@ -16,53 +17,133 @@
 #define NGX_CHAT_HTTP_UPGRADE_REQUIRED  426
 
 
+typedef struct {
+    ngx_http_request_t    *request;
+    ngx_str_t              key;
+    ngx_uint_t             subprotocol;
+    ngx_chat_auth_t        auth;
+    ngx_int_t              rc;
+    unsigned               waiting:1;
+} ngx_chat_handshake_t;
+
+
+static ngx_int_t ngx_chat_handshake_check(ngx_http_request_t *r,
+    ngx_chat_handshake_t *hs);
+static void ngx_chat_handshake_authed(ngx_chat_auth_t *a,
+    ngx_chat_jwt_claims_t *claims);
+static ngx_int_t ngx_chat_handshake_accept(ngx_chat_handshake_t *hs,
+    ngx_chat_jwt_claims_t *claims);
 static ngx_int_t ngx_chat_has_token(ngx_str_t *value, const char *token,
     size_t len);
 static ngx_chat_buf_t *ngx_chat_handshake_response(ngx_str_t *key,
     ngx_uint_t subprotocol);
 
 
+/*
+ * The handshake: its checks, then the token of an Authorization header
+ * if there is one (the client may instead authenticate with an "auth"
+ * request), then the answer.
+ */
 ngx_int_t
 ngx_chat_ws_handler(ngx_http_request_t *r)
 {
-    u_char                 *p;
-    ngx_str_t               key, decoded, token;
-    ngx_uint_t              subprotocol;
-    const char             *err;
-    u_char                  raw[32];
-    ngx_table_elt_t        *h, *upgrade, *connection;
-    ngx_chat_buf_t         *resp;
-    ngx_chat_session_t     *s;
-    ngx_chat_loc_conf_t    *lcf;
-    ngx_chat_main_conf_t   *mcf;
-    ngx_chat_jwt_claims_t   claims;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
-    mcf = ngx_http_get_module_main_conf(r, ngx_chat_module);
+    ngx_int_t             rc;
+    ngx_str_t             token;
+    ngx_chat_handshake_t  *hs;
 
     if (r != r->main || !ngx_chat_worker.active) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    hs = ngx_pcalloc(r->pool, sizeof(ngx_chat_handshake_t));
+    if (hs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    hs->request = r;
+
+    rc = ngx_chat_handshake_check(r, hs);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_chat_auth_bearer(r, &token);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_chat_handshake_accept(hs, NULL);
+    }
+
+    if (rc == NGX_ERROR) {
+        return ngx_chat_http_error(r, "unauthenticated",
+                                   "expected a Bearer token");
+    }
+
+    hs->auth.handler = ngx_chat_handshake_authed;
+    hs->auth.data = hs;
+    hs->auth.log = r->connection->log;
+
+    if (ngx_chat_auth_check(&hs->auth, token.data, token.len) == NGX_AGAIN) {
+        hs->waiting = 1;
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return hs->rc;
+}
+
+
+static void
+ngx_chat_handshake_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
+{
+    ngx_chat_handshake_t  *hs = a->data;
+
+    if (claims == NULL) {
+        hs->rc = ngx_chat_http_error(hs->request, "unauthenticated",
+                                     "invalid token");
+
+    } else {
+        hs->rc = ngx_chat_handshake_accept(hs, claims);
+    }
+
+    if (hs->waiting) {
+        ngx_http_finalize_request(hs->request, hs->rc);
+    }
+}
+
+
+/* NGX_OK, or the answer to a request that is no WebSocket upgrade */
+static ngx_int_t
+ngx_chat_handshake_check(ngx_http_request_t *r, ngx_chat_handshake_t *hs)
+{
+    ngx_str_t             *key, decoded;
+    ngx_uint_t            *subprotocol;
+    u_char                 raw[32];
+    ngx_table_elt_t       *h, *upgrade, *connection;
+    ngx_chat_loc_conf_t   *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
+    key = &hs->key;
+    subprotocol = &hs->subprotocol;
+
 #if (NGX_HTTP_V2)
     if (r->stream) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "WebSocket needs HTTP/1.1");
     }
 #endif
 
     if (r->http_version < NGX_HTTP_VERSION_11) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "WebSocket needs HTTP/1.1");
     }
 
     if (r->method != NGX_HTTP_GET) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "a WebSocket upgrade is a GET request");
     }
 
     if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "a WebSocket upgrade has no body");
     }
 
@@ -80,8 +161,8 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
 
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
 
-        return ngx_chat_http_error(r, NGX_CHAT_HTTP_UPGRADE_REQUIRED,
-                                   "bad_request",
+        return ngx_chat_http_error_status(r, NGX_CHAT_HTTP_UPGRADE_REQUIRED,
+                                          "bad_request",
                                    "only WebSocket version 13 is supported");
     }
 
@@ -97,22 +178,22 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
         || !ngx_chat_has_token(&connection->value, "upgrade",
                                sizeof("upgrade") - 1))
     {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "not a WebSocket upgrade request");
     }
 
     h = ngx_chat_http_header(r, "Sec-WebSocket-Key",
                              sizeof("Sec-WebSocket-Key") - 1);
     if (h == NULL || h->value.len != 24) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+        return ngx_chat_http_error(r, "bad_request",
                                    "invalid Sec-WebSocket-Key");
     }
 
-    key = h->value;
+    *key = h->value;
     decoded.data = raw;
 
-    if (ngx_decode_base64(&decoded, &key) != NGX_OK || decoded.len != 16) {
-        return ngx_chat_http_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+    if (ngx_decode_base64(&decoded, key) != NGX_OK || decoded.len != 16) {
+        return ngx_chat_http_error(r, "bad_request",
                                    "invalid Sec-WebSocket-Key");
     }
 
@@ -120,47 +201,37 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
     if (h != NULL
         && ngx_chat_http_origin_allowed(r, lcf, &h->value) != NGX_OK)
     {
-        return ngx_chat_http_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+        return ngx_chat_http_error(r, "forbidden",
                                    "origin not allowed");
     }
 
-    subprotocol = 0;
+    *subprotocol = 0;
     h = ngx_chat_http_header(r, "Sec-WebSocket-Protocol",
                              sizeof("Sec-WebSocket-Protocol") - 1);
     if (h != NULL
         && ngx_chat_has_token(&h->value, "chat.v1", sizeof("chat.v1") - 1))
     {
-        subprotocol = 1;
+        *subprotocol = 1;
     }
 
-    ngx_memzero(&claims, sizeof(ngx_chat_jwt_claims_t));
+    return NGX_OK;
+}
 
-    h = r->headers_in.authorization;
-    if (h != NULL) {
-        p = h->value.data;
 
-        if (h->value.len <= 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7))
-        {
-            return ngx_chat_http_error(r, NGX_HTTP_UNAUTHORIZED,
-                                       "unauthenticated",
-                                       "expected a Bearer token");
-        }
+/* the 101 answer, and the session takes the connection over */
+static ngx_int_t
+ngx_chat_handshake_accept(ngx_chat_handshake_t *hs,
+    ngx_chat_jwt_claims_t *claims)
+{
+    ngx_http_request_t   *r;
+    ngx_chat_buf_t       *resp;
+    ngx_chat_session_t   *s;
+    ngx_chat_loc_conf_t  *lcf;
 
-        token.data = p + 7;
-        token.len = h->value.len - 7;
+    r = hs->request;
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
 
-        if (ngx_chat_jwt_verify(&mcf->jwt, (char *) token.data, token.len,
-                                (long long) ngx_time(), &claims, &err)
-            != 0)
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "chat: token rejected: %s", err);
-            return ngx_chat_http_error(r, NGX_HTTP_UNAUTHORIZED,
-                                       "unauthenticated", "invalid token");
-        }
-    }
-
-    resp = ngx_chat_handshake_response(&key, subprotocol);
+    resp = ngx_chat_handshake_response(&hs->key, hs->subprotocol);
     if (resp == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -176,16 +247,14 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
     r->header_sent = 1;
     r->keepalive = 0;
 
-    if (h != NULL) {
-        ngx_chat_session_authenticate(s, &claims, NULL, 0);
+    if (claims) {
+        ngx_chat_session_authenticate(s, claims, NULL, 0);
     }
 
     ngx_chat_session_start(s);
 
     return NGX_DONE;
 }
-
-
 
 
 /* a comma-separated header value contains the token, case-insensitively */

@@ -6,6 +6,7 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_http.h"
+#include "ngx_chat_error.h"
 
 
 static ngx_table_elt_t *ngx_chat_http_list_find(ngx_list_t *list,
@@ -119,41 +120,6 @@ ngx_chat_http_origin_allowed(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
 }
 
 
-static const struct {
-    const char  *code;
-    ngx_uint_t   status;
-} ngx_chat_http_codes[] = {
-    { "bad_request", NGX_HTTP_BAD_REQUEST },
-    { "unauthenticated", NGX_HTTP_UNAUTHORIZED },
-    { "forbidden", NGX_HTTP_FORBIDDEN },
-    { "not_found", NGX_HTTP_NOT_FOUND },
-    { "conflict", NGX_HTTP_CONFLICT },
-    { "too_large", NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
-    { "rate_limited", NGX_HTTP_TOO_MANY_REQUESTS },
-    { "unavailable", NGX_HTTP_SERVICE_UNAVAILABLE },
-    { "internal", NGX_HTTP_INTERNAL_SERVER_ERROR },
-};
-
-#define NGX_CHAT_HTTP_NCODES                                                  \
-    (sizeof(ngx_chat_http_codes) / sizeof(ngx_chat_http_codes[0]))
-
-
-/* the HTTP status of a protocol error code */
-ngx_uint_t
-ngx_chat_http_status(const char *code)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_CHAT_HTTP_NCODES; i++) {
-        if (ngx_strcmp(ngx_chat_http_codes[i].code, code) == 0) {
-            return ngx_chat_http_codes[i].status;
-        }
-    }
-
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
 /*
  * The handler of "chat_errors": the section 7 JSON body for an error that
  * nginx met before a chat location could answer (a header or a request
@@ -165,12 +131,13 @@ ngx_chat_http_status(const char *code)
 ngx_int_t
 ngx_chat_http_errors_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t   status, i;
-    const char  *code, *msg;
+    ngx_uint_t               status;
+    const char              *code, *msg;
+    const ngx_chat_error_t  *e;
 
     if (r->err_status == 0 || !r->internal) {
         /* asked for directly, not through error_page */
-        return ngx_chat_http_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+        return ngx_chat_http_error(r, "not_found",
                                    "no such API call");
     }
 
@@ -217,38 +184,40 @@ ngx_chat_http_errors_handler(ngx_http_request_t *r)
     }
 
     if (code == NULL) {
-        for (i = 0; i < NGX_CHAT_HTTP_NCODES; i++) {
-            if (ngx_chat_http_codes[i].status == status) {
-                code = ngx_chat_http_codes[i].code;
-                break;
-            }
+        e = ngx_chat_error_by_status(status);
+
+        if (e == NULL) {
+            status = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR && status < 600)
+                     ? NGX_HTTP_INTERNAL_SERVER_ERROR : NGX_HTTP_BAD_REQUEST;
+            e = ngx_chat_error_by_status(status);
         }
-    }
 
-    if (code == NULL) {
-        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR && status < 600) {
-            code = "internal";
+        code = e->code;
 
-        } else {
-            status = NGX_HTTP_BAD_REQUEST;
-            code = "bad_request";
+        if (msg == NULL) {
+            msg = e->message;
         }
-    }
-
-    if (msg == NULL) {
-        msg = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
-              ? "internal error" : "the request was refused";
     }
 
     /* the status set here is the one sent, not err_status */
     r->err_status = 0;
 
-    return ngx_chat_http_error(r, status, code, msg);
+    return ngx_chat_http_error_status(r, status, code, msg);
+}
+
+
+/* the section 7 error body, with the status of its code */
+ngx_int_t
+ngx_chat_http_error(ngx_http_request_t *r, const char *code,
+    const char *message)
+{
+    return ngx_chat_http_error_status(r, ngx_chat_error_status(code), code,
+                                      message);
 }
 
 
 ngx_int_t
-ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
+ngx_chat_http_error_status(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
     ngx_int_t        rc;

@@ -19,9 +19,10 @@ ngx_int_t ngx_chat_http_header_out(ngx_http_request_t *r, const char *name,
     const char *value);
 ngx_int_t ngx_chat_http_origin_allowed(ngx_http_request_t *r,
     ngx_chat_loc_conf_t *lcf, ngx_str_t *origin);
-ngx_uint_t ngx_chat_http_status(const char *code);
 ngx_int_t ngx_chat_http_errors_handler(ngx_http_request_t *r);
-ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, ngx_uint_t status,
+ngx_int_t ngx_chat_http_error(ngx_http_request_t *r, const char *code,
+    const char *message);
+ngx_int_t ngx_chat_http_error_status(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chat_json_t *j);

@@ -3,6 +3,7 @@
 #include "ngx_chat_request.h"
 #include "ngx_chat_pg.h"
 #include "ngx_chat_http.h"
+#include "ngx_chat_error.h"
 #include "ngx_chat_sql.h"
 
 
@@ -246,13 +247,11 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
         if (ngx_chat_op_gone(op)) {
             /* void */
 
-        } else if (op->retry_after) {
-            ngx_chat_request_rate_limited(op->session, op->id, op->id_len,
-                                          message, op->retry_after);
-
         } else {
-            ngx_chat_session_error(op->session, op->id, op->id_len, code,
-                                   message);
+            ngx_chat_session_error_retry(op->session, op->id, op->id_len,
+                                         code, message,
+                                         op->retry_after ? op->retry_after
+                                                         : -1);
         }
 
         ngx_chat_op_free(op);
@@ -272,10 +271,31 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
         return;
     }
 
-    rc = ngx_chat_http_error(op->http, ngx_chat_http_status(code), code,
-                             message);
+    rc = ngx_chat_http_error(op->http, code, message);
     ngx_chat_op_rest_finalize(op, rc);
     ngx_chat_op_free(op);
+}
+
+
+/*
+ * A statement's answer to an op: NGX_OK when the op still waits for it
+ * and the statement succeeded; otherwise the op is answered or freed
+ * here, and the caller only returns.
+ */
+ngx_int_t
+ngx_chat_op_result(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
+{
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+        return NGX_DECLINED;
+    }
+
+    if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_op_failed(op, status, res);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -11,7 +11,5 @@
 
 void ngx_chat_request_dispatch(ngx_chat_session_t *s, const u_char *data,
     size_t len);
-void ngx_chat_request_rate_limited(ngx_chat_session_t *s, const char *id,
-    size_t id_len, const char *message, long long retry_after);
 
 #endif /* _NGX_CHAT_REQUEST_H_INCLUDED_ */

@@ -489,6 +489,7 @@ static ngx_uint_t
 ngx_chat_session_input_blocked(ngx_chat_session_t *s)
 {
     return s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
+           || s->auth_wait
            || s->reply_bytes >= ngx_chat_session_reply_window(s);
 }
 
@@ -557,11 +558,27 @@ void
 ngx_chat_session_error(ngx_chat_session_t *s, const char *id, size_t id_len,
     const char *code, const char *message)
 {
+    ngx_chat_session_error_retry(s, id, id_len, code, message, -1);
+}
+
+
+/* an error frame; retry_after in seconds, or -1 for none */
+void
+ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *code, const char *message,
+    long long retry_after)
+{
+    int              rc;
     ngx_chat_json_t  j;
 
-    ngx_chat_json_init(&j, 128);
+    ngx_chat_json_init(&j, 160);
 
-    if (ngx_chat_json_error(&j, id, id_len, code, message) == 0) {
+    rc = (retry_after >= 0)
+         ? ngx_chat_json_error_retry(&j, id, id_len, code, message,
+                                     retry_after)
+         : ngx_chat_json_error(&j, id, id_len, code, message);
+
+    if (rc == 0) {
         (void) ngx_chat_session_send_json(s, &j);
     }
 
@@ -879,22 +896,12 @@ static void
 ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
     const u_char *data, size_t len)
 {
-    size_t           n;
-    uint8_t          hdr[10];
     ngx_chat_buf_t  *b;
 
-    n = ngx_chat_frame_header(hdr, opcode, len);
-
-    b = ngx_chat_buf_alloc(n + len);
+    b = ngx_chat_buf_frame(opcode, data, len);
     if (b == NULL) {
         ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
         return;
-    }
-
-    ngx_memcpy(b->data, hdr, n);
-
-    if (len) {
-        ngx_memcpy(b->data + n, data, len);
     }
 
     (void) ngx_chat_session_enqueue(s, b);
@@ -1268,5 +1275,17 @@ ngx_chat_session_remove_member(ngx_chat_session_t *s, ngx_chat_member_t *m)
             *p = m->snext;
             return;
         }
+    }
+}
+
+
+/* while a token is checked nothing more is taken from the connection */
+void
+ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait)
+{
+    s->auth_wait = wait ? 1 : 0;
+
+    if (!wait) {
+        ngx_chat_session_resume(s);
     }
 }

@@ -101,6 +101,7 @@ struct ngx_chat_session_s {
     unsigned                   close_armed:1;
     unsigned                   send_armed:1;
     unsigned                   rate_paused:1;  /* in the paused queue */
+    unsigned                   auth_wait:1;    /* a token is checked */
 };
 
 
@@ -122,6 +123,9 @@ ngx_int_t ngx_chat_session_send_json(ngx_chat_session_t *s,
     ngx_chat_json_t *j);
 void ngx_chat_session_error(ngx_chat_session_t *s, const char *id,
     size_t id_len, const char *code, const char *message);
+void ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,
+    size_t id_len, const char *code, const char *message,
+    long long retry_after);
 void ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     const char *reason);
 void ngx_chat_session_ref(ngx_chat_session_t *s);
@@ -132,6 +136,7 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 /* neither finalized nor closing: it takes events and replies */
 #define ngx_chat_session_open(s)  (!(s)->closed && !(s)->close_sent)
 void ngx_chat_sessions_shutdown(void);
+void ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait);
 void ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m);
 void ngx_chat_session_remove_member(ngx_chat_session_t *s,
     ngx_chat_member_t *m);

@@ -31,10 +31,12 @@
  *
  * Usage: limit [--port PORT] [--workers N] [--hold-ms MS]   (18990, 2, 0)
  *
- * Build: gcc -std=gnu99 -O2 -Wall -Wextra -Werror -o limit limit.c -lcrypto
+ * Build: make -C bench peers/limit (with lib/ws.c)
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -56,8 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include "../lib/ws.h"
 
 
 #define LM_OUT_MAX      (1024 * 1024)   /* unsent output: drop beyond */
@@ -66,10 +66,6 @@
 #define LM_RBUF_SIZE    65536
 #define LM_MAX_EVENTS   512
 #define LM_MAX_WORKERS  64
-#define LM_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-typedef unsigned char  u_char;
 
 
 typedef struct {
@@ -82,10 +78,7 @@ typedef struct {
     size_t              in_len;
     size_t              in_cap;
 
-    u_char             *out;            /* unsent output */
-    size_t              out_pos;
-    size_t              out_len;
-    size_t              out_cap;
+    ws_out_t            out;            /* unsent output */
 } lm_conn_t;
 
 
@@ -127,26 +120,10 @@ lm_now_ms(void)
 static void
 lm_grow(u_char **buf, size_t *cap, size_t need)
 {
-    size_t   ncap;
-    u_char  *p;
-
-    if (*cap >= need) {
-        return;
-    }
-
-    ncap = *cap ? *cap : 4096;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-
-    p = realloc(*buf, ncap);
-    if (p == NULL) {
+    if (ws_grow(buf, cap, need) == -1) {
         fprintf(stderr, "limit: out of memory\n");
         exit(1);
     }
-
-    *buf = p;
-    *cap = ncap;
 }
 
 
@@ -172,15 +149,11 @@ lm_push(lm_conn_t ***arr, int *n, int *cap, lm_conn_t *c)
 static void
 lm_want_out(lm_conn_t *c, int on)
 {
-    struct epoll_event  ev;
-
     if (c->want_out == (unsigned) on) {
         return;
     }
 
-    ev.events = on ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
-    ev.data.ptr = c;
-    epoll_ctl(lm_ep, EPOLL_CTL_MOD, c->fd, &ev);
+    ws_want_out(lm_ep, c->fd, c, on);
     c->want_out = on;
 }
 
@@ -194,85 +167,41 @@ lm_want_out(lm_conn_t *c, int on)
 static void
 lm_write(lm_conn_t *c, const u_char *p, size_t len)
 {
-    ssize_t  n;
+    ssize_t  rc;
 
     if (c->closed) {
         return;
     }
 
-    if (c->out_pos == c->out_len) {
-        c->out_pos = 0;
-        c->out_len = 0;
+    rc = ws_out_write(&c->out, c->fd, p, len, LM_OUT_MAX);
 
-        n = write(c->fd, p, len);
-
-        if (n == -1) {
-            if (errno != EAGAIN && errno != EINTR) {
-                lm_close(c);
-                return;
-            }
-            n = 0;
-        }
-
-        if ((size_t) n == len) {
-            return;
-        }
-
-        p += n;
-        len -= n;
+    if (rc == -3) {
+        fprintf(stderr, "limit: out of memory\n");
+        exit(1);
     }
 
-    if (c->out_len - c->out_pos + len > LM_OUT_MAX) {
+    if (rc < 0) {
         lm_close(c);
         return;
     }
 
-    if (c->out_pos && c->out_len + len > c->out_cap) {
-        memmove(c->out, c->out + c->out_pos, c->out_len - c->out_pos);
-        c->out_len -= c->out_pos;
-        c->out_pos = 0;
+    if (ws_out_pending(&c->out)) {
+        lm_want_out(c, 1);
     }
-
-    lm_grow(&c->out, &c->out_cap, c->out_len + len);
-    memcpy(c->out + c->out_len, p, len);
-    c->out_len += len;
-
-    lm_want_out(c, 1);
 }
 
 
 static void
 lm_flush(lm_conn_t *c)
 {
-    ssize_t  n;
-
-    while (c->out_pos < c->out_len) {
-        n = write(c->fd, c->out + c->out_pos, c->out_len - c->out_pos);
-
-        if (n == -1) {
-            if (errno == EAGAIN) {
-                return;
-            }
-            if (errno == EINTR) {
-                continue;
-            }
-            lm_close(c);
-            return;
-        }
-
-        c->out_pos += n;
+    if (ws_out_flush(&c->out, c->fd) == -1) {
+        lm_close(c);
+        return;
     }
 
-    c->out_pos = 0;
-    c->out_len = 0;
-
-    if (c->out_cap > 65536) {
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = 0;
+    if (ws_out_pending(&c->out) == 0) {
+        lm_want_out(c, 0);
     }
-
-    lm_want_out(c, 0);
 }
 
 
@@ -322,7 +251,7 @@ lm_reap(void)
     while (lm_ndead) {
         c = lm_dead[--lm_ndead];
         free(c->in);
-        free(c->out);
+        ws_out_free(&c->out);
         free(c);
     }
 }
@@ -333,53 +262,22 @@ lm_reap(void)
 static ssize_t
 lm_handshake(lm_conn_t *c, u_char *buf, size_t len)
 {
-    int      n;
-    char     resp[256];
-    u_char  *eoh, *p, *e, *key, kbuf[128];
-    u_char   sha[SHA_DIGEST_LENGTH], acc[64];
-    size_t   klen;
+    int            n;
+    char           resp[256];
+    size_t         klen;
+    const u_char  *eoh, *key;
 
     eoh = memmem(buf, len, "\r\n\r\n", 4);
     if (eoh == NULL) {
         return len > LM_HTTP_MAX ? -1 : 0;
     }
 
-    key = NULL;
-    klen = 0;
+    key = ws_http_header(buf, eoh, "Sec-WebSocket-Key:", &klen);
 
-    for (p = buf; p < eoh; p = e + 2) {
-        e = memmem(p, eoh + 2 - p, "\r\n", 2);
-
-        if (e - p > 18 && strncasecmp((char *) p, "Sec-WebSocket-Key:", 18)
-                          == 0)
-        {
-            key = p + 18;
-            while (key < e && (*key == ' ' || *key == '\t')) {
-                key++;
-            }
-            klen = e - key;
-            while (klen && (key[klen - 1] == ' ' || key[klen - 1] == '\t')) {
-                klen--;
-            }
-            break;
-        }
-    }
-
-    if (key == NULL || klen == 0 || klen > 64) {
+    n = ws_upgrade_response(resp, sizeof(resp), key, klen);
+    if (n == -1) {
         return -1;
     }
-
-    memcpy(kbuf, key, klen);
-    memcpy(kbuf + klen, LM_GUID, sizeof(LM_GUID) - 1);
-    SHA1(kbuf, klen + sizeof(LM_GUID) - 1, sha);
-    EVP_EncodeBlock(acc, sha, SHA_DIGEST_LENGTH);
-
-    n = snprintf(resp, sizeof(resp),
-                 "HTTP/1.1 101 Switching Protocols\r\n"
-                 "Upgrade: websocket\r\n"
-                 "Connection: Upgrade\r\n"
-                 "Sec-WebSocket-Accept: %s\r\n"
-                 "\r\n", acc);
 
     lm_write(c, (u_char *) resp, n);
     if (c->closed) {
@@ -402,99 +300,46 @@ lm_handshake(lm_conn_t *c, u_char *buf, size_t len)
 static ssize_t
 lm_frames(u_char *buf, size_t len)
 {
-    u_char    *p, *end, *pl, *d, mask[4];
-    size_t     h, i;
-    uint64_t   plen;
-    unsigned   fin, op, masked;
+    size_t      h;
+    u_char     *p, *end, *pl, *d;
+    ws_frame_t  f;
 
     p = buf;
     end = buf + len;
 
-    while (end - p >= 2) {
-        fin = p[0] & 0x80;
-        op = p[0] & 0x0f;
-        masked = p[1] & 0x80;
-        plen = p[1] & 0x7f;
-        h = 2;
-
-        if (plen == 126) {
-            if (end - p < 4) {
-                break;
-            }
-            plen = (uint64_t) p[2] << 8 | p[3];
-            h = 4;
-
-        } else if (plen == 127) {
-            if (end - p < 10) {
-                break;
-            }
-            plen = 0;
-            for (i = 2; i < 10; i++) {
-                plen = plen << 8 | p[i];
-            }
-            h = 10;
-        }
-
-        if (plen > LM_FRAME_MAX) {
+    while (ws_frame_parse(p, end - p, &f)) {
+        if (f.len > LM_FRAME_MAX) {
             return -1;
         }
 
-        if (masked) {
-            if (end - p < (ssize_t) (h + 4)) {
-                break;
-            }
-            memcpy(mask, p + h, 4);
-            h += 4;
-        }
-
-        if ((uint64_t) (end - p) < h + plen) {
+        if ((uint64_t) (end - p) < f.hlen + f.len) {
             break;
         }
 
-        pl = p + h;
-        p += h + plen;
+        pl = p + f.hlen;
+        p += f.hlen + f.len;
 
-        if (op == 0x8) {
+        if (f.op == 0x8) {
             return -1;
         }
 
-        if (op != 0x1 || !fin) {
+        if (f.op != 0x1 || !f.fin) {
             continue;                    /* pings, binary, fragments */
         }
 
-        lm_grow(&lm_batch, &lm_batch_cap, lm_batch_len + 10 + plen);
+        lm_grow(&lm_batch, &lm_batch_cap, lm_batch_len + 10 + f.len);
         d = lm_batch + lm_batch_len;
 
-        d[0] = 0x81;
+        h = ws_frame_header(d, 0x1, f.len, NULL);
 
-        if (plen < 126) {
-            d[1] = plen;
-            h = 2;
-
-        } else if (plen < 65536) {
-            d[1] = 126;
-            d[2] = plen >> 8;
-            d[3] = plen & 0xff;
-            h = 4;
+        if (f.masked) {
+            ws_mask(d + h, pl, f.len, f.mask);
 
         } else {
-            d[1] = 127;
-            for (i = 0; i < 8; i++) {
-                d[2 + i] = plen >> (56 - 8 * i);
-            }
-            h = 10;
+            memcpy(d + h, pl, f.len);
         }
 
-        if (masked) {
-            for (i = 0; i < plen; i++) {
-                d[h + i] = pl[i] ^ mask[i & 3];
-            }
-
-        } else {
-            memcpy(d + h, pl, plen);
-        }
-
-        lm_batch_len += h + plen;
+        lm_batch_len += h + f.len;
     }
 
     return p - buf;
@@ -505,7 +350,7 @@ static void
 lm_read(lm_conn_t *c)
 {
     u_char   *buf;
-    size_t    len, cap, rest;
+    size_t    len, cap;
     ssize_t   n, used, u;
 
     if (c->in_len == 0) {
@@ -568,24 +413,9 @@ lm_read(lm_conn_t *c)
 
 keep:
 
-    rest = len - used;
-
-    if (buf == lm_rbuf) {
-        if (rest) {
-            lm_grow(&c->in, &c->in_cap, rest);
-            memcpy(c->in, buf + used, rest);
-        }
-
-    } else if (rest && used) {
-        memmove(c->in, c->in + used, rest);
-    }
-
-    c->in_len = rest;
-
-    if (rest == 0 && c->in_cap > 65536) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
+    if (ws_keep_rest(&c->in, &c->in_len, &c->in_cap, buf, len, used) == -1) {
+        fprintf(stderr, "limit: out of memory\n");
+        exit(1);
     }
 }
 
@@ -731,17 +561,14 @@ lm_usage(void)
 }
 
 
-int
-main(int argc, char **argv)
+/* 0: go on, else the exit code (help, a bad option) */
+
+static int
+lm_options(int argc, char **argv, int *port, int *nworkers)
 {
-    int                  ch, i, k, port, nworkers, one, status, rc, left;
-    int                  lfd[LM_MAX_WORKERS];
-    pid_t                pid, pids[LM_MAX_WORKERS];
+    int                  ch;
     char                *end;
     long                 v;
-    struct rlimit        rl;
-    struct sigaction     sa;
-    struct sockaddr_in   sin;
     static struct option opts[] = {
         { "port", required_argument, NULL, 'p' },
         { "workers", required_argument, NULL, 'w' },
@@ -749,9 +576,6 @@ main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-
-    port = 18990;
-    nworkers = 2;
 
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -768,37 +592,38 @@ main(int argc, char **argv)
                 return 2;
             }
             if (ch == 'p') {
-                port = (int) v;
+                *port = (int) v;
             } else if (ch == 'w') {
-                nworkers = (int) v;
+                *nworkers = (int) v;
             } else {
                 lm_hold_ms = (int) v;
             }
             break;
         case 'h':
             lm_usage();
-            return 0;
+            return -1;
         default:
             lm_usage();
             return 2;
         }
     }
 
-    if (optind != argc || port + nworkers - 1 > 65535) {
+    if (optind != argc || *port + *nworkers - 1 > 65535) {
         lm_usage();
         return 2;
     }
 
-    /* as many open files as the hard limit allows */
+    return 0;
+}
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 
-    signal(SIGPIPE, SIG_IGN);
+/* the listeners first: a port in use fails here, before any fork */
 
-    /* the listeners first: a port in use fails here, before any fork */
+static int
+lm_listen(int *lfd, int port, int nworkers)
+{
+    int                 k, one;
+    struct sockaddr_in  sin;
 
     one = 1;
     memset(&sin, 0, sizeof(sin));
@@ -810,7 +635,7 @@ main(int argc, char **argv)
                         0);
         if (lfd[k] == -1) {
             fprintf(stderr, "limit: socket: %s\n", strerror(errno));
-            return 1;
+            return -1;
         }
 
         setsockopt(lfd[k], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -821,8 +646,93 @@ main(int argc, char **argv)
         {
             fprintf(stderr, "limit: 127.0.0.1:%d: %s\n", port + k,
                     strerror(errno));
-            return 1;
+            return -1;
         }
+    }
+
+    return 0;
+}
+
+
+/* wait for a signal or for a worker to die, then stop the others */
+
+static int
+lm_supervise(pid_t *pids, int nworkers)
+{
+    int    k, rc, left, status;
+    pid_t  pid;
+
+    rc = 0;
+    left = nworkers;
+
+    while (left > 0 && !lm_stop) {
+        pid = waitpid(-1, &status, 0);
+
+        if (pid == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+
+        for (k = 0; k < nworkers; k++) {
+            if (pids[k] == pid) {
+                pids[k] = 0;
+                left--;
+                fprintf(stderr, "limit: worker %d exited unexpectedly\n",
+                        (int) pid);
+                rc = 1;
+                lm_stop = 1;
+            }
+        }
+    }
+
+    for (k = 0; k < nworkers; k++) {
+        if (pids[k] > 0) {
+            kill(pids[k], SIGTERM);
+        }
+    }
+
+    for (k = 0; k < nworkers; k++) {
+        if (pids[k] > 0) {
+            while (waitpid(pids[k], &status, 0) == -1 && errno == EINTR) {
+                /* void */
+            }
+        }
+    }
+
+    return rc;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                  i, k, port, nworkers, rc;
+    int                  lfd[LM_MAX_WORKERS];
+    pid_t                pid, pids[LM_MAX_WORKERS];
+    struct rlimit        rl;
+    struct sigaction     sa;
+
+    port = 18990;
+    nworkers = 2;
+
+    rc = lm_options(argc, argv, &port, &nworkers);
+    if (rc) {
+        return rc == -1 ? 0 : rc;
+    }
+
+    /* as many open files as the hard limit allows */
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+
+    if (lm_listen(lfd, port, nworkers) == -1) {
+        return 1;
     }
 
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -863,46 +773,7 @@ main(int argc, char **argv)
         close(lfd[k]);
     }
 
-    /* wait for a signal or for a worker to die, then stop the others */
-
-    rc = 0;
-    left = nworkers;
-
-    while (left > 0 && !lm_stop) {
-        pid = waitpid(-1, &status, 0);
-
-        if (pid == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-
-        for (k = 0; k < nworkers; k++) {
-            if (pids[k] == pid) {
-                pids[k] = 0;
-                left--;
-                fprintf(stderr, "limit: worker %d exited unexpectedly\n",
-                        (int) pid);
-                rc = 1;
-                lm_stop = 1;
-            }
-        }
-    }
-
-    for (k = 0; k < nworkers; k++) {
-        if (pids[k] > 0) {
-            kill(pids[k], SIGTERM);
-        }
-    }
-
-    for (k = 0; k < nworkers; k++) {
-        if (pids[k] > 0) {
-            while (waitpid(pids[k], &status, 0) == -1 && errno == EINTR) {
-                /* void */
-            }
-        }
-    }
+    rc = lm_supervise(pids, nworkers);
 
     fprintf(stderr, "limit: stopped\n");
 

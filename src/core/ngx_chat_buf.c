@@ -30,13 +30,13 @@ ngx_chat_buf_alloc(size_t len)
 
 
 ngx_chat_buf_t *
-ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
+ngx_chat_buf_frame(unsigned opcode, const void *payload, size_t len)
 {
     size_t           n;
     uint8_t          hdr[10];
     ngx_chat_buf_t  *b;
 
-    n = ngx_chat_frame_header(hdr, NGX_CHAT_WS_TEXT, len);
+    n = ngx_chat_frame_header(hdr, opcode, len);
 
     b = ngx_chat_buf_alloc(n + len);
     if (b == NULL) {
@@ -44,8 +44,25 @@ ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
     }
 
     memcpy(b->data, hdr, n);
-    memcpy(b->data + n, payload, len);
-    b->seq = seq;
+
+    if (len) {
+        memcpy(b->data + n, payload, len);
+    }
+
+    return b;
+}
+
+
+ngx_chat_buf_t *
+ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
+{
+    ngx_chat_buf_t  *b;
+
+    b = ngx_chat_buf_frame(NGX_CHAT_WS_TEXT, payload, len);
+
+    if (b) {
+        b->seq = seq;
+    }
 
     return b;
 }

@@ -21,6 +21,9 @@ typedef struct {
 
 
 ngx_chat_buf_t *ngx_chat_buf_alloc(size_t len);
+/* a whole unmasked frame: header and payload */
+ngx_chat_buf_t *ngx_chat_buf_frame(unsigned opcode, const void *payload,
+    size_t len);
 ngx_chat_buf_t *ngx_chat_buf_text_frame(const char *payload, size_t len,
     int64_t seq);
 

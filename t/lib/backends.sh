@@ -11,7 +11,8 @@
 #
 # Ports: CHAT_TEST_PG_PORT (default 25442), CHAT_TEST_REDIS_PORT (26389).
 #
-# Building blocks (used by t/lib/ChatTest.pm for a test's own backends):
+# Building blocks (used by t/lib/ChatTest/PG.pm and Redis.pm for a test's
+# own backends):
 #   pg-init DIR PORT   fresh cluster in DIR/pg, started, role+db, migrated
 #   pg-start DIR       pg-stop DIR [fast|immediate|smart]
 #   redis-start DIR PORT   redis-stop DIR

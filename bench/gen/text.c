@@ -1,0 +1,201 @@
+/*
+ * chat-bench: the text servers send, read: ngx_chat's JSON events (which
+ * limit echoes and nchan delivers verbatim), a delivery's latency, and a
+ * send's answer.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+
+static uint64_t cb_span_u64(const json_span_t *s, int *ok);
+
+
+static const char *const  cb_json_keys[CB_J_N] = {
+    "type", "id", "body", "code"
+};
+
+
+int
+cb_json_scan(u_char *p, size_t len, json_span_t *v)
+{
+    return json_scan(p, len, cb_json_keys, CB_J_N, v);
+}
+
+
+static uint64_t
+cb_span_u64(const json_span_t *s, int *ok)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+    *ok = 0;
+
+    for (i = 0; i < s->len && s->p[i] >= '0' && s->p[i] <= '9'; i++) {
+        v = v * 10 + (s->p[i] - '0');
+        *ok = 1;
+    }
+
+    return v;
+}
+
+
+/*
+ * a message body "<t> <seq> ...": 1 counted, 0 sent in an earlier step
+ * (late, counted lost there), -1 not ours
+ */
+
+int
+cb_deliver(json_span_t *body)
+{
+    int      ok;
+    int64_t  now, t;
+
+    now = cb_now();
+    t = (int64_t) cb_span_u64(body, &ok);
+
+    if (!ok || t > now || t < B.t_start || body->len < 3) {
+        B.foreign++;
+        return -1;
+    }
+
+    if (t < B.t_send_start) {
+        B.cnt.late++;
+        return 0;
+    }
+
+    B.cnt.delivered++;
+
+    if (B.phase == CB_PH_MEASURE) {
+        B.w_delivered++;
+        cb_hist_add(&B.lat, now - t);
+    }
+
+    return 1;
+}
+
+
+/* the answer to send "id": ok, or an error (ok = 0) */
+
+void
+cb_ack(cb_conn_t *c, uint64_t id, int ok)
+{
+    int        mine;
+    uint32_t   room;
+    cb_ack_t  *slot;
+
+    slot = &c->ack_ring[id % B.ack_ring];
+    mine = (slot->id == (uint32_t) id);
+    room = mine ? slot->room : c->room;
+    slot->id = 0;
+
+    if (mine && slot->sent < B.t_send_start) {
+        B.cnt.late++;                    /* of an earlier step */
+        return;
+    }
+
+    if (!ok) {
+        B.cnt.send_errors++;
+        return;
+    }
+
+    B.cnt.acked++;
+    B.cnt.expected += B.members[room];
+
+    /* acks received in the window, whenever sent */
+    if (B.phase == CB_PH_MEASURE) {
+        B.w_acked++;
+        if (mine) {
+            cb_hist_add(&B.ack, cb_now() - slot->sent);
+        }
+    }
+}
+
+
+/* ngx_chat's events: deliveries, welcome, join and send replies */
+
+int
+cb_on_chat_text(cb_conn_t *c, u_char *p, size_t len)
+{
+    int          ok;
+    uint64_t     id;
+    json_span_t  v[CB_J_N];
+
+    if (cb_json_scan(p, len, v) == -1 || v[CB_J_TYPE].p == NULL) {
+        B.other_events++;
+        return 0;
+    }
+
+    switch (v[CB_J_TYPE].len) {
+
+    case 7:
+        if (json_span_is(&v[CB_J_TYPE], "message", 7)) {
+            cb_deliver(&v[CB_J_BODY]);
+            return 0;
+        }
+
+        if (json_span_is(&v[CB_J_TYPE], "welcome", 7)) {
+            if (c->state == CB_ST_WELCOME) {
+                cb_join(c);
+            }
+            return 0;
+        }
+
+        break;
+
+    case 2:
+        if (!json_span_is(&v[CB_J_TYPE], "ok", 2)) {
+            break;
+        }
+
+        id = cb_span_u64(&v[CB_J_ID], &ok);
+        if (!ok) {
+            B.other_events++;
+            return 0;
+        }
+
+        if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
+            cb_joined(c);
+            return 0;
+        }
+
+        if (c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
+            cb_ack(c, id, 1);
+            return 0;
+        }
+
+        B.other_events++;
+        return 0;
+
+    case 5:
+        if (!json_span_is(&v[CB_J_TYPE], "error", 5)) {
+            break;
+        }
+
+        cb_count_errcode(v[CB_J_CODE].p, v[CB_J_CODE].len, 1);
+
+        id = cb_span_u64(&v[CB_J_ID], &ok);
+
+        if (c->state == CB_ST_WELCOME || c->state == CB_ST_JOIN) {
+            if (B.verbose) {
+                fprintf(stderr, "chat-bench: user %u: setup error: %.*s\n",
+                        c->user, (int) len, p);
+            }
+            cb_close(c, -1);
+            return -1;
+        }
+
+        if (ok && c->ack_ring && id > CB_JOIN_ID && id < c->next_id) {
+            cb_ack(c, id, 0);
+        }
+
+        return 0;
+    }
+
+    B.other_events++;
+
+    return 0;
+}
