@@ -627,6 +627,10 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
         return NGX_DECLINED;
     }
 
+    w->handler = handler;
+    w->data = data;
+    w->deadline = ngx_current_msec + timeout;
+
     if (rc->subscriber) {
         rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_channel, NULL,
                                    argc, argv, argvlen);
@@ -639,10 +643,6 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
         ngx_free(w);
         return NGX_DECLINED;
     }
-
-    w->handler = handler;
-    w->data = data;
-    w->deadline = ngx_current_msec + timeout;
 
     /*
      * Those before it are answered before it: they are late by its
