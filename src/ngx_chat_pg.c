@@ -7,6 +7,7 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_pg.h"
+#include "ngx_chat_socket.h"
 
 
 #define NGX_CHAT_PG_CLOSED      0
@@ -42,7 +43,7 @@ typedef struct {
 
 typedef struct {
     PGconn                  *conn;
-    ngx_connection_t        *c;
+    ngx_chat_socket_t        sock;
     ngx_uint_t               state;
     ngx_chat_pg_query_t     *query;
     ngx_event_t              timer;
@@ -55,12 +56,9 @@ typedef struct {
 
 
 static void ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc);
-static ngx_int_t ngx_chat_pg_wrap(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_unwrap(ngx_chat_pg_conn_t *pc);
-static ngx_int_t ngx_chat_pg_watch(ngx_chat_pg_conn_t *pc, ngx_uint_t rd,
-    ngx_uint_t wr);
 static void ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc);
-static void ngx_chat_pg_event(ngx_event_t *ev);
+static void ngx_chat_pg_ready(void *data, ngx_uint_t write);
 static void ngx_chat_pg_input(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc,
     ngx_chat_pg_query_t *q);
@@ -116,6 +114,8 @@ ngx_chat_pg_init(ngx_cycle_t *cycle)
     for (i = 0; i < ngx_chat_pg_nconns; i++) {
         pc = &ngx_chat_pg_conns[i];
         pc->index = i;
+
+        ngx_chat_socket_init(&pc->sock, ngx_chat_pg_ready, pc, cycle->log);
 
         pc->timer.handler = ngx_chat_pg_timer;
         pc->timer.data = pc;
@@ -395,7 +395,8 @@ ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc)
         return;
     }
 
-    if (PQsetnonblocking(pc->conn, 1) != 0 || ngx_chat_pg_wrap(pc) != NGX_OK)
+    if (PQsetnonblocking(pc->conn, 1) != 0
+        || ngx_chat_socket_wrap(&pc->sock, PQsocket(pc->conn)) != NGX_OK)
     {
         ngx_chat_pg_close(pc);
         return;
@@ -404,7 +405,7 @@ ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc)
     pc->state = NGX_CHAT_PG_CONNECTING;
 
     /* libpq starts by waiting for the socket to become writable */
-    if (ngx_chat_pg_watch(pc, 0, 1) != NGX_OK) {
+    if (ngx_chat_socket_want(&pc->sock, 0, 1) != NGX_OK) {
         ngx_chat_pg_close(pc);
         return;
     }
@@ -413,118 +414,31 @@ ngx_chat_pg_connect(ngx_chat_pg_conn_t *pc)
 }
 
 
-static ngx_int_t
-ngx_chat_pg_wrap(ngx_chat_pg_conn_t *pc)
-{
-    int                fd;
-    ngx_connection_t  *c;
-
-    fd = PQsocket(pc->conn);
-    if (fd == -1) {
-        return NGX_ERROR;
-    }
-
-    c = ngx_get_connection(fd, ngx_chat_pg_log);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    c->data = pc;
-    c->read->handler = ngx_chat_pg_event;
-    c->write->handler = ngx_chat_pg_event;
-    c->read->log = ngx_chat_pg_log;
-    c->write->log = ngx_chat_pg_log;
-
-    pc->c = c;
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_chat_pg_unwrap(ngx_chat_pg_conn_t *pc)
 {
-    ngx_connection_t  *c;
+    ngx_uint_t  closed;
 
-    c = pc->c;
-    if (c == NULL) {
+    if (pc->sock.c == NULL) {
         return;
     }
 
     /*
      * libpq closes its socket itself when it finds the connection lost
-     * (or moves to another one while connecting): the kernel dropped the
-     * closed socket's events, and its number may be another's by now.
+     * (or moves to another one while connecting).
      */
-    if (pc->conn == NULL || PQsocket(pc->conn) != (int) c->fd) {
-        c->read->active = 0;
-        c->write->active = 0;
+    closed = pc->conn == NULL || PQsocket(pc->conn) != (int) pc->sock.c->fd;
 
-    } else {
-        (void) ngx_chat_pg_watch(pc, 0, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    /* libpq owns the socket and closes it */
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
-    pc->c = NULL;
-}
-
-
-static ngx_int_t
-ngx_chat_pg_watch(ngx_chat_pg_conn_t *pc, ngx_uint_t rd, ngx_uint_t wr)
-{
-    ngx_connection_t  *c;
-
-    c = pc->c;
-
-    if (rd && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (!rd && c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (wr && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (!wr && c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    ngx_chat_socket_unwrap(&pc->sock, closed);
 }
 
 
 static void
-ngx_chat_pg_event(ngx_event_t *ev)
+ngx_chat_pg_ready(void *data, ngx_uint_t write)
 {
-    int                  rc;
-    ngx_connection_t    *c;
-    ngx_chat_pg_conn_t  *pc;
+    ngx_chat_pg_conn_t  *pc = data;
 
-    c = ev->data;
-    pc = c->data;
+    int  rc;
 
     switch (pc->state) {
 
@@ -536,7 +450,7 @@ ngx_chat_pg_event(ngx_event_t *ev)
         return;
     }
 
-    if (ev->write) {
+    if (write) {
         rc = PQflush(pc->conn);
 
         if (rc < 0) {
@@ -544,7 +458,7 @@ ngx_chat_pg_event(ngx_event_t *ev)
             return;
         }
 
-        if (rc == 0 && ngx_chat_pg_watch(pc, 1, 0) != NGX_OK) {
+        if (rc == 0 && ngx_chat_socket_want(&pc->sock, 1, 0) != NGX_OK) {
             ngx_chat_pg_broken(pc, "event failed");
         }
 
@@ -564,7 +478,7 @@ ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc)
      * libpq may close its socket and open another while it tries
      * addresses, possibly with the same number: its events go first.
      */
-    if (ngx_chat_pg_watch(pc, 0, 0) != NGX_OK) {
+    if (ngx_chat_socket_want(&pc->sock, 0, 0) != NGX_OK) {
         ngx_chat_pg_broken(pc, "event failed");
         return;
     }
@@ -572,11 +486,12 @@ ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc)
     st = PQconnectPoll(pc->conn);
 
     if (st != PGRES_POLLING_FAILED
-        && PQsocket(pc->conn) != (int) pc->c->fd)
+        && PQsocket(pc->conn) != (int) pc->sock.c->fd)
     {
         ngx_chat_pg_unwrap(pc);
 
-        if (ngx_chat_pg_wrap(pc) != NGX_OK) {
+        if (ngx_chat_socket_wrap(&pc->sock, PQsocket(pc->conn)) != NGX_OK)
+        {
             ngx_chat_pg_broken(pc, "connect failed");
             return;
         }
@@ -585,13 +500,13 @@ ngx_chat_pg_poll(ngx_chat_pg_conn_t *pc)
     switch (st) {
 
     case PGRES_POLLING_READING:
-        if (ngx_chat_pg_watch(pc, 1, 0) != NGX_OK) {
+        if (ngx_chat_socket_want(&pc->sock, 1, 0) != NGX_OK) {
             ngx_chat_pg_broken(pc, "event failed");
         }
         return;
 
     case PGRES_POLLING_WRITING:
-        if (ngx_chat_pg_watch(pc, 0, 1) != NGX_OK) {
+        if (ngx_chat_socket_want(&pc->sock, 0, 1) != NGX_OK) {
             ngx_chat_pg_broken(pc, "event failed");
         }
         return;
@@ -734,7 +649,7 @@ ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 
     rc = PQflush(pc->conn);
 
-    if (rc < 0 || ngx_chat_pg_watch(pc, 1, rc == 1) != NGX_OK) {
+    if (rc < 0 || ngx_chat_socket_want(&pc->sock, 1, rc == 1) != NGX_OK) {
         ngx_chat_pg_broken(pc, "send failed");
         return;
     }

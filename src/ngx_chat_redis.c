@@ -1,9 +1,9 @@
 /*
- * Redis for a worker: one pub/sub connection (room channels) and one
- * command connection (PUBLISH, and the sends of the redis store), both
- * hiredis async contexts driven by nginx events.  hiredis 0.14 reads once
- * per call and has no timers, so its sockets are watched level-triggered
- * and timeouts are nginx timers.
+ * Redis for a worker: one pub/sub connection (channels of every kind) and
+ * one command connection (PUBLISH, the sends of the redis store, anything
+ * else), both hiredis async contexts on nginx events.  hiredis 0.14 reads
+ * once per call and has no timers, so its sockets are watched
+ * level-triggered and timeouts are nginx timers.
  *
  * Names: "<prefix>room:<room>" is a room's channel, "<prefix>relay:<room>"
  * its channel in the redis store, with the counters
@@ -12,10 +12,10 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_redis.h"
+#include "ngx_chat_socket.h"
 #include "ngx_chat_fanout.h"
 #include <ngx_sha1.h>
 
-#include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
 
@@ -27,15 +27,25 @@
 
 typedef struct {
     redisAsyncContext   *ac;
-    ngx_connection_t    *c;
-    ngx_event_t          timer;
+    ngx_chat_socket_t    sock;
+    ngx_event_t          timer;      /* the connect, or the first answer due */
     ngx_event_t          retry;
+    ngx_queue_t          waiting;    /* commands sent, answered in order */
     ngx_msec_t           backoff;
     const char          *name;
     unsigned             connected:1;
     unsigned             subscriber:1;
     unsigned             was_down:1;
 } ngx_chat_redis_conn_t;
+
+
+/* a command sent, waiting for its answer */
+typedef struct {
+    ngx_queue_t               queue;
+    ngx_chat_redis_reply_pt   handler;
+    void                     *data;
+    ngx_msec_t                deadline;
+} ngx_chat_redis_wait_t;
 
 
 typedef struct {
@@ -46,30 +56,56 @@ typedef struct {
 } ngx_chat_redis_unsent_t;
 
 
+typedef struct {
+    const ngx_chat_redis_kind_t  *kind;
+    size_t                        prefix_len;
+} ngx_chat_redis_kind_slot_t;
+
+
 static void ngx_chat_redis_connect(ngx_chat_redis_conn_t *rc);
+static void ngx_chat_redis_attach(ngx_chat_redis_conn_t *rc,
+    redisAsyncContext *ac);
 static void ngx_chat_redis_add_read(void *data);
 static void ngx_chat_redis_del_read(void *data);
 static void ngx_chat_redis_add_write(void *data);
 static void ngx_chat_redis_del_write(void *data);
 static void ngx_chat_redis_cleanup(void *data);
-static void ngx_chat_redis_event(ngx_event_t *ev);
+static void ngx_chat_redis_ready(void *data, ngx_uint_t write);
 static void ngx_chat_redis_on_connect(const redisAsyncContext *ac,
     int status);
 static void ngx_chat_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
+static void ngx_chat_redis_drop(ngx_chat_redis_conn_t *rc);
 static void ngx_chat_redis_down(ngx_chat_redis_conn_t *rc);
+static void ngx_chat_redis_link(ngx_uint_t up);
 static void ngx_chat_redis_timer(ngx_event_t *ev);
 static void ngx_chat_redis_retry(ngx_event_t *ev);
+static ngx_int_t ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc,
+    const char **argv, const size_t *argvlen,
+    ngx_chat_redis_reply_pt handler, void *data, ngx_msec_t timeout);
+static void ngx_chat_redis_wait_arm(ngx_chat_redis_conn_t *rc);
+static void ngx_chat_redis_answered(ngx_chat_redis_conn_t *rc,
+    ngx_chat_redis_wait_t *w, redisReply *reply);
+static void ngx_chat_redis_wait_fail(ngx_chat_redis_conn_t *rc);
+static void ngx_chat_redis_on_reply(redisAsyncContext *ac, void *reply,
+    void *data);
+static ngx_int_t ngx_chat_redis_channel_command(const char *command,
+    ngx_uint_t kind, const char *name, size_t len);
 static void ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply,
     void *data);
+static ngx_chat_redis_kind_slot_t *ngx_chat_redis_kind_find(
+    const char *channel, size_t len, ngx_uint_t *kind);
 static size_t ngx_chat_redis_name(u_char *buf, const char *kind,
     const char *room, size_t len);
+static size_t ngx_chat_redis_channel(u_char *buf, ngx_uint_t kind,
+    const char *name, size_t len);
+static ngx_int_t ngx_chat_redis_publish_now(const u_char *channel, size_t n,
+    const char *payload, size_t len);
 static void ngx_chat_redis_flush_unsent(void);
 static void ngx_chat_redis_load_script(void);
 static ngx_int_t ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr);
-static void ngx_chat_redis_relay_wait(void);
-static void ngx_chat_redis_on_relay(redisAsyncContext *ac, void *reply,
-    void *data);
+static void ngx_chat_redis_on_relay(void *data, ngx_int_t rc,
+    redisReply *r);
 
 
 /*
@@ -89,7 +125,32 @@ static const char  ngx_chat_redis_relay_script[] =
     "return {seq, id, tonumber(ts)}\n";
 
 static u_char      ngx_chat_redis_relay_sha[41];
-static ngx_uint_t  ngx_chat_redis_relays;      /* sends awaiting Redis */
+
+
+/*
+ * The rooms of each store, the fanout's, on the channels they always had.
+ * The fanout subscribes the rooms of both stores again at once.
+ */
+static const ngx_chat_redis_kind_t  ngx_chat_redis_rooms = {
+    "room:",
+    ngx_chat_fanout_redis_message,
+    ngx_chat_fanout_redis_subscribed,
+    ngx_chat_fanout_redis_unsubscribed,
+    ngx_chat_fanout_redis_up,
+    ngx_chat_fanout_redis_down
+};
+
+static const ngx_chat_redis_kind_t  ngx_chat_redis_relay_rooms = {
+    "relay:",
+    ngx_chat_fanout_redis_message,
+    ngx_chat_fanout_redis_subscribed,
+    ngx_chat_fanout_redis_unsubscribed,
+    NULL,
+    NULL
+};
+
+static ngx_chat_redis_kind_slot_t  ngx_chat_redis_kinds[
+                                       NGX_CHAT_REDIS_KINDS_MAX];
 
 
 static ngx_chat_redis_conn_t  ngx_chat_redis_sub;
@@ -110,13 +171,22 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
     ngx_chat_redis_log = cycle->log;
     ngx_queue_init(&ngx_chat_redis_unsent);
     ngx_chat_redis_nunsent = 0;
-    ngx_chat_redis_relays = 0;
 
     ngx_sha1_init(&sha1);
     ngx_sha1_update(&sha1, ngx_chat_redis_relay_script,
                     sizeof(ngx_chat_redis_relay_script) - 1);
     ngx_sha1_final(digest, &sha1);
     *ngx_hex_dump(ngx_chat_redis_relay_sha, digest, 20) = '\0';
+
+    /* a later kind registers itself in its own init, as these do here */
+    if (ngx_chat_redis_kind_add(NGX_CHAT_REDIS_ROOMS, &ngx_chat_redis_rooms)
+        != NGX_OK
+        || ngx_chat_redis_kind_add(NGX_CHAT_REDIS_RELAY_ROOMS,
+                                   &ngx_chat_redis_relay_rooms)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     for (i = 0; i < 2; i++) {
         rc = i ? &ngx_chat_redis_cmd : &ngx_chat_redis_sub;
@@ -125,6 +195,8 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
         rc->name = i ? "command" : "pub/sub";
         rc->subscriber = i ? 0 : 1;
         rc->backoff = NGX_CHAT_REDIS_BACKOFF_MIN;
+        ngx_queue_init(&rc->waiting);
+        ngx_chat_socket_init(&rc->sock, ngx_chat_redis_ready, rc, cycle->log);
 
         rc->timer.handler = ngx_chat_redis_timer;
         rc->timer.data = rc;
@@ -146,7 +218,7 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
 void
 ngx_chat_redis_exit(void)
 {
-    ngx_uint_t                i;
+    ngx_uint_t                i, connected;
     ngx_queue_t              *q;
     redisAsyncContext        *ac;
     ngx_chat_redis_conn_t    *rc;
@@ -154,18 +226,25 @@ ngx_chat_redis_exit(void)
     for (i = 0; i < 2; i++) {
         rc = i ? &ngx_chat_redis_cmd : &ngx_chat_redis_sub;
 
+        connected = rc->connected;
+        rc->connected = 0;
+
+        /*
+         * What was published last still goes out.  A write that fails
+         * frees the context, and the disconnect callback forgets it.
+         */
+        if (rc->ac && connected && rc->sock.c) {
+            redisAsyncHandleWrite(rc->ac);
+        }
+
         ac = rc->ac;
         rc->ac = NULL;
 
         if (ac) {
-            /* what was published last still goes out */
-            if (rc->connected && rc->c) {
-                redisAsyncHandleWrite(ac);
-            }
-
-            rc->connected = 0;
             redisAsyncFree(ac);
         }
+
+        ngx_chat_redis_wait_fail(rc);
 
         if (rc->timer.timer_set) {
             ngx_del_timer(&rc->timer);
@@ -191,11 +270,29 @@ ngx_chat_redis_up(void)
 }
 
 
+ngx_int_t
+ngx_chat_redis_kind_add(ngx_uint_t kind, const ngx_chat_redis_kind_t *k)
+{
+    if (kind >= NGX_CHAT_REDIS_KINDS_MAX
+        || (ngx_chat_redis_kinds[kind].kind != NULL
+            && ngx_chat_redis_kinds[kind].kind != k))
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "chat: redis channel kind %ui taken", kind);
+        return NGX_ERROR;
+    }
+
+    ngx_chat_redis_kinds[kind].kind = k;
+    ngx_chat_redis_kinds[kind].prefix_len = ngx_strlen(k->prefix);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_chat_redis_connect(ngx_chat_redis_conn_t *rc)
 {
     redisAsyncContext     *ac;
-    ngx_connection_t      *c;
     ngx_chat_main_conf_t  *mcf;
 
     mcf = ngx_chat_worker.mcf;
@@ -219,20 +316,22 @@ ngx_chat_redis_connect(ngx_chat_redis_conn_t *rc)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, ngx_chat_redis_log);
-    if (c == NULL) {
+    if (ngx_chat_socket_wrap(&rc->sock, ac->c.fd) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_chat_redis_down(rc);
         return;
     }
 
-    c->data = rc;
-    c->read->handler = ngx_chat_redis_event;
-    c->write->handler = ngx_chat_redis_event;
-    c->read->log = ngx_chat_redis_log;
-    c->write->log = ngx_chat_redis_log;
+    ngx_chat_redis_attach(rc, ac);
 
-    rc->c = c;
+    ngx_add_timer(&rc->timer, mcf->redis_timeout);
+}
+
+
+/* hiredis's event hooks, on the socket adapter */
+static void
+ngx_chat_redis_attach(ngx_chat_redis_conn_t *rc, redisAsyncContext *ac)
+{
     rc->ac = ac;
 
     ac->data = rc;
@@ -246,8 +345,6 @@ ngx_chat_redis_connect(ngx_chat_redis_conn_t *rc)
     /* the connect callback setter asks for the first write event */
     redisAsyncSetConnectCallback(ac, ngx_chat_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_chat_redis_on_disconnect);
-
-    ngx_add_timer(&rc->timer, mcf->redis_timeout);
 }
 
 
@@ -256,9 +353,7 @@ ngx_chat_redis_add_read(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
 
-    if (rc->c && !rc->c->read->active) {
-        (void) ngx_add_event(rc->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
+    (void) ngx_chat_socket_watch(&rc->sock, 0, 1);
 }
 
 
@@ -267,9 +362,7 @@ ngx_chat_redis_del_read(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
 
-    if (rc->c && rc->c->read->active) {
-        (void) ngx_del_event(rc->c->read, NGX_READ_EVENT, 0);
-    }
+    (void) ngx_chat_socket_watch(&rc->sock, 0, 0);
 }
 
 
@@ -278,9 +371,7 @@ ngx_chat_redis_add_write(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
 
-    if (rc->c && !rc->c->write->active) {
-        (void) ngx_add_event(rc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
+    (void) ngx_chat_socket_watch(&rc->sock, 1, 1);
 }
 
 
@@ -289,57 +380,31 @@ ngx_chat_redis_del_write(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
 
-    if (rc->c && rc->c->write->active) {
-        (void) ngx_del_event(rc->c->write, NGX_WRITE_EVENT, 0);
-    }
+    (void) ngx_chat_socket_watch(&rc->sock, 1, 0);
 }
 
 
+/* hiredis is about to close the socket */
 static void
 ngx_chat_redis_cleanup(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
 
-    ngx_connection_t  *c;
-
-    c = rc->c;
-    if (c == NULL) {
-        return;
-    }
-
-    ngx_chat_redis_del_read(rc);
-    ngx_chat_redis_del_write(rc);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    /* hiredis closes the socket itself */
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
-    rc->c = NULL;
+    ngx_chat_socket_unwrap(&rc->sock, 0);
 }
 
 
 static void
-ngx_chat_redis_event(ngx_event_t *ev)
+ngx_chat_redis_ready(void *data, ngx_uint_t write)
 {
-    ngx_connection_t       *c;
-    ngx_chat_redis_conn_t  *rc;
-
-    c = ev->data;
-    rc = c->data;
+    ngx_chat_redis_conn_t  *rc = data;
 
     if (rc->ac == NULL) {
         return;
     }
 
     /* the context may be freed inside: nothing is touched afterwards */
-    if (ev->write) {
+    if (write) {
         redisAsyncHandleWrite(rc->ac);
 
     } else {
@@ -353,21 +418,19 @@ ngx_chat_redis_on_connect(const redisAsyncContext *ac, int status)
 {
     ngx_chat_redis_conn_t  *rc = ac->data;
 
+    ngx_uint_t  level;
+
     if (rc->timer.timer_set) {
         ngx_del_timer(&rc->timer);
     }
 
     if (status != REDIS_OK) {
         /* while Redis stays down, only the first failure is an error */
-        if (rc->was_down) {
-            ngx_log_error(NGX_LOG_INFO, ngx_chat_redis_log, 0,
-                          "chat: redis %s connect failed: %s", rc->name,
-                          ac->errstr);
-        } else {
-            ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
-                          "chat: redis %s connect failed: %s", rc->name,
-                          ac->errstr);
-        }
+        level = rc->was_down ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, ngx_chat_redis_log, 0,
+                      "chat: redis %s connect failed: %s", rc->name,
+                      ac->errstr);
 
         /* hiredis frees the context after this callback */
         rc->ac = NULL;
@@ -385,7 +448,7 @@ ngx_chat_redis_on_connect(const redisAsyncContext *ac, int status)
     rc->backoff = NGX_CHAT_REDIS_BACKOFF_MIN;
 
     if (rc->subscriber) {
-        ngx_chat_fanout_redis_up();
+        ngx_chat_redis_link(1);
 
     } else {
         ngx_chat_redis_load_script();
@@ -400,7 +463,7 @@ ngx_chat_redis_on_disconnect(const redisAsyncContext *ac, int status)
     ngx_chat_redis_conn_t  *rc = ac->data;
 
     if (rc == NULL || rc->ac == NULL) {
-        /* freed by us on exit */
+        /* freed by us */
         return;
     }
 
@@ -409,6 +472,26 @@ ngx_chat_redis_on_disconnect(const redisAsyncContext *ac, int status)
                   status == REDIS_OK ? "closed" : ac->errstr);
 
     rc->ac = NULL;
+    ngx_chat_redis_down(rc);
+}
+
+
+/*
+ * The connection is given up.  hiredis answers what it carried, with no
+ * reply, before the context is gone: nothing late can come back.
+ */
+static void
+ngx_chat_redis_drop(ngx_chat_redis_conn_t *rc)
+{
+    redisAsyncContext  *ac;
+
+    ac = rc->ac;
+    rc->ac = NULL;
+
+    if (ac) {
+        redisAsyncFree(ac);
+    }
+
     ngx_chat_redis_down(rc);
 }
 
@@ -426,8 +509,11 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
         ngx_del_timer(&rc->timer);
     }
 
+    /* (un)subscriptions: hiredis keeps no answer for them */
+    ngx_chat_redis_wait_fail(rc);
+
     if (rc->subscriber && was_connected) {
-        ngx_chat_fanout_redis_down();
+        ngx_chat_redis_link(0);
     }
 
     if (ngx_exiting || ngx_terminate || !ngx_chat_worker.active) {
@@ -441,15 +527,51 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
 }
 
 
+/* the pub/sub connection is up, or lost: each kind hears of it */
+static void
+ngx_chat_redis_link(ngx_uint_t up)
+{
+    ngx_uint_t                    i;
+    ngx_chat_redis_link_pt        handler;
+    const ngx_chat_redis_kind_t  *k;
+
+    for (i = 0; i < NGX_CHAT_REDIS_KINDS_MAX; i++) {
+        k = ngx_chat_redis_kinds[i].kind;
+
+        if (k == NULL) {
+            continue;
+        }
+
+        handler = up ? k->up : k->down;
+
+        if (handler) {
+            handler();
+        }
+    }
+}
+
+
 static void
 ngx_chat_redis_timer(ngx_event_t *ev)
 {
     ngx_chat_redis_conn_t  *rc = ev->data;
 
-    redisAsyncContext  *ac;
+    ngx_chat_redis_wait_t  *w;
 
     if (rc->connected) {
-        /* sends of the redis store wait, and Redis answers nothing */
+        if (ngx_queue_empty(&rc->waiting)) {
+            return;
+        }
+
+        /* nginx may run a timer moved a little later at its old time */
+        w = ngx_queue_data(ngx_queue_head(&rc->waiting),
+                           ngx_chat_redis_wait_t, queue);
+
+        if ((ngx_msec_int_t) (w->deadline - ngx_current_msec) > 0) {
+            ngx_chat_redis_wait_arm(rc);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
                       "chat: redis %s connection: no answer in time, "
                       "reconnecting", rc->name);
@@ -459,14 +581,7 @@ ngx_chat_redis_timer(ngx_event_t *ev)
                       "chat: redis %s connect timed out", rc->name);
     }
 
-    ac = rc->ac;
-    rc->ac = NULL;
-
-    if (ac) {
-        redisAsyncFree(ac);
-    }
-
-    ngx_chat_redis_down(rc);
+    ngx_chat_redis_drop(rc);
 }
 
 
@@ -478,6 +593,147 @@ ngx_chat_redis_retry(ngx_event_t *ev)
     if (rc->ac == NULL) {
         ngx_chat_redis_connect(rc);
     }
+}
+
+
+ngx_int_t
+ngx_chat_redis_command(int argc, const char **argv, const size_t *argvlen,
+    ngx_chat_redis_reply_pt handler, void *data, ngx_msec_t timeout)
+{
+    return ngx_chat_redis_send(&ngx_chat_redis_cmd, argc, argv, argvlen,
+                               handler, data, timeout);
+}
+
+
+/*
+ * Redis answers a connection's commands in order.  A subscriber's answers
+ * come to the channel callback, the others' each to its own.
+ */
+static ngx_int_t
+ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
+    const size_t *argvlen, ngx_chat_redis_reply_pt handler, void *data,
+    ngx_msec_t timeout)
+{
+    ngx_int_t               rv;
+    ngx_queue_t            *q;
+    ngx_chat_redis_wait_t  *w, *prev;
+
+    if (!rc->connected || rc->ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_alloc(sizeof(ngx_chat_redis_wait_t), ngx_chat_redis_log);
+    if (w == NULL) {
+        return NGX_DECLINED;
+    }
+
+    w->handler = handler;
+    w->data = data;
+    w->deadline = ngx_current_msec + timeout;
+
+    if (rc->subscriber) {
+        rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_channel, NULL,
+                                   argc, argv, argvlen);
+    } else {
+        rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_reply, w,
+                                   argc, argv, argvlen);
+    }
+
+    if (rv != REDIS_OK) {
+        ngx_free(w);
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Those before it are answered before it: they are late by its
+     * deadline already, so the first one's deadline is the earliest.
+     */
+    for (q = ngx_queue_last(&rc->waiting);
+         q != ngx_queue_sentinel(&rc->waiting);
+         q = ngx_queue_prev(q))
+    {
+        prev = ngx_queue_data(q, ngx_chat_redis_wait_t, queue);
+
+        if ((ngx_msec_int_t) (prev->deadline - w->deadline) <= 0) {
+            break;
+        }
+
+        prev->deadline = w->deadline;
+    }
+
+    ngx_queue_insert_tail(&rc->waiting, &w->queue);
+
+    ngx_chat_redis_wait_arm(rc);
+
+    return NGX_OK;
+}
+
+
+/* the timer is set for the first answer due */
+static void
+ngx_chat_redis_wait_arm(ngx_chat_redis_conn_t *rc)
+{
+    ngx_msec_int_t          left;
+    ngx_chat_redis_wait_t  *w;
+
+    if (ngx_queue_empty(&rc->waiting)) {
+        if (rc->timer.timer_set) {
+            ngx_del_timer(&rc->timer);
+        }
+
+        return;
+    }
+
+    w = ngx_queue_data(ngx_queue_head(&rc->waiting), ngx_chat_redis_wait_t,
+                       queue);
+
+    left = (ngx_msec_int_t) (w->deadline - ngx_current_msec);
+
+    ngx_add_timer(&rc->timer, left > 0 ? (ngx_msec_t) left : 1);
+}
+
+
+static void
+ngx_chat_redis_answered(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w,
+    redisReply *reply)
+{
+    void                     *data;
+    ngx_chat_redis_reply_pt   handler;
+
+    ngx_queue_remove(&w->queue);
+
+    /* not while the connection is given up */
+    if (rc->ac) {
+        ngx_chat_redis_wait_arm(rc);
+    }
+
+    handler = w->handler;
+    data = w->data;
+    ngx_free(w);
+
+    if (handler) {
+        handler(data, reply ? NGX_OK : NGX_DECLINED, reply);
+    }
+}
+
+
+static void
+ngx_chat_redis_wait_fail(ngx_chat_redis_conn_t *rc)
+{
+    ngx_chat_redis_wait_t  *w;
+
+    while (!ngx_queue_empty(&rc->waiting)) {
+        w = ngx_queue_data(ngx_queue_head(&rc->waiting),
+                           ngx_chat_redis_wait_t, queue);
+        ngx_chat_redis_answered(rc, w, NULL);
+    }
+}
+
+
+static void
+ngx_chat_redis_on_reply(redisAsyncContext *ac, void *reply, void *data)
+{
+    ngx_chat_redis_answered(ac->data, data, reply);
 }
 
 
@@ -499,120 +755,153 @@ ngx_chat_redis_name(u_char *buf, const char *kind, const char *room,
 }
 
 
-#define ngx_chat_redis_channel(buf, store, room, len)                         \
-    ngx_chat_redis_name(buf, (store) == NGX_CHAT_STORE_REDIS ? "relay:"      \
-                                                             : "room:",      \
-                        room, len)
-
-
-ngx_int_t
-ngx_chat_redis_subscribe(ngx_uint_t store, const char *room, size_t len)
+static size_t
+ngx_chat_redis_channel(u_char *buf, ngx_uint_t kind, const char *name,
+    size_t len)
 {
-    size_t  n;
-    u_char  channel[NGX_CHAT_REDIS_CHANNEL_MAX];
-
-    if (!ngx_chat_redis_sub.connected) {
-        return NGX_DECLINED;
-    }
-
-    n = ngx_chat_redis_channel(channel, store, room, len);
-
-    if (redisAsyncCommand(ngx_chat_redis_sub.ac, ngx_chat_redis_on_channel,
-                          NULL, "SUBSCRIBE %b", channel, n)
-        != REDIS_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_chat_redis_name(buf, ngx_chat_redis_kinds[kind].kind->prefix,
+                               name, len);
 }
 
 
 ngx_int_t
-ngx_chat_redis_unsubscribe(ngx_uint_t store, const char *room, size_t len)
+ngx_chat_redis_subscribe(ngx_uint_t kind, const char *name, size_t len)
 {
-    size_t  n;
-    u_char  channel[NGX_CHAT_REDIS_CHANNEL_MAX];
+    return ngx_chat_redis_channel_command("SUBSCRIBE", kind, name, len);
+}
 
-    if (!ngx_chat_redis_sub.connected) {
-        return NGX_DECLINED;
-    }
 
-    n = ngx_chat_redis_channel(channel, store, room, len);
+ngx_int_t
+ngx_chat_redis_unsubscribe(ngx_uint_t kind, const char *name, size_t len)
+{
+    return ngx_chat_redis_channel_command("UNSUBSCRIBE", kind, name, len);
+}
 
-    if (redisAsyncCommand(ngx_chat_redis_sub.ac, ngx_chat_redis_on_channel,
-                          NULL, "UNSUBSCRIBE %b", channel, n)
-        != REDIS_OK)
+
+static ngx_int_t
+ngx_chat_redis_channel_command(const char *command, ngx_uint_t kind,
+    const char *name, size_t len)
+{
+    u_char       channel[NGX_CHAT_REDIS_CHANNEL_MAX];
+    size_t       argvlen[2];
+    const char  *argv[2];
+
+    if (kind >= NGX_CHAT_REDIS_KINDS_MAX
+        || ngx_chat_redis_kinds[kind].kind == NULL)
     {
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    argv[0] = command;
+    argvlen[0] = ngx_strlen(command);
+    argv[1] = (char *) channel;
+    argvlen[1] = ngx_chat_redis_channel(channel, kind, name, len);
+
+    return ngx_chat_redis_send(&ngx_chat_redis_sub, 2, argv, argvlen, NULL,
+                               NULL, ngx_chat_worker.mcf->redis_timeout);
 }
 
 
 static void
 ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
 {
-    size_t       n;
-    const char  *room;
-    ngx_uint_t   store;
-    redisReply  *r = reply;
-    redisReply  *kind, *channel;
+    size_t                       n;
+    ngx_uint_t                   kind;
+    redisReply                  *r = reply;
+    redisReply                  *type, *channel;
+    const char                  *name;
+    ngx_chat_redis_wait_t       *w;
+    ngx_chat_redis_kind_slot_t  *slot;
 
-    /* NULL when the connection goes away: resubscribing handles that */
+    /* NULL when the connection goes away: subscribing again handles that */
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
         return;
     }
 
-    kind = r->element[0];
+    type = r->element[0];
     channel = r->element[1];
 
-    if (kind->type != REDIS_REPLY_STRING
+    if (type->type != REDIS_REPLY_STRING
         || channel->type != REDIS_REPLY_STRING)
     {
         return;
     }
 
-    n = ngx_chat_worker.mcf->redis_prefix.len;
+    /* a confirmation answers the first (un)subscription waiting */
+    if ((ngx_strcmp(type->str, "subscribe") == 0
+         || ngx_strcmp(type->str, "unsubscribe") == 0)
+        && !ngx_queue_empty(&ngx_chat_redis_sub.waiting))
+    {
+        w = ngx_queue_data(ngx_queue_head(&ngx_chat_redis_sub.waiting),
+                           ngx_chat_redis_wait_t, queue);
+        ngx_chat_redis_answered(&ngx_chat_redis_sub, w, r);
+    }
 
-    if ((size_t) channel->len <= n) {
+    slot = ngx_chat_redis_kind_find(channel->str, channel->len, &kind);
+    if (slot == NULL) {
         return;
     }
 
-    room = channel->str + n;
+    n = ngx_chat_worker.mcf->redis_prefix.len + slot->prefix_len;
+    name = channel->str + n;
     n = channel->len - n;
 
-    if (n > 5 && ngx_strncmp(room, "room:", 5) == 0) {
-        store = NGX_CHAT_STORE_POSTGRESQL;
-        room += 5;
-        n -= 5;
-
-    } else if (n > 6 && ngx_strncmp(room, "relay:", 6) == 0) {
-        store = NGX_CHAT_STORE_REDIS;
-        room += 6;
-        n -= 6;
-
-    } else {
-        return;
-    }
-
-    if (kind->len == 7 && ngx_strncmp(kind->str, "message", 7) == 0
+    if (ngx_strcmp(type->str, "message") == 0
         && r->element[2]->type == REDIS_REPLY_STRING)
     {
-        ngx_chat_fanout_redis_message(store, room, n, r->element[2]->str,
-                                      r->element[2]->len);
+        slot->kind->message(kind, name, n, r->element[2]->str,
+                            r->element[2]->len);
         return;
     }
 
-    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
-        ngx_chat_fanout_redis_subscribed(store, room, n);
+    if (ngx_strcmp(type->str, "subscribe") == 0) {
+        slot->kind->subscribed(kind, name, n);
         return;
     }
 
-    if (kind->len == 11 && ngx_strncmp(kind->str, "unsubscribe", 11) == 0) {
-        ngx_chat_fanout_redis_unsubscribed(store, room, n);
+    if (ngx_strcmp(type->str, "unsubscribe") == 0) {
+        slot->kind->unsubscribed(kind, name, n);
     }
+}
+
+
+/* the kind of the channel: the longest prefix, with a name after it */
+static ngx_chat_redis_kind_slot_t *
+ngx_chat_redis_kind_find(const char *channel, size_t len, ngx_uint_t *kind)
+{
+    size_t                       n;
+    ngx_uint_t                   i;
+    ngx_str_t                   *prefix;
+    ngx_chat_redis_kind_slot_t  *slot, *found;
+
+    prefix = &ngx_chat_worker.mcf->redis_prefix;
+
+    if (len <= prefix->len
+        || ngx_strncmp(channel, prefix->data, prefix->len) != 0)
+    {
+        return NULL;
+    }
+
+    channel += prefix->len;
+    len -= prefix->len;
+    found = NULL;
+
+    for (i = 0; i < NGX_CHAT_REDIS_KINDS_MAX; i++) {
+        slot = &ngx_chat_redis_kinds[i];
+        n = slot->prefix_len;
+
+        if (slot->kind == NULL || len <= n
+            || ngx_strncmp(channel, slot->kind->prefix, n) != 0
+            || (found && found->prefix_len >= n))
+        {
+            continue;
+        }
+
+        found = slot;
+        *kind = i;
+    }
+
+    return found;
 }
 
 
@@ -625,14 +914,10 @@ ngx_chat_redis_publish(const char *room, size_t room_len,
     ngx_queue_t              *q;
     ngx_chat_redis_unsent_t  *u;
 
-    n = ngx_chat_redis_channel(channel, NGX_CHAT_STORE_POSTGRESQL, room,
+    n = ngx_chat_redis_channel(channel, NGX_CHAT_REDIS_ROOMS, room,
                                room_len);
 
-    if (ngx_chat_redis_cmd.connected
-        && redisAsyncCommand(ngx_chat_redis_cmd.ac, NULL, NULL,
-                             "PUBLISH %b %b", channel, n, payload, len)
-           == REDIS_OK)
-    {
+    if (ngx_chat_redis_publish_now(channel, n, payload, len) == NGX_OK) {
         return;
     }
 
@@ -663,22 +948,43 @@ ngx_chat_redis_publish(const char *room, size_t room_len,
 }
 
 
+/*
+ * Nobody waits for the answer.  A PUBLISH lost with its connection leaves
+ * a gap that receivers read from PostgreSQL.
+ */
+static ngx_int_t
+ngx_chat_redis_publish_now(const u_char *channel, size_t n,
+    const char *payload, size_t len)
+{
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = (const char *) channel;
+    argvlen[1] = n;
+    argv[2] = payload;
+    argvlen[2] = len;
+
+    return ngx_chat_redis_command(3, argv, argvlen, NULL, NULL,
+                                  ngx_chat_worker.mcf->redis_timeout);
+}
+
+
 static void
 ngx_chat_redis_flush_unsent(void)
 {
     ngx_queue_t              *q;
     ngx_chat_redis_unsent_t  *u;
 
-    while (!ngx_queue_empty(&ngx_chat_redis_unsent)
-           && ngx_chat_redis_cmd.connected)
-    {
+    while (!ngx_queue_empty(&ngx_chat_redis_unsent)) {
         q = ngx_queue_head(&ngx_chat_redis_unsent);
         u = ngx_queue_data(q, ngx_chat_redis_unsent_t, queue);
 
-        if (redisAsyncCommand(ngx_chat_redis_cmd.ac, NULL, NULL,
-                              "PUBLISH %b %b", u->data, u->channel_len,
-                              u->data + u->channel_len, u->len)
-            != REDIS_OK)
+        if (ngx_chat_redis_publish_now(u->data, u->channel_len,
+                                       (char *) u->data + u->channel_len,
+                                       u->len)
+            != NGX_OK)
         {
             return;
         }
@@ -708,18 +1014,14 @@ ngx_chat_redis_load_script(void)
     argv[2] = ngx_chat_redis_relay_script;
     len[2] = sizeof(ngx_chat_redis_relay_script) - 1;
 
-    (void) redisAsyncCommandArgv(ngx_chat_redis_cmd.ac, NULL, NULL, 3, argv,
-                                 len);
+    (void) ngx_chat_redis_command(3, argv, len, NULL, NULL,
+                                  ngx_chat_worker.mcf->redis_timeout);
 }
 
 
 ngx_int_t
 ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr)
 {
-    if (!ngx_chat_redis_cmd.connected) {
-        return NGX_DECLINED;
-    }
-
     rr->retried = 0;
 
     return ngx_chat_redis_relay_send(rr);
@@ -756,66 +1058,37 @@ ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
     argv[4] = (char *) id_key;
     len[4] = ngx_chat_redis_name(id_key, "relay:msg_id", "", 0);
     argv[5] = (char *) channel;
-    len[5] = ngx_chat_redis_channel(channel, NGX_CHAT_STORE_REDIS, rr->room,
-                                    rr->room_len);
+    len[5] = ngx_chat_redis_channel(channel, NGX_CHAT_REDIS_RELAY_ROOMS,
+                                    rr->room, rr->room_len);
 
     for (i = 0; i < 4; i++) {
         argv[6 + i] = rr->part[i].data;
         len[6 + i] = rr->part[i].len;
     }
 
-    if (redisAsyncCommandArgv(ngx_chat_redis_cmd.ac, ngx_chat_redis_on_relay,
-                              rr, 10, argv, len)
-        != REDIS_OK)
+    if (ngx_chat_redis_command(10, argv, len, ngx_chat_redis_on_relay, rr,
+                               ngx_chat_worker.mcf->redis_timeout)
+        != NGX_OK)
     {
         return NGX_DECLINED;
-    }
-
-    if (ngx_chat_redis_relays++ == 0) {
-        ngx_chat_redis_relay_wait();
     }
 
     return NGX_OK;
 }
 
 
-/*
- * hiredis has no timeouts: while sends wait, Redis must answer one within
- * chat_redis_timeout, or the connection is dropped and they all fail.
- */
 static void
-ngx_chat_redis_relay_wait(void)
-{
-    ngx_event_t  *ev;
-
-    ev = &ngx_chat_redis_cmd.timer;
-
-    if (ngx_chat_redis_relays) {
-        ngx_add_timer(ev, ngx_chat_worker.mcf->redis_timeout);
-
-    } else if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-}
-
-
-static void
-ngx_chat_redis_on_relay(redisAsyncContext *ac, void *reply, void *data)
+ngx_chat_redis_on_relay(void *data, ngx_int_t rc, redisReply *r)
 {
     ngx_chat_redis_relay_t *rr = data;
 
-    ngx_uint_t   i;
-    redisReply  *r = reply;
+    ngx_uint_t  i;
 
-    ngx_chat_redis_relays--;
-
-    /* NULL: the connection is gone, and the send with it */
-    if (r == NULL) {
+    /* no answer: the send may or may not have been published */
+    if (rc != NGX_OK) {
         rr->handler(rr, NGX_DECLINED);
         return;
     }
-
-    ngx_chat_redis_relay_wait();
 
     if (r->type == REDIS_REPLY_ERROR) {
         /*
@@ -823,8 +1096,7 @@ ngx_chat_redis_on_relay(redisAsyncContext *ac, void *reply, void *data)
          * then may a send from one connection overtake an earlier one.
          */
         if (!rr->retried && r->len >= 8
-            && ngx_strncmp(r->str, "NOSCRIPT", 8) == 0
-            && ngx_chat_redis_cmd.connected)
+            && ngx_strncmp(r->str, "NOSCRIPT", 8) == 0)
         {
             rr->retried = 1;
 

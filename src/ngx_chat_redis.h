@@ -1,5 +1,5 @@
 /*
- * Redis: pub/sub between workers and hosts, and the relay store.
+ * Redis: pub/sub between workers and hosts, commands, and the relay store.
  */
 
 #ifndef _NGX_CHAT_REDIS_H_INCLUDED_
@@ -7,6 +7,46 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_proto.h"
+
+#include <hiredis/hiredis.h>
+
+
+/*
+ * Kinds of channel.  A kind names its channels "<chat_redis_prefix>
+ * <kind prefix><name>" and handles what comes on them.  The rooms of each
+ * store are numbered as the stores; user and control channels take the
+ * next numbers.
+ */
+#define NGX_CHAT_REDIS_ROOMS         NGX_CHAT_STORE_POSTGRESQL
+#define NGX_CHAT_REDIS_RELAY_ROOMS   NGX_CHAT_STORE_REDIS
+#define NGX_CHAT_REDIS_KINDS_MAX     8
+
+/* a message published on the channel "name" of the kind */
+typedef void (*ngx_chat_redis_message_pt)(ngx_uint_t kind, const char *name,
+    size_t len, const char *payload, size_t payload_len);
+/* Redis confirmed a subscription, or its end */
+typedef void (*ngx_chat_redis_channel_pt)(ngx_uint_t kind, const char *name,
+    size_t len);
+typedef void (*ngx_chat_redis_link_pt)(void);
+
+typedef struct {
+    const char                  *prefix;
+    ngx_chat_redis_message_pt    message;
+    ngx_chat_redis_channel_pt    subscribed;
+    ngx_chat_redis_channel_pt    unsubscribed;
+    /* optional: the pub/sub connection is up (subscribe again), or lost */
+    ngx_chat_redis_link_pt       up;
+    ngx_chat_redis_link_pt       down;
+} ngx_chat_redis_kind_t;
+
+
+/*
+ * A command's answer.  NGX_OK: Redis's reply (an error reply too), valid
+ * only during the call.  NGX_DECLINED, with NULL: no answer, as the
+ * connection was lost or Redis did not answer within the timeout.
+ */
+typedef void (*ngx_chat_redis_reply_pt)(void *data, ngx_int_t rc,
+    redisReply *reply);
 
 
 typedef struct ngx_chat_redis_relay_s  ngx_chat_redis_relay_t;
@@ -34,10 +74,28 @@ struct ngx_chat_redis_relay_s {
 ngx_int_t ngx_chat_redis_init(ngx_cycle_t *cycle);
 void ngx_chat_redis_exit(void);
 ngx_int_t ngx_chat_redis_up(void);
-ngx_int_t ngx_chat_redis_subscribe(ngx_uint_t store, const char *room,
+
+/* in a worker's init; the kind's memory stays valid */
+ngx_int_t ngx_chat_redis_kind_add(ngx_uint_t kind,
+    const ngx_chat_redis_kind_t *k);
+/* NGX_OK: Redis will confirm; NGX_DECLINED: not connected */
+ngx_int_t ngx_chat_redis_subscribe(ngx_uint_t kind, const char *name,
     size_t len);
-ngx_int_t ngx_chat_redis_unsubscribe(ngx_uint_t store, const char *room,
+ngx_int_t ngx_chat_redis_unsubscribe(ngx_uint_t kind, const char *name,
     size_t len);
+
+/*
+ * Every command but (un)subscribing goes this way.  NGX_OK: the handler,
+ * if any, runs once, later.  NGX_DECLINED: Redis is not connected, the
+ * handler never runs.  hiredis cannot cancel a command: one not answered
+ * within timeout (ms) is answered NGX_DECLINED and the connection is made
+ * anew, with all it carried.
+ */
+ngx_int_t ngx_chat_redis_command(int argc, const char **argv,
+    const size_t *argvlen, ngx_chat_redis_reply_pt handler, void *data,
+    ngx_msec_t timeout);
+
+/* a room's event to every worker; kept while Redis is away */
 void ngx_chat_redis_publish(const char *room, size_t room_len,
     const char *payload, size_t len);
 /* NGX_OK: the handler runs later; NGX_DECLINED: Redis is not connected */
