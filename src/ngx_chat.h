@@ -14,7 +14,7 @@
 #include "ngx_chat_room.h"
 
 
-#define NGX_CHAT_SCHEMA_VERSION   5
+#define NGX_CHAT_SCHEMA_VERSION   6
 
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2

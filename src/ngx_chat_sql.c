@@ -16,6 +16,7 @@ ngx_chat_sql_row_message(PGresult *res, int row, int c, const char *room,
     m.room = room;
     m.room_len = room_len;
     m.seq = atoll(PQgetvalue(res, row, c));
+    m.rev = atoll(PQgetvalue(res, row, c + 11));
     m.msg_id = atoll(PQgetvalue(res, row, c + 1));
     m.from = PQgetvalue(res, row, c + 2);
     m.from_len = PQgetlength(res, row, c + 2);
@@ -59,6 +60,44 @@ ngx_chat_sql_row_message(PGresult *res, int row, int c, const char *room,
     }
 
     return ngx_chat_json_end(j) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * One row of NGX_CHAT_SQL_LOG as an event frame, ordered by its rev; NULL
+ * when out of memory.
+ */
+ngx_chat_buf_t *
+ngx_chat_sql_row_event(PGresult *res, int row, const char *room,
+    size_t room_len)
+{
+    int64_t          rev;
+    ngx_chat_buf_t  *b;
+    ngx_chat_json_t  j;
+
+    rev = atoll(PQgetvalue(res, row, NGX_CHAT_SQL_LOG_REV));
+
+    if (!PQgetisnull(res, row, 0)) {
+        return ngx_chat_buf_text_frame(PQgetvalue(res, row, 0),
+                                       PQgetlength(res, row, 0), rev);
+    }
+
+    ngx_chat_json_init(&j, 512);
+    b = NULL;
+
+    if (ngx_chat_sql_row_message(res, row, 1, room, room_len, 1, &j)
+        == NGX_OK && !j.failed)
+    {
+        b = ngx_chat_buf_text_frame(j.data, j.len, rev);
+
+        if (b) {
+            b->seq = atoll(PQgetvalue(res, row, 1));
+        }
+    }
+
+    ngx_chat_json_free(&j);
+
+    return b;
 }
 
 

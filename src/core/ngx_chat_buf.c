@@ -22,6 +22,7 @@ ngx_chat_buf_alloc(size_t len)
     b->refs = 1;
     b->reply = 0;
     b->len = (uint32_t) len;
+    b->rev = 0;
     b->seq = 0;
     b->data = (uint8_t *) (b + 1);
 
@@ -30,7 +31,7 @@ ngx_chat_buf_alloc(size_t len)
 
 
 ngx_chat_buf_t *
-ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
+ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t rev)
 {
     size_t           n;
     uint8_t          hdr[10];
@@ -45,7 +46,7 @@ ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
 
     memcpy(b->data, hdr, n);
     memcpy(b->data + n, payload, len);
-    b->seq = seq;
+    b->rev = rev;
 
     return b;
 }
