@@ -113,12 +113,8 @@ ngx_chat_access_check(const char *room, size_t room_len, const char *user,
 static void
 ngx_chat_access_flush(ngx_event_t *ev)
 {
-    u_char                    interval[NGX_INT64_LEN];
-    u_char                    burst[NGX_INT64_LEN];
-    int                       lengths[4];
     ngx_int_t                 rc;
     ngx_uint_t                n, max;
-    const char               *values[4];
     ngx_queue_t              *q;
     ngx_chat_json_t           j;
     ngx_chat_access_t        *ac;
@@ -162,22 +158,10 @@ ngx_chat_access_flush(ngx_event_t *ev)
 
         ngx_chat_json_char(&j, ']');
 
-        if (j.failed) {
-            rc = NGX_ERROR;
-
-        } else {
-            values[0] = j.data;
-            lengths[0] = j.len;
-            values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-            lengths[1] = 1;
-            values[2] = (char *) interval;
-            values[3] = (char *) burst;
-            ngx_chat_sql_room_create_rate(interval, &lengths[2], burst,
-                                            &lengths[3]);
-
-            rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN_BATCH, 4, values,
-                                   lengths, ngx_chat_access_checked, batch);
-        }
+        rc = j.failed ? NGX_ERROR
+                      : ngx_chat_sql_batch_query(NGX_CHAT_SQL_ROOM_OPEN_BATCH,
+                                                 &j, ngx_chat_access_checked,
+                                                 batch);
 
         ngx_chat_json_free(&j);
 

@@ -212,12 +212,8 @@ ngx_chat_batch_add(ngx_chat_commit_t *c, const ngx_chat_commit_kind_t *kind)
 static void
 ngx_chat_batch_flush(ngx_event_t *ev)
 {
-    u_char                         interval[NGX_INT64_LEN];
-    u_char                         burst[NGX_INT64_LEN];
-    int                            lengths[4];
     ngx_int_t                      rc;
     ngx_uint_t                     n, max;
-    const char                    *values[4];
     ngx_queue_t                   *q;
     ngx_chat_json_t                j;
     ngx_chat_commit_t             *c;
@@ -262,17 +258,8 @@ ngx_chat_batch_flush(ngx_event_t *ev)
         return;
     }
 
-    values[0] = j.data;
-    lengths[0] = j.len;
-    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-    lengths[1] = 1;
-    values[2] = (char *) interval;
-    values[3] = (char *) burst;
-    ngx_chat_sql_room_create_rate(interval, &lengths[2], burst,
-                                    &lengths[3]);
-
-    rc = ngx_chat_pg_query(kind->sql, 4, values, lengths,
-                           ngx_chat_batch_committed, NULL);
+    rc = ngx_chat_sql_batch_query(kind->sql, &j, ngx_chat_batch_committed,
+                                  NULL);
     ngx_chat_json_free(&j);
 
     if (rc != NGX_OK) {

@@ -122,6 +122,27 @@ ngx_chat_sql_room_create_rate(u_char *interval, int *interval_len,
 }
 
 
+ngx_int_t
+ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
+    ngx_chat_pg_handler_pt handler, void *data)
+{
+    u_char       interval[NGX_INT64_LEN];
+    u_char       burst[NGX_INT64_LEN];
+    int          lengths[4];
+    const char  *values[4];
+
+    values[0] = j->data;
+    lengths[0] = j->len;
+    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
+    lengths[1] = 1;
+    values[2] = (char *) interval;
+    values[3] = (char *) burst;
+    ngx_chat_sql_room_create_rate(interval, &lengths[2], burst, &lengths[3]);
+
+    return ngx_chat_pg_query(sql, 4, values, lengths, handler, data);
+}
+
+
 /* a wait in ms, as the statements answer it, as the protocol's seconds */
 long long
 ngx_chat_sql_retry_after(const char *ms)

@@ -82,6 +82,12 @@
 void ngx_chat_sql_room_create_rate(u_char *interval, int *interval_len,
     u_char *burst, int *burst_len);
 long long ngx_chat_sql_retry_after(const char *ms);
+/*
+ * Runs a batch statement: $1 the JSON array in j, $2 chat_room_autocreate,
+ * $3 and $4 chat_room_create_rate, as ngx_chat_pg_query()
+ */
+ngx_int_t ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
+    ngx_chat_pg_handler_pt handler, void *data);
 
 ngx_int_t ngx_chat_sql_row_message(PGresult *res, int row, int c,
     const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);

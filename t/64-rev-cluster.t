@@ -81,7 +81,8 @@ for my $k (0 .. $#senders) {
     my @a = $senders[$k]->collect_replies($ids[$k], 15);
     is scalar(grep { $_ && $_->{type} eq 'ok' } @a), $ROUNDS,
         "sender $k: every send acknowledged";
-    is_deeply [map { $_->{rev} } @a], [sort { $a <=> $b } map { $_->{rev} } @a],
+    my @r = map { $_->{rev} } @a;
+    is_deeply \@r, [sort { $a <=> $b } @r],
         "sender $k: its sends took increasing revs";
     push @acks, @a;
 }

@@ -29,8 +29,8 @@ my $s = login($ng[0], 'sender');
 sub send_n {
     my ($from, $n, $tag) = @_;
     my @a = $s->pipeline([map { { type => 'send', room => $room,
-                                  body => "$tag$_" } } $from .. $from + $n - 1],
-                         15);
+                                  body => "$tag$_" } }
+                          $from .. $from + $n - 1], 15);
     return scalar grep { $_ && $_->{type} eq 'ok' } @a;
 }
 
@@ -53,7 +53,8 @@ $rcv[2]->send_json({ type => 'join', room => $room, id => $id,
                      since_rev => 5 });
 my @f = $rcv[2]->recv_until(sub { ($_->{id} // '') eq $id }, 15);
 my $reply = pop @f;
-is $reply && $reply->{type}, 'ok', 'a rejoin with since_rev 5 during the outage';
+is $reply && $reply->{type}, 'ok',
+    'a rejoin with since_rev 5 during the outage';
 push @{ $got{2} }, grep { ($_->{type} // '') eq 'message' } @f;
 is_deeply revs(@{ $got{2} }), [1 .. 15], '... replays rev 6 to 15';
 is $reply && $reply->{rev}, 15, '... and answers rev 15';

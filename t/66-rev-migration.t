@@ -38,7 +38,8 @@ is psql($old, 'select max(version) from chat_schema_version'), 5,
 
 # version 5's batch send: rooms r1 (3 messages) and r2 (2); r3 empty
 psql($old, "select count(*) from chat_send_batch_quota('["
-           . join(',', map { qq({"room":"$_->[0]","from":"a","body":"$_->[1]"}) }
+           . join(',', map { qq({"room":"$_->[0]","from":"a",)
+                             . qq("body":"$_->[1]"}) }
                   [r1 => 'x'], [r2 => 'y'], [r1 => 'z'], [r1 => 'w'],
                   [r2 => 'v'])
            . "]'::jsonb, true, 0, 0)");
