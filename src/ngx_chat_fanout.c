@@ -886,6 +886,17 @@ ngx_chat_fanout_sync_handler(ngx_event_t *ev)
         return;
     }
 
+    for (st = ngx_chat_stores; *st; st++) {
+        if ((*st)->logged && (*st)->rooms()->count) {
+            break;
+        }
+    }
+
+    if (*st == NULL) {
+        /* no room whose log could be ahead */
+        return;
+    }
+
     sb = ngx_alloc(sizeof(ngx_chat_sync_batch_t), ev->log);
     if (sb == NULL) {
         return;
