@@ -89,10 +89,6 @@ static void ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res,
     int row);
 
 
-#define NGX_CHAT_SQL_COMMIT_MESSAGES                                          \
-    "select i, status, rev, retry_after, seq, msg_id, ts"                    \
-    " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
-
 static const ngx_chat_commit_kind_t  ngx_chat_commit_kinds[] = {
 
     { "message", NGX_CHAT_SQL_COMMIT_MESSAGES, ngx_chat_message_write,

@@ -52,6 +52,14 @@
     " from messages where room_id = $1 and seq > $2 and rev <= $3"           \
     " order by seq desc limit $4"
 
+/*
+ * The batch commits of each kind of durable room event (ngx_chat_batch.c):
+ * i, status, rev, retry_after (ms), then the kind's own columns
+ */
+#define NGX_CHAT_SQL_COMMIT_MESSAGES                                          \
+    "select i, status, rev, retry_after, seq, msg_id, ts"                    \
+    " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
+
 /* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
 #define NGX_CHAT_SQL_HISTORY                                                  \
     "select * from chat_history($1, $2, $3, $4, $5)"
