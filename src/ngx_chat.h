@@ -15,7 +15,7 @@
 
 
 /* the schema (sql/) this module works with */
-#define NGX_CHAT_SCHEMA_VERSION   5
+#define NGX_CHAT_SCHEMA_VERSION   6
 
 /* a display name, as a token's "name" claim carries it */
 #define NGX_CHAT_NAME_MAX         128

@@ -34,7 +34,8 @@ static void ngx_chat_access_flush(ngx_event_t *ev);
 static void ngx_chat_access_checked(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_access_answer(ngx_chat_access_t *ac, int64_t seq,
-    const char *code, const char *message, long long retry_after);
+    int64_t rev, const char *code, const char *message,
+    long long retry_after);
 
 
 static ngx_queue_t   ngx_chat_access_waiting;
@@ -112,12 +113,8 @@ ngx_chat_access_check(const char *room, size_t room_len, const char *user,
 static void
 ngx_chat_access_flush(ngx_event_t *ev)
 {
-    u_char                    interval[NGX_INT64_LEN];
-    u_char                    burst[NGX_INT64_LEN];
-    int                       lengths[4];
     ngx_int_t                 rc;
     ngx_uint_t                n, max;
-    const char               *values[4];
     ngx_queue_t              *q;
     ngx_chat_json_t           j;
     ngx_chat_access_t        *ac;
@@ -132,7 +129,7 @@ ngx_chat_access_flush(ngx_event_t *ev)
             ngx_queue_remove(q);
             ngx_chat_access_answer(ngx_queue_data(q, ngx_chat_access_t,
                                                   queue),
-                                   0, "internal", "out of memory", 0);
+                                   0, 0, "internal", "out of memory", 0);
             continue;
         }
 
@@ -161,22 +158,10 @@ ngx_chat_access_flush(ngx_event_t *ev)
 
         ngx_chat_json_char(&j, ']');
 
-        if (j.failed) {
-            rc = NGX_ERROR;
-
-        } else {
-            values[0] = j.data;
-            lengths[0] = j.len;
-            values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-            lengths[1] = 1;
-            values[2] = (char *) interval;
-            values[3] = (char *) burst;
-            ngx_chat_sql_room_create_rate(interval, &lengths[2], burst,
-                                            &lengths[3]);
-
-            rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_OPEN_BATCH, 4, values,
-                                   lengths, ngx_chat_access_checked, batch);
-        }
+        rc = j.failed ? NGX_ERROR
+                      : ngx_chat_sql_batch_query(NGX_CHAT_SQL_ROOM_OPEN_BATCH,
+                                                 &j, ngx_chat_access_checked,
+                                                 batch);
 
         ngx_chat_json_free(&j);
 
@@ -211,11 +196,11 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
             message = ngx_strcmp(code, "unavailable") == 0
                       ? "the message store is unavailable"
                       : "the request could not be served";
-            ngx_chat_access_answer(ac, 0, code, message, 0);
+            ngx_chat_access_answer(ac, 0, 0, code, message, 0);
 
         } else if (!PQgetisnull(res, row, 4)) {
             /* a new room beyond the user's chat_room_create_rate */
-            ngx_chat_access_answer(ac, 0, "rate_limited",
+            ngx_chat_access_answer(ac, 0, 0, "rate_limited",
                                    PQgetvalue(res, row, 3),
                                    ngx_chat_sql_retry_after(
                                        PQgetvalue(res, row, 4)));
@@ -226,13 +211,14 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
             message = ngx_strcmp(code, "internal") == 0
                       ? "the request could not be served"
                       : PQgetvalue(res, row, 3);
-            ngx_chat_access_answer(ac, 0, code, message, 0);
+            ngx_chat_access_answer(ac, 0, 0, code, message, 0);
 
         } else if (PQgetisnull(res, row, 1)) {
-            ngx_chat_access_answer(ac, 0, "not_found", "no such room", 0);
+            ngx_chat_access_answer(ac, 0, 0, "not_found", "no such room", 0);
 
         } else {
-            ngx_chat_access_answer(ac, atoll(PQgetvalue(res, row, 1)), NULL,
+            ngx_chat_access_answer(ac, atoll(PQgetvalue(res, row, 1)),
+                                   atoll(PQgetvalue(res, row, 5)), NULL,
                                    NULL, 0);
         }
 
@@ -244,9 +230,9 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
 
 
 static void
-ngx_chat_access_answer(ngx_chat_access_t *ac, int64_t seq, const char *code,
-    const char *message, long long retry_after)
+ngx_chat_access_answer(ngx_chat_access_t *ac, int64_t seq, int64_t rev,
+    const char *code, const char *message, long long retry_after)
 {
-    ac->handler(ac->data, seq, code, message, retry_after);
+    ac->handler(ac->data, seq, rev, code, message, retry_after);
     ngx_free(ac);
 }

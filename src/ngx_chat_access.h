@@ -9,12 +9,13 @@
 
 
 /*
- * The handler gets the
- * room's stored seq and code NULL, or the protocol's error code and
- * message (with retry_after in seconds for rate_limited, else 0).
+ * The handler gets the room's stored seq and rev (of one snapshot) and
+ * code NULL, or the protocol's error code and message (with retry_after
+ * in seconds for rate_limited, else 0).
  */
 typedef void (*ngx_chat_access_handler_pt)(void *data, int64_t seq,
-    const char *code, const char *message, long long retry_after);
+    int64_t rev, const char *code, const char *message,
+    long long retry_after);
 
 ngx_int_t ngx_chat_access_init(ngx_cycle_t *cycle);
 void ngx_chat_access_exit(void);

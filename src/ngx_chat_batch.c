@@ -1,8 +1,17 @@
 /*
- * Group commit: the sends parsed in one loop tick go to PostgreSQL as one
- * statement, and each is acknowledged only after that commit.  One batch
- * is in flight per worker, so sends from one connection commit in the
- * order they were sent.
+ * Group commit: the durable room events asked for in one loop tick go to
+ * PostgreSQL as one statement, and each is acknowledged only after that
+ * commit.  One batch is in flight per worker, so the events of one
+ * connection commit in the order they were asked for.
+ *
+ * Each kind of durable room event (ngx_chat_commit_kinds[]) has its own
+ * statement, its element of the statement's JSON array, and its event
+ * builder.  Every kind's statement numbers the room's rev under the room
+ * row lock and answers, per element in batch order, i, status, rev and
+ * retry_after, then the kind's own columns; every committed event goes
+ * to ngx_chat_fanout_committed() with its rev, for the same ordered
+ * delivery.  Only "message" exists now; an edit, a delete, a membership,
+ * moderation or room change adds its row here with its statement.
  */
 
 #include "ngx_chat.h"
@@ -14,9 +23,41 @@
 #include "ngx_chat_sql.h"
 
 
+typedef struct ngx_chat_commit_s  ngx_chat_commit_t;
+
+/* writes the element of the statement's JSON array for c */
+typedef void (*ngx_chat_commit_write_pt)(ngx_chat_json_t *j,
+    ngx_chat_commit_t *c);
+/* c is committed as row of res: publish its event, answer its op */
+typedef void (*ngx_chat_commit_done_pt)(ngx_chat_commit_t *c,
+    PGresult *res, int row);
+
 typedef struct {
-    ngx_queue_t          queue;
-    ngx_chat_op_t       *op;           /* who waits for the answer */
+    const char                  *name;
+    /*
+     * $1 the JSON array, $2 chat_room_autocreate, $3 and $4
+     * chat_room_create_rate; the columns of NGX_CHAT_COMMIT_* first
+     */
+    const char                  *sql;
+    ngx_chat_commit_write_pt     write;
+    ngx_chat_commit_done_pt      done;
+} ngx_chat_commit_kind_t;
+
+#define NGX_CHAT_COMMIT_STATUS       1
+#define NGX_CHAT_COMMIT_REV          2
+#define NGX_CHAT_COMMIT_RETRY_AFTER  3
+#define NGX_CHAT_COMMIT_COLUMNS      4
+
+/* an event waiting for its commit; each kind extends it */
+struct ngx_chat_commit_s {
+    ngx_queue_t                     queue;
+    const ngx_chat_commit_kind_t   *kind;
+    ngx_chat_op_t                  *op;       /* who waits for the answer */
+};
+
+
+typedef struct {
+    ngx_chat_commit_t    commit;       /* first */
     int64_t              reply_to;
     size_t               name_len;
     char                 name[NGX_CHAT_NAME_MAX + 1];
@@ -28,15 +69,35 @@ typedef struct {
 } ngx_chat_send_t;
 
 
+static void ngx_chat_batch_add(ngx_chat_commit_t *c,
+    const ngx_chat_commit_kind_t *kind);
 static void ngx_chat_batch_flush(ngx_event_t *ev);
 static void ngx_chat_batch_committed(void *data, PGresult *res,
     ngx_uint_t status);
+static void ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res,
+    int row);
 static void ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
     const char *message);
-static void ngx_chat_send_ok(ngx_chat_send_t *snd, ngx_chat_json_t *fields);
-static void ngx_chat_send_fail(ngx_chat_send_t *snd, const char *code,
+static void ngx_chat_commit_ok(ngx_chat_commit_t *c,
+    ngx_chat_json_t *fields);
+static void ngx_chat_commit_fail(ngx_chat_commit_t *c, const char *code,
     const char *message);
-static ngx_chat_op_t *ngx_chat_send_release(ngx_chat_send_t *snd);
+static ngx_chat_op_t *ngx_chat_commit_release(ngx_chat_commit_t *c);
+static void ngx_chat_message_write(ngx_chat_json_t *j,
+    ngx_chat_commit_t *c);
+static void ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res,
+    int row);
+
+
+static const ngx_chat_commit_kind_t  ngx_chat_commit_kinds[] = {
+
+    { "message", NGX_CHAT_SQL_COMMIT_MESSAGES, ngx_chat_message_write,
+      ngx_chat_message_done },
+
+    /* edit, delete, membership, moderation, room: one row each */
+};
+
+#define NGX_CHAT_COMMIT_MESSAGE  (&ngx_chat_commit_kinds[0])
 
 
 static ngx_queue_t   ngx_chat_batch_waiting;
@@ -65,8 +126,8 @@ ngx_chat_batch_init(ngx_cycle_t *cycle)
 void
 ngx_chat_batch_exit(void)
 {
-    ngx_queue_t      *q;
-    ngx_chat_send_t  *snd;
+    ngx_queue_t        *q;
+    ngx_chat_commit_t  *c;
 
     if (ngx_chat_batch_ev.posted) {
         ngx_delete_posted_event(&ngx_chat_batch_ev);
@@ -75,9 +136,9 @@ ngx_chat_batch_exit(void)
     while (!ngx_queue_empty(&ngx_chat_batch_waiting)) {
         q = ngx_queue_head(&ngx_chat_batch_waiting);
         ngx_queue_remove(q);
-        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
-        ngx_chat_op_free(snd->op);
-        ngx_free(snd);
+        c = ngx_queue_data(q, ngx_chat_commit_t, queue);
+        ngx_chat_op_free(c->op);
+        ngx_free(c);
     }
 
     /* the in-flight batch belongs to its query, which frees nothing now */
@@ -92,8 +153,7 @@ void
 ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
     ngx_chat_request_t *req)
 {
-    ngx_chat_send_t     *snd;
-    ngx_chat_session_t  *s;
+    ngx_chat_send_t  *snd;
 
     snd = ngx_alloc(sizeof(ngx_chat_send_t) + req->body_len + req->meta_len,
                     ngx_chat_worker.log);
@@ -102,7 +162,7 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
         return;
     }
 
-    snd->op = op;
+    snd->commit.op = op;
     snd->reply_to = req->has_reply_to ? req->reply_to : 0;
     snd->name_len = name_len;
     ngx_memcpy(snd->name, name, name_len);
@@ -116,13 +176,21 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
         ngx_memcpy(snd->data + req->body_len, req->meta, req->meta_len);
     }
 
-    s = op->session;
+    ngx_chat_batch_add(&snd->commit, NGX_CHAT_COMMIT_MESSAGE);
+}
 
-    if (s) {
-        ngx_chat_session_send_begin(s);
+
+/* c (allocated with ngx_alloc, c->op set) waits for the next commit */
+static void
+ngx_chat_batch_add(ngx_chat_commit_t *c, const ngx_chat_commit_kind_t *kind)
+{
+    c->kind = kind;
+
+    if (c->op->session) {
+        ngx_chat_session_send_begin(c->op->session);
     }
 
-    ngx_queue_insert_tail(&ngx_chat_batch_waiting, &snd->queue);
+    ngx_queue_insert_tail(&ngx_chat_batch_waiting, &c->queue);
     ngx_chat_batch_nwaiting++;
 
     /* the flush runs after this loop tick's reads: one commit for all */
@@ -132,18 +200,20 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
 }
 
 
+/*
+ * The waiting events of the first one's kind, up to the next of another
+ * kind (which waits for the next commit: the queue's order is kept), go
+ * to PostgreSQL as one statement.
+ */
 static void
 ngx_chat_batch_flush(ngx_event_t *ev)
 {
-    u_char             interval[NGX_INT64_LEN];
-    u_char             burst[NGX_INT64_LEN];
-    int                lengths[4];
-    ngx_int_t          rc;
-    ngx_uint_t         n, max;
-    const char        *values[4];
-    ngx_queue_t       *q;
-    ngx_chat_send_t   *snd;
-    ngx_chat_json_t    j;
+    ngx_int_t                      rc;
+    ngx_uint_t                     n, max;
+    ngx_queue_t                   *q;
+    ngx_chat_json_t                j;
+    ngx_chat_commit_t             *c;
+    const ngx_chat_commit_kind_t  *kind;
 
     if (ngx_chat_batch_busy || ngx_queue_empty(&ngx_chat_batch_waiting)) {
         return;
@@ -151,45 +221,28 @@ ngx_chat_batch_flush(ngx_event_t *ev)
 
     max = ngx_chat_worker.mcf->batch_max;
     n = 0;
+    c = ngx_queue_data(ngx_queue_head(&ngx_chat_batch_waiting),
+                       ngx_chat_commit_t, queue);
+    kind = c->kind;
 
     ngx_chat_json_init(&j, 4096);
     ngx_chat_json_char(&j, '[');
 
     while (n < max && !ngx_queue_empty(&ngx_chat_batch_waiting)) {
         q = ngx_queue_head(&ngx_chat_batch_waiting);
+        c = ngx_queue_data(q, ngx_chat_commit_t, queue);
+
+        if (c->kind != kind) {
+            break;
+        }
+
         ngx_queue_remove(q);
         ngx_queue_insert_tail(&ngx_chat_batch_inflight, q);
         ngx_chat_batch_nwaiting--;
         n++;
 
-        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
-
         ngx_chat_json_sep(&j);
-        ngx_chat_json_char(&j, '{');
-        ngx_chat_json_kv_str(&j, "room", snd->op->room, snd->op->room_len);
-        ngx_chat_json_kv_str(&j, "from", snd->op->user, snd->op->user_len);
-
-        if (snd->name_len) {
-            ngx_chat_json_kv_str(&j, "name", snd->name, snd->name_len);
-        }
-
-        ngx_chat_json_kv_str(&j, "body", snd->data, snd->body_len);
-
-        if (snd->cid_len) {
-            ngx_chat_json_kv_str(&j, "cid", snd->cid, snd->cid_len);
-        }
-
-        if (snd->reply_to) {
-            ngx_chat_json_kv_int(&j, "reply_to", snd->reply_to);
-        }
-
-        /* a string: through jsonb, the client's text stays as it is */
-        if (snd->meta_len) {
-            ngx_chat_json_kv_str(&j, "meta", snd->data + snd->body_len,
-                                 snd->meta_len);
-        }
-
-        ngx_chat_json_char(&j, '}');
+        kind->write(&j, c);
     }
 
     ngx_chat_json_char(&j, ']');
@@ -201,17 +254,8 @@ ngx_chat_batch_flush(ngx_event_t *ev)
         return;
     }
 
-    values[0] = j.data;
-    lengths[0] = j.len;
-    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
-    lengths[1] = 1;
-    values[2] = (char *) interval;
-    values[3] = (char *) burst;
-    ngx_chat_sql_room_create_rate(interval, &lengths[2], burst,
-                                    &lengths[3]);
-
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_SEND_BATCH, 4, values, lengths,
-                           ngx_chat_batch_committed, NULL);
+    rc = ngx_chat_sql_batch_query(kind->sql, &j, ngx_chat_batch_committed,
+                                  NULL);
     ngx_chat_json_free(&j);
 
     if (rc != NGX_OK) {
@@ -227,14 +271,10 @@ ngx_chat_batch_flush(ngx_event_t *ev)
 static void
 ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
 {
-    int                  row, nrows;
-    char                *st;
-    int64_t              seq, msg_id, ts;
-    ngx_queue_t         *q;
-    ngx_chat_op_t       *op;
-    ngx_chat_json_t      j;
-    ngx_chat_send_t     *snd;
-    ngx_chat_message_t   m;
+    int                 row, nrows;
+    char               *st;
+    ngx_queue_t        *q;
+    ngx_chat_commit_t  *c;
 
     ngx_chat_batch_busy = 0;
 
@@ -250,82 +290,23 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
     }
 
     nrows = PQntuples(res);
-    row = 0;
 
-    while (!ngx_queue_empty(&ngx_chat_batch_inflight)) {
+    for (row = 0; !ngx_queue_empty(&ngx_chat_batch_inflight); row++) {
         q = ngx_queue_head(&ngx_chat_batch_inflight);
         ngx_queue_remove(q);
-        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
-        op = snd->op;
+        c = ngx_queue_data(q, ngx_chat_commit_t, queue);
 
-        if (row >= nrows || PQgetisnull(res, row, 2) != 0) {
-            st = row < nrows ? PQgetvalue(res, row, 1) : "";
-            row++;
+        st = row < nrows ? PQgetvalue(res, row, NGX_CHAT_COMMIT_STATUS) : "";
 
-            if (ngx_strcmp(st, "not_found") == 0) {
-                ngx_chat_send_fail(snd, "not_found", "no such room");
+        /* "dup": committed before, answered as then */
+        if (row < nrows && !PQgetisnull(res, row, NGX_CHAT_COMMIT_REV)
+            && (ngx_strcmp(st, "ok") == 0 || ngx_strcmp(st, "dup") == 0))
+        {
+            c->kind->done(c, res, row);
 
-            } else if (ngx_strcmp(st, "rate_limited") == 0) {
-                op->retry_after = ngx_chat_sql_retry_after(
-                                      PQgetvalue(res, row - 1, 5));
-                ngx_chat_send_fail(snd, "rate_limited",
-                                   "too many new rooms "
-                                   "(chat_room_create_rate)");
-
-            } else if (ngx_strcmp(st, "forbidden") == 0) {
-                ngx_chat_send_fail(snd, "forbidden",
-                                   "not a member of this room");
-
-            } else {
-                ngx_chat_send_fail(snd, "internal",
-                                   "the message could not be stored");
-            }
-
-            continue;
+        } else {
+            ngx_chat_batch_refused(c, row < nrows ? res : NULL, row);
         }
-
-        seq = atoll(PQgetvalue(res, row, 2));
-        msg_id = atoll(PQgetvalue(res, row, 3));
-        ts = atoll(PQgetvalue(res, row, 4));
-        row++;
-
-        ngx_memzero(&m, sizeof(ngx_chat_message_t));
-        m.room = op->room;
-        m.room_len = op->room_len;
-        m.seq = seq;
-        m.msg_id = msg_id;
-        m.ts = ts;
-        m.from = op->user;
-        m.from_len = op->user_len;
-        m.name = snd->name;
-        m.name_len = snd->name_len;
-        m.body = snd->data;
-        m.body_len = snd->body_len;
-        m.client_msg_id = snd->cid;
-        m.cid_len = snd->cid_len;
-        m.reply_to = snd->reply_to;
-        m.meta = snd->data + snd->body_len;
-        m.meta_len = snd->meta_len;
-        m.with_type = 1;
-
-        /* a retried send is published again: receivers drop the copy */
-        ngx_chat_json_init(&j, 256 + snd->body_len + snd->meta_len);
-
-        if (ngx_chat_json_message(&j, &m) == 0) {
-            ngx_chat_fanout_committed(op->room, op->room_len, seq,
-                                      j.data, j.len);
-        }
-
-        ngx_chat_json_free(&j);
-
-        ngx_chat_json_init(&j, 160);
-        ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
-        ngx_chat_json_kv_int(&j, "seq", seq);
-        ngx_chat_json_kv_int(&j, "msg_id", msg_id);
-        ngx_chat_json_kv_int(&j, "ts", ts);
-
-        ngx_chat_send_ok(snd, &j);
-        ngx_chat_json_free(&j);
     }
 
 next:
@@ -338,69 +319,185 @@ next:
 }
 
 
+/* the statement refused c, or answered nothing for it (res NULL) */
+static void
+ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res, int row)
+{
+    char  *st;
+
+    st = res ? PQgetvalue(res, row, NGX_CHAT_COMMIT_STATUS) : "";
+
+    if (ngx_strcmp(st, "not_found") == 0) {
+        ngx_chat_commit_fail(c, "not_found", "no such room");
+
+    } else if (ngx_strcmp(st, "rate_limited") == 0) {
+        c->op->retry_after = ngx_chat_sql_retry_after(
+                          PQgetvalue(res, row, NGX_CHAT_COMMIT_RETRY_AFTER));
+        ngx_chat_commit_fail(c, "rate_limited",
+                             "too many new rooms (chat_room_create_rate)");
+
+    } else if (ngx_strcmp(st, "forbidden") == 0) {
+        ngx_chat_commit_fail(c, "forbidden", "not a member of this room");
+
+    } else {
+        ngx_chat_commit_fail(c, "internal",
+                             "the message could not be stored");
+    }
+}
+
+
 static void
 ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
     const char *message)
 {
-    ngx_uint_t        n;
-    ngx_queue_t      *q;
-    ngx_chat_send_t  *snd;
+    ngx_uint_t          n;
+    ngx_queue_t        *q;
+    ngx_chat_commit_t  *c;
 
     n = 0;
 
     while (!ngx_queue_empty(batch)) {
         q = ngx_queue_head(batch);
         ngx_queue_remove(q);
-        snd = ngx_queue_data(q, ngx_chat_send_t, queue);
+        c = ngx_queue_data(q, ngx_chat_commit_t, queue);
 
         if (n++ == 0) {
             ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
-                          "chat: a batch of sends failed (%s), the first "
-                          "from user \"%*s\" to room \"%*s\"", code,
-                          snd->op->user_len, snd->op->user,
-                          snd->op->room_len, snd->op->room);
+                          "chat: a batch of %s events failed (%s), the first "
+                          "from user \"%*s\" to room \"%*s\"", c->kind->name,
+                          code, c->op->user_len, c->op->user,
+                          c->op->room_len, c->op->room);
         }
 
-        ngx_chat_send_fail(snd, code, message);
+        ngx_chat_commit_fail(c, code, message);
     }
 }
 
 
 static void
-ngx_chat_send_ok(ngx_chat_send_t *snd, ngx_chat_json_t *fields)
+ngx_chat_commit_ok(ngx_chat_commit_t *c, ngx_chat_json_t *fields)
 {
     ngx_chat_op_t  *op;
 
-    op = ngx_chat_send_release(snd);
+    op = ngx_chat_commit_release(c);
     ngx_chat_op_ok(op, fields);
 }
 
 
 static void
-ngx_chat_send_fail(ngx_chat_send_t *snd, const char *code,
+ngx_chat_commit_fail(ngx_chat_commit_t *c, const char *code,
     const char *message)
 {
     ngx_chat_op_t  *op;
 
-    op = ngx_chat_send_release(snd);
+    op = ngx_chat_commit_release(c);
     ngx_chat_op_error(op, code, message);
 }
 
 
-/* the send is answered: its connection may send more */
+/* the event is answered: its connection may send more */
 static ngx_chat_op_t *
-ngx_chat_send_release(ngx_chat_send_t *snd)
+ngx_chat_commit_release(ngx_chat_commit_t *c)
 {
     ngx_chat_op_t       *op;
     ngx_chat_session_t  *s;
 
-    op = snd->op;
+    op = c->op;
     s = op->session;
-    ngx_free(snd);
+    ngx_free(c);
 
     if (s) {
         ngx_chat_session_send_done(s);
     }
 
     return op;
+}
+
+
+/* the kind "message" */
+
+static void
+ngx_chat_message_write(ngx_chat_json_t *j, ngx_chat_commit_t *c)
+{
+    ngx_chat_send_t  *snd = (ngx_chat_send_t *) c;
+
+    ngx_chat_json_char(j, '{');
+    ngx_chat_json_kv_str(j, "room", c->op->room, c->op->room_len);
+    ngx_chat_json_kv_str(j, "from", c->op->user, c->op->user_len);
+
+    if (snd->name_len) {
+        ngx_chat_json_kv_str(j, "name", snd->name, snd->name_len);
+    }
+
+    ngx_chat_json_kv_str(j, "body", snd->data, snd->body_len);
+
+    if (snd->cid_len) {
+        ngx_chat_json_kv_str(j, "cid", snd->cid, snd->cid_len);
+    }
+
+    if (snd->reply_to) {
+        ngx_chat_json_kv_int(j, "reply_to", snd->reply_to);
+    }
+
+    /* a string: through jsonb, the client's text stays as it is */
+    if (snd->meta_len) {
+        ngx_chat_json_kv_str(j, "meta", snd->data + snd->body_len,
+                             snd->meta_len);
+    }
+
+    ngx_chat_json_char(j, '}');
+}
+
+
+/* columns after NGX_CHAT_COMMIT_COLUMNS: seq, msg_id, ts */
+static void
+ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res, int row)
+{
+    ngx_chat_op_t       *op;
+    ngx_chat_json_t      j;
+    ngx_chat_send_t     *snd;
+    ngx_chat_message_t   m;
+
+    snd = (ngx_chat_send_t *) c;
+    op = c->op;
+
+    ngx_memzero(&m, sizeof(ngx_chat_message_t));
+    m.room = op->room;
+    m.room_len = op->room_len;
+    m.rev = atoll(PQgetvalue(res, row, NGX_CHAT_COMMIT_REV));
+    m.seq = atoll(PQgetvalue(res, row, NGX_CHAT_COMMIT_COLUMNS));
+    m.msg_id = atoll(PQgetvalue(res, row, NGX_CHAT_COMMIT_COLUMNS + 1));
+    m.ts = atoll(PQgetvalue(res, row, NGX_CHAT_COMMIT_COLUMNS + 2));
+    m.from = op->user;
+    m.from_len = op->user_len;
+    m.name = snd->name;
+    m.name_len = snd->name_len;
+    m.body = snd->data;
+    m.body_len = snd->body_len;
+    m.client_msg_id = snd->cid;
+    m.cid_len = snd->cid_len;
+    m.reply_to = snd->reply_to;
+    m.meta = snd->data + snd->body_len;
+    m.meta_len = snd->meta_len;
+    m.with_type = 1;
+
+    /* a retried send is published again: receivers drop the copy */
+    ngx_chat_json_init(&j, 256 + snd->body_len + snd->meta_len);
+
+    if (ngx_chat_json_message(&j, &m) == 0) {
+        ngx_chat_fanout_committed(op->room, op->room_len, m.rev, m.seq,
+                                  j.data, j.len);
+    }
+
+    ngx_chat_json_free(&j);
+
+    ngx_chat_json_init(&j, 160);
+    ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
+    ngx_chat_json_kv_int(&j, "seq", m.seq);
+    ngx_chat_json_kv_int(&j, "rev", m.rev);
+    ngx_chat_json_kv_int(&j, "msg_id", m.msg_id);
+    ngx_chat_json_kv_int(&j, "ts", m.ts);
+
+    ngx_chat_commit_ok(c, &j);
+    ngx_chat_json_free(&j);
 }

@@ -1,16 +1,17 @@
 /*
  * Fanout: the worker's rooms and the sessions joined to them.
  *
- * Every sequenced event reaches a room through ngx_chat_fanout_deliver(),
+ * Every durable room event reaches a room through ngx_chat_fanout_deliver(),
  * from a local commit, from Redis, or from PostgreSQL when a gap is read
- * back, so each joined session sees each seq once and in order.  A room
+ * back, so each joined session sees each rev once and in order (what a
+ * room does with an event is ngx_chat_order_arrive()'s decision).  A room
  * is subscribed on its first local join and unsubscribed after its last
  * leave; at most one SUBSCRIBE or UNSUBSCRIBE is outstanding per room.
  *
- * A room of the redis store (chat_store redis) is another room with the
- * same id, in its own table and on its own channel.  Nothing stored can
- * fill its gaps, and Redis brings its events in seq order, so each event
- * is shown as it comes, with no pending events and no reading back.
+ * A room of a store without a log (chat_store redis) is another room with
+ * the same id, in its own table and on its own channel.  Nothing stored
+ * can fill its gaps, and Redis brings its events in rev order, so each
+ * event is shown as it comes, with no pending events and no reading back.
  */
 
 #include "ngx_chat.h"
@@ -22,10 +23,11 @@
 #include "ngx_chat_access.h"
 #include "ngx_chat_sql.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_order.h"
 
 
 #define NGX_CHAT_ROOM_SUBSCRIBING  1   /* waiting to be subscribed */
-#define NGX_CHAT_ROOM_OPENING      2   /* waiting for a join's latest seq */
+#define NGX_CHAT_ROOM_OPENING      2   /* waiting for a join's latest rev */
 #define NGX_CHAT_ROOM_READY        3
 
 #define NGX_CHAT_SUB_NONE          0
@@ -36,7 +38,7 @@
 #define NGX_CHAT_GAP_WAIT          200
 #define NGX_CHAT_PENDING_MAX       10000
 
-/* how often the latest seqs of the open rooms are compared with storage */
+/* how often the latest revs of the open rooms are compared with storage */
 #define NGX_CHAT_SYNC_INTERVAL     1000
 #define NGX_CHAT_SYNC_ROOMS        1000
 
@@ -44,36 +46,29 @@
 #define NGX_CHAT_CATCH_UP_ROWS     200
 #define NGX_CHAT_CATCH_UP_MAX      8
 
-#define NGX_CHAT_SQL_CATCH_UP                                                 \
-    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
-    " where room_id = $1 and seq > $2 and seq <= $3"                         \
-    " order by seq limit $4"
-
-#define NGX_CHAT_SQL_ROOMS_LATEST                                             \
-    "select id, last_seq from rooms where id = any($1::text[])"
-
-
 typedef struct {
-    ngx_event_t          gap_timer;
-    ngx_event_t          release;
-    ngx_uint_t           sub;
-    ngx_uint_t           store;        /* NGX_CHAT_STORE_* */
-    int64_t              expected;     /* storage has this seq at least */
-    unsigned             resyncing:1;
+    ngx_event_t               gap_timer;
+    ngx_event_t               release;
+    ngx_uint_t                sub;
+    const ngx_chat_store_t   *store;
+    int64_t                   expected;  /* storage has this rev at least */
+    int64_t                   seq;       /* the latest seq delivered */
+    unsigned                  resyncing:1;
 } ngx_chat_room_ctx_t;
 
 
-#define ngx_chat_fanout_rooms(store)                                          \
-    ((store) == NGX_CHAT_STORE_REDIS ? &ngx_chat_worker.relay_rooms          \
-                                     : &ngx_chat_worker.rooms)
-
-
-/* a member with the join request it came from */
+/*
+ * A member with the join request it came from.  since is a seq (join
+ * with since) or a rev (since_rev); the other positions are revs, but
+ * for target_seq, the reply's seq.
+ */
 typedef struct {
     ngx_chat_member_t    member;
     int64_t              since;
     int64_t              target;
-    int64_t              stored;       /* the room's seq when checked */
+    int64_t              target_seq;
+    int64_t              stored;       /* the room's rev when checked */
+    int64_t              stored_seq;   /* and its seq */
     int64_t              read_to;      /* read from storage up to here */
     ngx_uint_t           rounds;       /* catching up after overflows */
 
@@ -85,6 +80,7 @@ typedef struct {
     size_t               id_len;
     char                 id[NGX_CHAT_REQ_ID_JSON_SIZE];
     unsigned             has_since:1;
+    unsigned             since_rev:1;  /* since is a rev */
     unsigned             checking:1;
     unsigned             truncated:1;
     unsigned             overflow:1;   /* live events let go */
@@ -101,8 +97,9 @@ typedef struct {
 } ngx_chat_room_ref_t;
 
 
-static ngx_chat_room_t *ngx_chat_room_acquire(ngx_uint_t store,
+static ngx_chat_room_t *ngx_chat_room_acquire(const ngx_chat_store_t *store,
     const char *id, size_t len);
+static void ngx_chat_room_order(ngx_chat_room_t *room, ngx_chat_order_t *o);
 static void ngx_chat_room_open(ngx_chat_room_t *room);
 static void ngx_chat_room_release_later(ngx_chat_room_t *room);
 static void ngx_chat_room_release_handler(ngx_event_t *ev);
@@ -111,17 +108,19 @@ static void ngx_chat_room_subscribe(ngx_chat_room_t *room);
 static void ngx_chat_fanout_deliver(ngx_chat_room_t *room,
     ngx_chat_buf_t *b);
 static void ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b);
+static void ngx_chat_fanout_emit_pending(ngx_chat_room_t *room);
 static void ngx_chat_fanout_emit_live(ngx_chat_room_t *room,
     ngx_chat_buf_t *b);
-static void ngx_chat_fanout_relay_deliver(ngx_chat_room_t *room,
-    ngx_chat_buf_t *b);
+static ngx_int_t ngx_chat_fanout_payload(const char *payload, size_t len,
+    int64_t *rev, int64_t *seq, const char **json);
 static void ngx_chat_fanout_gap_handler(ngx_event_t *ev);
 static void ngx_chat_fanout_resync(ngx_chat_room_t *room);
 static void ngx_chat_fanout_resynced(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_join_check(ngx_chat_join_t *jn);
-static void ngx_chat_join_checked(void *data, int64_t seq,
+static void ngx_chat_join_checked(void *data, int64_t seq, int64_t rev,
     const char *code, const char *message, long long retry_after);
+static void ngx_chat_join_open_room(ngx_chat_join_t *jn);
 static ngx_chat_join_t *ngx_chat_join_find(ngx_chat_room_ref_t *ref);
 static void ngx_chat_join_start(ngx_chat_join_t *jn);
 static void ngx_chat_join_fail(ngx_chat_join_t *jn, const char *code,
@@ -135,8 +134,11 @@ static void ngx_chat_join_query(ngx_chat_join_t *jn, const char *sql,
     ngx_uint_t limit, ngx_chat_pg_handler_pt handler);
 static void ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn);
 static void ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated);
+static void ngx_chat_join_reply(ngx_chat_session_t *s, const char *id,
+    size_t id_len, ngx_chat_room_t *room, int64_t seq, int64_t rev,
+    ngx_uint_t truncated);
 static void ngx_chat_join_free_replay(ngx_chat_join_t *jn);
-static void ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t seq);
+static void ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t rev);
 static void ngx_chat_fanout_sync_handler(ngx_event_t *ev);
 static void ngx_chat_fanout_synced(void *data, PGresult *res,
     ngx_uint_t status);
@@ -196,6 +198,18 @@ ngx_chat_fanout_free_room(ngx_chat_room_t *room, void *arg)
 }
 
 
+/* calls handler for each room of every store */
+static void
+ngx_chat_fanout_each(void (*handler)(ngx_chat_room_t *room, void *arg))
+{
+    const ngx_chat_store_t *const  *st;
+
+    for (st = ngx_chat_stores; *st; st++) {
+        ngx_chat_room_each((*st)->rooms(), handler, NULL);
+    }
+}
+
+
 void
 ngx_chat_fanout_exit(void)
 {
@@ -204,20 +218,18 @@ ngx_chat_fanout_exit(void)
     }
 
     /* sessions are gone by now: only the rooms' own state is left */
-    ngx_chat_room_each(&ngx_chat_worker.rooms, ngx_chat_fanout_free_room,
-                       NULL);
-    ngx_chat_room_each(&ngx_chat_worker.relay_rooms,
-                       ngx_chat_fanout_free_room, NULL);
+    ngx_chat_fanout_each(ngx_chat_fanout_free_room);
 }
 
 
 static ngx_chat_room_t *
-ngx_chat_room_acquire(ngx_uint_t store, const char *id, size_t len)
+ngx_chat_room_acquire(const ngx_chat_store_t *store, const char *id,
+    size_t len)
 {
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
+    room = ngx_chat_room_find(store->rooms(), id, len);
     if (room) {
         return room;
     }
@@ -227,7 +239,7 @@ ngx_chat_room_acquire(ngx_uint_t store, const char *id, size_t len)
         return NULL;
     }
 
-    room = ngx_chat_room_add(ngx_chat_fanout_rooms(store), id, len);
+    room = ngx_chat_room_add(store->rooms(), id, len);
     if (room == NULL) {
         ngx_free(ctx);
         return NULL;
@@ -246,7 +258,7 @@ ngx_chat_room_acquire(ngx_uint_t store, const char *id, size_t len)
     ctx->release.log = ngx_chat_worker.log;
 
     /*
-     * Subscribe first, then read the latest seq: whatever is committed
+     * Subscribe first, then read the latest rev: whatever is committed
      * after that read is published after the subscription is active.
      */
     room->state = NGX_CHAT_ROOM_SUBSCRIBING;
@@ -265,7 +277,7 @@ ngx_chat_room_subscribe(ngx_chat_room_t *room)
         return;
     }
 
-    if (ngx_chat_redis_subscribe(ctx->store, room->id, room->id_len)
+    if (ngx_chat_redis_subscribe(ctx->store->index, room->id, room->id_len)
         == NGX_OK)
     {
         ctx->sub = NGX_CHAT_SUB_PENDING;
@@ -275,7 +287,7 @@ ngx_chat_room_subscribe(ngx_chat_room_t *room)
 
 /*
  * The room is subscribed (or Redis is away): each waiting join checks its
- * access and reads the latest seq; the first answer opens the room.
+ * access and reads the latest rev; the first answer opens the room.
  */
 static void
 ngx_chat_room_open(ngx_chat_room_t *room)
@@ -321,7 +333,8 @@ ngx_chat_room_release_handler(ngx_event_t *ev)
     switch (ctx->sub) {
 
     case NGX_CHAT_SUB_ACTIVE:
-        if (ngx_chat_redis_unsubscribe(ctx->store, room->id, room->id_len)
+        if (ngx_chat_redis_unsubscribe(ctx->store->index, room->id,
+                                       room->id_len)
             == NGX_OK)
         {
             ctx->sub = NGX_CHAT_UNSUB_PENDING;
@@ -347,10 +360,22 @@ ngx_chat_room_destroy(ngx_chat_room_t *room)
     ngx_chat_room_ctx_t    *ctx = room->data;
     ngx_chat_room_table_t  *rooms;
 
-    rooms = ngx_chat_fanout_rooms(ctx->store);
+    rooms = ctx->store->rooms();
 
     ngx_chat_fanout_free_room(room, NULL);
     ngx_chat_room_delete(rooms, room);
+}
+
+
+/* the rooms of a store's channels, as Redis names them */
+static ngx_chat_room_t *
+ngx_chat_fanout_room_of(ngx_uint_t store, const char *id, size_t len)
+{
+    const ngx_chat_store_t  *st;
+
+    st = ngx_chat_store_of(store);
+
+    return st ? ngx_chat_room_find(st->rooms(), id, len) : NULL;
 }
 
 
@@ -361,7 +386,7 @@ ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *id,
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
+    room = ngx_chat_fanout_room_of(store, id, len);
     if (room == NULL) {
         return;
     }
@@ -377,9 +402,7 @@ ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *id,
     if (room->state == NGX_CHAT_ROOM_SUBSCRIBING) {
         ngx_chat_room_open(room);
 
-    } else if (room->state == NGX_CHAT_ROOM_READY
-               && store != NGX_CHAT_STORE_REDIS)
-    {
+    } else if (room->state == NGX_CHAT_ROOM_READY && ctx->store->logged) {
         /* events published while it was not subscribed */
         ngx_chat_fanout_resync(room);
     }
@@ -393,7 +416,7 @@ ngx_chat_fanout_redis_unsubscribed(ngx_uint_t store, const char *id,
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
+    room = ngx_chat_fanout_room_of(store, id, len);
     if (room == NULL) {
         return;
     }
@@ -425,10 +448,7 @@ ngx_chat_fanout_redis_room_up(ngx_chat_room_t *room, void *arg)
 void
 ngx_chat_fanout_redis_up(void)
 {
-    ngx_chat_room_each(&ngx_chat_worker.rooms,
-                       ngx_chat_fanout_redis_room_up, NULL);
-    ngx_chat_room_each(&ngx_chat_worker.relay_rooms,
-                       ngx_chat_fanout_redis_room_up, NULL);
+    ngx_chat_fanout_each(ngx_chat_fanout_redis_room_up);
 }
 
 
@@ -451,10 +471,7 @@ ngx_chat_fanout_redis_room_down(ngx_chat_room_t *room, void *arg)
 void
 ngx_chat_fanout_redis_down(void)
 {
-    ngx_chat_room_each(&ngx_chat_worker.rooms,
-                       ngx_chat_fanout_redis_room_down, NULL);
-    ngx_chat_room_each(&ngx_chat_worker.relay_rooms,
-                       ngx_chat_fanout_redis_room_down, NULL);
+    ngx_chat_fanout_each(ngx_chat_fanout_redis_room_down);
 }
 
 
@@ -462,52 +479,43 @@ void
 ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
     const char *payload, size_t payload_len)
 {
-    int64_t           seq;
-    const char       *p, *last;
-    ngx_chat_buf_t   *b;
-    ngx_chat_room_t  *room;
+    int64_t            rev, seq;
+    const char        *json;
+    ngx_chat_buf_t    *b;
+    ngx_chat_room_t   *room;
+    ngx_chat_order_t   o;
 
-    room = ngx_chat_room_find(ngx_chat_fanout_rooms(store), id, len);
+    room = ngx_chat_fanout_room_of(store, id, len);
     if (room == NULL) {
         return;
     }
 
-    /* "<seq>\n<event json>": the seq is read without parsing the JSON */
-    p = payload;
-    last = payload + payload_len;
-    seq = 0;
-
-    while (p < last && *p >= '0' && *p <= '9' && seq < INT64_MAX / 10) {
-        seq = seq * 10 + (*p++ - '0');
-    }
-
-    if (p == last || *p != '\n' || p == payload) {
+    if (ngx_chat_fanout_payload(payload, payload_len, &rev, &seq, &json)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
                       "chat: ignored a malformed event for room \"%*s\"",
                       len, id);
         return;
     }
 
-    p++;
+    ngx_chat_room_order(room, &o);
 
     /* this worker's own commits come back from Redis: already delivered */
-    if (seq && seq <= room->delivered && room->state == NGX_CHAT_ROOM_READY
-        && store != NGX_CHAT_STORE_REDIS)
-    {
+    if (rev && ngx_chat_order_arrive(&o, rev) == NGX_CHAT_ORDER_DUPLICATE) {
         return;
     }
 
     /* framed once per worker, shared by every local session */
-    b = ngx_chat_buf_text_frame(p, last - p, seq);
+    b = ngx_chat_buf_text_frame(json, payload + payload_len - json, rev);
     if (b == NULL) {
         return;
     }
 
-    if (seq == 0) {
-        ngx_chat_fanout_emit_live(room, b);
+    b->seq = seq;
 
-    } else if (store == NGX_CHAT_STORE_REDIS) {
-        ngx_chat_fanout_relay_deliver(room, b);
+    if (rev == 0) {
+        ngx_chat_fanout_emit_live(room, b);
 
     } else {
         ngx_chat_fanout_deliver(room, b);
@@ -518,7 +526,54 @@ ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
 
 
 /*
- * An event without a seq (receipt, typing, presence): published as
+ * "<rev> <seq>\n<event json>" (seq 0: not a message), or "0\n<json>" for
+ * an ephemeral event: the numbers are read without parsing the JSON.
+ */
+static ngx_int_t
+ngx_chat_fanout_payload(const char *payload, size_t len, int64_t *rev,
+    int64_t *seq, const char **json)
+{
+    int64_t     n[2];
+    ngx_uint_t  i;
+    const char  *p, *last, *start;
+
+    p = payload;
+    last = payload + len;
+    n[0] = 0;
+    n[1] = 0;
+
+    for (i = 0; i < 2; i++) {
+        start = p;
+
+        while (p < last && *p >= '0' && *p <= '9' && n[i] < INT64_MAX / 10) {
+            n[i] = n[i] * 10 + (*p++ - '0');
+        }
+
+        if (p == start || p == last) {
+            return NGX_ERROR;
+        }
+
+        if (*p == '\n') {
+            break;
+        }
+
+        if (*p != ' ' || i == 1) {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    *rev = n[0];
+    *seq = n[1];
+    *json = p + 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An event without a rev (receipt, typing, presence): published as
  * "0\n<json>" and shown to the room's live connections in every worker,
  * this one included, when Redis brings it back.
  */
@@ -557,33 +612,40 @@ ngx_chat_fanout_emit_live(ngx_chat_room_t *room, ngx_chat_buf_t *b)
 }
 
 
+/*
+ * A durable event committed by this worker (seq: a message's, else 0):
+ * published to the other workers and hosts, and delivered here.
+ */
 void
-ngx_chat_fanout_committed(const char *id, size_t len, int64_t seq,
-    const char *json, size_t json_len)
+ngx_chat_fanout_committed(const char *id, size_t len, int64_t rev,
+    int64_t seq, const char *json, size_t json_len)
 {
     u_char           *p, *payload;
     ngx_chat_buf_t   *b;
     ngx_chat_room_t  *room;
 
-    payload = ngx_alloc(NGX_INT64_LEN + 1 + json_len, ngx_chat_worker.log);
+    payload = ngx_alloc(2 * NGX_INT64_LEN + 2 + json_len,
+                        ngx_chat_worker.log);
 
     if (payload) {
-        p = ngx_sprintf(payload, "%L\n", seq);
+        p = ngx_sprintf(payload, "%L %L\n", rev, seq);
         p = ngx_cpymem(p, json, json_len);
         ngx_chat_redis_publish(id, len, (char *) payload, p - payload);
         ngx_free(payload);
     }
 
     /* local sessions need not wait for the round trip through Redis */
-    room = ngx_chat_room_find(&ngx_chat_worker.rooms, id, len);
+    room = ngx_chat_room_find(ngx_chat_store_postgresql.rooms(), id, len);
     if (room == NULL) {
         return;
     }
 
-    b = ngx_chat_buf_text_frame(json, json_len, seq);
+    b = ngx_chat_buf_text_frame(json, json_len, rev);
     if (b == NULL) {
         return;
     }
+
+    b->seq = seq;
 
     ngx_chat_fanout_deliver(room, b);
     ngx_chat_buf_unref(b);
@@ -591,37 +653,51 @@ ngx_chat_fanout_committed(const char *id, size_t len, int64_t seq,
 
 
 static void
-ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+ngx_chat_room_order(ngx_chat_room_t *room, ngx_chat_order_t *o)
 {
     ngx_chat_room_ctx_t  *ctx = room->data;
 
-    if (b->seq <= room->delivered && room->state == NGX_CHAT_ROOM_READY) {
-        return;
-    }
+    o->delivered = room->delivered;
+    o->expected = ctx->expected;
+    o->ready = room->state == NGX_CHAT_ROOM_READY;
+    o->logged = ctx->store->logged;
+}
 
-    if (room->state != NGX_CHAT_ROOM_READY || b->seq != room->delivered + 1)
-    {
+
+static void
+ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+{
+    ngx_chat_order_t      o;
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    ngx_chat_room_order(room, &o);
+
+    switch (ngx_chat_order_arrive(&o, b->rev)) {
+
+    case NGX_CHAT_ORDER_DUPLICATE:
+        return;
+
+    case NGX_CHAT_ORDER_HOLD:
+    case NGX_CHAT_ORDER_GAP:
         /* dropping is safe: a gap is always read back from PostgreSQL */
         if (room->npending < NGX_CHAT_PENDING_MAX) {
             (void) ngx_chat_room_pending_add(room, b);
         }
 
-        if (room->state == NGX_CHAT_ROOM_READY && !ctx->gap_timer.timer_set
-            && !ctx->resyncing)
-        {
+        if (o.ready && !ctx->gap_timer.timer_set && !ctx->resyncing) {
             ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
         }
 
         return;
+
+    case NGX_CHAT_ORDER_DELIVER:
+        break;
     }
 
     ngx_chat_fanout_emit(room, b);
-    room->delivered = b->seq;
 
-    while ((b = ngx_chat_room_pending_next(room)) != NULL) {
-        ngx_chat_fanout_emit(room, b);
-        room->delivered = b->seq;
-        ngx_chat_buf_unref(b);
+    if (o.logged) {
+        ngx_chat_fanout_emit_pending(room);
     }
 
     if (room->npending == 0 && ctx->gap_timer.timer_set) {
@@ -630,24 +706,32 @@ ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
 }
 
 
-/*
- * The redis store: the subscription brings the room's events in seq
- * order, each once.  After a lost subscription, or a Redis that lost its
- * counters, the next event is simply the next one shown.
- */
+/* the events kept that follow what was delivered now */
 static void
-ngx_chat_fanout_relay_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+ngx_chat_fanout_emit_pending(ngx_chat_room_t *room)
 {
-    ngx_chat_fanout_emit(room, b);
-    room->delivered = b->seq;
+    ngx_chat_buf_t  *b;
+
+    while ((b = ngx_chat_room_pending_next(room)) != NULL) {
+        ngx_chat_fanout_emit(room, b);
+        ngx_chat_buf_unref(b);
+    }
 }
 
 
+/* delivers b, the room's next durable event, to its members */
 static void
 ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
 {
-    ngx_chat_member_t   *m, *next;
-    ngx_chat_session_t  *s;
+    ngx_chat_member_t    *m, *next;
+    ngx_chat_session_t   *s;
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    room->delivered = b->rev;
+
+    if (b->seq > ctx->seq) {
+        ctx->seq = b->seq;
+    }
 
     for (m = room->members; m; m = next) {
         /* a session closed by its full queue unlinks only itself */
@@ -655,7 +739,7 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
         s = m->session;
 
         if (m->live) {
-            if (b->seq == 0 || b->seq > m->floor) {
+            if (ngx_chat_order_member_takes(m->floor, b->rev)) {
                 (void) ngx_chat_session_enqueue(s, b);
             }
 
@@ -683,7 +767,7 @@ ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn)
 {
     ngx_chat_room_ctx_t  *ctx = jn->member.room->data;
 
-    if (ctx->store == NGX_CHAT_STORE_REDIS) {
+    if (!ctx->store->logged) {
         ngx_chat_session_close(jn->member.session, NGX_CHAT_CLOSE_TRY_LATER,
                                "reading too slowly");
         return;
@@ -697,39 +781,38 @@ ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn)
 static void
 ngx_chat_fanout_gap_handler(ngx_event_t *ev)
 {
-    ngx_chat_room_t      *room = ev->data;
-    ngx_chat_room_ctx_t  *ctx = room->data;
+    ngx_chat_room_t   *room = ev->data;
+    ngx_chat_order_t   o;
 
-    if (room->npending == 0 && room->delivered >= ctx->expected) {
-        /* what storage had came meanwhile */
-        return;
+    ngx_chat_room_order(room, &o);
+
+    if (ngx_chat_order_must_fill(&o, room->npending)) {
+        ngx_chat_fanout_resync(room);
     }
-
-    ngx_chat_fanout_resync(room);
 }
 
 
 /*
- * Storage has the room's events up to seq: if they do not come within
+ * Storage has the room's events up to rev: if they do not come within
  * the gap wait (they may be on their way through Redis), they are read
  * back.
  */
 static void
-ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t seq)
+ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t rev)
 {
+    ngx_chat_order_t      o;
     ngx_chat_room_ctx_t  *ctx = room->data;
 
-    if (seq <= room->delivered) {
+    ngx_chat_room_order(room, &o);
+
+    if (!ngx_chat_order_expect(&o, rev)) {
+        ctx->expected = o.expected;
         return;
     }
 
-    if (seq > ctx->expected) {
-        ctx->expected = seq;
-    }
+    ctx->expected = o.expected;
 
-    if (room->state == NGX_CHAT_ROOM_READY && !ctx->gap_timer.timer_set
-        && !ctx->resyncing)
-    {
+    if (!ctx->gap_timer.timer_set && !ctx->resyncing) {
         ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
     }
 }
@@ -789,7 +872,8 @@ ngx_chat_fanout_sync_room(ngx_chat_room_t *room, void *arg)
 static void
 ngx_chat_fanout_sync_handler(ngx_event_t *ev)
 {
-    ngx_chat_sync_batch_t  *sb;
+    ngx_chat_sync_batch_t          *sb;
+    const ngx_chat_store_t *const  *st;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -798,9 +882,18 @@ ngx_chat_fanout_sync_handler(ngx_event_t *ev)
     ngx_add_timer(ev, NGX_CHAT_SYNC_INTERVAL);
 
     /* a slow store gets no second round before it answered the first */
-    if (ngx_chat_sync_queries || ngx_chat_worker.rooms.count == 0
-        || !ngx_chat_pg_up())
-    {
+    if (ngx_chat_sync_queries || !ngx_chat_pg_up()) {
+        return;
+    }
+
+    for (st = ngx_chat_stores; *st; st++) {
+        if ((*st)->logged && (*st)->rooms()->count) {
+            break;
+        }
+    }
+
+    if (*st == NULL) {
+        /* no room whose log could be ahead */
         return;
     }
 
@@ -812,7 +905,11 @@ ngx_chat_fanout_sync_handler(ngx_event_t *ev)
     sb->pos = sb->buf;
     sb->n = 0;
 
-    ngx_chat_room_each(&ngx_chat_worker.rooms, ngx_chat_fanout_sync_room, sb);
+    for (st = ngx_chat_stores; *st; st++) {
+        if ((*st)->logged) {
+            ngx_chat_room_each((*st)->rooms(), ngx_chat_fanout_sync_room, sb);
+        }
+    }
 
     if (sb->n) {
         ngx_chat_fanout_sync_send(sb);
@@ -839,7 +936,7 @@ ngx_chat_fanout_synced(void *data, PGresult *res, ngx_uint_t status)
 
     for (i = 0; i < n; i++) {
         id = PQgetvalue(res, i, 0);
-        room = ngx_chat_room_find(&ngx_chat_worker.rooms, id,
+        room = ngx_chat_room_find(ngx_chat_store_postgresql.rooms(), id,
                                   PQgetlength(res, i, 0));
 
         if (room && room->state == NGX_CHAT_ROOM_READY) {
@@ -854,8 +951,8 @@ ngx_chat_fanout_resync(ngx_chat_room_t *room)
 {
     u_char                since[NGX_INT64_LEN], limit[NGX_INT_T_LEN];
     ngx_int_t             rc;
-    const char           *values[3];
-    int                   lengths[3];
+    const char           *values[4];
+    int                   lengths[4];
     ngx_chat_room_ctx_t  *ctx = room->data;
     ngx_chat_room_ref_t  *ref;
 
@@ -877,11 +974,13 @@ ngx_chat_fanout_resync(ngx_chat_room_t *room)
     lengths[0] = room->id_len;
     values[1] = (char *) since;
     lengths[1] = ngx_sprintf(since, "%L", room->delivered) - since;
-    values[2] = (char *) limit;
-    lengths[2] = ngx_sprintf(limit, "%ui", (ngx_uint_t) NGX_CHAT_RESYNC_ROWS)
+    values[2] = "9223372036854775807";
+    lengths[2] = sizeof("9223372036854775807") - 1;
+    values[3] = (char *) limit;
+    lengths[3] = ngx_sprintf(limit, "%ui", (ngx_uint_t) NGX_CHAT_RESYNC_ROWS)
                  - limit;
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_RESYNC, 3, values, lengths,
+    rc = ngx_chat_pg_query(NGX_CHAT_SQL_LOG_OLDEST, 4, values, lengths,
                            ngx_chat_fanout_resynced, ref);
 
     if (rc != NGX_OK) {
@@ -901,7 +1000,6 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
 
     int                   i, n;
     ngx_chat_buf_t       *b;
-    ngx_chat_json_t       j;
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
@@ -921,19 +1019,7 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
     n = PQntuples(res);
 
     for (i = 0; i < n; i++) {
-        ngx_chat_json_init(&j, 512);
-
-        if (ngx_chat_sql_row_message(res, i, 0, room->id, room->id_len,
-                                       1, &j)
-            != NGX_OK)
-        {
-            ngx_chat_json_free(&j);
-            break;
-        }
-
-        b = ngx_chat_buf_text_frame(j.data, j.len,
-                                    atoll(PQgetvalue(res, i, 0)));
-        ngx_chat_json_free(&j);
+        b = ngx_chat_sql_row_event(res, i, room->id, room->id_len);
 
         if (b == NULL) {
             break;
@@ -963,7 +1049,6 @@ void
 ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
     ngx_uint_t            n;
-    ngx_chat_json_t       j;
     ngx_chat_member_t    *m;
     ngx_chat_join_t      *jn;
     ngx_chat_room_t      *room;
@@ -979,18 +1064,11 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
         }
 
         /* joined already: nothing is replayed twice */
-        if (req->id_len) {
-            ngx_chat_json_init(&j, 128);
-            ngx_chat_json_ok_begin(&j, req->id, req->id_len);
-            ngx_chat_json_raw(&j, ",\"room\":", 8);
-            ngx_chat_json_str(&j, req->room, req->room_len);
-            ngx_chat_json_raw(&j, ",\"seq\":", 7);
-            ngx_chat_json_int(&j, jn->member.room->delivered);
-            ngx_chat_json_raw(&j, "}", 1);
-            (void) ngx_chat_session_send_json(s, &j);
-            ngx_chat_json_free(&j);
-        }
+        room = jn->member.room;
+        ctx = room->data;
 
+        ngx_chat_join_reply(s, req->id, req->id_len, room, ctx->seq,
+                            room->delivered, 0);
         return;
     }
 
@@ -1016,8 +1094,7 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
         return;
     }
 
-    room = ngx_chat_room_acquire(s->lcf->store->index, req->room,
-                                 req->room_len);
+    room = ngx_chat_room_acquire(s->lcf->store, req->room, req->room_len);
     if (room == NULL) {
         ngx_free(jn);
         ngx_chat_session_error(s, req->id, req->id_len, "internal",
@@ -1028,8 +1105,9 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
     jn->member.session = s;
     jn->member.join_gen = ++ngx_chat_join_gen;
     ngx_chat_session_op_begin(s);
-    jn->since = req->since;
-    jn->has_since = req->has_since;
+    jn->since = req->has_since_rev ? req->since_rev : req->since;
+    jn->has_since = req->has_since || req->has_since_rev;
+    jn->since_rev = req->has_since_rev;
     jn->id_len = req->id_len;
     ngx_memcpy(jn->id, req->id, req->id_len);
 
@@ -1081,16 +1159,13 @@ ngx_chat_join_check(ngx_chat_join_t *jn)
 
 
 static void
-ngx_chat_join_checked(void *data, int64_t seq, const char *code,
-    const char *message, long long retry_after)
+ngx_chat_join_checked(void *data, int64_t seq, int64_t rev,
+    const char *code, const char *message, long long retry_after)
 {
     ngx_chat_room_ref_t *ref = data;
 
-    ngx_chat_buf_t       *b;
-    ngx_chat_join_t      *jn;
-    ngx_chat_room_t      *room;
-    ngx_chat_session_t   *s;
-    ngx_chat_room_ctx_t  *ctx;
+    ngx_chat_join_t     *jn;
+    ngx_chat_session_t  *s;
 
     s = ref->session;
     jn = ngx_chat_join_find(ref);
@@ -1107,34 +1182,10 @@ ngx_chat_join_checked(void *data, int64_t seq, const char *code,
         return;
     }
 
-    room = jn->member.room;
-    ctx = room->data;
-    jn->stored = seq;
+    jn->stored = rev;
+    jn->stored_seq = seq;
 
-    if (ctx->store == NGX_CHAT_STORE_REDIS) {
-        /* the stored seq is not this room's: it goes on from what comes */
-        room->state = NGX_CHAT_ROOM_READY;
-
-    } else if (room->state == NGX_CHAT_ROOM_READY) {
-        /* the room may be behind storage: its Redis link was away */
-        ngx_chat_fanout_expect(room, seq);
-    }
-
-    if (room->state != NGX_CHAT_ROOM_READY) {
-        room->delivered = seq;
-        room->state = NGX_CHAT_ROOM_READY;
-
-        /* what arrived while the room was opening */
-        while ((b = ngx_chat_room_pending_next(room)) != NULL) {
-            ngx_chat_fanout_emit(room, b);
-            room->delivered = b->seq;
-            ngx_chat_buf_unref(b);
-        }
-
-        if (room->npending) {
-            ngx_chat_fanout_resync(room);
-        }
-    }
+    ngx_chat_join_open_room(jn);
 
     if (ngx_chat_session_open(s)) {
         ngx_chat_join_start(jn);
@@ -1144,9 +1195,45 @@ ngx_chat_join_checked(void *data, int64_t seq, const char *code,
 }
 
 
+/* the room learns where storage is from the join's check */
+static void
+ngx_chat_join_open_room(ngx_chat_join_t *jn)
+{
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
+
+    room = jn->member.room;
+    ctx = room->data;
+
+    if (!ctx->store->logged) {
+        /* the stored rev is not this room's: it goes on from what comes */
+        room->state = NGX_CHAT_ROOM_READY;
+        return;
+    }
+
+    if (room->state == NGX_CHAT_ROOM_READY) {
+        /* the room may be behind storage: its Redis link was away */
+        ngx_chat_fanout_expect(room, jn->stored);
+        return;
+    }
+
+    room->delivered = jn->stored;
+    ctx->seq = jn->stored_seq;
+    room->state = NGX_CHAT_ROOM_READY;
+
+    /* what arrived while the room was opening */
+    ngx_chat_fanout_emit_pending(room);
+
+    if (room->npending) {
+        ngx_chat_fanout_resync(room);
+    }
+}
+
+
 static void
 ngx_chat_join_start(ngx_chat_join_t *jn)
 {
+    int64_t               since_rev;
     ngx_chat_room_t      *room;
     ngx_chat_session_t   *s;
     ngx_chat_room_ctx_t  *ctx;
@@ -1155,43 +1242,46 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
     s = jn->member.session;
     ctx = room->data;
 
-    /*
-     * Events after the reply are those after this seq, held meanwhile.
-     * A room behind storage, or a client ahead of this worker, moves it
-     * on: the replay reads up to it, and the room's own catching up
-     * skips this member up to it.
-     */
-    jn->target = ngx_max(room->delivered, jn->stored);
-
-    if (jn->has_since && jn->since > jn->target) {
-        jn->target = jn->since;
-    }
-
-    if (ctx->store == NGX_CHAT_STORE_REDIS) {
+    if (!ctx->store->logged) {
         jn->target = room->delivered;
 
         /* nothing to replay: every event held is for this member */
         if (jn->member.nheld) {
-            jn->target = jn->member.held[0]->seq - 1;
+            jn->target = jn->member.held[0]->rev - 1;
         }
+
+        /* a room of only messages: its seq is its rev */
+        jn->target_seq = jn->target;
 
         ngx_chat_join_finish(jn, 0);
         return;
     }
 
-    if (!jn->has_since || jn->since >= jn->target) {
+    /* events after the reply are those after the target, held meanwhile */
+    since_rev = (jn->has_since && jn->since_rev) ? jn->since : -1;
+    jn->target = ngx_chat_order_join_target(room->delivered, jn->stored,
+                                            since_rev);
+    jn->target_seq = ngx_max(ctx->seq, jn->stored_seq);
+
+    if (!jn->has_since
+        || jn->since >= (jn->since_rev ? jn->target : jn->target_seq))
+    {
         ngx_chat_join_finish(jn, 0);
         return;
     }
 
     jn->read_to = jn->target;
 
-    ngx_chat_join_query(jn, NGX_CHAT_SQL_REPLAY, s->lcf->join_replay_max + 1,
-                        ngx_chat_join_replayed);
+    ngx_chat_join_query(jn, jn->since_rev ? NGX_CHAT_SQL_LOG_NEWEST
+                                          : NGX_CHAT_SQL_LOG_SINCE_SEQ,
+                        s->lcf->join_replay_max + 1, ngx_chat_join_replayed);
 }
 
 
-/* reads a part of the room for the join: (since, target] */
+/*
+ * reads a part of the room for the join: revs (since, target], or with
+ * since as a seq, messages after it up to rev target
+ */
 static void
 ngx_chat_join_query(ngx_chat_join_t *jn, const char *sql, ngx_uint_t limit,
     ngx_chat_pg_handler_pt handler)
@@ -1288,7 +1378,6 @@ ngx_chat_join_frames(ngx_chat_join_t *jn, PGresult *res, int first, int last)
 {
     int                  i, step, n;
     ngx_chat_buf_t      *b;
-    ngx_chat_json_t      j;
     ngx_chat_session_t  *s;
 
     s = jn->member.session;
@@ -1304,20 +1393,12 @@ ngx_chat_join_frames(ngx_chat_join_t *jn, PGresult *res, int first, int last)
     }
 
     for (i = first; i != last + step; i += step) {
-        ngx_chat_json_init(&j, 512);
+        b = ngx_chat_sql_row_event(res, i, jn->member.room->id,
+                                   jn->member.room->id_len);
 
-        if (ngx_chat_sql_row_message(res, i, 0, jn->member.room->id,
-                                       jn->member.room->id_len, 1, &j)
-            == NGX_OK && !j.failed)
-        {
-            b = ngx_chat_buf_text_frame(j.data, j.len, 0);
-
-            if (b) {
-                jn->replay[jn->nreplay++] = b;
-            }
+        if (b) {
+            jn->replay[jn->nreplay++] = b;
         }
-
-        ngx_chat_json_free(&j);
     }
 
     return NGX_OK;
@@ -1368,7 +1449,8 @@ ngx_chat_join_replayed(void *data, PGresult *res, ngx_uint_t status)
     if (jn->catching) {
         /* a short page is the end, whatever retention removed */
         jn->read_to = (n == NGX_CHAT_CATCH_UP_ROWS)
-                      ? atoll(PQgetvalue(res, n - 1, 0)) : jn->target;
+                      ? atoll(PQgetvalue(res, n - 1, NGX_CHAT_SQL_LOG_REV))
+                      : jn->target;
     }
 
     ngx_chat_join_feed(jn);
@@ -1418,13 +1500,15 @@ ngx_chat_join_feed(ngx_chat_join_t *jn)
 
         jn->overflow = 0;
         jn->target = ngx_max(jn->target, jn->member.room->delivered);
+        jn->target_seq = ngx_max(jn->target_seq,
+                           ((ngx_chat_room_ctx_t *) jn->member.room->data)->seq);
     }
 
     if (jn->read_to < jn->target) {
         jn->since = jn->read_to;
         jn->catching = 1;
-        ngx_chat_join_query(jn, NGX_CHAT_SQL_CATCH_UP, NGX_CHAT_CATCH_UP_ROWS,
-                            ngx_chat_join_replayed);
+        ngx_chat_join_query(jn, NGX_CHAT_SQL_LOG_OLDEST,
+                            NGX_CHAT_CATCH_UP_ROWS, ngx_chat_join_replayed);
         return;
     }
 
@@ -1479,31 +1563,14 @@ static void
 ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
 {
     uint32_t             i;
-    ngx_chat_json_t      j;
     ngx_chat_member_t   *m;
     ngx_chat_session_t  *s;
 
     m = &jn->member;
     s = m->session;
 
-    ngx_chat_json_init(&j, 128);
-    ngx_chat_json_ok_begin(&j, jn->id, jn->id_len);
-    ngx_chat_json_raw(&j, ",\"room\":", 8);
-    ngx_chat_json_str(&j, m->room->id, m->room->id_len);
-    ngx_chat_json_raw(&j, ",\"seq\":", 7);
-    ngx_chat_json_int(&j, jn->target);
-
-    if (truncated) {
-        ngx_chat_json_raw(&j, ",\"truncated\":true", 17);
-    }
-
-    ngx_chat_json_raw(&j, "}", 1);
-
-    if (jn->id_len) {
-        (void) ngx_chat_session_send_json(s, &j);
-    }
-
-    ngx_chat_json_free(&j);
+    ngx_chat_join_reply(s, jn->id, jn->id_len, m->room, jn->target_seq,
+                        jn->target, truncated);
 
     if (!ngx_chat_session_open(s)) {
         return;
@@ -1512,14 +1579,12 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     m->live = 1;
     ngx_chat_session_op_end(s);
 
-    if (((ngx_chat_room_ctx_t *) m->room->data)->store
-        != NGX_CHAT_STORE_REDIS)
-    {
+    if (((ngx_chat_room_ctx_t *) m->room->data)->store->logged) {
         m->floor = jn->target;
     }
 
     for (i = 0; i < m->nheld; i++) {
-        if (m->held[i]->seq > jn->target) {
+        if (ngx_chat_order_member_takes(jn->target, m->held[i]->rev)) {
             if (ngx_chat_session_enqueue(s, m->held[i]) != NGX_OK) {
                 break;
             }
@@ -1530,6 +1595,33 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     if (ngx_chat_session_open(s)) {
         ngx_chat_member_free_held(m);
     }
+}
+
+
+/* the ok of a join: the room's latest seq and rev at the join */
+static void
+ngx_chat_join_reply(ngx_chat_session_t *s, const char *id, size_t id_len,
+    ngx_chat_room_t *room, int64_t seq, int64_t rev, ngx_uint_t truncated)
+{
+    ngx_chat_json_t  j;
+
+    if (id_len == 0) {
+        return;
+    }
+
+    ngx_chat_json_init(&j, 128);
+    ngx_chat_json_ok_begin(&j, id, id_len);
+    ngx_chat_json_kv_str(&j, "room", room->id, room->id_len);
+    ngx_chat_json_kv_int(&j, "seq", seq);
+    ngx_chat_json_kv_int(&j, "rev", rev);
+
+    if (truncated) {
+        ngx_chat_json_kv_bool(&j, "truncated", 1);
+    }
+
+    ngx_chat_json_raw(&j, "}", 1);
+    (void) ngx_chat_session_send_json(s, &j);
+    ngx_chat_json_free(&j);
 }
 
 
@@ -1687,7 +1779,7 @@ ngx_chat_room_deref(ngx_chat_room_ref_t *ref)
 {
     ngx_chat_room_t  *room;
 
-    room = ngx_chat_room_find(&ngx_chat_worker.rooms, ref->room,
+    room = ngx_chat_room_find(ngx_chat_store_postgresql.rooms(), ref->room,
                               ref->room_len);
 
     if (room && room->gen != ref->gen) {

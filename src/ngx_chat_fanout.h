@@ -18,7 +18,7 @@ void ngx_chat_fanout_session_drained(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_fanout_joined(ngx_chat_session_t *s, const char *room,
     size_t len);
 void ngx_chat_fanout_committed(const char *room, size_t room_len,
-    int64_t seq, const char *json, size_t json_len);
+    int64_t rev, int64_t seq, const char *json, size_t json_len);
 void ngx_chat_fanout_ephemeral(const char *room, size_t len,
     const char *json, size_t json_len);
 void ngx_chat_fanout_redis_message(ngx_uint_t store, const char *room,

@@ -110,18 +110,21 @@ static void ngx_chat_redis_on_relay(void *data, ngx_int_t rc,
 
 /*
  * KEYS: the room's seq counter and the msg_id counter; ARGV: the channel
- * and the four parts of the event.  One script, so that no other send to
- * the room comes between taking a seq and publishing it: the channel
- * carries the room's events in seq order.  TIME comes after the writes,
- * as Redis before 5 refuses writes after it in a script.
+ * and the five parts of the event (seq, rev, msg_id, ts between them: a
+ * room of this store has only messages, its rev is its seq; the payload
+ * starts "<rev> <seq>\n" as the durable path's).  One script, so that no
+ * other send to the room comes between taking a seq and publishing it:
+ * the channel carries the room's events in seq order.  TIME comes after
+ * the writes, as Redis before 5 refuses writes after it in a script.
  */
 static const char  ngx_chat_redis_relay_script[] =
     "local seq = redis.call('INCR', KEYS[1])\n"
     "local id = redis.call('INCR', KEYS[2])\n"
     "local t = redis.call('TIME')\n"
     "local ts = t[1] .. string.format('%03d', math.floor(t[2] / 1000))\n"
-    "redis.call('PUBLISH', ARGV[1], seq .. '\\n' .. ARGV[2] .. seq\n"
-    "           .. ARGV[3] .. id .. ARGV[4] .. ts .. ARGV[5])\n"
+    "redis.call('PUBLISH', ARGV[1], seq .. ' ' .. seq .. '\\n'\n"
+    "           .. ARGV[2] .. seq .. ARGV[3] .. seq .. ARGV[4] .. id\n"
+    "           .. ARGV[5] .. ts .. ARGV[6])\n"
     "return {seq, id, tonumber(ts)}\n";
 
 static u_char      ngx_chat_redis_relay_sha[41];
@@ -1034,9 +1037,9 @@ ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
     u_char       seq_key[NGX_CHAT_REDIS_CHANNEL_MAX];
     u_char       id_key[NGX_CHAT_REDIS_CHANNEL_MAX];
     u_char       channel[NGX_CHAT_REDIS_CHANNEL_MAX];
-    size_t       len[10];
+    size_t       len[11];
     ngx_uint_t   i;
-    const char  *argv[10];
+    const char  *argv[11];
 
     if (rr->retried) {
         argv[0] = "EVAL";
@@ -1061,12 +1064,12 @@ ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
     len[5] = ngx_chat_redis_channel(channel, NGX_CHAT_REDIS_RELAY_ROOMS,
                                     rr->room, rr->room_len);
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         argv[6 + i] = rr->part[i].data;
         len[6 + i] = rr->part[i].len;
     }
 
-    if (ngx_chat_redis_command(10, argv, len, ngx_chat_redis_on_relay, rr,
+    if (ngx_chat_redis_command(11, argv, len, ngx_chat_redis_on_relay, rr,
                                ngx_chat_worker.mcf->redis_timeout)
         != NGX_OK)
     {

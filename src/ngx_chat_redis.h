@@ -57,14 +57,14 @@ typedef void (*ngx_chat_redis_relay_pt)(ngx_chat_redis_relay_t *rr,
 
 /*
  * A send of the redis store: the event text is part[0], seq, part[1],
- * msg_id, part[2], ts, part[3]; Redis fills in the three numbers.  The
- * text must stay valid until the handler has run.
+ * rev (the seq again), part[2], msg_id, part[3], ts, part[4]; Redis fills
+ * in the numbers.  The text must stay valid until the handler has run.
  */
 struct ngx_chat_redis_relay_s {
     ngx_chat_redis_relay_pt    handler;
     const char                *room;
     size_t                     room_len;
-    ngx_chat_json_part_t       part[4];
+    ngx_chat_json_part_t       part[5];
     int64_t                    seq;
     int64_t                    msg_id;
     int64_t                    ts;

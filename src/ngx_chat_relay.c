@@ -25,7 +25,7 @@ typedef struct {
 
 static ngx_int_t ngx_chat_relay_event(ngx_chat_relay_t *rl,
     const char *name, size_t name_len, ngx_chat_request_t *req);
-static void ngx_chat_relay_checked(void *data, int64_t seq,
+static void ngx_chat_relay_checked(void *data, int64_t seq, int64_t rev,
     const char *code, const char *message, long long retry_after);
 static void ngx_chat_relay_publish(ngx_chat_relay_t *rl);
 static void ngx_chat_relay_done(ngx_chat_redis_relay_t *rr, ngx_int_t rc);
@@ -81,7 +81,7 @@ ngx_chat_relay_send(ngx_chat_op_t *op, const char *name, size_t name_len,
 }
 
 
-/* the event as the durable path writes it, but for Redis's three numbers */
+/* the event as the durable path writes it, but for Redis's numbers */
 static ngx_int_t
 ngx_chat_relay_event(ngx_chat_relay_t *rl, const char *name,
     size_t name_len, ngx_chat_request_t *req)
@@ -118,8 +118,8 @@ ngx_chat_relay_event(ngx_chat_relay_t *rl, const char *name,
 
 
 static void
-ngx_chat_relay_checked(void *data, int64_t seq, const char *code,
-    const char *message, long long retry_after)
+ngx_chat_relay_checked(void *data, int64_t seq, int64_t rev,
+    const char *code, const char *message, long long retry_after)
 {
     ngx_chat_relay_t *rl = data;
 
@@ -169,6 +169,8 @@ ngx_chat_relay_done(ngx_chat_redis_relay_t *rr, ngx_int_t rc)
     ngx_chat_json_init(&j, 160);
     ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
     ngx_chat_json_kv_int(&j, "seq", rr->seq);
+    /* a room of this store has only messages: its rev is its seq */
+    ngx_chat_json_kv_int(&j, "rev", rr->seq);
     ngx_chat_json_kv_int(&j, "msg_id", rr->msg_id);
     ngx_chat_json_kv_int(&j, "ts", rr->ts);
 

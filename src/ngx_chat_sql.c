@@ -16,6 +16,7 @@ ngx_chat_sql_row_message(PGresult *res, int row, int c, const char *room,
     m.room = room;
     m.room_len = room_len;
     m.seq = atoll(PQgetvalue(res, row, c));
+    m.rev = atoll(PQgetvalue(res, row, c + 11));
     m.msg_id = atoll(PQgetvalue(res, row, c + 1));
     m.from = PQgetvalue(res, row, c + 2);
     m.from_len = PQgetlength(res, row, c + 2);
@@ -62,6 +63,44 @@ ngx_chat_sql_row_message(PGresult *res, int row, int c, const char *room,
 }
 
 
+/*
+ * One row of NGX_CHAT_SQL_LOG as an event frame, ordered by its rev; NULL
+ * when out of memory.
+ */
+ngx_chat_buf_t *
+ngx_chat_sql_row_event(PGresult *res, int row, const char *room,
+    size_t room_len)
+{
+    int64_t          rev;
+    ngx_chat_buf_t  *b;
+    ngx_chat_json_t  j;
+
+    rev = atoll(PQgetvalue(res, row, NGX_CHAT_SQL_LOG_REV));
+
+    if (!PQgetisnull(res, row, 0)) {
+        return ngx_chat_buf_text_frame(PQgetvalue(res, row, 0),
+                                       PQgetlength(res, row, 0), rev);
+    }
+
+    ngx_chat_json_init(&j, 512);
+    b = NULL;
+
+    if (ngx_chat_sql_row_message(res, row, 1, room, room_len, 1, &j)
+        == NGX_OK && !j.failed)
+    {
+        b = ngx_chat_buf_text_frame(j.data, j.len, rev);
+
+        if (b) {
+            b->seq = atoll(PQgetvalue(res, row, 1));
+        }
+    }
+
+    ngx_chat_json_free(&j);
+
+    return b;
+}
+
+
 void
 ngx_chat_sql_room_create_rate(u_char *interval, int *interval_len,
     u_char *burst, int *burst_len)
@@ -80,6 +119,27 @@ ngx_chat_sql_room_create_rate(u_char *interval, int *interval_len,
 
     *interval_len = ngx_sprintf(interval, "%uL", ms) - interval;
     *burst_len = ngx_sprintf(burst, "%uL", lim->burst) - burst;
+}
+
+
+ngx_int_t
+ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
+    ngx_chat_pg_handler_pt handler, void *data)
+{
+    u_char       interval[NGX_INT64_LEN];
+    u_char       burst[NGX_INT64_LEN];
+    int          lengths[4];
+    const char  *values[4];
+
+    values[0] = j->data;
+    lengths[0] = j->len;
+    values[1] = ngx_chat_worker.mcf->autocreate ? "t" : "f";
+    lengths[1] = 1;
+    values[2] = (char *) interval;
+    values[3] = (char *) burst;
+    ngx_chat_sql_room_create_rate(interval, &lengths[2], burst, &lengths[3]);
+
+    return ngx_chat_pg_query(sql, 4, values, lengths, handler, data);
 }
 
 

@@ -12,25 +12,52 @@
 
 #define NGX_CHAT_SQL_MESSAGE_COLUMNS                                          \
     "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
-    "meta, ts, deleted, edited_at"
+    "meta, ts, deleted, edited_at, rev"
 
 /* retry_after is in ms */
 #define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
-    "select i, seq, state, message, retry_after"                             \
+    "select i, seq, state, message, retry_after, rev"                        \
     " from chat_room_open_batch($1::jsonb, $2, $3, $4) order by i"
 
-/* newest first: a capped replay keeps the latest messages */
-#define NGX_CHAT_SQL_REPLAY                                                   \
-    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
-    " where room_id = $1 and seq > $2 and seq <= $3"                         \
+
+/*
+ * A room's log: its durable events with rev in ($2, $3], at most $4, in
+ * rev order ("asc" or "desc": a capped replay keeps the newest).  A row
+ * is an event's text (the kinds of chat_room_events), or null and a
+ * message's NGX_CHAT_SQL_MESSAGE_COLUMNS; ngx_chat_sql_row_event() makes
+ * it a frame.  Both halves walk a (room_id, rev) index.
+ */
+#define NGX_CHAT_SQL_LOG_COLUMNS  13
+#define NGX_CHAT_SQL_LOG_REV      12
+
+#define NGX_CHAT_SQL_LOG(order)                                               \
+    "select * from ("                                                        \
+    "select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS              \
+    " from messages where room_id = $1 and rev > $2 and rev <= $3"           \
+    " union all "                                                            \
+    "select event::text, null, null, null, null, null, null, null, null,"    \
+    " null, null, null, rev"                                                 \
+    " from chat_room_events where room_id = $1 and rev > $2 and rev <= $3"   \
+    ") l order by rev " order " limit $4"
+
+#define NGX_CHAT_SQL_LOG_NEWEST  NGX_CHAT_SQL_LOG("desc")
+#define NGX_CHAT_SQL_LOG_OLDEST  NGX_CHAT_SQL_LOG("asc")
+
+/*
+ * join with since: the messages with seq > $2 (as log rows), up to rev
+ * $3, newest first, at most $4
+ */
+#define NGX_CHAT_SQL_LOG_SINCE_SEQ                                            \
+    "select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS              \
+    " from messages where room_id = $1 and seq > $2 and rev <= $3"           \
     " order by seq desc limit $4"
 
-#define NGX_CHAT_SQL_RESYNC                                                   \
-    "select " NGX_CHAT_SQL_MESSAGE_COLUMNS " from messages"                  \
-    " where room_id = $1 and seq > $2 order by seq limit $3"
-
-#define NGX_CHAT_SQL_SEND_BATCH                                               \
-    "select i, status, seq, msg_id, ts, retry_after"                         \
+/*
+ * The batch commits of each kind of durable room event (ngx_chat_batch.c):
+ * i, status, rev, retry_after (ms), then the kind's own columns
+ */
+#define NGX_CHAT_SQL_COMMIT_MESSAGES                                          \
+    "select i, status, rev, retry_after, seq, msg_id, ts"                    \
     " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
 
 /* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
@@ -51,6 +78,10 @@
 
 #define NGX_CHAT_RESYNC_ROWS  1000
 
+/* the rooms' latest revs, for rooms listed as a text[] literal */
+#define NGX_CHAT_SQL_ROOMS_LATEST                                             \
+    "select id, last_rev from rooms where id = any($1::text[])"
+
 
 /*
  * chat_room_create_rate as the statements above take it: the interval in
@@ -59,8 +90,16 @@
 void ngx_chat_sql_room_create_rate(u_char *interval, int *interval_len,
     u_char *burst, int *burst_len);
 long long ngx_chat_sql_retry_after(const char *ms);
+/*
+ * Runs a batch statement: $1 the JSON array in j, $2 chat_room_autocreate,
+ * $3 and $4 chat_room_create_rate, as ngx_chat_pg_query()
+ */
+ngx_int_t ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
+    ngx_chat_pg_handler_pt handler, void *data);
 
 ngx_int_t ngx_chat_sql_row_message(PGresult *res, int row, int c,
     const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);
+ngx_chat_buf_t *ngx_chat_sql_row_event(PGresult *res, int row,
+    const char *room, size_t room_len);
 
 #endif /* _NGX_CHAT_SQL_H_INCLUDED_ */

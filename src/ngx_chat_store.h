@@ -27,13 +27,21 @@ struct ngx_chat_store_s {
 
     /* commit (or number) the send, answer it, publish its event */
     ngx_chat_store_send_pt    send;
+
+    /* the worker's rooms of this store */
+    ngx_chat_room_table_t  *(*rooms)(void);
 };
 
 
 extern const ngx_chat_store_t  ngx_chat_store_postgresql;
 extern const ngx_chat_store_t  ngx_chat_store_redis;
 
+/* every store, NULL last */
+extern const ngx_chat_store_t  *const ngx_chat_stores[];
+
 const ngx_chat_store_t *ngx_chat_store_by_name(ngx_str_t *name);
+/* the store of an index (NGX_CHAT_STORE_*), as Redis names channels */
+const ngx_chat_store_t *ngx_chat_store_of(ngx_uint_t index);
 
 
 #endif /* _NGX_CHAT_STORE_H_INCLUDED_ */

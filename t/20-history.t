@@ -122,10 +122,10 @@ my @all;
     is_deeply seqs($h), [1], 'plain room: one entry';
     my $m = $h->{messages}[0] // {};
     is_deeply { map { $_ => $m->{$_} } grep { $_ ne 'deleted' } keys %$m },
-        { room => $r2, seq => 1, msg_id => $ok->{msg_id}, from => 'bob',
-          body => 'plain', ts => $ok->{ts} },
-        'plain entry: room seq msg_id from body ts, no name, no optional '
-        . 'fields';
+        { room => $r2, seq => 1, rev => 1, msg_id => $ok->{msg_id},
+          from => 'bob', body => 'plain', ts => $ok->{ts} },
+        'plain entry: room seq rev msg_id from body ts, no name, no '
+        . 'optional fields';
 }
 
 # ---- paging forward with after

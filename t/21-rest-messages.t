@@ -63,22 +63,23 @@ sub no_more_events {
     is scalar(@left), 0, "$name: no other event" or diag scalar(@left);
 }
 
-# ---- POST: 201 {room,seq,msg_id,ts}; the event on both workers
+# ---- POST: 201 {room,seq,rev,msg_id,ts}; the event on both workers
 {
     my $t0 = time;
     my $r = api($ng, POST => "/rooms/$room/messages", user => 'alice',
                 name => 'Alice R', json => { body => 'hello rest' });
     is $r->{status}, 201, 'POST messages: 201';
-    is_deeply [sort keys %{ $r->{json} // {} }], [qw(msg_id room seq ts)],
-        'answer fields: room seq msg_id ts';
+    is_deeply [sort keys %{ $r->{json} // {} }],
+        [qw(msg_id rev room seq ts)], 'answer fields: room seq rev msg_id ts';
     is $r->{json}{room}, $room, 'room';
     is $r->{json}{seq}, 1, 'seq 1';
+    is $r->{json}{rev}, 1, 'rev 1';
     like $r->{json}{msg_id}, qr/^\d+$/, 'msg_id is an integer';
     ok abs($r->{json}{ts} - $t0 * 1000) < 60_000, 'ts in ms, now';
     like $r->{headers}->content_type // '', qr{^application/json},
         'Content-Type: application/json';
     my $m = next_event_all('first REST message');
-    is_deeply $m, { type => 'message', room => $room, seq => 1,
+    is_deeply $m, { type => 'message', room => $room, seq => 1, rev => 1,
                     msg_id => $r->{json}{msg_id}, ts => $r->{json}{ts},
                     from => 'alice', name => 'Alice R', body => 'hello rest' },
         'the event: from the token sub, name from its name claim, as acked';
@@ -275,8 +276,9 @@ my $g = rand_room('rest-get');
     is_deeply [sort keys %{ $r->{json} }], [qw(has_more messages room)],
         'GET answer fields: room messages has_more';
     is_deeply $r->{json}{messages}[0],
-        { room => $g, seq => 1, msg_id => $ok[0]{msg_id}, ts => $ok[0]{ts},
-          from => 'alice', body => 'g1' }, 'an entry: the event without type';
+        { room => $g, seq => 1, rev => 1, msg_id => $ok[0]{msg_id},
+          ts => $ok[0]{ts}, from => 'alice', body => 'g1' },
+        'an entry: the event without type';
     for my $q ('?before=-1', '?after=-1', '?limit=0', '?limit=201',
                '?limit=abc', '?before=abc', '?after=1x', '?limit=',
                '?limit=-5', '?before=1.5') {

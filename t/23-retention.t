@@ -27,10 +27,10 @@ my $old_part = 'messages_' . strftime('%Y%m', gmtime($old_ms / 1000));
 is psql($ci, "select chat_month_partition($old_ms)"), $old_part,
     "chat_month_partition creates $old_part";
 psql($ci, "insert into rooms (id) values ('$room')");
-psql($ci, "insert into messages (room_id, seq, sender, body, ts)"
-        . " select '$room', g, 'olduser', 'old' || g, $old_ms + g"
+psql($ci, "insert into messages (room_id, seq, rev, sender, body, ts)"
+        . " select '$room', g, g, 'olduser', 'old' || g, $old_ms + g"
         . " from generate_series(1, 5) g");
-psql($ci, "update rooms set last_seq = 5, last_ts = $old_ms + 5"
+psql($ci, "update rooms set last_seq = 5, last_rev = 5, last_ts = $old_ms + 5"
         . " where id = '$room'");
 is psql($ci, "select count(*) from $old_part where room_id = '$room'"), 5,
     'the 5 old messages are in the old partition';

@@ -34,14 +34,14 @@ my $base = psql($ci, "select greatest("
 # autovacuum has not analyzed yet (it waits for 10% of a partition to
 # change).
 my $crowd = "crowd-$$-";
-psql($ci, "insert into messages (room_id, seq, sender, body, ts)"
-        . " select '$crowd' || (g / 3), g % 3 + 1, 'bulk', 'c', $base + g"
-        . " from generate_series(0, 59999) g");
+psql($ci, "insert into messages (room_id, seq, rev, sender, body, ts)"
+        . " select '$crowd' || (g / 3), g % 3 + 1, g % 3 + 1, 'bulk', 'c',"
+        . " $base + g from generate_series(0, 59999) g");
 psql($ci, 'analyze messages');
-psql($ci, "insert into rooms (id, last_seq, last_ts, created_by)"
-        . " values ('$room', $N, $base + $N, 'bulk')");
-psql($ci, "insert into messages (room_id, seq, sender, body, ts)"
-        . " select '$room', g, 'bulk', 'b' || g, $base + g"
+psql($ci, "insert into rooms (id, last_seq, last_rev, last_ts, created_by)"
+        . " values ('$room', $N, $N, $base + $N, 'bulk')");
+psql($ci, "insert into messages (room_id, seq, rev, sender, body, ts)"
+        . " select '$room', g, g, 'bulk', 'b' || g, $base + g"
         . " from generate_series(1, $N) g");
 is psql($ci, "select count(*), min(seq), max(seq) from messages"
            . " where room_id = '$room'"), "$N|1|$N",

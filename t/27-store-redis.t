@@ -112,6 +112,8 @@ my %msg_ids = map { $_->{msg_id} // 0 => 1 } values %ack;
 is scalar(grep { $_ > 0 } keys %msg_ids), 100, 'every ack has its own msg_id';
 is scalar(grep { $_->{room} ne $room || abs($_->{ts} - time * 1000) > 60000 }
           values %ack), 0, 'every ack names the room and a ts of now';
+is scalar(grep { ($_->{rev} // -1) != $_->{seq} } values %ack), 0,
+    'every ack has rev, equal to its seq (this store has messages only)';
 
 for my $i (0 .. $#rcv) {
     my @m = $rcv[$i]->wait_messages($room, 100, 10);
@@ -119,11 +121,12 @@ for my $i (0 .. $#rcv) {
         my $a = $ack{ $_->{seq} };
         !$a || $_->{body} ne $a->{body} || $_->{msg_id} != $a->{msg_id}
             || $_->{ts} != $a->{ts} || $_->{client_msg_id} ne $a->{id}
-            || $_->{from} !~ /^s\d$/
+            || $_->{from} !~ /^s\d$/ || ($_->{rev} // -1) != $_->{seq}
     } @m;
     my $good = is_deeply [map { $_->{seq} } @m], [1 .. 100],
         "receiver $i: 1..100 once each, in order";
-    $good &&= is scalar(@wrong), 0, "receiver $i: events match the acks";
+    $good &&= is scalar(@wrong), 0,
+        "receiver $i: events match the acks, rev equal to seq";
     last unless $good;
 }
 $_->take_messages($room) for @snd;

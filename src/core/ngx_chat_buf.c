@@ -22,6 +22,7 @@ ngx_chat_buf_alloc(size_t len)
     b->refs = 1;
     b->reply = 0;
     b->len = (uint32_t) len;
+    b->rev = 0;
     b->seq = 0;
     b->data = (uint8_t *) (b + 1);
 
@@ -54,14 +55,14 @@ ngx_chat_buf_frame(unsigned opcode, const void *payload, size_t len)
 
 
 ngx_chat_buf_t *
-ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t seq)
+ngx_chat_buf_text_frame(const char *payload, size_t len, int64_t rev)
 {
     ngx_chat_buf_t  *b;
 
     b = ngx_chat_buf_frame(NGX_CHAT_WS_TEXT, payload, len);
 
     if (b) {
-        b->seq = seq;
+        b->rev = rev;
     }
 
     return b;

@@ -15,7 +15,9 @@ typedef struct {
     uint32_t   refs:31;
     uint32_t   reply:1;      /* one session's own answer, not an event */
     uint32_t   len;
-    int64_t    seq;          /* 0 for frames that are not sequenced */
+    int64_t    rev;          /* the room's rev: 0 for frames that are not
+                                durable room events */
+    int64_t    seq;          /* a message event's seq, else 0 */
     uint8_t   *data;
 } ngx_chat_buf_t;
 
@@ -25,7 +27,7 @@ ngx_chat_buf_t *ngx_chat_buf_alloc(size_t len);
 ngx_chat_buf_t *ngx_chat_buf_frame(unsigned opcode, const void *payload,
     size_t len);
 ngx_chat_buf_t *ngx_chat_buf_text_frame(const char *payload, size_t len,
-    int64_t seq);
+    int64_t rev);
 
 static inline ngx_chat_buf_t *
 ngx_chat_buf_ref(ngx_chat_buf_t *b)

@@ -672,6 +672,8 @@ ngx_chat_json_message_open(ngx_chat_json_t *j, const ngx_chat_message_t *m)
     ngx_chat_json_put_str(j, m->room, m->room_len);
     ngx_chat_json_lit(j, ",\"seq\":");
     ngx_chat_json_put_int(j, m->seq);
+    ngx_chat_json_lit(j, ",\"rev\":");
+    ngx_chat_json_put_int(j, m->rev);
     ngx_chat_json_lit(j, ",\"msg_id\":");
     ngx_chat_json_put_int(j, m->msg_id);
     ngx_chat_json_lit(j, ",\"from\":");
@@ -731,9 +733,9 @@ ngx_chat_json_message_max(size_t body_max, size_t meta_max, size_t name_max)
     text = NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX
            + NGX_CHAT_CLIENT_MSG_ID_MAX + body_max + name_max;
 
-    /* the field names, the punctuation and six 20-digit numbers */
+    /* the field names, the punctuation and seven 20-digit numbers */
 
-    return 256 + 6 * text + meta_max;
+    return 288 + 6 * text + meta_max;
 }
 
 
@@ -779,6 +781,7 @@ ngx_chat_json_message_parts(ngx_chat_json_t *j, const ngx_chat_message_t *m,
 
     z = *m;
     z.seq = 0;
+    z.rev = 0;
     z.msg_id = 0;
     z.ts = 0;
     z.deleted = 0;
@@ -793,7 +796,7 @@ ngx_chat_json_message_parts(ngx_chat_json_t *j, const ngx_chat_message_t *m,
     p = j->data + start;
     last = j->data + j->len;
 
-    seq = ngx_chat_json_find(p, last, "\"seq\":0,\"msg_id\":0,");
+    seq = ngx_chat_json_find(p, last, "\"seq\":0,\"rev\":0,\"msg_id\":0,");
     ts = seq ? ngx_chat_json_find(seq, last, ",\"ts\":0") : NULL;
 
     if (ts == NULL) {
@@ -806,11 +809,13 @@ ngx_chat_json_message_parts(ngx_chat_json_t *j, const ngx_chat_message_t *m,
     part[0].data = p;
     part[0].len = seq - p;
     part[1].data = seq + 1;
-    part[1].len = sizeof(",\"msg_id\":") - 1;
+    part[1].len = sizeof(",\"rev\":") - 1;
     part[2].data = part[1].data + part[1].len + 1;
-    part[2].len = ts - part[2].data;
-    part[3].data = ts + 1;
-    part[3].len = last - part[3].data;
+    part[2].len = sizeof(",\"msg_id\":") - 1;
+    part[3].data = part[2].data + part[2].len + 1;
+    part[3].len = ts - part[3].data;
+    part[4].data = ts + 1;
+    part[4].len = last - part[4].data;
 
     return 0;
 }

@@ -112,6 +112,7 @@ typedef struct {
     const char           *room;
     size_t                room_len;
     long long             seq;
+    long long             rev;            /* the room's revision */
     long long             msg_id;
     long long             ts;
     const char           *from;
@@ -157,10 +158,10 @@ typedef struct {
 } ngx_chat_json_part_t;
 
 /*
- * A message event whose seq, msg_id and ts come later: appended to j with
- * 0 for the three and cut around them, so that part[0] seq part[1] msg_id
- * part[2] ts part[3] is what ngx_chat_json_message() writes.  The four
- * parts point into j.  Returns 0, or -1.
+ * A message event whose seq, rev, msg_id and ts come later: appended to j
+ * with 0 for the four and cut around them, so that part[0] seq part[1] rev
+ * part[2] msg_id part[3] ts part[4] is what ngx_chat_json_message()
+ * writes.  The five parts point into j.  Returns 0, or -1.
  */
 int ngx_chat_json_message_parts(ngx_chat_json_t *j,
     const ngx_chat_message_t *m, ngx_chat_json_part_t *part);

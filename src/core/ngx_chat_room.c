@@ -268,17 +268,17 @@ ngx_chat_room_pending_add(ngx_chat_room_t *room, ngx_chat_buf_t *b)
     uint32_t          i, cap;
     ngx_chat_buf_t  **p;
 
-    if (b->seq <= room->delivered) {
+    if (b->rev <= room->delivered) {
         return 0;
     }
 
     /* events mostly arrive in order: search from the end */
     for (i = room->npending; i > 0; i--) {
-        if (room->pending[i - 1]->seq == b->seq) {
+        if (room->pending[i - 1]->rev == b->rev) {
             return 0;
         }
 
-        if (room->pending[i - 1]->seq < b->seq) {
+        if (room->pending[i - 1]->rev < b->rev) {
             break;
         }
     }
@@ -313,7 +313,7 @@ ngx_chat_room_pending_next(ngx_chat_room_t *room)
 
     /* drop what was delivered meanwhile, e.g. by a gap fill */
     for (n = 0; n < room->npending; n++) {
-        if (room->pending[n]->seq > room->delivered) {
+        if (room->pending[n]->rev > room->delivered) {
             break;
         }
 
@@ -327,7 +327,7 @@ ngx_chat_room_pending_next(ngx_chat_room_t *room)
     }
 
     if (room->npending == 0
-        || room->pending[0]->seq != room->delivered + 1)
+        || room->pending[0]->rev != room->delivered + 1)
     {
         return NULL;
     }

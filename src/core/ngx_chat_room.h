@@ -1,6 +1,6 @@
 /*
  * The per-worker room table: room id -> the local sessions joined to it,
- * the last seq delivered to them, and the sequenced events that arrived
+ * the last rev delivered to them, and the durable events that arrived
  * ahead of a gap.  Free of nginx types: sessions are opaque pointers.
  */
 
@@ -31,7 +31,7 @@ struct ngx_chat_member_s {
     uint32_t            held_cap;
     size_t              held_bytes;
 
-    /* events up to this seq reached the member by its replay */
+    /* events up to this rev reached the member by its replay */
     int64_t             floor;
 
     uint32_t            join_gen;
@@ -47,9 +47,9 @@ struct ngx_chat_room_s {
     ngx_chat_member_t  *members;
     size_t              nmembers;
 
-    int64_t             delivered;   /* last seq delivered locally */
+    int64_t             delivered;   /* last rev delivered locally */
 
-    ngx_chat_buf_t    **pending;     /* ascending seq, all > delivered */
+    ngx_chat_buf_t    **pending;     /* ascending rev, all > delivered */
     uint32_t            npending;
     uint32_t            pending_cap;
 
@@ -90,7 +90,7 @@ int ngx_chat_member_hold(ngx_chat_member_t *m, ngx_chat_buf_t *b);
 void ngx_chat_member_free_held(ngx_chat_member_t *m);
 
 /*
- * Pending events: pending_add keeps a reference (1) or ignores a seq
+ * Pending events: pending_add keeps a reference (1) or ignores a rev
  * already delivered or pending (0); -1 on allocation failure.
  * pending_next pops the event that follows "delivered", if it is there.
  */

@@ -479,6 +479,7 @@ test_builders(void)
     m.room = "dm:alice:bob";
     m.room_len = 12;
     m.seq = LLONG_MAX;
+    m.rev = LLONG_MAX - 1;
     m.msg_id = 77;
     m.ts = 5;
     m.from = "bob";
@@ -501,13 +502,14 @@ test_builders(void)
     UNIT_CHECK(v && jstr(v, "type", "message", 7)
                && jstr(v, "room", "dm:alice:bob", 12)
                && jint(v, "seq", LLONG_MAX) && jint(v, "msg_id", 77)
+               && jint(v, "rev", LLONG_MAX - 1)
                && jint(v, "ts", 5) && jstr(v, "from", "bob", 3)
                && jstr(v, "name", m.name, m.name_len)
                && jstr(v, "body", "hi", 2)
                && jstr(v, "client_msg_id", "c-1", 3)
                && jint(v, "reply_to", 4)
                && json_object_get(v, "id") == NULL
-               && json_object_size(v) == 11, "message event fields");
+               && json_object_size(v) == 12, "message event fields");
     e = v ? json_object_get(v, "meta") : NULL;
     UNIT_CHECK(e && json_is_object(e)
                && jstr(json_object_get(e, "b"), "c", "d", 1),
@@ -620,13 +622,13 @@ test_message_parts(void)
     const char            *prefix;
     ngx_chat_json_t        j, want;
     ngx_chat_message_t     m;
-    ngx_chat_json_part_t   part[4];
+    ngx_chat_json_part_t   part[5];
 
-    static const char  *nums[3] = { "42", "9001", "1767139200456" };
+    static const char  *nums[4] = { "42", "42", "9001", "1767139200456" };
 
     static const char  *bodies[] = {
         "hi",
-        ",\"ts\":0,\"seq\":0,\"msg_id\":0,",
+        ",\"ts\":0,\"seq\":0,\"rev\":0,\"msg_id\":0,",
         "\\\",\"ts\":0",
         "0"
     };
@@ -661,16 +663,17 @@ test_message_parts(void)
 
         p = buf;
 
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < 5; k++) {
             memcpy(p, part[k].data, part[k].len);
             p += part[k].len;
 
-            if (k < 3) {
+            if (k < 4) {
                 p += sprintf(p, "%s", nums[k]);
             }
         }
 
         m.seq = 42;
+        m.rev = 42;
         m.msg_id = 9001;
         m.ts = 1767139200456LL;
 

@@ -156,16 +156,16 @@ test_pending(void)
     UNIT_CHECK(r->npending == 9, "duplicate 3 kept once: %u", r->npending);
 
     for (i = 1; i < r->npending; i++) {
-        UNIT_CHECK(r->pending[i - 1]->seq < r->pending[i]->seq,
+        UNIT_CHECK(r->pending[i - 1]->rev < r->pending[i]->rev,
                    "ascending at %zu", i);
     }
 
     expect = 1;
 
     while ((b = ngx_chat_room_pending_next(r)) != NULL) {
-        UNIT_CHECK(b->seq == expect, "next %lld, expected %lld",
-                   (long long) b->seq, (long long) expect);
-        r->delivered = b->seq;
+        UNIT_CHECK(b->rev == expect, "next %lld, expected %lld",
+                   (long long) b->rev, (long long) expect);
+        r->delivered = b->rev;
         ngx_chat_buf_unref(b);
         expect++;
     }
@@ -187,7 +187,7 @@ test_pending(void)
 
     r->delivered = 11;          /* 10 and 11 came from the store */
     b = ngx_chat_room_pending_next(r);
-    UNIT_CHECK(b && b->seq == 12, "12 follows after the gap fill");
+    UNIT_CHECK(b && b->rev == 12, "12 follows after the gap fill");
     if (b) {
         ngx_chat_buf_unref(b);
     }
@@ -212,7 +212,7 @@ test_frames(void)
 
     b = ngx_chat_buf_text_frame("hi", 2, 3);
     UNIT_CHECK(b->len == 4 && b->data[0] == 0x81 && b->data[1] == 2
-               && memcmp(b->data + 2, "hi", 2) == 0 && b->seq == 3,
+               && memcmp(b->data + 2, "hi", 2) == 0 && b->rev == 3,
                "small text frame");
     ngx_chat_buf_unref(b);
 
