@@ -64,6 +64,8 @@ static void ngx_chat_api_authed(ngx_chat_auth_t *a,
     ngx_chat_jwt_claims_t *claims);
 static ngx_int_t ngx_chat_api_start(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
+static ngx_chat_op_t *ngx_chat_api_op(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx, ngx_str_t *room, ngx_uint_t status);
 static void ngx_chat_api_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_chat_api_body_take(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
@@ -268,6 +270,16 @@ ngx_chat_api_start(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     }
 
     return ngx_chat_api_rooms(r, ctx);
+}
+
+
+/* an op that answers this call on behalf of its caller */
+static ngx_chat_op_t *
+ngx_chat_api_op(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
+    ngx_str_t *room, ngx_uint_t status)
+{
+    return ngx_chat_op_rest(r, ctx->auth.claims.sub,
+                            ngx_strlen(ctx->auth.claims.sub), room, status);
 }
 
 
@@ -552,10 +564,9 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
         return;
     }
 
-    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
-                          &ctx->room,
-                          ctx->route == NGX_CHAT_API_READ
-                          ? NGX_HTTP_NO_CONTENT : NGX_HTTP_CREATED);
+    op = ngx_chat_api_op(r, ctx, &ctx->room,
+                         ctx->route == NGX_CHAT_API_READ
+                         ? NGX_HTTP_NO_CONTENT : NGX_HTTP_CREATED);
     if (op == NULL) {
         ngx_chat_request_free(&req);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -568,7 +579,8 @@ ngx_chat_api_body_call(ngx_http_request_t *r)
 
     } else {
         /* the same send as over a WebSocket: one commit, one event */
-        lcf->store->send(op, ctx->auth.claims.name, ngx_strlen(ctx->auth.claims.name),
+        lcf->store->send(op, ctx->auth.claims.name,
+                         ngx_strlen(ctx->auth.claims.name),
                          &req);
     }
 
@@ -603,8 +615,7 @@ ngx_chat_api_messages(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
                                    ngx_value(NGX_CHAT_HISTORY_LIMIT_MAX));
     }
 
-    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
-                          &ctx->room, NGX_HTTP_OK);
+    op = ngx_chat_api_op(r, ctx, &ctx->room, NGX_HTTP_OK);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -714,8 +725,7 @@ ngx_chat_api_rooms(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     const char     *values[2];
     ngx_chat_op_t  *op;
 
-    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
-                          &ctx->room, NGX_HTTP_OK);
+    op = ngx_chat_api_op(r, ctx, &ctx->room, NGX_HTTP_OK);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -810,8 +820,7 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     values[4] = (v && json_is_true(v)) ? "t" : "f";
     lengths[4] = 1;
 
-    op = ngx_chat_op_rest(r, ctx->auth.claims.sub, ngx_strlen(ctx->auth.claims.sub),
-                          &room, NGX_HTTP_CREATED);
+    op = ngx_chat_api_op(r, ctx, &room, NGX_HTTP_CREATED);
     if (op == NULL) {
         json_decref(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -59,13 +59,7 @@ ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
     ngx_uint_t       more;
     ngx_chat_json_t  j;
 
-    if (ngx_chat_op_gone(op)) {
-        ngx_chat_op_free(op);
-        return;
-    }
-
-    if (status != NGX_CHAT_PG_OK) {
-        ngx_chat_op_failed(op, status, res);
+    if (ngx_chat_op_result(op, status, res) != NGX_OK) {
         return;
     }
 
