@@ -721,7 +721,6 @@ static ngx_int_t
 ngx_chat_api_rooms(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
     int             lengths[2];
-    ngx_int_t       rc;
     const char     *values[2];
     ngx_chat_op_t  *op;
 
@@ -735,12 +734,8 @@ ngx_chat_api_rooms(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     values[1] = op->room_len ? op->room : NULL;
     lengths[1] = op->room_len;
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOMS_OF, 2, values, lengths,
-                           ngx_chat_api_rooms_done, op);
-
-    if (rc != NGX_OK) {
-        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
-    }
+    ngx_chat_op_query(op, NGX_CHAT_SQL_ROOMS_OF, 2, values, lengths,
+                      ngx_chat_api_rooms_done);
 
     return NGX_DONE;
 }
@@ -754,7 +749,6 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     u_char           interval[NGX_INT64_LEN], burst[NGX_INT64_LEN];
     int              lengths[7];
     json_t          *root, *v;
-    ngx_int_t        rc;
     ngx_str_t        room;
     const char      *values[7], *err;
     ngx_chat_op_t   *op;
@@ -787,8 +781,11 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     v = json_object_get(root, "name");
 
     if (v != NULL) {
-        if (!json_is_string(v) || json_string_length(v) > NGX_CHAT_NAME_MAX) {
-            err = "\"name\" must be a string of at most 128 bytes";
+        if (!json_is_string(v)
+            || json_string_length(v) > NGX_CHAT_ROOM_NAME_MAX)
+        {
+            err = "\"name\" must be a string of at most "
+                  ngx_value(NGX_CHAT_ROOM_NAME_MAX) " bytes";
             goto invalid;
         }
 
@@ -801,8 +798,11 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     v = json_object_get(root, "topic");
 
     if (v != NULL) {
-        if (!json_is_string(v) || json_string_length(v) > 1024) {
-            err = "\"topic\" must be a string of at most 1024 bytes";
+        if (!json_is_string(v)
+            || json_string_length(v) > NGX_CHAT_ROOM_TOPIC_MAX)
+        {
+            err = "\"topic\" must be a string of at most "
+                  ngx_value(NGX_CHAT_ROOM_TOPIC_MAX) " bytes";
             goto invalid;
         }
 
@@ -835,13 +835,9 @@ ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     ngx_chat_sql_room_create_rate(interval, &lengths[5], burst,
                                     &lengths[6]);
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_ROOM_CREATE, 7, values, lengths,
-                           ngx_chat_api_rooms_done, op);
+    ngx_chat_op_query(op, NGX_CHAT_SQL_ROOM_CREATE, 7, values, lengths,
+                      ngx_chat_api_rooms_done);
     json_decref(root);
-
-    if (rc != NGX_OK) {
-        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
-    }
 
     return NGX_DONE;
 

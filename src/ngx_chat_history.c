@@ -23,7 +23,6 @@ ngx_chat_history(ngx_chat_op_t *op)
     u_char       before[NGX_INT64_LEN], after[NGX_INT64_LEN];
     u_char       limit[NGX_INT_T_LEN];
     int          lengths[5];
-    ngx_int_t    rc;
     const char  *values[5];
 
     values[0] = op->room;
@@ -41,12 +40,8 @@ ngx_chat_history(ngx_chat_op_t *op)
     values[4] = (char *) limit;
     lengths[4] = ngx_sprintf(limit, "%ui", op->limit + 1) - limit;
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_HISTORY, 5, values, lengths,
-                           ngx_chat_history_done, op);
-
-    if (rc != NGX_OK) {
-        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
-    }
+    ngx_chat_op_query(op, NGX_CHAT_SQL_HISTORY, 5, values, lengths,
+                      ngx_chat_history_done);
 }
 
 
@@ -223,7 +218,6 @@ ngx_chat_read(ngx_chat_op_t *op)
 {
     u_char       seq[NGX_INT64_LEN];
     int          lengths[3];
-    ngx_int_t    rc;
     const char  *values[3];
 
     values[0] = op->room;
@@ -233,12 +227,8 @@ ngx_chat_read(ngx_chat_op_t *op)
     values[2] = (char *) seq;
     lengths[2] = ngx_sprintf(seq, "%L", op->seq) - seq;
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_READ, 3, values, lengths,
-                           ngx_chat_read_done, op);
-
-    if (rc != NGX_OK) {
-        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
-    }
+    ngx_chat_op_query(op, NGX_CHAT_SQL_READ, 3, values, lengths,
+                      ngx_chat_read_done);
 }
 
 

@@ -277,6 +277,20 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
 }
 
 
+/* the op's statement; without a backend the op is answered unavailable */
+void
+ngx_chat_op_query(ngx_chat_op_t *op, const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler)
+{
+    if (ngx_chat_pg_query(sql, nparams, values, lengths, handler, op)
+        != NGX_OK)
+    {
+        ngx_chat_op_failed(op, NGX_CHAT_PG_UNAVAILABLE, NULL);
+    }
+}
+
+
 /*
  * A statement's answer to an op: NGX_OK when the op still waits for it
  * and the statement succeeded; otherwise the op is answered or freed

@@ -43,6 +43,9 @@ ngx_chat_op_t *ngx_chat_op_rest(ngx_http_request_t *r, const char *user,
 void ngx_chat_op_ok(ngx_chat_op_t *op, ngx_chat_json_t *fields);
 void ngx_chat_op_error(ngx_chat_op_t *op, const char *code,
     const char *message);
+void ngx_chat_op_query(ngx_chat_op_t *op, const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler);
 ngx_int_t ngx_chat_op_result(ngx_chat_op_t *op, ngx_uint_t status,
     PGresult *res);
 void ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res);
