@@ -37,7 +37,6 @@
 #define NGX_CHAT_PG_POOL             4
 #define NGX_CHAT_PG_TIMEOUT          10000
 #define NGX_CHAT_BATCH_MAX           500
-#define NGX_CHAT_JWT_LEEWAY          60
 #define NGX_CHAT_JWT_LEN_MAX         NGX_CHAT_JWT_MAX_LEN
 
 /*
@@ -543,7 +542,7 @@ ngx_chat_merge_reply_max(ngx_conf_t *cf, ngx_chat_loc_conf_t *conf,
 
     need = ngx_chat_json_message_max(conf->message_max,
                                      NGX_CHAT_META_MAX_DEFAULT,
-                                     NGX_CHAT_NAME_MAX);
+                                     NGX_CHAT_JWT_NAME_MAX);
 
     need = need ? need + NGX_CHAT_PAGE_HEAD_MAX : NGX_MAX_SIZE_T_VALUE;
 

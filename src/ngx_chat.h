@@ -17,8 +17,9 @@
 /* the schema (sql/) this module works with */
 #define NGX_CHAT_SCHEMA_VERSION   6
 
-/* a display name, as a token's "name" claim carries it */
-#define NGX_CHAT_NAME_MAX         128
+/* a room's display name and topic (POST /rooms) */
+#define NGX_CHAT_ROOM_NAME_MAX    128
+#define NGX_CHAT_ROOM_TOPIC_MAX   1024
 
 /* chat_store: where a location's sends go (ngx_chat_store.h) */
 #define NGX_CHAT_STORE_POSTGRESQL  0

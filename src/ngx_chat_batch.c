@@ -60,7 +60,7 @@ typedef struct {
     ngx_chat_commit_t    commit;       /* first */
     int64_t              reply_to;
     size_t               name_len;
-    char                 name[NGX_CHAT_NAME_MAX + 1];
+    char                 name[NGX_CHAT_JWT_NAME_MAX + 1];
     size_t               cid_len;
     char                 cid[NGX_CHAT_CLIENT_MSG_ID_MAX + 1];
     size_t               body_len;

@@ -6,7 +6,7 @@
 #include "ngx_chat_error.h"
 
 
-static const ngx_chat_error_t  ngx_chat_errors[] = {
+static const ngx_chat_error_t  ngx_chat_error_table[] = {
     { "bad_request", NGX_HTTP_BAD_REQUEST, "the request was refused" },
     { "unauthenticated", NGX_HTTP_UNAUTHORIZED, "authenticate first" },
     { "forbidden", NGX_HTTP_FORBIDDEN, "not allowed" },
@@ -26,7 +26,7 @@ ngx_chat_error_by_code(const char *code)
 {
     const ngx_chat_error_t  *e;
 
-    for (e = ngx_chat_errors; e->code; e++) {
+    for (e = ngx_chat_error_table; e->code; e++) {
         if (ngx_strcmp(e->code, code) == 0) {
             return e;
         }
@@ -41,7 +41,7 @@ ngx_chat_error_by_status(ngx_uint_t status)
 {
     const ngx_chat_error_t  *e;
 
-    for (e = ngx_chat_errors; e->code; e++) {
+    for (e = ngx_chat_error_table; e->code; e++) {
         if (e->status == status) {
             return e;
         }
