@@ -662,7 +662,7 @@ ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req)
         }
     }
 
-    if (s->close_sent) {
+    if (!ngx_chat_session_open(s)) {
         return;
     }
 

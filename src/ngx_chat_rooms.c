@@ -15,6 +15,8 @@
 #include "ngx_chat_order.h"
 
 
+static ngx_chat_room_t *ngx_chat_fanout_room_sub(ngx_uint_t store,
+    const char *id, size_t len, ngx_uint_t sub);
 static void ngx_chat_room_subscribe(ngx_chat_room_t *room);
 static void ngx_chat_room_release_handler(ngx_event_t *ev);
 static void ngx_chat_room_destroy(ngx_chat_room_t *room);
@@ -209,6 +211,25 @@ ngx_chat_fanout_room_of(ngx_uint_t store, const char *id, size_t len)
 }
 
 
+/* Redis answered a (un)subscription of a room still here */
+static ngx_chat_room_t *
+ngx_chat_fanout_room_sub(ngx_uint_t store, const char *id, size_t len,
+    ngx_uint_t sub)
+{
+    ngx_chat_room_t      *room;
+    ngx_chat_room_ctx_t  *ctx;
+
+    room = ngx_chat_fanout_room_of(store, id, len);
+
+    if (room) {
+        ctx = room->data;
+        ctx->sub = sub;
+    }
+
+    return room;
+}
+
+
 void
 ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *id,
     size_t len)
@@ -216,13 +237,12 @@ ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *id,
     ngx_chat_room_t      *room;
     ngx_chat_room_ctx_t  *ctx;
 
-    room = ngx_chat_fanout_room_of(store, id, len);
+    room = ngx_chat_fanout_room_sub(store, id, len, NGX_CHAT_SUB_ACTIVE);
     if (room == NULL) {
         return;
     }
 
     ctx = room->data;
-    ctx->sub = NGX_CHAT_SUB_ACTIVE;
 
     if (room->nmembers == 0) {
         ngx_chat_room_release_later(room);
@@ -243,16 +263,12 @@ void
 ngx_chat_fanout_redis_unsubscribed(ngx_uint_t store, const char *id,
     size_t len)
 {
-    ngx_chat_room_t      *room;
-    ngx_chat_room_ctx_t  *ctx;
+    ngx_chat_room_t  *room;
 
-    room = ngx_chat_fanout_room_of(store, id, len);
+    room = ngx_chat_fanout_room_sub(store, id, len, NGX_CHAT_SUB_NONE);
     if (room == NULL) {
         return;
     }
-
-    ctx = room->data;
-    ctx->sub = NGX_CHAT_SUB_NONE;
 
     if (room->nmembers == 0) {
         ngx_chat_room_destroy(room);
