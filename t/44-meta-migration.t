@@ -11,23 +11,9 @@ use Test::More;
 use Mojo::JSON qw(decode_json);
 use ChatTest;
 
-my $b = ChatTest::backends();
-my $db = 'chat_mig_' . $$;
-my $admin = "host=127.0.0.1 port=$b->{pg_port} dbname=postgres user=postgres";
-my $old = "host=127.0.0.1 port=$b->{pg_port} dbname=$db user=chat";
-my $sql = ChatTest::repo_root() . '/sql';
+my $old = ChatTest::Backends::scratch_db('chat_mig');
 
-psql($admin, "drop database if exists $db");
-psql($admin, "create database $db owner chat");
-END { eval { psql($admin, "drop database if exists $db") }; diag $@ if $@ }
-
-sub apply {
-    my ($file) = @_;
-    my $out = `psql @{[ChatTest::quote($old)]} -qX -v ON_ERROR_STOP=1 --single-transaction -f @{[ChatTest::quote($file)]} 2>&1`;
-    die "$file: $out" if $?;
-}
-
-apply($_) for map { glob("$sql/00${_}_*.sql") } 1 .. 3;
+ChatTest::Backends::migrate($old, 1, 3);
 is psql($old, 'select max(version) from chat_schema_version'), 3,
     'a database of version 3';
 
@@ -45,7 +31,7 @@ my $before = psql($old, 'select octet_length(meta::text) from messages '
 cmp_ok $before, '>', 4096, "version 3 stored the big meta in $before bytes";
 my $small_before = psql($old, 'select meta::text from messages where seq = 2');
 
-apply("$sql/004_meta_as_sent.sql");
+ChatTest::Backends::migrate($old, 4, 4);
 is psql($old, 'select max(version) from chat_schema_version'), 4,
     'migrated to version 4';
 

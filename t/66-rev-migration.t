@@ -8,21 +8,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
 
-my $b = ChatTest::backends();
-my $db = 'chat_revmig_' . $$;
-my $admin = "host=127.0.0.1 port=$b->{pg_port} dbname=postgres user=postgres";
-my $old = "host=127.0.0.1 port=$b->{pg_port} dbname=$db user=chat";
-my $sql = ChatTest::repo_root() . '/sql';
-
-psql($admin, "drop database if exists $db");
-psql($admin, "create database $db owner chat");
-END { eval { psql($admin, "drop database if exists $db") }; diag $@ if $@ }
-
-sub apply {
-    my ($file) = @_;
-    my $out = `psql @{[ChatTest::quote($old)]} -qX -v ON_ERROR_STOP=1 --single-transaction -f @{[ChatTest::quote($file)]} 2>&1`;
-    die "$file: $out" if $?;
-}
+my $old = ChatTest::Backends::scratch_db('chat_revmig');
 
 sub send_batch {
     my ($json) = @_;
@@ -32,7 +18,7 @@ sub send_batch {
                       . "'$q'::jsonb, true, 0, 0)");
 }
 
-apply($_) for map { glob("$sql/00${_}_*.sql") } 1 .. 5;
+ChatTest::Backends::migrate($old, 1, 5);
 is psql($old, 'select max(version) from chat_schema_version'), 5,
     'a database of version 5';
 
@@ -48,7 +34,7 @@ is psql($old, "select string_agg(room_id || ':' || seq, ' '"
               . " order by room_id, seq) from messages"),
     'r1:1 r1:2 r1:3 r2:1 r2:2', 'messages stored by version 5';
 
-apply("$sql/006_room_rev.sql");
+ChatTest::Backends::migrate($old, 6, 6);
 is psql($old, 'select max(version) from chat_schema_version'), 6,
     'migrated to version 6';
 is psql($old, "select count(*) from messages where rev is distinct from seq"),

@@ -11,14 +11,15 @@ use warnings;
 
 use Exporter qw(import);
 
-use ChatTest::Env qw($BACKENDS_SH tmpdir free_port sh command_line);
+use ChatTest::Env qw($ROOT $BACKENDS_SH tmpdir free_port sh command_line);
 
 our @EXPORT_OK = qw(backends psql psql_output pg_conninfo own stop_own
-                    launch_server);
+                    launch_server scratch_db migrate);
 
 my %BACKENDS;       # pg_port, redis_port, conninfo
 my $OWN_BACKENDS;   # dir when this process started the shared ones itself
 my @OWN;            # own redis / pg objects
+my @DBS;            # scratch databases: [admin conninfo, name]
 
 sub pg_conninfo { "host=127.0.0.1 port=$_[0] dbname=chat user=chat" }
 
@@ -65,11 +66,43 @@ sub launch_server {
 }
 
 sub stop_own {
+    for my $d (@DBS) {
+        eval { psql($d->[0], "drop database if exists $d->[1]") };
+        Test::More::diag($@) if $@;
+    }
+    @DBS = ();
     $_->stop for reverse @OWN;
     @OWN = ();
     if ($OWN_BACKENDS) {
         system($BACKENDS_SH, 'stop', $OWN_BACKENDS);
         $OWN_BACKENDS = undef;
+    }
+}
+
+# scratch_db($prefix): a database of its own (owner chat) on the shared
+# PostgreSQL, empty, dropped at the end; returns its conninfo
+sub scratch_db {
+    my ($prefix) = @_;
+    my $b = backends();
+    my $db = "${prefix}_$$";
+    my $admin = "host=127.0.0.1 port=$b->{pg_port} dbname=postgres "
+              . "user=postgres";
+    psql($admin, "drop database if exists $db");
+    psql($admin, "create database $db owner chat");
+    push @DBS, [$admin, $db];
+    return "host=127.0.0.1 port=$b->{pg_port} dbname=$db user=chat";
+}
+
+# migrate($conninfo, $from, $to): applies sql/00$from_* .. sql/00$to_*,
+# each in one transaction; dies with psql's output when one fails
+sub migrate {
+    my ($conninfo, $from, $to) = @_;
+    for my $file (map { glob("$ROOT/sql/00${_}_*.sql") } $from .. $to) {
+        my $cmd = command_line('psql', $conninfo, '-qX', '-v',
+                               'ON_ERROR_STOP=1', '--single-transaction',
+                               '-f', $file);
+        my $out = `$cmd 2>&1`;
+        die "$file: $out" if $?;
     }
 }
 
