@@ -25,10 +25,19 @@
 #define NGX_CHAT_SYNC_ROOMS        1000
 
 
+typedef struct {
+    int64_t               rev;
+    int64_t               seq;
+    const char           *json;
+    const char           *skip;       /* whose connections do not get it */
+    size_t                skip_len;
+} ngx_chat_payload_t;
+
+
 static ngx_int_t ngx_chat_fanout_payload(const char *payload, size_t len,
-    int64_t *rev, int64_t *seq, const char **json);
+    ngx_chat_payload_t *pl);
 static void ngx_chat_fanout_emit_live(ngx_chat_room_t *room,
-    ngx_chat_buf_t *b);
+    ngx_chat_buf_t *b, const char *skip, size_t skip_len);
 static void ngx_chat_room_order(ngx_chat_room_t *room, ngx_chat_order_t *o);
 static void ngx_chat_fanout_deliver(ngx_chat_room_t *room,
     ngx_chat_buf_t *b);
@@ -82,20 +91,17 @@ void
 ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
     const char *payload, size_t payload_len)
 {
-    int64_t            rev, seq;
-    const char        *json;
-    ngx_chat_buf_t    *b;
-    ngx_chat_room_t   *room;
-    ngx_chat_order_t   o;
+    ngx_chat_buf_t      *b;
+    ngx_chat_room_t     *room;
+    ngx_chat_order_t     o;
+    ngx_chat_payload_t   pl;
 
     room = ngx_chat_fanout_room_of(store, id, len);
     if (room == NULL) {
         return;
     }
 
-    if (ngx_chat_fanout_payload(payload, payload_len, &rev, &seq, &json)
-        != NGX_OK)
-    {
+    if (ngx_chat_fanout_payload(payload, payload_len, &pl) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
                       "chat: ignored a malformed event for room \"%*s\"",
                       len, id);
@@ -105,20 +111,23 @@ ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
     ngx_chat_room_order(room, &o);
 
     /* this worker's own commits come back from Redis: already delivered */
-    if (rev && ngx_chat_order_arrive(&o, rev) == NGX_CHAT_ORDER_DUPLICATE) {
+    if (pl.rev
+        && ngx_chat_order_arrive(&o, pl.rev) == NGX_CHAT_ORDER_DUPLICATE)
+    {
         return;
     }
 
     /* framed once per worker, shared by every local session */
-    b = ngx_chat_buf_text_frame(json, payload + payload_len - json, rev);
+    b = ngx_chat_buf_text_frame(pl.json, payload + payload_len - pl.json,
+                                pl.rev);
     if (b == NULL) {
         return;
     }
 
-    b->seq = seq;
+    b->seq = pl.seq;
 
-    if (rev == 0) {
-        ngx_chat_fanout_emit_live(room, b);
+    if (pl.rev == 0) {
+        ngx_chat_fanout_emit_live(room, b, pl.skip, pl.skip_len);
 
     } else {
         ngx_chat_fanout_deliver(room, b);
@@ -129,23 +138,43 @@ ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
 
 
 /*
- * "<rev> <seq>\n<event json>" (seq 0: not a message), or "0\n<json>" for
- * an ephemeral event: the numbers are read without parsing the JSON.
+ * An event on a room's channel: "<rev> <seq>\n<json>" for a durable one,
+ * "0\n<json>" for an ephemeral one, or "0 @<user>\n<json>" for one that
+ * the user's own connections do not get (typing).
  */
 static ngx_int_t
-ngx_chat_fanout_payload(const char *payload, size_t len, int64_t *rev,
-    int64_t *seq, const char **json)
+ngx_chat_fanout_payload(const char *payload, size_t len,
+    ngx_chat_payload_t *pl)
 {
-    int64_t     n[2];
-    ngx_uint_t  i;
+    int64_t      n[2];
+    ngx_uint_t   i;
     const char  *p, *last, *start;
 
     p = payload;
     last = payload + len;
     n[0] = 0;
     n[1] = 0;
+    pl->skip = NULL;
+    pl->skip_len = 0;
 
     for (i = 0; i < 2; i++) {
+
+        if (i == 1 && n[0] == 0 && p < last && *p == '@') {
+            start = ++p;
+
+            while (p < last && *p != '\n') {
+                p++;
+            }
+
+            if (p == last || p == start) {
+                return NGX_ERROR;
+            }
+
+            pl->skip = start;
+            pl->skip_len = p - start;
+            break;
+        }
+
         start = p;
 
         while (p < last && *p >= '0' && *p <= '9' && n[i] < INT64_MAX / 10) {
@@ -167,9 +196,9 @@ ngx_chat_fanout_payload(const char *payload, size_t len, int64_t *rev,
         p++;
     }
 
-    *rev = n[0];
-    *seq = n[1];
-    *json = p + 1;
+    pl->rev = n[0];
+    pl->seq = n[1];
+    pl->json = p + 1;
 
     return NGX_OK;
 }
@@ -181,36 +210,52 @@ ngx_chat_fanout_payload(const char *payload, size_t len, int64_t *rev,
  * this one included, when Redis brings it back.
  */
 void
-ngx_chat_fanout_ephemeral(const char *id, size_t len, const char *json,
-    size_t json_len)
+ngx_chat_fanout_ephemeral(ngx_uint_t store, const char *id, size_t len,
+    const char *skip, size_t skip_len, const char *json, size_t json_len)
 {
-    u_char  *payload;
+    u_char  *payload, *p;
 
-    payload = ngx_alloc(2 + json_len, ngx_chat_worker.log);
+    payload = ngx_alloc(4 + skip_len + json_len, ngx_chat_worker.log);
     if (payload == NULL) {
         return;
     }
 
-    payload[0] = '0';
-    payload[1] = '\n';
-    ngx_memcpy(payload + 2, json, json_len);
+    p = payload;
+    *p++ = '0';
 
-    ngx_chat_redis_publish(id, len, (char *) payload, 2 + json_len);
+    if (skip_len) {
+        *p++ = ' ';
+        *p++ = '@';
+        p = ngx_cpymem(p, skip, skip_len);
+    }
+
+    *p++ = '\n';
+    p = ngx_cpymem(p, json, json_len);
+
+    ngx_chat_redis_publish(store, id, len, (char *) payload, p - payload);
     ngx_free(payload);
 }
 
 
 static void
-ngx_chat_fanout_emit_live(ngx_chat_room_t *room, ngx_chat_buf_t *b)
+ngx_chat_fanout_emit_live(ngx_chat_room_t *room, ngx_chat_buf_t *b,
+    const char *skip, size_t skip_len)
 {
-    ngx_chat_member_t  *m, *next;
+    ngx_chat_member_t   *m, *next;
+    ngx_chat_session_t  *s;
 
     for (m = room->members; m; m = next) {
         next = m->next;
+        s = m->session;
 
-        if (m->live) {
-            (void) ngx_chat_session_enqueue(m->session, b);
+        if (!m->live
+            || (skip_len && s->user_len == skip_len
+                && ngx_memcmp(s->user, skip, skip_len) == 0))
+        {
+            continue;
         }
+
+        (void) ngx_chat_session_enqueue(s, b);
     }
 }
 
@@ -233,7 +278,8 @@ ngx_chat_fanout_committed(const char *id, size_t len, int64_t rev,
     if (payload) {
         p = ngx_sprintf(payload, "%L %L\n", rev, seq);
         p = ngx_cpymem(p, json, json_len);
-        ngx_chat_redis_publish(id, len, (char *) payload, p - payload);
+        ngx_chat_redis_publish(NGX_CHAT_REDIS_ROOMS, id, len,
+                               (char *) payload, p - payload);
         ngx_free(payload);
     }
 

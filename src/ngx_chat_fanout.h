@@ -19,8 +19,14 @@ ngx_int_t ngx_chat_fanout_joined(ngx_chat_session_t *s, const char *room,
     size_t len);
 void ngx_chat_fanout_committed(const char *room, size_t room_len,
     int64_t rev, int64_t seq, const char *json, size_t json_len);
-void ngx_chat_fanout_ephemeral(const char *room, size_t len,
-    const char *json, size_t json_len);
+/*
+ * An ephemeral event (no rev) to a room's joined connections on every
+ * worker, but those of the user skip (NULL: none); store is the room's
+ * store index
+ */
+void ngx_chat_fanout_ephemeral(ngx_uint_t store, const char *room,
+    size_t len, const char *skip, size_t skip_len, const char *json,
+    size_t json_len);
 void ngx_chat_fanout_redis_message(ngx_uint_t store, const char *room,
     size_t len, const char *payload, size_t payload_len);
 void ngx_chat_fanout_redis_subscribed(ngx_uint_t store, const char *room,

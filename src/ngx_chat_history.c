@@ -257,7 +257,8 @@ ngx_chat_read_done(void *data, PGresult *res, ngx_uint_t status)
                                   op->user_len, atoll(PQgetvalue(res, 0, 0)))
             == 0)
         {
-            ngx_chat_fanout_ephemeral(op->room, op->room_len, j.data, j.len);
+            ngx_chat_fanout_ephemeral(NGX_CHAT_STORE_POSTGRESQL, op->room,
+                                      op->room_len, NULL, 0, j.data, j.len);
         }
 
         ngx_chat_json_free(&j);

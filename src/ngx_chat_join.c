@@ -646,7 +646,6 @@ ngx_chat_join_reply(ngx_chat_session_t *s, const char *id, size_t id_len,
 void
 ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
-    ngx_chat_json_t   j;
     ngx_chat_join_t  *jn;
 
     jn = ngx_chat_session_member(s, req->room, req->room_len);
@@ -666,13 +665,7 @@ ngx_chat_fanout_leave(ngx_chat_session_t *s, ngx_chat_request_t *req)
         return;
     }
 
-    if (req->id_len) {
-        ngx_chat_json_init(&j, 64);
-        ngx_chat_json_ok_begin(&j, req->id, req->id_len);
-        ngx_chat_json_raw(&j, "}", 1);
-        (void) ngx_chat_session_send_json(s, &j);
-        ngx_chat_json_free(&j);
-    }
+    ngx_chat_session_ok(s, req->id, req->id_len);
 }
 
 

@@ -95,8 +95,6 @@ static void ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply,
     void *data);
 static ngx_chat_redis_kind_slot_t *ngx_chat_redis_kind_find(
     const char *channel, size_t len, ngx_uint_t *kind);
-static size_t ngx_chat_redis_name(u_char *buf, const char *kind,
-    const char *room, size_t len);
 static size_t ngx_chat_redis_channel(u_char *buf, ngx_uint_t kind,
     const char *name, size_t len);
 static ngx_int_t ngx_chat_redis_publish_now(const u_char *channel, size_t n,
@@ -741,7 +739,7 @@ ngx_chat_redis_on_reply(redisAsyncContext *ac, void *reply, void *data)
 
 
 /* "<prefix><kind><room>": kind and room fit in the rest of the buffer */
-static size_t
+size_t
 ngx_chat_redis_name(u_char *buf, const char *kind, const char *room,
     size_t len)
 {
@@ -909,7 +907,7 @@ ngx_chat_redis_kind_find(const char *channel, size_t len, ngx_uint_t *kind)
 
 
 void
-ngx_chat_redis_publish(const char *room, size_t room_len,
+ngx_chat_redis_publish(ngx_uint_t kind, const char *room, size_t room_len,
     const char *payload, size_t len)
 {
     size_t                    n;
@@ -917,8 +915,7 @@ ngx_chat_redis_publish(const char *room, size_t room_len,
     ngx_queue_t              *q;
     ngx_chat_redis_unsent_t  *u;
 
-    n = ngx_chat_redis_channel(channel, NGX_CHAT_REDIS_ROOMS, room,
-                               room_len);
+    n = ngx_chat_redis_channel(channel, kind, room, room_len);
 
     if (ngx_chat_redis_publish_now(channel, n, payload, len) == NGX_OK) {
         return;

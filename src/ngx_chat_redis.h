@@ -96,8 +96,17 @@ ngx_int_t ngx_chat_redis_command(int argc, const char **argv,
     ngx_msec_t timeout);
 
 /* a room's event to every worker; kept while Redis is away */
-void ngx_chat_redis_publish(const char *room, size_t room_len,
-    const char *payload, size_t len);
+/* kind: NGX_CHAT_REDIS_ROOMS or NGX_CHAT_REDIS_RELAY_ROOMS */
+void ngx_chat_redis_publish(ngx_uint_t kind, const char *room,
+    size_t room_len, const char *payload, size_t len);
+
+/*
+ * A key of this module: chat_redis_prefix, kind, name, in buf of at
+ * least NGX_CHAT_REDIS_KEY_MAX bytes for names up to twice a room id
+ */
+#define NGX_CHAT_REDIS_KEY_MAX  256
+size_t ngx_chat_redis_name(u_char *buf, const char *kind, const char *name,
+    size_t len);
 /* NGX_OK: the handler runs later; NGX_DECLINED: Redis is not connected */
 ngx_int_t ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr);
 

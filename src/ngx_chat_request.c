@@ -5,6 +5,7 @@
 #include "ngx_chat.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_auth.h"
+#include "ngx_chat_ephemeral.h"
 #include "ngx_chat_session.h"
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_op.h"
@@ -67,6 +68,7 @@ static const ngx_chat_request_do_t  ngx_chat_request_do[] = {
     { NGX_CHAT_REQ_SEND, ngx_chat_request_send, 0, 1, 0 },
     { NGX_CHAT_REQ_HISTORY, ngx_chat_request_history, 0, 1, 1 },
     { NGX_CHAT_REQ_READ, ngx_chat_request_read, 0, 1, 1 },
+    { NGX_CHAT_REQ_TYPING, ngx_chat_typing, 0, 1, 0 },
     { 0, NULL, 0, 0, 0 }
 };
 

@@ -562,6 +562,24 @@ ngx_chat_session_error(ngx_chat_session_t *s, const char *id, size_t id_len,
 }
 
 
+/* a bare "ok" to a request with an id */
+void
+ngx_chat_session_ok(ngx_chat_session_t *s, const char *id, size_t id_len)
+{
+    ngx_chat_json_t  j;
+
+    if (id_len == 0) {
+        return;
+    }
+
+    ngx_chat_json_init(&j, 64);
+    ngx_chat_json_ok_begin(&j, id, id_len);
+    ngx_chat_json_end(&j);
+    (void) ngx_chat_session_send_json(s, &j);
+    ngx_chat_json_free(&j);
+}
+
+
 /* an error frame; retry_after in seconds, or -1 for none */
 void
 ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,

@@ -121,6 +121,8 @@ void ngx_chat_session_op_end(ngx_chat_session_t *s);
 void ngx_chat_session_resume(ngx_chat_session_t *s);
 ngx_int_t ngx_chat_session_send_json(ngx_chat_session_t *s,
     ngx_chat_json_t *j);
+void ngx_chat_session_ok(ngx_chat_session_t *s, const char *id,
+    size_t id_len);
 void ngx_chat_session_error(ngx_chat_session_t *s, const char *id,
     size_t id_len, const char *code, const char *message);
 void ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,

@@ -41,6 +41,7 @@
 #define NGX_CHAT_F_LIMIT       0x0200
 #define NGX_CHAT_F_REPLY_TO    0x0400
 #define NGX_CHAT_F_META        0x0800
+#define NGX_CHAT_F_STOP        0x1000
 
 
 typedef struct {
@@ -62,7 +63,7 @@ static const ngx_chat_req_spec_t  ngx_chat_req_specs[] = {
     { "history", NGX_CHAT_F_ROOM,
       NGX_CHAT_F_BEFORE|NGX_CHAT_F_AFTER|NGX_CHAT_F_LIMIT },
     { "read", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ, 0 },
-    { "typing", NGX_CHAT_F_ROOM, 0 },
+    { "typing", NGX_CHAT_F_ROOM, NGX_CHAT_F_STOP },
     { "edit", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ|NGX_CHAT_F_BODY, 0 },
     { "delete", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ, 0 },
     { "presence", NGX_CHAT_F_ROOM, 0 }
@@ -75,6 +76,7 @@ static const ngx_chat_req_spec_t  ngx_chat_req_specs[] = {
 typedef enum {
     NGX_CHAT_FIELD_STR = 0,     /* const char * and size_t at off, len */
     NGX_CHAT_FIELD_INT,         /* long long at off */
+    NGX_CHAT_FIELD_BOOL,        /* int at off, 0 or 1 */
     NGX_CHAT_FIELD_OBJECT       /* its source text, malloc'd, at off, len */
 } ngx_chat_field_type_e;
 
@@ -197,6 +199,11 @@ static const ngx_chat_field_t  ngx_chat_fields[] = {
       .type = NGX_CHAT_FIELD_INT, .min = 1, .max = LLONG_MAX,
       .off = ngx_chat_req_field(reply_to),
       .invalid = "\"reply_to\" must be an integer >= 1" },
+
+    { .name = "stop", .flag = NGX_CHAT_F_STOP,
+      .type = NGX_CHAT_FIELD_BOOL,
+      .off = ngx_chat_req_field(stop),
+      .invalid = "\"stop\" must be true or false" },
 
     { .name = "meta", .flag = NGX_CHAT_F_META,
       .type = NGX_CHAT_FIELD_OBJECT, .bound = NGX_CHAT_BOUND_META,
@@ -498,6 +505,14 @@ ngx_chat_decode_field(ngx_chat_decode_t *d, const ngx_chat_field_t *f,
         }
 
         *(long long *) dst = i;
+        return 0;
+
+    case NGX_CHAT_FIELD_BOOL:
+        if (!json_is_boolean(v)) {
+            break;
+        }
+
+        *(int *) dst = json_is_true(v);
         return 0;
 
     case NGX_CHAT_FIELD_STR:

@@ -72,6 +72,7 @@ typedef struct {
     long long             after;
     long long             limit;
     long long             reply_to;
+    int                   stop;     /* typing: "stop": true */
 
     unsigned              has_since:1;
     unsigned              has_since_rev:1;

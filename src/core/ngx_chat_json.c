@@ -891,9 +891,13 @@ ngx_chat_json_receipt(ngx_chat_json_t *j, const char *room, size_t room_len,
 
 int
 ngx_chat_json_typing(ngx_chat_json_t *j, const char *room, size_t room_len,
-    const char *user, size_t user_len)
+    const char *user, size_t user_len, int stop)
 {
     ngx_chat_json_user_event(j, "typing", room, room_len, user, user_len);
+
+    if (stop) {
+        ngx_chat_json_kv_bool(j, "stop", 1);
+    }
 
     return ngx_chat_json_end(j);
 }

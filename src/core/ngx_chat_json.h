@@ -174,8 +174,9 @@ int ngx_chat_json_deleted(ngx_chat_json_t *j, const char *room,
     size_t room_len, long long seq);
 int ngx_chat_json_receipt(ngx_chat_json_t *j, const char *room,
     size_t room_len, const char *user, size_t user_len, long long seq);
+/* stop: the user stopped typing ("stop": true) */
 int ngx_chat_json_typing(ngx_chat_json_t *j, const char *room,
-    size_t room_len, const char *user, size_t user_len);
+    size_t room_len, const char *user, size_t user_len, int stop);
 /* state: "online" or "offline" */
 int ngx_chat_json_presence(ngx_chat_json_t *j, const char *room,
     size_t room_len, const char *user, size_t user_len, const char *state);

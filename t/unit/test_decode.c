@@ -225,6 +225,18 @@ test_types(void)
     UNIT_CHECK(dec("{\"type\":\"typing\",\"room\":\"general\"}", &r, &code,
                    &msg) == 0, "typing");
     UNIT_CHECK(r.type == NGX_CHAT_REQ_TYPING, "typing type");
+    UNIT_CHECK(r.stop == 0, "typing without stop");
+    ngx_chat_request_free(&r);
+
+    UNIT_CHECK(dec("{\"type\":\"typing\",\"room\":\"general\","
+                   "\"stop\":true}", &r, &code, &msg) == 0, "typing stop");
+    UNIT_CHECK(r.stop == 1, "typing stop true");
+    ngx_chat_request_free(&r);
+
+    UNIT_CHECK(dec("{\"type\":\"typing\",\"room\":\"general\","
+                   "\"stop\":false}", &r, &code, &msg) == 0,
+               "typing stop false");
+    UNIT_CHECK(r.stop == 0, "typing stop false value");
     ngx_chat_request_free(&r);
 
     UNIT_CHECK(dec("{\"type\":\"edit\",\"id\":9,\"room\":\"general\","
@@ -281,6 +293,10 @@ test_fields(void)
                "1");
     expect_err("{\"type\":\"read\",\"id\":1,\"seq\":1}", "bad_request", "1");
     expect_err("{\"type\":\"typing\",\"id\":1}", "bad_request", "1");
+    expect_err("{\"type\":\"typing\",\"id\":1,\"room\":\"r\",\"stop\":1}",
+               "bad_request", "1");
+    expect_err("{\"type\":\"typing\",\"id\":1,\"room\":\"r\","
+               "\"stop\":\"yes\"}", "bad_request", "1");
     expect_err("{\"type\":\"edit\",\"id\":1,\"room\":\"r\",\"seq\":1}",
                "bad_request", "1");
     expect_err("{\"type\":\"edit\",\"id\":1,\"room\":\"r\",\"body\":\"b\"}",

@@ -580,11 +580,21 @@ test_builders(void)
     ngx_chat_json_free(&j);
 
     ngx_chat_json_init(&j, 0);
-    UNIT_CHECK(ngx_chat_json_typing(&j, "g", 1, "bob", 3) == 0, "typing");
+    UNIT_CHECK(ngx_chat_json_typing(&j, "g", 1, "bob", 3, 0) == 0, "typing");
     v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "typing", 6) && jstr(v, "room", "g", 1)
                && jstr(v, "user", "bob", 3) && json_object_size(v) == 3,
                "typing fields");
+    json_decref(v);
+    ngx_chat_json_free(&j);
+
+    ngx_chat_json_init(&j, 0);
+    UNIT_CHECK(ngx_chat_json_typing(&j, "g", 1, "bob", 3, 1) == 0,
+               "typing stop");
+    v = jload(&j);
+    UNIT_CHECK(v && jstr(v, "user", "bob", 3)
+               && json_is_true(json_object_get(v, "stop"))
+               && json_object_size(v) == 4, "typing stop fields");
     json_decref(v);
     ngx_chat_json_free(&j);
 
