@@ -20,7 +20,6 @@
 #define NGX_CHAT_HANDLER_WS       1
 #define NGX_CHAT_HANDLER_API      2
 
-#define NGX_CHAT_REDIS_PREFIX_MAX  128
 
 /* defaults of the directives (README.md lists them) */
 #define NGX_CHAT_AUTH_TIMEOUT        10000

@@ -22,7 +22,6 @@
 #define NGX_CHAT_REDIS_BACKOFF_MIN   100
 #define NGX_CHAT_REDIS_BACKOFF_MAX   2000
 #define NGX_CHAT_REDIS_UNSENT_MAX    10000
-#define NGX_CHAT_REDIS_CHANNEL_MAX   256
 
 
 typedef struct {
@@ -783,7 +782,7 @@ static ngx_int_t
 ngx_chat_redis_channel_command(const char *command, ngx_uint_t kind,
     const char *name, size_t len)
 {
-    u_char       channel[NGX_CHAT_REDIS_CHANNEL_MAX];
+    u_char       channel[NGX_CHAT_REDIS_KEY_MAX];
     size_t       argvlen[2];
     const char  *argv[2];
 
@@ -911,7 +910,7 @@ ngx_chat_redis_publish(ngx_uint_t kind, const char *room, size_t room_len,
     const char *payload, size_t len)
 {
     size_t                    n;
-    u_char                    channel[NGX_CHAT_REDIS_CHANNEL_MAX];
+    u_char                    channel[NGX_CHAT_REDIS_KEY_MAX];
     ngx_queue_t              *q;
     ngx_chat_redis_unsent_t  *u;
 
@@ -1031,9 +1030,9 @@ ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr)
 static ngx_int_t
 ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
 {
-    u_char       seq_key[NGX_CHAT_REDIS_CHANNEL_MAX];
-    u_char       id_key[NGX_CHAT_REDIS_CHANNEL_MAX];
-    u_char       channel[NGX_CHAT_REDIS_CHANNEL_MAX];
+    u_char       seq_key[NGX_CHAT_REDIS_KEY_MAX];
+    u_char       id_key[NGX_CHAT_REDIS_KEY_MAX];
+    u_char       channel[NGX_CHAT_REDIS_KEY_MAX];
     size_t       len[11];
     ngx_uint_t   i;
     const char  *argv[11];

@@ -100,13 +100,22 @@ ngx_int_t ngx_chat_redis_command(int argc, const char **argv,
 void ngx_chat_redis_publish(ngx_uint_t kind, const char *room,
     size_t room_len, const char *payload, size_t len);
 
+/* chat_redis_prefix, at most */
+#define NGX_CHAT_REDIS_PREFIX_MAX  128
+
 /*
- * A key of this module: chat_redis_prefix, kind, name, in buf of at
- * least NGX_CHAT_REDIS_KEY_MAX bytes for names up to twice a room id
+ * A key or channel of this module: chat_redis_prefix, a kind of at most
+ * 15 bytes ("room:", "relay:seq:", "typing:"), and a name of at most a
+ * room id, a space and a user id
  */
-#define NGX_CHAT_REDIS_KEY_MAX  256
+#define NGX_CHAT_REDIS_KEY_MAX                                                \
+    (NGX_CHAT_REDIS_PREFIX_MAX + 16 + NGX_CHAT_ROOM_ID_MAX + 1                \
+     + NGX_CHAT_USER_ID_MAX)
+
+/* the key in buf, of NGX_CHAT_REDIS_KEY_MAX bytes; returns its length */
 size_t ngx_chat_redis_name(u_char *buf, const char *kind, const char *name,
     size_t len);
+
 /* NGX_OK: the handler runs later; NGX_DECLINED: Redis is not connected */
 ngx_int_t ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr);
 
