@@ -363,8 +363,7 @@ ngx_chat_join_refuse(ngx_chat_join_t *jn, const char *code,
 
     ngx_chat_member_remove(s, &jn->member);
 
-    ngx_chat_session_error_retry(s, id, id_len, code, message,
-                                 retry_after ? retry_after : -1);
+    ngx_chat_session_error_retry(s, id, id_len, code, message, retry_after);
 }
 
 

@@ -249,9 +249,7 @@ ngx_chat_op_error(ngx_chat_op_t *op, const char *code, const char *message)
 
         } else {
             ngx_chat_session_error_retry(op->session, op->id, op->id_len,
-                                         code, message,
-                                         op->retry_after ? op->retry_after
-                                                         : -1);
+                                         code, message, op->retry_after);
         }
 
         ngx_chat_op_free(op);

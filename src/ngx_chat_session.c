@@ -558,7 +558,7 @@ void
 ngx_chat_session_error(ngx_chat_session_t *s, const char *id, size_t id_len,
     const char *code, const char *message)
 {
-    ngx_chat_session_error_retry(s, id, id_len, code, message, -1);
+    ngx_chat_session_error_retry(s, id, id_len, code, message, 0);
 }
 
 
@@ -580,7 +580,7 @@ ngx_chat_session_ok(ngx_chat_session_t *s, const char *id, size_t id_len)
 }
 
 
-/* an error frame; retry_after in seconds, or -1 for none */
+/* an error frame; retry_after in seconds, or 0 for none */
 void
 ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,
     size_t id_len, const char *code, const char *message,
@@ -591,7 +591,7 @@ ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,
 
     ngx_chat_json_init(&j, 160);
 
-    rc = (retry_after >= 0)
+    rc = (retry_after > 0)
          ? ngx_chat_json_error_retry(&j, id, id_len, code, message,
                                      retry_after)
          : ngx_chat_json_error(&j, id, id_len, code, message);
