@@ -1,91 +1,85 @@
 /*
  * The REST API under the location with "chat_api" (protocol.md section
- * 7): routing, authentication, request bodies, and the calls that share
- * their work with the WebSocket requests.
+ * 7): the route table, authentication, request bodies and query
+ * arguments.  The calls themselves live in the files of their areas.
  */
 
 #include "ngx_chat.h"
+#include "ngx_chat_api.h"
 #include "ngx_chat_redis.h"
 #include "ngx_chat_pg.h"
 #include "ngx_chat_http.h"
-#include "ngx_chat_auth.h"
 #include "ngx_chat_error.h"
-#include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
-#include "ngx_chat_sql.h"
-
-#include <jansson.h>
 
 
 #define NGX_CHAT_API_BODY_MAX   65536
 
-#define NGX_CHAT_API_HEALTH     1
-#define NGX_CHAT_API_ROOMS      2       /* /rooms */
-#define NGX_CHAT_API_ROOM       3       /* /rooms/{room} */
-#define NGX_CHAT_API_MESSAGES   4       /* /rooms/{room}/messages */
-#define NGX_CHAT_API_READ       5       /* /rooms/{room}/read */
+
+static ngx_int_t ngx_chat_api_health(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
 
 
-typedef struct {
-    ngx_uint_t              route;
-    ngx_str_t               room;
-    ngx_chat_auth_t         auth;       /* auth.claims: the caller's */
-    ngx_int_t               rc;         /* the call's, once authenticated */
-    unsigned                waiting:1;  /* for the token check */
-    ngx_str_t               body;       /* as read so far */
-    size_t                  body_size;
-} ngx_chat_api_ctx_t;
+/*
+ * Every call: a path matched by several rows answers 405 with the
+ * methods of all of them.
+ */
+static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
 
+    { NGX_HTTP_GET|NGX_HTTP_HEAD, "health", ngx_chat_api_health,
+      NGX_CHAT_API_PUBLIC },
 
-typedef struct {
-    ngx_uint_t              route;
-    ngx_uint_t              methods;
-    const char             *allow;
-} ngx_chat_api_route_t;
+    { NGX_HTTP_GET, "rooms", ngx_chat_api_rooms, 0 },
+    { NGX_HTTP_POST, "rooms", ngx_chat_api_room_create, NGX_CHAT_API_BODY },
+    { NGX_HTTP_GET, "rooms/{room}", ngx_chat_api_rooms, 0 },
 
+    { NGX_HTTP_GET, "rooms/{room}/messages", ngx_chat_api_messages,
+      NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_POST, "rooms/{room}/messages", ngx_chat_api_message_send,
+      NGX_CHAT_API_BODY },
 
-static ngx_chat_api_route_t  ngx_chat_api_routes[] = {
-    { NGX_CHAT_API_HEALTH, NGX_HTTP_GET|NGX_HTTP_HEAD, "GET, HEAD" },
-    { NGX_CHAT_API_ROOMS, NGX_HTTP_GET|NGX_HTTP_POST, "GET, POST" },
-    { NGX_CHAT_API_ROOM, NGX_HTTP_GET, "GET" },
-    { NGX_CHAT_API_MESSAGES, NGX_HTTP_GET|NGX_HTTP_POST, "GET, POST" },
-    { NGX_CHAT_API_READ, NGX_HTTP_POST, "POST" },
+    { NGX_HTTP_POST, "rooms/{room}/read", ngx_chat_api_read,
+      NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
 };
 
 
+/* the methods an Allow header names, in its order */
+static struct {
+    ngx_uint_t   method;
+    const char  *name;
+} ngx_chat_api_methods[] = {
+    { NGX_HTTP_GET, "GET" },
+    { NGX_HTTP_HEAD, "HEAD" },
+    { NGX_HTTP_POST, "POST" },
+    { NGX_HTTP_PUT, "PUT" },
+    { NGX_HTTP_PATCH, "PATCH" },
+    { NGX_HTTP_DELETE, "DELETE" },
+};
+
+#define NGX_CHAT_API_WITH_BODY  (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH)
+
+
 static ngx_int_t ngx_chat_api_call(ngx_http_request_t *r);
-static ngx_uint_t ngx_chat_api_route(ngx_http_request_t *r, ngx_str_t *room);
+static const ngx_chat_api_route_t *ngx_chat_api_route(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx, ngx_uint_t *allowed);
+static ngx_uint_t ngx_chat_api_match(const char *pattern, ngx_str_t *path,
+    ngx_chat_api_ctx_t *ctx);
+static const char *ngx_chat_api_captures(ngx_chat_api_ctx_t *ctx);
+static char *ngx_chat_api_allow(ngx_http_request_t *r, ngx_uint_t allowed);
 static ngx_int_t ngx_chat_api_preflight(ngx_http_request_t *r,
-    ngx_chat_api_route_t *rt);
-static ngx_int_t ngx_chat_api_health(ngx_http_request_t *r);
+    const char *allow);
 static ngx_int_t ngx_chat_api_refuse(ngx_http_request_t *r,
     const char *why);
 static void ngx_chat_api_authed(ngx_chat_auth_t *a,
     ngx_chat_jwt_claims_t *claims);
 static ngx_int_t ngx_chat_api_start(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
-static ngx_chat_op_t *ngx_chat_api_op(ngx_http_request_t *r,
-    ngx_chat_api_ctx_t *ctx, ngx_str_t *room, ngx_uint_t status);
 static void ngx_chat_api_body_read(ngx_http_request_t *r);
 static ngx_int_t ngx_chat_api_body_take(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 static void ngx_chat_api_body(ngx_http_request_t *r);
-static void ngx_chat_api_body_call(ngx_http_request_t *r);
-static ngx_int_t ngx_chat_api_messages(ngx_http_request_t *r,
+static ngx_int_t ngx_chat_api_body_call(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
-static ngx_uint_t ngx_chat_api_has_arg(ngx_http_request_t *r,
-    const char *name);
-static ngx_int_t ngx_chat_api_arg(ngx_http_request_t *r, const char *name,
-    int64_t min, int64_t max, int64_t *value);
-static ngx_int_t ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v);
-static ngx_int_t ngx_chat_api_rooms(ngx_http_request_t *r,
-    ngx_chat_api_ctx_t *ctx);
-static ngx_int_t ngx_chat_api_create(ngx_http_request_t *r,
-    ngx_chat_api_ctx_t *ctx, ngx_str_t *body);
-static void ngx_chat_api_rooms_done(void *data, PGresult *res,
-    ngx_uint_t status);
-static void ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res,
-    int row, ngx_uint_t object);
 
 
 ngx_int_t
@@ -105,42 +99,45 @@ ngx_chat_api_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_chat_api_call(ngx_http_request_t *r)
 {
-    ngx_str_t              room, token;
-    ngx_uint_t             route, i;
-    ngx_chat_api_ctx_t    *ctx;
-    ngx_chat_api_route_t  *rt;
+    char                        *allow;
+    ngx_str_t                    token;
+    ngx_uint_t                   allowed;
+    const char                  *invalid;
+    ngx_chat_api_ctx_t          *ctx;
+    const ngx_chat_api_route_t  *rt;
 
     if (!ngx_chat_worker.active || r != r->main) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    route = ngx_chat_api_route(r, &room);
-
-    if (route == 0) {
-        return ngx_chat_http_error(r, "not_found",
-                                   "no such API call");
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_chat_api_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (room.len && !ngx_chat_room_id_valid((char *) room.data, room.len)) {
-        return ngx_chat_http_error(r, "bad_request",
-                                   "invalid room id");
+    rt = ngx_chat_api_route(r, ctx, &allowed);
+
+    if (allowed == 0) {
+        return ngx_chat_http_error(r, "not_found", "no such API call");
     }
 
-    rt = NULL;
+    invalid = ngx_chat_api_captures(ctx);
 
-    for (i = 0; i < sizeof(ngx_chat_api_routes) / sizeof(rt[0]); i++) {
-        if (ngx_chat_api_routes[i].route == route) {
-            rt = &ngx_chat_api_routes[i];
-            break;
-        }
+    if (invalid) {
+        return ngx_chat_http_error(r, "bad_request", invalid);
+    }
+
+    allow = ngx_chat_api_allow(r, allowed);
+    if (allow == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (r->method == NGX_HTTP_OPTIONS) {
-        return ngx_chat_api_preflight(r, rt);
+        return ngx_chat_api_preflight(r, allow);
     }
 
-    if (!(r->method & rt->methods)) {
-        if (ngx_chat_http_header_out(r, "Allow", rt->allow) != NGX_OK) {
+    if (rt == NULL) {
+        if (ngx_chat_http_header_out(r, "Allow", allow) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -149,17 +146,11 @@ ngx_chat_api_call(ngx_http_request_t *r)
                                           "method not allowed");
     }
 
-    if (route == NGX_CHAT_API_HEALTH) {
-        return ngx_chat_api_health(r);
-    }
+    ctx->route = rt;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_chat_api_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rt->flags & NGX_CHAT_API_PUBLIC) {
+        return rt->call(r, ctx);
     }
-
-    ctx->route = route;
-    ctx->room = room;
 
     if (ngx_chat_auth_bearer(r, &token) != NGX_OK) {
         return ngx_chat_api_refuse(r, "this call needs a Bearer token");
@@ -180,6 +171,193 @@ ngx_chat_api_call(ngx_http_request_t *r)
     }
 
     return ctx->rc;
+}
+
+
+/*
+ * The row for the path under the location and the request's method
+ * (NULL: none has the method), with its captures in ctx; *allowed gets
+ * the methods of every row the path matches.
+ */
+static const ngx_chat_api_route_t *
+ngx_chat_api_route(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
+    ngx_uint_t *allowed)
+{
+    ngx_str_t                    path;
+    ngx_uint_t                   i;
+    ngx_http_core_loc_conf_t    *clcf;
+    const ngx_chat_api_route_t  *rt, *first;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path = r->uri;
+
+    if (path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    *allowed = 0;
+    rt = NULL;
+    first = NULL;
+
+    for (i = 0; i < sizeof(ngx_chat_api_routes) / sizeof(rt[0]); i++) {
+        if (!ngx_chat_api_match(ngx_chat_api_routes[i].path, &path, ctx)) {
+            continue;
+        }
+
+        *allowed |= ngx_chat_api_routes[i].methods;
+
+        if (first == NULL) {
+            first = &ngx_chat_api_routes[i];
+        }
+
+        if (rt == NULL && (r->method & ngx_chat_api_routes[i].methods)) {
+            rt = &ngx_chat_api_routes[i];
+        }
+    }
+
+    /* the captures of the row that answers */
+    if (rt || first) {
+        (void) ngx_chat_api_match((rt ? rt : first)->path, &path, ctx);
+    }
+
+    return rt;
+}
+
+
+/* 1 when path has the segments of pattern; its captures go to ctx */
+static ngx_uint_t
+ngx_chat_api_match(const char *pattern, ngx_str_t *path,
+    ngx_chat_api_ctx_t *ctx)
+{
+    u_char      *p, *last, *end;
+    size_t       n;
+    ngx_str_t    seg;
+    const char  *s, *e;
+
+    ngx_str_null(&ctx->room);
+    ngx_str_null(&ctx->user);
+    ctx->seq = 0;
+
+    p = path->data;
+    last = path->data + path->len;
+    s = pattern;
+
+    for ( ;; ) {
+        e = strchr(s, '/');
+        if (e == NULL) {
+            e = s + ngx_strlen(s);
+        }
+
+        end = ngx_strlchr(p, last, '/');
+        if (end == NULL) {
+            end = last;
+        }
+
+        n = end - p;
+
+        if (n == 0) {
+            return 0;
+        }
+
+        seg.data = p;
+        seg.len = n;
+
+        if (ngx_strncmp(s, "{room}", 6) == 0) {
+            ctx->room = seg;
+
+        } else if (ngx_strncmp(s, "{user}", 6) == 0) {
+            ctx->user = seg;
+
+        } else if (ngx_strncmp(s, "{seq}", 5) == 0) {
+            ctx->seq = ngx_atoof(p, n);
+
+            if (ctx->seq < 1) {
+                ctx->seq = -1;      /* matched, but invalid */
+            }
+
+        } else if ((size_t) (e - s) != n || ngx_strncmp(p, s, n) != 0) {
+            return 0;
+        }
+
+        if (*e == '\0') {
+            return end == last;
+        }
+
+        if (end == last) {
+            return 0;
+        }
+
+        s = e + 1;
+        p = end + 1;
+    }
+}
+
+
+/* what is wrong with the path's captures, or NULL */
+static const char *
+ngx_chat_api_captures(ngx_chat_api_ctx_t *ctx)
+{
+    if (ctx->room.len
+        && !ngx_chat_room_id_valid((char *) ctx->room.data, ctx->room.len))
+    {
+        return "invalid room id";
+    }
+
+    if (ctx->user.len
+        && !ngx_chat_user_id_valid((char *) ctx->user.data, ctx->user.len))
+    {
+        return "invalid user id";
+    }
+
+    if (ctx->seq < 0) {
+        return "seq must be an integer from 1";
+    }
+
+    return NULL;
+}
+
+
+/* the methods of allowed as an Allow header names them */
+static char *
+ngx_chat_api_allow(ngx_http_request_t *r, ngx_uint_t allowed)
+{
+    u_char      *p, *allow;
+    ngx_uint_t   i;
+
+    allow = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, PUT, PATCH, DELETE"));
+    if (allow == NULL) {
+        return NULL;
+    }
+
+    p = allow;
+
+    for (i = 0; i < sizeof(ngx_chat_api_methods)
+                    / sizeof(ngx_chat_api_methods[0]); i++)
+    {
+        if (!(allowed & ngx_chat_api_methods[i].method)) {
+            continue;
+        }
+
+        if (p != allow) {
+            p = ngx_cpymem(p, ", ", 2);
+        }
+
+        p = ngx_cpymem(p, ngx_chat_api_methods[i].name,
+                       ngx_strlen(ngx_chat_api_methods[i].name));
+    }
+
+    *p = '\0';
+
+    return (char *) allow;
 }
 
 
@@ -235,46 +413,36 @@ ngx_chat_api_start(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
 
     /* history and cursors need stored messages */
-    if (!lcf->store->logged
-        && (ctx->route == NGX_CHAT_API_READ
-            || (ctx->route == NGX_CHAT_API_MESSAGES
-                && r->method != NGX_HTTP_POST)))
-    {
+    if ((ctx->route->flags & NGX_CHAT_API_LOGGED) && !lcf->store->logged) {
         return ngx_chat_http_error(r, "bad_request", NGX_CHAT_NOT_STORED);
     }
 
-    if (r->method == NGX_HTTP_POST) {
-        if (r->headers_in.content_length_n > NGX_CHAT_API_BODY_MAX) {
-            return ngx_chat_http_error(r, "too_large",
-                                       "the body is too large");
-        }
-
-        /*
-         * unbuffered: the body comes into memory of its own, never into a
-         * temporary file that would have to be read back with a blocking
-         * read
-         */
-        r->request_body_no_buffering = 1;
-
-        rc = ngx_http_read_client_request_body(r, ngx_chat_api_body_read);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+    if (!(r->method & NGX_CHAT_API_WITH_BODY)) {
+        return ctx->route->call(r, ctx);
     }
 
-    if (ctx->route == NGX_CHAT_API_MESSAGES) {
-        return ngx_chat_api_messages(r, ctx);
+    if (r->headers_in.content_length_n > NGX_CHAT_API_BODY_MAX) {
+        return ngx_chat_http_error(r, "too_large", "the body is too large");
     }
 
-    return ngx_chat_api_rooms(r, ctx);
+    /*
+     * unbuffered: the body comes into memory of its own, never into a
+     * temporary file that would have to be read back with a blocking read
+     */
+    r->request_body_no_buffering = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_chat_api_body_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
 }
 
 
 /* an op that answers this call on behalf of its caller */
-static ngx_chat_op_t *
+ngx_chat_op_t *
 ngx_chat_api_op(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     ngx_str_t *room, ngx_uint_t status)
 {
@@ -283,75 +451,8 @@ ngx_chat_api_op(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
 }
 
 
-/* the call named by the path under the location, and its room if any */
-static ngx_uint_t
-ngx_chat_api_route(ngx_http_request_t *r, ngx_str_t *room)
-{
-    u_char                    *p, *last, *slash;
-    ngx_str_t                  path, rest;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    path = r->uri;
-    ngx_str_null(room);
-
-    if (path.len >= clcf->name.len
-        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
-
-    if (path.len == 6 && ngx_strncmp(path.data, "health", 6) == 0) {
-        return NGX_CHAT_API_HEALTH;
-    }
-
-    if (path.len == 5 && ngx_strncmp(path.data, "rooms", 5) == 0) {
-        return NGX_CHAT_API_ROOMS;
-    }
-
-    if (path.len <= 6 || ngx_strncmp(path.data, "rooms/", 6) != 0) {
-        return 0;
-    }
-
-    p = path.data + 6;
-    last = path.data + path.len;
-    slash = ngx_strlchr(p, last, '/');
-
-    room->data = p;
-    room->len = (slash ? slash : last) - p;
-
-    if (room->len == 0) {
-        return 0;
-    }
-
-    if (slash == NULL) {
-        return NGX_CHAT_API_ROOM;
-    }
-
-    rest.data = slash + 1;
-    rest.len = last - rest.data;
-
-    if (rest.len == 8 && ngx_strncmp(rest.data, "messages", 8) == 0) {
-        return NGX_CHAT_API_MESSAGES;
-    }
-
-    if (rest.len == 4 && ngx_strncmp(rest.data, "read", 4) == 0) {
-        return NGX_CHAT_API_READ;
-    }
-
-    return 0;
-}
-
-
 static ngx_int_t
-ngx_chat_api_preflight(ngx_http_request_t *r, ngx_chat_api_route_t *rt)
+ngx_chat_api_preflight(ngx_http_request_t *r, const char *allow)
 {
     ngx_table_elt_t      *origin;
     ngx_chat_loc_conf_t  *lcf;
@@ -366,9 +467,9 @@ ngx_chat_api_preflight(ngx_http_request_t *r, ngx_chat_api_route_t *rt)
                                    "origin not allowed");
     }
 
-    if (ngx_chat_http_header_out(r, "Allow", rt->allow) != NGX_OK
+    if (ngx_chat_http_header_out(r, "Allow", allow) != NGX_OK
         || ngx_chat_http_header_out(r, "Access-Control-Allow-Methods",
-                                    rt->allow) != NGX_OK
+                                    allow) != NGX_OK
         || ngx_chat_http_header_out(r, "Access-Control-Allow-Headers",
                                     "Authorization, Content-Type") != NGX_OK
         || ngx_chat_http_header_out(r, "Access-Control-Max-Age", "600")
@@ -382,7 +483,7 @@ ngx_chat_api_preflight(ngx_http_request_t *r, ngx_chat_api_route_t *rt)
 
 
 static ngx_int_t
-ngx_chat_api_health(ngx_http_request_t *r)
+ngx_chat_api_health(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
     ngx_int_t        rc;
     ngx_uint_t       redis, pg, ok;
@@ -508,131 +609,34 @@ ngx_chat_api_body_take(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     return NGX_OK;
 }
 
-
-/* the body of a POST is in: run the call */
+/* the body is in: run the call */
 static void
 ngx_chat_api_body(ngx_http_request_t *r)
 {
     ngx_http_request_t  *prev;
+    ngx_chat_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
 
     prev = ngx_chat_op_enter(r);
-    ngx_chat_api_body_call(r);
+    ngx_http_finalize_request(r, ngx_chat_api_body_call(r, ctx));
     ngx_chat_op_leave(prev);
 }
 
 
-static void
-ngx_chat_api_body_call(ngx_http_request_t *r)
-{
-    ngx_str_t                 body;
-    const char               *code, *msg;
-    ngx_chat_op_t            *op;
-    ngx_chat_api_ctx_t       *ctx;
-    ngx_chat_request_t        req;
-    ngx_chat_loc_conf_t      *lcf;
-    ngx_chat_proto_limits_t   lim;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
-
-    if (ctx->body.len == 0) {
-        ngx_http_finalize_request(r,
-            ngx_chat_http_error(r, "bad_request",
-                                "a JSON body is needed"));
-        return;
-    }
-
-    body = ctx->body;
-
-    if (ctx->route == NGX_CHAT_API_ROOMS) {
-        ngx_http_finalize_request(r, ngx_chat_api_create(r, ctx, &body));
-        return;
-    }
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
-    lim.body_max = lcf->message_max;
-    lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
-
-    if (ngx_chat_request_decode_as(ctx->route == NGX_CHAT_API_READ
-                                   ? NGX_CHAT_REQ_READ : NGX_CHAT_REQ_SEND,
-                                   (char *) body.data, body.len, &lim, &req,
-                                   &code, &msg)
-        != 0)
-    {
-        ngx_chat_request_free(&req);
-        ngx_http_finalize_request(r,
-            ngx_chat_http_error(r, code, msg));
-        return;
-    }
-
-    op = ngx_chat_api_op(r, ctx, &ctx->room,
-                         ctx->route == NGX_CHAT_API_READ
-                         ? NGX_HTTP_NO_CONTENT : NGX_HTTP_CREATED);
-    if (op == NULL) {
-        ngx_chat_request_free(&req);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ctx->route == NGX_CHAT_API_READ) {
-        op->seq = req.seq;
-        ngx_chat_read(op);
-
-    } else {
-        /* the same send as over a WebSocket: one commit, one event */
-        lcf->store->send(op, ctx->auth.claims.name,
-                         ngx_strlen(ctx->auth.claims.name),
-                         &req);
-    }
-
-    ngx_chat_request_free(&req);
-
-    /* the op holds the request until it answers */
-    ngx_http_finalize_request(r, NGX_DONE);
-}
-
-
-/* GET /rooms/{room}/messages?before=&after=&limit= */
 static ngx_int_t
-ngx_chat_api_messages(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
+ngx_chat_api_body_call(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
-    int64_t         before, after, limit;
-    ngx_chat_op_t  *op;
-
-    before = 0;
-    after = -1;
-    limit = NGX_CHAT_HISTORY_LIMIT_DEF;
-
-    if (ngx_chat_api_arg(r, "before", 0, INT64_MAX, &before)
-        == NGX_ERROR
-        || ngx_chat_api_arg(r, "after", 0, INT64_MAX, &after)
-           == NGX_ERROR
-        || ngx_chat_api_arg(r, "limit", 1, NGX_CHAT_HISTORY_LIMIT_MAX, &limit)
-           == NGX_ERROR)
-    {
-        return ngx_chat_http_error(r, "bad_request",
-                                   "before and after must be integers >= 0, "
-                                   "limit an integer from 1 to "
-                                   ngx_value(NGX_CHAT_HISTORY_LIMIT_MAX));
+    if (ctx->body.len == 0 && (ctx->route->flags & NGX_CHAT_API_BODY)) {
+        return ngx_chat_http_error(r, "bad_request", "a JSON body is needed");
     }
 
-    op = ngx_chat_api_op(r, ctx, &ctx->room, NGX_HTTP_OK);
-    if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* before=0 asks for nothing: nothing comes before seq 1 either */
-    op->before = (before == 0 && ngx_chat_api_has_arg(r, "before"))
-                 ? 1 : before;
-    op->after = after;
-    op->limit = (ngx_uint_t) limit;
-
-    ngx_chat_history(op);
-
-    return NGX_DONE;
+    return ctx->route->call(r, ctx);
 }
 
 
-static ngx_uint_t
+
+ngx_uint_t
 ngx_chat_api_has_arg(ngx_http_request_t *r, const char *name)
 {
     ngx_str_t  v;
@@ -642,7 +646,7 @@ ngx_chat_api_has_arg(ngx_http_request_t *r, const char *name)
 
 
 /* an optional integer query argument: absent leaves *value as it is */
-static ngx_int_t
+ngx_int_t
 ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
     int64_t max, int64_t *value)
 {
@@ -670,7 +674,7 @@ ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
 
 
 /* a query argument's value, percent-decoded; a malformed escape is an error */
-static ngx_int_t
+ngx_int_t
 ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v)
 {
     u_char      *d, *p, *last;
@@ -713,240 +717,4 @@ ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v)
     v->len = d - v->data;
 
     return NGX_OK;
-}
-
-
-/* GET /rooms and GET /rooms/{room} */
-static ngx_int_t
-ngx_chat_api_rooms(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
-{
-    int             lengths[2];
-    const char     *values[2];
-    ngx_chat_op_t  *op;
-
-    op = ngx_chat_api_op(r, ctx, &ctx->room, NGX_HTTP_OK);
-    if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = op->user;
-    lengths[0] = op->user_len;
-    values[1] = op->room_len ? op->room : NULL;
-    lengths[1] = op->room_len;
-
-    ngx_chat_op_query(op, NGX_CHAT_SQL_ROOMS_OF, 2, values, lengths,
-                      ngx_chat_api_rooms_done);
-
-    return NGX_DONE;
-}
-
-
-/* POST /rooms {"room","name"?,"topic"?,"private"?} */
-static ngx_int_t
-ngx_chat_api_create(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
-    ngx_str_t *body)
-{
-    u_char           interval[NGX_INT64_LEN], burst[NGX_INT64_LEN];
-    int              lengths[7];
-    json_t          *root, *v;
-    ngx_str_t        room;
-    const char      *values[7], *err;
-    ngx_chat_op_t   *op;
-    json_error_t     jerr;
-
-    root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                      &jerr);
-
-    if (root == NULL || !json_is_object(root)) {
-        err = "the body must be a JSON object";
-        goto invalid;
-    }
-
-    v = json_object_get(root, "room");
-
-    if (!json_is_string(v)
-        || !ngx_chat_room_id_valid(json_string_value(v),
-                                   json_string_length(v))
-        || ngx_chat_room_is_dm(json_string_value(v), json_string_length(v)))
-    {
-        err = "\"room\" must be a channel id";
-        goto invalid;
-    }
-
-    room.data = (u_char *) json_string_value(v);
-    room.len = json_string_length(v);
-
-    values[2] = NULL;
-    lengths[2] = 0;
-    v = json_object_get(root, "name");
-
-    if (v != NULL) {
-        if (!json_is_string(v)
-            || json_string_length(v) > NGX_CHAT_ROOM_NAME_MAX)
-        {
-            err = "\"name\" must be a string of at most "
-                  ngx_value(NGX_CHAT_ROOM_NAME_MAX) " bytes";
-            goto invalid;
-        }
-
-        values[2] = json_string_value(v);
-        lengths[2] = json_string_length(v);
-    }
-
-    values[3] = NULL;
-    lengths[3] = 0;
-    v = json_object_get(root, "topic");
-
-    if (v != NULL) {
-        if (!json_is_string(v)
-            || json_string_length(v) > NGX_CHAT_ROOM_TOPIC_MAX)
-        {
-            err = "\"topic\" must be a string of at most "
-                  ngx_value(NGX_CHAT_ROOM_TOPIC_MAX) " bytes";
-            goto invalid;
-        }
-
-        values[3] = json_string_value(v);
-        lengths[3] = json_string_length(v);
-    }
-
-    v = json_object_get(root, "private");
-
-    if (v != NULL && !json_is_boolean(v)) {
-        err = "\"private\" must be true or false";
-        goto invalid;
-    }
-
-    values[4] = (v && json_is_true(v)) ? "t" : "f";
-    lengths[4] = 1;
-
-    op = ngx_chat_api_op(r, ctx, &room, NGX_HTTP_CREATED);
-    if (op == NULL) {
-        json_decref(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = op->room;
-    lengths[0] = op->room_len;
-    values[1] = op->user;
-    lengths[1] = op->user_len;
-    values[5] = (char *) interval;
-    values[6] = (char *) burst;
-    ngx_chat_sql_room_create_rate(interval, &lengths[5], burst,
-                                    &lengths[6]);
-
-    ngx_chat_op_query(op, NGX_CHAT_SQL_ROOM_CREATE, 7, values, lengths,
-                      ngx_chat_api_rooms_done);
-    json_decref(root);
-
-    return NGX_DONE;
-
-invalid:
-
-    if (root) {
-        json_decref(root);
-    }
-
-    return ngx_chat_http_error(r, "bad_request", err);
-}
-
-
-static void
-ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status)
-{
-    ngx_chat_op_t *op = data;
-
-    int              i, n;
-    ngx_chat_json_t  j;
-
-    if (ngx_chat_op_result(op, status, res) != NGX_OK) {
-        return;
-    }
-
-    n = PQntuples(res);
-
-    ngx_chat_json_init(&j, 256 + 384 * n);
-
-    if (op->room_len) {
-        if (n != 1) {
-            ngx_chat_json_free(&j);
-            ngx_chat_op_error(op, "not_found", "no such room");
-            return;
-        }
-
-        /* the room's own fields are the answer */
-        ngx_chat_api_room_json(&j, res, 0, 0);
-
-    } else {
-        ngx_chat_json_key(&j, "rooms");
-        ngx_chat_json_char(&j, '[');
-
-        for (i = 0; i < n; i++) {
-            ngx_chat_json_sep(&j);
-            ngx_chat_api_room_json(&j, res, i, 1);
-        }
-
-        ngx_chat_json_char(&j, ']');
-    }
-
-
-    ngx_chat_op_ok(op, &j);
-    ngx_chat_json_free(&j);
-}
-
-
-/*
- * A room row as {"room","kind","name","topic"?,"private","last_seq",
- * "read_seq","unread","role"?,"last_message"?}, or as those fields alone.
- */
-static void
-ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res, int row,
-    ngx_uint_t object)
-{
-    char  *id;
-    int    id_len;
-
-    id = PQgetvalue(res, row, 0);
-    id_len = PQgetlength(res, row, 0);
-
-    if (object) {
-        ngx_chat_json_char(j, '{');
-    }
-
-    ngx_chat_json_kv_str(j, "room", id, id_len);
-    ngx_chat_json_kv_str(j, "kind", PQgetvalue(res, row, 1),
-                         PQgetlength(res, row, 1));
-
-    if (PQgetisnull(res, row, 2)) {
-        ngx_chat_json_kv_raw(j, "name", "null", 4);
-
-    } else {
-        ngx_chat_json_kv_str(j, "name", PQgetvalue(res, row, 2),
-                             PQgetlength(res, row, 2));
-    }
-
-    if (!PQgetisnull(res, row, 3)) {
-        ngx_chat_json_kv_str(j, "topic", PQgetvalue(res, row, 3),
-                             PQgetlength(res, row, 3));
-    }
-
-    ngx_chat_json_kv_bool(j, "private", PQgetvalue(res, row, 4)[0] == 't');
-    ngx_chat_json_kv_int(j, "last_seq", atoll(PQgetvalue(res, row, 5)));
-    ngx_chat_json_kv_int(j, "read_seq", atoll(PQgetvalue(res, row, 7)));
-    ngx_chat_json_kv_int(j, "unread", atoll(PQgetvalue(res, row, 8)));
-
-    if (!PQgetisnull(res, row, 9)) {
-        ngx_chat_json_kv_str(j, "role", PQgetvalue(res, row, 9),
-                             PQgetlength(res, row, 9));
-    }
-
-    if (!PQgetisnull(res, row, NGX_CHAT_ROOM_COLUMNS)) {
-        ngx_chat_json_key(j, "last_message");
-        (void) ngx_chat_sql_row_message(res, row, NGX_CHAT_ROOM_COLUMNS,
-                                          id, id_len, 0, j);
-    }
-
-    if (object) {
-        ngx_chat_json_char(j, '}');
-    }
 }

@@ -97,7 +97,7 @@ sub scratch_db {
 # each in one transaction; dies with psql's output when one fails
 sub migrate {
     my ($conninfo, $from, $to) = @_;
-    for my $file (map { glob("$ROOT/sql/00${_}_*.sql") } $from .. $to) {
+    for my $file (map { glob(sprintf("%s/sql/%03d_*.sql", $ROOT, $_)) } $from .. $to) {
         my $cmd = command_line('psql', $conninfo, '-qX', '-v',
                                'ON_ERROR_STOP=1', '--single-transaction',
                                '-f', $file);
