@@ -307,6 +307,12 @@ begin
 end $$;
 
 
+-- the direct-message rooms of a user, by either of its two users
+create index rooms_dm_first on rooms (split_part(id, ':', 2))
+    where kind = 'dm';
+create index rooms_dm_second on rooms (split_part(id, ':', 3))
+    where kind = 'dm';
+
 -- Full-text search (GET /search): the newest p_limit messages matching
 -- p_query (websearch_to_tsquery syntax) with msg_id < p_before, in p_room
 -- (which p_user must be able to read) or in every room p_user is a member
@@ -332,11 +338,16 @@ begin
         v_rooms := array[p_room];
 
     else
-        select coalesce(array_agg(mb.room_id), '{}') into v_rooms
-          from members mb
-         where mb.user_id = p_user
-           and (mb.room_id not like 'dm:%'
-                or chat_dm_member(mb.room_id, p_user));
+        -- a direct-message room's two users are its members, whether
+        -- or not they have joined it
+        select coalesce(array_agg(x.id), '{}') into v_rooms
+          from (select mb.room_id as id from members mb
+                 where mb.user_id = p_user and mb.room_id not like 'dm:%'
+                union
+                select r.id from rooms r
+                 where r.kind = 'dm'
+                   and (split_part(r.id, ':', 2) = p_user
+                        or split_part(r.id, ':', 3) = p_user)) x;
     end if;
 
     if exists (select 1 from chat_room_bans b
