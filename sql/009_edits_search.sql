@@ -42,6 +42,26 @@ end $$;
 select chat_search_index('simple');
 
 
+-- Is p_user banned from (muted in) p_room at p_now (ms)?
+create or replace function chat_ban_active(p_room text, p_user text,
+    p_now bigint)
+returns boolean
+language sql stable as $$
+    select exists (select 1 from chat_room_bans b
+                    where b.room_id = p_room and b.user_id = p_user
+                      and (b.until is null or b.until > p_now))
+$$;
+
+create or replace function chat_mute_active(p_room text, p_user text,
+    p_now bigint)
+returns boolean
+language sql stable as $$
+    select exists (select 1 from chat_room_mutes m
+                    where m.room_id = p_room and m.user_id = p_user
+                      and (m.until is null or m.until > p_now))
+$$;
+
+
 -- Edits and deletes of one group commit, in batch order.  p_batch is a
 -- JSON array of {"op":"edit"|"delete","room","by","seq","body"?,
 -- "roles"} (roles: the JWT's, 1 admin, 2 moderator).  p_autocreate,
@@ -129,10 +149,7 @@ begin
 
     status := 'forbidden';
 
-    if exists (select 1 from chat_room_bans b
-                where b.room_id = p_room and b.user_id = p_user
-                  and (b.until is null or b.until > p_now))
-    then
+    if chat_ban_active(p_room, p_user, p_now) then
         message := 'banned from this room';
         return next;
         return;
@@ -163,10 +180,7 @@ begin
         if v_msg.sender <> p_user then
             message := 'only the sender edits a message';
 
-        elsif exists (select 1 from chat_room_mutes mu
-                       where mu.room_id = p_room and mu.user_id = p_user
-                         and (mu.until is null or mu.until > p_now))
-        then
+        elsif chat_mute_active(p_room, p_user, p_now) then
             message := 'muted in this room';
 
         elsif v_msg.deleted then
@@ -359,10 +373,7 @@ begin
         end if;
 
         v_rooms := array(select r from unnest(v_rooms) r
-                          where not exists (
-                              select 1 from chat_room_bans b
-                               where b.user_id = p_user and b.room_id = r
-                                 and (b.until is null or b.until > v_now)));
+                          where not chat_ban_active(r, p_user, v_now));
     end if;
 
     return query execute format(

@@ -151,7 +151,7 @@ ngx_chat_search_done(void *data, PGresult *res, ngx_uint_t status)
 {
     ngx_chat_op_t *op = data;
 
-    int              i, n;
+    int              n;
     ngx_uint_t       more;
     ngx_chat_json_t  j;
 
@@ -168,20 +168,7 @@ ngx_chat_search_done(void *data, PGresult *res, ngx_uint_t status)
 
     ngx_chat_json_init(&j, 256 + 512 * n);
     ngx_chat_json_key(&j, "messages");
-    ngx_chat_json_char(&j, '[');
-
-    for (i = 0; i < n; i++) {
-        ngx_chat_json_sep(&j);
-
-        if (ngx_chat_sql_row_message(res, i, 1, PQgetvalue(res, i, 0),
-                                     PQgetlength(res, i, 0), 0, &j)
-            != NGX_OK)
-        {
-            break;
-        }
-    }
-
-    ngx_chat_json_char(&j, ']');
+    ngx_chat_sql_rows_messages(res, 0, n, 1, NULL, 0, &j);
     ngx_chat_json_kv_bool(&j, "has_more", more);
 
     ngx_chat_op_ok(op, &j);

@@ -115,6 +115,8 @@ ngx_int_t ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
 
 ngx_int_t ngx_chat_sql_row_message(PGresult *res, int row, int c,
     const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);
+void ngx_chat_sql_rows_messages(PGresult *res, int first, int last, int c,
+    const char *room, size_t room_len, ngx_chat_json_t *j);
 ngx_chat_buf_t *ngx_chat_sql_row_event(PGresult *res, int row,
     const char *room, size_t room_len);
 

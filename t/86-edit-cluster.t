@@ -73,15 +73,23 @@ my $alice = login($ng[0], 'alice');
 my $alice1 = login($ng[1], 'alice');
 my $mod = token(sub => 'mod', roles => ['moderator']);
 
-# receivers: four on each instance (over its two workers)
-my @rcv = map { login($ng[$_ % 2], "r$_") } 0 .. 7;
-for my $c (@rcv) {
-    my (undef, $reply) = join_room($c);
-    die 'join failed' unless $reply && $reply->{type} eq 'ok';
+# receivers: on each instance, at least three and until both of its
+# workers hold some (reuseport spreads them)
+my @rcv;
+for my $k (0, 1) {
+    my (@mine, %workers);
+    while (@mine < 3 || (keys(%workers) < 2 && @mine < 24)) {
+        my $c = login($ng[$k], 'r' . scalar(@rcv) . "-$k");
+        my (undef, $reply) = join_room($c);
+        die 'join failed' unless $reply && $reply->{type} eq 'ok';
+        push @mine, $c;
+        push @rcv, { c => $c, on => $k };
+        my ($w) = worker_of($ng[$k], $c);
+        $workers{$w}++ if defined $w;
+    }
+    is scalar(keys %workers), 2,
+        'receivers on both workers of instance ' . ($k + 1);
 }
-my %workers;
-$workers{$_}++ for grep { defined } worker_of($ng[0], @rcv[0, 2, 4, 6]);
-diag 'receivers on instance 1 are on ' . scalar(keys %workers) . ' workers';
 
 # the client that will be away: it sees the first messages
 my $away = login($ng[0], 'away');
@@ -134,11 +142,11 @@ my $last_rev = 10 + @changes + 2;
 
 # every receiver: every durable event once, in rev order, no gap
 for my $i (0 .. $#rcv) {
-    my $c = $rcv[$i];
+    my $c = $rcv[$i]{c};
     my @got;
     run_loop(sub { push @got, take_durable($c); @got >= $last_rev }, 10);
     is_deeply [map { $_->{rev} } @got], [1 .. $last_rev],
-        "receiver $i (instance " . ($i % 2 + 1) . "): revs 1 to $last_rev "
+        "receiver $i (instance " . ($rcv[$i]{on} + 1) . "): revs 1 to $last_rev "
         . "in order, once each";
     is_deeply [map { $_->{type} } @got[10 .. 10 + $#changes]],
         [map { $_->[1] eq 'edit' ? 'edited' : 'deleted' } @changes],
@@ -220,5 +228,5 @@ my $s = api($ng[0], 'GET', "/search?q=$secret", user => 'alice');
 is_deeply $s->{json} && $s->{json}{messages}, [],
     'GET /search finds nothing of it';
 
-close_all($alice, $alice1, @rcv, $back, $fresh, $since);
+close_all($alice, $alice1, (map { $_->{c} } @rcv), $back, $fresh, $since);
 done_testing;
