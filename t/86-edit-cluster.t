@@ -5,8 +5,9 @@
 # both in rev order, each once, with no gap.  A client away meanwhile
 # rejoins on the other instance with since_rev and, applying what it is
 # sent, holds an exact copy of the room as history shows it; nothing it
-# is sent carries a deleted body.  join with since shows the current
-# state of each message.
+# is sent carries a deleted body, which is gone from PostgreSQL and
+# search.  join with since shows the current state of each message.
+# Edits of one message from both hosts at once take one commit order.
 use strict;
 use warnings;
 use FindBin;
@@ -227,6 +228,63 @@ is psql($pg, "select count(*) from messages where room_id = '$room'"
 my $s = api($ng[0], 'GET', "/search?q=$secret", user => 'alice');
 is_deeply $s->{json} && $s->{json}{messages}, [],
     'GET /search finds nothing of it';
+
+# edits of one message from both hosts at once: one commit order
+{
+    my $r2 = rand_room('editrace');
+    my @w = map { login($ng[$_], "w$_") } 0, 1;
+    for my $c (@w) {
+        my $id = next_id();
+        $c->send_json({ type => 'join', room => $r2, id => $id });
+        $c->wait_for(sub { ($_->{id} // '') eq $id }, 10);
+    }
+    my $seq = $alice->request({ type => 'send', room => $r2,
+                                body => 'race' })->{seq};
+    my @ids = map { my $k = $_;
+                    [map { "race-$k-$_" } 1 .. 20] } 0, 1;
+    for my $i (0 .. 19) {
+        for my $k (0, 1) {
+            ($k ? $alice1 : $alice)->send_json(
+                { type => 'edit', room => $r2, seq => $seq,
+                  id => $ids[$k][$i], body => "edit $k.$i" });
+        }
+    }
+    my @replies = map { [$_ ? $alice1->collect_replies($ids[1], 10)
+                            : $alice->collect_replies($ids[0], 10)] } 0, 1;
+    my %revs;
+    $revs{ $_->{rev} // 0 }++ for map { @$_ } @replies;
+    is_deeply [sort { $a <=> $b } keys %revs], [2 .. 41],
+        '40 edits from two hosts at once: revs 2 to 41, one each';
+    for my $k (0, 1) {
+        is_deeply [map { $_->{rev} } @{ $replies[$k] }],
+            [sort { $a <=> $b } map { $_->{rev} } @{ $replies[$k] }],
+            "... a connection's edits commit in the order it made them";
+    }
+    for my $k (0, 1) {
+        my @got;
+        my $c = $w[$k];
+        run_loop(sub {
+            push @got, grep { ($_->{room} // '') eq $r2
+                              && ($_->{type} // '') =~ /^(message|edited)$/ }
+                       splice @{ $c->{queue} };
+            @got >= 41 }, 10);
+        is_deeply [map { $_->{rev} } @got], [1 .. 41],
+            "a receiver on instance " . ($k + 1) . ": revs 1 to 41 in order";
+        my %by_rev = map { $_->{rev} => $_ } @got;
+        my ($last) = grep { $_->{rev} == 41 } map { @$_ } @replies;
+        is $by_rev{41}{body}, $last && $last->{id} =~ /race-(\d)-(\d+)/
+                               ? "edit $1." . ($2 - 1) : 'none',
+            '... and the edit with the last rev is the last it sees';
+    }
+    my $h = api($ng[1], 'GET', "/rooms/$r2/messages", user => 'alice');
+    my ($e) = @{ $h->{json}{messages} };
+    my ($last) = grep { $_->{rev} == 41 } map { @$_ } @replies;
+    is $e && $e->{rev}, 41, 'history: the message has rev 41';
+    is $e && $e->{body}, $last && $last->{id} =~ /race-(\d)-(\d+)/
+                         ? "edit $1." . ($2 - 1) : 'none',
+        '... and the body of the edit committed last';
+    close_all(@w);
+}
 
 close_all($alice, $alice1, (map { $_->{c} } @rcv), $back, $fresh, $since);
 done_testing;
