@@ -40,6 +40,12 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
 
     { NGX_HTTP_POST, "rooms/{room}/read", ngx_chat_api_read,
       NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
+
+    { NGX_HTTP_PATCH, "rooms/{room}/messages/{seq}", ngx_chat_api_message_edit,
+      NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_DELETE, "rooms/{room}/messages/{seq}",
+      ngx_chat_api_message_delete, NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_GET, "search", ngx_chat_api_search, NGX_CHAT_API_LOGGED },
 };
 
 
