@@ -17,6 +17,7 @@
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_redis.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_members.h"
 
 
 #define NGX_CHAT_TYPING_WINDOW  "2000"
@@ -55,6 +56,14 @@ ngx_chat_typing(ngx_chat_session_t *s, ngx_chat_request_t *req)
     if (!ngx_chat_fanout_joined(s, req->room, req->room_len)) {
         ngx_chat_session_error(s, req->id, req->id_len, "bad_request",
                                "join the room first");
+        return;
+    }
+
+    if (ngx_chat_members_muted(req->room, req->room_len, (char *) s->user,
+                               s->user_len))
+    {
+        ngx_chat_session_error(s, req->id, req->id_len, "forbidden",
+                               "muted in this room");
         return;
     }
 
