@@ -543,7 +543,7 @@ begin
         raise exception 'banned from this room' using errcode = '42501';
     end if;
 
-    if v_user = v_by and v_act not in ('leave', 'room') then
+    if v_user = v_by and v_act not in ('leave', 'room', 'add') then
         raise exception 'not on oneself' using errcode = '42501';
     end if;
 
