@@ -497,6 +497,15 @@ begin
 end $$;
 
 
+-- The answer to a membership call: {"room","user","role"?}
+create function chat_member_reply(p_room text, p_user text, p_role text)
+returns text
+language sql immutable as $$
+    select json_strip_nulls(json_build_object('room', p_room, 'user', p_user,
+                                              'role', p_role))::text
+$$;
+
+
 -- One membership or moderation action, or a room change, on a locked
 -- room.  p_e: {"room","by","jwt"?,"action","user"?,"role"?,"until"?,
 -- "reason"?,"name"?,"topic"?}; action is add, role, leave, kick, ban,
@@ -559,7 +568,7 @@ begin
         raise exception 'not a member of this room' using errcode = 'P0002';
     end if;
 
-    o_reply := json_build_object('room', v_room.id, 'user', v_user)::text;
+    o_reply := chat_member_reply(v_room.id, v_user, null);
 
     if v_act = 'room' then
         update rooms
@@ -575,8 +584,7 @@ begin
                 using errcode = '23505';
         end if;
         if v_target is not null then
-            o_reply := json_build_object('room', v_room.id, 'user', v_user,
-                                         'role', v_target)::text;
+            o_reply := chat_member_reply(v_room.id, v_user, v_target);
             return;
         end if;
         insert into members (room_id, user_id) values (v_room.id, v_user);
@@ -586,8 +594,7 @@ begin
 
     elsif v_act = 'role' then
         if v_target = p_e->>'role' then
-            o_reply := json_build_object('room', v_room.id, 'user', v_user,
-                                         'role', v_target)::text;
+            o_reply := chat_member_reply(v_room.id, v_user, v_target);
             return;
         end if;
         v_target := p_e->>'role';
@@ -656,14 +663,13 @@ begin
                                v_evuntil, v_room) e;
 
     if v_act = 'room' then
-        o_reply := json_build_object('room', v_room.id, 'kind', v_room.kind,
-                                     'name', v_room.name,
-                                     'topic', v_room.topic,
-                                     'private', v_room.private,
-                                     'last_seq', v_room.last_seq)::text;
+        o_reply := json_strip_nulls(json_build_object(
+                       'room', v_room.id, 'kind', v_room.kind,
+                       'name', v_room.name, 'topic', v_room.topic,
+                       'private', v_room.private,
+                       'last_seq', v_room.last_seq))::text;
     elsif v_act in ('add', 'role') then
-        o_reply := json_build_object('room', v_room.id, 'user', v_user,
-                                     'role', v_target)::text;
+        o_reply := chat_member_reply(v_room.id, v_user, v_target);
     end if;
 end $$;
 

@@ -112,19 +112,22 @@ void
 ngx_chat_members_entered(const char *room, size_t room_len,
     const char *user, size_t user_len, PGresult *res, int row)
 {
+    int64_t  until, rev;
+
     if (PQnfields(res) <= NGX_CHAT_ENTER_MUTED_UNTIL) {
         return;
     }
 
-    ngx_chat_members_mute_set(room, room_len, user, user_len,
-                  PQgetisnull(res, row, NGX_CHAT_ENTER_MUTED_UNTIL)
-                  ? 0 : atoll(PQgetvalue(res, row, NGX_CHAT_ENTER_MUTED_UNTIL)));
+    until = PQgetisnull(res, row, NGX_CHAT_ENTER_MUTED_UNTIL)
+            ? 0 : atoll(PQgetvalue(res, row, NGX_CHAT_ENTER_MUTED_UNTIL));
+
+    ngx_chat_members_mute_set(room, room_len, user, user_len, until);
 
     if (!PQgetisnull(res, row, NGX_CHAT_ENTER_EVENT)) {
-        ngx_chat_fanout_committed(room, room_len,
-                          atoll(PQgetvalue(res, row, NGX_CHAT_ENTER_EVENT_REV)),
-                          0, PQgetvalue(res, row, NGX_CHAT_ENTER_EVENT),
-                          PQgetlength(res, row, NGX_CHAT_ENTER_EVENT));
+        rev = atoll(PQgetvalue(res, row, NGX_CHAT_ENTER_EVENT_REV));
+        ngx_chat_fanout_committed(room, room_len, rev, 0,
+                                  PQgetvalue(res, row, NGX_CHAT_ENTER_EVENT),
+                                  PQgetlength(res, row, NGX_CHAT_ENTER_EVENT));
     }
 }
 
