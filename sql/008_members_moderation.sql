@@ -506,6 +506,55 @@ language sql immutable as $$
 $$;
 
 
+-- Who may do p_act in p_room (protocol.md section 9, with chat_may):
+-- raises forbidden or not_found, or answers the role of p_user (null:
+-- not a member).
+create function chat_member_check(p_room rooms, p_act text, p_by text,
+    p_user text, p_jwt text)
+returns text
+language plpgsql stable as $$
+declare
+    v_actor   text;
+    v_target  text;
+begin
+    v_actor := chat_role_of(p_room.id, p_by, p_jwt);
+
+    -- a private room tells a non-member nothing but that it is private
+    if (p_room.kind = 'dm' and not chat_dm_member(p_room.id, p_by))
+       or (p_room.private and v_actor is null)
+    then
+        raise exception 'not a member of this room' using errcode = '42501';
+    end if;
+
+    if p_room.kind = 'dm' then
+        raise exception 'a direct-message room has no moderation'
+            using errcode = '42501';
+    end if;
+
+    if chat_banned(p_room.id, p_by, chat_now_ms()) then
+        raise exception 'banned from this room' using errcode = '42501';
+    end if;
+
+    if p_user = p_by and p_act not in ('leave', 'room', 'add') then
+        raise exception 'not on oneself' using errcode = '42501';
+    end if;
+
+    select m.role into v_target from members m
+     where m.room_id = p_room.id and m.user_id = p_user;
+
+    if not chat_may(p_act, v_actor, v_target) then
+        raise exception 'not allowed in this room (protocol.md section 9)'
+            using errcode = '42501';
+    end if;
+
+    if p_act in ('leave', 'kick', 'role') and v_target is null then
+        raise exception 'not a member of this room' using errcode = 'P0002';
+    end if;
+
+    return v_target;
+end $$;
+
+
 -- One membership or moderation action, or a room change, on a locked
 -- room.  p_e: {"room","by","jwt"?,"action","user"?,"role"?,"until"?,
 -- "reason"?,"name"?,"topic"?}; action is add, role, leave, kick, ban,
@@ -519,7 +568,6 @@ declare
     v_act     text := p_e->>'action';
     v_by      text := p_e->>'by';
     v_user    text := coalesce(p_e->>'user', p_e->>'by');
-    v_actor   text;
     v_target  text;
     v_until   bigint := (p_e->>'until')::bigint;
     v_now     bigint := chat_now_ms();
@@ -534,39 +582,8 @@ begin
         raise exception 'no such room' using errcode = 'P0002';
     end if;
 
-    v_actor := chat_role_of(v_room.id, v_by, p_e->>'jwt');
-
-    -- a private room tells a non-member nothing but that it is private
-    if (v_room.kind = 'dm' and not chat_dm_member(v_room.id, v_by))
-       or (v_room.private and v_actor is null)
-    then
-        raise exception 'not a member of this room' using errcode = '42501';
-    end if;
-
-    if v_room.kind = 'dm' then
-        raise exception 'a direct-message room has no moderation'
-            using errcode = '42501';
-    end if;
-
-    if chat_banned(v_room.id, v_by, v_now) then
-        raise exception 'banned from this room' using errcode = '42501';
-    end if;
-
-    if v_user = v_by and v_act not in ('leave', 'room', 'add') then
-        raise exception 'not on oneself' using errcode = '42501';
-    end if;
-
-    select m.role into v_target from members m
-     where m.room_id = v_room.id and m.user_id = v_user;
-
-    if not chat_may(v_act, v_actor, v_target) then
-        raise exception 'not allowed in this room (protocol.md section 9)'
-            using errcode = '42501';
-    end if;
-
-    if v_act in ('leave', 'kick', 'role') and v_target is null then
-        raise exception 'not a member of this room' using errcode = 'P0002';
-    end if;
+    v_target := chat_member_check(v_room, v_act, v_by, v_user,
+                                  p_e->>'jwt');
 
     o_reply := chat_member_reply(v_room.id, v_user, null);
 
@@ -589,8 +606,6 @@ begin
         end if;
         insert into members (room_id, user_id) values (v_room.id, v_user);
         v_target := 'member';
-        v_ev := 'joined';
-        v_evby := v_by;
 
     elsif v_act = 'role' then
         if v_target = p_e->>'role' then
@@ -600,30 +615,18 @@ begin
         v_target := p_e->>'role';
         update members set role = v_target
          where room_id = v_room.id and user_id = v_user;
-        v_ev := 'role';
-        v_evby := v_by;
-        v_role := v_target;
 
-    elsif v_act = 'leave' then
+    elsif v_act in ('leave', 'kick') then
         delete from members where room_id = v_room.id and user_id = v_user;
-        v_ev := 'left';
-
-    elsif v_act = 'kick' then
-        delete from members where room_id = v_room.id and user_id = v_user;
-        v_ev := 'kicked';
-        v_evby := v_by;
 
     elsif v_act = 'ban' then
-        insert into chat_room_bans as x (room_id, user_id, until, reason,
-                                         by_user, at)
+        insert into chat_room_bans (room_id, user_id, until, reason,
+                                    by_user, at)
             values (v_room.id, v_user, v_until, p_e->>'reason', v_by, v_now)
             on conflict (room_id, user_id) do update
                 set until = excluded.until, reason = excluded.reason,
                     by_user = excluded.by_user, at = excluded.at;
         delete from members where room_id = v_room.id and user_id = v_user;
-        v_ev := 'banned';
-        v_evby := v_by;
-        v_evuntil := v_until;
 
     elsif v_act = 'unban' then
         delete from chat_room_bans
@@ -631,19 +634,13 @@ begin
         if not found then
             return;
         end if;
-        v_ev := 'unbanned';
-        v_evby := v_by;
 
     elsif v_act = 'mute' then
-        insert into chat_room_mutes as x (room_id, user_id, until, by_user,
-                                          at)
+        insert into chat_room_mutes (room_id, user_id, until, by_user, at)
             values (v_room.id, v_user, v_until, v_by, v_now)
             on conflict (room_id, user_id) do update
                 set until = excluded.until, by_user = excluded.by_user,
                     at = excluded.at;
-        v_ev := 'muted';
-        v_evby := v_by;
-        v_evuntil := v_until;
 
     elsif v_act = 'unmute' then
         delete from chat_room_mutes
@@ -651,12 +648,20 @@ begin
         if not found then
             return;
         end if;
-        v_ev := 'unmuted';
-        v_evby := v_by;
 
     else
         raise exception 'unknown action' using errcode = '22023';
     end if;
+
+    -- the member event of the action (null: a room event)
+    v_ev := case v_act when 'add' then 'joined' when 'role' then 'role'
+                       when 'leave' then 'left' when 'kick' then 'kicked'
+                       when 'ban' then 'banned' when 'unban' then 'unbanned'
+                       when 'mute' then 'muted' when 'unmute' then 'unmuted'
+                       end;
+    v_evby := case when v_act <> 'leave' then v_by end;
+    v_evuntil := case when v_act in ('ban', 'mute') then v_until end;
+    v_role := case when v_act = 'role' then v_target end;
 
     select e.o_rev, e.o_event into o_rev, o_event
       from chat_room_event_add(v_room.id, v_user, v_ev, v_evby, v_role,
