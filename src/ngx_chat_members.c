@@ -3,8 +3,8 @@
  * worker joined to its room in rev order (ngx_chat_deliver.c); right
  * after queuing it to the room's sessions, the worker applies it here:
  * a kick, ban or leave takes the user's sessions out of the room (they
- * get that event and nothing more from it), a mute or unmute is kept in
- * the worker's table of mutes that typing consults.
+ * get that event and nothing more from it), a mute or a ban is kept in
+ * the worker's table that typing consults.
  */
 
 #include "ngx_chat.h"
@@ -23,12 +23,16 @@ struct ngx_chat_mute_s {
     ngx_chat_mute_t  *next;
     int64_t           until;
     size_t            len;
-    char              key[1];        /* room, space, user */
+    char              key[1];        /* kind, room, space, user */
 };
 
 
+static void ngx_chat_mark_set(char kind, const char *room, size_t room_len,
+    const char *user, size_t user_len, int64_t until);
+static ngx_uint_t ngx_chat_marked(char kind, const char *room,
+    size_t room_len, const char *user, size_t user_len);
 static ngx_chat_mute_t **ngx_chat_mute_find(const char *key, size_t len);
-static size_t ngx_chat_mute_key(char *buf, const char *room,
+static size_t ngx_chat_mute_key(char *buf, char kind, const char *room,
     size_t room_len, const char *user, size_t user_len);
 
 
@@ -80,6 +84,15 @@ ngx_chat_members_event(ngx_chat_room_t *room, ngx_chat_buf_t *b)
 
     act = json_string_value(action);
 
+    v = json_object_get(root, "until");
+    until = json_is_integer(v) ? json_integer_value(v) : INT64_MAX;
+
+    if (ngx_strcmp(act, "banned") == 0) {
+        ngx_chat_mark_set('b', room->id, room->id_len,
+                          json_string_value(user), json_string_length(user),
+                          until);
+    }
+
     if (ngx_strcmp(act, "kicked") == 0 || ngx_strcmp(act, "banned") == 0
         || ngx_strcmp(act, "left") == 0)
     {
@@ -87,16 +100,16 @@ ngx_chat_members_event(ngx_chat_room_t *room, ngx_chat_buf_t *b)
                                   json_string_length(user));
 
     } else if (ngx_strcmp(act, "muted") == 0) {
-        v = json_object_get(root, "until");
-        until = json_is_integer(v) ? json_integer_value(v) : INT64_MAX;
-        ngx_chat_members_mute_set(room->id, room->id_len,
-                                  json_string_value(user),
-                                  json_string_length(user), until);
+        ngx_chat_mark_set('m', room->id, room->id_len,
+                          json_string_value(user), json_string_length(user),
+                          until);
 
-    } else if (ngx_strcmp(act, "unmuted") == 0) {
-        ngx_chat_members_mute_set(room->id, room->id_len,
-                                  json_string_value(user),
-                                  json_string_length(user), 0);
+    } else if (ngx_strcmp(act, "unmuted") == 0
+               || ngx_strcmp(act, "unbanned") == 0)
+    {
+        ngx_chat_mark_set(act[2] == 'm' ? 'm' : 'b', room->id, room->id_len,
+                          json_string_value(user), json_string_length(user),
+                          0);
     }
 
     json_decref(root);
@@ -121,7 +134,8 @@ ngx_chat_members_entered(const char *room, size_t room_len,
     until = PQgetisnull(res, row, NGX_CHAT_ENTER_MUTED_UNTIL)
             ? 0 : atoll(PQgetvalue(res, row, NGX_CHAT_ENTER_MUTED_UNTIL));
 
-    ngx_chat_members_mute_set(room, room_len, user, user_len, until);
+    ngx_chat_mark_set('m', room, room_len, user, user_len, until);
+    ngx_chat_mark_set('b', room, room_len, user, user_len, 0);
 
     if (!PQgetisnull(res, row, NGX_CHAT_ENTER_EVENT)) {
         rev = atoll(PQgetvalue(res, row, NGX_CHAT_ENTER_EVENT_REV));
@@ -132,15 +146,33 @@ ngx_chat_members_entered(const char *room, size_t room_len,
 }
 
 
-void
-ngx_chat_members_mute_set(const char *room, size_t room_len,
+/* why the user may not type in the room (banned, muted), or NULL */
+const char *
+ngx_chat_members_refused(const char *room, size_t room_len,
+    const char *user, size_t user_len)
+{
+    if (ngx_chat_marked('b', room, room_len, user, user_len)) {
+        return "banned from this room";
+    }
+
+    if (ngx_chat_marked('m', room, room_len, user, user_len)) {
+        return "muted in this room";
+    }
+
+    return NULL;
+}
+
+
+/* a mute ('m') or ban ('b') of the user in the room; until 0: none */
+static void
+ngx_chat_mark_set(char kind, const char *room, size_t room_len,
     const char *user, size_t user_len, int64_t until)
 {
-    char              key[NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX + 2];
+    char              key[NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX + 3];
     size_t            len;
     ngx_chat_mute_t  *m, **p;
 
-    len = ngx_chat_mute_key(key, room, room_len, user, user_len);
+    len = ngx_chat_mute_key(key, kind, room, room_len, user, user_len);
     p = ngx_chat_mute_find(key, len);
 
     if (*p) {
@@ -172,15 +204,15 @@ ngx_chat_members_mute_set(const char *room, size_t room_len,
 }
 
 
-ngx_uint_t
-ngx_chat_members_muted(const char *room, size_t room_len, const char *user,
-    size_t user_len)
+static ngx_uint_t
+ngx_chat_marked(char kind, const char *room, size_t room_len,
+    const char *user, size_t user_len)
 {
-    char              key[NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX + 2];
+    char              key[NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX + 3];
     size_t            len;
     ngx_chat_mute_t  *m, **p;
 
-    len = ngx_chat_mute_key(key, room, room_len, user, user_len);
+    len = ngx_chat_mute_key(key, kind, room, room_len, user, user_len);
     p = ngx_chat_mute_find(key, len);
     m = *p;
 
@@ -218,14 +250,16 @@ ngx_chat_mute_find(const char *key, size_t len)
 }
 
 
-/* room ids hold no space: "room user" names one user in one room */
+/* room ids hold no space: "<kind>room user" names one user in one room */
 static size_t
-ngx_chat_mute_key(char *buf, const char *room, size_t room_len,
+ngx_chat_mute_key(char *buf, char kind, const char *room, size_t room_len,
     const char *user, size_t user_len)
 {
     char  *p;
 
-    p = (char *) ngx_cpymem(buf, room, room_len);
+    p = buf;
+    *p++ = kind;
+    p = (char *) ngx_cpymem(p, room, room_len);
     *p++ = ' ';
     p = (char *) ngx_cpymem(p, user, user_len);
 

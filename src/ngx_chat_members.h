@@ -16,7 +16,7 @@
 /*
  * b, a durable event of room, was just queued to the room's sessions:
  * a member event ending a membership takes the user's sessions out of
- * the room, a mute or unmute is remembered
+ * the room, a mute or ban (and their end) is remembered
  */
 void ngx_chat_members_event(ngx_chat_room_t *room, ngx_chat_buf_t *b);
 
@@ -28,10 +28,11 @@ void ngx_chat_members_event(ngx_chat_room_t *room, ngx_chat_buf_t *b);
 void ngx_chat_members_entered(const char *room, size_t room_len,
     const char *user, size_t user_len, PGresult *res, int row);
 
-/* until: ms since the epoch, 0 for none */
-void ngx_chat_members_mute_set(const char *room, size_t room_len,
-    const char *user, size_t user_len, int64_t until);
-ngx_uint_t ngx_chat_members_muted(const char *room, size_t room_len,
+/*
+ * why the user may not type in the room (banned or muted, as this worker
+ * learnt at join and from member events), or NULL
+ */
+const char *ngx_chat_members_refused(const char *room, size_t room_len,
     const char *user, size_t user_len);
 
 /* ngx_chat_users.c: an authenticated user, recorded once per worker */

@@ -91,7 +91,8 @@ is_api_error(api($ng, 'PATCH', "/rooms/$pub", user => $mem,
 $r = api($ng, 'PATCH', "/rooms/$pub", user => $own,
          json => { name => 'Renamed', topic => 'new topic' });
 is $r->{status}, 200, 'PATCH by the owner: 200';
-is_deeply [@{ $r->{json} }{qw(room name topic)}], [$pub, 'Renamed', 'new topic'],
+is_deeply [@{ $r->{json} }{qw(room name topic)}],
+    [$pub, 'Renamed', 'new topic'],
     'the answer is the room as changed';
 $ev = wait_event($wm, 'room', $pub);
 is_deeply [@{ $ev // {} }{qw(name topic private)}],
