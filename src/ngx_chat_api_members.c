@@ -30,6 +30,9 @@ typedef struct {
 } ngx_chat_api_members_t;
 
 
+static ngx_int_t ngx_chat_api_sanction(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx, const char *action, const char *undo,
+    ngx_uint_t reason);
 static ngx_int_t ngx_chat_api_action(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx, const char *action, json_t *body,
     ngx_uint_t status);
@@ -224,13 +227,29 @@ ngx_chat_api_member_delete(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 ngx_int_t
 ngx_chat_api_ban(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
+    return ngx_chat_api_sanction(r, ctx, "ban", "unban", 1);
+}
+
+
+/* POST /rooms/{room}/mutes/{user} {"until"?}, and DELETE */
+ngx_int_t
+ngx_chat_api_mute(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
+{
+    return ngx_chat_api_sanction(r, ctx, "mute", "unmute", 0);
+}
+
+
+/* a ban or mute (POST, with "until" and maybe "reason"), or its end */
+static ngx_int_t
+ngx_chat_api_sanction(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
+    const char *action, const char *undo, ngx_uint_t reason)
+{
     json_t      *root, *v;
     ngx_int_t    rc;
     const char  *err;
 
     if (r->method == NGX_HTTP_DELETE) {
-        return ngx_chat_api_action(r, ctx, "unban", NULL,
-                                   NGX_HTTP_NO_CONTENT);
+        return ngx_chat_api_action(r, ctx, undo, NULL, NGX_HTTP_NO_CONTENT);
     }
 
     if (ngx_chat_api_body_object(ctx, &root) != NGX_OK) {
@@ -239,7 +258,7 @@ ngx_chat_api_ban(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     }
 
     err = ngx_chat_api_until(root);
-    v = root ? json_object_get(root, "reason") : NULL;
+    v = (root && reason) ? json_object_get(root, "reason") : NULL;
 
     if (err == NULL && v != NULL
         && (!json_is_string(v)
@@ -250,38 +269,7 @@ ngx_chat_api_ban(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     }
 
     rc = err ? ngx_chat_http_error(r, "bad_request", err)
-             : ngx_chat_api_action(r, ctx, "ban", root, NGX_HTTP_NO_CONTENT);
-
-    if (root) {
-        json_decref(root);
-    }
-
-    return rc;
-}
-
-
-/* POST /rooms/{room}/mutes/{user} {"until"?}, and DELETE */
-ngx_int_t
-ngx_chat_api_mute(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
-{
-    json_t      *root;
-    ngx_int_t    rc;
-    const char  *err;
-
-    if (r->method == NGX_HTTP_DELETE) {
-        return ngx_chat_api_action(r, ctx, "unmute", NULL,
-                                   NGX_HTTP_NO_CONTENT);
-    }
-
-    if (ngx_chat_api_body_object(ctx, &root) != NGX_OK) {
-        return ngx_chat_http_error(r, "bad_request",
-                                   "the body must be a JSON object");
-    }
-
-    err = ngx_chat_api_until(root);
-
-    rc = err ? ngx_chat_http_error(r, "bad_request", err)
-             : ngx_chat_api_action(r, ctx, "mute", root, NGX_HTTP_NO_CONTENT);
+             : ngx_chat_api_action(r, ctx, action, root, NGX_HTTP_NO_CONTENT);
 
     if (root) {
         json_decref(root);
