@@ -12,6 +12,7 @@
 #include "ngx_chat_proto.h"
 #include "ngx_chat_pg.h"
 #include "ngx_chat_sql.h"
+#include "ngx_chat_members.h"
 
 
 typedef struct {
@@ -217,6 +218,8 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
             ngx_chat_access_answer(ac, 0, 0, "not_found", "no such room", 0);
 
         } else {
+            ngx_chat_members_entered(ac->room, ac->room_len, ac->user,
+                                     ac->user_len, res, row);
             ngx_chat_access_answer(ac, atoll(PQgetvalue(res, row, 1)),
                                    atoll(PQgetvalue(res, row, 5)), NULL,
                                    NULL, 0);

@@ -11,6 +11,7 @@
 #include "ngx_chat_http.h"
 #include "ngx_chat_error.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_members.h"
 
 
 #define NGX_CHAT_API_BODY_MAX   65536
@@ -46,6 +47,21 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
     { NGX_HTTP_DELETE, "rooms/{room}/messages/{seq}",
       ngx_chat_api_message_delete, NGX_CHAT_API_LOGGED },
     { NGX_HTTP_GET, "search", ngx_chat_api_search, NGX_CHAT_API_LOGGED },
+
+    /* direct messages, membership, moderation (ngx_chat_api_members.c) */
+    { NGX_HTTP_POST, "dm/{user}", ngx_chat_api_dm, NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_PATCH, "rooms/{room}", ngx_chat_api_room_patch,
+      NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_GET, "rooms/{room}/members", ngx_chat_api_members,
+      NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_PUT, "rooms/{room}/members/{user}", ngx_chat_api_member_put,
+      NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_DELETE, "rooms/{room}/members/{user}",
+      ngx_chat_api_member_delete, NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "rooms/{room}/bans/{user}",
+      ngx_chat_api_ban, NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "rooms/{room}/mutes/{user}",
+      ngx_chat_api_mute, NGX_CHAT_API_LOGGED },
 };
 
 
@@ -386,6 +402,11 @@ ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
     ngx_chat_api_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
+
+    if (claims) {
+        ngx_chat_users_seen(claims->sub, ngx_strlen(claims->sub),
+                            claims->name, ngx_strlen(claims->name));
+    }
 
     ctx->rc = claims ? ngx_chat_api_start(r, ctx)
                      : ngx_chat_api_refuse(r, "invalid token");

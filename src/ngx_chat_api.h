@@ -67,6 +67,20 @@ ngx_int_t ngx_chat_api_messages(ngx_http_request_t *r,
 ngx_int_t ngx_chat_api_message_send(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 ngx_int_t ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
+void ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status);
+
+/* ngx_chat_api_members.c */
+ngx_int_t ngx_chat_api_dm(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_room_patch(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_members(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_member_put(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_member_delete(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_ban(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_mute(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
 
 /* ngx_chat_edit.c */
 ngx_int_t ngx_chat_api_message_edit(ngx_http_request_t *r,

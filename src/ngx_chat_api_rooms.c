@@ -12,8 +12,6 @@
 #include <jansson.h>
 
 
-static void ngx_chat_api_rooms_done(void *data, PGresult *res,
-    ngx_uint_t status);
 static void ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res,
     int row, ngx_uint_t object);
 
@@ -267,7 +265,8 @@ ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 }
 
 
-static void
+/* answers an op with the rows of chat_rooms_of */
+void
 ngx_chat_api_rooms_done(void *data, PGresult *res, ngx_uint_t status)
 {
     ngx_chat_op_t *op = data;

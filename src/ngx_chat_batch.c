@@ -49,23 +49,37 @@ static void ngx_chat_message_write(ngx_chat_json_t *j,
     ngx_chat_commit_t *c);
 static void ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res,
     int row);
+static void ngx_chat_member_write(ngx_chat_json_t *j, ngx_chat_commit_t *c);
+static void ngx_chat_member_done(ngx_chat_commit_t *c, PGresult *res,
+    int row);
 
 
 static const ngx_chat_commit_kind_t  ngx_chat_commit_kinds[] = {
 
     { "message", NGX_CHAT_SQL_COMMIT_MESSAGES, ngx_chat_message_write,
-      ngx_chat_message_done, NULL },
+      ngx_chat_message_done, NULL, 0 },
 
     { "edited", NGX_CHAT_SQL_COMMIT_CHANGES, ngx_chat_change_write,
-      ngx_chat_change_done, ngx_chat_change_refused },
+      ngx_chat_change_done, ngx_chat_change_refused, 0 },
 
     { "deleted", NGX_CHAT_SQL_COMMIT_CHANGES, ngx_chat_change_write,
-      ngx_chat_change_done, ngx_chat_change_refused },
+      ngx_chat_change_done, ngx_chat_change_refused, 0 },
 
-    /* membership, moderation, room: one row each */
+    /* membership, moderation and room changes (sql/008) */
+    { "member", NGX_CHAT_SQL_COMMIT_MEMBERS, ngx_chat_member_write,
+      ngx_chat_member_done, NULL, NGX_CHAT_COMMIT_COLUMNS + 2 },
 };
 
 #define NGX_CHAT_COMMIT_MESSAGE  (&ngx_chat_commit_kinds[0])
+#define NGX_CHAT_COMMIT_MEMBER   (&ngx_chat_commit_kinds[3])
+
+
+/* an action of the kind "member": its element, written by the caller */
+typedef struct {
+    ngx_chat_commit_t    commit;       /* first */
+    size_t               len;
+    char                 data[1];
+} ngx_chat_member_commit_t;
 
 
 /* the kind of that name, for the kinds written in other files */
@@ -318,7 +332,13 @@ ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res, int row)
 
     st = res ? PQgetvalue(res, row, NGX_CHAT_COMMIT_STATUS) : "";
 
-    if (ngx_strcmp(st, "not_found") == 0) {
+    if (res && c->kind->message && !PQgetisnull(res, row, c->kind->message)
+        && ngx_strcmp(st, "internal") != 0)
+    {
+        /* the status is a protocol code, the words the statement's own */
+        ngx_chat_commit_fail(c, st, PQgetvalue(res, row, c->kind->message));
+
+    } else if (ngx_strcmp(st, "not_found") == 0) {
         ngx_chat_commit_fail(c, "not_found", "no such room");
 
     } else if (ngx_strcmp(st, "rate_limited") == 0) {
@@ -440,7 +460,7 @@ ngx_chat_message_write(ngx_chat_json_t *j, ngx_chat_commit_t *c)
 }
 
 
-/* columns after NGX_CHAT_COMMIT_COLUMNS: seq, msg_id, ts */
+/* columns after NGX_CHAT_COMMIT_COLUMNS: seq, msg_id, ts, joined */
 static void
 ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res, int row)
 {
@@ -472,6 +492,24 @@ ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res, int row)
     m.meta_len = snd->meta_len;
     m.with_type = 1;
 
+    /* a new member's first message: its "joined" event comes first */
+    if (PQgetvalue(res, row, NGX_CHAT_COMMIT_COLUMNS + 3)[0] == 't') {
+        ngx_chat_json_init(&j, 128);
+        ngx_chat_json_char(&j, '{');
+        ngx_chat_json_kv_str(&j, "type", "member", 6);
+        ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
+        ngx_chat_json_kv_str(&j, "user", op->user, op->user_len);
+        ngx_chat_json_kv_int(&j, "rev", m.rev - 1);
+        ngx_chat_json_kv_str(&j, "action", "joined", 6);
+
+        if (ngx_chat_json_end(&j) == 0) {
+            ngx_chat_fanout_committed(op->room, op->room_len, m.rev - 1, 0,
+                                      j.data, j.len);
+        }
+
+        ngx_chat_json_free(&j);
+    }
+
     /* a retried send is published again: receivers drop the copy */
     ngx_chat_json_init(&j, 256 + snd->body_len + snd->meta_len);
 
@@ -488,6 +526,89 @@ ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res, int row)
     ngx_chat_json_kv_int(&j, "rev", m.rev);
     ngx_chat_json_kv_int(&j, "msg_id", m.msg_id);
     ngx_chat_json_kv_int(&j, "ts", m.ts);
+
+    ngx_chat_commit_ok(c, &j);
+    ngx_chat_json_free(&j);
+}
+
+
+/*
+ * Queues a membership or moderation action, or a room change (sql/008's
+ * chat_member_apply): elem is its element of the statement's array.
+ */
+void
+ngx_chat_batch_member(ngx_chat_op_t *op, const char *elem, size_t len)
+{
+    ngx_chat_member_commit_t  *mc;
+
+    mc = ngx_alloc(sizeof(ngx_chat_member_commit_t) + len,
+                   ngx_chat_worker.log);
+    if (mc == NULL) {
+        ngx_chat_op_error(op, "internal", "out of memory");
+        return;
+    }
+
+    mc->commit.op = op;
+    mc->len = len;
+    ngx_memcpy(mc->data, elem, len);
+
+    ngx_chat_batch_add(&mc->commit, NGX_CHAT_COMMIT_MEMBER);
+}
+
+
+/* the kind "member" */
+
+static void
+ngx_chat_member_write(ngx_chat_json_t *j, ngx_chat_commit_t *c)
+{
+    ngx_chat_member_commit_t  *mc = (ngx_chat_member_commit_t *) c;
+
+    ngx_chat_json_raw(j, mc->data, mc->len);
+}
+
+
+/*
+ * columns after NGX_CHAT_COMMIT_COLUMNS: the event (null: nothing
+ * changed), the answer's JSON object, the refusal's words
+ */
+static void
+ngx_chat_member_done(ngx_chat_commit_t *c, PGresult *res, int row)
+{
+    int               len;
+    char             *ev, *reply;
+    int64_t           rev;
+    ngx_chat_op_t    *op;
+    ngx_chat_json_t   j;
+
+    op = c->op;
+    rev = atoll(PQgetvalue(res, row, NGX_CHAT_COMMIT_REV));
+
+    if (!PQgetisnull(res, row, NGX_CHAT_COMMIT_COLUMNS)) {
+        ev = PQgetvalue(res, row, NGX_CHAT_COMMIT_COLUMNS);
+        len = PQgetlength(res, row, NGX_CHAT_COMMIT_COLUMNS);
+
+        /* moderation is accountable: who, whom, where, what */
+        ngx_log_error(NGX_LOG_NOTICE, ngx_chat_worker.log, 0,
+                      "chat: user \"%*s\" changed room \"%*s\": %*s",
+                      op->user_len, op->user, op->room_len, op->room,
+                      (size_t) len, ev);
+
+        ngx_chat_fanout_committed(op->room, op->room_len, rev, 0, ev, len);
+    }
+
+    reply = PQgetvalue(res, row, NGX_CHAT_COMMIT_COLUMNS + 1);
+    len = PQgetlength(res, row, NGX_CHAT_COMMIT_COLUMNS + 1);
+
+    /* the object's members are the answer's fields */
+    ngx_chat_json_init(&j, len + 32);
+
+    if (len > 2) {
+        ngx_chat_json_raw(&j, reply + 1, len - 2);
+    }
+
+    if (rev) {
+        ngx_chat_json_kv_int(&j, "rev", rev);
+    }
 
     ngx_chat_commit_ok(c, &j);
     ngx_chat_json_free(&j);

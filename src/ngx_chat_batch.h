@@ -33,6 +33,8 @@ typedef struct {
     ngx_chat_commit_write_pt     write;
     ngx_chat_commit_done_pt      done;
     ngx_chat_commit_done_pt      refused;   /* NULL: the messages' words */
+    /* the column with the statement's own words for a refusal, or 0 */
+    int                          message;
 } ngx_chat_commit_kind_t;
 
 #define NGX_CHAT_COMMIT_STATUS       1

@@ -15,6 +15,7 @@
 #include "ngx_chat_access.h"
 #include "ngx_chat_sql.h"
 #include "ngx_chat_order.h"
+#include "ngx_chat_members.h"
 
 
 #define NGX_CHAT_GAP_WAIT          200
@@ -403,6 +404,9 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
             ngx_chat_fanout_join_overflow((ngx_chat_join_t *) m);
         }
     }
+
+    /* moderation: after the event, nothing more to whom it ends */
+    ngx_chat_members_event(room, b);
 }
 
 

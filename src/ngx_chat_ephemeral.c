@@ -17,6 +17,7 @@
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_redis.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_members.h"
 
 
 #define NGX_CHAT_TYPING_WINDOW  "2000"
@@ -47,10 +48,17 @@ ngx_chat_typing(ngx_chat_session_t *s, ngx_chat_request_t *req)
     size_t              len[6];
     ngx_int_t           rc;
     ngx_uint_t          store;
-    const char         *argv[6];
+    const char         *argv[6], *why;
     ngx_chat_json_t     j;
     ngx_chat_typing_t  *t;
     char                name[NGX_CHAT_ROOM_ID_MAX + NGX_CHAT_USER_ID_MAX + 1];
+
+    why = ngx_chat_members_refused(req->room, req->room_len,
+                                   (char *) s->user, s->user_len);
+    if (why) {
+        ngx_chat_session_error(s, req->id, req->id_len, "forbidden", why);
+        return;
+    }
 
     if (!ngx_chat_fanout_joined(s, req->room, req->room_len)) {
         ngx_chat_session_error(s, req->id, req->id_len, "bad_request",

@@ -758,3 +758,33 @@ ngx_chat_join_redeem(ngx_chat_room_ref_t *ref)
 
     return jn;
 }
+
+
+/*
+ * The user's membership of the room ended (kicked, banned, left): their
+ * sessions leave it at once, a join in progress is refused.
+ */
+void
+ngx_chat_fanout_drop_user(ngx_chat_room_t *room, const char *user,
+    size_t len)
+{
+    ngx_chat_member_t   *m, *next;
+    ngx_chat_session_t  *s;
+
+    for (m = room->members; m; m = next) {
+        next = m->next;
+        s = m->session;
+
+        if (s->user_len != len || ngx_memcmp(s->user, user, len) != 0) {
+            continue;
+        }
+
+        if (m->live) {
+            ngx_chat_member_remove(s, m);
+
+        } else {
+            ngx_chat_join_fail((ngx_chat_join_t *) m, "forbidden",
+                               "no longer a member of this room");
+        }
+    }
+}

@@ -64,6 +64,7 @@ void ngx_chat_op_leave(ngx_http_request_t *prev);
 /* ngx_chat_batch.c */
 void ngx_chat_batch_send(ngx_chat_op_t *op, const char *name,
     size_t name_len, ngx_chat_request_t *req);
+void ngx_chat_batch_member(ngx_chat_op_t *op, const char *elem, size_t len);
 
 /* ngx_chat_relay.c */
 void ngx_chat_relay_send(ngx_chat_op_t *op, const char *name,

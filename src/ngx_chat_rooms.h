@@ -99,6 +99,8 @@ void ngx_chat_fanout_resync(ngx_chat_room_t *room);
 
 /* ngx_chat_join.c */
 void ngx_chat_join_check(ngx_chat_join_t *jn);
+void ngx_chat_fanout_drop_user(ngx_chat_room_t *room, const char *user,
+    size_t len);
 
 
 #endif /* _NGX_CHAT_ROOMS_H_INCLUDED_ */

@@ -5,6 +5,7 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_session.h"
+#include "ngx_chat_members.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_fanout.h"
 
@@ -236,6 +237,9 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     s->roles = claims->roles;
     s->expires = (time_t) claims->exp;
     s->authed = 1;
+
+    ngx_chat_users_seen(claims->sub, ngx_strlen(claims->sub), claims->name,
+                        ngx_strlen(claims->name));
 
     ngx_chat_session_rearm_expiry(s);
 

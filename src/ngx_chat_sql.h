@@ -16,8 +16,9 @@
 
 /* retry_after is in ms */
 #define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
-    "select i, seq, state, message, retry_after, rev"                        \
-    " from chat_room_open_batch($1::jsonb, $2, $3, $4) order by i"
+    "select i, seq, state, message, retry_after, rev, event_rev, event,"     \
+    " muted_until from chat_room_open_batch($1::jsonb, $2, $3, $4)"           \
+    " order by i"
 
 
 /*
@@ -57,7 +58,7 @@
  * i, status, rev, retry_after (ms), then the kind's own columns
  */
 #define NGX_CHAT_SQL_COMMIT_MESSAGES                                          \
-    "select i, status, rev, retry_after, seq, msg_id, ts"                    \
+    "select i, status, rev, retry_after, seq, msg_id, ts, joined"            \
     " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
 
 /*
@@ -75,6 +76,11 @@
  */
 #define NGX_CHAT_SQL_SEARCH                                                   \
     "select * from chat_search($1, $2, $3, $4, $5, $6)"
+
+/* membership, moderation, room changes: then event, reply, message */
+#define NGX_CHAT_SQL_COMMIT_MEMBERS                                           \
+    "select i, status, rev, retry_after, event, reply, message"              \
+    " from chat_member_batch($1::jsonb, $2, $3, $4)"
 
 /* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
 #define NGX_CHAT_SQL_HISTORY                                                  \

@@ -2,7 +2,9 @@
 # rev, 1 more than the room's last; the send reply and history entries
 # carry it; join answers the latest rev; join with since_rev replays what
 # follows it, newest first beyond chat_join_replay_max (truncated); since
-# and since_rev at once is bad_request; since keeps its meaning.
+# and since_rev at once is bad_request; since keeps its meaning.  A
+# user's first join of a public channel is a durable member event
+# (joined) with its own rev, before the join's reply (protocol.md 5).
 use strict;
 use warnings;
 use FindBin;
@@ -18,36 +20,39 @@ my $ng = start_nginx(workers => 2, listen => 'reuseport', server => q{
 my $url5 = 'ws://127.0.0.1:' . $ng->port . '/chat/ws-r5';
 my $b = ChatTest::backends();
 
-# join on $c with %a; returns (replayed events, reply)
+# join on $c with %a; returns (replayed durable events, reply)
 sub join_room {
     my ($c, $room, %a) = @_;
     my $id = next_id();
     $c->send_json({ type => 'join', room => $room, id => $id, %a });
     my @f = $c->recv_until(sub { ($_->{id} // '') eq $id }, 10);
     my $reply = $c->{last_until_ok} ? pop @f : undef;
-    return ([grep { ($_->{type} // '') eq 'message' } @f], $reply);
+    return ([grep { ($_->{type} // '') =~ /^(message|member)$/ } @f],
+            $reply);
 }
 
 sub revs { [map { $_->{rev} } @_] }
+sub bodies { [map { $_->{body} } grep { $_->{type} eq 'message' } @_] }
 
 my $room = rand_room('rev');
 my $alice = login($ng, 'alice');
 
 my ($ev, $reply) = join_room($alice, $room);
 is_deeply [@$ev], [], 'nothing replayed';
-is $reply && $reply->{rev}, 0, 'a new room: the join answers rev 0';
+is $reply && $reply->{rev}, 1,
+    "a new room: the join answers rev 1, its user's joined event";
 is $reply && $reply->{seq}, 0, '... and seq 0';
 
 # sends: the reply and the event carry rev, one more each time
 my @acks = $alice->pipeline([map { { type => 'send', room => $room,
                                      body => "m$_" } } 1 .. 8], 10);
-is_deeply [map { $_ && $_->{rev} } @acks], [1 .. 8],
-    'send replies carry rev 1 to 8';
+is_deeply [map { $_ && $_->{rev} } @acks], [2 .. 9],
+    'send replies carry rev 2 to 9';
 is_deeply [map { $_ && $_->{seq} } @acks], [1 .. 8], '... and seq 1 to 8';
 my @m = $alice->wait_messages($room, 8, 10);
-is_deeply revs(@m), [1 .. 8], 'message events carry rev 1 to 8, in order';
-is_deeply [map { $_->{rev} == $_->{seq} ? 1 : 0 } @m], [(1) x 8],
-    'a room of messages only: rev equals seq';
+is_deeply revs(@m), [2 .. 9], 'message events carry rev 2 to 9, in order';
+is_deeply [map { $_->{rev} == $_->{seq} + 1 ? 1 : 0 } @m], [(1) x 8],
+    'after one member event, messages only: rev equals seq + 1';
 is_deeply [map { $_->{msg_id} } @m], [map { $_->{msg_id} } @acks],
     'each event is its acknowledged message';
 
@@ -57,52 +62,61 @@ my $r1 = $alice->request({ type => 'send', room => $room, body => 'once',
                            client_msg_id => $cid });
 my $r2 = $alice->request({ type => 'send', room => $room, body => 'once',
                            client_msg_id => $cid });
-is $r1 && $r1->{rev}, 9, 'a send with client_msg_id: rev 9';
-is $r2 && $r2->{rev}, 9, 'its retry answers rev 9 again';
+is $r1 && $r1->{rev}, 10, 'a send with client_msg_id: rev 10';
+is $r2 && $r2->{rev}, 10, 'its retry answers rev 10 again';
 @m = $alice->wait_messages($room, 1, 10);
-is $m[0] && $m[0]{rev}, 9, 'the event has rev 9';
+is $m[0] && $m[0]{rev}, 10, 'the event has rev 10';
 $alice->settle(0.3);
 is_deeply revs($alice->take_messages($room)), [], 'and no other rev';
 
 # what PostgreSQL holds
 my $pg = 'host=127.0.0.1 port=' . $b->{pg_port} . ' dbname=chat user=chat';
 is psql($pg, "select string_agg(rev::text, ',' order by seq) from messages"
-             . " where room_id = '$room'"), join(',', 1 .. 9),
-    'the stored messages have rev 1 to 9 in seq order';
+             . " where room_id = '$room'"), join(',', 2 .. 10),
+    'the stored messages have rev 2 to 10 in seq order';
 is psql($pg, "select last_rev || ',' || last_seq from rooms"
-             . " where id = '$room'"), '9,9', 'the room: last_rev 9';
+             . " where id = '$room'"), '10,9', 'the room: last_rev 10';
+is psql($pg, "select string_agg(rev || ' ' || (event->>'user') || ' '"
+             . " || (event->>'action'), ',') from chat_room_events"
+             . " where room_id = '$room'"), '1 alice joined',
+    'and rev 1 is the member event of alice joining';
 
 # history entries carry rev
 my $h = $alice->request({ type => 'history', room => $room });
-is_deeply [map { $_->{rev} } @{ $h->{messages} // [] }], [1 .. 9],
+is_deeply [map { $_->{rev} } @{ $h->{messages} // [] }], [2 .. 10],
     'history entries carry their rev';
 
 # join answers the latest rev; since_rev replays what follows
 my $bob = login($ng, 'bob');
 ($ev, $reply) = join_room($bob, $room);
 is_deeply [@$ev], [], 'a plain join replays nothing';
-is $reply && $reply->{rev}, 9, 'the join answers rev 9';
+is $reply && $reply->{rev}, 11, 'the join answers rev 11, bob joined';
 is $reply && $reply->{seq}, 9, '... and seq 9';
 
 my $carol = login($ng, 'carol');
 ($ev, $reply) = join_room($carol, $room, since_rev => 4);
-is_deeply revs(@$ev), [5 .. 9], 'since_rev 4 replays rev 5 to 9, in order';
-is_deeply [map { $_->{body} } @$ev], [qw(m5 m6 m7 m8 once)],
-    '... the events as they were sent';
-is $reply && $reply->{rev}, 9, 'then the reply: rev 9';
+is_deeply revs(@$ev), [5 .. 12],
+    'since_rev 4 replays rev 5 to 12, in order';
+is_deeply bodies(@$ev), [qw(m4 m5 m6 m7 m8 once)],
+    '... the messages as they were sent';
+is_deeply [map { "$_->{user} $_->{action}" } grep { $_->{type} eq 'member' }
+           @$ev], ['bob joined', 'carol joined'],
+    '... then bob and carol joining, carol before her reply';
+is $reply && $reply->{rev}, 12, 'then the reply: rev 12';
 ok $reply && !$reply->{truncated}, 'not truncated';
 
 my $dave = login($ng, 'dave');
-($ev, $reply) = join_room($dave, $room, since_rev => 9);
-is_deeply revs(@$ev), [], 'since_rev at the latest: nothing replayed';
-is $reply && $reply->{rev}, 9, 'rev 9';
+($ev, $reply) = join_room($dave, $room, since_rev => 12);
+is_deeply revs(@$ev), [13],
+    'since_rev at the latest: only his own joined event replayed';
+is $reply && $reply->{rev}, 13, 'rev 13';
 
 # since keeps its meaning: messages after a seq
 my $erin = login($ng, 'erin');
 ($ev, $reply) = join_room($erin, $room, since => 6);
 is_deeply [map { $_->{seq} } @$ev], [7 .. 9], 'since 6 replays seq 7 to 9';
-is_deeply revs(@$ev), [7 .. 9], '... with their rev';
-is $reply && $reply->{rev}, 9, 'the reply has rev too';
+is_deeply revs(@$ev), [8 .. 10], '... with their rev';
+is $reply && $reply->{rev}, 14, 'the reply has rev too (erin joined: 14)';
 
 # both at once
 my $e = $erin->request({ type => 'join', room => rand_room('both'),
@@ -118,23 +132,25 @@ for my $who (sort keys %conn) {
     my @l = $c->wait_messages($room, 1, 10);
     $c->settle(0.1);
     push @l, $c->take_messages($room);
-    is_deeply revs(@l), [10], "$who gets rev 10, once";
+    is_deeply revs(@l), [15], "$who gets rev 15, once";
 }
 
 # beyond chat_join_replay_max: the newest, truncated
 my $capped = login($url5, 'frank');
 ($ev, $reply) = join_room($capped, $room, since_rev => 0);
-is_deeply revs(@$ev), [6 .. 10], 'since_rev 0 with 10 events, cap 5: 6..10';
+is_deeply revs(@$ev), [12 .. 16],
+    'since_rev 0 with 16 events, cap 5: 12..16';
 is $reply && $reply->{truncated}, 1, 'the reply says truncated';
-is $reply && $reply->{rev}, 10, 'and rev 10';
+is $reply && $reply->{rev}, 16, 'and rev 16';
 my $capped2 = login($url5, 'frank');
-($ev, $reply) = join_room($capped2, $room, since_rev => 5);
-is_deeply revs(@$ev), [6 .. 10], 'exactly the cap missed: all replayed';
+($ev, $reply) = join_room($capped2, $room, since_rev => 11);
+is_deeply revs(@$ev), [12 .. 16], 'exactly the cap missed: all replayed';
 ok $reply && !$reply->{truncated}, 'not truncated';
 
 # joined already: the same rev again
 my $again = $bob->request({ type => 'join', room => $room });
-is $again && $again->{rev}, 10, 'a second join answers rev 10';
+is $again && $again->{rev}, 16,
+    'a second join answers rev 16: a member joins once';
 
 is_deeply [$ng->crashes], [], 'no worker crashed';
 $ng->stop;

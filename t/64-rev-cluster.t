@@ -5,6 +5,7 @@
 # new one on the other instance) while the sends go on.  Every receiver
 # ends with an exact copy of the room as PostgreSQL holds it: every rev
 # once, in order, no gap, each event the message stored with that rev.
+# The ten users join first: their joined member events take revs 1 to 10.
 use strict;
 use warnings;
 use FindBin;
@@ -49,6 +50,13 @@ for my $r (@rcv) {
     $r->{c} = login($ng[$r->{on}], "r$r->{n}");
     join_since_rev($r);
 }
+for my $sc (@senders) {
+    my $j = $sc->request({ type => 'join', room => $room }, 10);
+    die 'sender join failed' unless $j && $j->{type} eq 'ok';
+}
+my $base = 10;
+is psql($pg, "select last_rev from rooms where id = '$room'"), $base,
+    "$base users joined: $base member events";
 
 my @ids;
 for my $round (1 .. $ROUNDS) {
@@ -87,23 +95,25 @@ for my $k (0 .. $#senders) {
     push @acks, @a;
 }
 my $n = $ROUNDS * @senders;
-is_deeply [sort { $a <=> $b } map { $_->{rev} } @acks], [1 .. $n],
-    "the acknowledged sends took rev 1 to $n, each once";
+is_deeply [sort { $a <=> $b } map { $_->{rev} } @acks],
+    [$base + 1 .. $base + $n],
+    "the acknowledged sends took rev $base + 1 to $base + $n, each once";
 
 # what PostgreSQL holds: every rev once, in commit order (seq order)
 my @rows = map { [split /\|/, $_, 4] } split /\n/, psql($pg,
     "select rev, seq, msg_id, body from messages where room_id = '$room'"
     . " order by rev");
-is_deeply [map { $_->[0] } @rows], [1 .. $n], "stored: rev 1 to $n";
+is_deeply [map { $_->[0] } @rows], [$base + 1 .. $base + $n],
+    "stored: rev $base + 1 to $base + $n";
 is_deeply [map { $_->[1] } @rows], [1 .. $n], 'rev order is seq order';
 my $want = join "\n", map { join ' ', @$_ } @rows;
 
 # every receiver ends with the room as stored
 for my $r (@rcv) {
     ChatTest::run_loop(sub {
-        grep { ($_->{type} // '') eq 'message' && ($_->{rev} // 0) == $n }
-            @{ $r->{c}->queue }
-    }, 15) if last_rev($r) < $n;
+        grep { ($_->{type} // '') eq 'message'
+               && ($_->{rev} // 0) == $base + $n } @{ $r->{c}->queue }
+    }, 15) if last_rev($r) < $base + $n;
     $r->{c}->settle(0.3);
     absorb($r);
     my $got = join "\n", map { join ' ', $_->{rev}, $_->{seq}, $_->{msg_id},

@@ -17,7 +17,8 @@ use ChatTest;
 
 my @ng = map { start_nginx(workers => 2, listen => 'reuseport') } 1 .. 2;
 my $room = rand_room('editc');
-my %durable = map { $_ => 1 } qw(message edited deleted);
+# member events count: a user's first join is one (protocol.md 5)
+my %durable = map { $_ => 1 } qw(message edited deleted member);
 
 sub take_durable {
     my ($c) = @_;
@@ -47,6 +48,7 @@ sub join_room {
 sub apply_events {
     my ($copy, @ev) = @_;
     for my $e (@ev) {
+        next if $e->{type} eq 'member';
         my $m = $copy->{ $e->{seq} } //= {};
         if ($e->{type} eq 'message') {
             %$m = (body => $e->{body}, deleted => $e->{deleted} ? 1 : 0,
@@ -84,7 +86,7 @@ for my $k (0, 1) {
         my (undef, $reply) = join_room($c);
         die 'join failed' unless $reply && $reply->{type} eq 'ok';
         push @mine, $c;
-        push @rcv, { c => $c, on => $k };
+        push @rcv, { c => $c, on => $k, from => $reply->{rev} };
         my ($w) = worker_of($ng[$k], $c);
         $workers{$w}++ if defined $w;
     }
@@ -92,9 +94,12 @@ for my $k (0, 1) {
         'receivers on both workers of instance ' . ($k + 1);
 }
 
-# the client that will be away: it sees the first messages
+# alice and the client that will be away become members first: the
+# revs from $base on are the messages, edits and deletes alone
+join_room($alice);
 my $away = login($ng[0], 'away');
-join_room($away);
+my (undef, $away_join) = join_room($away);
+my $base = $away_join->{rev};
 
 my @acks = $alice->pipeline([map { { type => 'send', room => $room,
                                      body => "m$_ plain" } } 1 .. 10], 10);
@@ -139,16 +144,18 @@ for my $ch (@changes) {
 $alice1->pipeline([map { { type => 'send', room => $room,
                            body => "m$_ late" } } 11 .. 12], 10);
 
-my $last_rev = 10 + @changes + 2;
+my $last_rev = $base + 10 + @changes + 2;
 
 # every receiver: every durable event once, in rev order, no gap
 for my $i (0 .. $#rcv) {
     my $c = $rcv[$i]{c};
     my @got;
-    run_loop(sub { push @got, take_durable($c); @got >= $last_rev }, 10);
-    is_deeply [map { $_->{rev} } @got], [1 .. $last_rev],
-        "receiver $i (instance " . ($rcv[$i]{on} + 1) . "): revs 1 to $last_rev "
-        . "in order, once each";
+    run_loop(sub { push @got, take_durable($c);
+                   @got && $got[-1]{rev} >= $last_rev }, 10);
+    is_deeply [map { $_->{rev} } @got], [$rcv[$i]{from} + 1 .. $last_rev],
+        "receiver $i (instance " . ($rcv[$i]{on} + 1) . "): every rev after "
+        . "its join to $last_rev in order, once each";
+    @got = grep { $_->{type} ne 'member' } @got;
     is_deeply [map { $_->{type} } @got[10 .. 10 + $#changes]],
         [map { $_->[1] eq 'edit' ? 'edited' : 'deleted' } @changes],
         '... the edits and deletes where they were made';
@@ -179,8 +186,12 @@ is scalar(grep { index(Mojo::JSON::encode_json($_), $secret) >= 0 } @$replay),
 # a client new to the room replays all of it from rev 0
 my $fresh = login($ng[0], 'fresh');
 ($replay) = join_room($fresh, since_rev => 0);
-is_deeply [map { $_->{rev} } @$replay], [1 .. $last_rev],
+# its own joined event ends the replay (protocol.md 5: the reply's rev
+# covers it)
+is_deeply [map { $_->{rev} } @$replay], [1 .. $last_rev + 1],
     'since_rev 0 replays every rev';
+is $replay->[-1]{type} . ' ' . $replay->[-1]{action}, 'member joined',
+    '... the last its own joining';
 is_deeply apply_events({}, @$replay), history_copy(),
     '... and ends with the same copy';
 is scalar(grep { index(Mojo::JSON::encode_json($_), $secret) >= 0 } @$replay),
@@ -207,8 +218,8 @@ is scalar(grep { $_->{type} ne 'message' } @$replay), 0,
 # history: the rev of each entry's latest change
 my $h = api($ng[1], 'GET', "/rooms/$room/messages", user => 'alice');
 my %hs = map { $_->{seq} => $_ } @{ $h->{json}{messages} };
-is $hs{ $sent[0] }{rev}, 13, 'history: an entry\'s rev is its latest change';
-is $hs{ $sent[9] }{rev}, 10, '... and an unchanged one keeps its own';
+is $hs{ $sent[0] }{rev}, $base + 13, 'history: an entry\'s rev is its latest change';
+is $hs{ $sent[9] }{rev}, $base + 10, '... and an unchanged one keeps its own';
 
 # the deleted body is gone from storage, not hidden
 my $pg = ChatTest::backends()->{conninfo};
@@ -238,8 +249,9 @@ is_deeply $s->{json} && $s->{json}{messages}, [],
         $c->send_json({ type => 'join', room => $r2, id => $id });
         $c->wait_for(sub { ($_->{id} // '') eq $id }, 10);
     }
-    my $seq = $alice->request({ type => 'send', room => $r2,
-                                body => 'race' })->{seq};
+    my $sent = $alice->request({ type => 'send', room => $r2,
+                                 body => 'race' });
+    my ($seq, $m) = @$sent{qw(seq rev)};
     my @ids = map { my $k = $_;
                     [map { "race-$k-$_" } 1 .. 20] } 0, 1;
     for my $i (0 .. 19) {
@@ -253,8 +265,8 @@ is_deeply $s->{json} && $s->{json}{messages}, [],
                             : $alice->collect_replies($ids[0], 10)] } 0, 1;
     my %revs;
     $revs{ $_->{rev} // 0 }++ for map { @$_ } @replies;
-    is_deeply [sort { $a <=> $b } keys %revs], [2 .. 41],
-        '40 edits from two hosts at once: revs 2 to 41, one each';
+    is_deeply [sort { $a <=> $b } keys %revs], [$m + 1 .. $m + 40],
+        '40 edits from two hosts at once: the next 40 revs, one each';
     for my $k (0, 1) {
         is_deeply [map { $_->{rev} } @{ $replies[$k] }],
             [sort { $a <=> $b } map { $_->{rev} } @{ $replies[$k] }],
@@ -267,19 +279,20 @@ is_deeply $s->{json} && $s->{json}{messages}, [],
             push @got, grep { ($_->{room} // '') eq $r2
                               && ($_->{type} // '') =~ /^(message|edited)$/ }
                        splice @{ $c->{queue} };
-            @got >= 41 }, 10);
-        is_deeply [map { $_->{rev} } @got], [1 .. 41],
-            "a receiver on instance " . ($k + 1) . ": revs 1 to 41 in order";
+            @got && $got[-1]{rev} >= $m + 40 }, 10);
+        is_deeply [map { $_->{rev} } @got], [$m .. $m + 40],
+            "a receiver on instance " . ($k + 1)
+            . ": the message and its 40 edits in rev order";
         my %by_rev = map { $_->{rev} => $_ } @got;
-        my ($last) = grep { $_->{rev} == 41 } map { @$_ } @replies;
-        is $by_rev{41}{body}, $last && $last->{id} =~ /race-(\d)-(\d+)/
+        my ($last) = grep { $_->{rev} == $m + 40 } map { @$_ } @replies;
+        is $by_rev{ $m + 40 }{body}, $last && $last->{id} =~ /race-(\d)-(\d+)/
                                ? "edit $1." . ($2 - 1) : 'none',
             '... and the edit with the last rev is the last it sees';
     }
     my $h = api($ng[1], 'GET', "/rooms/$r2/messages", user => 'alice');
     my ($e) = @{ $h->{json}{messages} };
-    my ($last) = grep { $_->{rev} == 41 } map { @$_ } @replies;
-    is $e && $e->{rev}, 41, 'history: the message has rev 41';
+    my ($last) = grep { $_->{rev} == $m + 40 } map { @$_ } @replies;
+    is $e && $e->{rev}, $m + 40, 'history: the message has its last edit\'s rev';
     is $e && $e->{body}, $last && $last->{id} =~ /race-(\d)-(\d+)/
                          ? "edit $1." . ($2 - 1) : 'none',
         '... and the body of the edit committed last';
