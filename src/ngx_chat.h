@@ -40,6 +40,7 @@ typedef struct {
     in_port_t              redis_port;
     ngx_str_t              redis_prefix;
     ngx_msec_t             redis_timeout;
+    ngx_msec_t             presence_ttl;
 
     ngx_str_t              pg_conninfo;
     ngx_uint_t             pg_pool;

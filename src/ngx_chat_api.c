@@ -40,6 +40,8 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
 
     { NGX_HTTP_POST, "rooms/{room}/read", ngx_chat_api_read,
       NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
+
+    { NGX_HTTP_GET, "presence", ngx_chat_api_presence, 0 },
 };
 
 

@@ -7,6 +7,7 @@
 #include "ngx_chat_session.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_fanout.h"
+#include "ngx_chat_presence.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -236,6 +237,8 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     s->roles = claims->roles;
     s->expires = (time_t) claims->exp;
     s->authed = 1;
+    s->present = 1;
+    ngx_chat_presence_online(s->user, s->user_len);
 
     ngx_chat_session_rearm_expiry(s);
 
@@ -655,6 +658,11 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     ngx_chat_session_arm(s);
 
     ngx_chat_fanout_session_gone(s);
+
+    if (s->present) {
+        s->present = 0;
+        ngx_chat_presence_offline(s->user, s->user_len);
+    }
 }
 
 
@@ -705,6 +713,11 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     }
 
     ngx_chat_fanout_session_gone(s);
+
+    if (s->present) {
+        s->present = 0;
+        ngx_chat_presence_offline(s->user, s->user_len);
+    }
 
     for (i = 0; i < s->out_count; i++) {
         ngx_chat_buf_unref(s->out[(s->out_head + i) % s->out_cap]);
