@@ -189,6 +189,7 @@ ngx_chat_request_read(ngx_chat_session_t *s, ngx_chat_request_t *req)
 
     if (op) {
         op->seq = req->seq;
+        op->delivered = ngx_chat_req_delivered(req);
         ngx_chat_read(op);
     }
 }
