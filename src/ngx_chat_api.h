@@ -68,7 +68,7 @@ ngx_int_t ngx_chat_api_message_send(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 ngx_int_t ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
 
-/* ngx_chat_presence.c */
+/* ngx_chat_api_presence.c */
 ngx_int_t ngx_chat_api_presence(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 

@@ -34,8 +34,6 @@
 #include "ngx_chat_session.h"
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_op.h"
-#include "ngx_chat_api.h"
-#include "ngx_chat_http.h"
 #include "ngx_chat_store.h"
 
 
@@ -101,6 +99,12 @@ typedef struct {
 } ngx_chat_presence_lookup_t;
 
 
+static void ngx_chat_presence_user(const u_char *user, size_t len,
+    ngx_int_t delta);
+static void ngx_chat_presence_in_room(ngx_uint_t store, const char *room,
+    size_t room_len, const u_char *user, size_t user_len, ngx_int_t delta);
+static void ngx_chat_presence_move(u_char *key, size_t len,
+    ngx_int_t delta);
 static ngx_int_t ngx_chat_presence_count(u_char *key, size_t len,
     ngx_int_t delta);
 static void ngx_chat_presence_change(u_char sign, u_char *key, size_t len);
@@ -125,8 +129,6 @@ static void ngx_chat_presence_checked(void *data, PGresult *res,
 static void ngx_chat_presence_room(ngx_chat_op_t *op);
 static void ngx_chat_presence_room_done(void *data, ngx_int_t rc,
     redisReply *reply);
-static void ngx_chat_api_presence_done(void *data,
-    ngx_chat_presence_state_t *users, ngx_uint_t n, ngx_int_t rc);
 
 
 /*
@@ -234,8 +236,8 @@ static const char  ngx_chat_presence_script[] =
     "  return out\n"
     "end\n"
     "local seen = {}\n"
-    "for _, m in ipairs(redis.call('SMEMBERS',\n"
-    "                              p .. 'presence:' .. ARGV[3] .. ARGV[4])) do\n"
+    "local key = p .. 'presence:' .. ARGV[3] .. ARGV[4]\n"
+    "for _, m in ipairs(redis.call('SMEMBERS', key)) do\n"
     "  local u, w = string.match(m, '^(%S+) (%S+)$')\n"
     "  if u and live[w] and not seen[u] then\n"
     "    seen[u] = true\n"
@@ -333,30 +335,14 @@ ngx_chat_presence_exit(void)
 void
 ngx_chat_presence_online(const u_char *user, size_t len)
 {
-    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
-
-    key[0] = 'u';
-    key[1] = ' ';
-    ngx_memcpy(key + 2, user, len);
-
-    if (ngx_chat_presence_count(key, len + 2, 1) == 1) {
-        ngx_chat_presence_change('+', key, len + 2);
-    }
+    ngx_chat_presence_user(user, len, 1);
 }
 
 
 void
 ngx_chat_presence_offline(const u_char *user, size_t len)
 {
-    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
-
-    key[0] = 'u';
-    key[1] = ' ';
-    ngx_memcpy(key + 2, user, len);
-
-    if (ngx_chat_presence_count(key, len + 2, -1) == 0) {
-        ngx_chat_presence_change('-', key, len + 2);
-    }
+    ngx_chat_presence_user(user, len, -1);
 }
 
 
@@ -364,15 +350,7 @@ void
 ngx_chat_presence_enter(ngx_uint_t store, const char *room, size_t room_len,
     const u_char *user, size_t user_len)
 {
-    size_t  n;
-    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
-
-    n = ngx_chat_presence_room_key(key, store, room, room_len, user,
-                                   user_len);
-
-    if (ngx_chat_presence_count(key, n, 1) == 1) {
-        ngx_chat_presence_change('+', key, n);
-    }
+    ngx_chat_presence_in_room(store, room, room_len, user, user_len, 1);
 }
 
 
@@ -380,14 +358,43 @@ void
 ngx_chat_presence_leave(ngx_uint_t store, const char *room, size_t room_len,
     const u_char *user, size_t user_len)
 {
+    ngx_chat_presence_in_room(store, room, room_len, user, user_len, -1);
+}
+
+
+static void
+ngx_chat_presence_user(const u_char *user, size_t len, ngx_int_t delta)
+{
+    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
+
+    key[0] = 'u';
+    key[1] = ' ';
+    ngx_memcpy(key + 2, user, len);
+
+    ngx_chat_presence_move(key, len + 2, delta);
+}
+
+
+static void
+ngx_chat_presence_in_room(ngx_uint_t store, const char *room,
+    size_t room_len, const u_char *user, size_t user_len, ngx_int_t delta)
+{
     size_t  n;
     u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
 
     n = ngx_chat_presence_room_key(key, store, room, room_len, user,
                                    user_len);
 
-    if (ngx_chat_presence_count(key, n, -1) == 0) {
-        ngx_chat_presence_change('-', key, n);
+    ngx_chat_presence_move(key, n, delta);
+}
+
+
+/* a count reaching 1 or going back to 0 is news for Redis */
+static void
+ngx_chat_presence_move(u_char *key, size_t len, ngx_int_t delta)
+{
+    if (ngx_chat_presence_count(key, len, delta) == (delta > 0 ? 1 : 0)) {
+        ngx_chat_presence_change(delta > 0 ? '+' : '-', key, len);
     }
 }
 
@@ -1001,122 +1008,6 @@ ngx_chat_presence_room_done(void *data, ngx_int_t rc, redisReply *reply)
 
         ngx_chat_json_sep(&j);
         ngx_chat_json_str(&j, u->str, u->len);
-    }
-
-    ngx_chat_json_char(&j, ']');
-
-    ngx_chat_op_ok(op, &j);
-    ngx_chat_json_free(&j);
-}
-
-
-/* GET /presence?user=a&user=b */
-ngx_int_t
-ngx_chat_api_presence(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
-{
-    u_char                     *p, *last, *end, *eq;
-    ngx_str_t                   v;
-    ngx_uint_t                  n;
-    ngx_chat_op_t              *op;
-    ngx_chat_presence_state_t  *users;
-
-    users = ngx_pcalloc(r->pool, NGX_CHAT_PRESENCE_USERS_MAX
-                                 * sizeof(ngx_chat_presence_state_t));
-    if (users == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    n = 0;
-    p = r->args.data;
-    last = r->args.data + r->args.len;
-
-    for ( /* void */ ; p < last; p = end + 1) {
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        eq = ngx_strlchr(p, end, '=');
-
-        if (eq == NULL || eq - p != 4 || ngx_strncmp(p, "user", 4) != 0) {
-            continue;
-        }
-
-        if (n == NGX_CHAT_PRESENCE_USERS_MAX) {
-            return ngx_chat_http_error(r, "bad_request",
-                                       "at most "
-                                       ngx_value(NGX_CHAT_PRESENCE_USERS_MAX)
-                                       " users at once");
-        }
-
-        v.data = eq + 1;
-        v.len = end - v.data;
-
-        if (ngx_chat_api_unescape(r, &v) != NGX_OK
-            || !ngx_chat_user_id_valid((char *) v.data, v.len))
-        {
-            return ngx_chat_http_error(r, "bad_request", "invalid user id");
-        }
-
-        users[n++].user = v;
-    }
-
-    if (n == 0) {
-        return ngx_chat_http_error(r, "bad_request",
-                                   "name at least one user (?user=)");
-    }
-
-    op = ngx_chat_api_op(r, ctx, NULL, NGX_HTTP_OK);
-    if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_chat_presence_lookup(users, n, ngx_chat_api_presence_done, op);
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_chat_api_presence_done(void *data, ngx_chat_presence_state_t *users,
-    ngx_uint_t n, ngx_int_t rc)
-{
-    ngx_chat_op_t *op = data;
-
-    ngx_uint_t       i;
-    ngx_chat_json_t  j;
-
-    if (ngx_chat_op_gone(op)) {
-        ngx_chat_op_free(op);
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_chat_op_error(op, "unavailable", "presence is unavailable");
-        return;
-    }
-
-    ngx_chat_json_init(&j, 32 + 128 * n);
-    ngx_chat_json_key(&j, "users");
-    ngx_chat_json_char(&j, '[');
-
-    for (i = 0; i < n; i++) {
-        ngx_chat_json_sep(&j);
-        ngx_chat_json_char(&j, '{');
-        ngx_chat_json_kv_str(&j, "user", (char *) users[i].user.data,
-                             users[i].user.len);
-        ngx_chat_json_kv_str(&j, "state",
-                             users[i].online ? "online" : "offline",
-                             users[i].online ? 6 : 7);
-
-        if (users[i].last_seen) {
-            ngx_chat_json_kv_int(&j, "last_seen", users[i].last_seen);
-
-        } else {
-            ngx_chat_json_kv_raw(&j, "last_seen", "null", 4);
-        }
-
-        ngx_chat_json_char(&j, '}');
     }
 
     ngx_chat_json_char(&j, ']');
