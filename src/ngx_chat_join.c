@@ -729,6 +729,7 @@ ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
                                 ->store->index, room->id, room->id_len,
                                 s->user, s->user_len);
     }
+
     ngx_chat_room_unlink(m);
     ngx_chat_member_free_held(m);
     ngx_free(m);

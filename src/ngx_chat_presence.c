@@ -15,7 +15,8 @@
  * whoever finds it expired removes them.  The script decides the
  * cluster-wide transitions with every live instance in view, and
  * publishes a room's presence events on its channel itself, so that they
- * go out in the order the transitions happened.
+ * go out in the order the transitions happened (as "0 @<user>\n<json>":
+ * the user's own connections do not get them).
  *
  * An idle worker costs one script per chat_presence_ttl / 4, whatever its
  * number of connections: the beat pushes its expiry to 3/4 of the TTL
@@ -159,7 +160,8 @@ static const char  ngx_chat_presence_script[] =
     "  return false\n"
     "end\n"
     "local function event(kind, room, user, state)\n"
-    "  redis.call('PUBLISH', p .. kind .. room, '0\\n{\"type\":\"presence\",'\n"
+    "  redis.call('PUBLISH', p .. kind .. room, '0 @' .. user\n"
+    "    .. '\\n{\"type\":\"presence\",'\n"
     "    .. '\"room\":\"' .. room .. '\",\"user\":\"' .. user\n"
     "    .. '\",\"state\":\"' .. state .. '\"}')\n"
     "end\n"

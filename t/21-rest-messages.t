@@ -374,7 +374,6 @@ sub allow_set {
                [PATCH => "/rooms/$room/messages/1"],
                [DELETE => "/rooms/$room/messages/1"],
                [POST => '/dm/bob'], [GET => '/search?q=hello'],
-               [GET => '/presence?user=bob'],
                [PUT => "/rooms/$room/members/bob"],
                [POST => "/rooms/$room/bans/bob"]) {
         my ($m, $p) = @$k;

@@ -2,7 +2,7 @@
 # online while a connection of theirs is authenticated (GET /presence,
 # with last_seen), present in a room while a connection of theirs has
 # joined it (the presence request, presence events online and offline to
-# the room's joined connections).  A second tab of a user, on either
+# the joined connections of the room's other users).  A second tab of a user, on either
 # worker, emits nothing; the last one leaving emits offline.  Bad queries
 # are bad requests; a room the user may not read is refused.
 use strict;
@@ -66,14 +66,12 @@ is_deeply state_of($res, $zed), { user => $zed, state => 'offline',
 my $room = rand_room('presence');
 my $bob = login($ng, 'bob');
 joined($bob, $room, 'bob joins');
-my ($ok, @f) = until_presence($bob, $room, 'bob');
-ok $ok, 'bob sees his own presence online';
-
 joined($alice1, $room, 'alice joins');
-($ok, @f) = until_presence($bob, $room, 'alice');
+my ($ok, @f) = until_presence($bob, $room, 'alice');
 ok $ok, 'bob gets the presence event of alice';
 is_deeply $f[-1], { type => 'presence', room => $room, user => 'alice',
                     state => 'online' }, '... online';
+is scalar(presence_of(@f)), 1, '... and none of his own';
 
 my $r = $bob->request({ type => 'presence', room => $room });
 is $r && $r->{type}, 'ok', 'presence request: ok';
@@ -99,6 +97,12 @@ joined($carol, $room, 'carol joins');
 ok $ok, 'bob sees carol arrive';
 is scalar(grep { $_->{user} eq 'alice' } presence_of(@f)), 0,
     'the second tab of alice emitted nothing';
+for my $c ($alice1, $alice2) {
+    ($ok, @f) = until_presence($c, $room, 'carol');
+    ok $ok, 'alice sees carol arrive';
+    is scalar(grep { $_->{user} eq 'alice' } presence_of(@f)), 0,
+        '... and never her own presence';
+}
 
 # the first tab leaves: alice is still present
 $r = $alice1->request({ type => 'leave', room => $room });

@@ -51,10 +51,12 @@ sub joined {
 my $bob = login($B, 'bob');
 joined($bob, 'bob joins on host B');
 my $alice = login($A, 'alice');
+my $t = time;
 joined($alice, 'alice joins on host A');
 
 my ($ok, @f) = until_presence($bob, 'alice');
 ok $ok, 'bob, on B, gets the presence of alice, on A';
+ok time - $t < 1, '... within 1 s of her join';
 is $f[-1]{state}, 'online', '... online';
 
 my $r = $alice->request({ type => 'presence', room => $room });
@@ -86,9 +88,11 @@ is_deeply $r && $r->{users}, ['alice', 'bob', 'carol', 'dave'],
 # the last of a user's connections leaving, on the other host: offline
 ($ok, @f) = until_presence($bob, 'dave');
 ok $ok && $f[-1]{state} eq 'online', 'bob, on B, saw dave arrive';
+$t = time;
 close_all($dave);
 ($ok, @f) = until_presence($bob, 'dave');
 ok $ok && $f[-1]{state} eq 'offline', 'dave gone from A: bob, on B, sees it';
+ok time - $t < 1, '... within 1 s';
 
 # --- host B killed -----------------------------------------------------------
 
