@@ -395,6 +395,11 @@ ngx_chat_presence_in_room(ngx_uint_t store, const char *room,
 static void
 ngx_chat_presence_move(u_char *key, size_t len, ngx_int_t delta)
 {
+    /* a worker that exits retires all it holds at once */
+    if (!ngx_chat_worker.active) {
+        return;
+    }
+
     if (ngx_chat_presence_count(key, len, delta) == (delta > 0 ? 1 : 0)) {
         ngx_chat_presence_change(delta > 0 ? '+' : '-', key, len);
     }

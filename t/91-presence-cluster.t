@@ -2,7 +2,8 @@
 # workers each share Redis.  A user connected to one is online and present
 # as seen from the other, over WebSocket and REST; a user's tabs on both
 # hosts count together (a second tab emits nothing, the last one leaving
-# emits offline).  A host killed with -9 tells nobody: its users stay
+# emits offline).  A host that stops retires its users at once.  A host
+# killed with -9 tells nobody: its users stay
 # online and present until its entries expire, then the other host
 # removes them and the room gets offline events, within chat_presence_ttl
 # (3 s here; 30 s by default).
@@ -93,6 +94,24 @@ close_all($dave);
 ($ok, @f) = until_presence($bob, 'dave');
 ok $ok && $f[-1]{state} eq 'offline', 'dave gone from A: bob, on B, sees it';
 ok time - $t < 1, '... within 1 s';
+
+# --- a host that stops retires its users at once, not after the TTL ---------
+
+my $C = start_nginx(workers => 2, listen => 'reuseport',
+                    http => "chat_presence_ttl ${TTL}s;");
+my $erin = login($C, 'erin');
+joined($erin, 'erin joins on host C');
+($ok, @f) = until_presence($alice, 'erin');
+ok $ok, 'alice sees erin arrive from C';
+$t = time;
+kill 'QUIT', $C->pid;
+($ok, @f) = until_presence($alice, 'erin');
+ok $ok && $f[-1]{state} eq 'offline', 'host C stops: erin goes offline';
+ok time - $t < 1.5, sprintf('... at once (%.1f s), not after the TTL',
+                            time - $t);
+is presence_of($A, 'erin')->{state}, 'offline', 'GET /presence: offline';
+$C->stop(quiet => 1);
+is_deeply [$C->crashes], [], 'no worker of C crashed';
 
 # --- host B killed -----------------------------------------------------------
 
