@@ -108,6 +108,7 @@ static void ngx_chat_presence_move(u_char *key, size_t len,
     ngx_int_t delta);
 static ngx_int_t ngx_chat_presence_count(u_char *key, size_t len,
     ngx_int_t delta);
+static void ngx_chat_presence_grow(void);
 static void ngx_chat_presence_change(u_char sign, u_char *key, size_t len);
 static void ngx_chat_presence_flush(ngx_event_t *ev);
 static ngx_int_t ngx_chat_presence_send_ops(void);
@@ -476,6 +477,10 @@ ngx_chat_presence_count(u_char *key, size_t len, ngx_int_t delta)
         return -1;
     }
 
+    if (pr->nentries >= 2 * pr->nbuckets) {
+        ngx_chat_presence_grow();
+    }
+
     e->hash = hash;
     e->count = 1;
     e->len = len;
@@ -485,6 +490,36 @@ ngx_chat_presence_count(u_char *key, size_t len, ngx_int_t delta)
     pr->nentries++;
 
     return 1;
+}
+
+
+/* chains stay short: twice the buckets when there are twice as many keys */
+static void
+ngx_chat_presence_grow(void)
+{
+    ngx_uint_t                   i, n;
+    ngx_chat_presence_t         *pr;
+    ngx_chat_presence_entry_t   *e, *next, **b;
+
+    pr = &ngx_chat_presence;
+    n = 2 * pr->nbuckets;
+
+    b = ngx_calloc(n * sizeof(void *), ngx_chat_worker.log);
+    if (b == NULL) {
+        return;
+    }
+
+    for (i = 0; i < pr->nbuckets; i++) {
+        for (e = pr->buckets[i]; e; e = next) {
+            next = e->next;
+            e->next = b[e->hash % n];
+            b[e->hash % n] = e;
+        }
+    }
+
+    ngx_free(pr->buckets);
+    pr->buckets = b;
+    pr->nbuckets = n;
 }
 
 
