@@ -15,6 +15,7 @@
 #include "ngx_chat_access.h"
 #include "ngx_chat_http.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_presence.h"
 
 
 #define NGX_CHAT_HANDLER_WS       1
@@ -33,6 +34,8 @@
 #define NGX_CHAT_JOIN_REPLAY_MAX     500
 #define NGX_CHAT_ROOMS_MAX           100
 #define NGX_CHAT_REDIS_TIMEOUT       5000
+#define NGX_CHAT_PRESENCE_TTL        30000
+#define NGX_CHAT_PRESENCE_TTL_LEAST  1000
 #define NGX_CHAT_PG_POOL             4
 #define NGX_CHAT_PG_TIMEOUT          10000
 #define NGX_CHAT_BATCH_MAX           500
@@ -149,6 +152,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_chat_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("chat_presence_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, presence_ttl),
       NULL },
 
     { ngx_string("chat_postgres"),
@@ -369,6 +379,7 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->presence_ttl = NGX_CONF_UNSET_MSEC;
     mcf->pg_pool = NGX_CONF_UNSET_UINT;
     mcf->pg_timeout = NGX_CONF_UNSET_MSEC;
     mcf->autocreate = NGX_CONF_UNSET;
@@ -402,6 +413,14 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(mcf->redis_timeout, NGX_CHAT_REDIS_TIMEOUT);
+    ngx_conf_init_msec_value(mcf->presence_ttl, NGX_CHAT_PRESENCE_TTL);
+
+    /* beats come every TTL / 4: a second or more keeps that sane */
+    if (mcf->presence_ttl < NGX_CHAT_PRESENCE_TTL_LEAST) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_presence_ttl\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_uint_value(mcf->pg_pool, NGX_CHAT_PG_POOL);
     ngx_conf_init_msec_value(mcf->pg_timeout, NGX_CHAT_PG_TIMEOUT);
     ngx_conf_init_value(mcf->autocreate, 1);
@@ -1160,7 +1179,8 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
         || ngx_chat_batch_init(cycle) != NGX_OK
         || ngx_chat_access_init(cycle) != NGX_OK
         || ngx_chat_fanout_init(cycle) != NGX_OK
-        || ngx_chat_redis_init(cycle) != NGX_OK)
+        || ngx_chat_redis_init(cycle) != NGX_OK
+        || ngx_chat_presence_init(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1186,6 +1206,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_batch_exit();
     ngx_chat_access_exit();
     ngx_chat_fanout_exit();
+    ngx_chat_presence_exit();
     ngx_chat_redis_exit();
     ngx_chat_pg_exit();
 

@@ -15,7 +15,7 @@
 
 
 /* the schema (sql/) this module works with */
-#define NGX_CHAT_SCHEMA_VERSION   9
+#define NGX_CHAT_SCHEMA_VERSION   10
 
 /* a room's display name and topic (POST /rooms) */
 #define NGX_CHAT_ROOM_NAME_MAX    128
@@ -40,6 +40,7 @@ typedef struct {
     in_port_t              redis_port;
     ngx_str_t              redis_prefix;
     ngx_msec_t             redis_timeout;
+    ngx_msec_t             presence_ttl;
 
     ngx_str_t              pg_conninfo;
     ngx_uint_t             pg_pool;

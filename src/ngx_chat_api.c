@@ -62,6 +62,8 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
       ngx_chat_api_ban, NGX_CHAT_API_LOGGED },
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "rooms/{room}/mutes/{user}",
       ngx_chat_api_mute, NGX_CHAT_API_LOGGED },
+
+    { NGX_HTTP_GET, "presence", ngx_chat_api_presence, 0 },
 };
 
 

@@ -91,4 +91,8 @@ ngx_int_t ngx_chat_api_message_delete(ngx_http_request_t *r,
 /* ngx_chat_search.c */
 ngx_int_t ngx_chat_api_search(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
 
+/* ngx_chat_api_presence.c */
+ngx_int_t ngx_chat_api_presence(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+
 #endif /* _NGX_CHAT_API_H_INCLUDED_ */

@@ -258,6 +258,7 @@ ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     }
 
     op->seq = req.seq;
+    op->delivered = ngx_chat_req_delivered(&req);
     ngx_chat_request_free(&req);
     ngx_chat_read(op);
 

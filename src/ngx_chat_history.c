@@ -205,8 +205,8 @@ void
 ngx_chat_read(ngx_chat_op_t *op)
 {
     u_char       seq[NGX_INT64_LEN];
-    int          lengths[3];
-    const char  *values[3];
+    int          lengths[4];
+    const char  *values[4];
 
     values[0] = op->room;
     lengths[0] = op->room_len;
@@ -214,8 +214,10 @@ ngx_chat_read(ngx_chat_op_t *op)
     lengths[1] = op->user_len;
     values[2] = (char *) seq;
     lengths[2] = ngx_sprintf(seq, "%L", op->seq) - seq;
+    values[3] = op->delivered ? "delivered" : "read";
+    lengths[3] = ngx_strlen(values[3]);
 
-    ngx_chat_op_query(op, NGX_CHAT_SQL_READ, 3, values, lengths,
+    ngx_chat_op_query(op, NGX_CHAT_SQL_READ, 4, values, lengths,
                       ngx_chat_read_done);
 }
 
@@ -242,7 +244,8 @@ ngx_chat_read_done(void *data, PGresult *res, ngx_uint_t status)
         ngx_chat_json_init(&j, 128);
 
         if (ngx_chat_json_receipt(&j, op->room, op->room_len, op->user,
-                                  op->user_len, atoll(PQgetvalue(res, 0, 0)))
+                                  op->user_len, atoll(PQgetvalue(res, 0, 0)),
+                                  op->delivered ? "delivered" : "read")
             == 0)
         {
             ngx_chat_fanout_ephemeral(NGX_CHAT_STORE_POSTGRESQL, op->room,

@@ -11,6 +11,7 @@
 #include "ngx_chat_access.h"
 #include "ngx_chat_sql.h"
 #include "ngx_chat_order.h"
+#include "ngx_chat_presence.h"
 
 
 /* a replay that fell behind the room catches up this many rows a time */
@@ -596,6 +597,10 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     m->live = 1;
     ngx_chat_session_op_end(s);
 
+    ngx_chat_presence_enter(((ngx_chat_room_ctx_t *) m->room->data)
+                            ->store->index, m->room->id, m->room->id_len,
+                            s->user, s->user_len);
+
     if (((ngx_chat_room_ctx_t *) m->room->data)->store->logged) {
         m->floor = jn->target;
     }
@@ -712,13 +717,19 @@ ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
 
     ngx_chat_session_remove_member(s, m);
 
+    room = m->room;
+
     if (!m->live) {
         /* every member is a join: one that ends unfinished */
         ngx_chat_join_free_replay((ngx_chat_join_t *) m);
         ngx_chat_session_op_end(s);
+
+    } else if (room) {
+        ngx_chat_presence_leave(((ngx_chat_room_ctx_t *) room->data)
+                                ->store->index, room->id, room->id_len,
+                                s->user, s->user_len);
     }
 
-    room = m->room;
     ngx_chat_room_unlink(m);
     ngx_chat_member_free_held(m);
     ngx_free(m);

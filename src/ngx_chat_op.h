@@ -32,6 +32,7 @@ typedef struct {
     char                  user[NGX_CHAT_USER_ID_MAX + 1];
 
     unsigned              counted:1;    /* in the session's ops */
+    unsigned              delivered:1;  /* read: the delivered cursor */
 } ngx_chat_op_t;
 
 

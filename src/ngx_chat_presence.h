@@ -1,12 +1,17 @@
 /*
  * Presence (protocol.md section 8): who is online on any worker of any
- * host, and since when they were last seen.
+ * host, and since when they were last seen; who is present in a room.
  */
 
 #ifndef _NGX_CHAT_PRESENCE_H_INCLUDED_
 #define _NGX_CHAT_PRESENCE_H_INCLUDED_
 
 #include "ngx_chat.h"
+#include "ngx_chat_proto.h"
+
+
+/* GET /presence answers at most this many users at once */
+#define NGX_CHAT_PRESENCE_USERS_MAX  100
 
 
 typedef struct {
@@ -26,5 +31,22 @@ typedef void (*ngx_chat_presence_handler_pt)(void *data,
  */
 void ngx_chat_presence_lookup(ngx_chat_presence_state_t *users, ngx_uint_t n,
     ngx_chat_presence_handler_pt handler, void *data);
+
+ngx_int_t ngx_chat_presence_init(ngx_cycle_t *cycle);
+void ngx_chat_presence_exit(void);
+
+/* a connection of the user is authenticated, or no longer */
+void ngx_chat_presence_online(const u_char *user, size_t len);
+void ngx_chat_presence_offline(const u_char *user, size_t len);
+
+/* a connection of the user joined the room of the store, or left it */
+void ngx_chat_presence_enter(ngx_uint_t store, const char *room,
+    size_t room_len, const u_char *user, size_t user_len);
+void ngx_chat_presence_leave(ngx_uint_t store, const char *room,
+    size_t room_len, const u_char *user, size_t user_len);
+
+/* the "presence" request: the users present in the room */
+void ngx_chat_presence_request(ngx_chat_session_t *s,
+    ngx_chat_request_t *req);
 
 #endif /* _NGX_CHAT_PRESENCE_H_INCLUDED_ */

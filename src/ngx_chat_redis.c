@@ -1139,3 +1139,16 @@ invalid:
 
     rr->handler(rr, NGX_ERROR);
 }
+
+
+const char *
+ngx_chat_redis_kind_prefix(ngx_uint_t kind)
+{
+    if (kind >= NGX_CHAT_REDIS_KINDS_MAX
+        || ngx_chat_redis_kinds[kind].kind == NULL)
+    {
+        return "";
+    }
+
+    return ngx_chat_redis_kinds[kind].kind->prefix;
+}

@@ -119,4 +119,7 @@ size_t ngx_chat_redis_name(u_char *buf, const char *kind, const char *name,
 /* NGX_OK: the handler runs later; NGX_DECLINED: Redis is not connected */
 ngx_int_t ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr);
 
+/* the prefix of a channel kind ("room:"), "" for none */
+const char *ngx_chat_redis_kind_prefix(ngx_uint_t kind);
+
 #endif /* _NGX_CHAT_REDIS_H_INCLUDED_ */

@@ -11,6 +11,7 @@
 #include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
 #include "ngx_chat_edit.h"
+#include "ngx_chat_presence.h"
 
 
 /* an auth or refresh request while its token is checked */
@@ -72,6 +73,7 @@ static const ngx_chat_request_do_t  ngx_chat_request_do[] = {
     { NGX_CHAT_REQ_TYPING, ngx_chat_typing, 0, 1, 0 },
     { NGX_CHAT_REQ_EDIT, ngx_chat_edit_request, 0, 1, 1 },
     { NGX_CHAT_REQ_DELETE, ngx_chat_edit_request, 0, 1, 1 },
+    { NGX_CHAT_REQ_PRESENCE, ngx_chat_presence_request, 0, 1, 0 },
     { 0, NULL, 0, 0, 0 }
 };
 
@@ -190,6 +192,7 @@ ngx_chat_request_read(ngx_chat_session_t *s, ngx_chat_request_t *req)
 
     if (op) {
         op->seq = req->seq;
+        op->delivered = ngx_chat_req_delivered(req);
         ngx_chat_read(op);
     }
 }

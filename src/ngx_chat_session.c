@@ -8,6 +8,7 @@
 #include "ngx_chat_members.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_fanout.h"
+#include "ngx_chat_presence.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -237,6 +238,8 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     s->roles = claims->roles;
     s->expires = (time_t) claims->exp;
     s->authed = 1;
+    s->present = 1;
+    ngx_chat_presence_online(s->user, s->user_len);
 
     ngx_chat_users_seen(claims->sub, ngx_strlen(claims->sub), claims->name,
                         ngx_strlen(claims->name));
@@ -659,6 +662,11 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     ngx_chat_session_arm(s);
 
     ngx_chat_fanout_session_gone(s);
+
+    if (s->present) {
+        s->present = 0;
+        ngx_chat_presence_offline(s->user, s->user_len);
+    }
 }
 
 
@@ -709,6 +717,11 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     }
 
     ngx_chat_fanout_session_gone(s);
+
+    if (s->present) {
+        s->present = 0;
+        ngx_chat_presence_offline(s->user, s->user_len);
+    }
 
     for (i = 0; i < s->out_count; i++) {
         ngx_chat_buf_unref(s->out[(s->out_head + i) % s->out_cap]);

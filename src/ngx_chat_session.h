@@ -102,6 +102,7 @@ struct ngx_chat_session_s {
     unsigned                   send_armed:1;
     unsigned                   rate_paused:1;  /* in the paused queue */
     unsigned                   auth_wait:1;    /* a token is checked */
+    unsigned                   present:1;      /* counted as online */
 };
 
 

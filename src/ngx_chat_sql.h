@@ -86,8 +86,9 @@
 #define NGX_CHAT_SQL_HISTORY                                                  \
     "select * from chat_history($1, $2, $3, $4, $5)"
 
+/* $4: "read" or "delivered" */
 #define NGX_CHAT_SQL_READ                                                     \
-    "select chat_read($1, $2, $3)"
+    "select chat_read($1, $2, $3, $4)"
 
 /* chat_rooms_of returns NGX_CHAT_ROOM_COLUMNS, then a message's columns */
 #define NGX_CHAT_SQL_ROOMS_OF                                                 \

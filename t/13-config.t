@@ -45,6 +45,11 @@ my ($ok, $out) = nginx_t($good, '');
 ok $ok, 'a complete configuration passes nginx -t' or diag $out;
 
 my @bad = (
+    [ "$good chat_presence_ttl 500ms;", '',
+      qr/chat_presence_ttl.*at least 1s/, 'chat_presence_ttl below 1s' ],
+    [ $good, 'chat_presence_ttl 10s;',
+      qr/"chat_presence_ttl" directive is not allowed here/,
+      'chat_presence_ttl in a location' ],
     [ "chat_redis $b->{redis}; chat_postgres \"$b->{conninfo}\";", '',
       qr/chat_jwt_key/, 'no key' ],
     [ "chat_postgres \"$b->{conninfo}\"; chat_jwt_key HS256 $secret;", '',
@@ -124,6 +129,8 @@ for my $ci ('host=db.example hostaddr=10.0.0.5 dbname=chat',
 ($ok, $out) = nginx_t("$good chat_room_create_rate 30r/m burst=100;",
                       'chat_request_rate off; chat_rooms_per_connection 500;');
 ok $ok, 'the limit directives in their places pass nginx -t' or diag $out;
+($ok, $out) = nginx_t("$good chat_presence_ttl 1s;", '');
+ok $ok, 'chat_presence_ttl 1s passes nginx -t' or diag $out;
 
 # chat_search_language: a text search configuration's name
 ($ok, $out) = nginx_t("$good chat_search_language pg_catalog.english;", '');

@@ -50,7 +50,7 @@ sub cursor_is {
         or diag explain $j;
 }
 
-# the next receipt on every joined connection is {room, user, seq}
+# the next receipt on every joined connection is {room, user, seq, state}
 sub receipts_are {
     my ($user, $seq, $name) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
@@ -58,7 +58,8 @@ sub receipts_are {
         my ($who, $c) = @$_;
         my $r = $c->wait_for(sub { ($_->{type} // '') eq 'receipt' }, 5);
         is_deeply $r, { type => 'receipt', room => $room, user => $user,
-                        seq => $seq }, "$name: $who gets the receipt"
+                        seq => $seq, state => 'read' },
+            "$name: $who gets the receipt"
             or diag explain $r;
     }
 }
@@ -337,7 +338,7 @@ sub read_rest {
     is $r && $r->{type}, 'ok', 'and a read of it';
     my $rc = $w->wait_for(sub { ($_->{type} // '') eq 'receipt' }, 5);
     is_deeply $rc, { type => 'receipt', room => $empty,
-                     user => "${tag}late", seq => 1 },
+                     user => "${tag}late", seq => 1, state => 'read' },
         'the first receipt is for the read that moved the cursor (none for '
         . 'the read that left it at 0)' or diag explain $rc;
 }

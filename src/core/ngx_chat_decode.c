@@ -42,6 +42,7 @@
 #define NGX_CHAT_F_REPLY_TO    0x0400
 #define NGX_CHAT_F_META        0x0800
 #define NGX_CHAT_F_STOP        0x1000
+#define NGX_CHAT_F_STATE       0x2000
 
 
 typedef struct {
@@ -62,7 +63,7 @@ static const ngx_chat_req_spec_t  ngx_chat_req_specs[] = {
       NGX_CHAT_F_CMID|NGX_CHAT_F_REPLY_TO|NGX_CHAT_F_META },
     { "history", NGX_CHAT_F_ROOM,
       NGX_CHAT_F_BEFORE|NGX_CHAT_F_AFTER|NGX_CHAT_F_LIMIT },
-    { "read", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ, 0 },
+    { "read", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ, NGX_CHAT_F_STATE },
     { "typing", NGX_CHAT_F_ROOM, NGX_CHAT_F_STOP },
     { "edit", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ|NGX_CHAT_F_BODY, 0 },
     { "delete", NGX_CHAT_F_ROOM|NGX_CHAT_F_SEQ, 0 },
@@ -122,6 +123,9 @@ typedef struct {
 
 
 /* in the order they are checked: the first wrong field is the one told */
+static int ngx_chat_receipt_state_valid(const char *p, size_t len);
+
+
 static const ngx_chat_field_t  ngx_chat_fields[] = {
 
     { .name = "room", .flag = NGX_CHAT_F_ROOM,
@@ -204,6 +208,13 @@ static const ngx_chat_field_t  ngx_chat_fields[] = {
       .type = NGX_CHAT_FIELD_BOOL,
       .off = ngx_chat_req_field(stop),
       .invalid = "\"stop\" must be true or false" },
+
+    { .name = "state", .flag = NGX_CHAT_F_STATE,
+      .type = NGX_CHAT_FIELD_STR, .max = LLONG_MAX,
+      .off = ngx_chat_req_field(state), .len = ngx_chat_req_field(state_len),
+      .valid = ngx_chat_receipt_state_valid,
+      .invalid = "\"state\" must be \"read\" or \"delivered\"",
+      .bad_value = "\"state\" must be \"read\" or \"delivered\"" },
 
     { .name = "meta", .flag = NGX_CHAT_F_META,
       .type = NGX_CHAT_FIELD_OBJECT, .bound = NGX_CHAT_BOUND_META,
@@ -738,4 +749,13 @@ ngx_chat_recover_id(const char *buf, size_t len, ngx_chat_request_t *req)
     }
 
     json_decref(v);
+}
+
+
+/* a read cursor's state: "read" or "delivered" */
+static int
+ngx_chat_receipt_state_valid(const char *p, size_t len)
+{
+    return (len == 4 && memcmp(p, "read", 4) == 0)
+           || (len == 9 && memcmp(p, "delivered", 9) == 0);
 }

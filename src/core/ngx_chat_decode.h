@@ -64,6 +64,8 @@ typedef struct {
     size_t                body_len;
     const char           *client_msg_id;
     size_t                client_msg_id_len;
+    const char           *state;    /* read: "read" or "delivered" */
+    size_t                state_len;
 
     long long             since;
     long long             since_rev;
@@ -112,6 +114,9 @@ int ngx_chat_request_decode_as(ngx_chat_req_type_e type, const char *buf,
     size_t len, const ngx_chat_proto_limits_t *lim, ngx_chat_request_t *req,
     const char **code, const char **msg);
 void ngx_chat_request_free(ngx_chat_request_t *req);
+
+/* a read request that moves the delivered cursor only */
+#define ngx_chat_req_delivered(req)  ((req)->state_len == 9)
 
 /* "auth", "send", ...; "unknown" for a value out of range */
 const char *ngx_chat_req_type_name(ngx_chat_req_type_e t);

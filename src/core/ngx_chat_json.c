@@ -879,11 +879,13 @@ ngx_chat_json_deleted(ngx_chat_json_t *j, const char *room, size_t room_len,
 
 int
 ngx_chat_json_receipt(ngx_chat_json_t *j, const char *room, size_t room_len,
-    const char *user, size_t user_len, long long seq)
+    const char *user, size_t user_len, long long seq, const char *state)
 {
     ngx_chat_json_user_event(j, "receipt", room, room_len, user, user_len);
     ngx_chat_json_lit(j, ",\"seq\":");
     ngx_chat_json_put_int(j, seq);
+    ngx_chat_json_lit(j, ",\"state\":");
+    ngx_chat_json_cstr(j, state);
 
     return ngx_chat_json_end(j);
 }

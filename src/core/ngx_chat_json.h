@@ -172,8 +172,10 @@ int ngx_chat_json_edited(ngx_chat_json_t *j, const char *room,
     long long edited_at);
 int ngx_chat_json_deleted(ngx_chat_json_t *j, const char *room,
     size_t room_len, long long seq);
+/* state: "read" or "delivered" */
 int ngx_chat_json_receipt(ngx_chat_json_t *j, const char *room,
-    size_t room_len, const char *user, size_t user_len, long long seq);
+    size_t room_len, const char *user, size_t user_len, long long seq,
+    const char *state);
 /* stop: the user stopped typing ("stop": true) */
 int ngx_chat_json_typing(ngx_chat_json_t *j, const char *room,
     size_t room_len, const char *user, size_t user_len, int stop);

@@ -252,6 +252,25 @@ test_types(void)
                "delete fields");
     ngx_chat_request_free(&r);
 
+    UNIT_CHECK(dec("{\"type\":\"read\",\"room\":\"g\",\"seq\":4}", &r,
+                   &code, &msg) == 0, "read");
+    UNIT_CHECK(r.seq == 4 && r.state == NULL && !ngx_chat_req_delivered(&r),
+               "read without state: read");
+    ngx_chat_request_free(&r);
+
+    UNIT_CHECK(dec("{\"type\":\"read\",\"room\":\"g\",\"seq\":4,"
+                   "\"state\":\"read\"}", &r, &code, &msg) == 0,
+               "read state read");
+    UNIT_CHECK(str_eq(r.state, r.state_len, "read")
+               && !ngx_chat_req_delivered(&r), "read state read value");
+    ngx_chat_request_free(&r);
+
+    UNIT_CHECK(dec("{\"type\":\"read\",\"room\":\"g\",\"seq\":4,"
+                   "\"state\":\"delivered\"}", &r, &code, &msg) == 0,
+               "read state delivered");
+    UNIT_CHECK(ngx_chat_req_delivered(&r), "read state delivered value");
+    ngx_chat_request_free(&r);
+
     UNIT_CHECK(dec("{\"type\":\"presence\",\"room\":\"general\"}", &r,
                    &code, &msg) == 0, "presence");
     UNIT_CHECK(r.type == NGX_CHAT_REQ_PRESENCE, "presence type");
@@ -308,6 +327,14 @@ test_fields(void)
     expect_err("{\"type\":\"delete\",\"id\":1,\"seq\":2}", "bad_request",
                "1");
     expect_err("{\"type\":\"presence\",\"id\":1}", "bad_request", "1");
+    expect_err("{\"type\":\"read\",\"id\":1,\"room\":\"r\",\"seq\":1,"
+               "\"state\":\"seen\"}", "bad_request", "1");
+    expect_err("{\"type\":\"read\",\"id\":1,\"room\":\"r\",\"seq\":1,"
+               "\"state\":\"Read\"}", "bad_request", "1");
+    expect_err("{\"type\":\"read\",\"id\":1,\"room\":\"r\",\"seq\":1,"
+               "\"state\":1}", "bad_request", "1");
+    expect_err("{\"type\":\"read\",\"id\":1,\"room\":\"r\",\"seq\":1,"
+               "\"state\":null}", "bad_request", "1");
 
     /* mistyped required fields */
     expect_err("{\"type\":\"auth\",\"id\":\"a\",\"token\":5}",

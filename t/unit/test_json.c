@@ -570,12 +570,22 @@ test_builders(void)
     ngx_chat_json_free(&j);
 
     ngx_chat_json_init(&j, 0);
-    UNIT_CHECK(ngx_chat_json_receipt(&j, "g", 1, "bob", 3, 12) == 0,
+    UNIT_CHECK(ngx_chat_json_receipt(&j, "g", 1, "bob", 3, 12, "read") == 0,
                "receipt");
     v = jload(&j);
     UNIT_CHECK(v && jstr(v, "type", "receipt", 7) && jstr(v, "room", "g", 1)
                && jstr(v, "user", "bob", 3) && jint(v, "seq", 12)
-               && json_object_size(v) == 4, "receipt fields");
+               && jstr(v, "state", "read", 4)
+               && json_object_size(v) == 5, "receipt fields");
+    json_decref(v);
+    ngx_chat_json_free(&j);
+
+    ngx_chat_json_init(&j, 0);
+    UNIT_CHECK(ngx_chat_json_receipt(&j, "g", 1, "bob", 3, 7, "delivered")
+               == 0, "receipt delivered");
+    v = jload(&j);
+    UNIT_CHECK(v && jint(v, "seq", 7) && jstr(v, "state", "delivered", 9)
+               && json_object_size(v) == 5, "receipt delivered fields");
     json_decref(v);
     ngx_chat_json_free(&j);
 
