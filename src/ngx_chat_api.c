@@ -406,7 +406,7 @@ ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
     ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
 
     if (claims) {
-        ngx_chat_users_seen(claims->sub, ngx_strlen(claims->sub),
+        ngx_chat_known_seen(claims->sub, ngx_strlen(claims->sub),
                             claims->name, ngx_strlen(claims->name));
     }
 

@@ -36,7 +36,7 @@ const char *ngx_chat_members_refused(const char *room, size_t room_len,
     const char *user, size_t user_len);
 
 /* ngx_chat_users.c: an authenticated user, recorded once per worker */
-void ngx_chat_users_seen(const char *user, size_t user_len,
+void ngx_chat_known_seen(const char *user, size_t user_len,
     const char *name, size_t name_len);
 
 #endif /* _NGX_CHAT_MEMBERS_H_INCLUDED_ */

@@ -241,7 +241,7 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     s->present = 1;
     ngx_chat_presence_online(s->user, s->user_len);
 
-    ngx_chat_users_seen(claims->sub, ngx_strlen(claims->sub), claims->name,
+    ngx_chat_known_seen(claims->sub, ngx_strlen(claims->sub), claims->name,
                         ngx_strlen(claims->name));
 
     ngx_chat_session_rearm_expiry(s);

@@ -11,11 +11,11 @@
 #include "ngx_chat_pg.h"
 
 
-#define NGX_CHAT_USERS_BUCKETS   4096
+#define NGX_CHAT_KNOWN_BUCKETS   4096
 /* beyond this many the cache starts over: a cost, never a wrong answer */
-#define NGX_CHAT_USERS_MAX       100000
+#define NGX_CHAT_KNOWN_MAX       100000
 
-#define NGX_CHAT_USERS_SQL  "select chat_users_seen($1::jsonb)"
+#define NGX_CHAT_KNOWN_SQL  "select chat_users_seen($1::jsonb)"
 
 
 typedef struct ngx_chat_known_s  ngx_chat_known_t;
@@ -30,35 +30,35 @@ struct ngx_chat_known_s {
 };
 
 
-static ngx_chat_known_t **ngx_chat_users_find(const char *user, size_t len);
-static void ngx_chat_users_flush(ngx_event_t *ev);
-static void ngx_chat_users_written(void *data, PGresult *res,
+static ngx_chat_known_t **ngx_chat_known_find(const char *user, size_t len);
+static void ngx_chat_known_flush(ngx_event_t *ev);
+static void ngx_chat_known_written(void *data, PGresult *res,
     ngx_uint_t status);
-static void ngx_chat_users_forget(ngx_chat_known_t *k);
-static void ngx_chat_users_clear(void);
+static void ngx_chat_known_forget(ngx_chat_known_t *k);
+static void ngx_chat_known_clear(void);
 
 
-static ngx_chat_known_t  *ngx_chat_users[NGX_CHAT_USERS_BUCKETS];
-static ngx_uint_t         ngx_chat_users_n;
-static ngx_chat_known_t  *ngx_chat_users_waiting;
-static ngx_event_t        ngx_chat_users_ev;
+static ngx_chat_known_t  *ngx_chat_users[NGX_CHAT_KNOWN_BUCKETS];
+static ngx_uint_t         ngx_chat_known_n;
+static ngx_chat_known_t  *ngx_chat_known_waiting;
+static ngx_event_t        ngx_chat_known_ev;
 
 
 void
-ngx_chat_users_seen(const char *user, size_t user_len, const char *name,
+ngx_chat_known_seen(const char *user, size_t user_len, const char *name,
     size_t name_len)
 {
     ngx_chat_known_t  *k, **p;
 
-    p = ngx_chat_users_find(user, user_len);
+    p = ngx_chat_known_find(user, user_len);
 
     if (*p) {
         return;
     }
 
-    if (ngx_chat_users_n >= NGX_CHAT_USERS_MAX) {
-        ngx_chat_users_clear();
-        p = ngx_chat_users_find(user, user_len);
+    if (ngx_chat_known_n >= NGX_CHAT_KNOWN_MAX) {
+        ngx_chat_known_clear();
+        p = ngx_chat_known_find(user, user_len);
     }
 
     k = ngx_alloc(sizeof(ngx_chat_known_t) + user_len + name_len,
@@ -74,26 +74,26 @@ ngx_chat_users_seen(const char *user, size_t user_len, const char *name,
     ngx_memcpy(k->user, user, user_len);
     ngx_memcpy(k->user + user_len, name, name_len);
     *p = k;
-    ngx_chat_users_n++;
+    ngx_chat_known_n++;
 
-    k->batch = ngx_chat_users_waiting;
-    ngx_chat_users_waiting = k;
+    k->batch = ngx_chat_known_waiting;
+    ngx_chat_known_waiting = k;
 
-    if (!ngx_chat_users_ev.posted) {
-        ngx_chat_users_ev.handler = ngx_chat_users_flush;
-        ngx_chat_users_ev.log = ngx_chat_worker.log;
-        ngx_post_event(&ngx_chat_users_ev, &ngx_posted_events);
+    if (!ngx_chat_known_ev.posted) {
+        ngx_chat_known_ev.handler = ngx_chat_known_flush;
+        ngx_chat_known_ev.log = ngx_chat_worker.log;
+        ngx_post_event(&ngx_chat_known_ev, &ngx_posted_events);
     }
 }
 
 
 static ngx_chat_known_t **
-ngx_chat_users_find(const char *user, size_t len)
+ngx_chat_known_find(const char *user, size_t len)
 {
     ngx_chat_known_t  **p;
 
     p = &ngx_chat_users[ngx_crc32_short((u_char *) user, len)
-                        % NGX_CHAT_USERS_BUCKETS];
+                        % NGX_CHAT_KNOWN_BUCKETS];
 
     while (*p && ((*p)->len != len || ngx_memcmp((*p)->user, user, len) != 0))
     {
@@ -105,15 +105,15 @@ ngx_chat_users_find(const char *user, size_t len)
 
 
 static void
-ngx_chat_users_flush(ngx_event_t *ev)
+ngx_chat_known_flush(ngx_event_t *ev)
 {
     int                lengths[1];
     const char        *values[1];
     ngx_chat_json_t    j;
     ngx_chat_known_t  *k, *batch;
 
-    batch = ngx_chat_users_waiting;
-    ngx_chat_users_waiting = NULL;
+    batch = ngx_chat_known_waiting;
+    ngx_chat_known_waiting = NULL;
 
     if (batch == NULL) {
         return;
@@ -140,11 +140,11 @@ ngx_chat_users_flush(ngx_event_t *ev)
     lengths[0] = j.len;
 
     if (j.failed
-        || ngx_chat_pg_query(NGX_CHAT_USERS_SQL, 1, values, lengths,
-                             ngx_chat_users_written, batch)
+        || ngx_chat_pg_query(NGX_CHAT_KNOWN_SQL, 1, values, lengths,
+                             ngx_chat_known_written, batch)
            != NGX_OK)
     {
-        ngx_chat_users_written(batch, NULL, NGX_CHAT_PG_UNAVAILABLE);
+        ngx_chat_known_written(batch, NULL, NGX_CHAT_PG_UNAVAILABLE);
     }
 
     ngx_chat_json_free(&j);
@@ -152,7 +152,7 @@ ngx_chat_users_flush(ngx_event_t *ev)
 
 
 static void
-ngx_chat_users_written(void *data, PGresult *res, ngx_uint_t status)
+ngx_chat_known_written(void *data, PGresult *res, ngx_uint_t status)
 {
     ngx_chat_known_t  *k, *next;
 
@@ -161,27 +161,27 @@ ngx_chat_users_written(void *data, PGresult *res, ngx_uint_t status)
         k->batch = NULL;
 
         if (status == NGX_CHAT_PG_OK
-            && *ngx_chat_users_find(k->user, k->len) == k)
+            && *ngx_chat_known_find(k->user, k->len) == k)
         {
             k->stored = 1;
 
         } else {
-            ngx_chat_users_forget(k);
+            ngx_chat_known_forget(k);
         }
     }
 }
 
 
 static void
-ngx_chat_users_forget(ngx_chat_known_t *k)
+ngx_chat_known_forget(ngx_chat_known_t *k)
 {
     ngx_chat_known_t  **p;
 
-    p = ngx_chat_users_find(k->user, k->len);
+    p = ngx_chat_known_find(k->user, k->len);
 
     if (*p == k) {
         *p = k->next;
-        ngx_chat_users_n--;
+        ngx_chat_known_n--;
     }
 
     ngx_free(k);
@@ -190,12 +190,12 @@ ngx_chat_users_forget(ngx_chat_known_t *k)
 
 /* entries waiting for their write stay linked in their batch */
 static void
-ngx_chat_users_clear(void)
+ngx_chat_known_clear(void)
 {
     ngx_uint_t         i;
     ngx_chat_known_t  *k, *next;
 
-    for (i = 0; i < NGX_CHAT_USERS_BUCKETS; i++) {
+    for (i = 0; i < NGX_CHAT_KNOWN_BUCKETS; i++) {
         for (k = ngx_chat_users[i]; k; k = next) {
             next = k->next;
 
@@ -211,5 +211,5 @@ ngx_chat_users_clear(void)
         ngx_chat_users[i] = NULL;
     }
 
-    ngx_chat_users_n = 0;
+    ngx_chat_known_n = 0;
 }
