@@ -15,6 +15,7 @@
 #include "ngx_chat_access.h"
 #include "ngx_chat_http.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_users.h"
 
 
 #define NGX_CHAT_HANDLER_WS       1
@@ -292,6 +293,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, request_rate),
       NULL },
 
+    { ngx_string("chat_user_send_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_chat_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, user_send_rate),
+      NULL },
+
     { ngx_string("chat_rooms_per_connection"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -463,6 +471,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->store = NGX_CONF_UNSET_PTR;
     lcf->request_rate.interval = NGX_CHAT_RATE_UNSET;
     lcf->rooms_max = NGX_CONF_UNSET_UINT;
+    lcf->user_send_rate.interval = NGX_CHAT_RATE_UNSET;
 
     return lcf;
 }
@@ -498,6 +507,9 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                         NGX_CHAT_REQUEST_INTERVAL, NGX_CHAT_REQUEST_BURST);
     ngx_conf_merge_uint_value(conf->rooms_max, prev->rooms_max,
                               NGX_CHAT_ROOMS_MAX);
+    ngx_chat_rate_merge(&conf->user_send_rate, &prev->user_send_rate,
+                        NGX_CHAT_USER_SEND_INTERVAL,
+                        NGX_CHAT_USER_SEND_BURST);
 
     if (conf->frame_max < NGX_CHAT_FRAME_MAX_LEAST) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1110,6 +1122,7 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
         || ngx_chat_batch_init(cycle) != NGX_OK
         || ngx_chat_access_init(cycle) != NGX_OK
         || ngx_chat_fanout_init(cycle) != NGX_OK
+        || ngx_chat_users_init(cycle) != NGX_OK
         || ngx_chat_redis_init(cycle) != NGX_OK)
     {
         return NGX_ERROR;
@@ -1138,6 +1151,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_fanout_exit();
     ngx_chat_redis_exit();
     ngx_chat_pg_exit();
+    ngx_chat_users_exit();
 
     ngx_chat_room_table_free(&ngx_chat_worker.rooms);
     ngx_chat_room_table_free(&ngx_chat_worker.relay_rooms);

@@ -76,6 +76,7 @@ typedef struct {
     const ngx_chat_store_t *store;  /* chat_store */
     ngx_chat_limit_t       request_rate;
     ngx_uint_t             rooms_max;
+    ngx_chat_limit_t       user_send_rate;
 } ngx_chat_loc_conf_t;
 
 

@@ -40,6 +40,10 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
 
     { NGX_HTTP_POST, "rooms/{room}/read", ngx_chat_api_read,
       NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
+
+    { NGX_HTTP_POST, "users/{user}/revoke", ngx_chat_api_user_revoke, 0 },
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "users/{user}/ban",
+      ngx_chat_api_user_ban, 0 },
 };
 
 
@@ -382,7 +386,9 @@ ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
     ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
 
     ctx->rc = claims ? ngx_chat_api_start(r, ctx)
-                     : ngx_chat_api_refuse(r, "invalid token");
+              : a->banned ? ngx_chat_http_error(r, "forbidden",
+                                                "the user is banned")
+              : ngx_chat_api_refuse(r, "invalid token");
 
     if (ctx->waiting) {
         ngx_http_finalize_request(r, ctx->rc);

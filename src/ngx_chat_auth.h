@@ -24,6 +24,8 @@ struct ngx_chat_auth_s {
     const char                *what;      /* "token", "refresh token" */
     const u_char              *user;      /* whose session, or NULL */
     ngx_chat_jwt_claims_t      claims;
+    unsigned                   banned:1;  /* refused: globally banned */
+    unsigned                   revoked:1; /* refused: token revoked */
 };
 
 

@@ -97,7 +97,11 @@ ngx_chat_handshake_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
 {
     ngx_chat_handshake_t  *hs = a->data;
 
-    if (claims == NULL) {
+    if (claims == NULL && a->banned) {
+        hs->rc = ngx_chat_http_error(hs->request, "forbidden",
+                                     "the user is banned");
+
+    } else if (claims == NULL) {
         hs->rc = ngx_chat_http_error(hs->request, "unauthenticated",
                                      "invalid token");
 

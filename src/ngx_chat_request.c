@@ -10,6 +10,7 @@
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_users.h"
 
 
 /* an auth or refresh request while its token is checked */
@@ -149,7 +150,8 @@ ngx_chat_request_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
     op = ngx_chat_op_ws(s, req);
 
     if (op) {
-        s->lcf->store->send(op, (char *) s->name, s->name_len, req);
+        ngx_chat_users_send(op, &s->lcf->user_send_rate, s->lcf->store,
+                            (char *) s->name, s->name_len, req);
     }
 }
 
@@ -254,6 +256,9 @@ ngx_chat_request_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
 
         } else if (claims) {
             ngx_chat_session_authenticate(s, claims, ra->id, ra->id_len);
+
+        } else if (a->banned) {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_FORBIDDEN, "banned");
 
         } else {
             ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED,
