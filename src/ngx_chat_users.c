@@ -573,12 +573,23 @@ ngx_chat_users_loaded(void *data, PGresult *res, ngx_uint_t status)
     size_t                   len;
     int64_t                  until;
     ngx_chat_user_t         *u;
+    ngx_rbtree_node_t       *node;
     ngx_chat_users_change_t  ch;
 
     if (status != NGX_CHAT_PG_OK) {
         ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
                       "chat: global bans not loaded");
         return;
+    }
+
+    /* a ban lifted while this worker was not listening is gone too */
+    for (node = (ngx_chat_users_tree.root == &ngx_chat_users_sentinel)
+                ? NULL : ngx_rbtree_min(ngx_chat_users_tree.root,
+                                        &ngx_chat_users_sentinel);
+         node;
+         node = ngx_rbtree_next(&ngx_chat_users_tree, node))
+    {
+        ((ngx_chat_user_t *) node)->ban_until = -1;
     }
 
     n = PQntuples(res);
