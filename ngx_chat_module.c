@@ -300,6 +300,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, user_send_rate),
       NULL },
 
+    { ngx_string("chat_user_connections_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, user_conns_max),
+      NULL },
+
     { ngx_string("chat_rooms_per_connection"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -368,6 +375,7 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->autocreate = NGX_CONF_UNSET;
     mcf->batch_max = NGX_CONF_UNSET_UINT;
     mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
+    mcf->user_conns_max = NGX_CONF_UNSET_UINT;
 
     mcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_chat_jwt_key_t));
     if (mcf->jwt_keys == NULL) {
@@ -398,6 +406,8 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->redis_timeout, NGX_CHAT_REDIS_TIMEOUT);
     ngx_conf_init_uint_value(mcf->pg_pool, NGX_CHAT_PG_POOL);
     ngx_conf_init_msec_value(mcf->pg_timeout, NGX_CHAT_PG_TIMEOUT);
+    ngx_conf_init_uint_value(mcf->user_conns_max,
+                             NGX_CHAT_USER_CONNECTIONS_MAX);
     ngx_conf_init_value(mcf->autocreate, 1);
     ngx_conf_init_uint_value(mcf->batch_max, NGX_CHAT_BATCH_MAX);
     ngx_chat_rate_merge(&mcf->room_create_rate, &mcf->room_create_rate,
@@ -1149,9 +1159,9 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_batch_exit();
     ngx_chat_access_exit();
     ngx_chat_fanout_exit();
+    ngx_chat_users_exit();
     ngx_chat_redis_exit();
     ngx_chat_pg_exit();
-    ngx_chat_users_exit();
 
     ngx_chat_room_table_free(&ngx_chat_worker.rooms);
     ngx_chat_room_table_free(&ngx_chat_worker.relay_rooms);

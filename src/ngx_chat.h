@@ -53,6 +53,7 @@ typedef struct {
     ngx_flag_t             autocreate;
     ngx_uint_t             batch_max;
     ngx_chat_limit_t       room_create_rate;
+    ngx_uint_t             user_conns_max;  /* 0: no cap */
 
     ngx_uint_t             used;          /* chat_ws or chat_api seen */
 } ngx_chat_main_conf_t;

@@ -223,6 +223,7 @@ ngx_chat_request_token(ngx_chat_session_t *s, ngx_chat_request_t *req)
     ra->auth.handler = ngx_chat_request_authed;
     ra->auth.data = ra;
     ra->auth.log = s->connection->log;
+    ra->auth.connection = !ra->refresh;
 
     if (ra->refresh) {
         ra->auth.what = "refresh token";
@@ -256,9 +257,14 @@ ngx_chat_request_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
 
         } else if (claims) {
             ngx_chat_session_authenticate(s, claims, ra->id, ra->id_len);
+            ngx_chat_users_connected(s, a);
 
         } else if (a->banned) {
             ngx_chat_session_close(s, NGX_CHAT_CLOSE_FORBIDDEN, "banned");
+
+        } else if (a->crowded) {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_TRY_LATER,
+                                   NGX_CHAT_USERS_CROWDED);
 
         } else {
             ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED,

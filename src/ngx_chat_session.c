@@ -7,6 +7,7 @@
 #include "ngx_chat_session.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_fanout.h"
+#include "ngx_chat_users.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -662,6 +663,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     ngx_chat_session_arm(s);
 
     ngx_chat_fanout_session_gone(s);
+    ngx_chat_users_closed(s);
 }
 
 

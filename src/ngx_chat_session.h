@@ -87,6 +87,7 @@ struct ngx_chat_session_s {
     time_t                     iat;
     u_char                    *jti;
     size_t                     jti_len;
+    unsigned                   user_counted:1; /* in the connections cap */
 
     uint16_t                   close_code;
 

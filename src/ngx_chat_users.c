@@ -38,6 +38,8 @@
 #define NGX_CHAT_USERS_CHANNEL   "control"
 #define NGX_CHAT_USERS_JTI_TTL   86400       /* s, a jti without exp */
 #define NGX_CHAT_USERS_TIMEOUT   2000        /* ms, a token's check */
+#define NGX_CHAT_USERS_ALIVE     10000       /* ms, a worker says so */
+#define NGX_CHAT_USERS_ALIVE_TTL "30000"     /* ms, counts without it go */
 
 
 typedef struct {
@@ -112,6 +114,8 @@ static void ngx_chat_users_rated(void *data, ngx_int_t rc,
     redisReply *reply);
 static void ngx_chat_users_send_go(ngx_chat_users_send_t *p,
     uint64_t wait);
+static void ngx_chat_users_uncount(const char *user, size_t len);
+static void ngx_chat_users_alive_handler(ngx_event_t *ev);
 
 
 /*
@@ -144,6 +148,40 @@ static const char  ngx_chat_users_rate_script[] =
     "           math.floor((tat - now) / 1000) + 1000)\n"
     "return 0\n";
 
+/*
+ * A token that opens a connection: the three keys of the MGET, then the
+ * user's connections, a hash of "<host>:<pid>" to that worker's count.
+ * A worker's count stands while its "<prefix>alive:<host>:<pid>" (ARGV[1]
+ * is "<prefix>alive:") lives: a host that died stops counting within
+ * NGX_CHAT_USERS_ALIVE_TTL.  Under ARGV[2] (the cap) the connection is
+ * counted under ARGV[3]; the fourth answer says whether it was.  The
+ * worker's own "alive" key is set here too (ARGV[4]: its ttl), so that a
+ * worker counts from its first connection on.
+ */
+static const char  ngx_chat_users_conn_script[] =
+    "local r = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])\n"
+    "redis.call('SET', ARGV[1] .. ARGV[3], '1', 'PX', ARGV[4])\n"
+    "local n = 0\n"
+    "local h = redis.call('HGETALL', KEYS[4])\n"
+    "for i = 1, #h, 2 do\n"
+    "  if redis.call('EXISTS', ARGV[1] .. h[i]) == 1 then\n"
+    "    n = n + tonumber(h[i + 1])\n"
+    "  else redis.call('HDEL', KEYS[4], h[i]) end\n"
+    "end\n"
+    "r[4] = 0\n"
+    "if n < tonumber(ARGV[2]) then\n"
+    "  redis.call('HINCRBY', KEYS[4], ARGV[3], 1)\n"
+    "  redis.call('PEXPIRE', KEYS[4], 86400000)\n"
+    "  r[4] = 1\n"
+    "end\n"
+    "return r\n";
+
+/* a counted connection closed; never below 0 (Redis may have restarted) */
+static const char  ngx_chat_users_gone_script[] =
+    "if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then\n"
+    "  redis.call('HINCRBY', KEYS[1], ARGV[1], -1) end\n"
+    "return 1\n";
+
 static const char  ngx_chat_users_bans_sql[] =
     "select user_id, coalesce(until, 0) from chat_user_bans "
     "where until is null or until > $1::bigint";
@@ -171,6 +209,13 @@ static const ngx_chat_redis_kind_t  ngx_chat_users_kind = {
 
 static ngx_rbtree_t       ngx_chat_users_tree;
 static ngx_rbtree_node_t  ngx_chat_users_sentinel;
+static ngx_event_t        ngx_chat_users_alive;
+static ngx_uint_t         ngx_chat_users_exiting;
+
+/* this worker in the connection counts: "<host>:<pid>" */
+static u_char             ngx_chat_users_self[NGX_MAXHOSTNAMELEN
+                                              + NGX_INT64_LEN + 2];
+static size_t             ngx_chat_users_self_len;
 
 
 ngx_int_t
@@ -178,6 +223,18 @@ ngx_chat_users_init(ngx_cycle_t *cycle)
 {
     ngx_rbtree_init(&ngx_chat_users_tree, &ngx_chat_users_sentinel,
                     ngx_str_rbtree_insert_value);
+    ngx_chat_users_exiting = 0;
+
+    ngx_chat_users_self_len = ngx_snprintf(ngx_chat_users_self,
+                                           sizeof(ngx_chat_users_self),
+                                           "%V:%P", &cycle->hostname,
+                                           ngx_pid)
+                              - ngx_chat_users_self;
+
+    ngx_memzero(&ngx_chat_users_alive, sizeof(ngx_event_t));
+    ngx_chat_users_alive.handler = ngx_chat_users_alive_handler;
+    ngx_chat_users_alive.log = cycle->log;
+    ngx_chat_users_alive.cancelable = 1;
 
     if (ngx_chat_worker.mcf->redis_port == 0) {
         return NGX_OK;
@@ -191,7 +248,28 @@ ngx_chat_users_init(ngx_cycle_t *cycle)
 void
 ngx_chat_users_exit(void)
 {
+    size_t              argvlen[2];
+    u_char              key[NGX_CHAT_REDIS_KEY_MAX];
+    const char         *argv[2];
     ngx_rbtree_node_t  *node;
+
+    ngx_chat_users_exiting = 1;
+
+    if (ngx_chat_users_alive.timer_set) {
+        ngx_del_timer(&ngx_chat_users_alive);
+    }
+
+    /* this worker's connections stop counting at once */
+    if (ngx_chat_worker.mcf->redis_port) {
+        argv[0] = "DEL";
+        argvlen[0] = 3;
+        argv[1] = (char *) key;
+        argvlen[1] = ngx_chat_redis_name(key, "alive:",
+                                         (char *) ngx_chat_users_self,
+                                         ngx_chat_users_self_len);
+        (void) ngx_chat_redis_command(2, argv, argvlen, NULL, NULL,
+                                      ngx_chat_worker.mcf->redis_timeout);
+    }
 
     while (ngx_chat_users_tree.root != &ngx_chat_users_sentinel) {
         node = ngx_rbtree_min(ngx_chat_users_tree.root,
@@ -208,6 +286,10 @@ ngx_chat_users_get(const char *user, size_t len, ngx_uint_t create)
     uint32_t          hash;
     ngx_str_t         key;
     ngx_chat_user_t  *u;
+
+    if (ngx_chat_users_exiting) {
+        return NULL;
+    }
 
     key.data = (u_char *) user;
     key.len = len;
@@ -243,35 +325,63 @@ ngx_int_t
 ngx_chat_users_auth(ngx_chat_auth_t *a)
 {
     int                     argc;
-    size_t                  len, argvlen[4];
-    u_char                  keys[3][NGX_CHAT_REDIS_KEY_MAX];
-    const char             *argv[4];
+    size_t                  len, argvlen[11];
+    u_char                  keys[4][NGX_CHAT_REDIS_KEY_MAX];
+    u_char                  alive[NGX_CHAT_REDIS_KEY_MAX], max[NGX_INT_T_LEN];
+    const char             *argv[11], **k;
     ngx_chat_user_t        *u;
+    ngx_chat_main_conf_t   *mcf;
 
+    mcf = ngx_chat_worker.mcf;
     len = ngx_strlen(a->claims.sub);
     u = ngx_chat_users_get(a->claims.sub, len, 0);
 
-    if (ngx_chat_users_refused(a, u) != NGX_OK
-        || ngx_chat_worker.mcf->redis_port == 0)
-    {
+    if (ngx_chat_users_refused(a, u) != NGX_OK || mcf->redis_port == 0) {
         a->handler(a, (a->banned || a->revoked) ? NULL : &a->claims);
         return NGX_OK;
     }
 
-    argv[0] = "MGET";
-    argvlen[0] = 4;
-    argv[1] = (char *) keys[0];
-    argvlen[1] = ngx_chat_redis_name(keys[0], "revoked:", a->claims.sub,
-                                     len);
-    argv[2] = (char *) keys[1];
-    argvlen[2] = ngx_chat_redis_name(keys[1], "uban:", a->claims.sub, len);
-    argc = 3;
+    /* a connection counted: the script; else the keys alone */
+    a->connection = (a->connection && mcf->user_conns_max);
+    k = a->connection ? &argv[3] : &argv[1];
 
-    if (a->claims.jti[0]) {
-        argv[3] = (char *) keys[2];
-        argvlen[3] = ngx_chat_users_jti_key(keys[2], a->claims.sub, len,
-                                            a->claims.jti,
-                                            ngx_strlen(a->claims.jti));
+    k[0] = (char *) keys[0];
+    argvlen[k - argv] = ngx_chat_redis_name(keys[0], "revoked:",
+                                            a->claims.sub, len);
+    k[1] = (char *) keys[1];
+    argvlen[k - argv + 1] = ngx_chat_redis_name(keys[1], "uban:",
+                                                a->claims.sub, len);
+    k[2] = (char *) keys[2];
+
+    /* without a jti, a key no jti has */
+    argvlen[k - argv + 2] = a->claims.jti[0]
+        ? ngx_chat_users_jti_key(keys[2], a->claims.sub, len, a->claims.jti,
+                                 ngx_strlen(a->claims.jti))
+        : ngx_chat_redis_name(keys[2], "jti:", "", 0);
+
+    if (a->connection) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_chat_users_conn_script;
+        argvlen[1] = sizeof(ngx_chat_users_conn_script) - 1;
+        argv[2] = "4";
+        argvlen[2] = 1;
+        argv[6] = (char *) keys[3];
+        argvlen[6] = ngx_chat_redis_name(keys[3], "conns:", a->claims.sub,
+                                         len);
+        argv[7] = (char *) alive;
+        argvlen[7] = ngx_chat_redis_name(alive, "alive:", "", 0);
+        argv[8] = (char *) max;
+        argvlen[8] = ngx_sprintf(max, "%ui", mcf->user_conns_max) - max;
+        argv[9] = (char *) ngx_chat_users_self;
+        argvlen[9] = ngx_chat_users_self_len;
+        argv[10] = NGX_CHAT_USERS_ALIVE_TTL;
+        argvlen[10] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+        argc = 11;
+
+    } else {
+        argv[0] = "MGET";
+        argvlen[0] = 4;
         argc = 4;
     }
 
@@ -362,9 +472,29 @@ ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply)
                       a->claims.sub);
     }
 
+    if (a->connection && reply->elements > 3
+        && reply->element[3]->type == REDIS_REPLY_INTEGER)
+    {
+        a->counted = (reply->element[3]->integer == 1);
+
+        if (!a->counted && !a->banned && !a->revoked) {
+            a->crowded = 1;
+            ngx_log_error(NGX_LOG_INFO, a->log, 0,
+                          "chat: token of user \"%s\" rejected: "
+                          "chat_user_connections_max reached",
+                          a->claims.sub);
+        }
+
+        if (a->counted && (a->banned || a->revoked)) {
+            ngx_chat_users_uncount(a->claims.sub, ngx_strlen(a->claims.sub));
+            a->counted = 0;
+        }
+    }
+
 done:
 
-    a->handler(a, (a->banned || a->revoked) ? NULL : &a->claims);
+    a->handler(a, (a->banned || a->revoked || a->crowded) ? NULL
+                                                          : &a->claims);
 }
 
 
@@ -551,6 +681,8 @@ ngx_chat_users_up(void)
     (void) ngx_chat_redis_subscribe(NGX_CHAT_REDIS_USERS,
                                     NGX_CHAT_USERS_CHANNEL,
                                     sizeof(NGX_CHAT_USERS_CHANNEL) - 1);
+
+    ngx_chat_users_alive_handler(&ngx_chat_users_alive);
 
     values[0] = (char *) now;
     lengths[0] = ngx_sprintf(now, "%L", ngx_chat_now_ms()) - now;
@@ -1071,4 +1203,85 @@ ngx_chat_users_send_go(ngx_chat_users_send_t *p, uint64_t wait)
 
     ngx_chat_request_free(&p->req);
     ngx_free(p);
+}
+
+
+/* ---- connections ---- */
+
+void
+ngx_chat_users_connected(ngx_chat_session_t *s, ngx_chat_auth_t *a)
+{
+    s->user_counted = a->counted;
+}
+
+
+void
+ngx_chat_users_closed(ngx_chat_session_t *s)
+{
+    if (s->user_counted) {
+        s->user_counted = 0;
+        ngx_chat_users_uncount((char *) s->user, s->user_len);
+    }
+}
+
+
+static void
+ngx_chat_users_uncount(const char *user, size_t len)
+{
+    size_t       argvlen[5];
+    u_char       key[NGX_CHAT_REDIS_KEY_MAX];
+    const char  *argv[5];
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_chat_users_gone_script;
+    argvlen[1] = sizeof(ngx_chat_users_gone_script) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (char *) key;
+    argvlen[3] = ngx_chat_redis_name(key, "conns:", user, len);
+    argv[4] = (char *) ngx_chat_users_self;
+    argvlen[4] = ngx_chat_users_self_len;
+
+    /* Redis away: the count stays until this worker's "alive" key ends */
+    (void) ngx_chat_redis_command(5, argv, argvlen, NULL, NULL,
+                                  ngx_chat_worker.mcf->redis_timeout);
+}
+
+
+/* this worker's connections count while it says so: one command a tick */
+static void
+ngx_chat_users_alive_handler(ngx_event_t *ev)
+{
+    size_t       argvlen[5];
+    u_char       key[NGX_CHAT_REDIS_KEY_MAX];
+    const char  *argv[5];
+
+    if (ngx_chat_users_exiting || !ngx_chat_worker.active
+        || ngx_chat_worker.mcf->redis_port == 0)
+    {
+        return;
+    }
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_chat_redis_name(key, "alive:",
+                                     (char *) ngx_chat_users_self,
+                                     ngx_chat_users_self_len);
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = "PX";
+    argvlen[3] = 2;
+    argv[4] = NGX_CHAT_USERS_ALIVE_TTL;
+    argvlen[4] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+
+    (void) ngx_chat_redis_command(5, argv, argvlen, NULL, NULL,
+                                  ngx_chat_worker.mcf->redis_timeout);
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_add_timer(ev, NGX_CHAT_USERS_ALIVE);
 }

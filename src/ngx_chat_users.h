@@ -14,6 +14,11 @@
 /* the Redis channel kind all workers hear revocations and bans on */
 #define NGX_CHAT_REDIS_USERS  5
 
+/* chat_user_connections_max: a user's connections on every host */
+#define NGX_CHAT_USER_CONNECTIONS_MAX  100
+#define NGX_CHAT_USERS_CROWDED                                                \
+    "too many connections of this user (chat_user_connections_max)"
+
 /* chat_user_send_rate 10r/5s burst=9: ten at once, then one in 0.5 s */
 #define NGX_CHAT_USER_SEND_INTERVAL  500000
 #define NGX_CHAT_USER_SEND_BURST     9
@@ -27,6 +32,13 @@ void ngx_chat_users_exit(void);
  * a->banned or a->revoked set when refused); NGX_AGAIN: it runs later.
  */
 ngx_int_t ngx_chat_users_auth(ngx_chat_auth_t *a);
+
+/*
+ * A connection authenticated with a (a->connection set): it is counted
+ * against chat_user_connections_max until it closes.
+ */
+void ngx_chat_users_connected(ngx_chat_session_t *s, ngx_chat_auth_t *a);
+void ngx_chat_users_closed(ngx_chat_session_t *s);
 
 /*
  * A send of op's user, under lim (chat_user_send_rate): it goes to
