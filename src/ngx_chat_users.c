@@ -115,6 +115,8 @@ static void ngx_chat_users_rated(void *data, ngx_int_t rc,
 static void ngx_chat_users_send_go(ngx_chat_users_send_t *p,
     uint64_t wait);
 static void ngx_chat_users_uncount(const char *user, size_t len);
+static void ngx_chat_users_eval(const char **argv, size_t *argvlen,
+    const char *script, size_t len, const char *nkeys);
 static void ngx_chat_users_alive_handler(ngx_event_t *ev);
 
 
@@ -360,12 +362,8 @@ ngx_chat_users_auth(ngx_chat_auth_t *a)
         : ngx_chat_redis_name(keys[2], "jti:", "", 0);
 
     if (a->connection) {
-        argv[0] = "EVAL";
-        argvlen[0] = 4;
-        argv[1] = ngx_chat_users_conn_script;
-        argvlen[1] = sizeof(ngx_chat_users_conn_script) - 1;
-        argv[2] = "4";
-        argvlen[2] = 1;
+        ngx_chat_users_eval(argv, argvlen, ngx_chat_users_conn_script,
+                            sizeof(ngx_chat_users_conn_script) - 1, "4");
         argv[6] = (char *) keys[3];
         argvlen[6] = ngx_chat_redis_name(keys[3], "conns:", a->claims.sub,
                                          len);
@@ -776,12 +774,8 @@ ngx_chat_users_store(ngx_chat_users_change_t *ch, ngx_uint_t del)
         ch->pxat_len = 1;
     }
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_chat_users_change_script;
-    argvlen[1] = sizeof(ngx_chat_users_change_script) - 1;
-    argv[2] = "1";
-    argvlen[2] = 1;
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_users_change_script,
+                        sizeof(ngx_chat_users_change_script) - 1, "1");
     argv[3] = (char *) ch->key;
     argvlen[3] = ch->key_len;
     argv[4] = (char *) ch->value;
@@ -1122,12 +1116,8 @@ ngx_chat_users_send(ngx_chat_op_t *op, const ngx_chat_limit_t *lim,
         return;
     }
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_chat_users_rate_script;
-    argvlen[1] = sizeof(ngx_chat_users_rate_script) - 1;
-    argv[2] = "1";
-    argvlen[2] = 1;
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_users_rate_script,
+                        sizeof(ngx_chat_users_rate_script) - 1, "1");
     argv[3] = (char *) key;
     argvlen[3] = ngx_chat_redis_name(key, "rate:", op->user, op->user_len);
 
@@ -1232,12 +1222,8 @@ ngx_chat_users_uncount(const char *user, size_t len)
     u_char       key[NGX_CHAT_REDIS_KEY_MAX];
     const char  *argv[5];
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_chat_users_gone_script;
-    argvlen[1] = sizeof(ngx_chat_users_gone_script) - 1;
-    argv[2] = "1";
-    argvlen[2] = 1;
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_users_gone_script,
+                        sizeof(ngx_chat_users_gone_script) - 1, "1");
     argv[3] = (char *) key;
     argvlen[3] = ngx_chat_redis_name(key, "conns:", user, len);
     argv[4] = (char *) ngx_chat_users_self;
@@ -1284,4 +1270,18 @@ ngx_chat_users_alive_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, NGX_CHAT_USERS_ALIVE);
+}
+
+
+/* argv[0] to argv[2] of a script's EVAL: the script and its key count */
+static void
+ngx_chat_users_eval(const char **argv, size_t *argvlen, const char *script,
+    size_t len, const char *nkeys)
+{
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = len;
+    argv[2] = nkeys;
+    argvlen[2] = 1;
 }

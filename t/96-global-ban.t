@@ -67,7 +67,8 @@ is_deeply [map { $_->close_code(3) } @live], [(4003) x @live],
 my $took = time - $t0;
 cmp_ok $took, '<', 1.5, "within about 1 s (${took}s incl. the call)";
 ok $other->request({ type => 'ping' }), "another user's connection stays";
-is psql($pg, "select reason || ' ' || by_user || ' ' || coalesce(until::text, 'none') "
+is psql($pg, "select reason || ' ' || by_user || ' ' "
+           . "|| coalesce(until::text, 'none') "
            . "from chat_user_bans where user_id = '$u'"),
     "spam $u-admin none", 'kept in PostgreSQL: reason, by whom, no until';
 ok grep({ $_->error_log =~ /"\Q$u\E-admin" banned "\Q$u\E" globally/ } @ng),
