@@ -95,6 +95,8 @@ static void ngx_chat_users_close(const char *user, size_t len, u_char op,
 static void ngx_chat_users_channel(ngx_uint_t kind, const char *name,
     size_t len);
 static void ngx_chat_users_up(void);
+static void ngx_chat_users_load(void);
+static void ngx_chat_users_mark_bans(int64_t from, int64_t to);
 static void ngx_chat_users_loaded(void *data, PGresult *res,
     ngx_uint_t status);
 static ngx_int_t ngx_chat_users_store(ngx_chat_users_change_t *ch,
@@ -122,7 +124,7 @@ static void ngx_chat_users_alive_handler(ngx_event_t *ev);
 
 /*
  * KEYS[1]: the key; ARGV: its value ("" deletes it), the ms it expires
- * at ("0": never), the channel and the message.  The key is written
+ * at ("0": never), the channel and the message ("": none).  The key is written
  * before the message goes out: a token checked after the message is
  * checked against the key.
  */
@@ -131,7 +133,7 @@ static const char  ngx_chat_users_change_script[] =
     "elseif ARGV[2] ~= '0' then\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])\n"
     "else redis.call('SET', KEYS[1], ARGV[1]) end\n"
-    "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+    "if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end\n"
     "return 1\n";
 
 /*
@@ -237,6 +239,9 @@ ngx_chat_users_init(ngx_cycle_t *cycle)
     ngx_chat_users_alive.handler = ngx_chat_users_alive_handler;
     ngx_chat_users_alive.log = cycle->log;
     ngx_chat_users_alive.cancelable = 1;
+
+    /* known from the start, also while Redis is away */
+    ngx_chat_users_load();
 
     if (ngx_chat_worker.mcf->redis_port == 0) {
         return NGX_OK;
@@ -672,15 +677,22 @@ ngx_chat_users_channel(ngx_uint_t kind, const char *name, size_t len)
 static void
 ngx_chat_users_up(void)
 {
-    u_char       now[NGX_INT64_LEN];
-    int          lengths[1];
-    const char  *values[1];
-
     (void) ngx_chat_redis_subscribe(NGX_CHAT_REDIS_USERS,
                                     NGX_CHAT_USERS_CHANNEL,
                                     sizeof(NGX_CHAT_USERS_CHANNEL) - 1);
 
     ngx_chat_users_alive_handler(&ngx_chat_users_alive);
+    ngx_chat_users_load();
+}
+
+
+/* the bans in force, from PostgreSQL */
+static void
+ngx_chat_users_load(void)
+{
+    u_char       now[NGX_INT64_LEN];
+    int          lengths[1];
+    const char  *values[1];
 
     values[0] = (char *) now;
     lengths[0] = ngx_sprintf(now, "%L", ngx_chat_now_ms()) - now;
@@ -703,7 +715,6 @@ ngx_chat_users_loaded(void *data, PGresult *res, ngx_uint_t status)
     size_t                   len;
     int64_t                  until;
     ngx_chat_user_t         *u;
-    ngx_rbtree_node_t       *node;
     ngx_chat_users_change_t  ch;
 
     if (status != NGX_CHAT_PG_OK) {
@@ -712,15 +723,8 @@ ngx_chat_users_loaded(void *data, PGresult *res, ngx_uint_t status)
         return;
     }
 
-    /* a ban lifted while this worker was not listening is gone too */
-    for (node = (ngx_chat_users_tree.root == &ngx_chat_users_sentinel)
-                ? NULL : ngx_rbtree_min(ngx_chat_users_tree.root,
-                                        &ngx_chat_users_sentinel);
-         node;
-         node = ngx_rbtree_next(&ngx_chat_users_tree, node))
-    {
-        ((ngx_chat_user_t *) node)->ban_until = -1;
-    }
+    /* bans known so far are marked -2 until the rows confirm them */
+    ngx_chat_users_mark_bans(-1, -2);
 
     n = PQntuples(res);
 
@@ -736,21 +740,54 @@ ngx_chat_users_loaded(void *data, PGresult *res, ngx_uint_t status)
 
         u = ngx_chat_users_get(user, len, 1);
         if (u == NULL) {
-            return;
+            break;
+        }
+
+        if (u->ban_until == -1) {
+            /* banned while this worker was not listening */
+            ngx_chat_users_close(user, len, 'B', until, NULL, 0);
         }
 
         u->ban_until = until;
 
-        /* Redis may have lost it: written again, announced again */
+        /*
+         * Redis may have lost it: written again, not announced (every
+         * worker that missed changes loads them itself)
+         */
         ngx_memzero(&ch, sizeof(ngx_chat_users_change_t));
         ch.until = until;
         ch.key_len = ngx_chat_redis_name(ch.key, "uban:", user, len);
         ch.value_len = ngx_sprintf(ch.value, "%L", until) - ch.value;
-        ch.payload_len = ngx_sprintf(ch.payload, "B %*s %L", len, user,
-                                     until)
-                         - ch.payload;
 
         (void) ngx_chat_users_store(&ch, 0);
+    }
+
+    /* and a ban lifted while this worker was not listening is gone */
+    ngx_chat_users_mark_bans(-2, -1);
+}
+
+
+/* every ban of the cache (-1: every other entry) is marked "to" */
+static void
+ngx_chat_users_mark_bans(int64_t from, int64_t to)
+{
+    ngx_chat_user_t    *u;
+    ngx_rbtree_node_t  *node;
+
+    if (ngx_chat_users_tree.root == &ngx_chat_users_sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(ngx_chat_users_tree.root,
+                               &ngx_chat_users_sentinel);
+         node;
+         node = ngx_rbtree_next(&ngx_chat_users_tree, node))
+    {
+        u = (ngx_chat_user_t *) node;
+
+        if (from == -1 ? u->ban_until != -1 : u->ban_until == from) {
+            u->ban_until = to;
+        }
     }
 }
 
