@@ -37,7 +37,6 @@
 
 #define NGX_CHAT_USERS_CHANNEL   "control"
 #define NGX_CHAT_USERS_JTI_TTL   86400       /* s, a jti without exp */
-#define NGX_CHAT_USERS_TIMEOUT   2000        /* ms, a token's check */
 #define NGX_CHAT_USERS_ALIVE     10000       /* ms, a worker says so */
 #define NGX_CHAT_USERS_ALIVE_TTL "30000"     /* ms, counts without it go */
 
@@ -120,6 +119,7 @@ static void ngx_chat_users_uncount(const char *user, size_t len);
 static void ngx_chat_users_eval(const char **argv, size_t *argvlen,
     const char *script, size_t len, const char *nkeys);
 static void ngx_chat_users_alive_handler(ngx_event_t *ev);
+static void ngx_chat_users_prune(void);
 
 
 /*
@@ -389,7 +389,7 @@ ngx_chat_users_auth(ngx_chat_auth_t *a)
     }
 
     if (ngx_chat_redis_command(argc, argv, argvlen, ngx_chat_users_checked,
-                               a, NGX_CHAT_USERS_TIMEOUT)
+                               a, mcf->redis_timeout)
         != NGX_OK)
     {
         /* Redis away: what this worker heard decides (see above) */
@@ -1307,6 +1307,38 @@ ngx_chat_users_alive_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, NGX_CHAT_USERS_ALIVE);
+
+    ngx_chat_users_prune();
+}
+
+
+/* entries that only kept a fallback send rate, now refilled, go */
+static void
+ngx_chat_users_prune(void)
+{
+    uint64_t            now;
+    ngx_chat_user_t    *u;
+    ngx_rbtree_node_t  *node, *next;
+
+    if (ngx_chat_users_tree.root == &ngx_chat_users_sentinel) {
+        return;
+    }
+
+    now = (uint64_t) ngx_current_msec * 1000;
+
+    for (node = ngx_rbtree_min(ngx_chat_users_tree.root,
+                               &ngx_chat_users_sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(&ngx_chat_users_tree, node);
+        u = (ngx_chat_user_t *) node;
+
+        if (u->revoked == 0 && u->ban_until == -1 && u->send_tat <= now) {
+            ngx_rbtree_delete(&ngx_chat_users_tree, node);
+            ngx_free(u);
+        }
+    }
 }
 
 
