@@ -15,12 +15,15 @@
  * checked against the cache alone).
  *
  * Global bans are kept in PostgreSQL (chat_user_bans): each worker loads
- * them into its cache and into Redis whenever its pub/sub connection
- * comes up, so a ban outlives a Redis restart.
+ * them into its cache when it starts, and into its cache and Redis
+ * whenever its pub/sub connection comes up, so a ban outlives a Redis
+ * restart and holds while Redis is away.
  *
  * The send rate is one GCRA script per send in Redis
  * ("<prefix>rate:<user>"), shared by every worker and host; while Redis
- * does not answer, each worker counts on its own.
+ * does not answer, each worker counts on its own.  The connections cap
+ * counts per worker in "<prefix>conns:<user>", in the same script that
+ * checks a connection's token.
  */
 
 #include "ngx_chat.h"

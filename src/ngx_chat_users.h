@@ -1,6 +1,6 @@
 /*
- * Users across the cluster: token revocation, global bans and the
- * per-user send rate (protocol.md section 8).
+ * Users across the cluster: token revocation, global bans, the per-user
+ * send rate and connections cap (protocol.md section 8).
  */
 
 #ifndef _NGX_CHAT_USERS_H_INCLUDED_
