@@ -73,6 +73,10 @@ for my $i (0, 1) {
     ok $c, "instance $i: a newer token is accepted" or diag $@;
     is api($ng[$i], 'GET', '/rooms', token => $new)->{status}, 200,
         "instance $i: REST with it";
+    my $e = $c && $c->request({ type => 'refresh', token => $old });
+    is $e && $e->{code}, 'unauthenticated',
+        "instance $i: a refresh with a revoked token is refused";
+    ok $c && $c->request({ type => 'ping' }), 'and the connection stays';
     $c->close if $c;
 }
 
