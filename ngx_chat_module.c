@@ -38,6 +38,7 @@
 #define NGX_CHAT_PG_TIMEOUT          10000
 #define NGX_CHAT_BATCH_MAX           500
 #define NGX_CHAT_JWT_LEN_MAX         NGX_CHAT_JWT_MAX_LEN
+#define NGX_CHAT_SEARCH_LANGUAGE     "simple"
 
 /*
  * Default limits: chat_request_rate 20r/s burst=200 (a client at the rooms
@@ -77,6 +78,8 @@ static char *ngx_chat_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static void ngx_chat_rate_merge(ngx_chat_limit_t *conf,
     ngx_chat_limit_t *prev, uint64_t interval, uint64_t burst);
 static char *ngx_chat_check_bounds(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_chat_search_language_check(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_chat_init_process(ngx_cycle_t *cycle);
 static void ngx_chat_exit_process(ngx_cycle_t *cycle);
 
@@ -98,6 +101,10 @@ static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_chat_rooms_bounds = {
     ngx_chat_check_bounds, 1, 10000
+};
+
+static ngx_conf_post_t  ngx_chat_search_language_post = {
+    ngx_chat_search_language_check
 };
 
 
@@ -200,6 +207,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_chat_main_conf_t, room_create_rate),
       NULL },
+
+    { ngx_string("chat_search_language"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, search_language),
+      &ngx_chat_search_language_post },
 
     { ngx_string("chat_batch_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -410,6 +424,10 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_CHAT_USER_CONNECTIONS_MAX);
     ngx_conf_init_value(mcf->autocreate, 1);
     ngx_conf_init_uint_value(mcf->batch_max, NGX_CHAT_BATCH_MAX);
+
+    if (mcf->search_language.data == NULL) {
+        ngx_str_set(&mcf->search_language, NGX_CHAT_SEARCH_LANGUAGE);
+    }
     ngx_chat_rate_merge(&mcf->room_create_rate, &mcf->room_create_rate,
                         NGX_CHAT_ROOM_CREATE_INTERVAL,
                         NGX_CHAT_ROOM_CREATE_BURST);
@@ -1096,6 +1114,38 @@ ngx_chat_check_bounds(ngx_conf_t *cf, void *post, void *data)
                        &value[0], bounds->low, bounds->high, &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * chat_search_language names a text search configuration ("simple",
+ * "english", "pg_catalog.german"): it is written into the search
+ * statement as a literal, so only such names pass
+ */
+static char *
+ngx_chat_search_language_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t *lang = data;
+
+    u_char  *p;
+
+    for (p = lang->data; p < lang->data + lang->len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '_' || *p == '.'))
+        {
+            break;
+        }
+    }
+
+    if (lang->len == 0 || lang->len > 127 || p != lang->data + lang->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_search_language\" must name a text "
+                           "search configuration ([a-z0-9_.], at most 127 "
+                           "bytes), not \"%V\"", lang);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

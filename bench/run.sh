@@ -36,7 +36,9 @@
 # BENCH_BACKENDS, FANOUT_SUBS, FANOUT_RATE, FANOUT_SENDERS, ROOMS_N,
 # ROOMS_RATE, IDLE_CONNS, DURATION, WARMUP, SIZE, BENCH_REST (0 skips the
 # REST runs), REST_CONNS, REST_DURATION, REST_LIMIT, HIST_MESSAGES,
-# BENCH_PG (libpq conninfo of the demo database), BENCH_KEEP_ROOMS.
+# BENCH_PG (libpq conninfo of the demo database), BENCH_KEEP_ROOMS,
+# BENCH_SEARCH (0 skips the search run over a million messages in the
+# database: bench/search.sh, SEARCH_ROWS, SEARCH_QUERIES).
 
 set -eu
 
@@ -71,7 +73,7 @@ fi
 : "${FANOUT_SENDERS:=1}" "${SIZE:=64}" "${BENCH_GEN_CPU:=1}"
 : "${BENCH_BACKENDS:=1}" "${BENCH_PATH:=/chat/ws}" "${BENCH_HOST:=127.0.0.1}"
 : "${BENCH_REST:=1}" "${REST_CONNS:=32}" "${REST_LIMIT:=50}"
-: "${BENCH_KEEP_ROOMS:=0}"
+: "${BENCH_KEEP_ROOMS:=0}" "${BENCH_SEARCH:=1}"
 : "${BENCH_PG:=host=127.0.0.1 port=${CHAT_PG_PORT:-25432} dbname=chat user=chat}"
 
 if [ $selftest = 1 ]; then
@@ -567,6 +569,18 @@ if [ "$BENCH_REST" = 1 ]; then
     fi
 fi
 
+# search over SEARCH_ROWS messages (bench/search.sh), in the database
+
+if [ "$BENCH_SEARCH" != 0 ] && [ $selftest = 0 ]; then
+    echo "== search (bench/search.sh)"
+    echo "bench/search.sh" >>"$out/commands.txt"
+    if "$here/search.sh" "$BENCH_PG" >"$out/search.txt"; then
+        cat "$out/search.txt"
+    else
+        fail "search (bench/search.sh)"
+    fi
+fi
+
 # the table
 
 {
@@ -648,6 +662,12 @@ fi
     echo "commands (from the repository root):"
     sed 's/^/  /' "$out/commands.txt"
     echo
+    if [ -s "$out/search.txt" ]; then
+        echo "search (chat_search in PostgreSQL, pgbench, 1 connection;" \
+             "ms):"
+        sed 's/^/  /' "$out/search.txt"
+        echo
+    fi
     echo "full outputs: ${out#"$root"/}/"
 } | tee -a "$out/summary.txt"
 

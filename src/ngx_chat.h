@@ -15,7 +15,7 @@
 
 
 /* the schema (sql/) this module works with */
-#define NGX_CHAT_SCHEMA_VERSION   7
+#define NGX_CHAT_SCHEMA_VERSION   9
 
 /* a room's display name and topic (POST /rooms) */
 #define NGX_CHAT_ROOM_NAME_MAX    128
@@ -53,6 +53,7 @@ typedef struct {
     ngx_flag_t             autocreate;
     ngx_uint_t             batch_max;
     ngx_chat_limit_t       room_create_rate;
+    ngx_str_t              search_language;   /* chat_search_language */
     ngx_uint_t             user_conns_max;  /* 0: no cap */
 
     ngx_uint_t             used;          /* chat_ws or chat_api seen */

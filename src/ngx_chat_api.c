@@ -41,6 +41,11 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
     { NGX_HTTP_POST, "rooms/{room}/read", ngx_chat_api_read,
       NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
 
+    { NGX_HTTP_PATCH, "rooms/{room}/messages/{seq}", ngx_chat_api_message_edit,
+      NGX_CHAT_API_BODY|NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_DELETE, "rooms/{room}/messages/{seq}",
+      ngx_chat_api_message_delete, NGX_CHAT_API_LOGGED },
+    { NGX_HTTP_GET, "search", ngx_chat_api_search, NGX_CHAT_API_LOGGED },
     { NGX_HTTP_POST, "users/{user}/revoke", ngx_chat_api_user_revoke, 0 },
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "users/{user}/ban",
       ngx_chat_api_user_ban, 0 },

@@ -68,6 +68,15 @@ ngx_int_t ngx_chat_api_message_send(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 ngx_int_t ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
 
+/* ngx_chat_edit.c */
+ngx_int_t ngx_chat_api_message_edit(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_message_delete(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+
+/* ngx_chat_search.c */
+ngx_int_t ngx_chat_api_search(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
+
 /* ngx_chat_users.c */
 ngx_int_t ngx_chat_api_user_revoke(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);

@@ -10,8 +10,9 @@
  * row lock and answers, per element in batch order, i, status, rev and
  * retry_after, then the kind's own columns; every committed event goes
  * to ngx_chat_fanout_committed() with its rev, for the same ordered
- * delivery.  Only "message" exists now; an edit, a delete, a membership,
- * moderation or room change adds its row here with its statement.
+ * delivery.  A membership, moderation or room change adds its row here
+ * with its statement; the kinds themselves may live in the files of their
+ * areas (edits and deletes: ngx_chat_edit.c).
  */
 
 #include "ngx_chat.h"
@@ -21,39 +22,6 @@
 #include "ngx_chat_pg.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_sql.h"
-
-
-typedef struct ngx_chat_commit_s  ngx_chat_commit_t;
-
-/* writes the element of the statement's JSON array for c */
-typedef void (*ngx_chat_commit_write_pt)(ngx_chat_json_t *j,
-    ngx_chat_commit_t *c);
-/* c is committed as row of res: publish its event, answer its op */
-typedef void (*ngx_chat_commit_done_pt)(ngx_chat_commit_t *c,
-    PGresult *res, int row);
-
-typedef struct {
-    const char                  *name;
-    /*
-     * $1 the JSON array, $2 chat_room_autocreate, $3 and $4
-     * chat_room_create_rate; the columns of NGX_CHAT_COMMIT_* first
-     */
-    const char                  *sql;
-    ngx_chat_commit_write_pt     write;
-    ngx_chat_commit_done_pt      done;
-} ngx_chat_commit_kind_t;
-
-#define NGX_CHAT_COMMIT_STATUS       1
-#define NGX_CHAT_COMMIT_REV          2
-#define NGX_CHAT_COMMIT_RETRY_AFTER  3
-#define NGX_CHAT_COMMIT_COLUMNS      4
-
-/* an event waiting for its commit; each kind extends it */
-struct ngx_chat_commit_s {
-    ngx_queue_t                     queue;
-    const ngx_chat_commit_kind_t   *kind;
-    ngx_chat_op_t                  *op;       /* who waits for the answer */
-};
 
 
 typedef struct {
@@ -69,18 +37,12 @@ typedef struct {
 } ngx_chat_send_t;
 
 
-static void ngx_chat_batch_add(ngx_chat_commit_t *c,
-    const ngx_chat_commit_kind_t *kind);
 static void ngx_chat_batch_flush(ngx_event_t *ev);
 static void ngx_chat_batch_committed(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res,
     int row);
 static void ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
-    const char *message);
-static void ngx_chat_commit_ok(ngx_chat_commit_t *c,
-    ngx_chat_json_t *fields);
-static void ngx_chat_commit_fail(ngx_chat_commit_t *c, const char *code,
     const char *message);
 static ngx_chat_op_t *ngx_chat_commit_release(ngx_chat_commit_t *c);
 static void ngx_chat_message_write(ngx_chat_json_t *j,
@@ -92,12 +54,36 @@ static void ngx_chat_message_done(ngx_chat_commit_t *c, PGresult *res,
 static const ngx_chat_commit_kind_t  ngx_chat_commit_kinds[] = {
 
     { "message", NGX_CHAT_SQL_COMMIT_MESSAGES, ngx_chat_message_write,
-      ngx_chat_message_done },
+      ngx_chat_message_done, NULL },
 
-    /* edit, delete, membership, moderation, room: one row each */
+    { "edited", NGX_CHAT_SQL_COMMIT_CHANGES, ngx_chat_change_write,
+      ngx_chat_change_done, ngx_chat_change_refused },
+
+    { "deleted", NGX_CHAT_SQL_COMMIT_CHANGES, ngx_chat_change_write,
+      ngx_chat_change_done, ngx_chat_change_refused },
+
+    /* membership, moderation, room: one row each */
 };
 
 #define NGX_CHAT_COMMIT_MESSAGE  (&ngx_chat_commit_kinds[0])
+
+
+/* the kind of that name, for the kinds written in other files */
+const ngx_chat_commit_kind_t *
+ngx_chat_commit_kind(const char *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_chat_commit_kinds)
+                    / sizeof(ngx_chat_commit_kinds[0]); i++)
+    {
+        if (ngx_strcmp(ngx_chat_commit_kinds[i].name, name) == 0) {
+            return &ngx_chat_commit_kinds[i];
+        }
+    }
+
+    return NULL;
+}
 
 
 static ngx_queue_t   ngx_chat_batch_waiting;
@@ -181,7 +167,7 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
 
 
 /* c (allocated with ngx_alloc, c->op set) waits for the next commit */
-static void
+void
 ngx_chat_batch_add(ngx_chat_commit_t *c, const ngx_chat_commit_kind_t *kind)
 {
     c->kind = kind;
@@ -325,6 +311,11 @@ ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res, int row)
 {
     char  *st;
 
+    if (res && c->kind->refused) {
+        c->kind->refused(c, res, row);
+        return;
+    }
+
     st = res ? PQgetvalue(res, row, NGX_CHAT_COMMIT_STATUS) : "";
 
     if (ngx_strcmp(st, "not_found") == 0) {
@@ -374,7 +365,7 @@ ngx_chat_batch_fail(ngx_queue_t *batch, const char *code,
 }
 
 
-static void
+void
 ngx_chat_commit_ok(ngx_chat_commit_t *c, ngx_chat_json_t *fields)
 {
     ngx_chat_op_t  *op;
@@ -384,7 +375,7 @@ ngx_chat_commit_ok(ngx_chat_commit_t *c, ngx_chat_json_t *fields)
 }
 
 
-static void
+void
 ngx_chat_commit_fail(ngx_chat_commit_t *c, const char *code,
     const char *message)
 {

@@ -50,7 +50,7 @@ ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
 {
     ngx_chat_op_t *op = data;
 
-    int              i, first, last, n;
+    int              first, last, n;
     ngx_uint_t       more;
     ngx_chat_json_t  j;
 
@@ -93,20 +93,8 @@ ngx_chat_history_done(void *data, PGresult *res, ngx_uint_t status)
     ngx_chat_json_init(&j, 256 + 256 * (last - first));
     ngx_chat_json_kv_str(&j, "room", op->room, op->room_len);
     ngx_chat_json_key(&j, "messages");
-    ngx_chat_json_char(&j, '[');
-
-    for (i = first; i < last; i++) {
-        ngx_chat_json_sep(&j);
-
-        if (ngx_chat_sql_row_message(res, i, 0, op->room, op->room_len, 0,
-                                       &j)
-            != NGX_OK)
-        {
-            break;
-        }
-    }
-
-    ngx_chat_json_char(&j, ']');
+    ngx_chat_sql_rows_messages(res, first, last, 0, op->room, op->room_len,
+                               &j);
     ngx_chat_json_kv_bool(&j, "has_more", more);
 
 

@@ -10,6 +10,7 @@
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_edit.h"
 #include "ngx_chat_users.h"
 
 
@@ -70,6 +71,8 @@ static const ngx_chat_request_do_t  ngx_chat_request_do[] = {
     { NGX_CHAT_REQ_HISTORY, ngx_chat_request_history, 0, 1, 1 },
     { NGX_CHAT_REQ_READ, ngx_chat_request_read, 0, 1, 1 },
     { NGX_CHAT_REQ_TYPING, ngx_chat_typing, 0, 1, 0 },
+    { NGX_CHAT_REQ_EDIT, ngx_chat_edit_request, 0, 1, 1 },
+    { NGX_CHAT_REQ_DELETE, ngx_chat_edit_request, 0, 1, 1 },
     { 0, NULL, 0, 0, 0 }
 };
 

@@ -64,6 +64,37 @@ ngx_chat_sql_row_message(PGresult *res, int row, int c, const char *room,
 
 
 /*
+ * The rows [first, last) of NGX_CHAT_SQL_MESSAGE_COLUMNS, from column c
+ * on, as a JSON array of history entries; room NULL: each row's room is
+ * its column 0.
+ */
+void
+ngx_chat_sql_rows_messages(PGresult *res, int first, int last, int c,
+    const char *room, size_t room_len, ngx_chat_json_t *j)
+{
+    int  i;
+
+    ngx_chat_json_char(j, '[');
+
+    for (i = first; i < last; i++) {
+        ngx_chat_json_sep(j);
+
+        if (ngx_chat_sql_row_message(res, i, c,
+                                     room ? room : PQgetvalue(res, i, 0),
+                                     room ? room_len
+                                          : (size_t) PQgetlength(res, i, 0),
+                                     0, j)
+            != NGX_OK)
+        {
+            break;
+        }
+    }
+
+    ngx_chat_json_char(j, ']');
+}
+
+
+/*
  * One row of NGX_CHAT_SQL_LOG as an event frame, ordered by its rev; NULL
  * when out of memory.
  */

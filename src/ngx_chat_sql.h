@@ -60,6 +60,22 @@
     "select i, status, rev, retry_after, seq, msg_id, ts"                    \
     " from chat_send_batch_quota($1::jsonb, $2, $3, $4)"
 
+/*
+ * edits and deletes (ngx_chat_edit.c): then edited_at, the event's text,
+ * the reason of a refusal
+ */
+#define NGX_CHAT_SQL_COMMIT_CHANGES                                           \
+    "select i, status, rev, retry_after, edited_at, event, message"          \
+    " from chat_change_batch($1::jsonb, $2, $3, $4)"
+
+/*
+ * GET /search: $1 user, $2 query, $3 room (or null), $4 before (or
+ * null), $5 limit, $6 chat_search_language; a row is the room, then
+ * NGX_CHAT_SQL_MESSAGE_COLUMNS
+ */
+#define NGX_CHAT_SQL_SEARCH                                                   \
+    "select * from chat_search($1, $2, $3, $4, $5, $6)"
+
 /* chat_history returns NGX_CHAT_SQL_MESSAGE_COLUMNS */
 #define NGX_CHAT_SQL_HISTORY                                                  \
     "select * from chat_history($1, $2, $3, $4, $5)"
@@ -99,6 +115,8 @@ ngx_int_t ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
 
 ngx_int_t ngx_chat_sql_row_message(PGresult *res, int row, int c,
     const char *room, size_t room_len, ngx_uint_t event, ngx_chat_json_t *j);
+void ngx_chat_sql_rows_messages(PGresult *res, int first, int last, int c,
+    const char *room, size_t room_len, ngx_chat_json_t *j);
 ngx_chat_buf_t *ngx_chat_sql_row_event(PGresult *res, int row,
     const char *room, size_t room_len);
 

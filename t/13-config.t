@@ -128,6 +128,13 @@ for my $ci ('host=db.example hostaddr=10.0.0.5 dbname=chat',
                       . 'chat_user_send_rate 20r/10s burst=5;');
 ok $ok, 'the limit directives in their places pass nginx -t' or diag $out;
 
+# chat_search_language: a text search configuration's name
+($ok, $out) = nginx_t("$good chat_search_language pg_catalog.english;", '');
+ok $ok, 'chat_search_language pg_catalog.english passes nginx -t' or diag $out;
+push @bad, [ "$good chat_search_language \"english';drop\";", '',
+             qr/"chat_search_language" must name a text search configuration/,
+             'chat_search_language with quotes' ];
+
 for my $t (@bad) {
     my ($http, $loc, $re, $name) = @$t;
     my ($ok, $out) = nginx_t($http, $loc);

@@ -362,7 +362,10 @@ sub allow_set {
                [DELETE => '/rooms', 'GET,POST'],
                [PUT => '/rooms', 'GET,POST'],
                [GET => "/rooms/$room/read", 'POST'],
-               [DELETE => "/rooms/$room", 'GET']) {
+               [DELETE => "/rooms/$room", 'GET'],
+               [GET => "/rooms/$room/messages/1", 'DELETE,PATCH'],
+               [PUT => "/rooms/$room/messages/1", 'DELETE,PATCH'],
+               [POST => '/search?q=hello', 'GET']) {
         my ($m, $p, $allow) = @$k;
         my $r = api($ng, $m, $p, user => 'alice',
                     $m =~ /^P/ ? (json => { body => 'x' }) : ());
@@ -370,10 +373,8 @@ sub allow_set {
         is allow_set($r), $allow, "$m $p: Allow: $allow";
     }
     for my $k ([GET => '/nope'], [GET => '/'], [GET => "/rooms/$room/nope"],
-               [GET => "/rooms/$room/messages/1"],
-               [PATCH => "/rooms/$room/messages/1"],
-               [DELETE => "/rooms/$room/messages/1"],
-               [POST => '/dm/bob'], [GET => '/search?q=hello'],
+               [GET => "/rooms/$room/messages/1/x"],
+               [POST => '/dm/bob'],
                [GET => '/presence?user=bob'],
                [PUT => "/rooms/$room/members/bob"],
                [POST => "/rooms/$room/bans/bob"]) {
