@@ -16,6 +16,7 @@
 #include "ngx_chat_http.h"
 #include "ngx_chat_store.h"
 #include "ngx_chat_presence.h"
+#include "ngx_chat_users.h"
 
 
 #define NGX_CHAT_HANDLER_WS       1
@@ -316,6 +317,20 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, request_rate),
       NULL },
 
+    { ngx_string("chat_user_send_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_chat_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, user_send_rate),
+      NULL },
+
+    { ngx_string("chat_user_connections_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, user_conns_max),
+      NULL },
+
     { ngx_string("chat_rooms_per_connection"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -385,6 +400,7 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->autocreate = NGX_CONF_UNSET;
     mcf->batch_max = NGX_CONF_UNSET_UINT;
     mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
+    mcf->user_conns_max = NGX_CONF_UNSET_UINT;
 
     mcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_chat_jwt_key_t));
     if (mcf->jwt_keys == NULL) {
@@ -423,6 +439,8 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     ngx_conf_init_uint_value(mcf->pg_pool, NGX_CHAT_PG_POOL);
     ngx_conf_init_msec_value(mcf->pg_timeout, NGX_CHAT_PG_TIMEOUT);
+    ngx_conf_init_uint_value(mcf->user_conns_max,
+                             NGX_CHAT_USER_CONNECTIONS_MAX);
     ngx_conf_init_value(mcf->autocreate, 1);
     ngx_conf_init_uint_value(mcf->batch_max, NGX_CHAT_BATCH_MAX);
 
@@ -500,6 +518,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->store = NGX_CONF_UNSET_PTR;
     lcf->request_rate.interval = NGX_CHAT_RATE_UNSET;
     lcf->rooms_max = NGX_CONF_UNSET_UINT;
+    lcf->user_send_rate.interval = NGX_CHAT_RATE_UNSET;
 
     return lcf;
 }
@@ -535,6 +554,9 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                         NGX_CHAT_REQUEST_INTERVAL, NGX_CHAT_REQUEST_BURST);
     ngx_conf_merge_uint_value(conf->rooms_max, prev->rooms_max,
                               NGX_CHAT_ROOMS_MAX);
+    ngx_chat_rate_merge(&conf->user_send_rate, &prev->user_send_rate,
+                        NGX_CHAT_USER_SEND_INTERVAL,
+                        NGX_CHAT_USER_SEND_BURST);
 
     if (conf->frame_max < NGX_CHAT_FRAME_MAX_LEAST) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1179,6 +1201,7 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
         || ngx_chat_batch_init(cycle) != NGX_OK
         || ngx_chat_access_init(cycle) != NGX_OK
         || ngx_chat_fanout_init(cycle) != NGX_OK
+        || ngx_chat_users_init(cycle) != NGX_OK
         || ngx_chat_redis_init(cycle) != NGX_OK
         || ngx_chat_presence_init(cycle) != NGX_OK)
     {
@@ -1207,6 +1230,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     ngx_chat_access_exit();
     ngx_chat_fanout_exit();
     ngx_chat_presence_exit();
+    ngx_chat_users_exit();
     ngx_chat_redis_exit();
     ngx_chat_pg_exit();
 

@@ -55,6 +55,7 @@ typedef struct {
     ngx_uint_t             batch_max;
     ngx_chat_limit_t       room_create_rate;
     ngx_str_t              search_language;   /* chat_search_language */
+    ngx_uint_t             user_conns_max;  /* 0: no cap */
 
     ngx_uint_t             used;          /* chat_ws or chat_api seen */
 } ngx_chat_main_conf_t;
@@ -78,6 +79,7 @@ typedef struct {
     const ngx_chat_store_t *store;  /* chat_store */
     ngx_chat_limit_t       request_rate;
     ngx_uint_t             rooms_max;
+    ngx_chat_limit_t       user_send_rate;
 } ngx_chat_loc_conf_t;
 
 

@@ -64,6 +64,10 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
       ngx_chat_api_mute, NGX_CHAT_API_LOGGED },
 
     { NGX_HTTP_GET, "presence", ngx_chat_api_presence, 0 },
+
+    { NGX_HTTP_POST, "users/{user}/revoke", ngx_chat_api_user_revoke, 0 },
+    { NGX_HTTP_POST|NGX_HTTP_DELETE, "users/{user}/ban",
+      ngx_chat_api_user_ban, 0 },
 };
 
 
@@ -411,7 +415,9 @@ ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
     }
 
     ctx->rc = claims ? ngx_chat_api_start(r, ctx)
-                     : ngx_chat_api_refuse(r, "invalid token");
+              : a->banned ? ngx_chat_http_error(r, "forbidden",
+                                                "the user is banned")
+              : ngx_chat_api_refuse(r, "invalid token");
 
     if (ctx->waiting) {
         ngx_http_finalize_request(r, ctx->rc);

@@ -8,6 +8,7 @@
 #include "ngx_chat_http.h"
 #include "ngx_chat_store.h"
 #include "ngx_chat_sql.h"
+#include "ngx_chat_users.h"
 
 #include <jansson.h>
 
@@ -220,8 +221,9 @@ ngx_chat_api_message_send(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     }
 
     /* one commit, one event */
-    lcf->store->send(op, ctx->auth.claims.name,
-                     ngx_strlen(ctx->auth.claims.name), &req);
+    ngx_chat_users_send(op, &lcf->user_send_rate, lcf->store,
+                        ctx->auth.claims.name,
+                        ngx_strlen(ctx->auth.claims.name), &req);
 
     ngx_chat_request_free(&req);
 

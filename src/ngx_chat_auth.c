@@ -5,6 +5,7 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_auth.h"
+#include "ngx_chat_users.h"
 
 
 #define NGX_CHAT_BEARER  "Bearer "
@@ -59,7 +60,6 @@ ngx_chat_auth_check(ngx_chat_auth_t *a, const u_char *token, size_t len)
         return NGX_OK;
     }
 
-    a->handler(a, &a->claims);
-
-    return NGX_OK;
+    /* revocations and bans: may ask Redis */
+    return ngx_chat_users_auth(a);
 }

@@ -24,6 +24,11 @@ struct ngx_chat_auth_s {
     const char                *what;      /* "token", "refresh token" */
     const u_char              *user;      /* whose session, or NULL */
     ngx_chat_jwt_claims_t      claims;
+    unsigned                   connection:1; /* opens a connection */
+    unsigned                   banned:1;  /* refused: globally banned */
+    unsigned                   revoked:1; /* refused: token revoked */
+    unsigned                   crowded:1; /* refused: connections cap */
+    unsigned                   counted:1; /* counted in the cap */
 };
 
 

@@ -8,6 +8,7 @@
 #include "ngx_chat_session.h"
 #include "ngx_chat_http.h"
 #include "ngx_chat_auth.h"
+#include "ngx_chat_users.h"
 #include <ngx_sha1.h>
 
 
@@ -81,6 +82,7 @@ ngx_chat_ws_handler(ngx_http_request_t *r)
     hs->auth.handler = ngx_chat_handshake_authed;
     hs->auth.data = hs;
     hs->auth.log = r->connection->log;
+    hs->auth.connection = 1;
 
     if (ngx_chat_auth_check(&hs->auth, token.data, token.len) == NGX_AGAIN) {
         hs->waiting = 1;
@@ -97,7 +99,17 @@ ngx_chat_handshake_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
 {
     ngx_chat_handshake_t  *hs = a->data;
 
-    if (claims == NULL) {
+    if (claims == NULL && a->banned) {
+        hs->rc = ngx_chat_http_error(hs->request, "forbidden",
+                                     "the user is banned");
+
+    } else if (claims == NULL && a->crowded) {
+        hs->rc = (ngx_chat_http_retry_after(hs->request, 1) == NGX_OK)
+                 ? ngx_chat_http_error(hs->request, "rate_limited",
+                                       NGX_CHAT_USERS_CROWDED)
+                 : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else if (claims == NULL) {
         hs->rc = ngx_chat_http_error(hs->request, "unauthenticated",
                                      "invalid token");
 
@@ -249,6 +261,7 @@ ngx_chat_handshake_accept(ngx_chat_handshake_t *hs,
 
     if (claims) {
         ngx_chat_session_authenticate(s, claims, NULL, 0);
+        ngx_chat_users_connected(s, &hs->auth);
     }
 
     ngx_chat_session_start(s);

@@ -12,6 +12,7 @@
 #include "ngx_chat_store.h"
 #include "ngx_chat_edit.h"
 #include "ngx_chat_presence.h"
+#include "ngx_chat_users.h"
 
 
 /* an auth or refresh request while its token is checked */
@@ -154,7 +155,8 @@ ngx_chat_request_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
     op = ngx_chat_op_ws(s, req);
 
     if (op) {
-        s->lcf->store->send(op, (char *) s->name, s->name_len, req);
+        ngx_chat_users_send(op, &s->lcf->user_send_rate, s->lcf->store,
+                            (char *) s->name, s->name_len, req);
     }
 }
 
@@ -227,6 +229,7 @@ ngx_chat_request_token(ngx_chat_session_t *s, ngx_chat_request_t *req)
     ra->auth.handler = ngx_chat_request_authed;
     ra->auth.data = ra;
     ra->auth.log = s->connection->log;
+    ra->auth.connection = !ra->refresh;
 
     if (ra->refresh) {
         ra->auth.what = "refresh token";
@@ -260,6 +263,14 @@ ngx_chat_request_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
 
         } else if (claims) {
             ngx_chat_session_authenticate(s, claims, ra->id, ra->id_len);
+            ngx_chat_users_connected(s, a);
+
+        } else if (a->banned) {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_FORBIDDEN, "banned");
+
+        } else if (a->crowded) {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_TRY_LATER,
+                                   NGX_CHAT_USERS_CROWDED);
 
         } else {
             ngx_chat_session_close(s, NGX_CHAT_CLOSE_AUTH_FAILED,

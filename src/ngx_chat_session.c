@@ -9,6 +9,7 @@
 #include "ngx_chat_request.h"
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_presence.h"
+#include "ngx_chat_users.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -267,12 +268,14 @@ ngx_chat_session_identity(ngx_chat_session_t *s,
     ngx_chat_jwt_claims_t *claims)
 {
     u_char  *p;
-    size_t   user_len, name_len;
+    size_t   user_len, name_len, jti_len;
 
     user_len = ngx_strlen(claims->sub);
     name_len = ngx_strlen(claims->name);
+    jti_len = ngx_strlen(claims->jti);
 
-    p = ngx_alloc(user_len + 1 + name_len + 1, s->connection->log);
+    p = ngx_alloc(user_len + 1 + name_len + 1 + jti_len + 1,
+                  s->connection->log);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -287,7 +290,12 @@ ngx_chat_session_identity(ngx_chat_session_t *s,
 
     s->name = p;
     s->name_len = name_len;
-    ngx_memcpy(p, claims->name, name_len + 1);
+    p = ngx_cpymem(p, claims->name, name_len + 1);
+
+    s->jti = p;
+    s->jti_len = jti_len;
+    ngx_memcpy(p, claims->jti, jti_len + 1);
+    s->iat = (time_t) claims->iat;
 
     return NGX_OK;
 }
@@ -662,6 +670,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
     ngx_chat_session_arm(s);
 
     ngx_chat_fanout_session_gone(s);
+    ngx_chat_users_closed(s);
 
     if (s->present) {
         s->present = 0;

@@ -101,6 +101,8 @@ my @bad = (
       qr/chat_room_create_rate.*burst=N/, 'a negative burst' ],
     [ $good, 'chat_rooms_per_connection 0;', qr/chat_rooms_per_connection/,
       'a rooms cap of 0' ],
+    [ $good, 'chat_user_send_rate 10r/0s;', qr/chat_user_send_rate.*Nr\/Ps/,
+      'a user send rate over no time' ],
 );
 
 # PostgreSQL by name: libpq would resolve it with a blocking lookup in
@@ -127,7 +129,8 @@ for my $ci ('host=db.example hostaddr=10.0.0.5 dbname=chat',
     ok $ok, "chat_postgres \"$ci\" passes nginx -t" or diag $out;
 }
 ($ok, $out) = nginx_t("$good chat_room_create_rate 30r/m burst=100;",
-                      'chat_request_rate off; chat_rooms_per_connection 500;');
+                      'chat_request_rate off; chat_rooms_per_connection 500; '
+                      . 'chat_user_send_rate 20r/10s burst=5;');
 ok $ok, 'the limit directives in their places pass nginx -t' or diag $out;
 ($ok, $out) = nginx_t("$good chat_presence_ttl 1s;", '');
 ok $ok, 'chat_presence_ttl 1s passes nginx -t' or diag $out;

@@ -43,20 +43,32 @@ int
 ngx_chat_limit_parse_rate(const char *s, size_t len, ngx_chat_limit_t *lim,
     const char **err)
 {
-    uint64_t  n, scale;
+    size_t    i;
+    uint64_t  n, per, scale;
 
-    if (len > 3 && s[len - 3] == 'r' && s[len - 2] == '/'
-        && (s[len - 1] == 's' || s[len - 1] == 'm'))
-    {
+    /* "Nr/s", "Nr/m", or with a period: "Nr/Ps", "Nr/Pm" */
+    for (i = 0; i + 2 < len; i++) {
+        if (s[i] == 'r' && s[i + 1] == '/') {
+            break;
+        }
+    }
+
+    if (i + 2 < len && (s[len - 1] == 's' || s[len - 1] == 'm')) {
         scale = (s[len - 1] == 's') ? 1 : 60;
+        per = 1;
 
-        if (ngx_chat_limit_number(s, len - 3, &n) == 0 && n > 0) {
-            lim->interval = scale * 1000000 / n;
+        if (ngx_chat_limit_number(s, i, &n) == 0 && n > 0
+            && (i + 3 == len
+                || (ngx_chat_limit_number(s + i + 2, len - i - 3, &per) == 0
+                    && per > 0 && per <= 3600)))
+        {
+            lim->interval = scale * per * 1000000 / n;
             return 0;
         }
     }
 
-    *err = "a rate is \"Nr/s\" or \"Nr/m\" with N from 1 to 1000000";
+    *err = "a rate is \"Nr/s\", \"Nr/m\", \"Nr/Ps\" or \"Nr/Pm\" with N "
+           "from 1 to 1000000 and P from 1 to 3600";
 
     return -1;
 }

@@ -31,7 +31,8 @@ test_parse(void)
     ngx_chat_limit_t   lim;
     static const char *bad_rates[] = {
         "", "r/s", "0r/s", "20", "20r", "20r/", "20r/h", "20 r/s", "-1r/s",
-        "20R/s", "1000001r/s", "99999999r/s", "x20r/s", "20r/ss", "2.5r/s"
+        "20R/s", "1000001r/s", "99999999r/s", "x20r/s", "20r/ss", "2.5r/s",
+        "10r/0s", "10r/3601s", "10r/-5s", "10r/5", "10r/5h", "10r/ 5s"
     };
     static const char *bad_bursts[] = {
         "", "burst", "burst=", "burst=-1", "burst=1000001", "burst=1x",
@@ -48,6 +49,12 @@ test_parse(void)
                "3r/s");
     UNIT_CHECK(rate("1000000r/s", &lim) == 0 && lim.interval == 1,
                "the fastest rate is 1 us");
+    UNIT_CHECK(rate("10r/5s", &lim) == 0 && lim.interval == 500000,
+               "10r/5s is 500 ms");
+    UNIT_CHECK(rate("1r/2m", &lim) == 0 && lim.interval == 120000000,
+               "1r/2m is 120 s");
+    UNIT_CHECK(rate("10r/1s", &lim) == 0 && lim.interval == 100000,
+               "10r/1s is 10r/s");
 
     for (i = 0; i < sizeof(bad_rates) / sizeof(bad_rates[0]); i++) {
         UNIT_CHECK(rate(bad_rates[i], &lim) == -1, "rate \"%s\"",

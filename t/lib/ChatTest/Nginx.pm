@@ -25,7 +25,12 @@ my @NGINX;          # every started nginx
 #   redis => 'host:port', pg => 'conninfo',
 #   keys => [[ALG, file], ...]  (default [[HS256, the harness secret]]),
 #   listen => 'reuseport ...' (extra listen parameters), port => N,
-#   errors => 0 (no error_page to the chat_errors location)
+#   errors => 0 (no error_page to the chat_errors location),
+#   user_send_rate => 'default' (the module's own chat_user_send_rate)
+#
+# Tests send many messages quickly as one user: unless a test sets
+# chat_user_send_rate itself (or asks for the default), the per-user send
+# rate is set far above what any test sends.
 sub launch {
     my ($class, %o) = @_;
     my $n = bless { opts => \%o }, $class;
@@ -107,6 +112,10 @@ CONF
             unless $pg =~ m{application_name|://};
         $conf .= "    chat_postgres \"$pg\";\n";
         $conf .= "    chat_jwt_key $_->[0] $_->[1];\n" for @keys;
+        $conf .= "    chat_user_send_rate 100000r/s burst=100000;\n"
+            unless ($o{user_send_rate} // '') eq 'default'
+            || grep { ($o{$_} // '') =~ /chat_user_send_rate/ }
+                    qw(http server loc api_loc);
         ($ws, $api) = ('chat_ws;', 'chat_api;');
     } else {
         secret_file();
