@@ -35,7 +35,8 @@ create function chat_may(p_action text, p_actor text, p_target text)
 returns boolean
 language sql immutable as $$
     select coalesce(case
-        when p_action in ('kick', 'ban', 'mute', 'unban', 'unmute')
+        when p_action in ('kick', 'ban', 'mute', 'unban', 'unmute',
+                          'delete')
             then p_actor = 'owner'
                  or (p_actor = 'moderator'
                      and coalesce(p_target, 'member') = 'member')

@@ -42,26 +42,6 @@ end $$;
 select chat_search_index('simple');
 
 
--- Is p_user banned from (muted in) p_room at p_now (ms)?
-create or replace function chat_ban_active(p_room text, p_user text,
-    p_now bigint)
-returns boolean
-language sql stable as $$
-    select exists (select 1 from chat_room_bans b
-                    where b.room_id = p_room and b.user_id = p_user
-                      and (b.until is null or b.until > p_now))
-$$;
-
-create or replace function chat_mute_active(p_room text, p_user text,
-    p_now bigint)
-returns boolean
-language sql stable as $$
-    select exists (select 1 from chat_room_mutes m
-                    where m.room_id = p_room and m.user_id = p_user
-                      and (m.until is null or m.until > p_now))
-$$;
-
-
 -- Edits and deletes of one group commit, in batch order.  p_batch is a
 -- JSON array of {"op":"edit"|"delete","room","by","seq","body"?,
 -- "roles"} (roles: the JWT's, 1 admin, 2 moderator).  p_autocreate,
@@ -149,7 +129,7 @@ begin
 
     status := 'forbidden';
 
-    if chat_ban_active(p_room, p_user, p_now) then
+    if chat_banned(p_room, p_user, p_now) then
         message := 'banned from this room';
         return next;
         return;
@@ -180,7 +160,7 @@ begin
         if v_msg.sender <> p_user then
             message := 'only the sender edits a message';
 
-        elsif chat_mute_active(p_room, p_user, p_now) then
+        elsif chat_muted_until(p_room, p_user, p_now) is not null then
             message := 'muted in this room';
 
         elsif v_msg.deleted then
@@ -195,24 +175,26 @@ begin
         return;
     end if;
 
-    if v_msg.sender <> p_user and p_roles & 1 = 0
-       and coalesce(v_role, '') <> 'owner'
+    -- another's message: section 9's table, as for a kick (chat_may)
+    select mb.role into v_srole from members mb
+     where mb.room_id = p_room and mb.user_id = v_msg.sender;
+
+    if v_msg.sender <> p_user
+       and not chat_may('delete',
+                        chat_role_of(p_room, p_user,
+                                     case when p_roles & 1 <> 0 then 'admin'
+                                          when p_roles & 2 <> 0
+                                               then 'moderator' end),
+                        v_srole)
     then
-        if p_roles & 2 = 0 and coalesce(v_role, '') <> 'moderator' then
-            message := 'not the sender, a moderator or an owner';
-            return next;
-            return;
-        end if;
-
-        select mb.role into v_srole from members mb
-         where mb.room_id = p_room and mb.user_id = v_msg.sender;
-
-        if v_srole in ('owner', 'moderator') then
-            message := 'a moderator does not delete an owner''s or another'
-                       ' moderator''s message';
-            return next;
-            return;
-        end if;
+        message := case when v_srole in ('owner', 'moderator')
+                             and (p_roles & 2 <> 0
+                                  or v_role = 'moderator')
+                        then 'a moderator does not delete an owner''s or'
+                             ' another moderator''s message'
+                        else 'not the sender, a moderator or an owner' end;
+        return next;
+        return;
     end if;
 
     if v_msg.deleted then
@@ -373,7 +355,7 @@ begin
         end if;
 
         v_rooms := array(select r from unnest(v_rooms) r
-                          where not chat_ban_active(r, p_user, v_now));
+                          where not chat_banned(r, p_user, v_now));
     end if;
 
     return query execute format(

@@ -239,6 +239,14 @@ ngx_chat_read_done(void *data, PGresult *res, ngx_uint_t status)
         return;
     }
 
+    /* a first read of a public channel made the user a member */
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 2)) {
+        ngx_chat_fanout_committed(op->room, op->room_len,
+                                  atoll(PQgetvalue(res, 0, 1)), 0,
+                                  PQgetvalue(res, 0, 2),
+                                  PQgetlength(res, 0, 2));
+    }
+
     /* the cursor moved: everyone in the room sees the receipt */
     if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         ngx_chat_json_init(&j, 128);

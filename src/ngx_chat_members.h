@@ -35,7 +35,7 @@ void ngx_chat_members_entered(const char *room, size_t room_len,
 const char *ngx_chat_members_refused(const char *room, size_t room_len,
     const char *user, size_t user_len);
 
-/* ngx_chat_users.c: an authenticated user, recorded once per worker */
+/* ngx_chat_known.c: an authenticated user, recorded once per worker */
 void ngx_chat_known_seen(const char *user, size_t user_len,
     const char *name, size_t name_len);
 

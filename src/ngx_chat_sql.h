@@ -87,8 +87,9 @@
     "select * from chat_history($1, $2, $3, $4, $5)"
 
 /* $4: "read" or "delivered" */
+/* the cursor moved (or null), then a first read's "joined" rev and event */
 #define NGX_CHAT_SQL_READ                                                     \
-    "select chat_read($1, $2, $3, $4)"
+    "select o_cursor, o_rev, o_event from chat_read_enter($1, $2, $3, $4)"
 
 /* chat_rooms_of returns NGX_CHAT_ROOM_COLUMNS, then a message's columns */
 #define NGX_CHAT_SQL_ROOMS_OF                                                 \

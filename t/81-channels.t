@@ -217,5 +217,46 @@ is_deeply [@{ $ev // {} }{qw(user action by)}], ["${t}snd", 'kicked', $own],
 is_api_error(api($ng, 'DELETE', "/rooms/$pub/members/${t}snd", user => $own),
              404, 'not_found', 'kicking a non-member: 404');
 
+# a first read of a public channel is a membership too: joined (with the
+# next rev) before the read's receipt; over WebSocket and REST alike
+{
+    my $rd = rand_room('rd');
+    my $wr = login($ng, $own);
+    my $sent = $wr->request({ type => 'send', room => $rd, body => 'x' });
+    is $wr->request({ type => 'join', room => $rd })->{type}, 'ok',
+        'the owner of another room joins it';
+    for my $k ([ws => "${t}rws"], [rest => "${t}rrest"]) {
+        my ($how, $who) = @$k;
+        my $before = $wr->request({ type => 'join', room => $rd })->{rev};
+        if ($how eq 'ws') {
+            my $c = login($ng, $who);
+            is $c->request({ type => 'read', room => $rd,
+                             seq => $sent->{seq} })->{type}, 'ok',
+                "$how: a non-member reads";
+            $c->close;
+        } else {
+            is api($ng, 'POST', "/rooms/$rd/read", user => $who,
+                   json => { seq => $sent->{seq} })->{status}, 204,
+                "$how: a non-member reads";
+        }
+        my @f = $wr->recv_until(sub { ($_->{type} // '') eq 'receipt'
+                                      && $_->{user} eq $who }, 5);
+        my @ev = grep { ($_->{type} // '') =~ /^(member|receipt)$/
+                        && ($_->{user} // '') eq $who } @f;
+        is_deeply [map { $_->{type} . ($_->{action} // '') } @ev],
+            ['memberjoined', 'receipt'],
+            "$how: member joined, then the receipt";
+        is $ev[0] && $ev[0]{rev}, $before + 1, "$how: with the next rev";
+        is api($ng, 'POST', "/rooms/$rd/read", user => $who,
+               json => { seq => $sent->{seq}, state => 'delivered' })
+               ->{status}, 204, "$how: a second read";
+    }
+    my $again = $wr->request({ type => 'join', room => $rd })->{rev};
+    my @left = grep { ($_->{type} // '') eq 'member' } @{ $wr->queue };
+    is_deeply [map { $_->{user} } @left], [], 'a second read: no event';
+    is $again, $sent->{rev} + 2, 'the room rev counts the two joined events';
+    $wr->close;
+}
+
 is_deeply [$ng->crashes], [], 'no worker crashed';
 done_testing;
