@@ -13,6 +13,9 @@
 #include <jansson.h>
 
 
+static ngx_chat_op_t *ngx_chat_api_request(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx, ngx_uint_t type, ngx_uint_t status,
+    ngx_chat_request_t *req, ngx_int_t *rc);
 static void ngx_chat_api_room_json(ngx_chat_json_t *j, PGresult *res,
     int row, ngx_uint_t object);
 
@@ -196,29 +199,18 @@ ngx_chat_api_messages(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 ngx_int_t
 ngx_chat_api_message_send(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
-    const char               *code, *msg;
-    ngx_chat_op_t            *op;
-    ngx_chat_request_t        req;
-    ngx_chat_loc_conf_t      *lcf;
-    ngx_chat_proto_limits_t   lim;
+    ngx_int_t             rc;
+    ngx_chat_op_t        *op;
+    ngx_chat_request_t    req;
+    ngx_chat_loc_conf_t  *lcf;
+
+    op = ngx_chat_api_request(r, ctx, NGX_CHAT_REQ_SEND, NGX_HTTP_CREATED,
+                              &req, &rc);
+    if (op == NULL) {
+        return rc;
+    }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
-    lim.body_max = lcf->message_max;
-    lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
-
-    if (ngx_chat_request_decode_as(NGX_CHAT_REQ_SEND, (char *) ctx->body.data,
-                                   ctx->body.len, &lim, &req, &code, &msg)
-        != 0)
-    {
-        ngx_chat_request_free(&req);
-        return ngx_chat_http_error(r, code, msg);
-    }
-
-    op = ngx_chat_api_op(r, ctx, &ctx->room, NGX_HTTP_CREATED);
-    if (op == NULL) {
-        ngx_chat_request_free(&req);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     /* one commit, one event */
     ngx_chat_users_send(op, &lcf->user_send_rate, lcf->store,
@@ -231,32 +223,18 @@ ngx_chat_api_message_send(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 }
 
 
-/* POST /rooms/{room}/read {"seq"} */
+/* POST /rooms/{room}/read {"seq","state"?} */
 ngx_int_t
 ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
-    const char               *code, *msg;
-    ngx_chat_op_t            *op;
-    ngx_chat_request_t        req;
-    ngx_chat_loc_conf_t      *lcf;
-    ngx_chat_proto_limits_t   lim;
+    ngx_int_t           rc;
+    ngx_chat_op_t      *op;
+    ngx_chat_request_t  req;
 
-    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
-    lim.body_max = lcf->message_max;
-    lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
-
-    if (ngx_chat_request_decode_as(NGX_CHAT_REQ_READ, (char *) ctx->body.data,
-                                   ctx->body.len, &lim, &req, &code, &msg)
-        != 0)
-    {
-        ngx_chat_request_free(&req);
-        return ngx_chat_http_error(r, code, msg);
-    }
-
-    op = ngx_chat_api_op(r, ctx, &ctx->room, NGX_HTTP_NO_CONTENT);
+    op = ngx_chat_api_request(r, ctx, NGX_CHAT_REQ_READ, NGX_HTTP_NO_CONTENT,
+                              &req, &rc);
     if (op == NULL) {
-        ngx_chat_request_free(&req);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     op->seq = req.seq;
@@ -265,6 +243,43 @@ ngx_chat_api_read(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
     ngx_chat_read(op);
 
     return NGX_DONE;
+}
+
+
+/*
+ * The body decoded as a request of type, with the checks and errors of
+ * the WebSocket request, and the op that answers it; NULL: *rc answers.
+ */
+static ngx_chat_op_t *
+ngx_chat_api_request(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
+    ngx_uint_t type, ngx_uint_t status, ngx_chat_request_t *req,
+    ngx_int_t *rc)
+{
+    const char               *code, *msg;
+    ngx_chat_op_t            *op;
+    ngx_chat_loc_conf_t      *lcf;
+    ngx_chat_proto_limits_t   lim;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
+    lim.body_max = lcf->message_max;
+    lim.meta_max = NGX_CHAT_META_MAX_DEFAULT;
+
+    if (ngx_chat_request_decode_as(type, (char *) ctx->body.data,
+                                   ctx->body.len, &lim, req, &code, &msg)
+        != 0)
+    {
+        ngx_chat_request_free(req);
+        *rc = ngx_chat_http_error(r, code, msg);
+        return NULL;
+    }
+
+    op = ngx_chat_api_op(r, ctx, &ctx->room, status);
+    if (op == NULL) {
+        ngx_chat_request_free(req);
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return op;
 }
 
 
