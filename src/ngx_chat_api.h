@@ -95,7 +95,7 @@ ngx_int_t ngx_chat_api_search(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx);
 ngx_int_t ngx_chat_api_presence(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 
-/* ngx_chat_users.c */
+/* ngx_chat_api_users.c */
 ngx_int_t ngx_chat_api_user_revoke(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 ngx_int_t ngx_chat_api_user_ban(ngx_http_request_t *r,

@@ -19,6 +19,8 @@
  */
 #define NGX_CHAT_REDIS_ROOMS         NGX_CHAT_STORE_POSTGRESQL
 #define NGX_CHAT_REDIS_RELAY_ROOMS   NGX_CHAT_STORE_REDIS
+/* the one channel all workers hear revocations and bans on */
+#define NGX_CHAT_REDIS_USERS         5
 #define NGX_CHAT_REDIS_KINDS_MAX     8
 
 /* a message published on the channel "name" of the kind */

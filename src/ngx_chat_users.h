@@ -1,6 +1,9 @@
 /*
  * Users across the cluster: token revocation, global bans, the per-user
- * send rate and connections cap (protocol.md section 8).
+ * send rate and connections cap (protocol.md section 8).  Written in
+ * ngx_chat_users.c (tokens, the control channel), ngx_chat_api_users.c
+ * (the REST calls) and ngx_chat_user_limits.c (the limits); what those
+ * share alone is in ngx_chat_users_int.h.
  */
 
 #ifndef _NGX_CHAT_USERS_H_INCLUDED_
@@ -10,9 +13,6 @@
 #include "ngx_chat_auth.h"
 #include "ngx_chat_op.h"
 
-
-/* the Redis channel kind all workers hear revocations and bans on */
-#define NGX_CHAT_REDIS_USERS  5
 
 /* chat_user_connections_max: a user's connections on every host */
 #define NGX_CHAT_USER_CONNECTIONS_MAX  100

@@ -1,0 +1,379 @@
+/*
+ * The limits of one user across the cluster (protocol.md section 8).
+ *
+ * chat_user_send_rate: one GCRA script per send in Redis
+ * ("<prefix>rate:<user>"), shared by every worker and host; while Redis
+ * does not answer, each worker counts on its own, in its cache of users.
+ *
+ * chat_user_connections_max: each worker counts its connections of a
+ * user in the hash "<prefix>conns:<user>", in the same script that checks
+ * the connection's token (ngx_chat_users_auth()).  A worker's count
+ * stands while its "<prefix>alive:<host>:<pid>" lives, which it renews
+ * every NGX_CHAT_USERS_ALIVE ms: the counts of a host that died go.
+ */
+
+#include "ngx_chat.h"
+#include "ngx_chat_users_int.h"
+#include "ngx_chat_session.h"
+#include "ngx_chat_store.h"
+
+
+#define NGX_CHAT_USERS_ALIVE     10000       /* ms, a worker says so */
+#define NGX_CHAT_USERS_ALIVE_TTL "30000"     /* ms, counts without it go */
+
+
+/* a send waiting for the cluster's count */
+typedef struct {
+    ngx_chat_op_t              *op;
+    const ngx_chat_store_t     *store;
+    const ngx_chat_limit_t     *lim;
+    ngx_chat_request_t          req;
+    size_t                      name_len;
+    char                        name[NGX_CHAT_JWT_NAME_MAX + 1];
+} ngx_chat_user_limits_send_t;
+
+
+static void ngx_chat_user_limits_rated(void *data, ngx_int_t rc,
+    redisReply *reply);
+static void ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
+    uint64_t wait);
+static void ngx_chat_user_limits_alive_handler(ngx_event_t *ev);
+static void ngx_chat_user_limits_alive_key(ngx_uint_t set);
+
+
+/*
+ * GCRA, in microseconds.  KEYS[1]: the user's state; ARGV: now, the
+ * interval, the burst tolerance (burst intervals).  Returns 0 (taken) or
+ * the wait.
+ */
+static const char  ngx_chat_user_limits_rate_script[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if tat < now then tat = now end\n"
+    "if tat - now > tonumber(ARGV[3]) then\n"
+    "  return tat - now - tonumber(ARGV[3]) end\n"
+    "tat = tat + tonumber(ARGV[2])\n"
+    "redis.call('SET', KEYS[1], string.format('%d', tat), 'PX',\n"
+    "           math.floor((tat - now) / 1000) + 1000)\n"
+    "return 0\n";
+
+/*
+ * A token that opens a connection: the three keys of the MGET, then the
+ * user's connections, a hash of "<host>:<pid>" to that worker's count.
+ * A worker's count stands while its "<prefix>alive:<host>:<pid>" (ARGV[1]
+ * is "<prefix>alive:") lives: a host that died stops counting within
+ * NGX_CHAT_USERS_ALIVE_TTL.  Under ARGV[2] (the cap) the connection is
+ * counted under ARGV[3]; the fourth answer says whether it was.  The
+ * worker's own "alive" key is set here too (ARGV[4]: its ttl), so that a
+ * worker counts from its first connection on.
+ */
+static const char  ngx_chat_user_limits_conn_script[] =
+    "local r = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])\n"
+    "redis.call('SET', ARGV[1] .. ARGV[3], '1', 'PX', ARGV[4])\n"
+    "local n = 0\n"
+    "local h = redis.call('HGETALL', KEYS[4])\n"
+    "for i = 1, #h, 2 do\n"
+    "  if redis.call('EXISTS', ARGV[1] .. h[i]) == 1 then\n"
+    "    n = n + tonumber(h[i + 1])\n"
+    "  else redis.call('HDEL', KEYS[4], h[i]) end\n"
+    "end\n"
+    "r[4] = 0\n"
+    "if n < tonumber(ARGV[2]) then\n"
+    "  redis.call('HINCRBY', KEYS[4], ARGV[3], 1)\n"
+    "  redis.call('PEXPIRE', KEYS[4], 86400000)\n"
+    "  r[4] = 1\n"
+    "end\n"
+    "return r\n";
+
+/* a counted connection closed; never below 0 (Redis may have restarted) */
+static const char  ngx_chat_user_limits_gone_script[] =
+    "if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then\n"
+    "  redis.call('HINCRBY', KEYS[1], ARGV[1], -1) end\n"
+    "return 1\n";
+
+
+static ngx_event_t        ngx_chat_user_limits_alive_event;
+static ngx_uint_t         ngx_chat_user_limits_exiting;
+
+/* this worker in the connection counts: "<host>:<pid>" */
+static u_char             ngx_chat_user_limits_self[NGX_MAXHOSTNAMELEN
+                                              + NGX_INT64_LEN + 2];
+static size_t             ngx_chat_user_limits_self_len;
+
+
+void
+ngx_chat_user_limits_init(ngx_cycle_t *cycle)
+{
+    ngx_chat_user_limits_exiting = 0;
+
+    ngx_chat_user_limits_self_len =
+        ngx_snprintf(ngx_chat_user_limits_self,
+                     sizeof(ngx_chat_user_limits_self), "%V:%P",
+                     &cycle->hostname, ngx_pid)
+        - ngx_chat_user_limits_self;
+
+    ngx_memzero(&ngx_chat_user_limits_alive_event, sizeof(ngx_event_t));
+    ngx_chat_user_limits_alive_event.handler =
+        ngx_chat_user_limits_alive_handler;
+    ngx_chat_user_limits_alive_event.log = cycle->log;
+    ngx_chat_user_limits_alive_event.cancelable = 1;
+}
+
+
+void
+ngx_chat_user_limits_exit(void)
+{
+    ngx_chat_user_limits_exiting = 1;
+
+    if (ngx_chat_user_limits_alive_event.timer_set) {
+        ngx_del_timer(&ngx_chat_user_limits_alive_event);
+    }
+
+    /* this worker's connections stop counting at once */
+    if (ngx_chat_worker.mcf->redis_port) {
+        ngx_chat_user_limits_alive_key(0);
+    }
+}
+
+
+void
+ngx_chat_user_limits_alive(void)
+{
+    ngx_chat_user_limits_alive_handler(&ngx_chat_user_limits_alive_event);
+}
+
+
+/* ---- the send rate ---- */
+
+void
+ngx_chat_users_send(ngx_chat_op_t *op, const ngx_chat_limit_t *lim,
+    const ngx_chat_store_t *store, const char *name, size_t name_len,
+    ngx_chat_request_t *req)
+{
+    int                           n;
+    size_t                        argvlen[7];
+    u_char                        key[NGX_CHAT_REDIS_KEY_MAX];
+    u_char                        num[3][NGX_INT64_LEN];
+    const char                   *argv[7];
+    ngx_chat_user_limits_send_t  *p;
+
+    if (lim->interval == 0) {
+        store->send(op, name, name_len, req);
+        return;
+    }
+
+    p = ngx_alloc(sizeof(ngx_chat_user_limits_send_t), ngx_chat_worker.log);
+    if (p == NULL) {
+        ngx_chat_op_error(op, "internal", "out of memory");
+        return;
+    }
+
+    p->op = op;
+    p->store = store;
+    p->lim = lim;
+    p->name_len = ngx_min(name_len, NGX_CHAT_JWT_NAME_MAX);
+    ngx_memcpy(p->name, name, p->name_len);
+
+    /* the decoded request moves here: the caller frees an empty one */
+    p->req = *req;
+    req->root = NULL;
+    req->meta = NULL;
+
+    if (op->session) {
+        ngx_chat_session_send_begin(op->session);
+    }
+
+    if (ngx_chat_worker.mcf->redis_port == 0) {
+        ngx_chat_user_limits_rated(p, NGX_DECLINED, NULL);
+        return;
+    }
+
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_user_limits_rate_script,
+                        sizeof(ngx_chat_user_limits_rate_script) - 1, "1");
+    argv[3] = (char *) key;
+    argvlen[3] = ngx_chat_redis_name(key, "rate:", op->user, op->user_len);
+
+    argv[4] = (char *) num[0];
+    argvlen[4] = ngx_sprintf(num[0], "%uL",
+                             (uint64_t) ngx_chat_now_ms() * 1000)
+                 - num[0];
+    argv[5] = (char *) num[1];
+    argvlen[5] = ngx_sprintf(num[1], "%uL", lim->interval) - num[1];
+    argv[6] = (char *) num[2];
+    argvlen[6] = ngx_sprintf(num[2], "%uL", lim->interval * lim->burst)
+                 - num[2];
+    n = 7;
+
+    if (ngx_chat_redis_command(n, argv, argvlen, ngx_chat_user_limits_rated,
+                               p, ngx_chat_worker.mcf->redis_timeout)
+        != NGX_OK)
+    {
+        ngx_chat_user_limits_rated(p, NGX_DECLINED, NULL);
+    }
+}
+
+
+static void
+ngx_chat_user_limits_rated(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_chat_user_limits_send_t  *p = data;
+
+    uint64_t          wait;
+    ngx_chat_user_t  *u;
+
+    if (rc == NGX_OK && reply && reply->type == REDIS_REPLY_INTEGER) {
+        ngx_chat_user_limits_send_go(p, reply->integer > 0
+                                        ? (uint64_t) reply->integer : 0);
+        return;
+    }
+
+    /* Redis away: this worker counts the user's sends on its own */
+    u = ngx_chat_users_get(p->op->user, p->op->user_len, 1);
+
+    wait = u ? ngx_chat_limit_take(&u->send_tat,
+                                   (uint64_t) ngx_current_msec * 1000 + 1,
+                                   p->lim)
+             : 0;
+
+    ngx_chat_user_limits_send_go(p, wait);
+}
+
+
+static void
+ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
+    uint64_t wait)
+{
+    ngx_chat_op_t  *op;
+
+    op = p->op;
+
+    if (op->session) {
+        ngx_chat_session_send_done(op->session);
+    }
+
+    if (ngx_chat_op_gone(op)) {
+        ngx_chat_op_free(op);
+
+    } else if (wait) {
+        op->retry_after = ngx_chat_limit_seconds(wait);
+        ngx_chat_op_error(op, "rate_limited",
+                          "too many messages from this user "
+                          "(chat_user_send_rate)");
+
+    } else {
+        p->store->send(op, p->name, p->name_len, &p->req);
+    }
+
+    ngx_chat_request_free(&p->req);
+    ngx_free(p);
+}
+
+
+/* ---- connections ---- */
+
+int
+ngx_chat_user_limits_count(const char **argv, size_t *argvlen,
+    ngx_chat_user_count_t *count, const char *user, size_t len)
+{
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_user_limits_conn_script,
+                        sizeof(ngx_chat_user_limits_conn_script) - 1, "4");
+    argv[6] = (char *) count->conns;
+    argvlen[6] = ngx_chat_redis_name(count->conns, "conns:", user, len);
+    argv[7] = (char *) count->alive;
+    argvlen[7] = ngx_chat_redis_name(count->alive, "alive:", "", 0);
+    argv[8] = (char *) count->max;
+    argvlen[8] = ngx_sprintf(count->max, "%ui",
+                             ngx_chat_worker.mcf->user_conns_max)
+                 - count->max;
+    argv[9] = (char *) ngx_chat_user_limits_self;
+    argvlen[9] = ngx_chat_user_limits_self_len;
+    argv[10] = NGX_CHAT_USERS_ALIVE_TTL;
+    argvlen[10] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+
+    return 11;
+}
+
+
+void
+ngx_chat_users_connected(ngx_chat_session_t *s, ngx_chat_auth_t *a)
+{
+    s->user_counted = a->counted;
+}
+
+
+void
+ngx_chat_users_closed(ngx_chat_session_t *s)
+{
+    if (s->user_counted) {
+        s->user_counted = 0;
+        ngx_chat_user_limits_uncount((char *) s->user, s->user_len);
+    }
+}
+
+
+void
+ngx_chat_user_limits_uncount(const char *user, size_t len)
+{
+    size_t       argvlen[5];
+    u_char       key[NGX_CHAT_REDIS_KEY_MAX];
+    const char  *argv[5];
+
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_user_limits_gone_script,
+                        sizeof(ngx_chat_user_limits_gone_script) - 1, "1");
+    argv[3] = (char *) key;
+    argvlen[3] = ngx_chat_redis_name(key, "conns:", user, len);
+    argv[4] = (char *) ngx_chat_user_limits_self;
+    argvlen[4] = ngx_chat_user_limits_self_len;
+
+    /* Redis away: the count stays until this worker's "alive" key ends */
+    (void) ngx_chat_redis_command(5, argv, argvlen, NULL, NULL,
+                                  ngx_chat_worker.mcf->redis_timeout);
+}
+
+
+/* this worker's connections count while it says so: one command a tick */
+static void
+ngx_chat_user_limits_alive_handler(ngx_event_t *ev)
+{
+    if (ngx_chat_user_limits_exiting || !ngx_chat_worker.active
+        || ngx_chat_worker.mcf->redis_port == 0)
+    {
+        return;
+    }
+
+    ngx_chat_user_limits_alive_key(1);
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_add_timer(ev, NGX_CHAT_USERS_ALIVE);
+
+    ngx_chat_users_prune();
+}
+
+
+/* this worker's "alive" key set (its counts stand) or deleted (they go) */
+static void
+ngx_chat_user_limits_alive_key(ngx_uint_t set)
+{
+    size_t       argvlen[5];
+    u_char       key[NGX_CHAT_REDIS_KEY_MAX];
+    const char  *argv[5];
+
+    argv[0] = set ? "SET" : "DEL";
+    argvlen[0] = 3;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_chat_redis_name(key, "alive:",
+                                     (char *) ngx_chat_user_limits_self,
+                                     ngx_chat_user_limits_self_len);
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = "PX";
+    argvlen[3] = 2;
+    argv[4] = NGX_CHAT_USERS_ALIVE_TTL;
+    argvlen[4] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+
+    (void) ngx_chat_redis_command(set ? 5 : 2, argv, argvlen, NULL, NULL,
+                                  ngx_chat_worker.mcf->redis_timeout);
+}
