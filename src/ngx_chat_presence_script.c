@@ -1,0 +1,183 @@
+/*
+ * The Lua script that keeps presence in Redis for the whole cluster, and
+ * the one way to run it (ngx_chat_presence_eval).  Every presence read or
+ * write is one EVAL of it, so that a transition is decided atomically
+ * with every live instance in view.
+ *
+ * In Redis, a worker is an instance id with an expiry in the sorted set
+ * "presence:workers": its entries count while it has not expired.  The
+ * user's set "presence:user:<user>" and the room's set
+ * "presence:<kind><room>" ("<user> <id>") name the instances that hold
+ * them, and "presence:worker:<id>" lists an instance's entries, so that
+ * whoever finds it expired removes them.  The script decides the
+ * cluster-wide transitions with every live instance in view, and
+ * publishes a room's presence events on its channel itself, so that they
+ * go out in the order the transitions happened (as "0 @<user>\n<json>":
+ * the user's own connections do not get them).
+ */
+
+#include "ngx_chat.h"
+#include "ngx_chat_presence_int.h"
+
+
+/*
+ * ARGV: the key prefix, the mode, then the mode's own.  Times are Redis's,
+ * so that the hosts' clocks do not matter.
+ *   ops id expiry (sign entry)...: the changes of instance id
+ *   beat id expiry retired...: the instance lives on; the retired ids
+ *     and the instances expired go, with what they held
+ *   users user...: online (1/0) and last_seen (-1: never) of each
+ *   room kind room: the users present in the room
+ * ops and beat answer 1 when the instance was not known to Redis.
+ */
+static const char  ngx_chat_presence_script[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local p, mode = ARGV[1], ARGV[2]\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local workers = p .. 'presence:workers'\n"
+    "local live = {}\n"
+    "for _, w in ipairs(redis.call('ZRANGEBYSCORE', workers,\n"
+    "                              '(' .. now, '+inf')) do\n"
+    "  live[w] = true\n"
+    "end\n"
+    "local function held(key, m)\n"
+    "  for w in pairs(live) do\n"
+    "    if redis.call('SISMEMBER', key, m .. w) == 1 then return true end\n"
+    "  end\n"
+    "  return false\n"
+    "end\n"
+    "local function event(kind, room, user, state)\n"
+    "  redis.call('PUBLISH', p .. kind .. room, '0 @' .. user\n"
+    "    .. '\\n{\"type\":\"presence\",'\n"
+    "    .. '\"room\":\"' .. room .. '\",\"user\":\"' .. user\n"
+    "    .. '\",\"state\":\"' .. state .. '\"}')\n"
+    "end\n"
+    "local function change(w, e, add, seen)\n"
+    "  local kind, room, user = string.match(e, '^r (%S+) (%S+) (%S+)$')\n"
+    "  local key, m\n"
+    "  if kind then\n"
+    "    key, m = p .. 'presence:' .. kind .. room, user .. ' '\n"
+    "  else\n"
+    "    user = string.sub(e, 3)\n"
+    "    key, m = p .. 'presence:user:' .. user, ''\n"
+    "  end\n"
+    "  if add then\n"
+    "    local was = held(key, m)\n"
+    "    redis.call('SADD', key, m .. w)\n"
+    "    redis.call('SADD', p .. 'presence:worker:' .. w, e)\n"
+    "    if kind and not was then event(kind, room, user, 'online') end\n"
+    "    return\n"
+    "  end\n"
+    "  redis.call('SREM', key, m .. w)\n"
+    "  redis.call('SREM', p .. 'presence:worker:' .. w, e)\n"
+    "  if held(key, m) then return end\n"
+    "  if kind then\n"
+    "    event(kind, room, user, 'offline')\n"
+    "  else\n"
+    "    redis.call('HSET', p .. 'presence:seen', user, seen)\n"
+    "  end\n"
+    "end\n"
+    "local function retire(w, seen)\n"
+    "  live[w] = nil\n"
+    "  local beats = p .. 'presence:beats'\n"
+    "  seen = seen or tonumber(redis.call('HGET', beats, w)) or now\n"
+    "  local key = p .. 'presence:worker:' .. w\n"
+    "  for _, e in ipairs(redis.call('SMEMBERS', key)) do\n"
+    "    change(w, e, false, seen)\n"
+    "  end\n"
+    "  redis.call('DEL', key)\n"
+    "  redis.call('ZREM', workers, w)\n"
+    "  redis.call('HDEL', beats, w)\n"
+    "end\n"
+    "if mode == 'ops' or mode == 'beat' then\n"
+    "  local w = ARGV[3]\n"
+    "  local fresh = redis.call('ZADD', workers, now + tonumber(ARGV[4]), w)\n"
+    "  redis.call('HSET', p .. 'presence:beats', w, now)\n"
+    "  live[w] = true\n"
+    "  if mode == 'ops' then\n"
+    "    for i = 5, #ARGV, 2 do\n"
+    "      change(w, ARGV[i + 1], ARGV[i] == '+', now)\n"
+    "    end\n"
+    "    return fresh\n"
+    "  end\n"
+    "  for i = 5, #ARGV do\n"
+    "    if ARGV[i] == w then fresh = 0 end\n"
+    "    retire(ARGV[i], now)\n"
+    "  end\n"
+    "  for _, d in ipairs(redis.call('ZRANGEBYSCORE', workers, '-inf', now,\n"
+    "                               'LIMIT', 0, 16)) do\n"
+    "    retire(d)\n"
+    "  end\n"
+    "  return fresh\n"
+    "end\n"
+    "local out = {}\n"
+    "if mode == 'users' then\n"
+    "  for i = 3, #ARGV do\n"
+    "    if held(p .. 'presence:user:' .. ARGV[i], '') then\n"
+    "      out[#out + 1] = 1\n"
+    "      out[#out + 1] = now\n"
+    "    else\n"
+    "      out[#out + 1] = 0\n"
+    "      out[#out + 1] = tonumber(redis.call('HGET', p .. 'presence:seen',\n"
+    "                                          ARGV[i]) or '-1')\n"
+    "    end\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+    "local seen = {}\n"
+    "local key = p .. 'presence:' .. ARGV[3] .. ARGV[4]\n"
+    "for _, m in ipairs(redis.call('SMEMBERS', key)) do\n"
+    "  local u, w = string.match(m, '^(%S+) (%S+)$')\n"
+    "  if u and live[w] and not seen[u] then\n"
+    "    seen[u] = true\n"
+    "    out[#out + 1] = u\n"
+    "  end\n"
+    "end\n"
+    "table.sort(out)\n"
+    "return out\n";
+
+
+/* EVAL of the script in mode with the args after it */
+ngx_int_t
+ngx_chat_presence_eval(const char *mode, ngx_uint_t n, const char **args,
+    size_t *lens, ngx_chat_redis_reply_pt handler, void *data)
+{
+    size_t       *len;
+    ngx_int_t     rc;
+    ngx_uint_t    i;
+    const char  **argv;
+    ngx_str_t    *prefix;
+
+    argv = ngx_alloc((n + 5) * (sizeof(char *) + sizeof(size_t)),
+                     ngx_chat_worker.log);
+    if (argv == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = (size_t *) (argv + n + 5);
+    prefix = &ngx_chat_worker.mcf->redis_prefix;
+
+    argv[0] = "EVAL";
+    len[0] = 4;
+    argv[1] = ngx_chat_presence_script;
+    len[1] = sizeof(ngx_chat_presence_script) - 1;
+    argv[2] = "0";
+    len[2] = 1;
+    argv[3] = (char *) prefix->data;
+    len[3] = prefix->len;
+    argv[4] = mode;
+    len[4] = ngx_strlen(mode);
+
+    for (i = 0; i < n; i++) {
+        argv[5 + i] = args[i];
+        len[5 + i] = lens[i];
+    }
+
+    rc = ngx_chat_redis_command(n + 5, argv, len, handler, data,
+                                ngx_chat_worker.mcf->redis_timeout);
+
+    ngx_free(argv);
+
+    return rc;
+}
