@@ -73,6 +73,7 @@ typedef struct {
     char                       sub[NGX_CHAT_JWT_SUB_MAX + 1];
     char                       name[NGX_CHAT_JWT_NAME_MAX + 1];  /* or "" */
     char                       jti[NGX_CHAT_JWT_JTI_MAX + 1];    /* or "" */
+    char                       sid[NGX_CHAT_JWT_JTI_MAX + 1];    /* or "" */
     long long                  exp;
     long long                  iat;        /* 0 if absent */
     long long                  nbf;        /* 0 if absent */
@@ -87,6 +88,7 @@ typedef struct {
     const char                *aud;
     const char                *name;
     const char                *jti;
+    const char                *sid;      /* the session (chat_accounts) */
     const char                *roles;    /* comma-separated */
     long long                  exp;
     long long                  nbf;

@@ -1179,6 +1179,31 @@ test_sub_name_roles(void)
     t = hs("{\"sub\":\"a\",\"exp\":%lld,\"jti\":12}", LATER);
     expect_fail("jti number", &chs, t, strlen(t), "invalid jti claim");
 
+    /* sid: a session id (chat_accounts), with the rules of jti */
+
+    memset(big, 's', 128);
+    big[128] = '\0';
+    t = hs("{\"sub\":\"a\",\"exp\":%lld,\"sid\":\"%s\"}", LATER, big);
+    expect_ok("128-byte sid", &chs, t, &c);
+    UNIT_CHECK(strcmp(c.sid, big) == 0 && c.jti[0] == '\0', "sid copied");
+
+    big[128] = 's';
+    big[129] = '\0';
+    t = hs("{\"sub\":\"a\",\"exp\":%lld,\"sid\":\"%s\"}", LATER, big);
+    expect_fail("129-byte sid", &chs, t, strlen(t), "invalid sid claim");
+
+    t = hs("{\"sub\":\"a\",\"exp\":%lld,\"sid\":[\"x\"]}", LATER);
+    expect_fail("sid array", &chs, t, strlen(t), "invalid sid claim");
+
+    t = craft("{\"alg\":\"HS256\"}",
+              "{\"sub\":\"a\",\"exp\":4102444800,\"sid\":\"a\\u0000b\"}",
+              SECRET, NULL);
+    expect_fail("sid NUL", &chs, t, strlen(t), NULL);
+
+    t = hs("{\"sub\":\"a\",\"exp\":%lld}", LATER);
+    expect_ok("no sid", &chs, t, &c);
+    UNIT_CHECK(c.sid[0] == '\0', "no sid: empty");
+
     /* roles */
 
     t = hs("{\"sub\":\"a\",\"exp\":%lld,\"roles\":[\"moderator\"]}", LATER);
@@ -1917,6 +1942,7 @@ test_cli_path(void)
         spec.aud = "chat";
         spec.name = "Dave \xc3\x9f";
         spec.jti = "tok-1";
+        spec.sid = "s-1";
         spec.roles = "moderator,,admin,";
         spec.exp = LATER;
         spec.set_exp = 1;
@@ -1934,6 +1960,7 @@ test_cli_path(void)
         UNIT_CHECK(strcmp(c.sub, "dave") == 0
                    && strcmp(c.name, "Dave \xc3\x9f") == 0
                    && strcmp(c.jti, "tok-1") == 0
+                   && strcmp(c.sid, "s-1") == 0
                    && c.exp == LATER && c.iat == NOW && c.nbf == NOW - 1
                    && c.roles == (NGX_CHAT_ROLE_ADMIN
                                   | NGX_CHAT_ROLE_MODERATOR),
