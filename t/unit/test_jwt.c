@@ -2095,7 +2095,7 @@ test_cli_binary(void)
         for (i = 0; i < 3; i++) {
             snprintf(args, sizeof(args),
                      "--alg %s --key %s --sub erin --name 'Erin E' "
-                     "--roles admin --jti j9 --aud chat --iss me",
+                     "--roles admin --jti j9 --sid s9 --aud chat --iss me",
                      algs[i], files[i]);
             t = run_cli(bin, args);
             UNIT_CHECK(t != NULL, "cli %s ran", algs[i]);
@@ -2111,6 +2111,7 @@ test_cli_binary(void)
             UNIT_CHECK(strcmp(c.sub, "erin") == 0
                        && strcmp(c.name, "Erin E") == 0
                        && strcmp(c.jti, "j9") == 0
+                       && strcmp(c.sid, "s9") == 0
                        && c.roles == NGX_CHAT_ROLE_ADMIN
                        && c.exp == c.iat + 3600, "cli %s claims", algs[i]);
         }
