@@ -88,8 +88,8 @@ static char *ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_chat_key_file(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_chat_jwt_key_t *k);
+static char *ngx_chat_key_file(ngx_conf_t *cf, ngx_chat_main_conf_t *mcf,
+    ngx_str_t *value, ngx_chat_jwt_key_t **added);
 static char *ngx_chat_accounts_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_accounts_merge(ngx_conf_t *cf,
@@ -1000,30 +1000,17 @@ ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_chat_main_conf_t *mcf = conf;
-
-    char                *rv;
-    ngx_chat_jwt_key_t  *key, k;
-
-    rv = ngx_chat_key_file(cf, cf->args->elts, &k);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    key = ngx_array_push(mcf->jwt_keys);
-    if (key == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *key = k;
-
-    return NGX_CONF_OK;
+    return ngx_chat_key_file(cf, conf, cf->args->elts, NULL);
 }
 
 
-/* "<directive> ALG FILE": the key of FILE, loaded for ALG into *k */
+/*
+ * "<directive> ALG FILE": the key of FILE, loaded for ALG, a verification
+ * key from now on; *added (if not NULL) points to it
+ */
 static char *
-ngx_chat_key_file(ngx_conf_t *cf, ngx_str_t *value, ngx_chat_jwt_key_t *k)
+ngx_chat_key_file(ngx_conf_t *cf, ngx_chat_main_conf_t *mcf,
+    ngx_str_t *value, ngx_chat_jwt_key_t **added)
 {
     u_char               *buf;
     size_t                len;
@@ -1034,6 +1021,7 @@ ngx_chat_key_file(ngx_conf_t *cf, ngx_str_t *value, ngx_chat_jwt_key_t *k)
     const char           *err;
     ngx_pool_cleanup_t   *cln;
     ngx_chat_jwt_alg_e    alg;
+    ngx_chat_jwt_key_t   *k;
 
     if (ngx_chat_jwt_alg_parse((char *) value[1].data, &alg) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1097,6 +1085,11 @@ ngx_chat_key_file(ngx_conf_t *cf, ngx_str_t *value, ngx_chat_jwt_key_t *k)
         return NGX_CONF_ERROR;
     }
 
+    k = ngx_array_push(mcf->jwt_keys);
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     /* RS256/ES256 keys are parsed here once, not for every token */
     err = ngx_chat_jwt_key_load(k, alg, buf, len);
     if (err) {
@@ -1109,6 +1102,10 @@ ngx_chat_key_file(ngx_conf_t *cf, ngx_str_t *value, ngx_chat_jwt_key_t *k)
     /* the parsed key (NULL for HS256) goes with this configuration */
     cln->handler = ngx_chat_jwt_pkey_free;
     cln->data = k->pkey;
+
+    if (added) {
+        *added = k;
+    }
 
     return NGX_CONF_OK;
 }
@@ -1390,17 +1387,12 @@ ngx_chat_accounts_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_chat_key_file(cf, value, &mcf->accounts_key);
+    rv = ngx_chat_key_file(cf, mcf, value, &key);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
 
-    key = ngx_array_push(mcf->jwt_keys);
-    if (key == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *key = mcf->accounts_key;
+    mcf->accounts_key = *key;
 
     return NGX_CONF_OK;
 }

@@ -19,6 +19,12 @@
 #include "ngx_chat_users_int.h"
 
 
+/* room for the numbers of a statement's parameters */
+typedef struct {
+    u_char                      n[6][NGX_INT64_LEN];
+} ngx_chat_accounts_num_t;
+
+
 /* a logout waiting for its statement */
 typedef struct {
     ngx_chat_op_t              *op;
@@ -26,6 +32,8 @@ typedef struct {
 } ngx_chat_accounts_logout_t;
 
 
+static void ngx_chat_accounts_params(ngx_chat_accounts_req_t *req,
+    const char **values, int *lengths, ngx_chat_accounts_num_t *num);
 static void ngx_chat_accounts_registered(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_accounts_logged_in(void *data, PGresult *res,
@@ -45,12 +53,12 @@ static const char *ngx_chat_accounts_value(PGresult *res, int col);
 
 static const char  ngx_chat_accounts_register_sql[] =
     "select status, retry_after from chat_account_register("
-    "$1, $2, $3, $4::integer, $5, $6::bigint, $7::bigint)";
+    "$1, $2, $7, $3::integer, $4, $5::bigint, $6::bigint)";
 
 static const char  ngx_chat_accounts_login_sql[] =
     "select status, retry_after, session_id, generation, refresh_token, "
     "name, roles, $1::text from chat_account_login($1, $2, $3::integer, $4, "
-    "$5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint)";
+    "$7::bigint, $8::bigint, $5::bigint, $6::bigint, $9::bigint)";
 
 static const char  ngx_chat_accounts_refresh_sql[] =
     "select status, 0, session_id, generation, refresh_token, name, roles, "
@@ -79,30 +87,14 @@ static const char  ngx_chat_accounts_logout_sql[] =
 void
 ngx_chat_accounts_register(ngx_chat_op_t *op, ngx_chat_accounts_req_t *req)
 {
-    int                    lengths[7];
-    u_char                 num[3][NGX_INT64_LEN];
-    const char            *values[7];
-    ngx_chat_main_conf_t  *mcf;
+    int                      lengths[7];
+    const char              *values[7];
+    ngx_chat_accounts_num_t  num;
 
-    mcf = ngx_chat_worker.mcf;
+    ngx_chat_accounts_params(req, values, lengths, &num);
 
-    values[0] = req->user;
-    lengths[0] = ngx_strlen(req->user);
-    values[1] = req->password;
-    lengths[1] = ngx_strlen(req->password);
-    values[2] = req->name;
-    lengths[2] = req->name ? ngx_strlen(req->name) : 0;
-    values[3] = (char *) num[0];
-    lengths[3] = ngx_sprintf(num[0], "%ui", mcf->accounts_cost) - num[0];
-    values[4] = (char *) req->addr.data;
-    lengths[4] = req->addr.len;
-    values[5] = (char *) num[1];
-    lengths[5] = ngx_sprintf(num[1], "%uL",
-                             mcf->accounts_address_rate.interval)
-                 - num[1];
-    values[6] = (char *) num[2];
-    lengths[6] = ngx_sprintf(num[2], "%uL", mcf->accounts_address_rate.burst)
-                 - num[2];
+    values[6] = req->name;
+    lengths[6] = req->name ? ngx_strlen(req->name) : 0;
 
     ngx_chat_op_query(op, ngx_chat_accounts_register_sql, 7, values, lengths,
                       ngx_chat_accounts_registered);
@@ -138,10 +130,38 @@ ngx_chat_accounts_registered(void *data, PGresult *res, ngx_uint_t status)
 void
 ngx_chat_accounts_login(ngx_chat_op_t *op, ngx_chat_accounts_req_t *req)
 {
-    int                    lengths[9];
-    u_char                 num[6][NGX_INT64_LEN];
-    const char            *values[9];
-    ngx_uint_t             i;
+    int                      lengths[9];
+    const char              *values[9];
+    ngx_chat_main_conf_t    *mcf;
+    ngx_chat_accounts_num_t  num;
+
+    mcf = ngx_chat_worker.mcf;
+
+    ngx_chat_accounts_params(req, values, lengths, &num);
+
+    values[6] = (char *) num.n[3];
+    lengths[6] = ngx_sprintf(num.n[3], "%uL",
+                             mcf->accounts_login_rate.interval) - num.n[3];
+    values[7] = (char *) num.n[4];
+    lengths[7] = ngx_sprintf(num.n[4], "%uL", mcf->accounts_login_rate.burst)
+                 - num.n[4];
+    values[8] = (char *) num.n[5];
+    lengths[8] = ngx_sprintf(num.n[5], "%T", mcf->accounts_refresh_ttl)
+                 - num.n[5];
+
+    ngx_chat_op_query(op, ngx_chat_accounts_login_sql, 9, values, lengths,
+                      ngx_chat_accounts_logged_in);
+}
+
+
+/*
+ * $1 to $6 of a registration or a login: the user, the password, the
+ * bcrypt cost, the client's address and the address's rate
+ */
+static void
+ngx_chat_accounts_params(ngx_chat_accounts_req_t *req, const char **values,
+    int *lengths, ngx_chat_accounts_num_t *num)
+{
     ngx_chat_main_conf_t  *mcf;
 
     mcf = ngx_chat_worker.mcf;
@@ -150,29 +170,19 @@ ngx_chat_accounts_login(ngx_chat_op_t *op, ngx_chat_accounts_req_t *req)
     lengths[0] = ngx_strlen(req->user);
     values[1] = req->password;
     lengths[1] = ngx_strlen(req->password);
+    values[2] = (char *) num->n[0];
+    lengths[2] = ngx_sprintf(num->n[0], "%ui", mcf->accounts_cost)
+                 - num->n[0];
     values[3] = (char *) req->addr.data;
     lengths[3] = req->addr.len;
-
-    lengths[2] = ngx_sprintf(num[0], "%ui", mcf->accounts_cost) - num[0];
-    lengths[4] = ngx_sprintf(num[1], "%uL",
-                             mcf->accounts_login_rate.interval) - num[1];
-    lengths[5] = ngx_sprintf(num[2], "%uL", mcf->accounts_login_rate.burst)
-                 - num[2];
-    lengths[6] = ngx_sprintf(num[3], "%uL",
-                             mcf->accounts_address_rate.interval) - num[3];
-    lengths[7] = ngx_sprintf(num[4], "%uL", mcf->accounts_address_rate.burst)
-                 - num[4];
-    lengths[8] = ngx_sprintf(num[5], "%T", mcf->accounts_refresh_ttl)
-                 - num[5];
-
-    values[2] = (char *) num[0];
-
-    for (i = 4; i < 9; i++) {
-        values[i] = (char *) num[i - 3];
-    }
-
-    ngx_chat_op_query(op, ngx_chat_accounts_login_sql, 9, values, lengths,
-                      ngx_chat_accounts_logged_in);
+    values[4] = (char *) num->n[1];
+    lengths[4] = ngx_sprintf(num->n[1], "%uL",
+                             mcf->accounts_address_rate.interval)
+                 - num->n[1];
+    values[5] = (char *) num->n[2];
+    lengths[5] = ngx_sprintf(num->n[2], "%uL",
+                             mcf->accounts_address_rate.burst)
+                 - num->n[2];
 }
 
 

@@ -22,68 +22,41 @@
 #define NGX_CHAT_API_ACCOUNTS_REFRESH   0x08
 
 
+typedef void (*ngx_chat_api_accounts_pt)(ngx_chat_op_t *op,
+    ngx_chat_accounts_req_t *req);
+
+
 static const char *ngx_chat_api_accounts_body(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx, ngx_uint_t members, size_t password_min,
     ngx_chat_accounts_req_t *req);
 static const char *ngx_chat_api_accounts_string(ngx_http_request_t *r,
     json_t *root, const char *name, size_t min, size_t max);
-static ngx_chat_op_t *ngx_chat_api_accounts_op(ngx_http_request_t *r,
-    const char *user, ngx_uint_t status);
+static ngx_int_t ngx_chat_api_accounts_call(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx, ngx_uint_t members, size_t password_min,
+    ngx_uint_t status, ngx_chat_api_accounts_pt run);
 
 
 /* POST /auth/register {"user","password","name"?}: 201 {"user"} */
 ngx_int_t
 ngx_chat_api_auth_register(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
-    const char               *bad;
-    ngx_chat_op_t            *op;
-    ngx_chat_accounts_req_t   req;
-
-    bad = ngx_chat_api_accounts_body(r, ctx,
-                                     NGX_CHAT_API_ACCOUNTS_USER
-                                     |NGX_CHAT_API_ACCOUNTS_PASSWORD
-                                     |NGX_CHAT_API_ACCOUNTS_NAME,
-                                     NGX_CHAT_ACCOUNTS_PASSWORD_MIN, &req);
-    if (bad) {
-        return ngx_chat_http_error(r, "bad_request", bad);
-    }
-
-    op = ngx_chat_api_accounts_op(r, req.user, NGX_HTTP_CREATED);
-    if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_chat_accounts_register(op, &req);
-
-    return NGX_DONE;
+    return ngx_chat_api_accounts_call(r, ctx, NGX_CHAT_API_ACCOUNTS_USER
+                                              |NGX_CHAT_API_ACCOUNTS_PASSWORD
+                                              |NGX_CHAT_API_ACCOUNTS_NAME,
+                                      NGX_CHAT_ACCOUNTS_PASSWORD_MIN,
+                                      NGX_HTTP_CREATED,
+                                      ngx_chat_accounts_register);
 }
 
 
-/* POST /auth/login {"user","password"} */
+/* POST /auth/login {"user","password"}; any length once allowed is tried */
 ngx_int_t
 ngx_chat_api_auth_login(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
-    const char               *bad;
-    ngx_chat_op_t            *op;
-    ngx_chat_accounts_req_t   req;
-
-    /* any length the policy allowed once may be tried */
-    bad = ngx_chat_api_accounts_body(r, ctx,
-                                     NGX_CHAT_API_ACCOUNTS_USER
-                                     |NGX_CHAT_API_ACCOUNTS_PASSWORD, 1,
-                                     &req);
-    if (bad) {
-        return ngx_chat_http_error(r, "bad_request", bad);
-    }
-
-    op = ngx_chat_api_accounts_op(r, req.user, NGX_HTTP_OK);
-    if (op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_chat_accounts_login(op, &req);
-
-    return NGX_DONE;
+    return ngx_chat_api_accounts_call(r, ctx, NGX_CHAT_API_ACCOUNTS_USER
+                                              |NGX_CHAT_API_ACCOUNTS_PASSWORD,
+                                      1, NGX_HTTP_OK,
+                                      ngx_chat_accounts_login);
 }
 
 
@@ -91,22 +64,38 @@ ngx_chat_api_auth_login(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 ngx_int_t
 ngx_chat_api_auth_refresh(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 {
-    const char               *bad;
+    return ngx_chat_api_accounts_call(r, ctx, NGX_CHAT_API_ACCOUNTS_REFRESH,
+                                      0, NGX_HTTP_OK,
+                                      ngx_chat_accounts_refresh);
+}
+
+
+/*
+ * A public call: its body checked, then done by "run" through an op
+ * answering with status, named after the user it is about (if any)
+ */
+static ngx_int_t
+ngx_chat_api_accounts_call(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
+    ngx_uint_t members, size_t password_min, ngx_uint_t status,
+    ngx_chat_api_accounts_pt run)
+{
+    const char               *bad, *user;
     ngx_chat_op_t            *op;
     ngx_chat_accounts_req_t   req;
 
-    bad = ngx_chat_api_accounts_body(r, ctx, NGX_CHAT_API_ACCOUNTS_REFRESH,
-                                     0, &req);
+    bad = ngx_chat_api_accounts_body(r, ctx, members, password_min, &req);
     if (bad) {
         return ngx_chat_http_error(r, "bad_request", bad);
     }
 
-    op = ngx_chat_api_accounts_op(r, "", NGX_HTTP_OK);
+    user = req.user ? req.user : "";
+
+    op = ngx_chat_op_rest(r, user, ngx_strlen(user), NULL, status);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_chat_accounts_refresh(op, &req);
+    run(op, &req);
 
     return NGX_DONE;
 }
@@ -247,13 +236,4 @@ ngx_chat_api_accounts_string(ngx_http_request_t *r, json_t *root,
     ngx_memcpy(p, json_string_value(v), n + 1);
 
     return (char *) p;
-}
-
-
-/* an op answering this call, named after the user it is about */
-static ngx_chat_op_t *
-ngx_chat_api_accounts_op(ngx_http_request_t *r, const char *user,
-    ngx_uint_t status)
-{
-    return ngx_chat_op_rest(r, user, ngx_strlen(user), NULL, status);
 }
