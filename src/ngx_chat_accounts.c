@@ -44,8 +44,7 @@ static void ngx_chat_accounts_ended(void *data, PGresult *res,
     ngx_uint_t status);
 static ngx_int_t ngx_chat_accounts_refused(ngx_chat_op_t *op,
     PGresult *res, ngx_uint_t status);
-static void ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res,
-    int user, int sid);
+static void ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res);
 static void ngx_chat_accounts_end(ngx_chat_op_t *op, const char *user,
     const char *sid, const char *refusal);
 static const char *ngx_chat_accounts_value(PGresult *res, int col);
@@ -203,17 +202,16 @@ ngx_chat_accounts_logged_in(void *data, PGresult *res, ngx_uint_t status)
         return;
     }
 
-    ngx_chat_accounts_issue(op, res, NGX_CHAT_ACCOUNTS_USER,
-                            NGX_CHAT_ACCOUNTS_SID);
+    ngx_chat_accounts_issue(op, res);
 }
 
 
 void
 ngx_chat_accounts_refresh(ngx_chat_op_t *op, ngx_chat_accounts_req_t *req)
 {
-    int                    lengths[2];
-    u_char                 ttl[NGX_INT64_LEN];
-    const char            *values[2];
+    int          lengths[2];
+    u_char       ttl[NGX_INT64_LEN];
+    const char  *values[2];
 
     values[0] = req->refresh;
     lengths[0] = ngx_strlen(req->refresh);
@@ -241,8 +239,7 @@ ngx_chat_accounts_refreshed(void *data, PGresult *res, ngx_uint_t status)
     st = PQgetvalue(res, 0, NGX_CHAT_ACCOUNTS_STATUS);
 
     if (ngx_strcmp(st, "ok") == 0) {
-        ngx_chat_accounts_issue(op, res, NGX_CHAT_ACCOUNTS_USER,
-                                NGX_CHAT_ACCOUNTS_SID);
+        ngx_chat_accounts_issue(op, res);
         return;
     }
 
@@ -265,9 +262,9 @@ ngx_chat_accounts_refreshed(void *data, PGresult *res, ngx_uint_t status)
 void
 ngx_chat_accounts_logout(ngx_chat_op_t *op, ngx_chat_accounts_req_t *req)
 {
-    int                         lengths[2];
-    const char                 *values[2];
-    ngx_chat_accounts_logout_t *lo;
+    int                          lengths[2];
+    const char                  *values[2];
+    ngx_chat_accounts_logout_t  *lo;
 
     lo = ngx_alloc(sizeof(ngx_chat_accounts_logout_t), ngx_chat_worker.log);
     if (lo == NULL) {
@@ -355,7 +352,7 @@ ngx_chat_accounts_refused(ngx_chat_op_t *op, PGresult *res,
 
 /* the tokens of a session's row: 200 {access_token, expires_at, ...} */
 static void
-ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res, int user, int sid)
+ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res)
 {
     char                  *token;
     u_char                 jti[NGX_CHAT_JWT_JTI_MAX + NGX_INT64_LEN + 2];
@@ -368,8 +365,8 @@ ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res, int user, int sid)
 
     ngx_memzero(&spec, sizeof(ngx_chat_jwt_spec_t));
 
-    spec.sub = ngx_chat_accounts_value(res, user);
-    spec.sid = ngx_chat_accounts_value(res, sid);
+    spec.sub = ngx_chat_accounts_value(res, NGX_CHAT_ACCOUNTS_USER);
+    spec.sid = ngx_chat_accounts_value(res, NGX_CHAT_ACCOUNTS_SID);
     spec.name = ngx_chat_accounts_value(res, NGX_CHAT_ACCOUNTS_NAME);
     spec.roles = ngx_chat_accounts_value(res, NGX_CHAT_ACCOUNTS_ROLES);
     spec.iss = mcf->jwt.iss;
