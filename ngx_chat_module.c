@@ -1006,7 +1006,8 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * "<directive> ALG FILE": the key of FILE, loaded for ALG, a verification
- * key from now on; *added (if not NULL) points to it
+ * key from now on.  With added, it also signs (RS256, ES256: FILE is a
+ * private key) and *added points to it.
  */
 static char *
 ngx_chat_key_file(ngx_conf_t *cf, ngx_chat_main_conf_t *mcf,
@@ -1091,7 +1092,8 @@ ngx_chat_key_file(ngx_conf_t *cf, ngx_chat_main_conf_t *mcf,
     }
 
     /* RS256/ES256 keys are parsed here once, not for every token */
-    err = ngx_chat_jwt_key_load(k, alg, buf, len);
+    err = added ? ngx_chat_jwt_signing_key_load(k, alg, buf, len)
+                : ngx_chat_jwt_key_load(k, alg, buf, len);
     if (err) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" file \"%V\": %s", &value[0], &name,
@@ -1363,8 +1365,9 @@ ngx_chat_now_ms(void)
 
 
 /*
- * chat_accounts_key HS256 FILE: the key that signs the tokens of
- * chat_accounts, also a verification key as if named by chat_jwt_key.
+ * chat_accounts_key ALG FILE: the key that signs the tokens of
+ * chat_accounts (HS256: the secret; RS256, ES256: a PEM private key),
+ * also a verification key as if named by chat_jwt_key.
  */
 static char *
 ngx_chat_accounts_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1380,12 +1383,6 @@ ngx_chat_accounts_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
-
-    if (value[1].len != 5 || ngx_strncmp(value[1].data, "HS256", 5) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"chat_accounts_key\" signs with HS256 only");
-        return NGX_CONF_ERROR;
-    }
 
     rv = ngx_chat_key_file(cf, mcf, value, &key);
     if (rv != NGX_CONF_OK) {

@@ -4,9 +4,10 @@
  * passwords (bcrypt, never in a worker), keeps sessions and refresh
  * tokens (as hashes), and counts login attempts for the whole cluster.
  *
- * The worker signs access tokens (HS256, with chat_accounts_key): sub,
- * name, roles, iat, exp, jti ("<session>.<generation>"), sid (the
- * session) and iss/aud when chat_jwt_issuer/audience are set.  A session
+ * The worker signs access tokens with chat_accounts_key (HS256, RS256 or
+ * ES256; cheap, but about a millisecond for RS256): sub, name, roles,
+ * iat, exp, jti ("<session>.<generation>"), sid (the session) and
+ * iss/aud when chat_jwt_issuer/audience are set.  A session
  * that ends (logout, or a spent refresh token presented again) is denied
  * in Redis ("<prefix>sid:<user> <sha1 of sid>", checked with the other
  * revocations, until the last access token it issued has expired) and

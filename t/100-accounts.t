@@ -12,6 +12,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
+use Mojo::JSON ();
+use MIME::Base64 ();
 use ChatTest::Accounts qw(start_accounts auth claims_of new_user);
 
 my $ng = start_accounts(workers => 2);
@@ -202,6 +204,20 @@ is "$ic->{iss} $ic->{aud}", 'https://chat.example chat-test',
 is api($iss, 'GET', '/rooms', token => $ia->{json}{access_token})->{status},
     200, 'and is accepted';
 $iss->stop;
+
+# ---- an ES256 private key signs; its public half verifies
+my $keys = make_keys();
+my $es = start_accounts(workers => 1,
+                        http => "chat_accounts_key ES256 $keys->{ec};",
+                        accounts_http => '');
+my $el = auth($es, 'login', { user => $u, password => $pw });
+is $el->{status}, 200, 'login with an ES256 accounts key';
+my ($hdr) = split /\./, $el->{json}{access_token} // '';
+is eval { Mojo::JSON::decode_json(MIME::Base64::decode_base64url($hdr)) }
+    ->{alg}, 'ES256', 'the token is ES256';
+is api($es, 'GET', '/rooms', token => $el->{json}{access_token})->{status},
+    200, 'and is accepted';
+$es->stop;
 
 # ---- accounts off: the calls are not there
 my $off = start_nginx(workers => 1);

@@ -1,6 +1,7 @@
 # The directives of accounts under "nginx -t": chat_accounts on needs
-# chat_accounts_key, which signs with HS256 only and is also enough as the
-# only verification key; lifetimes, rates and the bcrypt cost are checked.
+# chat_accounts_key (an HS256 secret, or an RS256 or ES256 private key),
+# which is also enough as the only verification key; lifetimes, rates and
+# the bcrypt cost are checked.
 use strict;
 use warnings;
 use FindBin;
@@ -12,6 +13,7 @@ use ChatTest::Accounts qw(accounts_key);
 my $dir = ChatTest::tmpdir();
 my $secret = ChatTest::secret_file();
 my $key = accounts_key();
+my $pem = make_keys();
 my $b = ChatTest::backends();
 
 open my $fh, '>', "$dir/short.key" or die $!;
@@ -47,6 +49,10 @@ my @good = (
     [ "chat_jwt_key HS256 $secret;", '', 'accounts off: no key of theirs' ],
     [ "chat_accounts_key HS256 $key;", 'chat_accounts on;',
       'chat_accounts_key as the only key' ],
+    [ "chat_accounts_key RS256 $pem->{rsa};", 'chat_accounts on;',
+      'chat_accounts_key RS256 with a private key' ],
+    [ "chat_accounts_key ES256 $pem->{ec};", 'chat_accounts on;',
+      'chat_accounts_key ES256 with a private key' ],
     [ "chat_jwt_key HS256 $secret; chat_accounts_key HS256 $key; "
       . 'chat_accounts on; chat_accounts_access_ttl 5m; '
       . 'chat_accounts_refresh_ttl 7d; chat_accounts_bcrypt_cost 12; '
@@ -63,8 +69,12 @@ my $jwt = "chat_jwt_key HS256 $secret;";
 my @bad = (
     [ $jwt, 'chat_accounts on;', qr/chat_accounts_key/,
       'chat_accounts on without chat_accounts_key' ],
-    [ "$jwt chat_accounts_key RS256 $key;", '', qr/HS256 only/,
-      'chat_accounts_key RS256' ],
+    [ "$jwt chat_accounts_key RS256 $key;", '', qr/private key/,
+      'chat_accounts_key RS256 with a secret' ],
+    [ "$jwt chat_accounts_key ES256 $pem->{ec_pub};", '', qr/private key/,
+      'chat_accounts_key ES256 with a public key' ],
+    [ "$jwt chat_accounts_key RS256 $pem->{ec};", '', qr/RS256|RSA/i,
+      'chat_accounts_key RS256 with an EC key' ],
     [ "$jwt chat_accounts_key HS256 $dir/short.key;", '', qr/32/,
       'a short accounts key' ],
     [ "$jwt chat_accounts_key HS256 $dir/none.key;", '',

@@ -217,6 +217,34 @@ ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
 }
 
 
+const char *
+ngx_chat_jwt_signing_key_load(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len)
+{
+    EVP_PKEY    *pkey;
+    const char  *e;
+
+    if (alg != NGX_CHAT_JWT_RS256 && alg != NGX_CHAT_JWT_ES256) {
+        return ngx_chat_jwt_key_load(key, alg, data, len);
+    }
+
+    memset(key, 0, sizeof(ngx_chat_jwt_key_t));
+
+    /* a private key holds its public half: it verifies as well */
+    e = ngx_chat_jwt_pem_load(alg, data, len, 1, &pkey);
+    if (e != NULL) {
+        return e;
+    }
+
+    key->alg = alg;
+    key->key = (unsigned char *) data;
+    key->key_len = len;
+    key->pkey = pkey;
+
+    return NULL;
+}
+
+
 void
 ngx_chat_jwt_pkey_free(void *pkey)
 {

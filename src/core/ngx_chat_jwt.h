@@ -129,6 +129,14 @@ const char *ngx_chat_jwt_key_check(ngx_chat_jwt_alg_e alg,
 const char *ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key,
     ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len);
 
+/*
+ * As ngx_chat_jwt_key_load(), for a key that signs: the HS256 secret, or
+ * for RS256 and ES256 a PEM private key (key->key, for signing), whose
+ * public half (key->pkey) verifies.
+ */
+const char *ngx_chat_jwt_signing_key_load(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len);
+
 /* frees key->pkey; the signature of an ngx_pool_cleanup_pt handler */
 void ngx_chat_jwt_pkey_free(void *pkey);
 

@@ -33,12 +33,14 @@ sub accounts_key {
 }
 
 # start_accounts(%launch_opts, accounts_http => 'more http directives'):
-# an nginx whose API location has chat_accounts on; bcrypt cost 4 and
-# rates out of the way unless accounts_http sets them
+# an nginx whose API location has chat_accounts on, signing with
+# accounts_key() unless http names another chat_accounts_key; bcrypt cost
+# 4 and rates out of the way unless accounts_http sets them
 sub start_accounts {
     my (%o) = @_;
-    my $http = 'chat_accounts_key HS256 ' . accounts_key() . ";\n";
     my $more = delete $o{accounts_http} // '';
+    my $http = ($o{http} // '') =~ /chat_accounts_key/ ? ''
+             : 'chat_accounts_key HS256 ' . accounts_key() . ";\n";
     $http .= "chat_accounts_bcrypt_cost 4;\n"
         unless $more =~ /chat_accounts_bcrypt_cost/;
     $http .= "chat_accounts_login_rate 100000r/s burst=100000;\n"
