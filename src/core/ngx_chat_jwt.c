@@ -80,6 +80,9 @@ static int ngx_chat_jwt_no_passphrase(char *buf, int size, int rwflag,
     void *data);
 static const char *ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg,
     EVP_PKEY *pkey);
+static const char *ngx_chat_jwt_key_load_pem(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len,
+    int private);
 static const char *ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg,
     const unsigned char *key, size_t len, int private, EVP_PKEY **out);
 static const char *ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf,
@@ -182,6 +185,24 @@ const char *
 ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
     const unsigned char *data, size_t len)
 {
+    return ngx_chat_jwt_key_load_pem(key, alg, data, len, 0);
+}
+
+
+const char *
+ngx_chat_jwt_signing_key_load(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len)
+{
+    /* a private key holds its public half: it verifies as well */
+    return ngx_chat_jwt_key_load_pem(key, alg, data, len, 1);
+}
+
+
+/* a key of either kind: RS256 and ES256 PEM keys private or public */
+static const char *
+ngx_chat_jwt_key_load_pem(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
+    const unsigned char *data, size_t len, int private)
+{
     EVP_PKEY    *pkey;
     const char  *e;
 
@@ -197,41 +218,13 @@ ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
 
     case NGX_CHAT_JWT_RS256:
     case NGX_CHAT_JWT_ES256:
-        e = ngx_chat_jwt_pem_load(alg, data, len, 0, &pkey);
+        e = ngx_chat_jwt_pem_load(alg, data, len, private, &pkey);
         break;
 
     default:
         e = "unknown JWT algorithm";
     }
 
-    if (e != NULL) {
-        return e;
-    }
-
-    key->alg = alg;
-    key->key = (unsigned char *) data;
-    key->key_len = len;
-    key->pkey = pkey;
-
-    return NULL;
-}
-
-
-const char *
-ngx_chat_jwt_signing_key_load(ngx_chat_jwt_key_t *key,
-    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len)
-{
-    EVP_PKEY    *pkey;
-    const char  *e;
-
-    if (alg != NGX_CHAT_JWT_RS256 && alg != NGX_CHAT_JWT_ES256) {
-        return ngx_chat_jwt_key_load(key, alg, data, len);
-    }
-
-    memset(key, 0, sizeof(ngx_chat_jwt_key_t));
-
-    /* a private key holds its public half: it verifies as well */
-    e = ngx_chat_jwt_pem_load(alg, data, len, 1, &pkey);
     if (e != NULL) {
         return e;
     }
