@@ -55,6 +55,19 @@
 
 #define NGX_CHAT_RATE_UNSET  ((uint64_t) -1)
 
+/*
+ * Accounts: access tokens for 15 minutes, refresh tokens for 30 days,
+ * bcrypt cost 10; chat_accounts_login_rate 5r/m burst=10 per user,
+ * chat_accounts_address_rate 30r/m burst=30 per client address.
+ */
+#define NGX_CHAT_ACCOUNTS_ACCESS_TTL      900
+#define NGX_CHAT_ACCOUNTS_REFRESH_TTL     (30 * 86400)
+#define NGX_CHAT_ACCOUNTS_COST            10
+#define NGX_CHAT_ACCOUNTS_LOGIN_INTERVAL  12000000
+#define NGX_CHAT_ACCOUNTS_LOGIN_BURST     10
+#define NGX_CHAT_ACCOUNTS_ADDR_INTERVAL   2000000
+#define NGX_CHAT_ACCOUNTS_ADDR_BURST      30
+
 
 static void *ngx_chat_create_main_conf(ngx_conf_t *cf);
 static char *ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -75,6 +88,12 @@ static char *ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_chat_key_file(ngx_conf_t *cf, ngx_chat_main_conf_t *mcf,
+    ngx_str_t *value, ngx_chat_jwt_key_t **added);
+static char *ngx_chat_accounts_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chat_accounts_merge(ngx_conf_t *cf,
+    ngx_chat_loc_conf_t *conf, ngx_chat_loc_conf_t *prev);
 static char *ngx_chat_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -104,6 +123,10 @@ static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_chat_rooms_bounds = {
     ngx_chat_check_bounds, 1, 10000
+};
+
+static ngx_conf_num_bounds_t  ngx_chat_cost_bounds = {
+    ngx_chat_check_bounds, 4, 16
 };
 
 static ngx_conf_post_t  ngx_chat_search_language_post = {
@@ -338,6 +361,55 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_loc_conf_t, rooms_max),
       &ngx_chat_rooms_bounds },
 
+    { ngx_string("chat_accounts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, accounts),
+      NULL },
+
+    { ngx_string("chat_accounts_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_chat_accounts_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_accounts_access_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, accounts_access_ttl),
+      NULL },
+
+    { ngx_string("chat_accounts_refresh_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, accounts_refresh_ttl),
+      NULL },
+
+    { ngx_string("chat_accounts_bcrypt_cost"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, accounts_cost),
+      &ngx_chat_cost_bounds },
+
+    { ngx_string("chat_accounts_login_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_chat_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, accounts_login_rate),
+      NULL },
+
+    { ngx_string("chat_accounts_address_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_chat_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, accounts_address_rate),
+      NULL },
+
       ngx_null_command
 };
 
@@ -401,6 +473,11 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->batch_max = NGX_CONF_UNSET_UINT;
     mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
     mcf->user_conns_max = NGX_CONF_UNSET_UINT;
+    mcf->accounts_access_ttl = NGX_CONF_UNSET;
+    mcf->accounts_refresh_ttl = NGX_CONF_UNSET;
+    mcf->accounts_cost = NGX_CONF_UNSET_UINT;
+    mcf->accounts_login_rate.interval = NGX_CHAT_RATE_UNSET;
+    mcf->accounts_address_rate.interval = NGX_CHAT_RATE_UNSET;
 
     mcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_chat_jwt_key_t));
     if (mcf->jwt_keys == NULL) {
@@ -450,6 +527,26 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_chat_rate_merge(&mcf->room_create_rate, &mcf->room_create_rate,
                         NGX_CHAT_ROOM_CREATE_INTERVAL,
                         NGX_CHAT_ROOM_CREATE_BURST);
+    ngx_conf_init_value(mcf->accounts_access_ttl,
+                        NGX_CHAT_ACCOUNTS_ACCESS_TTL);
+    ngx_conf_init_value(mcf->accounts_refresh_ttl,
+                        NGX_CHAT_ACCOUNTS_REFRESH_TTL);
+    ngx_conf_init_uint_value(mcf->accounts_cost, NGX_CHAT_ACCOUNTS_COST);
+    ngx_chat_rate_merge(&mcf->accounts_login_rate, &mcf->accounts_login_rate,
+                        NGX_CHAT_ACCOUNTS_LOGIN_INTERVAL,
+                        NGX_CHAT_ACCOUNTS_LOGIN_BURST);
+    ngx_chat_rate_merge(&mcf->accounts_address_rate,
+                        &mcf->accounts_address_rate,
+                        NGX_CHAT_ACCOUNTS_ADDR_INTERVAL,
+                        NGX_CHAT_ACCOUNTS_ADDR_BURST);
+
+    if (mcf->accounts_access_ttl < 1 || mcf->accounts_refresh_ttl < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_accounts_access_ttl\" and "
+                           "\"chat_accounts_refresh_ttl\" must be at least "
+                           "1s");
+        return NGX_CONF_ERROR;
+    }
 
     mcf->jwt.keys = mcf->jwt_keys->elts;
     mcf->jwt.nkeys = mcf->jwt_keys->nelts;
@@ -519,6 +616,7 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->request_rate.interval = NGX_CHAT_RATE_UNSET;
     lcf->rooms_max = NGX_CONF_UNSET_UINT;
     lcf->user_send_rate.interval = NGX_CHAT_RATE_UNSET;
+    lcf->accounts = NGX_CONF_UNSET;
 
     return lcf;
 }
@@ -582,7 +680,7 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_chat_accounts_merge(cf, conf, prev);
 }
 
 
@@ -902,25 +1000,35 @@ ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_chat_main_conf_t *mcf = conf;
+    return ngx_chat_key_file(cf, conf, cf->args->elts, NULL);
+}
 
+
+/*
+ * "<directive> ALG FILE": the key of FILE, loaded for ALG, a verification
+ * key from now on.  With added, it also signs (RS256, ES256: FILE is a
+ * private key) and *added points to it.
+ */
+static char *
+ngx_chat_key_file(ngx_conf_t *cf, ngx_chat_main_conf_t *mcf,
+    ngx_str_t *value, ngx_chat_jwt_key_t **added)
+{
     u_char               *buf;
     size_t                len;
     ssize_t               n;
     ngx_fd_t              fd;
-    ngx_str_t            *value, name;
+    ngx_str_t             name;
     ngx_file_info_t       fi;
     const char           *err;
     ngx_pool_cleanup_t   *cln;
     ngx_chat_jwt_alg_e    alg;
-    ngx_chat_jwt_key_t   *key, k;
-
-    value = cf->args->elts;
+    ngx_chat_jwt_key_t   *k;
 
     if (ngx_chat_jwt_alg_parse((char *) value[1].data, &alg) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown algorithm \"%V\" in \"chat_jwt_key\", "
-                           "use HS256, RS256 or ES256", &value[1]);
+                           "unknown algorithm \"%V\" in \"%V\", "
+                           "use HS256, RS256 or ES256", &value[1],
+                           &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -933,7 +1041,8 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open \"chat_jwt_key\" file \"%V\"", &name);
+                           "cannot open \"%V\" file \"%V\"", &value[0],
+                           &name);
         return NGX_CONF_ERROR;
     }
 
@@ -942,8 +1051,8 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         ngx_close_file(fd);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"chat_jwt_key\" file \"%V\" is not a key file "
-                           "of at most 64k", &name);
+                           "\"%V\" file \"%V\" is not a key file "
+                           "of at most 64k", &value[0], &name);
         return NGX_CONF_ERROR;
     }
 
@@ -960,7 +1069,8 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (n != (ssize_t) len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read \"chat_jwt_key\" file \"%V\"", &name);
+                           "cannot read \"%V\" file \"%V\"", &value[0],
+                           &name);
         return NGX_CONF_ERROR;
     }
 
@@ -976,24 +1086,28 @@ ngx_chat_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    k = ngx_array_push(mcf->jwt_keys);
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     /* RS256/ES256 keys are parsed here once, not for every token */
-    err = ngx_chat_jwt_key_load(&k, alg, buf, len);
+    err = added ? ngx_chat_jwt_signing_key_load(k, alg, buf, len)
+                : ngx_chat_jwt_key_load(k, alg, buf, len);
     if (err) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"chat_jwt_key\" file \"%V\": %s", &name, err);
+                           "\"%V\" file \"%V\": %s", &value[0], &name,
+                           err);
         return NGX_CONF_ERROR;
     }
 
     /* the parsed key (NULL for HS256) goes with this configuration */
     cln->handler = ngx_chat_jwt_pkey_free;
-    cln->data = k.pkey;
+    cln->data = k->pkey;
 
-    key = ngx_array_push(mcf->jwt_keys);
-    if (key == NULL) {
-        return NGX_CONF_ERROR;
+    if (added) {
+        *added = k;
     }
-
-    *key = k;
 
     return NGX_CONF_OK;
 }
@@ -1247,4 +1361,56 @@ ngx_chat_now_ms(void)
     tp = ngx_timeofday();
 
     return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * chat_accounts_key ALG FILE: the key that signs the tokens of
+ * chat_accounts (HS256: the secret; RS256, ES256: a PEM private key),
+ * also a verification key as if named by chat_jwt_key.
+ */
+static char *
+ngx_chat_accounts_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chat_main_conf_t *mcf = conf;
+
+    char                *rv;
+    ngx_str_t           *value;
+    ngx_chat_jwt_key_t  *key;
+
+    if (mcf->accounts_key.alg) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_chat_key_file(cf, mcf, value, &key);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    mcf->accounts_key = *key;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chat_accounts_merge(ngx_conf_t *cf, ngx_chat_loc_conf_t *conf,
+    ngx_chat_loc_conf_t *prev)
+{
+    ngx_chat_main_conf_t  *mcf;
+
+    ngx_conf_merge_value(conf->accounts, prev->accounts, 0);
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_chat_module);
+
+    if (conf->accounts && conf->handler && mcf->accounts_key.alg == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_accounts on\" needs "
+                           "\"chat_accounts_key\" in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

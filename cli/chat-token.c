@@ -41,6 +41,7 @@ enum {
     NGX_CHAT_TOKEN_NAME,
     NGX_CHAT_TOKEN_ROLES,
     NGX_CHAT_TOKEN_JTI,
+    NGX_CHAT_TOKEN_SID,
     NGX_CHAT_TOKEN_HELP
 };
 
@@ -60,6 +61,7 @@ static const struct option  ngx_chat_token_options[] = {
     { "name",   required_argument, NULL, NGX_CHAT_TOKEN_NAME },
     { "roles",  required_argument, NULL, NGX_CHAT_TOKEN_ROLES },
     { "jti",    required_argument, NULL, NGX_CHAT_TOKEN_JTI },
+    { "sid",    required_argument, NULL, NGX_CHAT_TOKEN_SID },
     { "help",   no_argument,       NULL, NGX_CHAT_TOKEN_HELP },
     { NULL, 0, NULL, 0 }
 };
@@ -163,6 +165,10 @@ main(int argc, char **argv)
             spec.jti = optarg;
             break;
 
+        case NGX_CHAT_TOKEN_SID:
+            spec.sid = optarg;
+            break;
+
         case NGX_CHAT_TOKEN_HELP:
             ngx_chat_token_usage(stdout);
             return 0;
@@ -258,7 +264,7 @@ ngx_chat_token_usage(FILE *f)
         "usage: chat-token --alg HS256|RS256|ES256 --key FILE --sub USER\n"
         "                  [--ttl SECONDS] [--exp N | --no-exp] [--nbf N]\n"
         "                  [--iat N | --no-iat] [--iss S] [--aud S]\n"
-        "                  [--name S] [--roles a,b] [--jti S]\n"
+        "                  [--name S] [--roles a,b] [--jti S] [--sid S]\n"
         "\n"
         "Prints a signed JWT.  FILE is the HS256 secret (trailing newlines\n"
         "are ignored) or a PEM private key for RS256/ES256.  By default\n"

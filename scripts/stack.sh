@@ -105,12 +105,16 @@ up_redis() {
 }
 
 up_secret() {
-    if [ ! -s "$RUNDIR/jwt.secret" ]; then
-        (umask 022; od -An -N48 -tx1 /dev/urandom | tr -d ' \n' \
-            >"$RUNDIR/jwt.secret")
-        echo "created JWT secret $RUNDIR/jwt.secret"
-    fi
-    chmod 0644 "$RUNDIR/jwt.secret"
+    local f
+    # jwt.secret: dev tokens (make token); accounts.secret: chat_accounts_key
+    for f in jwt.secret accounts.secret; do
+        if [ ! -s "$RUNDIR/$f" ]; then
+            (umask 022; od -An -N48 -tx1 /dev/urandom | tr -d ' \n' \
+                >"$RUNDIR/$f")
+            echo "created JWT secret $RUNDIR/$f"
+        fi
+        chmod 0644 "$RUNDIR/$f"
+    done
 }
 
 # the demo page: nginx's workers read it where it is if they can, else

@@ -15,7 +15,7 @@
 
 
 /* the schema (sql/) this module works with */
-#define NGX_CHAT_SCHEMA_VERSION   11
+#define NGX_CHAT_SCHEMA_VERSION   12
 
 /* a room's display name and topic (POST /rooms) */
 #define NGX_CHAT_ROOM_NAME_MAX    128
@@ -57,6 +57,14 @@ typedef struct {
     ngx_str_t              search_language;   /* chat_search_language */
     ngx_uint_t             user_conns_max;  /* 0: no cap */
 
+    /* chat_accounts_*: the signing key (alg 0: none), lifetimes, rates */
+    ngx_chat_jwt_key_t     accounts_key;
+    time_t                 accounts_access_ttl;
+    time_t                 accounts_refresh_ttl;
+    ngx_uint_t             accounts_cost;
+    ngx_chat_limit_t       accounts_login_rate;
+    ngx_chat_limit_t       accounts_address_rate;
+
     ngx_uint_t             used;          /* chat_ws or chat_api seen */
 } ngx_chat_main_conf_t;
 
@@ -80,6 +88,7 @@ typedef struct {
     ngx_chat_limit_t       request_rate;
     ngx_uint_t             rooms_max;
     ngx_chat_limit_t       user_send_rate;
+    ngx_flag_t             accounts;      /* chat_accounts */
 } ngx_chat_loc_conf_t;
 
 

@@ -68,6 +68,16 @@ static const ngx_chat_api_route_t  ngx_chat_api_routes[] = {
     { NGX_HTTP_POST, "users/{user}/revoke", ngx_chat_api_user_revoke, 0 },
     { NGX_HTTP_POST|NGX_HTTP_DELETE, "users/{user}/ban",
       ngx_chat_api_user_ban, 0 },
+
+    /* accounts (ngx_chat_api_accounts.c) */
+    { NGX_HTTP_POST, "auth/register", ngx_chat_api_auth_register,
+      NGX_CHAT_API_ACCOUNTS|NGX_CHAT_API_PUBLIC|NGX_CHAT_API_BODY },
+    { NGX_HTTP_POST, "auth/login", ngx_chat_api_auth_login,
+      NGX_CHAT_API_ACCOUNTS|NGX_CHAT_API_PUBLIC|NGX_CHAT_API_BODY },
+    { NGX_HTTP_POST, "auth/refresh", ngx_chat_api_auth_refresh,
+      NGX_CHAT_API_ACCOUNTS|NGX_CHAT_API_PUBLIC|NGX_CHAT_API_BODY },
+    { NGX_HTTP_POST, "auth/logout", ngx_chat_api_auth_logout,
+      NGX_CHAT_API_ACCOUNTS },
 };
 
 
@@ -177,7 +187,9 @@ ngx_chat_api_call(ngx_http_request_t *r)
     ctx->route = rt;
 
     if (rt->flags & NGX_CHAT_API_PUBLIC) {
-        return rt->call(r, ctx);
+        /* no token; a body is read as for the others */
+        ngx_http_set_ctx(r, ctx, ngx_chat_module);
+        return ngx_chat_api_start(r, ctx);
     }
 
     if (ngx_chat_auth_bearer(r, &token) != NGX_OK) {
@@ -213,10 +225,12 @@ ngx_chat_api_route(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
 {
     ngx_str_t                    path;
     ngx_uint_t                   i;
+    ngx_chat_loc_conf_t         *lcf;
     ngx_http_core_loc_conf_t    *clcf;
     const ngx_chat_api_route_t  *rt, *first;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
 
     path = r->uri;
 
@@ -237,6 +251,13 @@ ngx_chat_api_route(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx,
     first = NULL;
 
     for (i = 0; i < sizeof(ngx_chat_api_routes) / sizeof(rt[0]); i++) {
+        /* without chat_accounts, its calls are not there */
+        if ((ngx_chat_api_routes[i].flags & NGX_CHAT_API_ACCOUNTS)
+            && !lcf->accounts)
+        {
+            continue;
+        }
+
         if (!ngx_chat_api_match(ngx_chat_api_routes[i].path, &path, ctx)) {
             continue;
         }

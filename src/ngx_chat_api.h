@@ -24,6 +24,7 @@ typedef ngx_int_t (*ngx_chat_api_call_pt)(ngx_http_request_t *r,
 #define NGX_CHAT_API_PUBLIC   0x01    /* no token needed */
 #define NGX_CHAT_API_BODY     0x02    /* a JSON body is required */
 #define NGX_CHAT_API_LOGGED   0x04    /* needs a store that keeps messages */
+#define NGX_CHAT_API_ACCOUNTS 0x08    /* only with chat_accounts on */
 
 typedef struct {
     ngx_uint_t              methods;    /* NGX_HTTP_GET|... */
@@ -99,6 +100,16 @@ ngx_int_t ngx_chat_api_presence(ngx_http_request_t *r,
 ngx_int_t ngx_chat_api_user_revoke(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 ngx_int_t ngx_chat_api_user_ban(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+
+/* ngx_chat_api_accounts.c */
+ngx_int_t ngx_chat_api_auth_register(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_auth_login(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_auth_refresh(ngx_http_request_t *r,
+    ngx_chat_api_ctx_t *ctx);
+ngx_int_t ngx_chat_api_auth_logout(ngx_http_request_t *r,
     ngx_chat_api_ctx_t *ctx);
 
 #endif /* _NGX_CHAT_API_H_INCLUDED_ */

@@ -123,7 +123,8 @@ ngx_chat_api_user_revoke(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 
     if (jti) {
         ch->until = (int64_t) until * 1000;
-        ch->key_len = ngx_chat_users_jti_key(ch->key, (char *) user->data,
+        ch->key_len = ngx_chat_users_jti_key(ch->key, "jti:",
+                                             (char *) user->data,
                                              user->len,
                                              json_string_value(jti),
                                              json_string_length(jti));

@@ -268,13 +268,14 @@ ngx_chat_session_identity(ngx_chat_session_t *s,
     ngx_chat_jwt_claims_t *claims)
 {
     u_char  *p;
-    size_t   user_len, name_len, jti_len;
+    size_t   user_len, name_len, jti_len, sid_len;
 
     user_len = ngx_strlen(claims->sub);
     name_len = ngx_strlen(claims->name);
     jti_len = ngx_strlen(claims->jti);
+    sid_len = ngx_strlen(claims->sid);
 
-    p = ngx_alloc(user_len + 1 + name_len + 1 + jti_len + 1,
+    p = ngx_alloc(user_len + 1 + name_len + 1 + jti_len + 1 + sid_len + 1,
                   s->connection->log);
     if (p == NULL) {
         return NGX_ERROR;
@@ -294,7 +295,11 @@ ngx_chat_session_identity(ngx_chat_session_t *s,
 
     s->jti = p;
     s->jti_len = jti_len;
-    ngx_memcpy(p, claims->jti, jti_len + 1);
+    p = ngx_cpymem(p, claims->jti, jti_len + 1);
+
+    s->sid = p;
+    s->sid_len = sid_len;
+    ngx_memcpy(p, claims->sid, sid_len + 1);
     s->iat = (time_t) claims->iat;
 
     return NGX_OK;

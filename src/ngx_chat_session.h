@@ -83,10 +83,12 @@ struct ngx_chat_session_s {
     time_t                     expires;
     unsigned                   roles;
 
-    /* the token's, for revocations (ngx_chat_users.c); jti "" if none */
+    /* the token's, for revocations (ngx_chat_users.c); "" if none */
     time_t                     iat;
     u_char                    *jti;
     size_t                     jti_len;
+    u_char                    *sid;           /* its session's */
+    size_t                     sid_len;
     unsigned                   user_counted:1; /* in the connections cap */
 
     uint16_t                   close_code;

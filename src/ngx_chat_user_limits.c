@@ -58,30 +58,30 @@ static const char  ngx_chat_user_limits_rate_script[] =
     "return 0\n";
 
 /*
- * A token that opens a connection: the three keys of the MGET, then the
+ * A token that opens a connection: the four keys of the MGET, then the
  * user's connections, a hash of "<host>:<pid>" to that worker's count.
  * A worker's count stands while its "<prefix>alive:<host>:<pid>" (ARGV[1]
  * is "<prefix>alive:") lives: a host that died stops counting within
  * NGX_CHAT_USERS_ALIVE_TTL.  Under ARGV[2] (the cap) the connection is
- * counted under ARGV[3]; the fourth answer says whether it was.  The
+ * counted under ARGV[3]; the fifth answer says whether it was.  The
  * worker's own "alive" key is set here too (ARGV[4]: its ttl), so that a
  * worker counts from its first connection on.
  */
 static const char  ngx_chat_user_limits_conn_script[] =
-    "local r = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])\n"
+    "local r = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
     "redis.call('SET', ARGV[1] .. ARGV[3], '1', 'PX', ARGV[4])\n"
     "local n = 0\n"
-    "local h = redis.call('HGETALL', KEYS[4])\n"
+    "local h = redis.call('HGETALL', KEYS[5])\n"
     "for i = 1, #h, 2 do\n"
     "  if redis.call('EXISTS', ARGV[1] .. h[i]) == 1 then\n"
     "    n = n + tonumber(h[i + 1])\n"
-    "  else redis.call('HDEL', KEYS[4], h[i]) end\n"
+    "  else redis.call('HDEL', KEYS[5], h[i]) end\n"
     "end\n"
-    "r[4] = 0\n"
+    "r[5] = 0\n"
     "if n < tonumber(ARGV[2]) then\n"
-    "  redis.call('HINCRBY', KEYS[4], ARGV[3], 1)\n"
-    "  redis.call('PEXPIRE', KEYS[4], 86400000)\n"
-    "  r[4] = 1\n"
+    "  redis.call('HINCRBY', KEYS[5], ARGV[3], 1)\n"
+    "  redis.call('PEXPIRE', KEYS[5], 86400000)\n"
+    "  r[5] = 1\n"
     "end\n"
     "return r\n";
 
@@ -276,21 +276,21 @@ ngx_chat_user_limits_count(const char **argv, size_t *argvlen,
     ngx_chat_user_count_t *count, const char *user, size_t len)
 {
     ngx_chat_users_eval(argv, argvlen, ngx_chat_user_limits_conn_script,
-                        sizeof(ngx_chat_user_limits_conn_script) - 1, "4");
-    argv[6] = (char *) count->conns;
-    argvlen[6] = ngx_chat_redis_name(count->conns, "conns:", user, len);
-    argv[7] = (char *) count->alive;
-    argvlen[7] = ngx_chat_redis_name(count->alive, "alive:", "", 0);
-    argv[8] = (char *) count->max;
-    argvlen[8] = ngx_sprintf(count->max, "%ui",
+                        sizeof(ngx_chat_user_limits_conn_script) - 1, "5");
+    argv[7] = (char *) count->conns;
+    argvlen[7] = ngx_chat_redis_name(count->conns, "conns:", user, len);
+    argv[8] = (char *) count->alive;
+    argvlen[8] = ngx_chat_redis_name(count->alive, "alive:", "", 0);
+    argv[9] = (char *) count->max;
+    argvlen[9] = ngx_sprintf(count->max, "%ui",
                              ngx_chat_worker.mcf->user_conns_max)
                  - count->max;
-    argv[9] = (char *) ngx_chat_user_limits_self;
-    argvlen[9] = ngx_chat_user_limits_self_len;
-    argv[10] = NGX_CHAT_USERS_ALIVE_TTL;
-    argvlen[10] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+    argv[10] = (char *) ngx_chat_user_limits_self;
+    argvlen[10] = ngx_chat_user_limits_self_len;
+    argv[11] = NGX_CHAT_USERS_ALIVE_TTL;
+    argvlen[11] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
 
-    return 11;
+    return 12;
 }
 
 

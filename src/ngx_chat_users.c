@@ -7,8 +7,10 @@
  *
  * Redis holds "<prefix>revoked:<user>" (the second of the user's last
  * revocation), "<prefix>jti:<user> <sha1 of jti>" (a revoked token, until
- * its exp) and "<prefix>uban:<user>" (a global ban's until in ms, 0:
- * until lifted; gone when it ends).  A token is checked against them with
+ * its exp), "<prefix>sid:<user> <sha1 of sid>" (a revoked session of
+ * chat_accounts: every token with that sid claim, until the last one's
+ * exp) and "<prefix>uban:<user>" (a global ban's until in ms, 0: until
+ * lifted; gone when it ends).  A token is checked against them with
  * one MGET when it is presented (with the connection count, when it opens
  * a connection); an authenticated connection costs nothing more.  Every
  * change is published on the one channel "<prefix>users:control", which
@@ -205,9 +207,9 @@ ngx_int_t
 ngx_chat_users_auth(ngx_chat_auth_t *a)
 {
     int                     argc;
-    size_t                  len, argvlen[11];
-    u_char                  keys[3][NGX_CHAT_REDIS_KEY_MAX];
-    const char             *argv[11], **k;
+    size_t                  len, argvlen[12];
+    u_char                  keys[4][NGX_CHAT_REDIS_KEY_MAX];
+    const char             *argv[12], **k;
     ngx_chat_user_t        *u;
     ngx_chat_main_conf_t   *mcf;
     ngx_chat_user_count_t   count;
@@ -233,11 +235,17 @@ ngx_chat_users_auth(ngx_chat_auth_t *a)
                                                 a->claims.sub, len);
     k[2] = (char *) keys[2];
 
-    /* without a jti, a key no jti has */
+    /* without a jti (or sid), a key no jti (or sid) has */
     argvlen[k - argv + 2] = a->claims.jti[0]
-        ? ngx_chat_users_jti_key(keys[2], a->claims.sub, len, a->claims.jti,
-                                 ngx_strlen(a->claims.jti))
+        ? ngx_chat_users_jti_key(keys[2], "jti:", a->claims.sub, len,
+                                 a->claims.jti, ngx_strlen(a->claims.jti))
         : ngx_chat_redis_name(keys[2], "jti:", "", 0);
+
+    k[3] = (char *) keys[3];
+    argvlen[k - argv + 3] = a->claims.sid[0]
+        ? ngx_chat_users_jti_key(keys[3], "sid:", a->claims.sub, len,
+                                 a->claims.sid, ngx_strlen(a->claims.sid))
+        : ngx_chat_redis_name(keys[3], "sid:", "", 0);
 
     if (a->connection) {
         argc = ngx_chat_user_limits_count(argv, argvlen, &count,
@@ -246,7 +254,7 @@ ngx_chat_users_auth(ngx_chat_auth_t *a)
     } else {
         argv[0] = "MGET";
         argvlen[0] = 4;
-        argc = 4;
+        argc = 5;
     }
 
     if (ngx_chat_redis_command(argc, argv, argvlen, ngx_chat_users_checked,
@@ -327,19 +335,22 @@ ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply)
     tmp.ban_until = (until >= 0) ? until : (u ? u->ban_until : -1);
 
     if (ngx_chat_users_refused(a, &tmp) == NGX_OK
-        && reply->elements > 2
-        && reply->element[2]->type == REDIS_REPLY_STRING)
+        && reply->elements > 3
+        && (reply->element[2]->type == REDIS_REPLY_STRING
+            || reply->element[3]->type == REDIS_REPLY_STRING))
     {
         a->revoked = 1;
         ngx_log_error(NGX_LOG_INFO, a->log, 0,
-                      "chat: token of user \"%s\" rejected: jti revoked",
-                      a->claims.sub);
+                      "chat: token of user \"%s\" rejected: %s revoked",
+                      a->claims.sub,
+                      reply->element[2]->type == REDIS_REPLY_STRING
+                      ? "jti" : "session");
     }
 
-    if (a->connection && reply->elements > 3
-        && reply->element[3]->type == REDIS_REPLY_INTEGER)
+    if (a->connection && reply->elements > 4
+        && reply->element[4]->type == REDIS_REPLY_INTEGER)
     {
-        a->counted = (reply->element[3]->integer == 1);
+        a->counted = (reply->element[4]->integer == 1);
 
         if (!a->counted && !a->banned && !a->revoked) {
             a->crowded = 1;
@@ -379,10 +390,10 @@ ngx_chat_users_int(redisReply *r)
 }
 
 
-/* a jti of any length, as a key of bounded length */
+/* a jti (or sid) of any length, as a key of bounded length */
 size_t
-ngx_chat_users_jti_key(u_char *buf, const char *user, size_t len,
-    const char *jti, size_t jti_len)
+ngx_chat_users_jti_key(u_char *buf, const char *kind, const char *user,
+    size_t len, const char *jti, size_t jti_len)
 {
     size_t      n;
     u_char      digest[20], name[NGX_CHAT_USER_ID_MAX + 1 + 40];
@@ -397,7 +408,7 @@ ngx_chat_users_jti_key(u_char *buf, const char *user, size_t len,
     name[n++] = ' ';
     n = ngx_hex_dump(name + n, digest, 20) - name;
 
-    return ngx_chat_redis_name(buf, "jti:", (char *) name, n);
+    return ngx_chat_redis_name(buf, kind, (char *) name, n);
 }
 
 
@@ -405,7 +416,8 @@ ngx_chat_users_jti_key(u_char *buf, const char *user, size_t len,
 
 /*
  * "R <user> <second>": revoked; "J <user> <jti>": one token revoked;
- * "B <user> <until ms, 0: until lifted>": banned; "U <user>": unbanned.
+ * "S <user> <sid>": the tokens of one session revoked; "B <user> <until
+ * ms, 0: until lifted>": banned; "U <user>": unbanned.
  */
 static void
 ngx_chat_users_message(ngx_uint_t kind, const char *name, size_t len,
@@ -446,14 +458,14 @@ ngx_chat_users_apply(u_char op, const char *user, size_t len,
 
     n = 0;
 
-    if (op != 'J' && op != 'U') {
+    if (op != 'J' && op != 'S' && op != 'U') {
         n = ngx_atoi((u_char *) arg, arg_len);
         if (n == NGX_ERROR) {
             return;
         }
     }
 
-    if (op == 'J') {
+    if (op == 'J' || op == 'S') {
         ngx_chat_users_close(user, len, op, 0, arg, arg_len);
         return;
     }
@@ -516,7 +528,9 @@ ngx_chat_users_close(const char *user, size_t len, u_char op, int64_t arg,
 
         if ((op == 'R' && (s->iat == 0 || s->iat <= arg))
             || (op == 'J' && s->jti_len == jti_len
-                && ngx_memcmp(s->jti, jti, jti_len) == 0))
+                && ngx_memcmp(s->jti, jti, jti_len) == 0)
+            || (op == 'S' && jti_len && s->sid_len == jti_len
+                && ngx_memcmp(s->sid, jti, jti_len) == 0))
         {
             ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                           "chat: connection of user \"%s\" closed: token "
@@ -700,13 +714,20 @@ ngx_chat_users_stored(void *data, ngx_int_t rc, redisReply *reply)
     ngx_chat_users_change_t  *ch = data;
 
     ngx_chat_op_t  *op;
+    const char     *refusal;
 
     op = ch->op;
+    refusal = ch->refusal;
     ngx_free(ch);
 
     if (rc != NGX_OK || reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_chat_op_error(op, "unavailable",
                           "the change could not reach every host");
+        return;
+    }
+
+    if (refusal) {
+        ngx_chat_op_error(op, "unauthenticated", refusal);
         return;
     }
 

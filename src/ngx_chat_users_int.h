@@ -27,6 +27,7 @@ typedef struct {
 /* a REST call changing a user's state, through PostgreSQL then Redis */
 typedef struct {
     ngx_chat_op_t              *op;
+    const char                 *refusal;     /* stored: op gets a 401 */
     int64_t                     until;       /* -1: none */
     u_char                      payload[NGX_CHAT_REDIS_KEY_MAX + 64];
     size_t                      payload_len;
@@ -52,8 +53,8 @@ typedef struct {
 ngx_chat_user_t *ngx_chat_users_get(const char *user, size_t len,
     ngx_uint_t create);
 void ngx_chat_users_prune(void);
-size_t ngx_chat_users_jti_key(u_char *buf, const char *user, size_t len,
-    const char *jti, size_t jti_len);
+size_t ngx_chat_users_jti_key(u_char *buf, const char *kind,
+    const char *user, size_t len, const char *jti, size_t jti_len);
 ngx_int_t ngx_chat_users_store(ngx_chat_users_change_t *ch,
     ngx_uint_t del);
 void ngx_chat_users_eval(const char **argv, size_t *argvlen,
@@ -70,7 +71,7 @@ void ngx_chat_user_limits_alive(void);
 
 /*
  * The EVAL of a token that opens a counted connection: argv[0] to argv[2]
- * and argv[6] on, in count; argv[3] to argv[5] are the three keys the
+ * and argv[7] on, in count; argv[3] to argv[6] are the four keys the
  * caller checks.  Returns argc.
  */
 int ngx_chat_user_limits_count(const char **argv, size_t *argvlen,

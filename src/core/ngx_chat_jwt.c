@@ -80,6 +80,9 @@ static int ngx_chat_jwt_no_passphrase(char *buf, int size, int rwflag,
     void *data);
 static const char *ngx_chat_jwt_pkey_check(ngx_chat_jwt_alg_e alg,
     EVP_PKEY *pkey);
+static const char *ngx_chat_jwt_key_load_pem(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len,
+    int private);
 static const char *ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg,
     const unsigned char *key, size_t len, int private, EVP_PKEY **out);
 static const char *ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf,
@@ -90,6 +93,8 @@ static const char *ngx_chat_jwt_claims_issuer(
     const ngx_chat_jwt_conf_t *conf, json_t *root);
 static const char *ngx_chat_jwt_claims_user(json_t *root,
     ngx_chat_jwt_claims_t *claims);
+static int ngx_chat_jwt_claim_id(json_t *root, const char *name,
+    char *dst);
 static const char *ngx_chat_jwt_claims_roles(json_t *root,
     ngx_chat_jwt_claims_t *claims);
 static const char *ngx_chat_jwt_time_claim(json_t *root, const char *name,
@@ -180,6 +185,24 @@ const char *
 ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
     const unsigned char *data, size_t len)
 {
+    return ngx_chat_jwt_key_load_pem(key, alg, data, len, 0);
+}
+
+
+const char *
+ngx_chat_jwt_signing_key_load(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len)
+{
+    /* a private key holds its public half: it verifies as well */
+    return ngx_chat_jwt_key_load_pem(key, alg, data, len, 1);
+}
+
+
+/* a key of either kind: RS256 and ES256 PEM keys private or public */
+static const char *
+ngx_chat_jwt_key_load_pem(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
+    const unsigned char *data, size_t len, int private)
+{
     EVP_PKEY    *pkey;
     const char  *e;
 
@@ -195,7 +218,7 @@ ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key, ngx_chat_jwt_alg_e alg,
 
     case NGX_CHAT_JWT_RS256:
     case NGX_CHAT_JWT_ES256:
-        e = ngx_chat_jwt_pem_load(alg, data, len, 0, &pkey);
+        e = ngx_chat_jwt_pem_load(alg, data, len, private, &pkey);
         break;
 
     default:
@@ -1029,7 +1052,7 @@ ngx_chat_jwt_claims_issuer(const ngx_chat_jwt_conf_t *conf, json_t *root)
 }
 
 
-/* sub, name and jti */
+/* sub, name, jti and sid */
 static const char *
 ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
 {
@@ -1071,23 +1094,45 @@ ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
         memcpy(claims->name, s, n + 1);
     }
 
-    v = json_object_get(root, "jti");
-    if (v != NULL) {
-        if (!json_is_string(v)) {
-            return "invalid jti claim";
-        }
+    if (ngx_chat_jwt_claim_id(root, "jti", claims->jti) != 0) {
+        return "invalid jti claim";
+    }
 
-        s = json_string_value(v);
-        n = json_string_length(v);
-
-        if (n > NGX_CHAT_JWT_JTI_MAX || memchr(s, '\0', n) != NULL) {
-            return "invalid jti claim";
-        }
-
-        memcpy(claims->jti, s, n + 1);
+    if (ngx_chat_jwt_claim_id(root, "sid", claims->sid) != 0) {
+        return "invalid sid claim";
     }
 
     return NULL;
+}
+
+
+/* an optional token or session id: 0 when absent or copied to dst */
+static int
+ngx_chat_jwt_claim_id(json_t *root, const char *name, char *dst)
+{
+    size_t       n;
+    json_t      *v;
+    const char  *s;
+
+    v = json_object_get(root, name);
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (!json_is_string(v)) {
+        return -1;
+    }
+
+    s = json_string_value(v);
+    n = json_string_length(v);
+
+    if (n > NGX_CHAT_JWT_JTI_MAX || memchr(s, '\0', n) != NULL) {
+        return -1;
+    }
+
+    memcpy(dst, s, n + 1);
+
+    return 0;
 }
 
 
@@ -1281,6 +1326,10 @@ ngx_chat_jwt_sign(ngx_chat_jwt_alg_e alg, const unsigned char *key,
 
     if (spec->jti != NULL) {
         rc |= json_object_set_new(root, "jti", json_string(spec->jti));
+    }
+
+    if (spec->sid != NULL) {
+        rc |= json_object_set_new(root, "sid", json_string(spec->sid));
     }
 
     if (spec->set_exp) {

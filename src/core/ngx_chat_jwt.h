@@ -73,6 +73,7 @@ typedef struct {
     char                       sub[NGX_CHAT_JWT_SUB_MAX + 1];
     char                       name[NGX_CHAT_JWT_NAME_MAX + 1];  /* or "" */
     char                       jti[NGX_CHAT_JWT_JTI_MAX + 1];    /* or "" */
+    char                       sid[NGX_CHAT_JWT_JTI_MAX + 1];    /* or "" */
     long long                  exp;
     long long                  iat;        /* 0 if absent */
     long long                  nbf;        /* 0 if absent */
@@ -87,6 +88,7 @@ typedef struct {
     const char                *aud;
     const char                *name;
     const char                *jti;
+    const char                *sid;      /* the session (chat_accounts) */
     const char                *roles;    /* comma-separated */
     long long                  exp;
     long long                  nbf;
@@ -125,6 +127,14 @@ const char *ngx_chat_jwt_key_check(ngx_chat_jwt_alg_e alg,
  * while verifying, so processes forked after loading may share it.
  */
 const char *ngx_chat_jwt_key_load(ngx_chat_jwt_key_t *key,
+    ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len);
+
+/*
+ * As ngx_chat_jwt_key_load(), for a key that signs: the HS256 secret, or
+ * for RS256 and ES256 a PEM private key (key->key, for signing), whose
+ * public half (key->pkey) verifies.
+ */
+const char *ngx_chat_jwt_signing_key_load(ngx_chat_jwt_key_t *key,
     ngx_chat_jwt_alg_e alg, const unsigned char *data, size_t len);
 
 /* frees key->pkey; the signature of an ngx_pool_cleanup_pt handler */

@@ -1179,6 +1179,31 @@ test_sub_name_roles(void)
     t = hs("{\"sub\":\"a\",\"exp\":%lld,\"jti\":12}", LATER);
     expect_fail("jti number", &chs, t, strlen(t), "invalid jti claim");
 
+    /* sid: a session id (chat_accounts), with the rules of jti */
+
+    memset(big, 's', 128);
+    big[128] = '\0';
+    t = hs("{\"sub\":\"a\",\"exp\":%lld,\"sid\":\"%s\"}", LATER, big);
+    expect_ok("128-byte sid", &chs, t, &c);
+    UNIT_CHECK(strcmp(c.sid, big) == 0 && c.jti[0] == '\0', "sid copied");
+
+    big[128] = 's';
+    big[129] = '\0';
+    t = hs("{\"sub\":\"a\",\"exp\":%lld,\"sid\":\"%s\"}", LATER, big);
+    expect_fail("129-byte sid", &chs, t, strlen(t), "invalid sid claim");
+
+    t = hs("{\"sub\":\"a\",\"exp\":%lld,\"sid\":[\"x\"]}", LATER);
+    expect_fail("sid array", &chs, t, strlen(t), "invalid sid claim");
+
+    t = craft("{\"alg\":\"HS256\"}",
+              "{\"sub\":\"a\",\"exp\":4102444800,\"sid\":\"a\\u0000b\"}",
+              SECRET, NULL);
+    expect_fail("sid NUL", &chs, t, strlen(t), NULL);
+
+    t = hs("{\"sub\":\"a\",\"exp\":%lld}", LATER);
+    expect_ok("no sid", &chs, t, &c);
+    UNIT_CHECK(c.sid[0] == '\0', "no sid: empty");
+
     /* roles */
 
     t = hs("{\"sub\":\"a\",\"exp\":%lld,\"roles\":[\"moderator\"]}", LATER);
@@ -1917,6 +1942,7 @@ test_cli_path(void)
         spec.aud = "chat";
         spec.name = "Dave \xc3\x9f";
         spec.jti = "tok-1";
+        spec.sid = "s-1";
         spec.roles = "moderator,,admin,";
         spec.exp = LATER;
         spec.set_exp = 1;
@@ -1934,6 +1960,7 @@ test_cli_path(void)
         UNIT_CHECK(strcmp(c.sub, "dave") == 0
                    && strcmp(c.name, "Dave \xc3\x9f") == 0
                    && strcmp(c.jti, "tok-1") == 0
+                   && strcmp(c.sid, "s-1") == 0
                    && c.exp == LATER && c.iat == NOW && c.nbf == NOW - 1
                    && c.roles == (NGX_CHAT_ROLE_ADMIN
                                   | NGX_CHAT_ROLE_MODERATOR),
@@ -2029,6 +2056,87 @@ run_cli(const char *bin, const char *args)
 }
 
 
+/* a signing key (chat_accounts_key) verifies what it signs */
+static void
+test_signing_key(void)
+{
+    int                     k;
+    char                   *t;
+    const char             *e, *err;
+    ngx_chat_jwt_key_t      key, other;
+    ngx_chat_jwt_conf_t     conf;
+    ngx_chat_jwt_spec_t     spec;
+    ngx_chat_jwt_claims_t   c;
+    ngx_chat_jwt_alg_e      algs[3];
+    const char             *privs[3], *pubs[3];
+
+    algs[0] = NGX_CHAT_JWT_HS256;
+    algs[1] = NGX_CHAT_JWT_RS256;
+    algs[2] = NGX_CHAT_JWT_ES256;
+    privs[0] = SECRET;
+    privs[1] = rsa1.priv;
+    privs[2] = ec1.priv;
+    pubs[0] = SECRET;
+    pubs[1] = rsa2.pub;
+    pubs[2] = ec2.pub;
+
+    for (k = 0; k < 3; k++) {
+        e = ngx_chat_jwt_signing_key_load(&key, algs[k],
+                                          (const unsigned char *) privs[k],
+                                          strlen(privs[k]));
+        UNIT_CHECK(e == NULL && key.alg == algs[k]
+                   && key.key == (unsigned char *) privs[k]
+                   && (k == 0) == (key.pkey == NULL),
+                   "signing key %d: %s", k, e ? e : "fields");
+
+        memset(&spec, 0, sizeof(spec));
+        spec.sub = "sam";
+        spec.sid = "s-7";
+        spec.jti = "s-7.1";
+        spec.exp = LATER;
+        spec.set_exp = 1;
+        spec.iat = NOW;
+        spec.set_iat = 1;
+
+        t = keep(ngx_chat_jwt_sign(key.alg, key.key, key.key_len, &spec,
+                                   &err));
+        UNIT_CHECK(t != NULL, "signed %d: %s", k, t ? "" : err);
+
+        conf_init(&conf, &key, 1);
+        memset(&c, 0, sizeof(c));
+        expect_ok("signing key verifies", &conf, t, &c);
+        UNIT_CHECK(strcmp(c.sid, "s-7") == 0 && strcmp(c.jti, "s-7.1") == 0,
+                   "signing key claims %d", k);
+
+        if (k > 0) {
+            /* another pair's public key does not verify it */
+            other = key_of(algs[k], pubs[k]);
+            conf_init(&conf, &other, 1);
+            expect_fail("another pair", &conf, t, t ? strlen(t) : 0,
+                        "bad token signature");
+        }
+
+        ngx_chat_jwt_pkey_free(key.pkey);
+    }
+
+    /* a public key cannot sign */
+    e = ngx_chat_jwt_signing_key_load(&key, NGX_CHAT_JWT_ES256,
+                                      (const unsigned char *) ec1.pub,
+                                      strlen(ec1.pub));
+    UNIT_CHECK(e != NULL && key.pkey == NULL, "a public key as signing key");
+
+    /* nor a key of the other algorithm */
+    e = ngx_chat_jwt_signing_key_load(&key, NGX_CHAT_JWT_RS256,
+                                      (const unsigned char *) ec1.priv,
+                                      strlen(ec1.priv));
+    UNIT_CHECK(e != NULL && key.pkey == NULL, "an EC key for RS256");
+
+    e = ngx_chat_jwt_signing_key_load(&key, NGX_CHAT_JWT_HS256,
+                                      (const unsigned char *) "short", 5);
+    UNIT_CHECK(e != NULL, "a short HS256 secret");
+}
+
+
 static void
 test_cli_binary(void)
 {
@@ -2068,7 +2176,7 @@ test_cli_binary(void)
         for (i = 0; i < 3; i++) {
             snprintf(args, sizeof(args),
                      "--alg %s --key %s --sub erin --name 'Erin E' "
-                     "--roles admin --jti j9 --aud chat --iss me",
+                     "--roles admin --jti j9 --sid s9 --aud chat --iss me",
                      algs[i], files[i]);
             t = run_cli(bin, args);
             UNIT_CHECK(t != NULL, "cli %s ran", algs[i]);
@@ -2084,6 +2192,7 @@ test_cli_binary(void)
             UNIT_CHECK(strcmp(c.sub, "erin") == 0
                        && strcmp(c.name, "Erin E") == 0
                        && strcmp(c.jti, "j9") == 0
+                       && strcmp(c.sid, "s9") == 0
                        && c.roles == NGX_CHAT_ROLE_ADMIN
                        && c.exp == c.iat + 3600, "cli %s claims", algs[i]);
         }
@@ -2148,6 +2257,7 @@ main(void)
     test_hs256_sigs();
     test_cli_path();
     test_cli_binary();
+    test_signing_key();
     test_timing();
 
     free_keys();
