@@ -7,6 +7,7 @@
 #include "ngx_chat.h"
 #include "ngx_chat_http.h"
 #include "ngx_chat_error.h"
+#include "ngx_chat_metrics.h"
 
 
 static ngx_table_elt_t *ngx_chat_http_list_find(ngx_list_t *list,
@@ -223,6 +224,7 @@ ngx_chat_http_error_status(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t        rc;
     ngx_chat_json_t  j;
 
+    ngx_chat_metrics_rejected(NGX_CHAT_METRICS_HTTP, code);
     ngx_chat_json_init(&j, 128);
     ngx_chat_json_rest_error(&j, code, message);
     ngx_chat_json_char(&j, '\n');
