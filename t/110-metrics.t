@@ -108,6 +108,24 @@ is_deeply { map { $_ => $m->{_type}{$_} } keys %types }, \%types,
 ok !(grep { !length($m->{_help}{$_} // '') } keys %types),
     'every family with a HELP text';
 
+# the Grafana dashboard (docs/) asks only for metrics that exist
+my $dash = do {
+    open my $f, '<', repo_root() . '/docs/grafana-dashboard.json' or die $!;
+    local $/;
+    decode_json(<$f>);
+};
+my %asked;
+for my $p (@{ $dash->{panels} }) {
+    for my $t (@{ $p->{targets} // [] }) {
+        $asked{ $1 =~ s/_(bucket|sum|count)$//r }++
+            while $t->{expr} =~ /\b(ngx_chat_\w+)/g;
+    }
+}
+my @unknown = grep { !$m->{_type}{$_} } sort keys %asked;
+ok keys(%asked) >= 15 && !@unknown,
+    scalar(keys %asked) . ' metrics in the dashboard, all served'
+    or diag "unknown: @unknown";
+
 # connections spread over both workers: the gauge counts them all
 my $m0 = $m;
 my $room = rand_room('metrics');
