@@ -889,7 +889,8 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
                          c[NGX_CHAT_METRICS_FRAMES_IN]);
 
     ngx_chat_metrics_one(p, "ngx_chat_ws_frames_sent_total", "counter",
-                         "WebSocket frames written whole to connections",
+                         "WebSocket frames written whole to connections (and each "
+                         "connection's 101 response head)",
                          c[NGX_CHAT_METRICS_FRAMES_OUT]);
 
     ngx_chat_metrics_one(p, "ngx_chat_messages_received_total", "counter",

@@ -69,7 +69,8 @@ my $ng = start_nginx(
     http => 'log_format closes escape=json '
           . q('{"user":"$chat_user","close":"$chat_close_code"}';),
     loc => 'chat_ws_log_at_close on; access_log closes.log closes;',
-    server => 'location = /metrics { chat_metrics; }',
+    server => 'location = /metrics { chat_metrics; } '
+            . 'location /chat/early { chat_ws; access_log early.log closes; }',
 );
 
 sub scrape {
@@ -115,6 +116,19 @@ wait_until(sub {
 }, 10, 0.05);
 is_deeply $line, { user => 'dropper', close => '1006' },
     'its log line: $chat_close_code 1006';
+
+# chat_ws_log_at_close off (the default): the line comes at the upgrade,
+# while the connection is open
+my $early = login($ng->url =~ s{^http}{ws}r . '/chat/early', 'early');
+my $eline;
+wait_until(sub {
+    open my $f, '<', $ng->dir . '/early.log' or return;
+    ($eline) = grep { $_->{user} eq 'early' } map { decode_json($_) } <$f>;
+}, 10, 0.05);
+ok $early->is_open, 'the connection is still open';
+is_deeply $eline, { user => 'early', close => '' },
+    'logged at the upgrade: its user, no close code yet';
+close_all($early);
 
 # PostgreSQL lost: no connection up; back: every pool up, reconnects
 $m0 = $m;
