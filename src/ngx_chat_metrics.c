@@ -101,6 +101,8 @@ static void ngx_chat_metrics_write_backends(ngx_chat_prom_t *p);
 static void ngx_chat_metrics_write_refusals(ngx_chat_prom_t *p);
 static void ngx_chat_metrics_write_hist(ngx_chat_prom_t *p,
     ngx_chat_metrics_hist_e h, const char *name, const char *help);
+static void ngx_chat_metrics_roles_write(ngx_chat_prom_t *p,
+    const char *name, const char *type, const char *help, uint64_t *values);
 static void ngx_chat_metrics_one(ngx_chat_prom_t *p, const char *name,
     const char *type, const char *help, uint64_t value);
 
@@ -627,8 +629,7 @@ ngx_chat_metrics_redis_up(ngx_uint_t subscriber, ngx_uint_t again)
 
     if (again && ngx_chat_metrics_sh) {
         (void) ngx_atomic_fetch_add(
-                      &ngx_chat_metrics_sh->redis_reconnects[subscriber ? 0 : 1],
-                      1);
+                        &ngx_chat_metrics_sh->redis_reconnects[!subscriber], 1);
     }
 }
 
@@ -740,10 +741,8 @@ ngx_chat_metrics_log_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_chat_metrics_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_chat_prom_t   p;
+    ngx_int_t        rc;
+    ngx_chat_prom_t  p;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -762,31 +761,13 @@ ngx_chat_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, p.len ? p.len : 1);
-    if (b == NULL) {
-        ngx_chat_prom_free(&p);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    r->headers_out.status = NGX_HTTP_OK;
 
-    b->last = ngx_cpymem(b->pos, p.data, p.len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    rc = ngx_chat_http_body(r, "text/plain; version=0.0.4", (u_char *) p.data,
+                            p.len);
     ngx_chat_prom_free(&p);
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return rc;
 }
 
 
@@ -812,10 +793,9 @@ static void
 ngx_chat_metrics_write_gauges(ngx_chat_prom_t *p)
 {
     int64_t                   sum[NGX_CHAT_METRICS_GAUGES];
-    uint64_t                  workers;
+    uint64_t                  workers, roles[2];
     ngx_uint_t                i, g;
     ngx_atomic_uint_t         pid;
-    const char               *labels[2];
     ngx_chat_metrics_slot_t  *slot;
 
     ngx_memzero(sum, sizeof(sum));
@@ -853,17 +833,13 @@ ngx_chat_metrics_write_gauges(ngx_chat_prom_t *p)
                          "Open WebSocket connections that have "
                          "authenticated", sum[NGX_CHAT_METRICS_G_AUTHED]);
 
-    ngx_chat_prom_family(p, "ngx_chat_redis_connections", "gauge",
-                         "Redis connections up, summed over the workers "
-                         "(each has one of each role)");
+    roles[0] = sum[NGX_CHAT_METRICS_G_REDIS_SUB];
+    roles[1] = sum[NGX_CHAT_METRICS_G_REDIS_CMD];
 
-    labels[0] = "role";
-
-    for (i = 0; i < 2; i++) {
-        labels[1] = ngx_chat_metrics_roles[i];
-        ngx_chat_prom_sample(p, "ngx_chat_redis_connections", labels, 1,
-                             sum[NGX_CHAT_METRICS_G_REDIS_SUB + i]);
-    }
+    ngx_chat_metrics_roles_write(p, "ngx_chat_redis_connections", "gauge",
+                                 "Redis connections up, summed over the "
+                                 "workers (each has one of each role)",
+                                 roles);
 
     ngx_chat_metrics_one(p, "ngx_chat_postgres_connections", "gauge",
                          "PostgreSQL connections up (past their schema "
@@ -889,8 +865,8 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
                          c[NGX_CHAT_METRICS_FRAMES_IN]);
 
     ngx_chat_metrics_one(p, "ngx_chat_ws_frames_sent_total", "counter",
-                         "WebSocket frames written whole to connections (and each "
-                         "connection's 101 response head)",
+                         "WebSocket frames written whole to connections "
+                         "(and each connection's 101 response head)",
                          c[NGX_CHAT_METRICS_FRAMES_OUT]);
 
     ngx_chat_metrics_one(p, "ngx_chat_messages_received_total", "counter",
@@ -934,20 +910,14 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
 static void
 ngx_chat_metrics_write_backends(ngx_chat_prom_t *p)
 {
-    ngx_uint_t   i;
-    const char  *labels[2];
+    uint64_t  roles[2];
 
-    ngx_chat_prom_family(p, "ngx_chat_redis_reconnects_total", "counter",
-                         "Redis connections established after a loss or a "
-                         "failed attempt");
+    roles[0] = ngx_chat_metrics_sh->redis_reconnects[0];
+    roles[1] = ngx_chat_metrics_sh->redis_reconnects[1];
 
-    labels[0] = "role";
-
-    for (i = 0; i < 2; i++) {
-        labels[1] = ngx_chat_metrics_roles[i];
-        ngx_chat_prom_sample(p, "ngx_chat_redis_reconnects_total", labels, 1,
-                             ngx_chat_metrics_sh->redis_reconnects[i]);
-    }
+    ngx_chat_metrics_roles_write(p, "ngx_chat_redis_reconnects_total",
+                                 "counter", "Redis connections established "
+                                 "after a loss or a failed attempt", roles);
 
     ngx_chat_metrics_one(p, "ngx_chat_postgres_reconnects_total", "counter",
                          "PostgreSQL connections that passed their schema "
@@ -1058,6 +1028,25 @@ ngx_chat_metrics_write_hist(ngx_chat_prom_t *p, ngx_chat_metrics_hist_e h,
     ngx_chat_prom_family(p, name, "histogram", help);
     ngx_chat_prom_histogram(p, name, &ngx_chat_metrics_buckets[h], counts,
                             hist->sum);
+}
+
+
+/* a family of two samples, role pubsub and command */
+static void
+ngx_chat_metrics_roles_write(ngx_chat_prom_t *p, const char *name,
+    const char *type, const char *help, uint64_t *values)
+{
+    ngx_uint_t   i;
+    const char  *labels[2];
+
+    ngx_chat_prom_family(p, name, type, help);
+
+    labels[0] = "role";
+
+    for (i = 0; i < 2; i++) {
+        labels[1] = ngx_chat_metrics_roles[i];
+        ngx_chat_prom_sample(p, name, labels, 1, values[i]);
+    }
 }
 
 

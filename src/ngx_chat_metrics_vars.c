@@ -39,6 +39,8 @@ static ngx_int_t ngx_chat_metrics_var_messages(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_chat_metrics_var_number(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_uint_t n);
+static ngx_int_t ngx_chat_metrics_var_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 
 
 static ngx_http_variable_t  ngx_chat_metrics_vars[] = {
@@ -181,13 +183,7 @@ ngx_chat_metrics_var_user(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = user;
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_chat_metrics_var_set(v, user, len);
 }
 
 
@@ -209,13 +205,7 @@ ngx_chat_metrics_var_room(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = actx->room.data;
-    v->len = actx->room.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_chat_metrics_var_set(v, actx->room.data, actx->room.len);
 }
 
 
@@ -267,8 +257,16 @@ ngx_chat_metrics_var_number(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%ui", n) - p;
-    v->data = p;
+    return ngx_chat_metrics_var_set(v, p, ngx_sprintf(p, "%ui", n) - p);
+}
+
+
+static ngx_int_t
+ngx_chat_metrics_var_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->data = data;
+    v->len = len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -9,7 +9,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
-use ChatTest::Prom qw(prom_parse prom_value);
+use ChatTest::Prom qw(prom_parse prom_value prom_num prom_scrape
+                      prom_scrape_until);
 use Mojo::JSON qw(decode_json);
 
 # the parser itself refuses what the format forbids
@@ -49,29 +50,9 @@ my $ng = start_nginx(
 );
 my $url = $ng->url . '/metrics';
 
-my $failures = 0;
-
-# a scrape, checked; returns the parsed metrics
-sub scrape {
-    my $r = http_get($url);
-    my ($m, @err) = prom_parse($r->{body} // '');
-    if ($r->{status} != 200 || @err) {
-        $failures++;
-        diag "scrape: $r->{status}: @err[0 .. ($#err > 4 ? 4 : $#err)]";
-    }
-    $m->{_content_type} = $r->{headers} ? $r->{headers}->content_type : '';
-    return $m;
-}
-
-sub v { my ($m, @a) = @_; prom_value($m, @a) // -1 }
-
-# until $cond->(metrics) holds; returns the last metrics
-sub scrape_until {
-    my ($cond, $timeout) = @_;
-    my $m;
-    wait_until(sub { $m = scrape(); $cond->($m) }, $timeout // 10, 0.05);
-    return $m;
-}
+sub scrape { prom_scrape($url) }
+sub scrape_until { prom_scrape_until($url, @_) }
+sub v { prom_num(@_) }
 
 my $m = scrape_until(sub {
     v($_[0], 'ngx_chat_postgres_connections') == 8
@@ -158,7 +139,7 @@ my @acks = $c[0]->pipeline([map { { type => 'send', room => $room,
                                     body => "m$_" } } 1 .. $M], 10);
 is scalar(grep { $_ && $_->{type} eq 'ok' } @acks), $M, "$M sends acked";
 $c[$_]->wait_messages($room, $M, 10) for 1 .. 3;
-my $d = sub { v($_[0], $_[1], @_[2 .. $#_]) - v($m0, $_[1], @_[2 .. $#_]) };
+my $d = sub { v(@_) - v($m0, @_[1 .. $#_]) };
 $m = scrape_until(sub {
     $d->($_[0], 'ngx_chat_events_sent_total') >= 4 * $M
         && $d->($_[0], 'ngx_chat_fanout_delay_seconds_count') >= $M
@@ -308,6 +289,7 @@ cmp_ok v($m, 'ngx_chat_messages_received_total'), '>=',
 is $d->($m, 'ngx_chat_ws_closes_total', code => 1001, by => 'server'),
     $open, "the $open connections closed with 1001";
 
-is $failures, 0, 'every scrape in the exposition format';
+is_deeply \@ChatTest::Prom::PROBLEMS, [],
+    'every scrape in the exposition format';
 $ng->stop;
 done_testing;

@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
-use ChatTest::Prom qw(prom_parse prom_value);
+use ChatTest::Prom qw(prom_num prom_scrape prom_scrape_until);
 use Mojo::JSON qw(decode_json);
 
 # the directives, checked by nginx -t
@@ -17,27 +17,7 @@ my $b = backends();
 my $good = "chat_redis $b->{redis}; chat_postgres \"$b->{conninfo}\"; "
          . "chat_jwt_key HS256 $secret;";
 
-sub nginx_t {
-    my ($http, $server) = @_;
-    open my $c, '>', "$dir/t.conf" or die $!;
-    print $c <<"CONF";
-load_module $ChatTest::MODULE;
-error_log $dir/t.log;
-pid $dir/t.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
-    $http
-    server {
-        listen 127.0.0.1:1;
-        $server
-    }
-}
-CONF
-    close $c;
-    my $out = `/usr/sbin/nginx -t -p $dir -c $dir/t.conf -e $dir/t.log 2>&1`;
-    return ($? == 0, $out);
-}
+sub nginx_t { ChatTest::Nginx->check_conf($dir, @_) }
 
 for my $t (
     [ 1, '', 'location = /metrics { chat_metrics; }',
@@ -73,21 +53,10 @@ my $ng = start_nginx(
             . 'location /chat/early { chat_ws; access_log early.log closes; }',
 );
 
-sub scrape {
-    my $r = http_get($ng->url . '/metrics');
-    my ($m, @err) = prom_parse($r->{body} // '');
-    fail "scrape: $r->{status} @err" if $r->{status} != 200 || @err;
-    return $m;
-}
-
-sub v { my ($m, @a) = @_; prom_value($m, @a) // -1 }
-
-sub scrape_until {
-    my ($cond, $timeout) = @_;
-    my $m;
-    wait_until(sub { $m = scrape(); $cond->($m) }, $timeout // 10, 0.05);
-    return $m;
-}
+my $url = $ng->url . '/metrics';
+sub scrape { prom_scrape($url) }
+sub scrape_until { prom_scrape_until($url, @_) }
+sub v { prom_num(@_) }
 
 my $r = http_request('POST', $ng->url . '/metrics', body => 'x');
 is $r->{status}, 405, 'POST to the metrics location: 405';
@@ -141,6 +110,9 @@ is v($m, 'ngx_chat_postgres_connections'), 8, 'PostgreSQL back: 8 up';
 cmp_ok v($m, 'ngx_chat_postgres_reconnects_total')
     - v($m0, 'ngx_chat_postgres_reconnects_total'), '>=', 2,
     'postgres_reconnects_total: both workers reconnected';
+
+is_deeply \@ChatTest::Prom::PROBLEMS, [],
+    'every scrape in the exposition format';
 
 $ng->stop;
 done_testing;

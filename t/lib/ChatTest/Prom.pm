@@ -7,13 +7,22 @@ package ChatTest::Prom;
 #
 #   my ($m, @errors) = prom_parse($text);
 #   prom_value($m, 'ngx_chat_rejected_total', via => 'ws', reason => 'x')
+#   my $m = prom_scrape($url);       # problems kept in @ChatTest::Prom::PROBLEMS
+#   my $m = prom_scrape_until($url, sub { prom_num($_[0], 'x') == 2 }, 10);
 
 use strict;
 use warnings;
 
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(prom_parse prom_value);
+use ChatTest::HTTP qw(http_get);
+use ChatTest::Wait qw(wait_until);
+
+our @EXPORT_OK = qw(prom_parse prom_value prom_num prom_scrape
+                    prom_scrape_until);
+
+# what was wrong with the scrapes so far: a test checks it is empty
+our @PROBLEMS;
 
 my $NAME = qr/[a-zA-Z_:][a-zA-Z0-9_:]*/;
 my $VALUE = qr/[-+]?(?:[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|Inf|NaN)/;
@@ -135,6 +144,31 @@ sub prom_parse {
 sub prom_value {
     my ($m, $name, %l) = @_;
     return $m->{ _key($name, \%l) };
+}
+
+# a sample's value, -1 when absent (for comparisons)
+sub prom_num { prom_value(@_) // -1 }
+
+# the metrics at $url, parsed; a status other than 200 and the format's
+# errors go to @PROBLEMS; _content_type is the answer's Content-Type
+sub prom_scrape {
+    my $url = shift;
+    my $r = http_get($url);
+    my ($m, @err) = prom_parse($r->{body} // '');
+    unshift @err, "$url: status $r->{status}" if $r->{status} != 200;
+    push @PROBLEMS, @err;
+    $m->{_content_type} = $r->{headers} ? $r->{headers}->content_type : '';
+    return $m;
+}
+
+# scrapes until $cond->(metrics) holds or $timeout (10 s) passes; returns
+# the last metrics
+sub prom_scrape_until {
+    my ($url, $cond, $timeout) = @_;
+    my $m;
+    wait_until(sub { $m = prom_scrape($url); $cond->($m) },
+               $timeout // 10, 0.05);
+    return $m;
 }
 
 1;
