@@ -21,7 +21,7 @@
 
 
 #define NGX_CHAT_METRICS_ZONE     "ngx_chat_metrics"
-#define NGX_CHAT_METRICS_MAGIC    0x6d63686174763031ULL  /* layout "v01" */
+#define NGX_CHAT_METRICS_MAGIC    0x6d63686174763032ULL  /* layout "v02" */
 #define NGX_CHAT_METRICS_SLOTS    128       /* workers, old and new */
 #define NGX_CHAT_METRICS_REASONS  32        /* error codes; last: other */
 #define NGX_CHAT_METRICS_BUCKETS  16
@@ -109,7 +109,7 @@ static void ngx_chat_metrics_one(ngx_chat_prom_t *p, const char *name,
 
 /* the close codes the module sends or echoes; the last slot: others */
 static const uint16_t  ngx_chat_metrics_codes[] = {
-    1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 1012, 1013,
+    1000, 1001, 1002, 1003, 1005, 1007, 1008, 1009, 1011, 1012, 1013,
     4001, 4003, 4008
 };
 
@@ -489,7 +489,7 @@ void
 ngx_chat_metrics_session_end(ngx_chat_session_t *s)
 {
     if (!s->close_sent) {
-        ngx_chat_metrics_close_count(1006, 1);
+        ngx_chat_metrics_count(NGX_CHAT_METRICS_ENDED);
     }
 
     ngx_chat_metrics_gauge(NGX_CHAT_METRICS_G_OPEN, -1);
@@ -958,10 +958,12 @@ ngx_chat_metrics_write_refusals(ngx_chat_prom_t *p)
     }
 
     ngx_chat_prom_family(p, "ngx_chat_ws_closes_total", "counter",
-                         "WebSocket close frames sent, by code: by server "
-                         "when the module closes, by client when it answers "
-                         "the peer's; 1006: the connection ended without "
-                         "one");
+                         "WebSocket connections closed, by code: by server "
+                         "when the module sent the first close frame, by "
+                         "client when it answered the peer's; by none, code "
+                         "1006: the connection ended with no close frame "
+                         "sent (the peer went away, a write failed, a ping "
+                         "went unanswered)");
 
     for (k = 0; k < 2; k++) {
         for (i = 0; i <= NGX_CHAT_METRICS_NCODES; i++) {
@@ -980,6 +982,12 @@ ngx_chat_metrics_write_refusals(ngx_chat_prom_t *p)
                                  ngx_chat_metrics_sh->closes[k][i]);
         }
     }
+
+    labels[1] = "1006";
+    labels[3] = "none";
+
+    ngx_chat_prom_sample(p, "ngx_chat_ws_closes_total", labels, 2,
+                         ngx_chat_metrics_sh->counter[NGX_CHAT_METRICS_ENDED]);
 
     ngx_chat_prom_family(p, "ngx_chat_rate_limited_total", "counter",
                          "Requests refused as rate_limited, by the limit");

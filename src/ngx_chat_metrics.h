@@ -21,6 +21,7 @@ typedef enum {
     NGX_CHAT_METRICS_EVENTS_OUT,
     NGX_CHAT_METRICS_COMMITS_FAILED,
     NGX_CHAT_METRICS_PG_RECONNECTS,
+    NGX_CHAT_METRICS_ENDED,          /* connections gone without a close */
     NGX_CHAT_METRICS_COUNTERS
 } ngx_chat_metrics_counter_e;
 

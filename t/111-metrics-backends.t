@@ -69,12 +69,12 @@ my $c = login($ng, 'dropper');
 $c->drop;
 my $m = scrape_until(sub { v($_[0], 'ngx_chat_ws_connections') == 0
                            && v($_[0], 'ngx_chat_ws_closes_total',
-                                code => 1006, by => 'client')
+                                code => 1006, by => 'none')
                               > v($m0, 'ngx_chat_ws_closes_total',
-                                  code => 1006, by => 'client') });
-is v($m, 'ngx_chat_ws_closes_total', code => 1006, by => 'client')
-    - v($m0, 'ngx_chat_ws_closes_total', code => 1006, by => 'client'), 1,
-    'a vanished client: closes{code=1006} +1';
+                                  code => 1006, by => 'none') });
+is v($m, 'ngx_chat_ws_closes_total', code => 1006, by => 'none')
+    - v($m0, 'ngx_chat_ws_closes_total', code => 1006, by => 'none'), 1,
+    'a vanished client: closes{code=1006,by=none} +1';
 is v($m, 'ngx_chat_ws_sessions_authenticated'), 0,
     'and it is no longer counted as authenticated';
 my $line;
