@@ -875,8 +875,9 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
                          "and the commit", c[NGX_CHAT_METRICS_MESSAGES_IN]);
 
     ngx_chat_metrics_one(p, "ngx_chat_events_sent_total", "counter",
-                         "Room events queued to joined connections, one "
-                         "per connection", c[NGX_CHAT_METRICS_EVENTS_OUT]);
+                         "Room events, durable and ephemeral (typing, "
+                         "presence), queued to joined connections, one per "
+                         "connection", c[NGX_CHAT_METRICS_EVENTS_OUT]);
 
     ngx_chat_metrics_write_hist(p, NGX_CHAT_METRICS_H_BATCH,
                                 "ngx_chat_commit_batch_size",
