@@ -13,6 +13,7 @@
 #include "ngx_chat_pg.h"
 #include "ngx_chat_sql.h"
 #include "ngx_chat_members.h"
+#include "ngx_chat_metrics.h"
 
 
 typedef struct {
@@ -201,6 +202,7 @@ ngx_chat_access_checked(void *data, PGresult *res, ngx_uint_t status)
 
         } else if (!PQgetisnull(res, row, 4)) {
             /* a new room beyond the user's chat_room_create_rate */
+            ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_ROOM_CREATE);
             ngx_chat_access_answer(ac, 0, 0, "rate_limited",
                                    PQgetvalue(res, row, 3),
                                    ngx_chat_sql_retry_after(

@@ -12,6 +12,7 @@
 #include "ngx_chat_error.h"
 #include "ngx_chat_store.h"
 #include "ngx_chat_members.h"
+#include "ngx_chat_metrics.h"
 
 
 #define NGX_CHAT_API_BODY_MAX   65536
@@ -431,6 +432,7 @@ ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
     ctx = ngx_http_get_module_ctx(r, ngx_chat_module);
 
     if (claims) {
+        ngx_chat_metrics_api_user(r, claims->sub);
         ngx_chat_known_seen(claims->sub, ngx_strlen(claims->sub),
                             claims->name, ngx_strlen(claims->name));
     }

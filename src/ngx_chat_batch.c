@@ -22,6 +22,7 @@
 #include "ngx_chat_pg.h"
 #include "ngx_chat_op.h"
 #include "ngx_chat_sql.h"
+#include "ngx_chat_metrics.h"
 
 
 typedef struct {
@@ -185,6 +186,7 @@ void
 ngx_chat_batch_add(ngx_chat_commit_t *c, const ngx_chat_commit_kind_t *kind)
 {
     c->kind = kind;
+    c->queued = ngx_chat_metrics_now_us();
 
     if (c->op->session) {
         ngx_chat_session_send_begin(c->op->session);
@@ -259,12 +261,14 @@ ngx_chat_batch_flush(ngx_event_t *ev)
     ngx_chat_json_free(&j);
 
     if (rc != NGX_OK) {
+        ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
         ngx_chat_batch_fail(&ngx_chat_batch_inflight, "unavailable",
                             "the message store is unavailable");
         return;
     }
 
     ngx_chat_batch_busy = 1;
+    ngx_chat_metrics_batch(n);
 }
 
 
@@ -279,6 +283,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
     ngx_chat_batch_busy = 0;
 
     if (status != NGX_CHAT_PG_OK) {
+        ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
         /* not acknowledged: a retry with client_msg_id is safe */
         ngx_chat_batch_fail(&ngx_chat_batch_inflight,
                             status == NGX_CHAT_PG_UNAVAILABLE
@@ -297,6 +302,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
         c = ngx_queue_data(q, ngx_chat_commit_t, queue);
 
         st = row < nrows ? PQgetvalue(res, row, NGX_CHAT_COMMIT_STATUS) : "";
+        ngx_chat_metrics_committed(c->queued);
 
         /* "dup": committed before, answered as then */
         if (row < nrows && !PQgetisnull(res, row, NGX_CHAT_COMMIT_REV)
@@ -342,6 +348,7 @@ ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res, int row)
         ngx_chat_commit_fail(c, "not_found", "no such room");
 
     } else if (ngx_strcmp(st, "rate_limited") == 0) {
+        ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_ROOM_CREATE);
         c->op->retry_after = ngx_chat_sql_retry_after(
                           PQgetvalue(res, row, NGX_CHAT_COMMIT_RETRY_AFTER));
         ngx_chat_commit_fail(c, "rate_limited",

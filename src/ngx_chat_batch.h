@@ -47,6 +47,7 @@ struct ngx_chat_commit_s {
     ngx_queue_t                     queue;
     const ngx_chat_commit_kind_t   *kind;
     ngx_chat_op_t                  *op;       /* who waits for the answer */
+    uint64_t                        queued;   /* when added (metrics) */
 };
 
 

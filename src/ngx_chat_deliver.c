@@ -16,6 +16,7 @@
 #include "ngx_chat_sql.h"
 #include "ngx_chat_order.h"
 #include "ngx_chat_members.h"
+#include "ngx_chat_metrics.h"
 
 
 #define NGX_CHAT_GAP_WAIT          200
@@ -257,6 +258,7 @@ ngx_chat_fanout_emit_live(ngx_chat_room_t *room, ngx_chat_buf_t *b,
         }
 
         (void) ngx_chat_session_enqueue(s, b);
+        ngx_chat_metrics_count(NGX_CHAT_METRICS_EVENTS_OUT);
     }
 }
 
@@ -391,6 +393,7 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
         if (m->live) {
             if (ngx_chat_order_member_takes(m->floor, b->rev)) {
                 (void) ngx_chat_session_enqueue(s, b);
+                ngx_chat_metrics_count(NGX_CHAT_METRICS_EVENTS_OUT);
             }
 
         } else if (((ngx_chat_join_t *) m)->overflow) {
@@ -404,6 +407,8 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
             ngx_chat_fanout_join_overflow((ngx_chat_join_t *) m);
         }
     }
+
+    ngx_chat_metrics_fanout(b->data, b->len, b->seq);
 
     /* moderation: after the event, nothing more to whom it ends */
     ngx_chat_members_event(room, b);

@@ -61,3 +61,31 @@ ngx_chat_error_status(const char *code)
 
     return e ? e->status : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
+
+
+/* the row of code in the table; an unknown code: the table's length */
+ngx_uint_t
+ngx_chat_error_index(const char *code)
+{
+    const ngx_chat_error_t  *e;
+
+    for (e = ngx_chat_error_table; e->code; e++) {
+        if (ngx_strcmp(e->code, code) == 0) {
+            break;
+        }
+    }
+
+    return e - ngx_chat_error_table;
+}
+
+
+/* the code of row i, NULL past the table */
+const char *
+ngx_chat_error_code(ngx_uint_t i)
+{
+    if (i >= sizeof(ngx_chat_error_table) / sizeof(ngx_chat_error_t) - 1) {
+        return NULL;
+    }
+
+    return ngx_chat_error_table[i].code;
+}

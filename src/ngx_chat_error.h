@@ -21,6 +21,9 @@ const ngx_chat_error_t *ngx_chat_error_by_code(const char *code);
 /* the code of an HTTP status nginx answered with, NULL if none */
 const ngx_chat_error_t *ngx_chat_error_by_status(ngx_uint_t status);
 ngx_uint_t ngx_chat_error_status(const char *code);
+/* the table's rows by number (metrics): an unknown code is its length */
+ngx_uint_t ngx_chat_error_index(const char *code);
+const char *ngx_chat_error_code(ngx_uint_t i);
 
 
 #endif /* _NGX_CHAT_ERROR_H_INCLUDED_ */

@@ -9,6 +9,7 @@
 #include "ngx_chat_http.h"
 #include "ngx_chat_auth.h"
 #include "ngx_chat_users.h"
+#include "ngx_chat_metrics.h"
 #include <ngx_sha1.h>
 
 
@@ -104,6 +105,7 @@ ngx_chat_handshake_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
                                      "the user is banned");
 
     } else if (claims == NULL && a->crowded) {
+        ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_CONNECTIONS);
         hs->rc = (ngx_chat_http_retry_after(hs->request, 1) == NGX_OK)
                  ? ngx_chat_http_error(hs->request, "rate_limited",
                                        NGX_CHAT_USERS_CROWDED)

@@ -7,6 +7,7 @@
 #include "ngx_chat.h"
 #include "ngx_chat_http.h"
 #include "ngx_chat_error.h"
+#include "ngx_chat_metrics.h"
 
 
 static ngx_table_elt_t *ngx_chat_http_list_find(ngx_list_t *list,
@@ -223,6 +224,7 @@ ngx_chat_http_error_status(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t        rc;
     ngx_chat_json_t  j;
 
+    ngx_chat_metrics_rejected(NGX_CHAT_METRICS_HTTP, code);
     ngx_chat_json_init(&j, 128);
     ngx_chat_json_rest_error(&j, code, message);
     ngx_chat_json_char(&j, '\n');
@@ -239,9 +241,7 @@ ngx_int_t
 ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chat_json_t *j)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t  rc;
 
     if (j && j->failed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -274,29 +274,8 @@ ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
         return ngx_http_send_header(r);
     }
 
-    b = ngx_create_temp_buf(r->pool, j->len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->pos, j->data, j->len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_chat_http_body(r, "application/json", (u_char *) j->data,
+                              j->len);
 }
 
 
@@ -384,4 +363,40 @@ ngx_chat_http_header_out(ngx_http_request_t *r, const char *name,
     h->value.len = ngx_strlen(value);
 
     return NGX_OK;
+}
+
+
+/* the headers (status set) and a body of that type, copied */
+ngx_int_t
+ngx_chat_http_body(ngx_http_request_t *r, const char *type, u_char *data,
+    size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, data, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }

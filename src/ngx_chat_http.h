@@ -29,6 +29,8 @@ ngx_int_t ngx_chat_http_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_chat_http_retry_after(ngx_http_request_t *r,
     long long seconds);
 ngx_int_t ngx_chat_http_cors(ngx_http_request_t *r);
+ngx_int_t ngx_chat_http_body(ngx_http_request_t *r, const char *type,
+    u_char *data, size_t len);
 
 
 /* ngx_chat_api.c */

@@ -5,6 +5,7 @@
 #include "ngx_chat_http.h"
 #include "ngx_chat_error.h"
 #include "ngx_chat_sql.h"
+#include "ngx_chat_metrics.h"
 
 
 static void ngx_chat_op_rest_gone(void *data);
@@ -327,6 +328,7 @@ ngx_chat_op_failed(ngx_chat_op_t *op, ngx_uint_t status, PGresult *res)
         /* a new room beyond chat_room_create_rate: the detail is the wait */
         detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         code = "rate_limited";
+        ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_ROOM_CREATE);
         op->retry_after = ngx_chat_sql_retry_after(detail ? detail : "0");
     }
 

@@ -8,6 +8,7 @@
 #include "ngx_chat.h"
 #include "ngx_chat_pg.h"
 #include "ngx_chat_socket.h"
+#include "ngx_chat_metrics.h"
 
 
 #define NGX_CHAT_PG_CLOSED      0
@@ -578,6 +579,7 @@ ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
                       "chat: postgres connection %ui is back", pc->index);
     }
 
+    ngx_chat_metrics_pg_checked(pc->failing);
     pc->failing = 0;
     pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
 
@@ -727,6 +729,7 @@ ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
         return;
     }
 
+    ngx_chat_metrics_pg_up(pc->state == NGX_CHAT_PG_CHECKING);
     pc->state = NGX_CHAT_PG_IDLE;
     ngx_chat_pg_next(pc);
 }
@@ -801,6 +804,7 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
         pc->conn = NULL;
     }
 
+    ngx_chat_metrics_pg_down(pc->state >= NGX_CHAT_PG_IDLE);
     pc->state = NGX_CHAT_PG_CLOSED;
 
     if (pc->timer.timer_set) {

@@ -14,6 +14,7 @@
 #include "ngx_chat_redis.h"
 #include "ngx_chat_socket.h"
 #include "ngx_chat_fanout.h"
+#include "ngx_chat_metrics.h"
 #include <ngx_sha1.h>
 
 #include <hiredis/async.h>
@@ -443,6 +444,7 @@ ngx_chat_redis_on_connect(const redisAsyncContext *ac, int status)
                       "chat: redis %s connection is back", rc->name);
     }
 
+    ngx_chat_metrics_redis_up(rc->subscriber, rc->was_down);
     rc->connected = 1;
     rc->was_down = 0;
     rc->backoff = NGX_CHAT_REDIS_BACKOFF_MIN;
@@ -502,6 +504,7 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
     ngx_uint_t  was_connected;
 
     was_connected = rc->connected;
+    ngx_chat_metrics_redis_down(rc->subscriber, was_connected);
     rc->connected = 0;
     rc->was_down = 1;
 

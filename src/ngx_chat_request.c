@@ -13,6 +13,7 @@
 #include "ngx_chat_edit.h"
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
+#include "ngx_chat_metrics.h"
 
 
 /* an auth or refresh request while its token is checked */
@@ -362,6 +363,7 @@ ngx_chat_request_over_rate(ngx_chat_session_t *s, ngx_chat_request_t *req,
         return NGX_OK;
     }
 
+    ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_REQUEST);
     ngx_chat_session_error_retry(s, req->id, req->id_len, "rate_limited",
                                   "too many requests on this connection "
                                   "(chat_request_rate)",

@@ -10,6 +10,7 @@
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
+#include "ngx_chat_metrics.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -90,6 +91,7 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     s->timer.log = c->log;
 
     ngx_queue_insert_tail(&ngx_chat_worker.sessions, &s->queue);
+    ngx_chat_metrics_session_open(s);
 
     /* the session holds the request until it closes the connection */
     r->main->count++;
@@ -197,6 +199,12 @@ ngx_chat_session_release_request(ngx_chat_session_t *s)
 
     c = s->connection;
     r = s->request;
+
+    if (ngx_chat_metrics_keep_request(r)) {
+        /* chat_ws_log_at_close: logged when the connection ends */
+        return;
+    }
+
     hc = r->http_connection;
     s->request = NULL;
 
@@ -238,6 +246,7 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
 
     s->roles = claims->roles;
     s->expires = (time_t) claims->exp;
+    ngx_chat_metrics_session_authed(s);
     s->authed = 1;
     s->present = 1;
     ngx_chat_presence_online(s->user, s->user_len);
@@ -609,6 +618,7 @@ ngx_chat_session_error_retry(ngx_chat_session_t *s, const char *id,
     int              rc;
     ngx_chat_json_t  j;
 
+    ngx_chat_metrics_rejected(NGX_CHAT_METRICS_WS, code);
     ngx_chat_json_init(&j, 160);
 
     rc = (retry_after > 0)
@@ -665,6 +675,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
 
     s->close_sent = 1;
     s->close_code = code;
+    ngx_chat_metrics_session_close(s, code);
 
     s->auth_armed = 0;
     s->ping_armed = 0;
@@ -716,6 +727,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     }
 
     s->closed = 1;
+    ngx_chat_metrics_session_end(s);
 
     s->auth_armed = 0;
     s->ping_armed = 0;
@@ -879,6 +891,7 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
         }
 
         type = ngx_chat_frame_reader_feed(&s->reader, data, len, &used, &ev);
+        ngx_chat_metrics_frame_in(type);
         data += used;
         len -= used;
 
@@ -1021,6 +1034,7 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
             }
 
             n -= b->len;
+            ngx_chat_metrics_count(NGX_CHAT_METRICS_FRAMES_OUT);
             ngx_chat_session_uncount(s, b);
             ngx_chat_buf_unref(b);
             s->out_head = (s->out_head + 1) % s->out_cap;

@@ -16,6 +16,7 @@
 #include "ngx_chat_users_int.h"
 #include "ngx_chat_session.h"
 #include "ngx_chat_store.h"
+#include "ngx_chat_metrics.h"
 
 
 #define NGX_CHAT_USERS_ALIVE     10000       /* ms, a worker says so */
@@ -157,6 +158,8 @@ ngx_chat_users_send(ngx_chat_op_t *op, const ngx_chat_limit_t *lim,
     const char                   *argv[7];
     ngx_chat_user_limits_send_t  *p;
 
+    ngx_chat_metrics_send(op->session);
+
     if (lim->interval == 0) {
         store->send(op, name, name_len, req);
         return;
@@ -256,6 +259,7 @@ ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
 
     } else if (wait) {
         op->retry_after = ngx_chat_limit_seconds(wait);
+        ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_USER_SEND);
         ngx_chat_op_error(op, "rate_limited",
                           "too many messages from this user "
                           "(chat_user_send_rate)");

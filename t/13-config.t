@@ -17,25 +17,8 @@ close $fh;
 
 sub nginx_t {
     my ($http, $loc) = @_;
-    my $conf = "$dir/t.conf";
-    open my $c, '>', $conf or die $!;
-    print $c <<"CONF";
-load_module $ChatTest::MODULE;
-error_log $dir/t.log;
-pid $dir/t.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
-    $http
-    server {
-        listen 127.0.0.1:1;
-        location /chat/ws { chat_ws; $loc }
-    }
-}
-CONF
-    close $c;
-    my $out = `/usr/sbin/nginx -t -p $dir -c $conf -e $dir/t.log 2>&1`;
-    return ($? == 0, $out);
+    return ChatTest::Nginx->check_conf($dir, $http,
+                                       "location /chat/ws { chat_ws; $loc }");
 }
 
 my $good = "chat_redis $b->{redis}; chat_postgres \"$b->{conninfo}\"; "

@@ -302,4 +302,30 @@ sub crashes {
         split /\n/, $n->error_log;
 }
 
+# ChatTest::Nginx->check_conf($dir, $http, $server): "nginx -t" of a
+# configuration in $dir that loads the module, with that text in its http
+# and server blocks; returns (passed, nginx's output)
+sub check_conf {
+    my ($class, $dir, $http, $server) = @_;
+    my $conf = "$dir/t.conf";
+    open my $c, '>', $conf or die $!;
+    print $c <<"CONF";
+load_module $MODULE;
+error_log $dir/t.log;
+pid $dir/t.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    $http
+    server {
+        listen 127.0.0.1:1;
+        $server
+    }
+}
+CONF
+    close $c;
+    my $out = `$NGINX -t -p $dir -c $conf -e $dir/t.log 2>&1`;
+    return ($? == 0, $out);
+}
+
 1;
