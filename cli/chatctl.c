@@ -21,6 +21,7 @@
 
 
 volatile int  ngx_chatctl_stop;
+int           ngx_chatctl_quiet;
 
 
 static void ngx_chatctl_help(FILE *f);
@@ -368,11 +369,13 @@ ngx_chatctl_fail(const char *code, const char *fmt, ...)
 {
     va_list  ap;
 
-    fprintf(stderr, "chatctl: %s: ", code);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
+    if (!ngx_chatctl_quiet || strcmp(code, "unavailable") != 0) {
+        fprintf(stderr, "chatctl: %s: ", code);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\n");
+    }
 
     return ngx_chatctl_exit_code(code);
 }

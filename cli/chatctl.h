@@ -139,6 +139,8 @@ int ngx_chatctl_until(const char *s, long long *ms);
 long long ngx_chatctl_now_ms(void);
 void ngx_chatctl_print_event(json_t *ev, const char *room);
 extern volatile int ngx_chatctl_stop;
+/* set while reconnecting: "unavailable" is expected, not printed */
+extern int ngx_chatctl_quiet;
 
 /* chatctl_conf.c */
 int ngx_chatctl_conf_opt(ngx_chatctl_conf_t *cf, int opt, const char *arg);

@@ -225,7 +225,9 @@ ngx_chatctl_live_run(ngx_chatctl_live_t *l)
     while (!l->done && !ngx_chatctl_stop) {
 
         if (!l->connected) {
+            ngx_chatctl_quiet = l->ever;
             rc = ngx_chatctl_live_connect(l);
+            ngx_chatctl_quiet = 0;
 
             if (rc == NGX_CHATCTL_OK) {
                 backoff = NGX_CHATCTL_BACKOFF_MIN;
