@@ -266,6 +266,7 @@ ngx_chatctl_help(FILE *f)
         "Exit codes:\n"
         "  0  ok\n"
         "  1  usage: bad command line (also an invalid room or user id)\n"
+        "     or config file\n"
         "  2  unavailable: no connection, timeout, or the server said\n"
         "     \"unavailable\" (a backend is down)\n"
         "  3  unauthenticated or forbidden (no token, bad or expired token,\n"
@@ -391,6 +392,7 @@ ngx_chatctl_exit_code(const char *code)
         int          rc;
     } map[] = {
         { "usage", NGX_CHATCTL_USAGE },
+        { "config", NGX_CHATCTL_USAGE },
         { "unavailable", NGX_CHATCTL_UNAVAILABLE },
         { "unauthenticated", NGX_CHATCTL_AUTH },
         { "forbidden", NGX_CHATCTL_AUTH },
