@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -221,8 +222,9 @@ ngx_chatctl_connect(ngx_chatctl_conf_t *cf, ngx_chatctl_conn_t *c)
 static int
 ngx_chatctl_tls(ngx_chatctl_conf_t *cf, ngx_chatctl_conn_t *c)
 {
-    int           rc;
-    unsigned long e;
+    int            rc;
+    unsigned char  addr[16];
+    unsigned long  e;
 
     c->ctx = SSL_CTX_new(TLS_client_method());
     if (c->ctx == NULL) {
@@ -252,10 +254,24 @@ ngx_chatctl_tls(ngx_chatctl_conf_t *cf, ngx_chatctl_conn_t *c)
         goto failed;
     }
 
-    SSL_set_tlsext_host_name(c->ssl, cf->u.host);
+    /* an address is checked against the certificate's IP names */
 
-    if (!cf->insecure && SSL_set1_host(c->ssl, cf->u.host) != 1) {
-        goto failed;
+    if (inet_pton(AF_INET, cf->u.host, addr) == 1
+        || inet_pton(AF_INET6, cf->u.host, addr) == 1)
+    {
+        if (!cf->insecure
+            && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+                                             cf->u.host) != 1)
+        {
+            goto failed;
+        }
+
+    } else {
+        SSL_set_tlsext_host_name(c->ssl, cf->u.host);
+
+        if (!cf->insecure && SSL_set1_host(c->ssl, cf->u.host) != 1) {
+            goto failed;
+        }
     }
 
     SSL_set_fd(c->ssl, c->fd);
