@@ -130,7 +130,8 @@ const ngx_chatctl_cmd_t  ngx_chatctl_commands[] = {
       "usage: chatctl ban ROOM USER [--until WHEN] [--reason TEXT]\n"
       "\n"
       "POST /rooms/ROOM/bans/USER.  WHEN is milliseconds since the epoch,\n"
-      "or a duration from now: 90s, 10m, 2h, 7d.  Without it, until unban.\n" },
+      "or a duration from now: 90s, 10m, 2h, 7d.  Without it, until\n"
+      "unban.\n" },
 
     { "unban", ngx_chatctl_cmd_moderate,
       "lift a ban",
@@ -489,14 +490,6 @@ ngx_chatctl_time(char *buf, size_t size, json_t *ms)
     localtime_r(&t, &tm);
     strftime(buf, size, "%H:%M:%S", &tm);
 }
-
-
-#define ngx_chatctl_str(ev, key)                                             \
-    (json_string_value(json_object_get(ev, key))                             \
-     ? json_string_value(json_object_get(ev, key)) : "")
-
-#define ngx_chatctl_int(ev, key)                                             \
-    ((long long) json_integer_value(json_object_get(ev, key)))
 
 
 /*

@@ -126,6 +126,15 @@ typedef struct {
 } ngx_chatctl_ws_t;
 
 
+/* a string member of a JSON object, "" if none; an integer one, 0 */
+#define ngx_chatctl_str(obj, key)                                            \
+    (json_string_value(json_object_get(obj, key))                            \
+     ? json_string_value(json_object_get(obj, key)) : "")
+
+#define ngx_chatctl_int(obj, key)                                            \
+    ((long long) json_integer_value(json_object_get(obj, key)))
+
+
 /* chatctl.c: options, errors, output */
 int ngx_chatctl_parse(ngx_chatctl_conf_t *cf, const ngx_chatctl_cmd_t *cmd,
     int argc, char **argv, const struct option *own, ngx_chatctl_opt_pt h,

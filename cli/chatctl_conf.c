@@ -65,11 +65,13 @@ const char  *ngx_chatctl_conf_help =
     "  --api-path P     REST location  (CHATCTL_API_PATH, file: api_path;\n"
     "                   default " NGX_CHATCTL_DEFAULT_API ")\n"
     "  --cacert FILE    CA certificates for https:// and wss://\n"
-    "                   (CHATCTL_CACERT, file: cacert; default: the system's)\n"
+    "                   (CHATCTL_CACERT, file: cacert; default: the\n"
+    "                   system's)\n"
     "  --insecure       do not verify the server's certificate\n"
     "  --timeout SECS   connect and reply timeout (default 10)\n";
 
 
+static void ngx_chatctl_conf_override(ngx_chatctl_conf_t *cf);
 static char *ngx_chatctl_conf_default_path(void);
 static int ngx_chatctl_conf_line(ngx_chatctl_conf_t *cf, char *line,
     const char *path, int lineno);
@@ -174,6 +176,45 @@ ngx_chatctl_conf_load(ngx_chatctl_conf_t *cf)
         }
     }
 
+    ngx_chatctl_conf_override(cf);
+
+    if (cf->url == NULL) {
+        ngx_chatctl_set(&cf->url, NGX_CHATCTL_DEFAULT_URL);
+    }
+
+    if (cf->ws_path == NULL) {
+        ngx_chatctl_set(&cf->ws_path, NGX_CHATCTL_DEFAULT_WS);
+    }
+
+    if (cf->api_path == NULL) {
+        ngx_chatctl_set(&cf->api_path, NGX_CHATCTL_DEFAULT_API);
+    }
+
+    /* a trailing slash would double the one of every call's path */
+
+    rc = (int) strlen(cf->api_path);
+
+    while (rc > 0 && cf->api_path[rc - 1] == '/') {
+        cf->api_path[--rc] = '\0';
+    }
+
+    if (ngx_chatctl_url_parse(cf->url, &cf->u) != 0) {
+        return ngx_chatctl_fail("usage", "bad URL \"%s\": want "
+                                "http://HOST:PORT or https://HOST:PORT",
+                                cf->url);
+    }
+
+    return NGX_CHATCTL_OK;
+}
+
+
+/* the environment over the file, then the flags over both */
+
+static void
+ngx_chatctl_conf_override(ngx_chatctl_conf_t *cf)
+{
+    const char  *env;
+
     if ((env = getenv("CHATCTL_URL")) != NULL && *env) {
         ngx_chatctl_set(&cf->url, env);
     }
@@ -223,34 +264,6 @@ ngx_chatctl_conf_load(ngx_chatctl_conf_t *cf)
     if (cf->flag_timeout_ms) {
         cf->timeout_ms = cf->flag_timeout_ms;
     }
-
-    if (cf->url == NULL) {
-        ngx_chatctl_set(&cf->url, NGX_CHATCTL_DEFAULT_URL);
-    }
-
-    if (cf->ws_path == NULL) {
-        ngx_chatctl_set(&cf->ws_path, NGX_CHATCTL_DEFAULT_WS);
-    }
-
-    if (cf->api_path == NULL) {
-        ngx_chatctl_set(&cf->api_path, NGX_CHATCTL_DEFAULT_API);
-    }
-
-    /* a trailing slash would double the one of every call's path */
-
-    rc = (int) strlen(cf->api_path);
-
-    while (rc > 0 && cf->api_path[rc - 1] == '/') {
-        cf->api_path[--rc] = '\0';
-    }
-
-    if (ngx_chatctl_url_parse(cf->url, &cf->u) != 0) {
-        return ngx_chatctl_fail("usage", "bad URL \"%s\": want "
-                                "http://HOST:PORT or https://HOST:PORT",
-                                cf->url);
-    }
-
-    return NGX_CHATCTL_OK;
 }
 
 

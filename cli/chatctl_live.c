@@ -457,9 +457,7 @@ ngx_chatctl_live_reply(ngx_chatctl_live_t *l, json_t *j)
     type = type ? type : "";
 
     if (strcmp(type, "welcome") == 0) {
-        snprintf(l->user, sizeof(l->user), "%s",
-                 json_string_value(json_object_get(j, "user"))
-                 ? json_string_value(json_object_get(j, "user")) : "");
+        snprintf(l->user, sizeof(l->user), "%s", ngx_chatctl_str(j, "user"));
         return;
     }
 

@@ -214,15 +214,11 @@ ngx_chatctl_cmd_rooms(ngx_chatctl_conf_t *cf, int argc, char **argv)
 
             json_array_foreach(rooms, i, r) {
                 printf("%s\t%s\t%lld\t%lld\t%s\n",
-                       json_string_value(json_object_get(r, "room")),
-                       json_string_value(json_object_get(r, "kind")),
-                       (long long) json_integer_value(
-                           json_object_get(r, "unread")),
-                       (long long) json_integer_value(
-                           json_object_get(r, "last_seq")),
-                       json_string_value(json_object_get(r, "name"))
-                       ? json_string_value(json_object_get(r, "name"))
-                       : "-");
+                       ngx_chatctl_str(r, "room"), ngx_chatctl_str(r, "kind"),
+                       ngx_chatctl_int(r, "unread"),
+                       ngx_chatctl_int(r, "last_seq"),
+                       *ngx_chatctl_str(r, "name")
+                       ? ngx_chatctl_str(r, "name") : "-");
             }
         }
     }
@@ -267,8 +263,7 @@ ngx_chatctl_cmd_history(ngx_chatctl_conf_t *cf, int argc, char **argv)
         }
 
         snprintf(before, sizeof(before), "%lld",
-                 (long long) json_integer_value(json_object_get(first,
-                                                                "seq")));
+                 ngx_chatctl_int(first, "seq"));
         json_decref(page);
 
         rc = ngx_chatctl_history_page(cf, args[0], &o, before, &page);
@@ -289,8 +284,7 @@ ngx_chatctl_cmd_history(ngx_chatctl_conf_t *cf, int argc, char **argv)
 
     if (!o.all && first && json_is_true(json_object_get(page, "has_more"))) {
         fprintf(stderr, "chatctl: more: older messages: --before %lld\n",
-                (long long) json_integer_value(json_object_get(first,
-                                                               "seq")));
+                ngx_chatctl_int(first, "seq"));
     }
 
     json_decref(all);
@@ -402,8 +396,7 @@ ngx_chatctl_cmd_search(ngx_chatctl_conf_t *cf, int argc, char **argv)
 
         if (last && json_is_true(json_object_get(res.json, "has_more"))) {
             fprintf(stderr, "chatctl: more: older matches: --before %lld\n",
-                    (long long) json_integer_value(
-                        json_object_get(last, "msg_id")));
+                    ngx_chatctl_int(last, "msg_id"));
         }
     }
 
@@ -439,10 +432,7 @@ ngx_chatctl_cmd_dm(ngx_chatctl_conf_t *cf, int argc, char **argv)
             printf("%.*s\n", (int) res.body_len, res.body);
 
         } else {
-            printf("%s\n",
-                   json_string_value(json_object_get(res.json, "room"))
-                   ? json_string_value(json_object_get(res.json, "room"))
-                   : "");
+            printf("%s\n", ngx_chatctl_str(res.json, "room"));
         }
     }
 

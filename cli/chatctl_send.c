@@ -307,8 +307,7 @@ ngx_chatctl_send_one(ngx_chatctl_conf_t *cf, const char *room,
             printf("%.*s\n", (int) res.body_len, res.body);
 
         } else {
-            printf("%lld\n", (long long) json_integer_value(
-                                 json_object_get(res.json, "seq")));
+            printf("%lld\n", ngx_chatctl_int(res.json, "seq"));
         }
     }
 

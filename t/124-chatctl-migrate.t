@@ -18,7 +18,8 @@ use ChatTest::Env qw(tmpdir command_line);
 plan skip_all => 'build/chatctl is not built' unless -x ctl_bin();
 
 my $root = repo_root();
-my @files = map { (split m{/}, $_)[-1] } glob "$root/sql/[0-9][0-9][0-9]_*.sql";
+my @files = map { (split m{/}, $_)[-1] }
+    glob "$root/sql/[0-9][0-9][0-9]_*.sql";
 my $last = 0 + ($files[-1] =~ /^(\d+)/)[0];
 
 sub schema {

@@ -52,8 +52,8 @@ my @m = grep { $_->{type} eq 'message' } map { decode_json($_) }
 is $m[0]{body}, 'over tls', 'replays the message';
 
 # many frames, in both directions: join sends lines, tail replays them
-$r = ctl($https, user => $u, stdin => join('', map { "wss line $_\n" } 1 .. 40),
-         'join', $room, '--cacert', "$d/ca.pem");
+$r = ctl($https, user => $u,
+         stdin => join('', map { "wss line $_\n" } 1 .. 40), 'join', $room, '--cacert', "$d/ca.pem");
 is $r->{rc}, 0, 'join over wss:// sends 40 lines: exit 0' or diag $r->{err};
 $r = ctl($https, user => $u, 'tail', $room, '--json', '--since-rev', '0',
          '--count', '42', '--cacert', "$d/ca.pem");

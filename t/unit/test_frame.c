@@ -1195,7 +1195,8 @@ test_client(void)
 {
     int                      i;
     char                    *big;
-    size_t                   n, used, lens[] = { 0, 1, 125, 126, 65535, 65536 };
+    size_t                   n, used;
+    size_t                   lens[] = { 0, 1, 125, 126, 65535, 65536 };
     uint8_t                  hdr[10], mask[4], *out;
     scenario_t               sc;
     ngx_chat_ws_event_t      ev;
