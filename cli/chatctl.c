@@ -77,12 +77,14 @@ const ngx_chatctl_cmd_t  ngx_chatctl_commands[] = {
       "\n"
       "POST /rooms/ROOM/messages.  Without TEXT, each line of stdin is one\n"
       "message (empty lines are skipped); with --all the whole input is one\n"
-      "message.  Every message has a client_msg_id (ID, or ID-N for the\n"
-      "N-th line of several; random when not given): when the connection\n"
-      "fails or the server is unavailable the send is retried (--retries,\n"
-      "default 3) and stored once.  Prints the seq of each acknowledged\n"
-      "message (--json: the answer).  Exits 0 only when every message was\n"
-      "acknowledged; stops at the first that was not.\n" },
+      "message.  Every message has a client_msg_id: ID for TEXT or --all,\n"
+      "ID-N for the N-th line of stdin (ID random when not given).  When\n"
+      "the connection fails or the server is unavailable the send is\n"
+      "retried (--retries, default 3) and stored once; the same command\n"
+      "run again with the same ID stores nothing twice either.  Prints\n"
+      "the seq of each acknowledged message (--json: the answer).  Exits\n"
+      "0 only when every message was acknowledged; stops at the first\n"
+      "that was not.\n" },
 
     { "tail", ngx_chatctl_cmd_tail,
       "print a room's live events",
