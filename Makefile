@@ -48,7 +48,7 @@ $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	@# a new inode: a running nginx keeps the module it has mapped
 	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
 
-CHAT_TOKEN_SRCS := cli/chat-token.c cli/ngx_chat_token.c \
+CHAT_TOKEN_SRCS := cli/chat-token-main.c cli/chat-token.c \
     src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c src/core/ngx_chat_utf8.c
 
 $(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h \
@@ -58,7 +58,7 @@ $(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h \
 	    -lcrypto
 
 # the command-line client (README.md, "Command line: chatctl")
-CHATCTL_SRCS := $(filter-out cli/chat-token.c,$(wildcard cli/*.c)) \
+CHATCTL_SRCS := $(filter-out cli/chat-token-main.c,$(wildcard cli/*.c)) \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c \
     src/core/ngx_chat_json.c src/core/ngx_chat_ids.c src/core/ngx_chat_jwt.c
 

@@ -7,6 +7,7 @@
 
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,9 @@ main(int argc, char **argv)
     const ngx_chatctl_cmd_t  *cmd;
 
     memset(&cf, 0, sizeof(ngx_chatctl_conf_t));
+
+    /* a peer gone mid-write is an error to report, not a signal */
+    signal(SIGPIPE, SIG_IGN);
 
     /* events are read by scripts as they come */
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -95,6 +95,12 @@ typedef struct {
 typedef int (*ngx_chatctl_opt_pt)(void *ctx, int opt, const char *arg);
 
 
+/* the arguments of "%s%s%s:%s" for a Host header: [v6]:port, host:port */
+#define ngx_chatctl_host(u)                                                  \
+    strchr((u)->host, ':') ? "[" : "", (u)->host,                            \
+    strchr((u)->host, ':') ? "]" : "", (u)->port
+
+
 /* a connection, plain or TLS */
 typedef struct {
     int                fd;

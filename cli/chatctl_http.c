@@ -50,14 +50,14 @@ ngx_chatctl_http(ngx_chatctl_conf_t *cf, const char *method,
 
     snprintf(head, len,
              "%s %s%s HTTP/1.1\r\n"
-             "Host: %s:%s\r\n"
+             "Host: %s%s%s:%s\r\n"
              "User-Agent: chatctl\r\n"
              "Accept: application/json\r\n"
              "Connection: close\r\n"
              "%s%s%s"
              "%s"
              "Content-Length: %zu\r\n\r\n",
-             method, cf->api_path, path, cf->u.host, cf->u.port,
+             method, cf->api_path, path, ngx_chatctl_host(&cf->u),
              token ? "Authorization: Bearer " : "", token ? token : "",
              token ? "\r\n" : "",
              body ? "Content-Type: application/json\r\n" : "",

@@ -99,14 +99,14 @@ ngx_chatctl_ws_handshake(ngx_chatctl_conf_t *cf, ngx_chatctl_ws_t *ws,
 
     snprintf(req, len,
              "GET %s HTTP/1.1\r\n"
-             "Host: %s:%s\r\n"
+             "Host: %s%s%s:%s\r\n"
              "User-Agent: chatctl\r\n"
              "Upgrade: websocket\r\n"
              "Connection: Upgrade\r\n"
              "Sec-WebSocket-Key: %s\r\n"
              "Sec-WebSocket-Version: 13\r\n"
              "Authorization: Bearer %s\r\n\r\n",
-             cf->ws_path, cf->u.host, cf->u.port, key, token);
+             cf->ws_path, ngx_chatctl_host(&cf->u), key, token);
 
     if (ngx_chatctl_conn_write(&ws->conn, req, strlen(req)) != 0) {
         free(req);

@@ -1,7 +1,7 @@
 
 /*
- * The command line of chat-token, shared by build/chat-token and
- * "chatctl token".
+ * The command line of chat-token (cli/chat-token.c), shared by
+ * build/chat-token and "chatctl token".
  */
 
 
