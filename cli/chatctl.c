@@ -95,7 +95,9 @@ const ngx_chatctl_cmd_t  ngx_chatctl_commands[] = {
       "event exactly as received, one JSON object per line.  --since-rev N\n"
       "first replays every durable event after rev N.  When the connection\n"
       "is lost it reconnects (backing off) and rejoins with since_rev: no\n"
-      "event lost, none printed twice.  --count N exits after N events.\n" },
+      "event lost, none printed twice.  --count N exits after N events.\n"
+      "A connection silent for three --timeout is pinged, and reopened\n"
+      "when nothing comes a --timeout later (a network gone).\n" },
 
     { "history", ngx_chatctl_cmd_history,
       "print a room's messages, page by page",

@@ -129,6 +129,8 @@ typedef struct {
     uint16_t                 close_code;
     char                     close_reason[128];
     int                      closed;
+    long long                last_rx;     /* ms: bytes last came */
+    long long                last_ping;   /* ms: our last ping */
 } ngx_chatctl_ws_t;
 
 
@@ -200,6 +202,7 @@ int ngx_chatctl_ws_recv(ngx_chatctl_ws_t *ws, int timeout_ms,
 void ngx_chatctl_ws_close(ngx_chatctl_ws_t *ws, uint16_t code);
 int ngx_chatctl_ws_fd(ngx_chatctl_ws_t *ws);
 int ngx_chatctl_ws_pending(ngx_chatctl_ws_t *ws);
+int ngx_chatctl_ws_alive(ngx_chatctl_ws_t *ws);
 
 /* chatctl_auth.c: the token in use, refreshed when it expires */
 const char *ngx_chatctl_token(ngx_chatctl_conf_t *cf, int force_refresh);

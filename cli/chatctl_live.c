@@ -332,6 +332,12 @@ ngx_chatctl_live_wait(ngx_chatctl_live_t *l, int timeout_ms)
         ngx_chatctl_live_frame(l, msg, len);
     }
 
+    if (l->connected && !l->done && !ngx_chatctl_ws_alive(&l->ws)) {
+        if (ngx_chatctl_live_closed(l) != NGX_CHATCTL_OK) {
+            return NGX_CHATCTL_ERROR;
+        }
+    }
+
     /* join: leave once stdin ended and every send is acknowledged */
 
     if (l->interactive && l->eof && l->npending == 0 && !l->done) {

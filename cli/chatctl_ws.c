@@ -24,6 +24,7 @@
 #define NGX_CHATCTL_WS_GUID     "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+
 static int ngx_chatctl_ws_handshake(ngx_chatctl_conf_t *cf,
     ngx_chatctl_ws_t *ws, const char *token);
 static int ngx_chatctl_ws_refused(ngx_chatctl_ws_t *ws, char *head,
@@ -72,6 +73,9 @@ ngx_chatctl_ws_open(ngx_chatctl_conf_t *cf, ngx_chatctl_ws_t *ws)
 
     ngx_chat_frame_reader_init_client(&ws->reader, NGX_CHATCTL_WS_MSG_MAX,
                                       NGX_CHATCTL_WS_MSG_MAX);
+
+    ws->last_rx = ngx_chatctl_now_ms();
+    ws->last_ping = ws->last_rx;
 
     return NGX_CHATCTL_OK;
 }
@@ -343,6 +347,7 @@ ngx_chatctl_ws_recv(ngx_chatctl_ws_t *ws, int timeout_ms, const char **msg,
         }
 
         ws->in_len = (size_t) got;
+        ws->last_rx = ngx_chatctl_now_ms();
 
         /* after one read, only what is already there: no second wait */
 
@@ -388,4 +393,41 @@ ngx_chatctl_ws_pending(ngx_chatctl_ws_t *ws)
 {
     return !ws->closed && (ws->in_pos < ws->in_len
                            || ngx_chatctl_conn_pending(&ws->conn));
+}
+
+
+/*
+ * A connection cut without a FIN or RST (a network gone) shows only as
+ * silence: after three timeouts of it (30 s by default) a ping goes out,
+ * and when nothing came a timeout later the connection is closed (1006)
+ * for the caller to reconnect.  Returns 0 when taken for dead.
+ */
+
+int
+ngx_chatctl_ws_alive(ngx_chatctl_ws_t *ws)
+{
+    long long  now, quiet;
+
+    if (ws->closed) {
+        return 0;
+    }
+
+    now = ngx_chatctl_now_ms();
+    quiet = 3 * (long long) ws->conn.timeout_ms;
+
+    if (now - ws->last_rx > quiet + ws->conn.timeout_ms) {
+        ws->close_code = 1006;
+        snprintf(ws->close_reason, sizeof(ws->close_reason),
+                 "no answer for %lld s",
+                 (now - ws->last_rx) / 1000);
+        ngx_chatctl_ws_close(ws, 0);
+        return 0;
+    }
+
+    if (now - ws->last_rx > quiet && now - ws->last_ping > quiet) {
+        ws->last_ping = now;
+        (void) ngx_chatctl_ws_frame(ws, NGX_CHAT_WS_PING, NULL, 0);
+    }
+
+    return 1;
 }

@@ -2,7 +2,9 @@
 # exactly as a WebSocket client receives them; resumed with since_rev when
 # the nginx it is connected to is stopped and started again (messages sent
 # meanwhile through another nginx arrive, none twice); --since-rev N
-# replays; --count N exits after N events; SIGTERM ends it with 0.
+# replays; --count N exits after N events; SIGTERM ends it with 0; a
+# connection gone silent (its nginx's workers stopped) is pinged, taken
+# for dead and reopened.
 use strict;
 use warnings;
 use FindBin;
@@ -104,6 +106,36 @@ $r = ctl($ng[0], jwt => 'bad', 'tail', $room);
 is $r->{rc}, 3, 'tail with a bad token: exit 3';
 like $r->{err}, qr/^chatctl: unauthenticated: /m, 'unauthenticated';
 
-close_all($wb);
+# ---- a network gone: nothing closes the connection, the workers of its
+# nginx are stopped; tail (--timeout 1) pings after 3 s of silence, takes
+# the connection for dead a second later, and reconnects once they run
+my $w2 = login($ng[1], $bob);
+is $w2->request({ type => 'join', room => $room })->{type}, 'ok',
+    'bob joins on the other nginx';
+my $t2 = ctl_bg($ng[0], user => $alice, 'tail', $room, '--json',
+                '--timeout', '1');
+ok $w2->wait_for(sub { ($_->{type} // '') eq 'presence'
+                       && $_->{user} eq $alice && $_->{state} eq 'online' }),
+    'a second tail has joined';
+my @stopped = $ng[0]->worker_pids;
+kill 'STOP', @stopped;
+is api($ng[1], 'POST', "/rooms/$room/messages", user => $bob,
+       json => { body => 'while cut' })->{status}, 201,
+    'a message is sent meanwhile';
+ok ctl_wait(sub { $t2->err =~ /reconnecting: no answer/ }, 15),
+    'tail takes the silent connection for dead' or diag $t2->err;
+kill 'CONT', @stopped;
+@m = messages($t2->wait_lines(1, sub { /"while cut"/ }, 15));
+is scalar(@m), 1, 'after the workers run again, the message arrives'
+    or diag $t2->err;
+api($ng[1], 'POST', "/rooms/$room/messages", user => $bob,
+    json => { body => 'after the cut' });
+@m = messages($t2->wait_lines(2, sub { /"type":"message"/ }));
+is_deeply [map { $_->{body} } @m], ['while cut', 'after the cut'],
+    'each once, in order';
+$t2->kill('TERM');
+is $t2->wait_exit, 0, 'SIGTERM: exit 0';
+
+close_all($wb, $w2);
 
 done_testing;
