@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "chatctl.h"
+#include "ngx_chat_ids.h"
 
 
 #define NGX_CHATCTL_OPTIONS_MAX  64
@@ -419,6 +420,26 @@ ngx_chatctl_exit_code(const char *code)
     }
 
     return NGX_CHATCTL_ERROR;
+}
+
+
+int
+ngx_chatctl_check_room(const char *room)
+{
+    return ngx_chat_room_id_valid(room, strlen(room))
+           ? NGX_CHATCTL_OK
+           : ngx_chatctl_fail("usage", "\"%s\" is not a valid room id",
+                              room);
+}
+
+
+int
+ngx_chatctl_check_user(const char *user)
+{
+    return ngx_chat_user_id_valid(user, strlen(user))
+           ? NGX_CHATCTL_OK
+           : ngx_chatctl_fail("usage", "\"%s\" is not a valid user id",
+                              user);
 }
 
 

@@ -151,6 +151,9 @@ int ngx_chatctl_usage_error(const ngx_chatctl_cmd_t *cmd, const char *fmt,
     ...);
 int ngx_chatctl_fail(const char *code, const char *fmt, ...);
 int ngx_chatctl_exit_code(const char *code);
+/* NGX_CHATCTL_OK, or the usage error printed */
+int ngx_chatctl_check_room(const char *room);
+int ngx_chatctl_check_user(const char *user);
 int ngx_chatctl_number(const char *s, long long *n);
 int ngx_chatctl_until(const char *s, long long *ms);
 long long ngx_chatctl_now_ms(void);

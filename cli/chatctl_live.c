@@ -175,9 +175,8 @@ ngx_chatctl_live(ngx_chatctl_conf_t *cf, const char *name, int interactive,
 
     l.room = argv[rc];
 
-    if (!ngx_chat_room_id_valid(l.room, strlen(l.room))) {
-        return ngx_chatctl_fail("usage", "\"%s\" is not a valid room id",
-                                l.room);
+    if ((rc = ngx_chatctl_check_room(l.room)) != NGX_CHATCTL_OK) {
+        return rc;
     }
 
     ngx_chatctl_random(raw, sizeof(raw));

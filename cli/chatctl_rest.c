@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "chatctl.h"
-#include "ngx_chat_ids.h"
 
 
 #define NGX_CHATCTL_PATH_MAX  2048
@@ -57,8 +56,6 @@ static const struct option  ngx_chatctl_rest_options[] = {
 static int ngx_chatctl_rest_opt(void *ctx, int opt, const char *arg);
 static int ngx_chatctl_rest_args(ngx_chatctl_conf_t *cf, const char *name,
     int argc, char **argv, int want, ngx_chatctl_rest_t *o, char ***args);
-static int ngx_chatctl_check_room(const char *room);
-static int ngx_chatctl_check_user(const char *user);
 static int ngx_chatctl_history_page(ngx_chatctl_conf_t *cf,
     const char *room, ngx_chatctl_rest_t *o, const char *before,
     json_t **page);
@@ -155,30 +152,6 @@ ngx_chatctl_rest_args(ngx_chatctl_conf_t *cf, const char *name, int argc,
     }
 
     *args = argv + rc;
-
-    return NGX_CHATCTL_OK;
-}
-
-
-static int
-ngx_chatctl_check_room(const char *room)
-{
-    if (!ngx_chat_room_id_valid(room, strlen(room))) {
-        return ngx_chatctl_fail("usage", "\"%s\" is not a valid room id",
-                                room);
-    }
-
-    return NGX_CHATCTL_OK;
-}
-
-
-static int
-ngx_chatctl_check_user(const char *user)
-{
-    if (!ngx_chat_user_id_valid(user, strlen(user))) {
-        return ngx_chatctl_fail("usage", "\"%s\" is not a valid user id",
-                                user);
-    }
 
     return NGX_CHATCTL_OK;
 }

@@ -116,9 +116,8 @@ ngx_chatctl_cmd_send(ngx_chatctl_conf_t *cf, int argc, char **argv)
         return ngx_chatctl_usage_error(cmd, "send needs a ROOM");
     }
 
-    if (!ngx_chat_room_id_valid(argv[rc], strlen(argv[rc]))) {
-        return ngx_chatctl_fail("usage", "\"%s\" is not a valid room id",
-                                argv[rc]);
+    if (ngx_chatctl_check_room(argv[rc]) != NGX_CHATCTL_OK) {
+        return NGX_CHATCTL_USAGE;
     }
 
     if (o.cmid) {
