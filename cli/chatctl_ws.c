@@ -27,8 +27,7 @@
 
 static int ngx_chatctl_ws_handshake(ngx_chatctl_conf_t *cf,
     ngx_chatctl_ws_t *ws, const char *token);
-static int ngx_chatctl_ws_refused(ngx_chatctl_ws_t *ws, char *head,
-    size_t len);
+static int ngx_chatctl_ws_refused(char *head, size_t len);
 static int ngx_chatctl_ws_frame(ngx_chatctl_ws_t *ws, unsigned opcode,
     const void *payload, size_t len);
 
@@ -152,7 +151,7 @@ ngx_chatctl_ws_handshake(ngx_chatctl_conf_t *cf, ngx_chatctl_ws_t *ws,
     }
 
     if (strncmp((char *) ws->in, "HTTP/1.1 101", 12) != 0) {
-        return ngx_chatctl_ws_refused(ws, (char *) ws->in, n);
+        return ngx_chatctl_ws_refused((char *) ws->in, n);
     }
 
     *end = '\0';
@@ -189,12 +188,11 @@ ngx_chatctl_ws_handshake(ngx_chatctl_conf_t *cf, ngx_chatctl_ws_t *ws,
 /* an HTTP answer instead of the upgrade: its JSON error (protocol.md 6) */
 
 static int
-ngx_chatctl_ws_refused(ngx_chatctl_ws_t *ws, char *head, size_t len)
+ngx_chatctl_ws_refused(char *head, size_t len)
 {
+    int                 rc;
     char               *copy;
     ngx_chatctl_res_t   res;
-
-    (void) ws;
 
     /* the rest of a short body has usually arrived with the head */
 
@@ -218,10 +216,10 @@ ngx_chatctl_ws_refused(ngx_chatctl_ws_t *ws, char *head, size_t len)
     res.body_len = len - (size_t) (res.body - copy);
     res.json = json_loadb(res.body, res.body_len, 0, NULL);
 
-    len = (size_t) ngx_chatctl_res_error(&res);
+    rc = ngx_chatctl_res_error(&res);
     ngx_chatctl_res_free(&res);
 
-    return (int) len;
+    return rc;
 }
 
 
