@@ -32,6 +32,13 @@ static void ngx_chatctl_time(char *buf, size_t size, json_t *ms);
 
 const ngx_chatctl_cmd_t  ngx_chatctl_commands[] = {
 
+    { "register", ngx_chatctl_cmd_register,
+      "create an account (chat_accounts on)",
+      "usage: chatctl register USER [--name NAME] [--password-stdin]\n"
+      "\n"
+      "POST /auth/register (protocol.md section 10).  The password is read\n"
+      "as by login.  Then: chatctl login USER.\n" },
+
     { "login", ngx_chatctl_cmd_login,
       "log in with the gateway's accounts, store the tokens",
       "usage: chatctl login USER [--password-stdin]\n"

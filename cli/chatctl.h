@@ -211,6 +211,8 @@ int ngx_chatctl_ws_alive(ngx_chatctl_ws_t *ws);
 const char *ngx_chatctl_token(ngx_chatctl_conf_t *cf, int force_refresh);
 
 /* the commands */
+int ngx_chatctl_cmd_register(ngx_chatctl_conf_t *cf, int argc,
+    char **argv);
 int ngx_chatctl_cmd_login(ngx_chatctl_conf_t *cf, int argc, char **argv);
 int ngx_chatctl_cmd_logout(ngx_chatctl_conf_t *cf, int argc, char **argv);
 int ngx_chatctl_cmd_token(ngx_chatctl_conf_t *cf, int argc, char **argv);

@@ -1,8 +1,8 @@
 
 /*
- * chatctl tokens: login, logout and refresh with the gateway's accounts
- * (protocol.md section 10), the token in use, and "token", which mints a
- * development token with a local key (the code of chat-token).
+ * chatctl tokens: register, login, logout and refresh with the gateway's
+ * accounts (protocol.md section 10), the token in use, and "token", which
+ * mints a development token with a local key (the code of chat-token).
  */
 
 
@@ -26,6 +26,8 @@ static int ngx_chatctl_store_tokens(ngx_chatctl_conf_t *cf, json_t *j,
     const char *user);
 static int ngx_chatctl_password(char *buf, size_t size);
 static int ngx_chatctl_login_opt(void *ctx, int opt, const char *arg);
+static int ngx_chatctl_account(ngx_chatctl_conf_t *cf, int argc,
+    char **argv, const char *call);
 
 
 static const char  *ngx_chatctl_token_keys[] = {
@@ -132,12 +134,20 @@ ngx_chatctl_store_tokens(ngx_chatctl_conf_t *cf, json_t *j,
 
 
 enum {
-    NGX_CHATCTL_LOGIN_PASSWORD_STDIN = 256
+    NGX_CHATCTL_LOGIN_PASSWORD_STDIN = 256,
+    NGX_CHATCTL_LOGIN_NAME
 };
+
+
+typedef struct {
+    int                       from_stdin;
+    const char               *name;
+} ngx_chatctl_login_t;
 
 
 static const struct option  ngx_chatctl_login_options[] = {
     { "password-stdin", no_argument, NULL, NGX_CHATCTL_LOGIN_PASSWORD_STDIN },
+    { "name", required_argument, NULL, NGX_CHATCTL_LOGIN_NAME },
     { NULL, 0, NULL, 0 }
 };
 
@@ -145,10 +155,17 @@ static const struct option  ngx_chatctl_login_options[] = {
 static int
 ngx_chatctl_login_opt(void *ctx, int opt, const char *arg)
 {
-    (void) arg;
+    ngx_chatctl_login_t  *o;
+
+    o = ctx;
 
     if (opt == NGX_CHATCTL_LOGIN_PASSWORD_STDIN) {
-        *(int *) ctx = 1;
+        o->from_stdin = 1;
+        return 1;
+    }
+
+    if (opt == NGX_CHATCTL_LOGIN_NAME) {
+        o->name = arg;
         return 1;
     }
 
@@ -159,30 +176,53 @@ ngx_chatctl_login_opt(void *ctx, int opt, const char *arg)
 int
 ngx_chatctl_cmd_login(ngx_chatctl_conf_t *cf, int argc, char **argv)
 {
-    int                       rc, from_stdin;
-    char                      password[1024];
+    return ngx_chatctl_account(cf, argc, argv, "login");
+}
+
+
+int
+ngx_chatctl_cmd_register(ngx_chatctl_conf_t *cf, int argc, char **argv)
+{
+    return ngx_chatctl_account(cf, argc, argv, "register");
+}
+
+
+/*
+ * POST /auth/login or /auth/register {"user","password"(,"name")}; a
+ * login stores the tokens
+ */
+
+static int
+ngx_chatctl_account(ngx_chatctl_conf_t *cf, int argc, char **argv,
+    const char *call)
+{
+    int                       rc, login;
+    char                      password[1024], path[32];
     const char               *user, *env;
     ngx_chat_json_t           j;
     ngx_chatctl_res_t         res;
+    ngx_chatctl_login_t       o;
     const ngx_chatctl_cmd_t  *cmd;
 
-    cmd = ngx_chatctl_command("login");
-    from_stdin = 0;
+    cmd = ngx_chatctl_command(call);
+    login = (strcmp(call, "login") == 0);
+    memset(&o, 0, sizeof(ngx_chatctl_login_t));
 
     rc = ngx_chatctl_parse(cf, cmd, argc, argv, ngx_chatctl_login_options,
-                           ngx_chatctl_login_opt, &from_stdin);
+                           ngx_chatctl_login_opt, &o);
     if (rc < 0) {
         return ngx_chatctl_parse_exit(rc);
     }
 
-    if (argc - rc != 1) {
-        return ngx_chatctl_usage_error(cmd, "login takes one USER");
+    if (argc - rc != 1 || (login && o.name)) {
+        return ngx_chatctl_usage_error(cmd, "%s takes one USER%s", call,
+                                       login ? " and no --name" : "");
     }
 
     user = argv[rc];
     env = getenv("CHATCTL_PASSWORD");
 
-    if (!from_stdin && env != NULL && *env) {
+    if (!o.from_stdin && env != NULL && *env) {
         snprintf(password, sizeof(password), "%s", env);
 
     } else if (ngx_chatctl_password(password, sizeof(password)) != 0) {
@@ -193,12 +233,17 @@ ngx_chatctl_cmd_login(ngx_chatctl_conf_t *cf, int argc, char **argv)
     ngx_chat_json_char(&j, '{');
     ngx_chat_json_kv_str(&j, "user", user, strlen(user));
     ngx_chat_json_kv_str(&j, "password", password, strlen(password));
+
+    if (o.name) {
+        ngx_chat_json_kv_str(&j, "name", o.name, strlen(o.name));
+    }
+
     ngx_chat_json_end(&j);
 
     memset(password, 0, sizeof(password));
+    snprintf(path, sizeof(path), "/auth/%s", call);
 
-    rc = ngx_chatctl_http(cf, "POST", "/auth/login", j.data, j.len, NULL,
-                          &res);
+    rc = ngx_chatctl_http(cf, "POST", path, j.data, j.len, NULL, &res);
 
     memset(j.data, 0, j.len);
     ngx_chat_json_free(&j);
@@ -207,17 +252,23 @@ ngx_chatctl_cmd_login(ngx_chatctl_conf_t *cf, int argc, char **argv)
         return ngx_chatctl_fail("unavailable", "%s", ngx_chatctl_net_error());
     }
 
-    if (res.status != 200) {
+    if (res.status != (login ? 200 : 201)) {
         rc = ngx_chatctl_res_error(&res);
         ngx_chatctl_res_free(&res);
         return rc;
     }
 
-    rc = ngx_chatctl_store_tokens(cf, res.json, user);
+    rc = login ? ngx_chatctl_store_tokens(cf, res.json, user)
+               : NGX_CHATCTL_OK;
     ngx_chatctl_res_free(&res);
 
     if (rc == NGX_CHATCTL_OK) {
-        printf("logged in as %s; tokens stored in %s\n", user, cf->file);
+        if (login) {
+            printf("logged in as %s; tokens stored in %s\n", user, cf->file);
+
+        } else {
+            printf("registered %s; now: chatctl login %s\n", user, user);
+        }
     }
 
     return rc;

@@ -1,7 +1,7 @@
 # chatctl configuration and tokens: flags override the environment, which
 # overrides the config file; "chatctl token" mints a token the gateway
-# accepts (with the key given or named in the config); login, refresh and
-# logout against a stand-in of the accounts API (protocol.md section 10):
+# accepts (with the key given or named in the config); register, login,
+# refresh and logout against a stand-in of the accounts API (protocol.md section 10):
 # the tokens are stored in the config file (0600), an expired access
 # token is refreshed before a call, a refused one after it, a spent
 # refresh token means "log in again" (exit 3).
@@ -98,6 +98,18 @@ if ($pid == 0) {
                              refresh_token => "R$gen" });
     };
     my $r = $app->routes;
+    $r->post('/chat/api/auth/register' => sub {
+        my $c = shift;
+        my $j = $c->req->json // {};
+        return $c->render(status => 409, json => { error => {
+            code => 'conflict', message => 'taken' } })
+            if ($j->{user} // '') eq 'ann';
+        return $c->render(status => 400, json => { error => {
+            code => 'bad_request', message => 'not what was typed' } })
+            unless ($j->{password} // '') eq 'pw of bo'
+                && ($j->{name} // '') eq 'Bo Example';
+        $c->render(status => 201, json => { user => $j->{user} });
+    });
     $r->post('/chat/api/auth/login' => sub {
         my $c = shift;
         my $j = $c->req->json // {};
@@ -141,6 +153,16 @@ ok wait_until(sub { port_open($port) }), 'the stand-in listens';
 my $acc = "http://127.0.0.1:$port";
 my $cf = tmpdir() . "/ctl-login-$$/sub/config";
 my %e = (CHATCTL_CONFIG => $cf);
+
+$r = ctl($acc, env => \%e, stdin => "pw of bo\n", 'register', 'bo',
+         '--name', 'Bo Example');
+is $r->{rc}, 0, 'register USER --name NAME < password: exit 0'
+    or diag $r->{err};
+is $r->{out}, "registered bo; now: chatctl login bo\n", 'says so';
+$r = ctl($acc, env => \%e, stdin => "pw\n", 'register', 'ann');
+is $r->{rc}, 6, 'register a taken id: exit 6';
+$r = ctl($acc, env => \%e, stdin => "pw\n", 'login', 'ann', '--name', 'x');
+is $r->{rc}, 1, 'login takes no --name: exit 1';
 
 $r = ctl($acc, env => \%e, stdin => "wrong\n", 'login', 'ann');
 is $r->{rc}, 3, 'login with a wrong password: exit 3';

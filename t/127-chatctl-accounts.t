@@ -1,5 +1,5 @@
 # chatctl with the gateway's accounts (chat_accounts on, protocol.md
-# section 10): login stores the tokens, send and tail work with them, an
+# section 10): register (a taken id is exit 6), login stores the tokens, send and tail work with them, an
 # expired access token is refreshed (the stored refresh token rotates),
 # a wrong password is exit 3, logout revokes and forgets the tokens.
 use strict;
@@ -27,11 +27,15 @@ my %e = (CHATCTL_CONFIG => $cf);
 sub slurp { open my $h, '<', shift or return ''; local $/; <$h> // '' }
 sub stored { my ($k) = @_; slurp($cf) =~ /^\Q$k\E = (.*)$/m ? $1 : undef }
 
-is ChatTest::Accounts::auth($ng, 'register',
-                            { user => $u, password => $pw })->{status},
-    201, 'the user registers';
+my $r = ctl($ng, env => \%e, stdin => "$pw\n", 'register', $u, '--name',
+            'Ann Example');
+is $r->{rc}, 0, 'chatctl register USER < password: exit 0' or diag $r->{err};
+like $r->{out}, qr/registered \Q$u\E/, 'says so';
+$r = ctl($ng, env => \%e, stdin => "$pw\n", 'register', $u);
+is $r->{rc}, 6, 'the same id again: exit 6';
+like $r->{err}, qr/^chatctl: conflict: /m, 'conflict';
 
-my $r = ctl($ng, env => \%e, stdin => "wrong password\n", 'login', $u);
+$r = ctl($ng, env => \%e, stdin => "wrong password\n", 'login', $u);
 is $r->{rc}, 3, 'login with a wrong password: exit 3';
 like $r->{err}, qr/^chatctl: unauthenticated: /m, 'unauthenticated';
 
