@@ -26,7 +26,7 @@ deps:
 
 module: $(BUILD)/ngx_chat_module.so
 
-tools: $(BUILD)/chat-token
+tools: $(BUILD)/chat-token $(BUILD)/chatctl
 
 # nginx-dev ships the packaged nginx's build tree and configure flags;
 # configuring with the same flags (--with-compat) gives a module that the
@@ -48,12 +48,24 @@ $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	@# a new inode: a running nginx keeps the module it has mapped
 	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
 
-CHAT_TOKEN_SRCS := cli/chat-token.c src/core/ngx_chat_jwt.c \
-    src/core/ngx_chat_ids.c src/core/ngx_chat_utf8.c
+CHAT_TOKEN_SRCS := cli/chat-token-main.c cli/chat-token.c \
+    src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c src/core/ngx_chat_utf8.c
 
-$(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h
+$(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h \
+    cli/ngx_chat_token.h
 	@mkdir -p $(BUILD)
-	$(CC) $(UNIT_CFLAGS) -o $@ $(CHAT_TOKEN_SRCS) -ljwt -ljansson -lcrypto
+	$(CC) $(UNIT_CFLAGS) -Icli -o $@ $(CHAT_TOKEN_SRCS) -ljwt -ljansson \
+	    -lcrypto
+
+# the command-line client (README.md, "Command line: chatctl")
+CHATCTL_SRCS := $(filter-out cli/chat-token-main.c,$(wildcard cli/*.c)) \
+    src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c \
+    src/core/ngx_chat_json.c src/core/ngx_chat_ids.c src/core/ngx_chat_jwt.c
+
+$(BUILD)/chatctl: $(CHATCTL_SRCS) $(wildcard cli/*.h src/core/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) $(UNIT_CFLAGS) -Icli -I$(shell pg_config --includedir) -o $@ \
+	    $(CHATCTL_SRCS) -lpq -lssl -lcrypto -ljwt -ljansson
 
 # unit tests: the parts that know nothing of nginx
 $(BUILD)/unit/test_frame: src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c

@@ -1,6 +1,8 @@
 
 /*
- * chat-token: sign a JWT for ngx_chat (development and tests).
+ * chat-token: sign a JWT for ngx_chat (development and tests); the
+ * command line of both build/chat-token (main in chat-token-main.c) and
+ * "chatctl token".
  *
  * The claims and signing code live in src/core/ngx_chat_jwt.c, shared with the
  * unit tests, so that what this tool makes is what the tests verify.
@@ -15,6 +17,7 @@
 #include <time.h>
 
 #include "ngx_chat_jwt.h"
+#include "ngx_chat_token.h"
 
 
 #define NGX_CHAT_TOKEN_KEY_MAX  (64 * 1024)
@@ -67,8 +70,12 @@ static const struct option  ngx_chat_token_options[] = {
 };
 
 
+/* how messages name the program */
+const char  *ngx_chat_token_prog = "chat-token";
+
+
 int
-main(int argc, char **argv)
+ngx_chat_token_main(int argc, char **argv)
 {
     int                  c, no_exp, no_iat, have_exp, have_iat;
     char                *token;
@@ -174,7 +181,8 @@ main(int argc, char **argv)
             return 0;
 
         default:
-            fprintf(stderr, "chat-token: unknown or incomplete option %s\n",
+            fprintf(stderr, "%s: unknown or incomplete option %s\n",
+                    ngx_chat_token_prog,
                     argv[optind - 1]);
             ngx_chat_token_usage(stderr);
             return 2;
@@ -182,30 +190,34 @@ main(int argc, char **argv)
     }
 
     if (optind != argc) {
-        fprintf(stderr, "chat-token: unexpected argument %s\n", argv[optind]);
+        fprintf(stderr, "%s: unexpected argument %s\n",
+                ngx_chat_token_prog, argv[optind]);
         ngx_chat_token_usage(stderr);
         return 2;
     }
 
     if (alg_name == NULL || key_file == NULL || spec.sub == NULL) {
-        fprintf(stderr, "chat-token: --alg, --key and --sub are required\n");
+        fprintf(stderr, "%s: --alg, --key and --sub are required\n",
+                ngx_chat_token_prog);
         ngx_chat_token_usage(stderr);
         return 2;
     }
 
     if (ngx_chat_jwt_alg_parse(alg_name, &alg) != 0) {
-        fprintf(stderr, "chat-token: unknown algorithm \"%s\" "
-                "(HS256, RS256 or ES256)\n", alg_name);
+        fprintf(stderr, "%s: unknown algorithm \"%s\" "
+                "(HS256, RS256 or ES256)\n", ngx_chat_token_prog, alg_name);
         return 2;
     }
 
     if (have_exp && no_exp) {
-        fprintf(stderr, "chat-token: --exp and --no-exp conflict\n");
+        fprintf(stderr, "%s: --exp and --no-exp conflict\n",
+                ngx_chat_token_prog);
         return 2;
     }
 
     if (have_iat && no_iat) {
-        fprintf(stderr, "chat-token: --iat and --no-iat conflict\n");
+        fprintf(stderr, "%s: --iat and --no-iat conflict\n",
+                ngx_chat_token_prog);
         return 2;
     }
 
@@ -241,13 +253,14 @@ main(int argc, char **argv)
     free(key);
 
     if (token == NULL) {
-        fprintf(stderr, "chat-token: %s: %s\n", key_file, err);
+        fprintf(stderr, "%s: %s: %s\n", ngx_chat_token_prog, key_file, err);
         return 1;
     }
 
     if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
         free(token);
-        fprintf(stderr, "chat-token: write error: %s\n", strerror(errno));
+        fprintf(stderr, "%s: write error: %s\n",
+                ngx_chat_token_prog, strerror(errno));
         return 1;
     }
 
@@ -261,14 +274,14 @@ static void
 ngx_chat_token_usage(FILE *f)
 {
     fprintf(f,
-        "usage: chat-token --alg HS256|RS256|ES256 --key FILE --sub USER\n"
+        "usage: %s --alg HS256|RS256|ES256 --key FILE --sub USER\n"
         "                  [--ttl SECONDS] [--exp N | --no-exp] [--nbf N]\n"
         "                  [--iat N | --no-iat] [--iss S] [--aud S]\n"
         "                  [--name S] [--roles a,b] [--jti S] [--sid S]\n"
         "\n"
         "Prints a signed JWT.  FILE is the HS256 secret (trailing newlines\n"
         "are ignored) or a PEM private key for RS256/ES256.  By default\n"
-        "iat is now and exp is now + ttl (3600).\n");
+        "iat is now and exp is now + ttl (3600).\n", ngx_chat_token_prog);
 }
 
 
@@ -281,7 +294,8 @@ ngx_chat_token_number(const char *opt, const char *s, long long *n)
     *n = strtoll(s, &end, 10);
 
     if (errno != 0 || end == s || *end != '\0') {
-        fprintf(stderr, "chat-token: %s needs an integer, not \"%s\"\n",
+        fprintf(stderr, "%s: %s needs an integer, not \"%s\"\n",
+                ngx_chat_token_prog,
                 opt, s);
         return -1;
     }
@@ -299,7 +313,8 @@ ngx_chat_token_read(const char *path, size_t *len)
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        fprintf(stderr, "chat-token: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n",
+                ngx_chat_token_prog, path, strerror(errno));
         return NULL;
     }
 
@@ -308,14 +323,14 @@ ngx_chat_token_read(const char *path, size_t *len)
     buf = malloc(NGX_CHAT_TOKEN_KEY_MAX + 1);
     if (buf == NULL) {
         fclose(f);
-        fprintf(stderr, "chat-token: out of memory\n");
+        fprintf(stderr, "%s: out of memory\n", ngx_chat_token_prog);
         return NULL;
     }
 
     n = fread(buf, 1, NGX_CHAT_TOKEN_KEY_MAX + 1, f);
 
     if (ferror(f)) {
-        fprintf(stderr, "chat-token: %s: read error\n", path);
+        fprintf(stderr, "%s: %s: read error\n", ngx_chat_token_prog, path);
         fclose(f);
         free(buf);
         return NULL;
@@ -324,7 +339,8 @@ ngx_chat_token_read(const char *path, size_t *len)
     fclose(f);
 
     if (n > NGX_CHAT_TOKEN_KEY_MAX) {
-        fprintf(stderr, "chat-token: %s: key file too large\n", path);
+        fprintf(stderr, "%s: %s: key file too large\n",
+                ngx_chat_token_prog, path);
         memset(buf, 0, n);
         free(buf);
         return NULL;

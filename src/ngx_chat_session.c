@@ -163,6 +163,17 @@ ngx_chat_session_takeover(ngx_chat_session_t *s)
     /* a graceful shutdown wakes idle connections with c->close set */
     c->idle = 1;
 
+#if (NGX_SSL)
+    /*
+     * With its buffer on, ngx_ssl_send_chain() keeps frames that carry no
+     * flush in a 16k buffer, uncounted by c->sent, and the ring would
+     * write them again: each frame goes to SSL_write() as it is.
+     */
+    if (c->ssl) {
+        c->ssl->buffer = 0;
+    }
+#endif
+
     s->refs++;
 
     ngx_chat_session_write_handler(c->write);

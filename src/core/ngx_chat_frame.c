@@ -1,5 +1,6 @@
 /*
- * RFC 6455 frame codec, server side.
+ * RFC 6455 frame codec, server side, and its client side for chatctl:
+ * the same reader with the masking rule reversed.
  *
  * The reader is a byte-stream state machine: it gives the same events for
  * any split of the stream into feed() calls.  It only ever looks at bytes
@@ -64,6 +65,16 @@ ngx_chat_frame_reader_init(ngx_chat_frame_reader_t *r, size_t frame_max,
     r->message_max = message_max;
     r->state = NGX_CHAT_FRAME_HEADER;
     r->utf8 = NGX_CHAT_UTF8_ACCEPT;
+}
+
+
+void
+ngx_chat_frame_reader_init_client(ngx_chat_frame_reader_t *r,
+    size_t frame_max, size_t message_max)
+{
+    ngx_chat_frame_reader_init(r, frame_max, message_max);
+
+    r->client = 1;
 }
 
 
@@ -139,7 +150,7 @@ ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
         n = (left < (uint64_t) (len - pos)) ? (size_t) left : len - pos;
         p = (n > 0) ? in + pos : (uint8_t *) ngx_chat_frame_empty;
 
-        if (n > 0) {
+        if (n > 0 && !r->client) {
             ngx_chat_frame_unmask(p, n, r->mask, r->payload_got);
         }
 
@@ -312,7 +323,8 @@ ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r, const uint8_t *in,
     }
 
     len7 = r->hdr[1] & 0x7f;
-    need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0)) + 4;
+    need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0))
+           + (r->client ? 0 : 4);
 
     n = need - r->hdr_len;
     n = (n < len - *pos) ? n : len - *pos;
@@ -346,7 +358,9 @@ ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r, const uint8_t *in,
         plen = len7;
     }
 
-    memcpy(r->mask, r->hdr + need - 4, 4);
+    if (!r->client) {
+        memcpy(r->mask, r->hdr + need - 4, 4);
+    }
 
     r->hdr_len = 0;
     r->payload_len = plen;
@@ -404,9 +418,14 @@ ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
                                    "unknown opcode");
     }
 
-    if (!(b1 & 0x80)) {
+    if (!(b1 & 0x80) && !r->client) {
         return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
                                    "unmasked client frame");
+    }
+
+    if ((b1 & 0x80) && r->client) {
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
+                                   "masked server frame");
     }
 
     r->opcode = op;
@@ -676,4 +695,25 @@ ngx_chat_frame_close(uint8_t *buf, uint16_t code, const char *reason,
     }
 
     return 4 + n;
+}
+
+
+size_t
+ngx_chat_frame_client(uint8_t *out, unsigned opcode, const uint8_t *payload,
+    size_t len, const uint8_t *mask)
+{
+    size_t  n;
+
+    n = ngx_chat_frame_header(out, opcode, len);
+
+    out[1] |= 0x80;
+    memcpy(out + n, mask, 4);
+    n += 4;
+
+    if (len > 0) {
+        memcpy(out + n, payload, len);
+        ngx_chat_frame_unmask(out + n, len, mask, 0);
+    }
+
+    return n + len;
 }

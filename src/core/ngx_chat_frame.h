@@ -1,7 +1,9 @@
 /*
- * RFC 6455 frame codec, server side: parses (masked) client frames into
- * messages and control events, writes unmasked server frames.  Knows
- * nothing of nginx so that unit tests and fuzzers can drive it directly.
+ * RFC 6455 frame codec.  Server side: parses (masked) client frames into
+ * messages and control events, writes unmasked server frames.  Client side
+ * (chatctl): parses unmasked server frames, writes masked client frames.
+ * Knows nothing of nginx so that unit tests and fuzzers can drive it
+ * directly.
  */
 
 #ifndef _NGX_CHAT_FRAME_H_INCLUDED_
@@ -81,6 +83,7 @@ typedef struct {
     uint8_t            in_message;   /* a fragmented message is open */
     uint8_t            release;      /* buf was delivered: drop it */
     uint8_t            hdr_len;
+    uint8_t            client;       /* reads server frames: unmasked */
     uint8_t            hdr[14];
     uint8_t            mask[4];
 } ngx_chat_frame_reader_t;
@@ -97,6 +100,12 @@ extern void *(*ngx_chat_frame_realloc)(void *p, size_t size);
  */
 void ngx_chat_frame_reader_init(ngx_chat_frame_reader_t *r, size_t frame_max,
     size_t message_max);
+/*
+ * The same for the client side: frames must be unmasked (a masked one
+ * fails with 1002, RFC 6455 section 5.1); every other rule is the same.
+ */
+void ngx_chat_frame_reader_init_client(ngx_chat_frame_reader_t *r,
+    size_t frame_max, size_t message_max);
 
 /*
  * Parses from in[0..len), unmasking in place.  Stops after at most one
@@ -121,6 +130,14 @@ size_t ngx_chat_frame_header(uint8_t *buf, unsigned opcode,
  */
 size_t ngx_chat_frame_close(uint8_t *buf, uint16_t code, const char *reason,
     size_t reason_len);
+
+/*
+ * A whole masked client frame with FIN set into out, which has room for
+ * len + 14 bytes: header, mask (4 bytes) and the payload masked with it.
+ * Returns the frame's length.
+ */
+size_t ngx_chat_frame_client(uint8_t *out, unsigned opcode,
+    const uint8_t *payload, size_t len, const uint8_t *mask);
 
 
 #endif /* _NGX_CHAT_FRAME_H_INCLUDED_ */

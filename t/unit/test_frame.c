@@ -28,6 +28,10 @@
 #define MAX_EVENTS  32
 
 
+/* 1: the reader under test is a client's (reads unmasked server frames) */
+static int  reader_client;
+
+
 /* a byte stream of client frames */
 
 typedef struct {
@@ -205,7 +209,13 @@ run_stream(const stream_t *s, const size_t *cuts, size_t ncuts,
     ngx_chat_frame_reader_t  r;
 
     memset(run, 0, sizeof(run_t));
-    ngx_chat_frame_reader_init(&r, frame_max, message_max);
+
+    if (reader_client) {
+        ngx_chat_frame_reader_init_client(&r, frame_max, message_max);
+
+    } else {
+        ngx_chat_frame_reader_init(&r, frame_max, message_max);
+    }
 
     from = 0;
 
@@ -1174,6 +1184,129 @@ test_writers(void)
 }
 
 
+/*
+ * The client side: the same reader with the masking rule reversed, fed
+ * with what the server writer makes; and the client writer read back by
+ * the server's reader.
+ */
+
+static void
+test_client(void)
+{
+    int                      i;
+    char                    *big;
+    size_t                   n, used;
+    size_t                   lens[] = { 0, 1, 125, 126, 65535, 65536 };
+    uint8_t                  hdr[10], mask[4], *out;
+    scenario_t               sc;
+    ngx_chat_ws_event_t      ev;
+    ngx_chat_frame_reader_t  r;
+
+    big = malloc(70000);
+
+    for (i = 0; i < 70000; i++) {
+        big[i] = (char) ('A' + i % 26);
+    }
+
+    reader_client = 1;
+
+    SCENARIO("client: server frames");
+    put_frame_ex(&sc.s, FIN | TEXT, 0, "{\"type\":\"welcome\"}", 18, 0);
+    put_frame_ex(&sc.s, FIN | PING, 0, "p", 1, 0);
+    put_frame_ex(&sc.s, TEXT, 0, "ab", 2, 0);
+    put_frame_ex(&sc.s, FIN | CONT, 0, "\xc3\xa9", 2, 0);
+    put_frame_ex(&sc.s, FIN | CLOSE, 0, "\x03\xe9" "bye", 5, 0);
+    WANT(EV_MSG, 0, "{\"type\":\"welcome\"}");
+    WANT(EV_PING, 0, "p");
+    WANT(EV_MSG, 0, "ab\xc3\xa9");
+    WANT(EV_CLOSE, 1001, "bye");
+    scenario_run(&sc);
+
+    SCENARIO("client: 64-bit length, then more");
+    put_frame_ex(&sc.s, FIN | TEXT, 0, big, 65536, 0);
+    put_frame_ex(&sc.s, FIN | TEXT, 0, "next", 4, 0);
+    WANT(EV_MSG, 0, NULL);
+    WANT(EV_MSG, 0, "next");
+    sc.bigdata = big; sc.biglen = 65536;
+    sc.frame_max = 1 << 20;
+    sc.message_max = 1 << 20;
+    scenario_run(&sc);
+
+    SCENARIO("client: a masked frame fails");
+    put_frame_ex(&sc.s, FIN | TEXT, 0, "ok", 2, 0);
+    put_frame_ex(&sc.s, FIN | TEXT, 1, "masked", 6, 0);
+    WANT(EV_MSG, 0, "ok");
+    WANT(EV_ERROR, 1002, NULL);
+    scenario_run(&sc);
+
+    SCENARIO("client: other rules hold");
+    put_frame_ex(&sc.s, FIN | BINARY, 0, "b", 1, 0);
+    WANT(EV_ERROR, 1003, NULL);
+    scenario_run(&sc);
+
+    SCENARIO("client: frame_max");
+    put_frame_ex(&sc.s, FIN | TEXT, 0, big, 200, 0);
+    WANT(EV_ERROR, 1009, NULL);
+    sc.frame_max = 100;
+    scenario_run(&sc);
+
+    reader_client = 0;
+
+    /* the server reader refuses what the client reader takes */
+
+    SCENARIO("server: an unmasked frame still fails");
+    put_frame_ex(&sc.s, FIN | TEXT, 0, "x", 1, 0);
+    WANT(EV_ERROR, 1002, NULL);
+    scenario_run(&sc);
+
+    /* the server writer's header is what the client reader expects */
+
+    n = ngx_chat_frame_header(hdr, TEXT, 5);
+    memset(&sc, 0, sizeof(scenario_t));
+    put_raw(&sc.s, hdr, n);
+    put_raw(&sc.s, "hello", 5);
+    ngx_chat_frame_reader_init_client(&r, 1024, 1024);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, sc.s.p, sc.s.len, &used, &ev)
+               == EV_MSG && ev.len == 5 && memcmp(ev.data, "hello", 5) == 0
+               && used == sc.s.len, "client reads a server-written frame");
+    ngx_chat_frame_reader_free(&r);
+    free(sc.s.p);
+
+    /* client writer: masked, and the server reader gets the payload back */
+
+    out = malloc(70000 + 14);
+    mask[0] = 0x12; mask[1] = 0; mask[2] = 0xff; mask[3] = 0x7e;
+
+    for (i = 0; i < (int) (sizeof(lens) / sizeof(lens[0])); i++) {
+        n = ngx_chat_frame_client(out, TEXT, (uint8_t *) big, lens[i], mask);
+
+        UNIT_CHECK(n == lens[i] + 6 + (lens[i] > 125 ? 2 : 0)
+                   + (lens[i] > 65535 ? 6 : 0) && (out[1] & 0x80),
+                   "client frame of %zu: length %zu, mask bit", lens[i], n);
+        UNIT_CHECK(lens[i] < 3 || memcmp(out + n - lens[i], big, 3) != 0,
+                   "client frame of %zu: payload masked", lens[i]);
+
+        ngx_chat_frame_reader_init(&r, 1 << 20, 1 << 20);
+        UNIT_CHECK(ngx_chat_frame_reader_feed(&r, out, n, &used, &ev)
+                   == EV_MSG && used == n && ev.len == lens[i]
+                   && (lens[i] == 0 || memcmp(ev.data, big, lens[i]) == 0),
+                   "client frame of %zu reads back", lens[i]);
+        ngx_chat_frame_reader_free(&r);
+    }
+
+    n = ngx_chat_frame_close(hdr, 1000, NULL, 0);
+    n = ngx_chat_frame_client(out, CLOSE, hdr + 2, n - 2, mask);
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, out, n, &used, &ev)
+               == EV_CLOSE && ev.code == 1000 && used == n,
+               "client close frame reads back");
+    ngx_chat_frame_reader_free(&r);
+
+    free(out);
+    free(big);
+}
+
+
 int
 main(void)
 {
@@ -1185,6 +1318,7 @@ main(void)
     test_buffers();
     test_control_buffer();
     test_writers();
+    test_client();
 
     return UNIT_DONE();
 }
