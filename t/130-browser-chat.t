@@ -1,0 +1,36 @@
+# The web app in Chromium (t/browser/chat.mjs): two users in two browser
+# contexts create and open a room, chat both ways, see each other typing
+# and present, edit and delete; a DM that the other user's room list picks
+# up, with delivered and read ticks; search; the owner's moderation menu
+# and a kick; a crafted URL (#ws=..., ?ws=...) that must not take the
+# token to another server; a 390x844 phone viewport without horizontal
+# overflow, its message list taking most of the height.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use ChatTest;
+use ChatTest::Browser qw(browser_ready web_nginx run_browser);
+
+if (my $why = browser_ready()) {
+    plan skip_all => $why if $ENV{CHAT_SKIP_BROWSER};
+    fail("the browser tests can run: $why");
+    done_testing;
+    exit;
+}
+
+my $ng = web_nginx();
+my $tag = 'br' . $$;
+my ($alice, $bob) = ("${tag}a", "${tag}b");
+
+run_browser('chat.mjs', {
+    base  => $ng->url,
+    api   => $ng->api_url,
+    room  => rand_room('web'),
+    names => [$alice, $bob],
+    users => { $alice => token(sub => $alice), $bob => token(sub => $bob) },
+});
+
+$ng->stop;
+done_testing;

@@ -1,0 +1,167 @@
+/*
+ * The app's session: sign-up, login, the access and refresh tokens
+ * (protocol.md section 10), kept in localStorage, and the token provider
+ * that the chat client calls on every connect and before expiry.
+ *
+ * A session is {user, access_token, expires_at, refresh_token?}.  A token
+ * pasted by hand (a deployment without chat_accounts) has no refresh
+ * token: when it expires, the page asks to log in again.
+ */
+
+import { readJson } from './chat-client.js';
+
+const KEY = 'ngx_chat.session';
+const EARLY = 60;           /* refresh that many seconds before exp */
+
+function claims(token) {
+    try {
+        let p = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+        while (p.length % 4) {
+            p += '=';
+        }
+        return JSON.parse(new TextDecoder().decode(
+            Uint8Array.from(atob(p), (c) => c.charCodeAt(0))));
+    } catch (e) {
+        return null;
+    }
+}
+
+export class Session {
+    constructor(apiBase) {
+        /* the API of this page's own origin, nothing else */
+        this.api = new URL(apiBase, location.origin);
+        if (this.api.origin !== location.origin) {
+            throw new TypeError('the API must be on the page origin');
+        }
+        this.refreshing = null;
+    }
+
+    load() {
+        try {
+            const s = JSON.parse(localStorage.getItem(KEY));
+            return s && typeof s.access_token === 'string' ? s : null;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    save(s) {
+        localStorage.setItem(KEY, JSON.stringify(s));
+    }
+
+    clear() {
+        localStorage.removeItem(KEY);
+    }
+
+    user() {
+        const s = this.load();
+        return s ? s.user : null;
+    }
+
+    async _post(path, body, token) {
+        const headers = { 'Content-Type': 'application/json' };
+        if (token) {
+            headers.Authorization = 'Bearer ' + token;
+        }
+        const res = await fetch(new URL(this.api.pathname + path,
+                                        location.origin).href,
+                                { method: 'POST', headers, cache: 'no-store',
+                                  credentials: 'omit',
+                                  body: JSON.stringify(body || {}) });
+        return readJson(res);
+    }
+
+    register(user, password, name) {
+        const body = { user, password };
+        if (name) {
+            body.name = name;
+        }
+        return this._post('/auth/register', body);
+    }
+
+    async login(user, password) {
+        const t = await this._post('/auth/login', { user, password });
+        this.save({ user, access_token: t.access_token,
+                    expires_at: t.expires_at, refresh_token: t.refresh_token });
+    }
+
+    /* A token pasted by hand: its claims say who and until when. */
+    useToken(token) {
+        const c = claims(token);
+        if (!c || typeof c.sub !== 'string') {
+            throw new Error('this is not a JWT with a sub claim');
+        }
+        this.save({ user: c.sub, access_token: token,
+                    expires_at: typeof c.exp === 'number' ? c.exp : 0 });
+    }
+
+    async logout() {
+        const s = this.load();
+        this.clear();
+        if (s && s.refresh_token) {
+            try {
+                await this._post('/auth/logout', {}, s.access_token);
+            } catch (e) {
+                /* logged out here in any case */
+            }
+        }
+    }
+
+    /* The token provider of the chat client.  reason "expired": the
+     * server refused the token, so a refresh is due whatever exp says. */
+    async token(reason) {
+        const s = this.load();
+        if (!s) {
+            throw new Error('logged out');
+        }
+        const now = Date.now() / 1000;
+        const due = s.expires_at && s.expires_at - now < EARLY;
+        if (!due && reason !== 'expired' && reason !== 'refresh') {
+            return s.access_token;
+        }
+        if (!s.refresh_token) {
+            if (s.expires_at && s.expires_at <= now) {
+                throw new Error('the token has expired');
+            }
+            return s.access_token;
+        }
+        if (!this.refreshing) {
+            this.refreshing = this._refresh(s.access_token)
+                .finally(() => { this.refreshing = null; });
+        }
+        return this.refreshing;
+    }
+
+    /* One refresh at a time across this origin's tabs (a spent refresh
+     * token presented again revokes the session): under a Web Lock, and
+     * not at all when another tab has refreshed meanwhile. */
+    async _refresh(seen) {
+        const run = async () => {
+            const s = this.load();
+            if (!s) {
+                throw new Error('logged out');
+            }
+            if (s.access_token !== seen) {
+                return s.access_token;
+            }
+            let t;
+            try {
+                t = await this._post('/auth/refresh',
+                                     { refresh_token: s.refresh_token });
+            } catch (e) {
+                if (e.status === 401) {
+                    this.clear();
+                }
+                throw e;
+            }
+            this.save({ user: s.user, access_token: t.access_token,
+                        expires_at: t.expires_at,
+                        refresh_token: t.refresh_token });
+            return t.access_token;
+        };
+        if (navigator.locks) {
+            return navigator.locks.request('ngx_chat.refresh', run);
+        }
+        return run();
+    }
+}
