@@ -166,3 +166,31 @@ export async function api(user, method, p, body) {
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : null };
 }
+
+// Awaits fn() (async) returning something truthy, polling every 100 ms.
+export async function until(fn, ms) {
+    const end = Date.now() + (ms || WAIT);
+    for (;;) {
+        const v = await fn();
+        if (v) {
+            return v;
+        }
+        if (Date.now() > end) {
+            throw new Error('condition not met in time');
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+// The message list of the open room holds exactly these bodies (a
+// deleted one as null), in seq order, each once.
+export function listIs(page, bodies) {
+    return page.waitForFunction((want) => {
+        const ns = [...document.querySelectorAll('#list .msg')];
+        const got = ns.map((n) => (n.classList.contains('deleted') ? null
+            : n.querySelector('.text').textContent));
+        const seqs = ns.map((n) => +n.dataset.seq);
+        return JSON.stringify(got) === JSON.stringify(want)
+            && seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1);
+    }, bodies);
+}
