@@ -3,7 +3,8 @@
 # messages are seen; a network cut during which more events happen than
 # chat_join_replay_max (5 here) loses nothing and repeats nothing; a
 # message written offline survives a reload and is stored once; a send
-# whose answer is lost is sent again and stored once.
+# whose answer is lost is sent again and stored once; scrolling up pages
+# back through history; a room created over REST appears in the list.
 use strict;
 use warnings;
 use FindBin;
@@ -26,7 +27,7 @@ my ($alice, $bob) = ("${tag}a", "${tag}b");
 run_browser('resync.mjs', {
     base       => $ng->url,
     api        => $ng->api_url,
-    rooms      => [rand_room('web-r'), rand_room('web-s')],
+    rooms      => [map { rand_room("web-$_") } qw(r s t u)],
     replay_max => 5,
     names      => [$alice, $bob],
     users      => { $alice => token(sub => $alice), $bob => token(sub => $bob) },

@@ -10,8 +10,8 @@ import { cfg, check, waitCheck, launch, finish, shot, userContext,
          listIs } from './lib.mjs';
 
 const [alice, bob] = cfg.names;
-const [R, S] = cfg.rooms;
-const bodies = { [R]: [], [S]: [] };
+const [R, S, T, U] = cfg.rooms;
+const bodies = { [R]: [], [S]: [], [T]: [] };
 
 async function post(room, body) {
     const r = await api(bob, 'POST', `/rooms/${room}/messages`, { body });
@@ -26,17 +26,48 @@ async function serverUnread(room) {
 }
 
 // ---- setup over REST: alice owns R and S, bob writes in both
-for (const room of [R, S]) {
+for (const room of [R, S, T]) {
     await api(alice, 'POST', '/rooms', { room });
     await post(room, 'welcome to ' + room);
+}
+
+for (let i = 1; i <= 120; i++) {
+    await post(T, 'old ' + i);
 }
 
 await launch();
 const ctx = await userContext(alice);
 let page = await openApp(ctx, alice, 'signup');
 await page.waitForSelector(`#rooms li[data-room="${S}"]`);
-check(await unreadOf(page, R) === 1 && await unreadOf(page, S) === 1,
-      'the room list shows 1 unread in each room');
+check(await unreadOf(page, R) === 1 && await unreadOf(page, S) === 1
+      && await unreadOf(page, T) === 121,
+      'the room list shows the unread counts (1, 1, 121)');
+
+// ---- scrollback: 120 messages, pages of 50 as the top comes into view
+await openRoom(page, T);
+await waitCheck('T opens on its newest page', () =>
+    page.waitForSelector('#list .msg[data-seq="120"]'));
+check(await page.$$eval('#list .msg', (ns) => ns.length) === 50,
+      'one page of 50 at first');
+await waitCheck('scrolling up pages back to the first message', () =>
+    page.waitForFunction(() => {
+        const box = document.querySelector('#messages');
+        box.scrollTop = 0;
+        const m = document.querySelector('#list .msg');
+        return m && m.dataset.seq === '1';
+    }, null, { polling: 200 }));
+await waitCheck('... each message once, in order', () =>
+    listIs(page, bodies[T]));
+check(await page.$$eval('#list .day', (ns) => ns.map((n) => n.textContent))
+      .then((d) => d.length === 1 && d[0] === 'Today'),
+      'a day separator heads the day');
+
+// ---- a room made over REST while the page is open appears in the list
+await api(alice, 'POST', '/rooms', { room: U, name: 'Made elsewhere' });
+await waitCheck('a room created over REST appears in the list', () =>
+    page.waitForSelector(`#rooms li[data-room="${U}"] >> text="Made elsewhere"`),
+    20000);
+
 await openRoom(page, R);
 
 // ---- unread counts: R is open (seen, read), S is not
