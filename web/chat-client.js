@@ -391,7 +391,11 @@ export class ChatClient extends EventTarget {
             return;
         }
         const left = expiresAt * 1000 - (Date.now() + this.skew);
-        const when = Math.max(1000, Math.min(left - 60000, left * 0.8));
+        /* a minute early, or at 80% of a short token's life; setTimeout
+         * takes at most 2^31 - 1 ms */
+        const when = Math.min(2147483647,
+                              Math.max(1000, Math.min(left - 60000,
+                                                      left * 0.8)));
         const ws = this.ws;
         this.refreshTimer = setTimeout(async () => {
             try {

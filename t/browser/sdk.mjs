@@ -1,0 +1,171 @@
+// chat-client.js on its own, imported into a page of the origin: only
+// that origin is accepted; the token provider is called again after a
+// 4001 and before the token expires (the connection outlives the first
+// token); reconnect delays back off exponentially with jitter, and the
+// browser's online event reconnects at once; events the network delivers
+// twice reach the page once.  Run by t/132-browser-sdk.t.
+
+import { cfg, base, check, waitCheck, launch, finish, userContext,
+         api } from './lib.mjs';
+
+const [alice, bob] = cfg.names;
+const room = cfg.room;
+
+await launch();
+const ctx = await userContext('nobody');     /* no session: login page */
+const page = await ctx.newPage();
+await page.goto(base + '/');
+await page.evaluate(async () => {
+    window.cc = await import('/chat-client.js');
+});
+
+// ---- the origin, and nothing else
+const refused = await page.evaluate(() => {
+    const o = location.origin;
+    const tries = [
+        { origin: 'http://127.0.0.1:9/x' },
+        { origin: 'javascript:alert(1)' },
+        { origin: o, wsPath: '//127.0.0.1:9/chat/ws' },
+        { origin: o, wsPath: '/\\127.0.0.1:9/chat/ws' },
+        { origin: o, wsPath: 'ws://127.0.0.1:9/chat/ws' },
+        { origin: o, apiPath: 'http://127.0.0.1:9/chat/api' },
+        { origin: o, apiPath: '//127.0.0.1:9' }
+    ];
+    return tries.map((t) => {
+        try {
+            new window.cc.ChatClient(Object.assign({ token: 'x' }, t));
+            return 'accepted ' + JSON.stringify(t);
+        } catch (e) {
+            return 'refused';
+        }
+    });
+});
+check(refused.every((r) => r === 'refused'),
+      'an origin with a path, or paths leaving the origin, are refused',
+      JSON.stringify(refused));
+check(await page.evaluate(() => new window.cc.ChatClient(
+          { origin: location.origin, token: 'x' }).wsUrl
+          === 'ws://' + location.host + '/chat/ws'),
+      'the WebSocket URL is the origin\'s host');
+
+// ---- the token provider: a refused token, then one that expires
+await page.evaluate(([bad, short, good]) => {
+    window.calls = [];
+    window.states = [];
+    const c = new window.cc.ChatClient({
+        origin: location.origin, storage: null,
+        token: async (why) => {
+            window.calls.push(why);
+            return [bad, short][window.calls.length - 1] || good;
+        }
+    });
+    c.addEventListener('state', (ev) => window.states.push(ev.detail.state));
+    c.connect();
+    window.tc = c;
+}, cfg.tokens);
+await waitCheck('a token refused with 4001: the provider gives another', () =>
+    page.waitForFunction(() => window.tc.state === 'online'));
+const exp = cfg.short_exp;
+await waitCheck('the provider is asked again before the token expires', () =>
+    page.waitForFunction(() => window.calls.includes('refresh')), 15000);
+await waitCheck('the connection outlives the first token', () =>
+    page.waitForFunction((exp) => Date.now() / 1000 > exp + 1.5, exp,
+                         { timeout: 15000 }), 15000);
+const t = await page.evaluate(() => [window.calls, window.states,
+                                     window.tc.state]);
+check(t[2] === 'online' && t[1].lastIndexOf('online') === t[1].length - 1
+      && t[1].filter((s) => s === 'online').length === 1,
+      'still online, never reconnected', JSON.stringify(t));
+check(JSON.stringify(t[0]) === '["connect","expired","refresh"]',
+      'the provider was called to connect, after 4001, to refresh',
+      JSON.stringify(t[0]));
+await page.evaluate(() => window.tc.close());
+
+// ---- backoff with jitter, against a server that closes at once
+const p2 = await ctx.newPage();
+await p2.routeWebSocket(/\/chat\/ws$/, (ws) => {
+    ws.close({ code: 1011, reason: 'refused by the test' });
+});
+await p2.goto(base + '/');
+await p2.evaluate(async (good) => {
+    const cc = await import('/chat-client.js');
+    window.delays = [];
+    window.log = [];
+    const c = new cc.ChatClient({ origin: location.origin, storage: null,
+                                  token: good, backoffMin: 40,
+                                  backoffMax: 320 });
+    c.addEventListener('state', (ev) => {
+        window.log.push([ev.detail.state, performance.now()]);
+        if (ev.detail.state === 'reconnecting') {
+            window.delays.push(ev.detail.delay);
+        }
+    });
+    window.addEventListener('online', () =>
+        window.log.push(['online-event', performance.now()]));
+    c.connect();
+    window.bc = c;
+}, cfg.tokens[2]);
+await waitCheck('it retries, again and again', () =>
+    p2.waitForFunction(() => window.delays.length >= 8));
+const delays = await p2.evaluate(() => window.delays.slice(0, 8));
+const caps = delays.map((_, i) => Math.min(320, 40 * 2 ** i));
+check(delays.every((d, i) => d >= caps[i] / 2 && d <= caps[i]),
+      'each delay is between half and all of the doubled cap',
+      JSON.stringify([delays, caps]));
+check(new Set(delays.slice(4).map((d) => d)).size > 1,
+      'delays at the cap are spread (jitter)', JSON.stringify(delays));
+await ctx.setOffline(true);
+await waitCheck('offline: it stops trying', () =>
+    p2.waitForFunction(() => window.bc.state === 'offline'));
+await ctx.setOffline(false);
+await waitCheck('the online event reconnects at once', () =>
+    p2.waitForFunction(() => {
+        const l = window.log;
+        const i = l.findIndex((x) => x[0] === 'online-event');
+        const j = l.findIndex((x, k) => k > i && x[0] === 'connecting');
+        return i >= 0 && j > i && l[j][1] - l[i][1] < 15;
+    }));
+await p2.evaluate(() => window.bc.close());
+await p2.close();
+
+// ---- events delivered twice reach the page once
+const p3 = await ctx.newPage();
+await p3.routeWebSocket(/\/chat\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+        ws.send(m);
+        if (JSON.parse(m).id === undefined) {
+            ws.send(m);
+        }
+    });
+});
+await p3.goto(base + '/');
+await p3.evaluate(async ([good, room]) => {
+    const cc = await import('/chat-client.js');
+    window.got = [];
+    const c = new cc.ChatClient({ origin: location.origin, storage: null,
+                                  token: good });
+    for (const t of ['message', 'edited', 'deleted']) {
+        c.addEventListener(t, (ev) => window.got.push(
+            [t, ev.detail.seq || ev.detail.message.seq]));
+    }
+    c.connect();
+    await c.join(room);
+    window.dc = c;
+}, [cfg.tokens[2], room]);
+for (const body of ['one', 'two', 'three']) {
+    await api(bob, 'POST', `/rooms/${room}/messages`, { body });
+}
+await api(bob, 'PATCH', `/rooms/${room}/messages/2`, { body: 'two!' });
+await api(bob, 'DELETE', `/rooms/${room}/messages/3`);
+await waitCheck('every event arrives', () =>
+    p3.waitForFunction(() => window.got.some((x) => x[0] === 'deleted')));
+const got = await p3.evaluate(() => window.got);
+check(JSON.stringify(got) === JSON.stringify(
+          [['message', 1], ['message', 2], ['message', 3], ['edited', 2],
+           ['deleted', 3]]),
+      'each once, in order', JSON.stringify(got));
+void alice;
+
+await finish();
