@@ -309,7 +309,7 @@ async function loadRooms() {
 }
 
 function onJoined(r) {
-    if (r.id === current) {
+    if (r.id === current || r.kind === 'dm') {
         refreshPresence(r);
     }
 }
@@ -474,6 +474,10 @@ async function onTop(entries) {
     await loadOlder(r);
     if (current === r.id) {
         renderList(r, 'keep');
+        /* a page too short to scroll: the top is still in view */
+        if (r.hasMore && $('messages').scrollTop < 2) {
+            onTop([{ isIntersecting: true }]);
+        }
     }
 }
 

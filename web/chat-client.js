@@ -157,6 +157,7 @@ export class ChatClient extends EventTarget {
         this.lastClose = null;
         this.outboxEntries = this.storage ? this.storage.load() : [];
         this.inflight = new Set();      /* client_msg_ids sent on this socket */
+        this.removed = new Set();       /* client_msg_ids acked or discarded */
         this.waiters = new Map();       /* client_msg_id -> [resolve, reject] */
 
         this._online = () => this._onOnline();
@@ -183,7 +184,7 @@ export class ChatClient extends EventTarget {
             window.addEventListener('online', this._online);
             window.addEventListener('offline', this._offline);
         }
-        if (this.ws === null && this.retryTimer === null) {
+        if (!this.gen && this.retryTimer === null) {
             this._open('connect');
         }
     }
@@ -721,8 +722,21 @@ export class ChatClient extends EventTarget {
             && (this.user === null || e.user === null || e.user === this.user));
     }
 
+    /* Another tab of the origin may have queued messages meanwhile: they
+     * are kept (and sent from here too; their client_msg_id makes that
+     * harmless), those acknowledged or discarded here are not. */
     _saveOutbox() {
         if (this.storage) {
+            const mine = new Set(this.outboxEntries.map((e) =>
+                e.client_msg_id));
+            for (const e of this.storage.load()) {
+                if (!mine.has(e.client_msg_id)
+                    && !this.removed.has(e.client_msg_id))
+                {
+                    this.outboxEntries.push(e);
+                }
+            }
+            this.outboxEntries.sort((a, b) => a.created - b.created);
             this.storage.save(this.outboxEntries);
         }
         this._emit('outbox', { entries: this.outbox() });
@@ -807,6 +821,7 @@ export class ChatClient extends EventTarget {
             return;
         }
         this.outboxEntries.splice(i, 1);
+        this.removed.add(e.client_msg_id);
         this._saveOutbox();
         this._emit('sent', { client_msg_id: e.client_msg_id, room: e.room,
                              seq: ok.seq, rev: ok.rev, msg_id: ok.msg_id,
@@ -848,6 +863,7 @@ export class ChatClient extends EventTarget {
             x.client_msg_id === clientMsgId);
         if (i >= 0) {
             this.outboxEntries.splice(i, 1);
+            this.removed.add(clientMsgId);
             this._saveOutbox();
         }
     }

@@ -155,8 +155,17 @@ trap.close();
 await pc.close();
 
 // ---- a phone: 390x844
-const cm = await userContext(alice, { viewport: { width: 390, height: 844 },
-                                      isMobile: true, hasTouch: true });
+const phone = { viewport: { width: 390, height: 844 }, isMobile: true,
+                hasTouch: true };
+const cl = await userContext('nobody', phone);
+const pl = await cl.newPage();
+await pl.goto(base + '/');
+await pl.waitForSelector('#login-user');
+check(await pl.evaluate(() => document.documentElement.scrollWidth) <= 390,
+      'the login page at 390 px: no horizontal overflow');
+await shot(pl, '130-phone-login');
+await cl.close();
+const cm = await userContext(alice, phone);
 const pm = await openApp(cm, alice, 'login');
 const width = () => pm.evaluate(() => document.documentElement.scrollWidth);
 check(await width() <= 390, 'room list at 390 px: no horizontal overflow',
