@@ -81,7 +81,9 @@ export class Session {
 
     async login(user, password) {
         const t = await this._post('/auth/login', { user, password });
-        this.save({ user, access_token: t.access_token,
+        const c = claims(t.access_token);
+        this.save({ user: c && c.sub ? c.sub : user,
+                    access_token: t.access_token,
                     expires_at: t.expires_at, refresh_token: t.refresh_token });
     }
 
