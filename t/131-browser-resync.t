@@ -5,6 +5,8 @@
 # message written offline survives a reload and is stored once; a send
 # whose answer is lost is sent again and stored once; scrolling up pages
 # back through history; a room created over REST appears in the list.
+# With accounts: signed up through the page, its access tokens refreshed
+# with rotating refresh tokens, Log out revoking the session.
 use strict;
 use warnings;
 use FindBin;
@@ -20,7 +22,9 @@ if (my $why = browser_ready()) {
     exit;
 }
 
-my $ng = web_nginx(loc => 'chat_join_replay_max 5;');
+# with accounts, access tokens of 65 s: the page refreshes them after 5 s
+my $ng = web_nginx(loc => 'chat_join_replay_max 5;',
+                   accounts_http => 'chat_accounts_access_ttl 65s;');
 my $tag = 'rs' . $$;
 my ($alice, $bob) = ("${tag}a", "${tag}b");
 

@@ -97,16 +97,20 @@ export class Session {
                     expires_at: typeof c.exp === 'number' ? c.exp : 0 });
     }
 
+    /* Revokes the session on the server (with a token that is still
+     * valid), and forgets it here in any case. */
     async logout() {
         const s = this.load();
-        this.clear();
         if (s && s.refresh_token) {
             try {
-                await this._post('/auth/logout', {}, s.access_token);
+                const token = await this.token('api');
+                this.clear();
+                await this._post('/auth/logout', {}, token);
             } catch (e) {
                 /* logged out here in any case */
             }
         }
+        this.clear();
     }
 
     /* The token provider of the chat client.  reason "expired": the
@@ -155,6 +159,11 @@ export class Session {
                     this.clear();
                 }
                 throw e;
+            }
+            const now = this.load();
+            if (!now || now.refresh_token !== s.refresh_token) {
+                /* logged out meanwhile: keep it so */
+                throw new Error('logged out');
             }
             this.save({ user: s.user, access_token: t.access_token,
                         expires_at: t.expires_at,

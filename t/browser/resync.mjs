@@ -38,6 +38,14 @@ for (let i = 1; i <= 120; i++) {
 await launch();
 const ctx = await userContext(alice);
 let page = await openApp(ctx, alice, 'signup');
+const session = () => page.evaluate(() =>
+    JSON.parse(localStorage.getItem('ngx_chat.session')));
+const s0 = await session();
+if (cfg.accounts) {
+    check(s0.user === alice && s0.refresh_token,
+          'signed up and logged in through the page: a refresh token is kept',
+          JSON.stringify(s0));
+}
 await page.waitForSelector(`#rooms li[data-room="${S}"]`);
 check(await unreadOf(page, R) === 1 && await unreadOf(page, S) === 1
       && await unreadOf(page, T) === 121,
@@ -187,5 +195,54 @@ const stored = h.json.messages.filter((m) => m.body === 'answer lost'
 check(stored.length === 2, 'the server stored each of the two once',
       JSON.stringify(stored));
 await shot(page, '131-resynced');
+
+// ---- accounts: access tokens of 65 s, refreshed; logging out
+if (cfg.accounts) {
+    await waitCheck('the page has refreshed its access token', () =>
+        page.waitForFunction((t) => JSON.parse(localStorage.getItem(
+            'ngx_chat.session')).access_token !== t, s0.access_token));
+    const s1 = await session();
+    check(s1.refresh_token !== s0.refresh_token,
+          '... with a new refresh token each time');
+    await send(page, 'after a refresh');
+    bodies[R].push('after a refresh');
+    await waitCheck('still connected, still sending', () =>
+        listIs(page, bodies[R]));
+    let lastRefresh = s1.refresh_token;
+    let logoutToken = null;
+    page.on('response', async (r) => {
+        if (r.url().endsWith('/auth/refresh') && r.ok()) {
+            lastRefresh = (await r.json()).refresh_token;
+        }
+    });
+    page.on('request', (r) => {
+        if (r.url().endsWith('/auth/logout')) {
+            logoutToken = r.headers().authorization;
+        }
+    });
+    await page.click('#logout');
+    await waitCheck('Log out shows the login form', () =>
+        page.waitForSelector('#login-user'));
+    await waitCheck('... and revokes the session on the server', () =>
+        until(() => logoutToken));
+    const a = await fetch(cfg.api + '/rooms',
+                          { headers: { Authorization: logoutToken } });
+    check(a.status === 401, 'its access token is refused after it',
+          String(a.status));
+    const b = await fetch(cfg.api + '/auth/refresh', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ refresh_token: lastRefresh }) });
+    check(b.status === 401, 'so is its refresh token', String(b.status));
+    check(await page.evaluate(() => localStorage.getItem('ngx_chat.session'))
+          === null, 'nothing of the session is left in the page');
+    await page.fill('#login-user', alice);
+    await page.fill('#login-password', cfg.password);
+    await page.click('#login-submit');
+    await waitCheck('logging in again', () =>
+        page.waitForSelector('#status[data-state="online"]'));
+    await openRoom(page, R);
+    await waitCheck('... shows the room as it was', () =>
+        listIs(page, bodies[R]));
+}
 
 await finish();

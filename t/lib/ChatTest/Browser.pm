@@ -14,7 +14,7 @@ use Test::More ();
 
 use ChatTest::Env qw($ROOT);
 
-our @EXPORT_OK = qw(browser_ready web_nginx run_browser);
+our @EXPORT_OK = qw(browser_ready web_nginx run_browser have_accounts);
 
 my $DIR = "$ROOT/t/browser";
 my $CHROMIUM = $ENV{CHAT_CHROMIUM} || '/usr/bin/chromium';
@@ -30,12 +30,20 @@ sub browser_ready {
     return undef;
 }
 
+# Whether this build has accounts (protocol.md section 10): the browser
+# tests then sign up and log in through the page.
+sub have_accounts {
+    return eval { require ChatTest::Accounts; 1 } ? 1 : 0;
+}
+
 # An nginx serving web/ at / and the chat locations (%opts as start_nginx;
-# `server` is added to).
+# `server` is added to), with chat_accounts on when the build has it.
 sub web_nginx {
     my (%o) = @_;
-    $o{server} = "location / { root $ROOT/web; include /etc/nginx/mime.types; }\n"
-        . ($o{server} // "");
+    $o{server} = "location / { root $ROOT/web; "
+        . "include /etc/nginx/mime.types; }\n" . ($o{server} // '');
+    return ChatTest::Accounts::start_accounts(%o) if have_accounts();
+    delete $o{accounts_http};
     return ChatTest::Nginx->launch(%o);
 }
 
@@ -43,7 +51,10 @@ sub web_nginx {
 # each check it makes.  The screenshots go to build/test-artifacts/.
 sub run_browser {
     my ($script, $cfg) = @_;
-    my %c = (artifacts => "$ROOT/build/test-artifacts", %$cfg);
+    my %c = (artifacts => "$ROOT/build/test-artifacts",
+             accounts => have_accounts() ? Mojo::JSON::true
+                                         : Mojo::JSON::false,
+             password => 'correct horse ' . int(rand 1e9), %$cfg);
     local $ENV{CHAT_BROWSER} = encode_json(\%c);
     open my $out, '-|', 'node', "$DIR/$script"
         or die "node $script: $!";
