@@ -400,6 +400,17 @@ async function openRoom(id) {
         client.join(id).then(() => onJoined(r), () => { r.joined = false; });
     }
     if (!r.loaded) {
+        /* the first page after the join's reply: every message is then
+         * in the page or comes as an event */
+        try {
+            await client.join(id);
+        } catch (e) {
+            toast('Could not open ' + title(r) + ': ' + e.message);
+            return;
+        }
+        if (current !== id) {
+            return;
+        }
         await loadOlder(r);
     }
     renderList(r, 'bottom');

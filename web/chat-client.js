@@ -490,14 +490,21 @@ export class ChatClient extends EventTarget {
         }
         if (this.state !== 'online') {
             /* joined on the next welcome */
-            return new Promise((resolve) => {
+            return new Promise((resolve, reject) => {
                 const on = (ev) => {
-                    if (ev.detail.room === room) {
-                        this.removeEventListener('joined', on);
+                    if (ev.detail.room !== room) {
+                        return;
+                    }
+                    this.removeEventListener('joined', on);
+                    this.removeEventListener('error', on);
+                    if (ev.type === 'joined') {
                         resolve(ev.detail);
+                    } else {
+                        reject(ev.detail);
                     }
                 };
                 this.addEventListener('joined', on);
+                this.addEventListener('error', on);
             });
         }
         return this._join(r);
@@ -522,6 +529,10 @@ export class ChatClient extends EventTarget {
             r.seq = Math.max(r.seq, ok.seq || 0);
             if (ok.truncated && knownMax > 0) {
                 await this._fill(r, knownMin > 0 ? knownMin - 1 : knownMax);
+            } else if (!frame.since_rev && knownMax > 0 && ok.seq > knownMax) {
+                /* history was read before this first join: what came
+                 * between that page and the join was in neither */
+                await this._fill(r, knownMax);
             }
             const info = { room: r.room, seq: ok.seq, rev: ok.rev,
                            truncated: !!ok.truncated };
@@ -529,6 +540,7 @@ export class ChatClient extends EventTarget {
             return info;
         }, (e) => {
             r.joining = null;
+            e.room = r.room;
             throw e;
         });
         return r.joining;

@@ -5,8 +5,17 @@
 // browser's online event reconnects at once; events the network delivers
 // twice reach the page once.  Run by t/132-browser-sdk.t.
 
+import crypto from 'node:crypto';
 import { cfg, base, check, waitCheck, launch, finish, userContext,
          api } from './lib.mjs';
+
+// An HS256 JWT signed with the harness's secret.
+function jwt(claims) {
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64(claims);
+    return input + '.' + crypto.createHmac('sha256', cfg.secret)
+        .update(input).digest('base64url');
+}
 
 const [alice, bob] = cfg.names;
 const room = cfg.room;
@@ -49,23 +58,29 @@ check(await page.evaluate(() => new window.cc.ChatClient(
       'the WebSocket URL is the origin\'s host');
 
 // ---- the token provider: a refused token, then one that expires
-await page.evaluate(([bad, short, good]) => {
+let exp = 0;
+await page.exposeFunction('shortToken', () => {
+    const now = Math.floor(Date.now() / 1000);
+    exp = now + 6;
+    return jwt({ sub: alice, iat: now, exp });
+});
+await page.evaluate(([bad, good]) => {
     window.calls = [];
     window.states = [];
     const c = new window.cc.ChatClient({
         origin: location.origin, storage: null,
         token: async (why) => {
             window.calls.push(why);
-            return [bad, short][window.calls.length - 1] || good;
+            const n = window.calls.length;
+            return n === 1 ? bad : n === 2 ? window.shortToken() : good;
         }
     });
     c.addEventListener('state', (ev) => window.states.push(ev.detail.state));
     c.connect();
     window.tc = c;
-}, cfg.tokens);
+}, [cfg.tokens[0], cfg.tokens[2]]);
 await waitCheck('a token refused with 4001: the provider gives another', () =>
     page.waitForFunction(() => window.tc.state === 'online'));
-const exp = cfg.short_exp;
 await waitCheck('the provider is asked again before the token expires', () =>
     page.waitForFunction(() => window.calls.includes('refresh')), 15000);
 await waitCheck('the connection outlives the first token', () =>
