@@ -154,9 +154,10 @@ export async function unreadOf(page, room) {
                       (b) => (b.hidden ? 0 : +b.textContent));
 }
 
-// A REST call as a user (the tests' second actor, or setup).
+// A REST call as a user (the tests' second actor, or setup): user is a
+// name in cfg.users, or {token}.
 export async function api(user, method, p, body) {
-    const token = cfg.users[user];
+    const token = typeof user === 'object' ? user.token : cfg.users[user];
     const init = { method, headers: { Authorization: 'Bearer ' + token } };
     if (body !== undefined) {
         init.headers['Content-Type'] = 'application/json';

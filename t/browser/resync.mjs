@@ -19,22 +19,6 @@ async function post(room, body) {
     return r.json;
 }
 
-async function serverUnread(room) {
-    const r = await api(alice, 'GET', '/rooms');
-    const o = r.json.rooms.find((x) => x.room === room);
-    return o ? o.unread : -1;
-}
-
-// ---- setup over REST: alice owns R and S, bob writes in both
-for (const room of [R, S, T]) {
-    await api(alice, 'POST', '/rooms', { room });
-    await post(room, 'welcome to ' + room);
-}
-
-for (let i = 1; i <= 120; i++) {
-    await post(T, 'old ' + i);
-}
-
 await launch();
 const ctx = await userContext(alice);
 let page = await openApp(ctx, alice, 'signup');
@@ -46,7 +30,29 @@ if (cfg.accounts) {
           'signed up and logged in through the page: a refresh token is kept',
           JSON.stringify(s0));
 }
-await page.waitForSelector(`#rooms li[data-room="${S}"]`);
+
+// alice's REST calls: with the page's own token
+async function asAlice(method, p, body) {
+    return api({ token: (await session()).access_token }, method, p, body);
+}
+
+async function serverUnread(room) {
+    const r = await asAlice('GET', '/rooms');
+    const o = r.json.rooms.find((x) => x.room === room);
+    return o ? o.unread : -1;
+}
+
+// ---- setup over REST: alice owns R, S and T, bob writes in them
+for (const room of [R, S, T]) {
+    await asAlice('POST', '/rooms', { room });
+    await post(room, 'welcome to ' + room);
+}
+for (let i = 1; i <= 120; i++) {
+    await post(T, 'old ' + i);
+}
+await page.reload();
+await page.waitForSelector('#status[data-state="online"]');
+await page.waitForSelector(`#rooms li[data-room="${T}"]`);
 check(await unreadOf(page, R) === 1 && await unreadOf(page, S) === 1
       && await unreadOf(page, T) === 121,
       'the room list shows the unread counts (1, 1, 121)');
@@ -71,7 +77,7 @@ check(await page.$$eval('#list .day', (ns) => ns.map((n) => n.textContent))
       'a day separator heads the day');
 
 // ---- a room made over REST while the page is open appears in the list
-await api(alice, 'POST', '/rooms', { room: U, name: 'Made elsewhere' });
+await asAlice('POST', '/rooms', { room: U, name: 'Made elsewhere' });
 await waitCheck('a room created over REST appears in the list', () =>
     page.waitForSelector(`#rooms li[data-room="${U}"] >> text="Made elsewhere"`),
     20000);
