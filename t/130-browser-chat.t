@@ -11,26 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
-use ChatTest::Browser qw(browser_ready web_nginx run_browser);
+use ChatTest::Browser qw(browser_test);
 
-if (my $why = browser_ready()) {
-    plan skip_all => $why if $ENV{CHAT_SKIP_BROWSER};
-    fail("the browser tests can run: $why");
-    done_testing;
-    exit;
-}
-
-my $ng = web_nginx();
-my $tag = 'br' . $$;
-my ($alice, $bob) = ("${tag}a", "${tag}b");
-
-run_browser('chat.mjs', {
-    base  => $ng->url,
-    api   => $ng->api_url,
-    room  => rand_room('web'),
-    names => [$alice, $bob],
-    users => { $alice => token(sub => $alice), $bob => token(sub => $bob) },
-});
-
-$ng->stop;
+browser_test('chat.mjs', {}, { room => rand_room('web') });
 done_testing;

@@ -13,29 +13,12 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
-use ChatTest::Browser qw(browser_ready web_nginx run_browser);
-
-if (my $why = browser_ready()) {
-    plan skip_all => $why if $ENV{CHAT_SKIP_BROWSER};
-    fail("the browser tests can run: $why");
-    done_testing;
-    exit;
-}
+use ChatTest::Browser qw(browser_test);
 
 # with accounts, access tokens of 65 s: the page refreshes them after 5 s
-my $ng = web_nginx(loc => 'chat_join_replay_max 5;',
-                   accounts_http => 'chat_accounts_access_ttl 65s;');
-my $tag = 'rs' . $$;
-my ($alice, $bob) = ("${tag}a", "${tag}b");
-
-run_browser('resync.mjs', {
-    base       => $ng->url,
-    api        => $ng->api_url,
-    rooms      => [map { rand_room("web-$_") } qw(r s t u)],
-    replay_max => 5,
-    names      => [$alice, $bob],
-    users      => { $alice => token(sub => $alice), $bob => token(sub => $bob) },
-});
-
-$ng->stop;
+browser_test('resync.mjs',
+             { loc => 'chat_join_replay_max 5;',
+               accounts_http => 'chat_accounts_access_ttl 65s;' },
+             { rooms => [map { rand_room("web-$_") } qw(r s t u)],
+               replay_max => 5 });
 done_testing;

@@ -195,9 +195,7 @@ export class ChatClient extends EventTarget {
             window.removeEventListener('online', this._online);
             window.removeEventListener('offline', this._offline);
         }
-        clearTimeout(this.retryTimer);
-        this.retryTimer = null;
-        this._drop(1000, 'closed by the client');
+        this._stop('closed by the client');
         this._setState('closed');
     }
 
@@ -206,10 +204,15 @@ export class ChatClient extends EventTarget {
         if (!this.wanted) {
             return;
         }
+        this._stop('reconnect');
+        this._open('connect');
+    }
+
+    /* No retry pending, no connection. */
+    _stop(reason) {
         clearTimeout(this.retryTimer);
         this.retryTimer = null;
-        this._drop(1000, 'reconnect');
-        this._open('connect');
+        this._drop(1000, reason);
     }
 
     async token(reason) {
@@ -341,9 +344,7 @@ export class ChatClient extends EventTarget {
         if (!this.wanted) {
             return;
         }
-        clearTimeout(this.retryTimer);
-        this.retryTimer = null;
-        this._drop(1000, 'offline');
+        this._stop('offline');
         this._setState('offline');
     }
 

@@ -126,6 +126,11 @@ export async function online(page) {
     await page.waitForSelector('#status[data-state="online"]');
 }
 
+export async function reload(page) {
+    await page.reload();
+    await online(page);
+}
+
 export async function openRoom(page, room) {
     await page.click(`#rooms li[data-room="${room}"]`);
     await page.waitForSelector(`#room-title`);

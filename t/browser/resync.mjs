@@ -6,8 +6,8 @@
 // bob acts over REST.  Run by t/131-browser-resync.t.
 
 import { cfg, check, waitCheck, launch, finish, shot, userContext,
-         openApp, openRoom, send, unreadOf, api, until,
-         listIs } from './lib.mjs';
+         openApp, openRoom, send, unreadOf, api, until, listIs,
+         reload } from './lib.mjs';
 
 const [alice, bob] = cfg.names;
 const [R, S, T, U] = cfg.rooms;
@@ -50,8 +50,7 @@ for (const room of [R, S, T]) {
 for (let i = 1; i <= 120; i++) {
     await post(T, 'old ' + i);
 }
-await page.reload();
-await page.waitForSelector('#status[data-state="online"]');
+await reload(page);
 await page.waitForSelector(`#rooms li[data-room="${T}"]`);
 check(await unreadOf(page, R) === 1 && await unreadOf(page, S) === 1
       && await unreadOf(page, T) === 121,
@@ -101,8 +100,7 @@ await waitCheck('live: S counts 4 unread, R none (it is on screen)', () =>
 await waitCheck('the server has R read to its end', () =>
     until(async () => await serverUnread(R) === 0));
 
-await page.reload();
-await page.waitForSelector('#status[data-state="online"]');
+await reload(page);
 await waitCheck('after a reload R shows each message once', () =>
     listIs(page, bodies[R]));
 check(await unreadOf(page, R) === 0 && await unreadOf(page, S) === 4,
@@ -111,8 +109,7 @@ check(await unreadOf(page, R) === 0 && await unreadOf(page, S) === 4,
 await openRoom(page, S);
 await waitCheck('opening S reads it', () =>
     until(async () => await serverUnread(S) === 0));
-await page.reload();
-await page.waitForSelector('#status[data-state="online"]');
+await reload(page);
 await waitCheck('after another reload S stays read, its messages once', () =>
     listIs(page, bodies[S]));
 check(await unreadOf(page, S) === 0, 'S: 0 unread after the reload');

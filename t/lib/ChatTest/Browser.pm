@@ -13,8 +13,10 @@ use Mojo::JSON qw(decode_json encode_json);
 use Test::More ();
 
 use ChatTest::Env qw($ROOT);
+use ChatTest::Token qw(token secret);
 
-our @EXPORT_OK = qw(browser_ready web_nginx run_browser have_accounts);
+our @EXPORT_OK = qw(browser_test browser_ready web_nginx run_browser
+                    have_accounts);
 
 my $DIR = "$ROOT/t/browser";
 my $CHROMIUM = $ENV{CHAT_CHROMIUM} || '/usr/bin/chromium';
@@ -76,6 +78,33 @@ sub run_browser {
     close $out;
     Test::More::ok($done && $? == 0, "$script ran to its end")
         or Test::More::diag("exit status $?");
+}
+
+# browser_test($script, {nginx options}, {more of the script's config}):
+# the whole of a browser test file.  Two users ("<tag>a", "<tag>b") with
+# tokens signed by the harness's secret (also given to the script), an
+# nginx of web_nginx, the script run, the nginx stopped.  When Chromium,
+# node or playwright-core is missing, a failure says which (or a skip with
+# CHAT_SKIP_BROWSER=1).
+sub browser_test {
+    my ($script, $nginx, $extra) = @_;
+    if (my $why = browser_ready()) {
+        Test::More::plan(skip_all => $why) if $ENV{CHAT_SKIP_BROWSER};
+        Test::More::fail("the browser tests can run: $why");
+        return;
+    }
+    my $ng = web_nginx(%{ $nginx // {} });
+    my $tag = substr($script, 0, 2) . $$;
+    my @names = ("${tag}a", "${tag}b");
+    run_browser($script, {
+        base   => $ng->url,
+        api    => $ng->api_url,
+        names  => \@names,
+        users  => { map { $_ => token(sub => $_) } @names },
+        secret => secret(),
+        %{ $extra // {} },
+    });
+    $ng->stop;
 }
 
 1;
