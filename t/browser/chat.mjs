@@ -151,6 +151,17 @@ check(seen.some((u) => u.startsWith('ws')), 'the page opened its WebSocket',
 check(away.length === 0, 'every request and WebSocket goes to the origin',
       JSON.stringify(away));
 check(trapHits === 0, 'nothing connected to the crafted address');
+const tried = await pc.evaluate((u) => new Promise((resolve) => {
+    try {
+        const w = new WebSocket(u);
+        w.onopen = () => resolve('open');
+        w.onerror = () => resolve('refused');
+    } catch (e) {
+        resolve('refused');
+    }
+}), evil);
+check(tried === 'refused' && trapHits === 0,
+      'the page\'s CSP refuses a WebSocket to another origin', tried);
 trap.close();
 await pc.close();
 
