@@ -202,8 +202,8 @@ function startChat() {
     for (const [type, fn] of Object.entries(handlers)) {
         client.addEventListener(type, (ev) => fn(ev.detail));
     }
-    observer = new IntersectionObserver(onSeen, { root: $('messages'),
-                                                  threshold: 0.6 });
+    observer = new IntersectionObserver(onSeen, {
+        root: $('messages'), threshold: [0, 0.25, 0.5, 0.6, 1] });
     new IntersectionObserver(onTop, { root: $('messages') })
         .observe($('top'));
     client.connect();
@@ -681,7 +681,11 @@ function onSeen(entries) {
     }
     let max = 0;
     for (const e of entries) {
-        if (e.isIntersecting) {
+        /* most of it on screen, or half the screen for a long one */
+        if (e.isIntersecting && (e.intersectionRatio >= 0.6
+                                 || e.intersectionRect.height
+                                    >= 0.5 * e.rootBounds.height))
+        {
             max = Math.max(max, +e.target.dataset.seq);
         }
     }

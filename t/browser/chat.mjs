@@ -193,4 +193,16 @@ await pm.click('#back');
 await pm.waitForSelector('#rooms', { state: 'visible' });
 check(true, 'the back button returns to the rooms');
 
+// a server that closes every connection: the page says it reconnects
+await pm.routeWebSocket(/\/chat\/ws$/, (ws) => {
+    ws.close({ code: 1011, reason: 'closed by the test' });
+});
+await pm.reload();
+await waitCheck('the top bar shows the reconnect, with Retry now', () =>
+    pm.waitForFunction(() => /^Reconnecting in \d+ s$/.test(
+        document.querySelector('#status-text').textContent)
+        && !document.querySelector('#retry-now').hidden));
+check(await width() <= 390, '... and fits in 390 px', String(await width()));
+await shot(pm, '130-phone-reconnecting');
+
 await finish();
