@@ -8,7 +8,7 @@
  * token: when it expires, the page asks to log in again.
  */
 
-import { readJson } from './chat-client.js';
+import { ChatError, readJson } from './chat-client.js';
 
 const KEY = 'ngx_chat.session';
 const EARLY = 60;           /* refresh that many seconds before exp */
@@ -118,7 +118,7 @@ export class Session {
     async token(reason) {
         const s = this.load();
         if (!s) {
-            throw new Error('logged out');
+            throw new ChatError('unauthenticated', 'logged out');
         }
         const now = Date.now() / 1000;
         const due = s.expires_at && s.expires_at - now < EARLY;
@@ -127,7 +127,7 @@ export class Session {
         }
         if (!s.refresh_token) {
             if (s.expires_at && s.expires_at <= now) {
-                throw new Error('the token has expired');
+                throw new ChatError('unauthenticated', 'the token has expired');
             }
             return s.access_token;
         }
@@ -145,7 +145,7 @@ export class Session {
         const run = async () => {
             const s = this.load();
             if (!s) {
-                throw new Error('logged out');
+                throw new ChatError('unauthenticated', 'logged out');
             }
             if (s.access_token !== seen) {
                 return s.access_token;
@@ -163,7 +163,7 @@ export class Session {
             const now = this.load();
             if (!now || now.refresh_token !== s.refresh_token) {
                 /* logged out meanwhile: keep it so */
-                throw new Error('logged out');
+                throw new ChatError('unauthenticated', 'logged out');
             }
             this.save({ user: s.user, access_token: t.access_token,
                         expires_at: t.expires_at,

@@ -3,7 +3,9 @@
 
 /** Returns a JWT. reason: "connect" (a new connection), "refresh" (before
  *  the current token expires), "expired" (the server refused the token:
- *  refresh it), "api" (a REST call). */
+ *  refresh it), "api" (a REST call). Throwing a ChatError with code
+ *  "unauthenticated" (or status 401) stops the client; any other error
+ *  is retried later. */
 export type TokenProvider =
     (reason: 'connect' | 'refresh' | 'expired' | 'api') => Promise<string>;
 

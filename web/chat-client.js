@@ -233,8 +233,16 @@ export class ChatClient extends EventTarget {
         try {
             token = await this.token(this.authFailures ? 'expired' : reason);
         } catch (e) {
-            if (this.gen === gen) {
+            if (this.gen !== gen) {
+                return;
+            }
+            this.gen = null;
+            if (e.code === 'unauthenticated' || e.status === 401) {
+                this.wanted = false;
                 this._setState('unauthorized', { message: e.message });
+            } else {
+                /* the provider could not reach its server: later */
+                this._retry(undefined, e.message);
             }
             return;
         }
@@ -792,7 +800,9 @@ export class ChatClient extends EventTarget {
         const frame = { type: 'send', room: e.room, body: e.body,
                         client_msg_id: e.client_msg_id };
 
-        if (this.state !== 'online' || this.inflight.has(e.client_msg_id)) {
+        if (this.state !== 'online' || this.inflight.has(e.client_msg_id)
+            || !this.outboxEntries.includes(e))
+        {
             return;
         }
         if (e.user === null) {

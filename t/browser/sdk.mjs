@@ -99,6 +99,46 @@ check(JSON.stringify(t[0]) === '["connect","expired","refresh"]',
       JSON.stringify(t[0]));
 await page.evaluate(() => window.tc.close());
 
+// ---- a provider that cannot reach its server is asked again later; one
+// that says the user is logged out stops the client
+const prov = await page.evaluate(async (good) => {
+    const cc = window.cc;
+    const reach = (c, st) => Promise.race([
+        new Promise((res) => c.addEventListener('state', (ev) => {
+            if (ev.detail.state === st) {
+                res(st);
+            }
+        })),
+        new Promise((res) => setTimeout(() => res('timeout'), 10000))]);
+    let n = 0;
+    const states = [];
+    const c1 = new cc.ChatClient({ origin: location.origin, storage: null,
+                                   backoffMin: 20, token: async () => {
+        if (++n === 1) {
+            throw new TypeError('Failed to fetch');
+        }
+        return good;
+    } });
+    c1.addEventListener('state', (ev) => states.push(ev.detail.state));
+    c1.connect();
+    const a = await reach(c1, 'online');
+    c1.close();
+    const c2 = new cc.ChatClient({ origin: location.origin, storage: null,
+                                   token: async () => {
+        throw new cc.ChatError('unauthenticated', 'logged out');
+    } });
+    c2.connect();
+    const b = await reach(c2, 'unauthorized');
+    return [a, states.slice(0, 4), b, c2.state];
+}, good);
+check(prov[0] === 'online' && prov[1].join() ===
+      'connecting,reconnecting,connecting,online',
+      'a provider that failed to fetch: tried again, then online',
+      JSON.stringify(prov));
+check(prov[2] === 'unauthorized' && prov[3] === 'unauthorized',
+      'a provider saying unauthenticated: the client stops',
+      JSON.stringify(prov));
+
 // ---- backoff with jitter, against a server that closes at once
 const p2 = await ctx.newPage();
 await p2.routeWebSocket(/\/chat\/ws$/, (ws) => {
