@@ -828,7 +828,7 @@ const handlers = {
             r.activity = Math.max(r.activity, m.ts);
         }
         if (r.kind === 'dm' && m.from !== me) {
-            client.read(r.id, m.seq, 'delivered').catch(() => {});
+            delivered(r, m.seq);
         }
         if (r.id === current) {
             renderList(r, m.from === me ? 'bottom' : undefined);
@@ -954,6 +954,21 @@ const handlers = {
         }
     }
 };
+
+/* The delivered cursor of a DM, once for a burst of messages (a replay
+ * brings many at once; each request counts against the server's budget). */
+function delivered(r, seq) {
+    r.deliveredSeq = Math.max(r.deliveredSeq || 0, seq);
+    if (r.deliveredTimer) {
+        return;
+    }
+    r.deliveredTimer = setTimeout(() => {
+        r.deliveredTimer = null;
+        if (client) {
+            client.read(r.id, r.deliveredSeq, 'delivered').catch(() => {});
+        }
+    }, 100);
+}
 
 function changeMessage(d, fn) {
     const r = rooms.get(d.room);
