@@ -58,6 +58,14 @@ export class Session {
         return s ? s.user : null;
     }
 
+    /* The roles claim of the access token (admin, moderator act in
+     * every room: protocol.md section 9). */
+    roles() {
+        const s = this.load();
+        const c = s && claims(s.access_token);
+        return c && Array.isArray(c.roles) ? c.roles : [];
+    }
+
     async _post(path, body, token) {
         const headers = { 'Content-Type': 'application/json' };
         if (token) {

@@ -574,7 +574,10 @@ function tick(r, m) {
 }
 
 function mayModerate(r) {
-    return r.kind !== 'dm' && (r.role === 'owner' || r.role === 'moderator');
+    const roles = session.roles();
+    return r.kind !== 'dm' && (r.role === 'owner' || r.role === 'moderator'
+                               || roles.includes('admin')
+                               || roles.includes('moderator'));
 }
 
 function toggleActions(r, node) {
