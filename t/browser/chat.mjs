@@ -120,6 +120,15 @@ const own = (await shown(pb)).find((m) => m.from === bob);
 await pb.click(`#list .msg[data-seq="${own.seq}"]`);
 check(await pb.$('.msg-actions .kick') === null,
       'a member gets no moderation menu');
+await pa.click(`#list .msg[data-seq="${bobs.seq}"] .msg-actions .mute`);
+await waitCheck('alice mutes bob', () =>
+    pa.waitForSelector('#toast >> text=/muted for 10 minutes/'));
+await send(pb, 'while muted');
+await waitCheck('bob\'s message while muted is refused: "not sent"', () =>
+    pb.waitForSelector('#pending .msg[data-state="failed"]'));
+await pb.click('#pending .msg[data-state="failed"] button >> text=Discard');
+await waitCheck('... and he can discard it', () =>
+    pb.waitForFunction(() => !document.querySelector('#pending .msg')));
 await pa.click(`#list .msg[data-seq="${bobs.seq}"] .msg-actions .kick`);
 await waitCheck('kicked, the room leaves bob\'s list', () =>
     pb.waitForFunction((r) =>
