@@ -1,7 +1,7 @@
 // Two users in two browser contexts: a room, messages both ways, typing,
-// presence, edit, delete, a DM with ticks, search, moderation; then a
-// crafted URL that must not send the token elsewhere, and a phone-sized
-// viewport.  Run by t/130-browser-chat.t.
+// presence, edit, delete, a DM with ticks, search, moderation (a mute, a
+// kick); then a crafted URL that must not send the token elsewhere, and a
+// phone-sized viewport, also while reconnecting.  Run by t/130-browser-chat.t.
 
 import net from 'node:net';
 import { cfg, base, check, waitCheck, launch, finish, shot, userContext,
