@@ -16,8 +16,7 @@ for p in $pkgs; do
     esac
 done
 
-[ -z "$missing" ] && exit 0
-
+if [ -n "$missing" ]; then
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         SUDO=sudo
@@ -35,3 +34,34 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     --no-install-recommends $missing >/dev/null
+fi
+
+# ---- web app and browser tests (t/13*.t, web/) -------------------------
+# Debian's chromium (driven headless as /usr/bin/chromium), node with npm
+# (Debian's packages unless a node is installed already), and the npm
+# packages of t/browser/package-lock.json (playwright-core) in
+# t/browser/node_modules.  Quiet when all are there.
+web_root=$(cd "$(dirname "$0")/.." && pwd)
+web_missing=""
+[ -x /usr/bin/chromium ] || web_missing="chromium"
+command -v node >/dev/null 2>&1 || web_missing="$web_missing nodejs"
+command -v npm >/dev/null 2>&1 || web_missing="$web_missing npm"
+if [ -n "$web_missing" ]; then
+    web_sudo=
+    [ "$(id -u)" -ne 0 ] && web_sudo=sudo
+    echo "deps.sh: installing$web_missing"
+    $web_sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $web_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends $web_missing >/dev/null
+fi
+web_want=$(sed -n 's/.*"playwright-core": *"\([^"]*\)".*/\1/p' \
+    "$web_root/t/browser/package.json")
+web_have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+    "$web_root/t/browser/node_modules/playwright-core/package.json" \
+    2>/dev/null | head -1)
+if [ "$web_want" != "$web_have" ]; then
+    echo "deps.sh: npm ci in t/browser (playwright-core $web_want)"
+    (cd "$web_root/t/browser" && npm ci --no-audit --no-fund --silent)
+fi
+# ---- end of the web block -----------------------------------------------
