@@ -27,6 +27,9 @@ my @NGINX;          # every started nginx
 #   listen => 'reuseport ...' (extra listen parameters), port => N,
 #   errors => 0 (no error_page to the chat_errors location),
 #   user_send_rate => 'default' (the module's own chat_user_send_rate)
+#   conf => sub { my ($n) = @_; ... } (the whole nginx.conf, made from
+#           $n->dir, $n->port and the workers: the options above then
+#           do not apply)
 #
 # Tests send many messages quickly as one user: unless a test sets
 # chat_user_send_rate itself (or asks for the default), the per-user send
@@ -74,6 +77,7 @@ sub write_conf {
     my $n = shift;
     my %o = %{ $n->{opts} };
     my $d = $n->{dir};
+    return $n->write_file($o{conf}->($n)) if $o{conf};
     my $self = $SELFTEST;
     my $conf = '';
     if (!$self) {
@@ -169,7 +173,13 @@ CONF
     }
 }
 CONF
-    open my $f, '>', "$d/nginx.conf" or die "$d/nginx.conf: $!";
+    $n->write_file($conf);
+}
+
+sub write_file {
+    my ($n, $conf) = @_;
+    my $file = "$n->{dir}/nginx.conf";
+    open my $f, '>', $file or die "$file: $!";
     print $f $conf;
     close $f;
 }
