@@ -178,7 +178,8 @@ do_up() {
     cat <<MSG
 
 ngx_chat is up (state in $RUNDIR).
-  open        http://127.0.0.1:$HTTP_PORT/
+  open        http://127.0.0.1:$HTTP_PORT/ and sign up
+  a terminal  build/chatctl register NAME, then build/chatctl login NAME
   a token     make token USER=alice
   stop        make down
 MSG
@@ -248,12 +249,20 @@ do_demo() {
         --key "$RUNDIR/jwt.secret" --sub bob --name Bob --ttl 86400)
     cat <<MSG
 
-Two tokens, valid for a day (paste one into the page):
+In the browser: open http://127.0.0.1:$HTTP_PORT/, choose Sign up, and pick
+a user name and a password (8 characters or more). Sign up a second user
+in a private window to chat with.
+
+In a terminal (another shell, in $ROOT):
+  build/chatctl register carol        # asks for a password
+  build/chatctl login carol
+  build/chatctl send lobby "hello from the terminal"
+  build/chatctl tail lobby
+
+Two development tokens, valid for a day (the page's "Use a token
+instead", or CHATCTL_TOKEN=... for chatctl):
   alice  $token_alice
   bob    $token_bob
-
-Try it from a terminal too:
-  curl -s http://127.0.0.1:$HTTP_PORT/chat/api/health
 
 Press Ctrl-C to stop everything.
 MSG

@@ -355,7 +355,9 @@ ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res, int row)
                              "too many new rooms (chat_room_create_rate)");
 
     } else if (ngx_strcmp(st, "forbidden") == 0) {
-        ngx_chat_commit_fail(c, "forbidden", "not a member of this room");
+        /* the statement does not say which of its checks refused */
+        ngx_chat_commit_fail(c, "forbidden", "may not send to this room "
+                             "(not a member, banned or muted)");
 
     } else {
         ngx_chat_commit_fail(c, "internal",

@@ -4,7 +4,10 @@
 # with this test's addresses, on one Redis and one PostgreSQL (the
 # harness's).  A message sent to gw1 reaches a client on gw2 and the other
 # way round, is stored once, and history from either gateway shows it;
-# both report healthy.  The compose file itself is checked for what the
+# both report healthy.  An account registered on gw1 logs in on gw2, and
+# a refresh token spent on one is a reuse on the other; gw1's /metrics
+# parses and counts both workers; gw2's access log is the template's
+# JSON lines.  The compose file itself is checked for what the
 # module needs of it: numeric addresses that agree with each other (the
 # config rendered from gw1's environment passes nginx -t), one JWT key
 # for both gateways, ports on loopback only.
@@ -20,6 +23,8 @@ use Test::More;
 use CPAN::Meta::YAML;
 use ChatTest;
 use ChatTest::Env qw($ROOT $MODULE $NGINX tmpdir command_line);
+use ChatTest::Accounts qw(accounts_key auth claims_of new_user);
+use ChatTest::Prom qw(prom_scrape prom_num);
 
 my $GATEWAY = "$ROOT/docker/chat-gateway";
 my $EXTERNAL = $ENV{CHAT_TOPOLOGY_URLS};
@@ -101,6 +106,7 @@ isnt $svc->{gw1}{ports}[0], $svc->{gw2}{ports}[0], 'two host ports';
     mkdir $st;
     my $conf = render(%{ $gw_env{gw1} }, CHAT_MODULE => $MODULE,
                       CHAT_JWT_KEY => ChatTest::Token::secret_file(),
+                      CHAT_ACCOUNTS_KEY => accounts_key(),
                       CHAT_LISTEN => '127.0.0.1:' . free_port(),
                       CHAT_STATE => $st, CHAT_ERROR_LOG => "$st/error.log",
                       CHAT_ACCESS_LOG => "$st/access.log",
@@ -130,6 +136,7 @@ if ($EXTERNAL) {
                 CHAT_LISTEN => '127.0.0.1:' . $n->port,
                 CHAT_REDIS => $b->{redis}, CHAT_POSTGRES => $b->{conninfo},
                 CHAT_JWT_KEY => ChatTest::Token::secret_file(),
+                CHAT_ACCOUNTS_KEY => accounts_key(),
                 CHAT_STATE => $n->dir, CHAT_ERROR_LOG => $n->dir . '/error.log',
                 CHAT_ACCESS_LOG => $n->dir . '/access.log',
                 CHAT_WEB => "$ROOT/web");
@@ -204,8 +211,44 @@ if (!$EXTERNAL) {
     }
 }
 
+# ---- accounts: one deployment, whichever gateway answers
+{
+    my ($u, $pw) = (new_user('topo'), 'a passphrase of the topology');
+    is auth($gw[0], 'register', { user => $u, password => $pw })->{status},
+        201, 'an account registered on gw1';
+    my $l = auth($gw[1], 'login', { user => $u, password => $pw });
+    is $l->{status}, 200, 'logs in on gw2';
+    is claims_of($l->{json}{access_token})->{sub}, $u, 'a token for it';
+    is api($gw[0], GET => '/rooms', token => $l->{json}{access_token})
+        ->{status}, 200, "gw2's access token works on gw1";
+    my $f = auth($gw[0], 'refresh',
+                 { refresh_token => $l->{json}{refresh_token} });
+    is $f->{status}, 200, "gw2's refresh token refreshes on gw1";
+    is_api_error(auth($gw[1], 'refresh',
+                      { refresh_token => $l->{json}{refresh_token} }),
+                 401, 'unauthenticated', 'and presented again on gw2: reuse');
+    is api($gw[0], GET => '/rooms', token => $f->{json}{access_token})
+        ->{status}, 401, 'which revoked the session on gw1 too';
+}
+
+# ---- metrics and the JSON access log of the template
+unless ($EXTERNAL) {
+    my $m = prom_scrape($gw[0]->url . '/metrics');
+    is prom_num($m, 'ngx_chat_workers'), 2, "gw1's /metrics: two workers";
+    ok prom_num($m, 'ngx_chat_messages_received_total') >= 1,
+        'and the sends it took';
+    is_deeply [@ChatTest::Prom::PROBLEMS], [],
+        'in the Prometheus text format';
+}
+
 close_all($alice, $bob);
 if (!$EXTERNAL) {
+    my $log = $gw[1]->dir . '/access.log';
+    ok wait_until(sub {
+        open my $f, '<', $log or return 0;
+        grep { /"request":"GET \/chat\/ws [^"]*","status":101,.*"user":"bob",.*"close":"1000"/ } <$f>;
+    }, 10), "gw2's access log: bob's WebSocket line as JSON, at its close";
+
     is_deeply [map { $_->crashes } @gw], [], 'no worker crashed';
     $_->stop for @gw;
 }
