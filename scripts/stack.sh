@@ -160,6 +160,8 @@ up_nginx() {
 }
 
 ALREADY=0
+# the demo prints its own, longer directions
+QUIET_UP=0
 
 do_up() {
     local pid
@@ -175,6 +177,7 @@ do_up() {
     up_redis
     up_secret
     up_nginx
+    [ $QUIET_UP = 1 ] && return 0
     cat <<MSG
 
 ngx_chat is up (state in $RUNDIR).
@@ -237,6 +240,7 @@ do_status() {
 # The foreground demo: the stack runs until Ctrl-C, then stops whole.
 do_demo() {
     local token_alice token_bob
+    QUIET_UP=1
     do_up
     if [ $ALREADY = 1 ]; then
         echo "The demo stack runs in the background already (make up):" \
@@ -247,7 +251,11 @@ do_demo() {
         --key "$RUNDIR/jwt.secret" --sub alice --name Alice --ttl 86400)
     token_bob=$("$ROOT/build/chat-token" --alg HS256 \
         --key "$RUNDIR/jwt.secret" --sub bob --name Bob --ttl 86400)
+    # before the directions: a Ctrl-C as soon as they show stops it all
+    trap 'echo; do_down; exit 0' INT TERM
     cat <<MSG
+
+ngx_chat is up (state in $RUNDIR).
 
 In the browser: open http://127.0.0.1:$HTTP_PORT/, choose Sign up, and pick
 a user name and a password (8 characters or more). Sign up a second user
@@ -266,7 +274,6 @@ instead", or CHATCTL_TOKEN=... for chatctl):
 
 Press Ctrl-C to stop everything.
 MSG
-    trap 'echo; do_down; exit 0' INT TERM
     while pid_alive "$(nginx_pid)"; do
         sleep 1
     done
