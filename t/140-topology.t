@@ -22,11 +22,20 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use CPAN::Meta::YAML;
 use ChatTest;
-use ChatTest::Env qw($ROOT $MODULE $NGINX tmpdir command_line);
+use ChatTest::Env qw($ROOT $MODULE $NGINX tmpdir command_line
+                     world_enterable);
 use ChatTest::Accounts qw(accounts_key auth claims_of new_user);
 use ChatTest::Prom qw(prom_scrape prom_num);
 
 my $GATEWAY = "$ROOT/docker/chat-gateway";
+
+# the template's workers run as nginx's default user, as in the image:
+# a checkout they cannot enter (root's home) serves a copy of web/
+my $WEB = "$ROOT/web";
+if (!world_enterable($WEB)) {
+    $WEB = tmpdir() . '/web';
+    system('cp', '-R', "$ROOT/web", $WEB) == 0 or die "cp web: $?";
+}
 my $EXTERNAL = $ENV{CHAT_TOPOLOGY_URLS};
 
 # docker/chat-gateway render with the given CHAT_ variables alone (the
@@ -110,7 +119,7 @@ isnt $svc->{gw1}{ports}[0], $svc->{gw2}{ports}[0], 'two host ports';
                       CHAT_LISTEN => '127.0.0.1:' . free_port(),
                       CHAT_STATE => $st, CHAT_ERROR_LOG => "$st/error.log",
                       CHAT_ACCESS_LOG => "$st/access.log",
-                      CHAT_WEB => "$ROOT/web");
+                      CHAT_WEB => $WEB);
     open my $f, '>', "$st/nginx.conf" or die $!;
     print $f $conf;
     close $f;
@@ -139,7 +148,7 @@ if ($EXTERNAL) {
                 CHAT_ACCOUNTS_KEY => accounts_key(),
                 CHAT_STATE => $n->dir, CHAT_ERROR_LOG => $n->dir . '/error.log',
                 CHAT_ACCESS_LOG => $n->dir . '/access.log',
-                CHAT_WEB => "$ROOT/web");
+                CHAT_WEB => $WEB);
             die "placeholders left: $1\n" if $c =~ /(@\w+@)/;
             return $c;
         })
