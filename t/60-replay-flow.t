@@ -18,9 +18,10 @@ my $n = 500;
 my $s = login($ng, 'sender');
 
 # sends in pipelined bursts of $burst (default 100); while readers are
-# joined, bursts stay well inside their 64 KiB queues
+# joined, bursts stay well inside their 64 KiB queues.  $after->(acks of
+# the burst), when given, runs after each burst.
 sub send_n {
-    my ($count, $tag, $burst) = @_;
+    my ($count, $tag, $burst, $after) = @_;
     $burst //= 100;
     my @all;
     for (my $i = 1; $i <= $count; $i += $burst) {
@@ -29,6 +30,7 @@ sub send_n {
             body => "$tag$_ $body" } } $i .. $last], 20);
         die "send failed" if grep { !$_ || $_->{type} ne 'ok' } @r;
         push @all, @r;
+        $after->(@r) if $after;
     }
     return @all;
 }
@@ -75,7 +77,18 @@ is $r->request({ type => 'ping' })->{type}, 'pong', 'and still served';
 my $r2 = login($ng, 'reader2');
 my $id2 = next_id();
 $r2->send_json({ type => 'join', room => $room, since => 300, id => $id2 });
-my @more = send_n(100, 'busy', 10);
+# a reader that reads: once its replay is out and it is live, the next
+# burst waits until it has the last one (the test's own process is the
+# reader, and a loaded machine may starve it past a 64 KiB queue)
+my @more = send_n(100, 'busy', 10, sub {
+    my $seq = $_[-1]{seq};
+    ChatTest::run_loop(sub {
+        my @q = @{ $r2->{queue} };
+        !grep({ ($_->{id} // '') eq $id2 } @q)
+            || grep { ($_->{type} // '') eq 'message'
+                      && ($_->{seq} // 0) >= $seq } @q;
+    }, 20);
+});
 my @f2 = $r2->recv_until(sub { ($_->{id} // '') eq $id2 }, 30);
 my $reply2 = pop @f2;
 is $reply2 && $reply2->{type}, 'ok', 'a join during sends succeeds';
