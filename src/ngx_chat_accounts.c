@@ -18,6 +18,7 @@
 #include "ngx_chat.h"
 #include "ngx_chat_accounts.h"
 #include "ngx_chat_users_int.h"
+#include "ngx_chat_metrics.h"
 
 
 /* room for the numbers of a statement's parameters */
@@ -49,6 +50,7 @@ static void ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res);
 static void ngx_chat_accounts_end(ngx_chat_op_t *op, const char *user,
     const char *sid, const char *refusal);
 static const char *ngx_chat_accounts_value(PGresult *res, int col);
+static void ngx_chat_accounts_log_user(ngx_chat_op_t *op, const char *user);
 
 
 static const char  ngx_chat_accounts_register_sql[] =
@@ -119,6 +121,8 @@ ngx_chat_accounts_registered(void *data, PGresult *res, ngx_uint_t status)
 
     ngx_log_error(NGX_LOG_NOTICE, op->http->connection->log, 0,
                   "chat: account \"%s\" registered", op->user);
+
+    ngx_chat_accounts_log_user(op, op->user);
 
     ngx_chat_json_init(&j, 96);
     ngx_chat_json_kv_str(&j, "user", op->user, op->user_len);
@@ -407,6 +411,8 @@ ngx_chat_accounts_issue(ngx_chat_op_t *op, PGresult *res)
                   "chat: tokens issued to \"%s\" (session %s)", spec.sub,
                   jti);
 
+    ngx_chat_accounts_log_user(op, spec.sub);
+
     ngx_chat_json_init(&j, 256 + ngx_strlen(token));
     ngx_chat_json_kv_str(&j, "access_token", token, ngx_strlen(token));
     ngx_chat_json_kv_int(&j, "expires_at", spec.exp);
@@ -475,4 +481,31 @@ static const char *
 ngx_chat_accounts_value(PGresult *res, int col)
 {
     return PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
+}
+
+
+/*
+ * $chat_user of a call that authenticated by password or refresh token:
+ * a copy, since the result it comes from is freed before the log phase
+ */
+static void
+ngx_chat_accounts_log_user(ngx_chat_op_t *op, const char *user)
+{
+    size_t   len;
+    u_char  *copy;
+
+    if (op->http == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(user);
+
+    copy = ngx_pnalloc(op->http->pool, len + 1);
+    if (copy == NULL) {
+        return;
+    }
+
+    *ngx_cpymem(copy, user, len) = '\0';
+
+    ngx_chat_metrics_api_user(op->http, (const char *) copy);
 }

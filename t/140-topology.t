@@ -238,6 +238,16 @@ if (!$EXTERNAL) {
                  401, 'unauthenticated', 'and presented again on gw2: reuse');
     is api($gw[0], GET => '/rooms', token => $f->{json}{access_token})
         ->{status}, 401, 'which revoked the session on gw1 too';
+    unless ($EXTERNAL) {
+        for ([0, 'register', 201], [1, 'login', 200], [0, 'refresh', 200]) {
+            my ($i, $call, $status) = @$_;
+            ok wait_until(sub {
+                open my $lf, '<', $gw[$i]->dir . '/access.log' or return 0;
+                grep { m{"POST /chat/api/auth/$call [^"]*","status":$status,.*"user":"\Q$u\E"} }
+                    <$lf>;
+            }, 10), "gw@{[$i + 1]}'s access log: the $call with its user";
+        }
+    }
 }
 
 # ---- metrics and the JSON access log of the template
