@@ -103,7 +103,7 @@ sub scenario {
     run_loop(sub { !grep { !$_->joined_all } @recv }, 20)
         or die "$name: the receivers did not join\n";
     my @act = (
-        (map { Chaos::Actors->new(%common, kind => 'sender',
+        (map { Chaos::Actors->new(%common, kind => 'sender', window => 3,
                                    user => "send$_") } 1 .. 4),
         Chaos::Actors->new(%common, kind => 'rest', user => 'rest1',
                            pace => 0.15),
@@ -190,12 +190,15 @@ sub report {
         . "storage %d (stored unacknowledged %d)\n",
         @$f{qw(attempted acknowledged lost dup_storage stored_unacked)};
     printf "edits %d/%d, deletes %d/%d, moderation %d/%d "
-        . "(acknowledged/attempted); rooms' final rev %s\n",
+        . "(acknowledged/attempted), edits and deletes lost %d; rooms' "
+        . "final rev %s\n",
         $ed->{acknowledged} // 0, $ed->{attempted} // 0,
         $de->{acknowledged} // 0, $de->{attempted} // 0,
-        $mo->{acknowledged} // 0, $mo->{attempted} // 0, $rev;
-    printf "storage gaps %d, worker crashes %d, stalls %d, reconnects %d, "
-        . "drained in %.1f s\n", $f->{storage_gaps}, $f->{crashes},
+        $mo->{acknowledged} // 0, $mo->{attempted} // 0,
+        $f->{changes_lost}, $rev;
+    printf "sends out of order %d, storage gaps %d, worker crashes %d, "
+        . "stalls %d, reconnects %d, drained in %.1f s\n",
+        $f->{out_of_order}, $f->{storage_gaps}, $f->{crashes},
         $f->{stuck}, $i->{reconnects}, $i->{drain};
     my $retries = $log->{retries} // {};
     printf "retries: %s\n", join(', ', map { "$_ $retries->{$_}" }
@@ -204,6 +207,7 @@ sub report {
         'delivered', 'duplicated', 'reordered', 'unfilled gaps',
         'unexpected', 'final state', 'truncated';
     my $bad = $f->{lost} + $f->{dup_storage} + $f->{storage_gaps}
+        + $f->{out_of_order} + $f->{changes_lost}
         + $f->{crashes} + $f->{stuck} + $f->{ack_conflicts};
     for my $who (sort keys %{ $f->{receivers} }) {
         my $t = $f->{receivers}{$who};

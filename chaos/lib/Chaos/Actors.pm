@@ -41,12 +41,16 @@ sub ua {
 
 sub loop { Mojo::IOLoop->singleton }
 
+# (the actor is $a in this file: sort's own variables by their full name)
+sub by_number { $Chaos::Actors::a <=> $Chaos::Actors::b }
+
 # Chaos::Actors->new(kind => 'sender', user => 'u1', hosts => [$ng, ...],
 #                    rooms => [...], log => $log, tag => 'scenario')
 sub new {
     my ($class, %o) = @_;
     my $a = bless { %o, seq => 0, reconnects => 0, stalls => 0,
-                    pending => undef, conn => undef, stopped => 0 }, $class;
+                    ops => {}, conn => undef, stopped => 0 }, $class;
+    $a->{window} //= 1;
     $a->{token} = token(sub => $a->{user}, ttl => 86400);
     $a->{host} = int rand @{ $a->{hosts} };
     if ($a->{kind} eq 'receiver') {
@@ -64,14 +68,16 @@ sub start {
         $a->connect;
         $a->{ping} = loop->recurring(1 => sub { $a->watchdog });
     }
-    $a->next_op if $a->{kind} ne 'receiver';
+    if ($a->{kind} ne 'receiver') {
+        $a->next_op for 1 .. $a->{window};
+    }
     return $a;
 }
 
-# the draining phase: no new operation; the pending one is finished
+# the draining phase: no new operation; those in flight are finished
 sub stop_new { $_[0]{stopped} = 1 }
 
-sub idle { !$_[0]{pending} }
+sub idle { !%{ $_[0]{ops} } }
 
 sub shutdown {
     my $a = shift;
@@ -168,7 +174,11 @@ sub frame {
     my $type = $m->{type} // '';
     if ($type eq 'welcome') {
         $a->{welcomed} = 1;
-        $a->{kind} eq 'receiver' ? $a->join_all : $a->resend;
+        if ($a->{kind} eq 'receiver') {
+            $a->join_all;
+        } else {
+            $a->resend($_) for sort by_number keys %{ $a->{ops} };
+        }
         return;
     }
     return $a->receiver_frame($m) if $a->{kind} eq 'receiver';
@@ -177,18 +187,26 @@ sub frame {
 
 # ---- operations (senders, REST senders, the moderator) -----------------
 
+# a new operation soon, while fewer than the window are in flight
 sub next_op {
     my $a = shift;
-    return if $a->{dead};
-    delete $a->{pending};
-    return if $a->{stopped};
+    return if $a->{dead} || $a->{stopped};
     my $delay = $a->{pace} // 0.05;
     loop->timer($delay * (0.5 + rand) => sub {
-        return if $a->{stopped} || $a->{dead} || $a->{pending};
-        $a->{pending} = $a->new_op;
-        $a->{pending}{attempts} = 0;
-        $a->resend;
+        return if $a->{stopped} || $a->{dead}
+            || keys %{ $a->{ops} } >= $a->{window};
+        my $op = $a->new_op;
+        $op->{n} = ++$a->{opn};
+        $op->{attempts} = 0;
+        $a->{ops}{ $op->{n} } = $op;
+        $a->resend($op->{n});
     });
+}
+
+sub current {
+    my ($a, $op) = @_;
+    my $cur = $a->{ops}{ $op->{n} };
+    return $cur && $cur == $op;
 }
 
 sub new_op {
@@ -241,10 +259,10 @@ sub moderation_op {
     return { kind => 'moderation', rest => $steps[$k] };
 }
 
-# (re)sends the pending operation, with a new request id
+# (re)sends an operation in flight, with a new request id
 sub resend {
-    my $a = shift;
-    my $op = $a->{pending} or return;
+    my ($a, $n) = @_;
+    my $op = $a->{ops}{$n} or return;
     return if $a->{dead};
     $op->{attempts}++;
     if ($a->{kind} ne 'sender') {
@@ -253,12 +271,13 @@ sub resend {
     return unless $a->{conn} && $a->{welcomed};
     my $id = sprintf 'r%d', ++$a->{reqid};
     $op->{ids}{$id} = 1;
+    $op->{gen_sent} = $a->{gen};
+    $a->{byid}{$id} = $op;
     $a->send_frame({ %{ $op->{frame} }, id => $id });
     my $gen = $a->{gen};
     loop->remove($op->{timer}) if $op->{timer};
     $op->{timer} = loop->timer($STALL => sub {
-        return unless $a->{pending} && $a->{pending} == $op
-            && $op->{ids}{$id} && $gen == $a->{gen};
+        return unless $a->current($op) && $gen == $a->{gen};
         $a->{stalls}++;
         push @{ $a->{log}{stall_notes} },
             "$a->{user}: no answer to $op->{kind} in ${STALL}s";
@@ -268,8 +287,8 @@ sub resend {
 
 sub reply {
     my ($a, $m) = @_;
-    my $op = $a->{pending};
-    return unless $op && $op->{ids}{ $m->{id} };
+    my $op = delete $a->{byid}{ $m->{id} };
+    return unless $op && $a->current($op);
     my $type = $m->{type} // '';
     if ($type eq 'error') {
         return $a->retry_later($op, $m->{code}, $m->{retry_after});
@@ -295,13 +314,15 @@ sub retry_later {
     my $wait = $after ? $after : 0.1 + rand 0.3;
     my $gen = $a->{gen};
     $op->{timer} = loop->timer($wait => sub {
-        $a->resend if $a->{pending} && $a->{pending} == $op;
+        $a->resend($op->{n}) if $a->current($op);
     });
 }
 
 sub done {
     my ($a, $op, $m) = @_;
     loop->remove($op->{timer}) if $op->{timer};
+    delete $a->{ops}{ $op->{n} };
+    delete $a->{byid}{$_} for keys %{ $op->{ids} // {} };
     my $log = $a->{log};
     if ($m && $op->{kind} eq 'send') {
         my $s = $log->{sends}{ $op->{cmid} };
@@ -312,13 +333,22 @@ sub done {
         }
         $s->{acked} = { seq => $m->{seq}, msg_id => $m->{msg_id} };
         $s->{attempts} = $op->{attempts};
-        push @{ $log->{own}{ $a->{user} } },
-            { cmid => $op->{cmid}, room => $op->{room}, seq => $m->{seq} }
-            if $a->{kind} eq 'sender';
+        if ($a->{kind} eq 'sender') {
+            push @{ $log->{own}{ $a->{user} } },
+                { cmid => $op->{cmid}, room => $op->{room},
+                  seq => $m->{seq} };
+            # sends of one connection are committed in the order sent
+            push @{ $log->{conn_order}{"$a->{user} $op->{gen_sent} "
+                                       . $op->{room}} },
+                [$op->{n}, $m->{seq}, $op->{cmid}]
+                if $op->{attempts} == 1;
+        }
     } elsif ($m) {
         $log->{ $op->{kind} eq 'edit' ? 'edits'
                : $op->{kind} eq 'delete' ? 'deletes' : 'moderation' }
             {acknowledged}++;
+        push @{ $log->{changes} }, { %{ $op->{frame} }, rev => $m->{rev} }
+            if $op->{frame};
     }
     $a->next_op;
 }
@@ -339,7 +369,7 @@ sub rest_attempt {
         => ($body ? (json => $body) : ()));
     ua()->start($tx => sub {
         my (undef, $tx) = @_;
-        return unless $a->{pending} && $a->{pending} == $op;
+        return unless $a->current($op);
         my $res = $tx->res;
         my $code = $res->code // 0;
         my $j = eval { decode_json($res->body) } if length($res->body // '');

@@ -43,9 +43,11 @@ sub figures {
     my ($log, $receivers, $st) = @_;
     my (%f, @notes);
     my %by_rev;         # room -> rev -> stored message
+    my %by_seq;         # room -> seq -> stored message
     my %by_cmid;        # cmid -> [stored messages]
     for my $m (@{ $st->{messages} }) {
         $by_rev{ $m->{room} }{ $m->{rev} } = $m;
+        $by_seq{ $m->{room} }{ $m->{seq} } = $m;
         push @{ $by_cmid{ $m->{client_msg_id} } }, $m
             if defined $m->{client_msg_id};
     }
@@ -74,6 +76,34 @@ sub figures {
         } elsif (@rows) {
             $f{stored_unacked}++;
         }
+    }
+    # sends of one connection, answered at their first attempt, in the
+    # order they were sent
+    $f{out_of_order} = 0;
+    for my $k (sort keys %{ $log->{conn_order} // {} }) {
+        my @s = sort { $a->[0] <=> $b->[0] } @{ $log->{conn_order}{$k} };
+        for my $i (1 .. $#s) {
+            next if $s[$i][1] > $s[$i - 1][1];
+            $f{out_of_order}++;
+            push @notes, "$s[$i][2] sent after $s[$i - 1][2] on one "
+                . "connection, committed before it";
+        }
+    }
+    # edits and deletes acknowledged: stored at the rev answered
+    $f{changes_lost} = 0;
+    for my $c (@{ $log->{changes} // [] }) {
+        my $m = $by_seq{ $c->{room} }{ $c->{seq} };
+        my $ev = $st->{events}{ $c->{room} }{ $c->{rev} // 0 };
+        my $e = $ev ? $ev->{event} : {};
+        my $want = $c->{type} eq 'edit' ? 'edited' : 'deleted';
+        my $ok = $m && ($e->{type} // '') eq $want
+            && ($e->{seq} // 0) == $c->{seq}
+            && ($c->{type} eq 'delete' ? $m->{deleted}
+                : $e->{deleted} || ($e->{body} // '') eq $c->{body});
+        next if $ok;
+        $f{changes_lost}++;
+        push @notes, "$c->{type} of $c->{room} seq $c->{seq} acknowledged "
+            . 'with rev ' . ($c->{rev} // 'none') . ', not stored so';
     }
     # the storage itself: every rev from 1 to the room's last, once
     $f{storage_gaps} = 0;
