@@ -35,7 +35,7 @@ my @SCENARIOS = (
     [reload => 'nginx reload, repeatedly'],
     [redis  => 'Redis restarts'],
     [pg     => 'PostgreSQL stop -m immediate, then start'],
-    [all    => 'all of these at once'],
+    [all    => 'all of these at once, receivers hopping too'],
     [hop    => 'receivers hopping between hosts while Redis is down'],
 );
 my %KNOWN = map { $_->[0] => $_->[1] } @SCENARIOS;
@@ -116,7 +116,7 @@ sub scenario {
     my $child = Chaos::Faults::start($name, $SECONDS,
         { hosts => \@hosts, redis => $redis, pg => $pg, file => $file });
     my $end = time + $SECONDS;
-    my $hop = $name eq 'hop'
+    my $hop = $name eq 'hop' || $name eq 'all'
         ? Mojo::IOLoop->recurring(0.5 => sub { $recv[rand @recv]->hop })
         : undef;
     run_loop(sub {
@@ -187,8 +187,10 @@ sub report {
     my $de = $log->{deletes} // {};
     my $mo = $log->{moderation} // {};
     printf "sends: attempted %d, acknowledged %d, lost %d, duplicated in "
-        . "storage %d (stored unacknowledged %d)\n",
-        @$f{qw(attempted acknowledged lost dup_storage stored_unacked)};
+        . "storage %d (stored unacknowledged %d; acknowledged again, the "
+        . "same, %d)\n",
+        @$f{qw(attempted acknowledged lost dup_storage stored_unacked)},
+        $log->{acked_again} // 0;
     printf "edits %d/%d, deletes %d/%d, moderation %d/%d "
         . "(acknowledged/attempted), edits and deletes lost %d; rooms' "
         . "final rev %s\n",

@@ -325,14 +325,8 @@ sub done {
     delete $a->{byid}{$_} for keys %{ $op->{ids} // {} };
     my $log = $a->{log};
     if ($m && $op->{kind} eq 'send') {
-        my $s = $log->{sends}{ $op->{cmid} };
-        if ($s->{acked} && ($s->{acked}{seq} != $m->{seq}
-                            || $s->{acked}{msg_id} != $m->{msg_id})) {
-            push @{ $log->{ack_conflicts} }, "$op->{cmid}: acked twice, "
-                . "seq $s->{acked}{seq} then $m->{seq}";
-        }
-        $s->{acked} = { seq => $m->{seq}, msg_id => $m->{msg_id} };
-        $s->{attempts} = $op->{attempts};
+        ack_send($log, $op->{cmid}, $m);
+        $log->{sends}{ $op->{cmid} }{attempts} = $op->{attempts};
         if ($a->{kind} eq 'sender') {
             push @{ $log->{own}{ $a->{user} } },
                 { cmid => $op->{cmid}, room => $op->{room},
@@ -353,8 +347,31 @@ sub done {
     $a->next_op;
 }
 
+# every acknowledgement of a client_msg_id names the same message
+sub ack_send {
+    my ($log, $cmid, $m) = @_;
+    my $s = $log->{sends}{$cmid};
+    if ($s->{acked} && ($s->{acked}{seq} != $m->{seq}
+                        || $s->{acked}{msg_id} != $m->{msg_id})) {
+        push @{ $log->{ack_conflicts} }, "$cmid: acknowledged as seq "
+            . "$s->{acked}{seq}, then as seq $m->{seq}";
+    } elsif ($s->{acked}) {
+        $log->{acked_again}++;
+    }
+    $s->{acked} = { seq => $m->{seq}, msg_id => $m->{msg_id} };
+}
+
+# a REST send goes to every host at once (the same client_msg_id racing
+# itself on two hosts); other calls to one host
 sub rest_attempt {
     my ($a, $op) = @_;
+    my @to = $op->{kind} eq 'send' ? (0 .. $#{ $a->{hosts} })
+                                   : (int rand @{ $a->{hosts} });
+    $a->rest_call($op, $_) for @to;
+}
+
+sub rest_call {
+    my ($a, $op, $host) = @_;
     my ($method, $path, $body);
     if ($op->{kind} eq 'send') {
         ($method, $path) = ('POST', "/rooms/$op->{room}/messages");
@@ -363,16 +380,21 @@ sub rest_attempt {
     } else {
         ($method, $path, $body) = @{ $op->{rest} };
     }
-    $a->{host} = int rand @{ $a->{hosts} };
+    $a->{host} = $host;
     my $tx = ua()->build_tx($method => $a->url($path)
         => { Authorization => "Bearer $a->{token}" }
         => ($body ? (json => $body) : ()));
     ua()->start($tx => sub {
         my (undef, $tx) = @_;
-        return unless $a->current($op);
         my $res = $tx->res;
         my $code = $res->code // 0;
         my $j = eval { decode_json($res->body) } if length($res->body // '');
+        if (!$a->current($op)) {
+            # the other host answered first
+            ack_send($a->{log}, $op->{cmid}, $j)
+                if $code == 201 && $op->{kind} eq 'send';
+            return;
+        }
         if ($code =~ /^20[014]$/) {
             return $a->done($op, $op->{kind} eq 'send' ? $j : {});
         }
