@@ -63,11 +63,11 @@ sub inject {
         kill 'HUP', $ng->pid;
     } elsif ($f eq 'redis') {
         $c->{redis}->stop;
-        sleep 0.3 + rand 1;
+        sleep 0.5 + rand 2;
         $c->{redis}->start;
     } elsif ($f eq 'pg') {
         $c->{pg}->stop('immediate');
-        sleep 0.3 + rand 1;
+        sleep 0.5 + rand 2.5;
         $c->{pg}->start;
     } elsif ($f eq 'hop') {
         $c->{redis}->stop;
