@@ -71,13 +71,15 @@ printf "chaos: hosts on ports %s, Redis %d, PostgreSQL %d; %d s per "
     $pg->port, $SECONDS;
 
 my $failed = 0;
-my @tables;
+my @summary;
 for my $name (@run) {
     my ($f, $notes, $info) = scenario($name);
     my $bad = report($name, $f, $notes, $info);
+    push @summary, [$name, $f, $bad];
     $failed ||= $bad;
 }
 $_->stop(quiet => 1) for @hosts;
+summary(@summary);
 printf "chaos: %s in %d s\n", $failed ? 'FAILED' : 'every figure that must '
     . 'be 0 is 0', time - $t0;
 exit($failed ? 1 : 0);
@@ -163,6 +165,28 @@ sub scenario {
                 rooms => $st->{rooms},
                 reconnects => sum0(map { $_->{reconnects} } @recv, @act));
     return ($f, $notes, \%info);
+}
+
+# one line per scenario; the receivers' figures summed over the four
+# (delivered: each receiver's)
+sub summary {
+    my @rows = @_;
+    my @k = qw(duplicated reordered gaps unexpected final truncated);
+    print "\nscenario  attempted  acked  lost  dup-stored  changes-lost"
+        . "  delivered  dup  reord  gaps  unexp  final  trunc  verdict\n";
+    for my $row (@rows) {
+        my ($name, $f, $bad) = @$row;
+        my @r = values %{ $f->{receivers} };
+        my %sum;
+        for my $t (@r) { $sum{$_} += $t->{$_} for @k }
+        my %d = map { $_->{delivered} => 1 } @r;
+        printf "%-8s %10d %6d %5d %11d %13d %10s %4d %6d %5d %6d %6d %6d"
+            . "  %s\n",
+            $name, @$f{qw(attempted acknowledged lost dup_storage
+                          changes_lost)},
+            join('/', sort { $a <=> $b } keys %d),
+            @sum{@k[0 .. 5]}, $bad ? 'FAIL' : 'ok';
+    }
 }
 
 sub wait_healthy {
