@@ -135,6 +135,16 @@ sub scenario {
     $_->stop_new for @act;
     my $drained = run_loop(sub { !grep { !$_->idle } @act }, 60);
     my $t_drain = time - $t_faults;
+    # live: without rejoining, every receiver reaches the rooms' last rev
+    # (a gap is filled, a worker delivers again after the faults)
+    my $last = Chaos::Check::storage($pg->conninfo, \@rooms)->{rooms};
+    my $behind = sub {
+        grep { my $r = $_; grep { $r->{rooms_state}{$_}{last} < $last->{$_} }
+                                keys %$last } @recv;
+    };
+    run_loop(sub { !$behind->() }, 15);
+    my @behind = $behind->();
+    my $t_live = time - $t_faults;
     # catch-up: each receiver rejoins with since_rev
     for my $r (@recv) {
         $r->{host} = ($r->{host} + 1) % @hosts;
@@ -150,6 +160,9 @@ sub scenario {
         unless $drained;
     push @$notes, "the receivers could not rejoin within 60 s"
         unless $caught;
+    push @$notes, map { "$_->{user} did not reach the last rev live in "
+                        . '15 s' } @behind;
+    $f->{behind} = @behind;
     push @$notes, "faults: $faults->{error}" if $faults->{error};
     my @crash = map { $_->crashes } @hosts;
     my @signalled = grep { !/signal 9\b/ } @crash;
@@ -162,6 +175,7 @@ sub scenario {
     push @$notes, map { "refused: $_" } @{ $log->{refused} // [] };
     $f->{ack_conflicts} = @{ $log->{ack_conflicts} // [] };
     my %info = (faults => $faults, log => $log, drain => $t_drain,
+                live => $t_live,
                 rooms => $st->{rooms},
                 reconnects => sum0(map { $_->{reconnects} } @recv, @act));
     return ($f, $notes, \%info);
@@ -173,7 +187,8 @@ sub summary {
     my @rows = @_;
     my @k = qw(duplicated reordered gaps unexpected final truncated);
     print "\nscenario  attempted  acked  lost  dup-stored  changes-lost"
-        . "  delivered  dup  reord  gaps  unexp  final  trunc  verdict\n";
+        . "  delivered  dup  reord  gaps  unexp  final  trunc  behind"
+        . "  verdict\n";
     for my $row (@rows) {
         my ($name, $f, $bad) = @$row;
         my @r = values %{ $f->{receivers} };
@@ -181,11 +196,11 @@ sub summary {
         for my $t (@r) { $sum{$_} += $t->{$_} for @k }
         my %d = map { $_->{delivered} => 1 } @r;
         printf "%-8s %10d %6d %5d %11d %13d %10s %4d %6d %5d %6d %6d %6d"
-            . "  %s\n",
+            . " %7d  %s\n",
             $name, @$f{qw(attempted acknowledged lost dup_storage
                           changes_lost)},
             join('/', sort { $a <=> $b } keys %d),
-            @sum{@k[0 .. 5]}, $bad ? 'FAIL' : 'ok';
+            @sum{@k}, $f->{behind}, $bad ? 'FAIL' : 'ok';
     }
 }
 
@@ -223,9 +238,11 @@ sub report {
         $mo->{acknowledged} // 0, $mo->{attempted} // 0,
         $f->{changes_lost}, $rev;
     printf "sends out of order %d, storage gaps %d, worker crashes %d, "
-        . "stalls %d, reconnects %d, drained in %.1f s\n",
+        . "stalls %d, receivers behind %d, reconnects %d, drained in %.1f s, "
+        . "live receivers at the last rev in %.1f s\n",
         $f->{out_of_order}, $f->{storage_gaps}, $f->{crashes},
-        $f->{stuck}, $i->{reconnects}, $i->{drain};
+        $f->{stuck}, $f->{behind}, $i->{reconnects}, $i->{drain},
+        $i->{live};
     my $retries = $log->{retries} // {};
     printf "retries: %s\n", join(', ', map { "$_ $retries->{$_}" }
                                        sort keys %$retries) || 'none';
@@ -233,7 +250,7 @@ sub report {
         'delivered', 'duplicated', 'reordered', 'unfilled gaps',
         'unexpected', 'final state', 'truncated';
     my $bad = $f->{lost} + $f->{dup_storage} + $f->{storage_gaps}
-        + $f->{out_of_order} + $f->{changes_lost}
+        + $f->{out_of_order} + $f->{changes_lost} + $f->{behind}
         + $f->{crashes} + $f->{stuck} + $f->{ack_conflicts};
     for my $who (sort keys %{ $f->{receivers} }) {
         my $t = $f->{receivers}{$who};
