@@ -164,6 +164,7 @@ sub scenario {
                         . '15 s' } @behind;
     $f->{behind} = @behind;
     push @$notes, "faults: $faults->{error}" if $faults->{error};
+    $f->{fault_errors} = $faults->{error} ? 1 : 0;
     my @crash = map { $_->crashes } @hosts;
     my @signalled = grep { !/signal 9\b/ } @crash;
     push @$notes, @signalled;
@@ -251,6 +252,7 @@ sub report {
         'unexpected', 'final state', 'truncated';
     my $bad = $f->{lost} + $f->{dup_storage} + $f->{storage_gaps}
         + $f->{out_of_order} + $f->{changes_lost} + $f->{behind}
+        + $f->{fault_errors}
         + $f->{crashes} + $f->{stuck} + $f->{ack_conflicts};
     for my $who (sort keys %{ $f->{receivers} }) {
         my $t = $f->{receivers}{$who};

@@ -37,7 +37,9 @@ sub start {
             my $file = "$ctx->{file}.$f";
             my $k = fork // die "fork: $!";
             if (!$k) {
-                run($f, $seconds, { %$ctx, file => $file });
+                # the one that waits for them all recovers the backends:
+                # not one of them while another has PostgreSQL stopped
+                run($f, $seconds, { %$ctx, file => $file }, 1);
             }
             $kid{$k} = $file;
         }
@@ -54,7 +56,7 @@ sub start {
 
 # the child of one kind of fault: injects it until the time is up
 sub run {
-    my ($name, $seconds, $ctx) = @_;
+    my ($name, $seconds, $ctx, $no_recover) = @_;
     my %n;
     my $ok = eval {
         srand($$ ^ time);
@@ -66,8 +68,8 @@ sub run {
         }
         1;
     };
-    $n{error} = $@ unless $ok;
-    recover($ctx);
+    ($n{error} = $@) =~ s/\s*\n\s*/ | /g unless $ok;
+    recover($ctx) unless $no_recover;
     finish($ctx->{file}, \%n);
 }
 
