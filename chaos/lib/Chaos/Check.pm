@@ -193,7 +193,8 @@ sub unexpected {
     # an edit of a message deleted since is stored without its body
     return undef if $e->{type} eq 'edited' && $stored->{deleted};
     for my $k (sort keys %$stored) {
-        return "$k differs from storage" if _text($e->{$k}) ne _text($stored->{$k});
+        return "$k differs from storage"
+            if _text($e->{$k}) ne _text($stored->{$k});
     }
     for my $k (sort keys %$e) {
         return "$k not in storage" unless exists $stored->{$k};
