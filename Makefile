@@ -138,3 +138,10 @@ bench-detail: all
 clean:
 	@if [ -L $(BUILD)/test ]; then rm -rf "$$(readlink -f $(BUILD)/test)"; fi
 	rm -rf $(BUILD)
+
+# the chaos suite (README.md, "Chaos"): minutes, not part of make test;
+# CHAOS_SECONDS of faults per scenario, CHAOS_SCENARIOS to run only some
+CHAOS_SECONDS ?= 20
+.PHONY: chaos
+chaos: all
+	@CHAOS_SECONDS=$(CHAOS_SECONDS) chaos/chaos.pl $(CHAOS_SCENARIOS)
