@@ -8,7 +8,8 @@
  * secret, and a signature of one algorithm under another's name never do.
  *
  * Input: byte 0 picks raw (even) or signed (odd), byte 1 how it is
- * signed; the rest is the token, or header JSON, NUL, claims JSON.
+ * signed; the rest is the token, or header JSON, NUL, claims JSON (the
+ * header is fixed for a signature under another algorithm's name).
  */
 
 #include <string.h>
@@ -164,34 +165,40 @@ signed_token(const uint8_t *data, size_t size, int how)
 {
     int                     rc;
     char                   *token, *p;
-    size_t                  hlen, n;
+    size_t                  n;
     uint8_t                 sig[600];
+    const char             *cross, *h;
     const uint8_t          *nul;
     ngx_chat_jwt_claims_t   claims;
 
     static const char       hs[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    static const char       rs[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+    static const char       es[] = "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
+
+    /* a signature of one algorithm under the name of another */
+    cross = (how == SIGN_RS_AS_ES) ? es
+            : (how == SIGN_ES_AS_RS || how == SIGN_HS_AS_RS) ? rs : NULL;
 
     nul = memchr(data, '\0', size);
-
-    if (nul == NULL) {
-        hlen = sizeof(hs) - 1;
-
-    } else {
-        hlen = nul - data;
-    }
 
     token = malloc(2 * (size + sizeof(hs)) + 1000);
     FUZZ_CHECK(token != NULL, "out of memory");
 
-    if (nul == NULL) {
-        p = token + b64url(token, (const uint8_t *) hs, hlen);
+    if (nul == NULL || cross) {
+        h = cross ? cross : hs;
+        p = token + b64url(token, (const uint8_t *) h, strlen(h));
         *p++ = '.';
+
+    } else {
+        p = token + b64url(token, data, nul - data);
+        *p++ = '.';
+    }
+
+    if (nul == NULL) {
         p += b64url(p, data, size);
 
     } else {
-        p = token + b64url(token, data, hlen);
-        *p++ = '.';
-        p += b64url(p, nul + 1, size - hlen - 1);
+        p += b64url(p, nul + 1, size - (nul - data) - 1);
     }
 
     n = sign(how, token, p - token, sig);
