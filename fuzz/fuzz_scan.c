@@ -1,8 +1,9 @@
 /*
  * The JSON member scanner (src/core/ngx_chat_scan.c) on client text: a
  * member it returns lies inside the input, and when jansson parses the
- * input as an object with unique keys, the scanner finds the same
- * members and their text parses to the same values.
+ * input as an object with unique keys (as the decoder does), the
+ * scanner finds the same members and their text parses to the same
+ * values.
  */
 
 #include <string.h>
@@ -31,8 +32,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(buf != NULL, "out of memory");
     memcpy(buf, data, size);
 
-    root = json_loadb(buf, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                      NULL);
+    /*
+     * as ngx_chat_decode.c parses; it refuses a raw NUL before, which
+     * jansson skips after a number and the scanner does not
+     */
+    root = memchr(buf, '\0', size) ? NULL
+           : json_loadb(buf, size, JSON_REJECT_DUPLICATES, NULL);
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         rc = ngx_chat_scan_member(buf, size, names[i], &v, &vlen);
@@ -50,8 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(rc == (want ? 1 : 0), "scanner and parser disagree");
 
         if (want) {
-            got = json_loadb(v, vlen, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                             NULL);
+            got = json_loadb(v, vlen, JSON_DECODE_ANY, NULL);
             FUZZ_CHECK(got != NULL && json_equal(got, want),
                        "member text differs from the parsed value");
             json_decref(got);
