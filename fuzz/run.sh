@@ -46,7 +46,7 @@ for t in "$@"; do
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/$t.log")
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
-    corp=$(ls "$dir/corpus/$t" "fuzz/corpus/$t" | grep -vc ':$\|^$' || true)
+    corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
     printf '%-8s %12s %8s %6s %7s %7s %s\n' "$t" "${execs:-?}" \
         "${rate:-?}" "${cov:-?}" "${ft:-?}" "$corp" $((after - before))
     if [ "$after" -ne "$before" ]; then

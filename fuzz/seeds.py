@@ -123,8 +123,9 @@ def frames():
 
 
 def utf8():
-    for i, s in enumerate(["", "hello", "\u00e9t\u00e9", "\u20ac", "\U0001f600",
-                           "\ud7ff", "\ue000", "\uffff", "\U0010ffff"]):
+    valid = ["", "hello", "\u00e9t\u00e9", "\u20ac", "\U0001f600", "\ud7ff",
+             "\ue000", "\uffff", "\U0010ffff"]
+    for i, s in enumerate(valid):
         put("utf8", "valid-%d" % i, s.encode("utf-8", "surrogatepass"))
     bad = [b"\x80", b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xe0\x9f\xbf",
            b"\xf0\x80\x80\xaf", b"\xf0\x8f\xbf\xbf", b"\xed\xa0\x80",
