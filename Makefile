@@ -14,7 +14,8 @@ UNIT_CFLAGS := -std=gnu99 -O2 -g $(WARN) -Isrc/core -It/unit
 MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h src/core/*.c \
                src/core/*.h)
 CORE_SRCS   := $(wildcard src/core/*.c)
-UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom
+UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom route \
+               channel
 
 .PHONY: all module tools core-check unit test integration demo up down token bench \
         bench-detail deps clean
@@ -80,6 +81,8 @@ $(BUILD)/unit/test_jwt: src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c \
 $(BUILD)/unit/test_limit: src/core/ngx_chat_limit.c
 $(BUILD)/unit/test_order: src/core/ngx_chat_order.c
 $(BUILD)/unit/test_prom: src/core/ngx_chat_prom.c
+$(BUILD)/unit/test_route: src/core/ngx_chat_route.c
+$(BUILD)/unit/test_channel: src/core/ngx_chat_channel.c
 $(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
 
@@ -97,8 +100,8 @@ core-check:
 	@for f in $(CORE_SRCS); do \
 	    $(CC) $(UNIT_CFLAGS) -fsyntax-only $$f || exit 1; done
 
-unit: core-check $(addprefix $(BUILD)/unit/test_,$(UNIT_TESTS)) \
-    $(BUILD)/chat-token
+unit: core-check fuzz-regress \
+    $(addprefix $(BUILD)/unit/test_,$(UNIT_TESTS)) $(BUILD)/chat-token
 	@for t in $(filter $(BUILD)/unit/%,$^); do \
 	    CHAT_TOKEN=$(BUILD)/chat-token $$t || exit 1; done
 
@@ -145,3 +148,52 @@ CHAOS_SECONDS ?= 20
 .PHONY: chaos
 chaos: all
 	@CHAOS_SECONDS=$(CHAOS_SECONDS) chaos/chaos.pl $(CHAOS_SCENARIOS)
+
+# fuzzing (README.md, "Fuzzing"): fuzz/fuzz_<target>.c, each linked with
+# the src/core files it drives.  `make fuzz` runs each with libFuzzer
+# (clang) for FUZZ_TIME seconds; `make unit` runs each corpus and the
+# reproducers of fuzz/regressions once, built with gcc and fuzz/driver.c.
+FUZZ_TARGETS := frame utf8 decode json jwt route scan channel
+FUZZ_TIME    ?= 60
+FUZZ_CORE_frame  := frame utf8
+FUZZ_CORE_utf8   := utf8
+FUZZ_CORE_decode := decode ids json scan utf8
+FUZZ_CORE_json   := json ids utf8
+FUZZ_CORE_jwt    := jwt ids utf8
+FUZZ_CORE_route  := route
+FUZZ_CORE_scan   := scan
+FUZZ_CORE_channel := channel
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  := -std=gnu99 -O1 -g $(WARN) -Isrc/core -Ifuzz
+FUZZ_LIBS    := -ljwt -ljansson -lcrypto
+FUZZ_HDRS    := $(wildcard fuzz/*.h src/core/*.h)
+
+define FUZZ_template
+$(BUILD)/fuzz/regress/$(1): fuzz/fuzz_$(1).c fuzz/driver.c \
+    $(patsubst %,src/core/ngx_chat_%.c,$(FUZZ_CORE_$(1))) $(FUZZ_HDRS)
+	@mkdir -p $$(@D)
+	$(CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $$@ $$(filter %.c,$$^) $(FUZZ_LIBS)
+
+$(BUILD)/fuzz/bin/$(1): fuzz/fuzz_$(1).c \
+    $(patsubst %,src/core/ngx_chat_%.c,$(FUZZ_CORE_$(1))) $(FUZZ_HDRS)
+	@mkdir -p $$(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $$@ \
+	    $$(filter %.c,$$^) $(FUZZ_LIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_template,$(t))))
+
+.PHONY: fuzz fuzz-regress fuzz-deps
+
+fuzz-regress: $(addprefix $(BUILD)/fuzz/regress/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(BUILD)/fuzz/regress/$$t fuzz/corpus/$$t fuzz/regressions/$$t \
+	    || exit 1; done
+
+fuzz-deps:
+	@fuzz/run.sh --deps
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory \
+	    $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
+	@fuzz/run.sh $(BUILD)/fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)

@@ -13,6 +13,7 @@
 #include "ngx_chat_store.h"
 #include "ngx_chat_members.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_route.h"
 
 
 #define NGX_CHAT_API_BODY_MAX   65536
@@ -288,67 +289,25 @@ static ngx_uint_t
 ngx_chat_api_match(const char *pattern, ngx_str_t *path,
     ngx_chat_api_ctx_t *ctx)
 {
-    u_char      *p, *last, *end;
-    size_t       n;
-    ngx_str_t    seg;
-    const char  *s, *e;
+    ngx_chat_route_caps_t  caps;
 
     ngx_str_null(&ctx->room);
     ngx_str_null(&ctx->user);
     ctx->seq = 0;
 
-    p = path->data;
-    last = path->data + path->len;
-    s = pattern;
-
-    for ( ;; ) {
-        e = strchr(s, '/');
-        if (e == NULL) {
-            e = s + ngx_strlen(s);
-        }
-
-        end = ngx_strlchr(p, last, '/');
-        if (end == NULL) {
-            end = last;
-        }
-
-        n = end - p;
-
-        if (n == 0) {
-            return 0;
-        }
-
-        seg.data = p;
-        seg.len = n;
-
-        if (ngx_strncmp(s, "{room}", 6) == 0) {
-            ctx->room = seg;
-
-        } else if (ngx_strncmp(s, "{user}", 6) == 0) {
-            ctx->user = seg;
-
-        } else if (ngx_strncmp(s, "{seq}", 5) == 0) {
-            ctx->seq = ngx_atoof(p, n);
-
-            if (ctx->seq < 1) {
-                ctx->seq = -1;      /* matched, but invalid */
-            }
-
-        } else if ((size_t) (e - s) != n || ngx_strncmp(p, s, n) != 0) {
-            return 0;
-        }
-
-        if (*e == '\0') {
-            return end == last;
-        }
-
-        if (end == last) {
-            return 0;
-        }
-
-        s = e + 1;
-        p = end + 1;
+    if (!ngx_chat_route_match(pattern, (char *) path->data, path->len,
+                              &caps))
+    {
+        return 0;
     }
+
+    ctx->room.data = (u_char *) caps.room;
+    ctx->room.len = caps.room_len;
+    ctx->user.data = (u_char *) caps.user;
+    ctx->user.len = caps.user_len;
+    ctx->seq = caps.seq;
+
+    return 1;
 }
 
 
@@ -697,9 +656,11 @@ ngx_chat_api_body_call(ngx_http_request_t *r, ngx_chat_api_ctx_t *ctx)
 ngx_uint_t
 ngx_chat_api_has_arg(ngx_http_request_t *r, const char *name)
 {
-    ngx_str_t  v;
+    size_t       len;
+    const char  *v;
 
-    return ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) == NGX_OK;
+    return ngx_chat_query_arg((char *) r->args.data, r->args.len, name,
+                              ngx_strlen(name), &v, &len);
 }
 
 
@@ -708,24 +669,24 @@ ngx_int_t
 ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
     int64_t max, int64_t *value)
 {
-    off_t      n;
-    ngx_str_t  v;
+    ngx_str_t    v;
+    const char  *p;
 
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK) {
+    if (!ngx_chat_query_arg((char *) r->args.data, r->args.len, name,
+                            ngx_strlen(name), &p, &v.len))
+    {
         return NGX_OK;
     }
+
+    v.data = (u_char *) p;
 
     if (ngx_chat_api_unescape(r, &v) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    n = ngx_atoof(v.data, v.len);
-
-    if (n == NGX_ERROR || n < min || n > max) {
+    if (ngx_chat_parse_int((char *) v.data, v.len, min, max, value) != 0) {
         return NGX_ERROR;
     }
-
-    *value = n;
 
     return NGX_OK;
 }
@@ -735,8 +696,7 @@ ngx_chat_api_arg(ngx_http_request_t *r, const char *name, int64_t min,
 ngx_int_t
 ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v)
 {
-    u_char      *d, *p, *last;
-    ngx_int_t    hi, lo;
+    u_char  *d;
 
     if (ngx_strlchr(v->data, v->data + v->len, '%') == NULL) {
         return NGX_OK;
@@ -747,32 +707,13 @@ ngx_chat_api_unescape(ngx_http_request_t *r, ngx_str_t *v)
         return NGX_ERROR;
     }
 
-    p = v->data;
-    last = v->data + v->len;
-    v->data = d;
-
-    while (p < last) {
-        if (*p != '%') {
-            *d++ = *p++;
-            continue;
-        }
-
-        if (last - p < 3) {
-            return NGX_ERROR;
-        }
-
-        hi = ngx_hextoi(p + 1, 1);
-        lo = ngx_hextoi(p + 2, 1);
-
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        *d++ = (u_char) (hi * 16 + lo);
-        p += 3;
+    if (ngx_chat_unescape((char *) v->data, v->len, (char *) d, &v->len)
+        != 0)
+    {
+        return NGX_ERROR;
     }
 
-    v->len = d - v->data;
+    v->data = d;
 
     return NGX_OK;
 }

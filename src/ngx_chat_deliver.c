@@ -15,6 +15,7 @@
 #include "ngx_chat_access.h"
 #include "ngx_chat_sql.h"
 #include "ngx_chat_order.h"
+#include "ngx_chat_channel.h"
 #include "ngx_chat_members.h"
 #include "ngx_chat_metrics.h"
 
@@ -27,17 +28,6 @@
 #define NGX_CHAT_SYNC_ROOMS        1000
 
 
-typedef struct {
-    int64_t               rev;
-    int64_t               seq;
-    const char           *json;
-    const char           *skip;       /* whose connections do not get it */
-    size_t                skip_len;
-} ngx_chat_payload_t;
-
-
-static ngx_int_t ngx_chat_fanout_payload(const char *payload, size_t len,
-    ngx_chat_payload_t *pl);
 static void ngx_chat_fanout_emit_live(ngx_chat_room_t *room,
     ngx_chat_buf_t *b, const char *skip, size_t skip_len);
 static void ngx_chat_room_order(ngx_chat_room_t *room, ngx_chat_order_t *o);
@@ -93,17 +83,17 @@ void
 ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
     const char *payload, size_t payload_len)
 {
-    ngx_chat_buf_t      *b;
-    ngx_chat_room_t     *room;
-    ngx_chat_order_t     o;
-    ngx_chat_payload_t   pl;
+    ngx_chat_buf_t            *b;
+    ngx_chat_room_t           *room;
+    ngx_chat_order_t           o;
+    ngx_chat_channel_event_t   pl;
 
     room = ngx_chat_fanout_room_of(store, id, len);
     if (room == NULL) {
         return;
     }
 
-    if (ngx_chat_fanout_payload(payload, payload_len, &pl) != NGX_OK) {
+    if (ngx_chat_channel_parse(payload, payload_len, &pl) != 0) {
         ngx_log_error(NGX_LOG_WARN, ngx_chat_worker.log, 0,
                       "chat: ignored a malformed event for room \"%*s\"",
                       len, id);
@@ -136,73 +126,6 @@ ngx_chat_fanout_redis_message(ngx_uint_t store, const char *id, size_t len,
     }
 
     ngx_chat_buf_unref(b);
-}
-
-
-/*
- * An event on a room's channel: "<rev> <seq>\n<json>" for a durable one,
- * "0\n<json>" for an ephemeral one, or "0 @<user>\n<json>" for one that
- * the user's own connections do not get (typing).
- */
-static ngx_int_t
-ngx_chat_fanout_payload(const char *payload, size_t len,
-    ngx_chat_payload_t *pl)
-{
-    int64_t      n[2];
-    ngx_uint_t   i;
-    const char  *p, *last, *start;
-
-    p = payload;
-    last = payload + len;
-    n[0] = 0;
-    n[1] = 0;
-    pl->skip = NULL;
-    pl->skip_len = 0;
-
-    for (i = 0; i < 2; i++) {
-
-        if (i == 1 && n[0] == 0 && p < last && *p == '@') {
-            start = ++p;
-
-            while (p < last && *p != '\n') {
-                p++;
-            }
-
-            if (p == last || p == start) {
-                return NGX_ERROR;
-            }
-
-            pl->skip = start;
-            pl->skip_len = p - start;
-            break;
-        }
-
-        start = p;
-
-        while (p < last && *p >= '0' && *p <= '9' && n[i] < INT64_MAX / 10) {
-            n[i] = n[i] * 10 + (*p++ - '0');
-        }
-
-        if (p == start || p == last) {
-            return NGX_ERROR;
-        }
-
-        if (*p == '\n') {
-            break;
-        }
-
-        if (*p != ' ' || i == 1) {
-            return NGX_ERROR;
-        }
-
-        p++;
-    }
-
-    pl->rev = n[0];
-    pl->seq = n[1];
-    pl->json = p + 1;
-
-    return NGX_OK;
 }
 
 

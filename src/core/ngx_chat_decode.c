@@ -332,6 +332,16 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
     d.msg = msg;
 
     /*
+     * A raw NUL byte is never JSON, yet jansson skips one after a number,
+     * where ngx_chat_scan_member() (the id, meta as sent) refuses the text.
+     */
+    if (memchr(buf, '\0', len) != NULL) {
+        *code = NGX_CHAT_BAD_REQUEST;
+        *msg = "NUL byte in JSON text";
+        return -1;
+    }
+
+    /*
      * Duplicate keys are refused: two "room" members could otherwise be
      * read differently by us and by whatever logs or relays the frame.
      * NUL inside strings is refused by jansson by default, so every string

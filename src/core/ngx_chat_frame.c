@@ -229,15 +229,23 @@ static int
 ngx_chat_frame_feed_text(ngx_chat_frame_reader_t *r, uint8_t *p, size_t n,
     size_t *pos, ngx_chat_ws_event_t *ev)
 {
+    uint32_t  st;
+
     *pos += n;
 
     if (!r->in_message && r->payload_got == 0 && n == r->payload_len) {
 
         /* a whole unfragmented text frame: deliver it in place */
 
-        if (!ngx_chat_utf8_valid(p, n)) {
+        /* the same reason as when the frame comes in pieces */
+
+        st = ngx_chat_utf8_feed(NGX_CHAT_UTF8_ACCEPT, p, n);
+
+        if (st != NGX_CHAT_UTF8_ACCEPT) {
             ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
-                                "invalid UTF-8 in text");
+                                st == NGX_CHAT_UTF8_REJECT
+                                ? "invalid UTF-8 in text"
+                                : "truncated UTF-8 in text");
             return ngx_chat_frame_error(r, ev);
         }
 

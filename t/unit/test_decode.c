@@ -621,6 +621,11 @@ test_malformed(void)
     const char          *code, *msg;
     ngx_chat_request_t   r;
     static const char    nul_frame[] = "{\"type\":\"ping\",\"x\":\"a\0b\"}";
+    static const char    nul_num[] =
+        "{\"type\":\"send\",\"id\":1\0,\"room\":\"r\",\"body\":\"x\"}";
+    static const char    nul_num_meta[] =
+        "{\"type\":\"send\",\"id\":1\0,\"room\":\"r\",\"body\":\"x\","
+        "\"meta\":{\"a\":1}}";
 
     expect_err("", "bad_request", NULL);
     expect_err("   ", "bad_request", NULL);
@@ -646,6 +651,15 @@ test_malformed(void)
     expect_err_lim(__LINE__, nul_frame, sizeof(nul_frame) - 1, NULL,
                    "bad_request", NULL);
     expect_err_lim(__LINE__, "{\"type\":\"ping\"}\0", 16, NULL,
+                   "bad_request", NULL);
+
+    /*
+     * a raw NUL after a number: jansson skips it, the member scanner does
+     * not, and "meta" was then "internal" (found by fuzz/fuzz_scan.c)
+     */
+    expect_err_lim(__LINE__, nul_num, sizeof(nul_num) - 1, NULL,
+                   "bad_request", NULL);
+    expect_err_lim(__LINE__, nul_num_meta, sizeof(nul_num_meta) - 1, NULL,
                    "bad_request", NULL);
 
     /* the length bounds the input: no NUL terminator needed */

@@ -1307,6 +1307,51 @@ test_client(void)
 }
 
 
+/*
+ * A text frame that ends inside a UTF-8 sequence fails with the same
+ * reason whether it arrives whole or byte by byte (found by
+ * fuzz/fuzz_frame.c).
+ */
+static void
+test_truncated_reason(void)
+{
+    size_t                   i, used;
+    uint8_t                  in[5];
+    const char              *whole;
+    ngx_chat_ws_event_t      ev;
+    ngx_chat_frame_reader_t  r;
+
+    static const uint8_t     frame[5] = { 0x81, 0x03, 'a', 'b', 0xe0 };
+
+    memcpy(in, frame, sizeof(in));
+    ngx_chat_frame_reader_init_client(&r, 1000, 1000);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in, sizeof(in), &used, &ev)
+               == NGX_CHAT_WS_EV_ERROR && ev.code == 1007,
+               "truncated whole: 1007");
+    whole = ev.reason;
+    ngx_chat_frame_reader_free(&r);
+
+    memcpy(in, frame, sizeof(in));
+    ngx_chat_frame_reader_init_client(&r, 1000, 1000);
+
+    for (i = 0; i < sizeof(in); i++) {
+        if (ngx_chat_frame_reader_feed(&r, in + i, 1, &used, &ev)
+            != NGX_CHAT_WS_EV_NONE)
+        {
+            break;
+        }
+    }
+
+    UNIT_CHECK(ev.type == NGX_CHAT_WS_EV_ERROR && ev.code == 1007
+               && whole != NULL && ev.reason != NULL
+               && strcmp(whole, ev.reason) == 0
+               && strcmp(whole, "truncated UTF-8 in text") == 0,
+               "truncated: the same reason, whole (%s) or bytewise (%s)",
+               whole ? whole : "-", ev.reason ? ev.reason : "-");
+    ngx_chat_frame_reader_free(&r);
+}
+
+
 int
 main(void)
 {
@@ -1319,6 +1364,7 @@ main(void)
     test_control_buffer();
     test_writers();
     test_client();
+    test_truncated_reason();
 
     return UNIT_DONE();
 }
