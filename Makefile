@@ -34,15 +34,22 @@ tools: $(BUILD)/chat-token $(BUILD)/chatctl
 # stock /usr/sbin/nginx loads.  Another source tree (NGINX_SRC=...) is
 # configured --with-compat plus NGINX_CONFIGURE_ARGS.
 $(BUILD)/nginx/objs/Makefile: config
-	rm -rf $(BUILD)/nginx
-	mkdir -p $(BUILD)
-	cp -r $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && bash -c 'NGX_CONF_FLAGS=(--with-compat); \
+	$(call configure_nginx,$(BUILD)/nginx,$(WARN),)
+
+# $(call configure_nginx,DIR,CC_OPT,LD_OPT): a copy of the nginx tree in
+# DIR, configured with the module
+define configure_nginx
+	rm -rf $(1)
+	mkdir -p $(dir $(1))
+	cp -r $(NGINX_SRC) $(1)
+	cd $(1) && bash -c 'NGX_CONF_FLAGS=(--with-compat); \
 	    if [ -f ./conf_flags ]; then . ./conf_flags; fi; ./configure \
 	    "$${NGX_CONF_FLAGS[@]}" $(NGINX_CONFIGURE_ARGS) \
-	    --with-cc-opt="$(WARN)" --add-dynamic-module=$(CURDIR)' \
+	    --with-cc-opt="$(2)" $(if $(3),--with-ld-opt="$(3)") \
+	    --add-dynamic-module=$(CURDIR)' \
 	    > configure.log 2>&1 \
-	    || { tail -30 $(BUILD)/nginx/configure.log; exit 1; }
+	    || { tail -30 $(1)/configure.log; exit 1; }
+endef
 
 $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
@@ -197,3 +204,62 @@ fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory \
 	    $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_TARGETS))
 	@fuzz/run.sh $(BUILD)/fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# ---- sanitizers (README.md, "Sanitizers") ------------------------------
+# The module and the unit tests built with ASan and UBSan in build/asan/;
+# the whole t/ suite against it, nginx started through t/lib/sanitize/nginx
+# (the runtime preloaded); any report fails the run.  test-valgrind: the
+# usual module, nginx under memcheck, on VALGRIND_TESTS.
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+ASAN_BUILD := $(BUILD)/asan
+SAN_DIR     = $(abspath $(TEST_DIR))/sanitizer
+SAN_RUN     = CHAT_TEST_DIR=$(TEST_DIR) CHAT_SANITIZE_DIR=$(SAN_DIR) \
+              CHAT_NGINX=$(CURDIR)/t/lib/sanitize/nginx
+# timing-only tests that cannot hold under the sanitizers (README.md)
+SAN_SKIP   := CHAT_TEST_SANITIZED=1
+VALGRIND_TESTS ?= t/00-handshake.t t/01-auth.t t/02-chat.t t/03-bad-input.t \
+    t/04-rfc6455.t t/05-fanout.t t/06-join-since.t t/08-redis-restart.t \
+    t/09-pg-outage.t t/10-reload.t t/20-history.t t/21-rest-messages.t \
+    t/22-read-cursors.t t/28-join-batch.t t/29-json-errors.t \
+    t/33-rest-body.t t/63-rev.t t/80-dm.t t/85-edit-delete.t t/90-presence.t \
+    t/92-receipts.t t/95-revoke.t t/100-accounts.t t/110-metrics.t
+
+.PHONY: asan test-asan test-valgrind
+
+asan: $(ASAN_BUILD)/ngx_chat_module.so
+
+$(ASAN_BUILD)/nginx/objs/Makefile: config
+	$(call configure_nginx,$(ASAN_BUILD)/nginx,$(WARN) -g $(SAN_FLAGS),\
+	    $(SAN_FLAGS))
+
+$(ASAN_BUILD)/ngx_chat_module.so: $(ASAN_BUILD)/nginx/objs/Makefile \
+    $(MODULE_SRCS)
+	$(MAKE) -s -C $(ASAN_BUILD)/nginx -f objs/Makefile modules
+	cp $(ASAN_BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
+
+$(ASAN_BUILD)/preload.so: t/lib/sanitize/preload.c
+	@mkdir -p $(ASAN_BUILD)
+	$(CC) $(WARN) -O2 -shared -fPIC -o $@ $<
+
+test-asan: deps
+	@$(MAKE) --no-print-directory all asan $(ASAN_BUILD)/preload.so
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) --no-print-directory unit BUILD=$(ASAN_BUILD) \
+	    UNIT_CFLAGS='$(UNIT_CFLAGS) $(SAN_FLAGS)'
+	@rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)
+	@t/lib/backends.sh start $(TEST_DIR)
+	@$(SAN_RUN) CHAT_SANITIZE=asan $(SAN_SKIP) \
+	    CHAT_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_chat_module.so \
+	    prove -r t/; rc=$$?; t/lib/backends.sh stop $(TEST_DIR); \
+	    t/lib/sanitize/scan $(SAN_DIR) || rc=1; exit $$rc
+
+test-valgrind: deps
+	@command -v valgrind >/dev/null || scripts/deps.sh --valgrind
+	@$(MAKE) --no-print-directory all $(ASAN_BUILD)/preload.so
+	@rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)
+	@t/lib/backends.sh start $(TEST_DIR)
+	@$(SAN_RUN) CHAT_SANITIZE=valgrind $(SAN_SKIP) \
+	    CHAT_MODULE=$(CURDIR)/$(BUILD)/ngx_chat_module.so \
+	    prove $(VALGRIND_TESTS); rc=$$?; t/lib/backends.sh stop $(TEST_DIR); \
+	    t/lib/sanitize/scan $(SAN_DIR) || rc=1; exit $$rc

@@ -5,7 +5,7 @@
 # With an option, one group alone, for a stage of docker/Dockerfile (as
 # root; then it stops): --runtime (Debian's nginx, the libraries the module
 # and chat-token load, curl for health checks), --build (what `make all`
-# needs), --postgresql, --redis.
+# needs), --postgresql, --redis; --valgrind (for `make test-valgrind`).
 set -eu
 
 runtime="nginx libhiredis0.14 libpq5 libjansson4 libjwt0 curl"
@@ -23,7 +23,9 @@ case ${1:-} in
 --build)      only=$build ;;
 --postgresql) only=$pg ;;
 --redis)      only=$redis ;;
-*)            echo "usage: $0 [--runtime|--build|--postgresql|--redis]" >&2
+--valgrind)   only=valgrind ;;
+*)            printf "usage: %s [%s]\n" "$0" \
+                  "--runtime|--build|--postgresql|--redis|--valgrind" >&2
               exit 2 ;;
 esac
 if [ -n "$only" ]; then

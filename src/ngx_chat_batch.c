@@ -168,7 +168,11 @@ ngx_chat_batch_send(ngx_chat_op_t *op, const char *name, size_t name_len,
     snd->name_len = name_len;
     ngx_memcpy(snd->name, name, name_len);
     snd->cid_len = req->client_msg_id_len;
-    ngx_memcpy(snd->cid, req->client_msg_id, req->client_msg_id_len);
+
+    if (req->client_msg_id_len) {
+        ngx_memcpy(snd->cid, req->client_msg_id, req->client_msg_id_len);
+    }
+
     snd->body_len = req->body_len;
     ngx_memcpy(snd->data, req->body, req->body_len);
     snd->meta_len = req->meta_len;

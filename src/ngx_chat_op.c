@@ -76,7 +76,7 @@ ngx_chat_op_rest(ngx_http_request_t *r, const char *user, size_t user_len,
     op->user_len = user_len;
     ngx_memcpy(op->user, user, user_len);
 
-    if (room) {
+    if (room && room->len) {
         op->room_len = room->len;
         ngx_memcpy(op->room, room->data, room->len);
     }

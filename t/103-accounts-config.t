@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
+use ChatTest::Env qw($NGINX);
 use ChatTest::Accounts qw(accounts_key);
 
 my $dir = ChatTest::tmpdir();
@@ -41,7 +42,7 @@ http {
 }
 CONF
     close $c;
-    my $out = `/usr/sbin/nginx -t -p $dir -c $conf -e $dir/acc.log 2>&1`;
+    my $out = `$NGINX -t -p $dir -c $conf -e $dir/acc.log 2>&1`;
     return ($? == 0, $out);
 }
 

@@ -129,12 +129,17 @@ sub flat {
                                    pct($flood, 50), pct($flood, 99));
     diag sprintf '%s: send ack ms at rest p50 %.1f p99 %.1f; during the '
         . 'flood p50 %.1f p99 %.1f', $what, $b50, $b99, $f50, $f99;
-    ok $f50 <= 3 * $b50 + $p50_ms,
-        sprintf '%s: p50 during the flood (%.1f ms) within 3x at rest '
-            . '(%.1f) + %d ms', $what, $f50, $b50, $p50_ms;
-    ok $f99 <= 3 * $b99 + $p99_ms,
-        sprintf '%s: p99 during the flood (%.1f ms) within 3x at rest '
-            . '(%.1f) + %d ms', $what, $f99, $b99, $p99_ms;
+    # make test-asan: the floods run, their latency is ASan's
+    SKIP: {
+        skip 'CHAT_TEST_SANITIZED: latency under ASan', 2
+            if $ENV{CHAT_TEST_SANITIZED};
+        ok $f50 <= 3 * $b50 + $p50_ms,
+            sprintf '%s: p50 during the flood (%.1f ms) within 3x at rest '
+                . '(%.1f) + %d ms', $what, $f50, $b50, $p50_ms;
+        ok $f99 <= 3 * $b99 + $p99_ms,
+            sprintf '%s: p99 during the flood (%.1f ms) within 3x at rest '
+                . '(%.1f) + %d ms', $what, $f99, $b99, $p99_ms;
+    }
 }
 
 flat(flood(sub { qq({"type":"history","id":$_[0],"room":"$room",)

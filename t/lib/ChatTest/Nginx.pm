@@ -338,4 +338,7 @@ CONF
     return ($? == 0, $out);
 }
 
+# make test-asan, make test-valgrind: checks of each nginx's reports
+require ChatTest::Sanitize if $ENV{CHAT_SANITIZE};
+
 1;
