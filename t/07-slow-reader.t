@@ -43,19 +43,28 @@ is_deeply [map { $_->{seq} } @m], [1 .. $n],
     or diag 'normal reader closed with ' . ($reader->{close_code} // 'none');
 
 # now the slow reader drains what reached it: its connection must be over
-my ($frames, $last, $msgs) = (0, undef, 0);
+my ($frames, $last, $msgs, $close_at) = (0, undef, 0, undef);
 while (my $f = $slow->read_frame(5)) {
     $frames++;
     $last = $f;
     $msgs++ if $f->{opcode} == 1;
+    $close_at //= $frames if $f->{opcode} == 8;
 }
 ok $slow->{eof}, 'slow reader: connection closed by the server'
     or diag "still open after $frames frames";
-ok(($last && $last->{opcode} == 8
-    && unpack('n', $last->{payload}) == 1013) || $slow->{reset},
-    'slow reader: last frame is close 1013, or the connection was reset')
-    or diag 'last frame: ' . ($last ? "opcode $last->{opcode} "
-        . ($last->{opcode} == 8 ? unpack('n', $last->{payload}) : '') : 'none');
+like $ng->error_log, qr/user "slowpoke" reads too slowly/,
+    'the server closed it with 1013 for reading too slowly';
+# The close frame goes out only if the reader takes it within the close
+# wait (3 s): it reads nothing until the sends are over, which on a loaded
+# machine (or under the sanitizers) takes longer.  Then the connection ends
+# after the frames already in the kernel's buffers, without a close frame.
+# Any close frame it does get is 1013, and it comes last.
+ok !defined $close_at || ($close_at == $frames
+    && unpack('n', $last->{payload}) == 1013),
+    'slow reader: a close frame, if it got one, is 1013 and the last'
+    or diag "close frame $close_at of $frames";
+diag $close_at ? 'the close frame reached it'
+               : 'it ended without a close frame (the close wait passed)';
 ok $msgs < $n, "slow reader got only part of the stream ($msgs of $n)";
 
 # the room and the server are fine
