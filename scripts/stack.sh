@@ -160,8 +160,6 @@ up_nginx() {
 }
 
 ALREADY=0
-# the demo prints its own, longer directions
-QUIET_UP=0
 
 do_up() {
     local pid
@@ -177,7 +175,11 @@ do_up() {
     up_redis
     up_secret
     up_nginx
-    [ $QUIET_UP = 1 ] && return 0
+}
+
+# what `make up` prints once it started the stack (the demo prints its own)
+up_directions() {
+    [ $ALREADY = 1 ] && return 0
     cat <<MSG
 
 ngx_chat is up (state in $RUNDIR).
@@ -240,7 +242,6 @@ do_status() {
 # The foreground demo: the stack runs until Ctrl-C, then stops whole.
 do_demo() {
     local token_alice token_bob
-    QUIET_UP=1
     do_up
     if [ $ALREADY = 1 ]; then
         echo "The demo stack runs in the background already (make up):" \
@@ -282,7 +283,7 @@ MSG
 }
 
 case $cmd in
-up)     do_up ;;
+up)     do_up; up_directions ;;
 demo)   do_demo ;;
 down)   do_down ;;
 status) do_status ;;

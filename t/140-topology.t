@@ -49,6 +49,16 @@ sub render {
     return $conf;
 }
 
+# whether a line of the gateway's access log matches, within 10 s (a line
+# is written once its request or connection has ended)
+sub logged {
+    my ($gw, $re) = @_;
+    return wait_until(sub {
+        open my $f, '<', $gw->dir . '/access.log' or return 0;
+        grep { $_ =~ $re } <$f>;
+    }, 10);
+}
+
 # ---- the compose file and the image, as far as they can be read
 my $compose = CPAN::Meta::YAML->read("$ROOT/docker/compose.yaml")
     or die CPAN::Meta::YAML->errstr;
@@ -241,11 +251,8 @@ if (!$EXTERNAL) {
     unless ($EXTERNAL) {
         for ([0, 'register', 201], [1, 'login', 200], [0, 'refresh', 200]) {
             my ($i, $call, $status) = @$_;
-            ok wait_until(sub {
-                open my $lf, '<', $gw[$i]->dir . '/access.log' or return 0;
-                grep { m{"POST /chat/api/auth/$call [^"]*","status":$status,.*"user":"\Q$u\E"} }
-                    <$lf>;
-            }, 10), "gw@{[$i + 1]}'s access log: the $call with its user";
+            ok logged($gw[$i], qr{"POST /chat/api/auth/$call [^"]*","status":$status,.*"user":"\Q$u\E"}),
+                "gw@{[$i + 1]}'s access log: the $call with its user";
         }
     }
 }
@@ -262,11 +269,8 @@ unless ($EXTERNAL) {
 
 close_all($alice, $bob);
 if (!$EXTERNAL) {
-    my $log = $gw[1]->dir . '/access.log';
-    ok wait_until(sub {
-        open my $f, '<', $log or return 0;
-        grep { /"request":"GET \/chat\/ws [^"]*","status":101,.*"user":"bob",.*"close":"1000"/ } <$f>;
-    }, 10), "gw2's access log: bob's WebSocket line as JSON, at its close";
+    ok logged($gw[1], qr/"request":"GET \/chat\/ws [^"]*","status":101,.*"user":"bob",.*"close":"1000"/),
+        "gw2's access log: bob's WebSocket line as JSON, at its close";
 
     is_deeply [map { $_->crashes } @gw], [], 'no worker crashed';
     $_->stop for @gw;
