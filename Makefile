@@ -89,7 +89,7 @@ $(BUILD)/unit/test_limit: src/core/ngx_chat_limit.c
 $(BUILD)/unit/test_order: src/core/ngx_chat_order.c
 $(BUILD)/unit/test_prom: src/core/ngx_chat_prom.c
 $(BUILD)/unit/test_route: src/core/ngx_chat_route.c
-$(BUILD)/unit/test_channel: src/core/ngx_chat_channel.c
+$(BUILD)/unit/test_channel: src/core/ngx_chat_channel.c src/core/ngx_chat_ids.c
 $(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
 
@@ -160,7 +160,7 @@ chaos: all
 # the src/core files it drives.  `make fuzz` runs each with libFuzzer
 # (clang) for FUZZ_TIME seconds; `make unit` runs each corpus and the
 # reproducers of fuzz/regressions once, built with gcc and fuzz/driver.c.
-FUZZ_TARGETS := frame utf8 decode json jwt route scan channel
+FUZZ_TARGETS := frame utf8 decode json jwt route scan channel control answer
 FUZZ_TIME    ?= 60
 FUZZ_CORE_frame  := frame utf8
 FUZZ_CORE_utf8   := utf8
@@ -169,20 +169,26 @@ FUZZ_CORE_json   := json ids utf8
 FUZZ_CORE_jwt    := jwt ids utf8
 FUZZ_CORE_route  := route
 FUZZ_CORE_scan   := scan
-FUZZ_CORE_channel := channel
+FUZZ_CORE_channel := channel ids
+FUZZ_CORE_control := channel ids
+FUZZ_CORE_answer  :=
+# chatctl files a harness drives, besides src/core
+FUZZ_CLI_answer   := cli/chatctl_answer.c
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS  := -std=gnu99 -O1 -g $(WARN) -Isrc/core -Ifuzz
-FUZZ_LIBS    := -ljwt -ljansson -lcrypto
-FUZZ_HDRS    := $(wildcard fuzz/*.h src/core/*.h)
+FUZZ_CFLAGS  := -std=gnu99 -O1 -g $(WARN) -Isrc/core -Ifuzz -Icli
+FUZZ_LIBS    := -ljwt -ljansson -lssl -lcrypto
+FUZZ_HDRS    := $(wildcard fuzz/*.h src/core/*.h cli/*.h)
 
 define FUZZ_template
 $(BUILD)/fuzz/regress/$(1): fuzz/fuzz_$(1).c fuzz/driver.c \
-    $(patsubst %,src/core/ngx_chat_%.c,$(FUZZ_CORE_$(1))) $(FUZZ_HDRS)
+    $(patsubst %,src/core/ngx_chat_%.c,$(FUZZ_CORE_$(1))) $(FUZZ_CLI_$(1)) \
+    $(FUZZ_HDRS)
 	@mkdir -p $$(@D)
 	$(CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $$@ $$(filter %.c,$$^) $(FUZZ_LIBS)
 
 $(BUILD)/fuzz/bin/$(1): fuzz/fuzz_$(1).c \
-    $(patsubst %,src/core/ngx_chat_%.c,$(FUZZ_CORE_$(1))) $(FUZZ_HDRS)
+    $(patsubst %,src/core/ngx_chat_%.c,$(FUZZ_CORE_$(1))) $(FUZZ_CLI_$(1)) \
+    $(FUZZ_HDRS)
 	@mkdir -p $$(@D)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $$@ \
 	    $$(filter %.c,$$^) $(FUZZ_LIBS)

@@ -193,6 +193,7 @@ int ngx_chatctl_api(ngx_chatctl_conf_t *cf, const char *method,
     ngx_chatctl_res_t *res);
 int ngx_chatctl_res_error(ngx_chatctl_res_t *res);
 void ngx_chatctl_res_free(ngx_chatctl_res_t *res);
+int ngx_chatctl_http_parse(char *buf, size_t len, ngx_chatctl_res_t *res);
 void ngx_chatctl_path(char *buf, size_t size, const char *fmt, ...);
 void ngx_chatctl_query(char *buf, size_t size, const char *key,
     const char *value);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 
 /* a property that does not hold is a finding: abort for a reproducer */
@@ -55,6 +56,44 @@ fuzz_rand(fuzz_rand_t *r)
     r->s ^= r->s << 17;
 
     return (uint32_t) (r->s >> 16);
+}
+
+
+/*
+ * A reference for decimal numbers: [p, end) all digits, worth at most the
+ * 19-digit max; 1 and the value in *v, or 0.
+ */
+static inline int
+fuzz_ref_number(const char *p, const char *end, const char *max, int64_t *v)
+{
+    size_t       n;
+    const char  *q;
+
+    if (p == end) {
+        return 0;
+    }
+
+    for (q = p; q < end; q++) {
+        if (*q < '0' || *q > '9') {
+            return 0;
+        }
+    }
+
+    while (end - p > 1 && *p == '0') {
+        p++;
+    }
+
+    n = end - p;
+
+    if (n > 19 || (n == 19 && memcmp(p, max, 19) > 0)) {
+        return 0;
+    }
+
+    for (*v = 0; p < end; p++) {
+        *v = *v * 10 + (*p - '0');
+    }
+
+    return 1;
 }
 
 

@@ -11,7 +11,10 @@
 #include "ngx_chat_channel.h"
 
 
-static int ref_number(const char *p, const char *end, int64_t *v);
+/* the largest number the parser takes (ngx_chat_channel.h) */
+#define MAX  "9223372036854775799"
+
+
 
 
 int
@@ -40,15 +43,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sp = memchr(buf, ' ', nl - buf);
 
         if (sp == NULL) {
-            ok = ref_number(buf, nl, &rev);
+            ok = fuzz_ref_number(buf, nl, MAX, &rev);
 
-        } else if (ref_number(buf, sp, &rev)) {
+        } else if (fuzz_ref_number(buf, sp, MAX, &rev)) {
             if (sp[1] == '@') {
                 ok = (rev == 0 && nl - sp > 2);
                 skip = sp + 2;
 
             } else {
-                ok = ref_number(sp + 1, nl, &seq);
+                ok = fuzz_ref_number(sp + 1, nl, MAX, &seq);
             }
         }
     }
@@ -68,36 +71,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-
-static int
-ref_number(const char *p, const char *end, int64_t *v)
-{
-    size_t       n;
-    const char  *q;
-
-    if (p == end) {
-        return 0;
-    }
-
-    for (q = p; q < end; q++) {
-        if (*q < '0' || *q > '9') {
-            return 0;
-        }
-    }
-
-    while (end - p > 1 && *p == '0') {
-        p++;
-    }
-
-    n = end - p;
-
-    if (n > 19 || (n == 19 && memcmp(p, "9223372036854775799", 19) > 0)) {
-        return 0;
-    }
-
-    for (*v = 0; p < end; p++) {
-        *v = *v * 10 + (*p - '0');
-    }
-
-    return 1;
-}

@@ -249,6 +249,36 @@ def channel():
         put("channel", "payload-%02d" % i, p)
 
 
+def control():
+    seeds = ["R alice 1767139200", "J bob 0f1e2d3c-jti", "S bob 4f2a9c",
+             "B bob 0", "B bob 1767139200123", "U bob",
+             "B bob 9223372036854775807", "B bob 9223372036854775808",
+             "R alice", "J bob ", "U bob x", "X alice 1", "R  1",
+             "R a\"b 1", "R alice -1", "R alice 01"]
+    for i, p in enumerate(seeds):
+        put("control", "payload-%02d" % i, p)
+
+
+def answer():
+    seeds = {
+        "ok-length": 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n'
+                     'Content-Length: 15\r\n\r\n{"status":"ok"}',
+        "chunked": 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                   '5\r\n{"a":\r\n3\r\n12}\r\n0\r\n\r\n',
+        "retry": 'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n'
+                 'Content-Length: 68\r\n\r\n{"error":{"code":"rate_limited",'
+                 '"message":"slow down","retry_after":3}}',
+        "empty": 'HTTP/1.1 204 No Content\r\n\r\n',
+        "chunk-too-long": 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked'
+                          '\r\n\r\nffffffff\r\nab',
+        "negative-length": 'HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nabc',
+        "short": 'HTTP/1.0 200\r\n\r\n',
+        "not-http": 'garbage\r\n\r\n',
+    }
+    for name, p in seeds.items():
+        put("answer", name, p)
+
+
 if __name__ == "__main__":
     frames()
     utf8()
@@ -258,3 +288,5 @@ if __name__ == "__main__":
     route()
     scan()
     channel()
+    control()
+    answer()

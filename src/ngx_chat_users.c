@@ -30,6 +30,7 @@
 #include "ngx_chat_users_int.h"
 #include "ngx_chat_pg.h"
 #include "ngx_chat_session.h"
+#include "ngx_chat_channel.h"
 #include <ngx_sha1.h>
 
 
@@ -43,8 +44,6 @@ static void ngx_chat_users_checked(void *data, ngx_int_t rc,
 static int64_t ngx_chat_users_int(redisReply *r);
 static void ngx_chat_users_message(ngx_uint_t kind, const char *name,
     size_t len, const char *payload, size_t payload_len);
-static void ngx_chat_users_apply(u_char op, const char *user, size_t len,
-    const char *arg, size_t arg_len);
 static void ngx_chat_users_close(const char *user, size_t len, u_char op,
     int64_t arg, const char *jti, size_t jti_len);
 static void ngx_chat_users_channel(ngx_uint_t kind, const char *name,
@@ -414,86 +413,47 @@ ngx_chat_users_jti_key(u_char *buf, const char *kind, const char *user,
 
 /* ---- the control channel ---- */
 
-/*
- * "R <user> <second>": revoked; "J <user> <jti>": one token revoked;
- * "S <user> <sid>": the tokens of one session revoked; "B <user> <until
- * ms, 0: until lifted>": banned; "U <user>": unbanned.
- */
+/* the payload's grammar: ngx_chat_channel_control_parse() */
 static void
 ngx_chat_users_message(ngx_uint_t kind, const char *name, size_t len,
     const char *payload, size_t payload_len)
 {
-    u_char       op;
-    const char  *user, *sp, *end;
+    ngx_chat_user_t             *u;
+    ngx_chat_channel_control_t   c;
 
-    end = payload + payload_len;
-
-    if (payload_len < 3 || payload[1] != ' ') {
+    if (ngx_chat_channel_control_parse(payload, payload_len, &c) != 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: malformed message on the users channel "
+                      "ignored");
         return;
     }
 
-    op = payload[0];
-    user = payload + 2;
-    sp = (const char *) ngx_strlchr((u_char *) user, (u_char *) end, ' ');
-
-    if (sp == NULL) {
-        sp = end;
-    }
-
-    if (!ngx_chat_user_id_valid(user, sp - user)) {
+    if (c.op == 'J' || c.op == 'S') {
+        ngx_chat_users_close(c.user, c.user_len, c.op, 0, c.arg, c.arg_len);
         return;
     }
 
-    ngx_chat_users_apply(op, user, sp - user, sp < end ? sp + 1 : end,
-                         sp < end ? end - sp - 1 : 0);
-}
-
-
-static void
-ngx_chat_users_apply(u_char op, const char *user, size_t len,
-    const char *arg, size_t arg_len)
-{
-    ngx_int_t         n;
-    ngx_chat_user_t  *u;
-
-    n = 0;
-
-    if (op != 'J' && op != 'S' && op != 'U') {
-        n = ngx_atoi((u_char *) arg, arg_len);
-        if (n == NGX_ERROR) {
-            return;
-        }
-    }
-
-    if (op == 'J' || op == 'S') {
-        ngx_chat_users_close(user, len, op, 0, arg, arg_len);
-        return;
-    }
-
-    u = ngx_chat_users_get(user, len, 1);
+    u = ngx_chat_users_get(c.user, c.user_len, 1);
     if (u == NULL) {
         return;
     }
 
-    switch (op) {
+    switch (c.op) {
 
     case 'R':
-        u->revoked = ngx_max(u->revoked, (time_t) n);
+        u->revoked = ngx_max(u->revoked, (time_t) c.n);
         break;
 
     case 'B':
-        u->ban_until = n;
+        u->ban_until = c.n;
         break;
 
-    case 'U':
+    default: /* 'U' */
         u->ban_until = -1;
-        return;
-
-    default:
         return;
     }
 
-    ngx_chat_users_close(user, len, op, n, NULL, 0);
+    ngx_chat_users_close(c.user, c.user_len, c.op, c.n, NULL, 0);
 }
 
 

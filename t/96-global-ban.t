@@ -4,7 +4,8 @@
 # 4003 within 1 s; new connections are refused (HTTP 403 on the upgrade
 # with a header token, 4003 after an auth frame, 403 over REST) until
 # DELETE /users/{user}/ban or "until".  The ban is kept in PostgreSQL and
-# written to Redis again when Redis comes back empty.
+# written to Redis again when Redis comes back empty.  Malformed messages
+# on the users' control channel are ignored.
 use strict;
 use warnings;
 use FindBin;
@@ -54,6 +55,25 @@ is_api_error(api($ng[0], 'POST', "/users/$u/ban", token => $admin,
              'an until in the past');
 is_api_error(api($ng[0], 'DELETE', "/users/$u/ban", user => $u), 403,
              'forbidden', 'a user may not unban');
+
+# ---- malformed messages on the users' control channel change nothing
+my @kept = map { login($ng[$_], $u) } 0, 1;
+for my $bad ("B $u", "B $u -1", "B $u 1x", "X $u 0", "J $u", "U $u x",
+             "B ${u}\" 0", "B $u 99999999999999999999", "B") {
+    ChatTest::Env::sh('redis-cli', '-p', $redis->port, 'PUBLISH',
+                      'chat:users:control', $bad);
+}
+for my $i (0, 1) {
+    ok wait_until(sub {
+        my @l = $ng[$i]->error_log =~ /malformed message on the users channel/g;
+        @l >= 2 * 9;
+    }, 5, 0.05), "instance $i: each malformed message ignored and logged "
+                 . 'by both workers';
+    ok $kept[$i]->request({ type => 'ping' }),
+        "instance $i: the user's connection stays open";
+    $kept[$i]->close;
+}
+accepted_everywhere('after malformed control messages');
 
 # ---- ban: live connections close with 4003 on both instances
 my @live = map { login($ng[$_ % 2], $u) } 0 .. 5;

@@ -1,6 +1,6 @@
 /*
  * Unit tests of src/core/ngx_chat_channel.c: the payload of an event on a
- * room's Redis channel.
+ * room's Redis channel, and of a change on the users' control channel.
  */
 
 #include <string.h>
@@ -16,11 +16,70 @@ parse(const char *s, ngx_chat_channel_event_t *ev)
 }
 
 
+static int
+control(const char *s, ngx_chat_channel_control_t *c)
+{
+    return ngx_chat_channel_control_parse(s, strlen(s), c);
+}
+
+
+static int
+arg_is(ngx_chat_channel_control_t *c, const char *s)
+{
+    return c->arg_len == strlen(s) && memcmp(c->arg, s, c->arg_len) == 0;
+}
+
+
+static void
+test_control(void)
+{
+    ngx_chat_channel_control_t  c;
+
+    UNIT_CHECK(control("R alice 1767139200", &c) == 0 && c.op == 'R'
+               && c.user_len == 5 && memcmp(c.user, "alice", 5) == 0
+               && c.n == 1767139200, "revoked");
+    UNIT_CHECK(control("J bob a b c", &c) == 0 && c.op == 'J'
+               && c.user_len == 3 && arg_is(&c, "a b c"),
+               "jti: the rest of the payload");
+    UNIT_CHECK(control("S bob 4f2a", &c) == 0 && c.op == 'S'
+               && arg_is(&c, "4f2a"), "session");
+    UNIT_CHECK(control("B bob 0", &c) == 0 && c.op == 'B' && c.n == 0,
+               "banned until lifted");
+    UNIT_CHECK(control("B bob 1767139200123", &c) == 0
+               && c.n == 1767139200123LL, "banned until");
+    UNIT_CHECK(control("U bob", &c) == 0 && c.op == 'U' && c.user_len == 3,
+               "unbanned");
+    UNIT_CHECK(control("B bob 9223372036854775807", &c) == 0
+               && c.n == INT64_MAX, "largest");
+
+    UNIT_CHECK(control("", &c) == -1, "empty");
+    UNIT_CHECK(control("R", &c) == -1, "op only");
+    UNIT_CHECK(control("R ", &c) == -1, "no user");
+    UNIT_CHECK(control("Ralice 1", &c) == -1, "no space after op");
+    UNIT_CHECK(control("X alice 1", &c) == -1, "unknown op");
+    UNIT_CHECK(control("R alice", &c) == -1, "no second");
+    UNIT_CHECK(control("R alice ", &c) == -1, "empty second");
+    UNIT_CHECK(control("R alice -1", &c) == -1, "negative");
+    UNIT_CHECK(control("R alice 1x", &c) == -1, "not a number");
+    UNIT_CHECK(control("B bob 9223372036854775808", &c) == -1, "too large");
+    UNIT_CHECK(control("J bob", &c) == -1, "no jti");
+    UNIT_CHECK(control("J bob ", &c) == -1, "empty jti");
+    UNIT_CHECK(control("S bob ", &c) == -1, "empty sid");
+    UNIT_CHECK(control("U bob x", &c) == -1, "unban with an argument");
+    UNIT_CHECK(control("R  1", &c) == -1, "empty user");
+    UNIT_CHECK(control("R a\"b 1", &c) == -1, "invalid user id");
+    UNIT_CHECK(ngx_chat_channel_control_parse("R al\0ce 1", 10, &c) == -1,
+               "NUL in the user id");
+}
+
+
 int
 main(void)
 {
     const char                *s;
     ngx_chat_channel_event_t   ev;
+
+    test_control();
 
     s = "12 7\n{\"type\":\"message\"}";
     UNIT_CHECK(parse(s, &ev) == 0 && ev.rev == 12 && ev.seq == 7
