@@ -66,6 +66,7 @@ typedef struct {
     ngx_atomic_t              http[2][5];
     ngx_chat_metrics_hist_t   hist[NGX_CHAT_METRICS_HISTOGRAMS];
     ngx_chat_metrics_slot_t   slot[NGX_CHAT_METRICS_SLOTS];
+    ngx_atomic_t              generation;  /* configurations loaded */
 } ngx_chat_metrics_sh_t;
 
 
@@ -149,6 +150,7 @@ static const ngx_chat_prom_buckets_t  ngx_chat_metrics_buckets[] = {
 
 
 static ngx_chat_metrics_sh_t    *ngx_chat_metrics_sh;
+static ngx_atomic_uint_t         ngx_chat_metrics_generation;
 static ngx_chat_metrics_slot_t  *ngx_chat_metrics_me;
 static ngx_chat_metrics_slot_t   ngx_chat_metrics_nowhere;
 
@@ -317,6 +319,9 @@ ngx_chat_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 
         if (sh->magic == NGX_CHAT_METRICS_MAGIC) {
             zone->data = sh;
+
+            /* the old workers learn from it that they go for a reload */
+            (void) ngx_atomic_fetch_add(&sh->generation, 1);
             return NGX_OK;
         }
     }
@@ -368,6 +373,7 @@ ngx_chat_metrics_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_chat_metrics_sh = mmcf->zone->data;
+    ngx_chat_metrics_generation = ngx_chat_metrics_sh->generation;
 
     for (i = 0; i < NGX_CHAT_METRICS_SLOTS; i++) {
         slot = &ngx_chat_metrics_sh->slot[i];
@@ -422,6 +428,20 @@ ngx_chat_metrics_alive(ngx_pid_t pid)
 
 
 /* ---- the hooks ---- */
+
+/*
+ * 1 when the master has loaded a configuration since this worker started:
+ * an exiting worker then goes for a reload (1012), not a shutdown (1001).
+ * A reload whose configuration failed after the zones were set up counts
+ * too.
+ */
+ngx_uint_t
+ngx_chat_metrics_reloaded(void)
+{
+    return ngx_chat_metrics_sh
+           && ngx_chat_metrics_sh->generation != ngx_chat_metrics_generation;
+}
+
 
 void
 ngx_chat_metrics_count(ngx_chat_metrics_counter_e c)

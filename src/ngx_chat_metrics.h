@@ -41,6 +41,7 @@ typedef enum {
 
 /* one call per event, from the areas */
 void ngx_chat_metrics_count(ngx_chat_metrics_counter_e c);
+ngx_uint_t ngx_chat_metrics_reloaded(void);
 void ngx_chat_metrics_limited(ngx_chat_metrics_limit_e limit);
 void ngx_chat_metrics_rejected(ngx_uint_t via, const char *code);
 

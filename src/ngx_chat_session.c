@@ -819,8 +819,16 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
          */
         c->close = 0;
         s->refs++;
-        ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
-                               "server going away");
+
+        if (ngx_chat_metrics_reloaded()) {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART,
+                                   "service restart");
+
+        } else {
+            ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
+                                   "server going away");
+        }
+
         ngx_chat_session_write_handler(c->write);
         ngx_chat_session_unref(s);
         return;

@@ -1,5 +1,7 @@
-# nginx reload and quit under traffic: connected clients get close 1001,
-# every acknowledged message survives, the master exits on quit.
+# nginx reload and quit under traffic: connected clients get close 1012
+# (service restart) on a reload and 1001 (going away) on quit (protocol.md
+# section 6), every acknowledged message survives, the master exits on
+# quit.
 use strict;
 use warnings;
 use FindBin;
@@ -26,9 +28,9 @@ my $new = $ng->reload;
 ok @$new == 2, 'reload: two new workers';
 
 for my $i (0 .. $#rcv) {
-    is $rcv[$i]->close_code(10), 1001, "receiver $i: close 1001 on reload";
+    is $rcv[$i]->close_code(10), 1012, "receiver $i: close 1012 on reload";
 }
-is $s->close_code(10), 1001, 'sender: close 1001 on reload';
+is $s->close_code(10), 1012, 'sender: close 1012 on reload';
 my @r = $s->collect_replies(\@ids, 0.5);
 my %acked = map { $_->{seq} => $_ } grep { $_ && $_->{type} eq 'ok' } @r;
 my %body = map { my $i = $_; $r[$i] && $r[$i]{type} eq 'ok'

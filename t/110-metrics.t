@@ -286,8 +286,8 @@ is v($m, 'ngx_chat_ws_connections'), 0,
     'the old workers\' connections are gone from the gauge';
 cmp_ok v($m, 'ngx_chat_messages_received_total'), '>=',
     v($m0, 'ngx_chat_messages_received_total'), 'counters kept';
-is $d->($m, 'ngx_chat_ws_closes_total', code => 1001, by => 'server'),
-    $open, "the $open connections closed with 1001";
+is $d->($m, 'ngx_chat_ws_closes_total', code => 1012, by => 'server'),
+    $open, "the $open connections closed with 1012 (service restart)";
 
 is_deeply \@ChatTest::Prom::PROBLEMS, [],
     'every scrape in the exposition format';
