@@ -3,6 +3,7 @@
 # (bench/soak.sh), from its samples.csv and reloads.txt.
 #
 #   soak-report.pl --dir DIR --steady MINUTE [--conns N] [--gen-rc RC]
+#   soak-report.pl --machine     (the machine, one line, for the header)
 #
 # Over the steady window (from MINUTE to the end) each series gets its
 # min, median and max, its least-squares slope a minute, and the medians
@@ -28,8 +29,25 @@ use Getopt::Long;
 
 my ($dir, $steady, $conns, $gen_rc) = (undef, 5, 0, 0);
 GetOptions('dir=s' => \$dir, 'steady=f' => \$steady, 'conns=i' => \$conns,
-           'gen-rc=i' => \$gen_rc, 'root=s' => \my $root)
-    or die "usage: soak-report.pl --dir DIR --steady MINUTE\n";
+           'gen-rc=i' => \$gen_rc, 'machine' => \my $machine)
+    or die "usage: soak-report.pl --dir DIR --steady MINUTE\n"
+         . "       soak-report.pl --machine\n";
+
+# --machine: one line on the machine, for the run's header
+if ($machine) {
+    my ($cpu, $kb) = ('unknown CPU', 0);
+    if (open my $c, '<', '/proc/cpuinfo') {
+        ($cpu) = map { /^model name\s*: (.*)/ ? $1 : () } <$c>;
+    }
+    if (open my $m, '<', '/proc/meminfo') {
+        ($kb) = map { /^MemTotal:\s+(\d+)/ ? $1 : () } <$m>;
+    }
+    chomp(my $cores = `nproc`);
+    chomp(my $kernel = `uname -r`);
+    printf "machine   %s, %s cores, %.1f GiB, Linux %s\n", $cpu, $cores,
+        $kb / 1048576, $kernel;
+    exit 0;
+}
 defined $dir or die "soak-report.pl: --dir is required\n";
 
 open my $fh, '<', "$dir/samples.csv" or die "$dir/samples.csv: $!\n";
@@ -228,10 +246,29 @@ plot();
 exit(@why ? 1 : 0);
 
 
+# gnuplot, or gnuplot-nox installed with apt-get by root
+sub have_gnuplot {
+    my $have = sub { system('command -v gnuplot >/dev/null 2>&1') == 0 };
+    return 1 if $have->();
+    if ($> != 0) {
+        warn "soak-report.pl: no gnuplot (apt-get install gnuplot-nox):"
+            . " no plot\n";
+        return 0;
+    }
+    print "soak-report.pl: installing gnuplot-nox\n";
+    local $ENV{DEBIAN_FRONTEND} = 'noninteractive';
+    my $get = 'apt-get install -y -qq --no-install-recommends gnuplot-nox'
+        . ' >/dev/null 2>&1';
+    system($get) == 0 or system("apt-get update -qq >/dev/null 2>&1; $get");
+    return 1 if $have->();
+    warn "soak-report.pl: gnuplot-nox did not install: no plot\n";
+    return 0;
+}
+
 # the four panels of soak.png, with the reloads as vertical lines
 sub plot {
-    return if system('command -v gnuplot >/dev/null 2>&1') != 0;
     return unless @rows;
+    return unless have_gnuplot();
 
     my $dat = "$dir/plot.dat";
     my @k = qw(minute rss_mib anon_mib old_rss_mib fds ws_connections
@@ -251,14 +288,23 @@ sub plot {
     $marks .= sprintf "set arrow from %.2f, graph 0 to %.2f, graph 1 nohead"
         . " lc rgb '#cc0000' dt 3\n", $steady, $steady;
     my $u = sub { my $k = shift; "'$dat' using 1:$c{$k}" };
+    my $xmax = sprintf '%.1f', $end;
+    my $ymax = 1;
+    for my $r (@rows) {
+        for (qw(redis_clients pg_conns old_workers)) {
+            $ymax = $r->{$_} if num($r->{$_}) && $r->{$_} > $ymax;
+        }
+    }
+    $ymax = int($ymax * 1.3) + 1;
 
     my $gp = <<GP;
-set terminal pngcairo size 1400,1000 font ",10"
+set terminal pngcairo size 1400,1000 font ",10" noenhanced
 set output '$dir/soak.png'
-set multiplot layout 2,2 title "ngx_chat soak: $conns connections, reloads dotted grey, steady window from the red line"
+set multiplot layout 2,2 title "ngx_chat soak: $conns connections; reloads: grey, the steady window from the red line"
 set xlabel "minute"
+set xrange [0:$xmax]
 set grid
-set key top left
+set key below
 $marks
 set title "nginx workers' memory (MiB)"
 set yrange [0:*]
@@ -270,10 +316,12 @@ plot @{[ $u->('fds') ]} with lines lw 2 title "workers' open files", \\
      @{[ $u->('ws_connections') ]} with lines title "ngx_chat_ws_connections", \\
      @{[ $u->('gen_ready') ]} with lines title "generator: ready"
 set title "backend connections"
+set yrange [0:$ymax]
 plot @{[ $u->('redis_clients') ]} with steps lw 2 title "Redis clients", \\
      @{[ $u->('pg_conns') ]} with steps lw 2 title "PostgreSQL backends", \\
      @{[ $u->('old_workers') ]} with steps title "old workers"
 set title "load"
+set yrange [0:*]
 set ylabel "per second"
 set y2label "ms"
 set y2tics

@@ -33,7 +33,8 @@
 #
 # Output: bench/out/soak-<time>/ (samples.csv, reloads.txt, the
 # generator's output, summary.txt, soak.png), and soak.png copied to
-# docs/bench/ (SOAK_PLOTS_TO, empty: not copied).  Exit status: 0 when the
+# docs/bench/ (SOAK_PLOTS_TO, empty: not copied); gnuplot-nox is
+# installed with apt-get when missing (as root).  Exit status: 0 when the
 # run completed and every series is flat, 1 otherwise.
 #
 # Environment: SOAK_MINUTES (30), SOAK_CONNS (10000), SOAK_RATE (500),
@@ -117,15 +118,6 @@ for t in psql redis-cli curl perl taskset; do
         exit 1
     fi
 done
-
-if ! command -v gnuplot >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-    echo "soak.sh: installing gnuplot-nox"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null \
-        2>&1 || { apt-get update -qq >/dev/null \
-        && apt-get install -y -qq --no-install-recommends gnuplot-nox \
-        >/dev/null; } || echo "soak.sh: no gnuplot: no plot" >&2
-fi
 
 # the generator holds every connection in one process
 ulimit -n $((SOAK_CONNS + 1000)) 2>/dev/null \
@@ -295,12 +287,9 @@ gen=(taskset -c "$SOAK_GEN_CPU" "$here/chat-bench" --scenario soak
      --duration "$secs" --interval "$gen_interval"
      --src-addrs "$SOAK_SRC_ADDRS" --setup-timeout 120)
 
-cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
     echo "== ngx_chat soak $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "machine   ${cpu_model:-unknown CPU}, $(nproc) cores," \
-         "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' \
-            /proc/meminfo), Linux $(uname -r)"
+    perl "$here/soak-report.pl" --machine
     echo "stack     $rundir, nginx master $master, 127.0.0.1:$CHAT_HTTP_PORT"
     echo "load      $SOAK_CONNS connections, $SOAK_RATE msgs/s," \
          "$SOAK_CHURN churn/s, reload every ${SOAK_RELOAD_SECONDS}s," \
@@ -384,7 +373,7 @@ stop_stack
 
 rc=0
 perl "$here/soak-report.pl" --dir "$out" --steady "$SOAK_STEADY_MINUTE" \
-    --conns "$SOAK_CONNS" --gen-rc "$gen_rc" --root "$root" \
+    --conns "$SOAK_CONNS" --gen-rc "$gen_rc" \
     | tee -a "$out/summary.txt" || rc=$?
 
 if [ -f "$out/soak.png" ] && [ -n "$SOAK_PLOTS_TO" ]; then
