@@ -119,13 +119,13 @@ sub slope {
 
 # [name, key, rule, pct, slack, decimals]
 my @series = (
-    ['worker RSS MiB',       'rss_mib',        'level', 10, 16,  1],
-    ['worker anon MiB',      'anon_mib',       'level', 10, 16,  1],
-    ['worker open files',    'fds',            'level', 5,  200, 0],
+    ['worker RSS MiB',       'rss_mib',        'level', 5,  8,   1],
+    ['worker anon MiB',      'anon_mib',       'level', 5,  8,   1],
+    ['worker open files',    'fds',            'level', 2,  100, 0],
     ['old workers',          'old_workers',    'level', 0,  1,   0],
-    ['Redis clients',        'redis_clients',  'level', 10, 4,   0],
-    ['PostgreSQL conns',     'pg_conns',       'level', 10, 4,   0],
-    ['ws_connections',       'ws_connections', 'level', 5,  200, 0],
+    ['Redis clients',        'redis_clients',  'level', 0,  2,   0],
+    ['PostgreSQL conns',     'pg_conns',       'level', 25, 2,   0],
+    ['ws_connections',       'ws_connections', 'level', 2,  100, 0],
     ['delivery p99 ms',      'gen_lat_p99_ms', 'level', 100, 25, 1],
     ['ready connections',    'gen_ready',      'floor', 98, 0,   0],
     ['acks/s',               'acked_s',        'floor', 90, 0,   0],
