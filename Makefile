@@ -18,7 +18,7 @@ UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom route \
                channel
 
 .PHONY: all module tools core-check unit test integration demo up down token bench \
-        bench-detail deps clean
+        bench-detail soak deps clean
 
 all: module tools
 
@@ -143,6 +143,13 @@ bench: all
 # ngx_chat alone, in more detail: REST calls, history pages
 bench-detail: all
 	@bench/run.sh $(if $(QUICK),--quick)
+
+# the soak run (docs/soak.md): SOAK_MINUTES of 10 000 connections chatting,
+# with churn and reloads; resources judged flat or growing, and plotted.
+# Other settings: SOAK_* in the environment or on the command line
+SOAK_MINUTES ?= 30
+soak: deps all
+	@SOAK_MINUTES=$(SOAK_MINUTES) bench/soak.sh
 
 # test state kept outside a private checkout goes with the build
 clean:

@@ -114,6 +114,11 @@ typedef struct {
     unsigned            counted:1;      /* counted in members[room(2)] */
     unsigned            joins:2;        /* join replies still due */
     unsigned            rr:1;           /* chat: the next send to room2 */
+    unsigned            closing:1;      /* soak: our close frame is out */
+    unsigned            again:1;        /* soak: a reconnect, not setup */
+    uint16_t            tries;          /* soak: reconnects since ready */
+    int64_t             t_retry;        /* soak: reconnect due; 0: none */
+    int64_t             t_closing;      /* soak: when our close went out */
 
     int64_t             t_conn;         /* connect() called */
 
@@ -294,6 +299,13 @@ typedef struct {
     uint32_t            user_base;
     int                 verbose;
 
+    /* soak (--scenario soak): the chat scenario run long, reconnecting */
+    int                 soak;
+    double              churn;          /* own closes a second, in all */
+    double              interval;       /* s between INTERVAL lines */
+    double              retry_first;    /* s: first reconnect delay cap */
+    double              retry_max;      /* s: reconnect delay cap */
+
     /* server processes */
     cb_proc_t           procs[CB_MAX_PROCS];
     int                 nprocs;
@@ -446,6 +458,14 @@ int64_t cb_sockstat_pages(void);
 void cb_sys_cpu(uint64_t *busy, uint64_t *steal);
 double cb_ru_cpu(struct rusage *a, struct rusage *b);
 uint64_t cb_raise_nofile(uint64_t need);
+
+/* soak.c */
+void cb_soak_defaults(int pairs_set, int groups_set, int prefix_set);
+void cb_soak_tick(int64_t now);
+void cb_soak_interval(int64_t now);
+void cb_soak_closed(cb_conn_t *c, int code);
+void cb_soak_ready(cb_conn_t *c);
+void cb_soak_latency(int ack, int64_t ns);
 
 /* kids.c */
 void cb_spread(void);

@@ -430,6 +430,10 @@ cb_set_ready(cb_conn_t *c)
     B.t_last_ready = now;
     cb_hist_add(&B.conn, now - c->t_conn);
 
+    if (B.soak) {
+        cb_soak_ready(c);
+    }
+
     /* a sender that gets no copy (nchan's publisher) is no member */
     if (B.peer->pub_member || !c->sender) {
         c->counted = 1;
@@ -455,6 +459,12 @@ cb_on_close_frame(cb_conn_t *c, u_char *p, size_t len)
     if (B.verbose && c->state != CB_ST_READY) {
         fprintf(stderr, "chat-bench: user %u: close %d during setup: %.*s\n",
                 c->user, code, len > 2 ? (int) len - 2 : 0, p + 2);
+    }
+
+    /* soak: the answer to our own close; nothing more to say */
+    if (c->closing) {
+        cb_close(c, 0);
+        return;
     }
 
     /* echo the code in a masked close frame, best effort, then close */
@@ -562,7 +572,8 @@ cb_send_frame(cb_conn_t *c, unsigned opcode, const u_char *p, size_t len)
 
 /*
  * code: the close code the server sent, 1006 for a dropped connection,
- * 0 for our own close at the end, -1 for a setup failure of ours.
+ * 0 for our own close (at the end; soak: churn), -1 for a setup failure
+ * of ours.
  */
 
 void
@@ -572,7 +583,8 @@ cb_close(cb_conn_t *c, int code)
         return;
     }
 
-    if (code > 0 && B.phase != CB_PH_DONE) {
+    /* soak: once our close is out, however it ends is ours */
+    if (code > 0 && B.phase != CB_PH_DONE && !c->closing) {
         B.closes[code < 5000 ? code : 0]++;
         B.closed_by_server++;
     }
@@ -607,6 +619,11 @@ cb_close(cb_conn_t *c, int code)
     c->pend = c->frag = NULL;
     c->pend_len = c->pend_cap = 0;
     c->frag_len = c->frag_cap = 0;
+
+    if (B.soak) {
+        cb_soak_closed(c, code);         /* may schedule a reconnect */
+        c->closing = 0;
+    }
 }
 
 

@@ -20,6 +20,11 @@
  *   connect  --conns connections in rooms of 2, opened, authenticated and
  *            joined with --conc handshakes in flight, then closed: the
  *            rate and the time each took (connect -> joined)
+ *   soak     chat (--pairs 5000 --groups 10, 500 msgs/s) held for
+ *            --duration: what the server closes reconnects after a
+ *            jittered backoff, --churn connections a second close
+ *            themselves and reconnect, and every --interval seconds a line
+ *            "INTERVAL ..." gives that interval's counts (soak.c)
  *
  * Stepped rates (--rates R1,R2,...; fanout, rooms, chat): the connections
  * are set up once, then each rate in turn is warmed up (--warmup), measured
@@ -87,7 +92,8 @@
  * "body":...}] to every member, the sender included; "2" is answered "3".
  *
  * Files (bench/gen/): main.c the run, options.c the command line,
- * scenario.c the scenarios and their phases, conn.c a connection, text.c
+ * scenario.c the scenarios and their phases, soak.c what the soak adds to
+ * chat, conn.c a connection, text.c
  * what the servers send, peer_*.c one table of functions per --proto
  * (peer.c what they share), measure.c histograms and /proc, kids.c the
  * helper processes, report.c the report; bench/lib/ the WebSocket, HS256
@@ -325,6 +331,9 @@ cb_run(void)
         }
 
         cb_tick(now);
+        if (B.soak) {
+            cb_soak_tick(now);
+        }
         cb_progress(now);
         cb_poll();
     }

@@ -18,6 +18,9 @@ typedef struct {
     int                 path;
     int                 senders;
     int                 conc;
+    int                 pairs;
+    int                 groups;
+    int                 prefix;
 } cb_set_t;
 
 
@@ -57,7 +60,11 @@ cb_usage(void)
 "                      --group-size from the same connections, everyone\n"
 "                      sending to its rooms in turn; idle: --conns held\n"
 "                      (memory, CPU while idle); connect: --conns opened\n"
-"                      and joined as fast as possible, then closed\n"
+"                      and joined as fast as possible, then closed;\n"
+"                      soak: chat over --pairs 5000 --groups 10 at --rate\n"
+"                      500 for --duration (60) s, reconnecting what closes,\n"
+"                      with --churn; a line \"INTERVAL ...\" every\n"
+"                      --interval s (see soak.c)\n"
 "  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
 "  --port N            server port (8080; nchan 18980, sio 18970)\n"
 "  --path PATH         WebSocket path (/chat/ws; sio /socket.io/, to which\n"
@@ -104,6 +111,12 @@ cb_usage(void)
 "  --conc N            at most N connections in handshake at once (256;\n"
 "                      connect 1000)\n"
 "  --setup-timeout S   give up connecting after S seconds (60)\n"
+"  --churn N           soak: connections a second that close themselves\n"
+"                      (1000) and reconnect (10)\n"
+"  --interval S        soak: seconds between INTERVAL lines (10)\n"
+"  --reconnect-ms MS   soak: first reconnect after a random delay below MS,\n"
+"                      the cap doubling on each failed try (2000)\n"
+"  --reconnect-max-ms MS  soak: the largest cap (30000)\n"
 "  -v, --verbose       progress every second on stderr\n");
 }
 
@@ -204,6 +217,10 @@ cb_parse_args(int argc, char **argv)
         { "src-addrs", required_argument, NULL, 'a' },
         { "conc", required_argument, NULL, 'C' },
         { "setup-timeout", required_argument, NULL, 'T' },
+        { "churn", required_argument, NULL, 'K' },
+        { "interval", required_argument, NULL, 'I' },
+        { "reconnect-ms", required_argument, NULL, 'y' },
+        { "reconnect-max-ms", required_argument, NULL, 'Y' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -235,6 +252,10 @@ cb_parse_args(int argc, char **argv)
 
     B.peer->options(set.port, set.path, set.senders);
 
+    if (B.soak) {
+        cb_soak_defaults(set.pairs, set.groups, set.prefix);
+    }
+
     cb_check();
     cb_scenario_defaults(&set);
 }
@@ -261,6 +282,12 @@ static int
 cb_scenario_by_name(const char *name)
 {
     int  i;
+
+    /* the chat scenario, held long (soak.c) */
+    if (strcmp(name, "soak") == 0) {
+        B.soak = 1;
+        return CB_SC_CHAT;
+    }
 
     for (i = CB_SC_FANOUT; i <= CB_SC_CONNECT; i++) {
         if (strcmp(name, cb_scenario_names[i]) == 0) {
@@ -298,6 +325,10 @@ cb_defaults(void)
     B.src_addrs = 16;
     B.conc = 256;
     B.ports = 2;
+    B.churn = 10;
+    B.interval = 10;
+    B.retry_first = 2;
+    B.retry_max = 30;
 }
 
 
@@ -314,15 +345,20 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'o': B.peer = cb_peer_by_name(optarg); break;
     case 'n': B.ports = (uint32_t) cb_num(name, optarg, 1, 64); break;
     case 'E': B.nchan_echo = 1; break;
-    case 's': B.scenario = cb_scenario_by_name(optarg); break;
+    case 's': B.soak = 0;
+              B.scenario = cb_scenario_by_name(optarg);
+              break;
     case 'S': B.subs = (uint32_t) cb_num(name, optarg, 0, 1e6); break;
     case 'e': B.senders = (uint32_t) cb_num(name, optarg, 1, 1e5);
               set->senders = 1;
               break;
     case 'r': B.rooms = (uint32_t) cb_num(name, optarg, 1, 5e5); break;
     case 'c': B.conns = (uint32_t) cb_num(name, optarg, 1, 1e6); break;
-    case 'A': B.pairs = (uint32_t) cb_num(name, optarg, 1, 5e5); break;
+    case 'A': B.pairs = (uint32_t) cb_num(name, optarg, 1, 5e5);
+              set->pairs = 1;
+              break;
     case 'G': B.chat_groups = (uint32_t) cb_num(name, optarg, 0, 5e5);
+              set->groups = 1;
               break;
     case 'Z': B.group_size = (uint32_t) cb_num(name, optarg, 2, 1e6);
               break;
@@ -341,8 +377,8 @@ cb_option(int ch, const char *name, cb_set_t *set)
         B.master_pids[B.nmasters++] = (int) cb_num(name, optarg, 1,
                                                    1 << 30);
         break;
-    case 'x': B.room_prefix = optarg; break;
-    case 'u': B.user_prefix = optarg; break;
+    case 'x': B.room_prefix = optarg; set->prefix = 1; break;
+    case 'u': B.user_prefix = optarg; set->prefix = 1; break;
     case 'b': B.user_base = (uint32_t) cb_num(name, optarg, 0, 1e9);
               break;
     case 'a': B.src_addrs = (uint32_t) cb_num(name, optarg, 0, 250);
@@ -351,6 +387,10 @@ cb_option(int ch, const char *name, cb_set_t *set)
               set->conc = 1;
               break;
     case 'T': B.setup_timeout = cb_num(name, optarg, 1, 3600); break;
+    case 'K': B.churn = cb_num(name, optarg, 0, 1e5); break;
+    case 'I': B.interval = cb_num(name, optarg, 1, 3600); break;
+    case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3; break;
+    case 'Y': B.retry_max = cb_num(name, optarg, 1, 3600000) / 1e3; break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);

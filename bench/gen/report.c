@@ -67,7 +67,7 @@ cb_figures(cb_fig_t *f)
     memset(f, 0, sizeof(cb_fig_t));
 
     f->hz = sysconf(_SC_CLK_TCK);
-    f->sc = cb_scenario_names[B.scenario];
+    f->sc = B.soak ? "soak" : cb_scenario_names[B.scenario];
     f->sending = (B.scenario != CB_SC_IDLE && B.scenario != CB_SC_CONNECT);
 
     /* this step's counters (cb_counts_t: uint64_t members only) */

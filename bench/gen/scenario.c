@@ -321,7 +321,7 @@ cb_send_slot_turn(int64_t now)
     /* nchan chat: over the room's publisher */
     w = B.pub_base ? &B.c[B.pub_base + room] : c;
 
-    if (c->state != CB_ST_READY || w->state != CB_ST_READY) {
+    if (c->state != CB_ST_READY || w->state != CB_ST_READY || w->closing) {
         B.cnt.notready++;
         return;
     }
@@ -422,6 +422,9 @@ cb_window(int end, int64_t now)
                end ? &B.sys_steal1 : &B.sys_steal0);
 
     if (end) {
+        if (B.soak) {
+            cb_soak_interval(now);       /* the last, partial one */
+        }
         B.t_meas_end = now;
         B.t_drain_end = now + (int64_t) (B.drain * CB_SEC);
         cb_phase(CB_PH_DRAIN, now);

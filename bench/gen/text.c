@@ -72,6 +72,9 @@ cb_deliver(json_span_t *body)
     if (B.phase == CB_PH_MEASURE) {
         B.w_delivered++;
         cb_hist_add(&B.lat, now - t);
+        if (B.soak) {
+            cb_soak_latency(0, now - t);
+        }
     }
 
     return 1;
@@ -110,6 +113,9 @@ cb_ack(cb_conn_t *c, uint64_t id, int ok)
         B.w_acked++;
         if (mine) {
             cb_hist_add(&B.ack, cb_now() - slot->sent);
+            if (B.soak) {
+                cb_soak_latency(1, cb_now() - slot->sent);
+            }
         }
     }
 }
