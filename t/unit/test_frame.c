@@ -509,7 +509,7 @@ scenario_run(scenario_t *sc)
 static void
 test_streams(void)
 {
-    size_t       i;
+    size_t       i, k;
     uint8_t      hdr[10];
     char        *big, pl[200];
     scenario_t   sc;
@@ -696,6 +696,81 @@ test_streams(void)
     sc.bigdata = big; sc.biglen = 100;
     sc.frame_max = 100;
     sc.message_max = 100;
+    scenario_run(&sc);
+
+    /* every frame of a message counts at least one byte of message_max */
+
+    SCENARIO("one-byte fragments up to message_max");
+    put_frame(&sc.s, TEXT, big, 1);
+
+    for (i = 1; i < 39; i++) {
+        put_frame(&sc.s, CONT, big + i, 1);
+    }
+
+    put_frame(&sc.s, FIN | CONT, big + 39, 1);
+    WANT(EV_MSG, 0, NULL);
+    sc.bigdata = big; sc.biglen = 40;
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("one-byte fragments past message_max");
+    put_frame(&sc.s, TEXT, big, 1);
+
+    for (i = 1; i < 40; i++) {
+        put_frame(&sc.s, CONT, big + i, 1);
+    }
+
+    put_frame(&sc.s, FIN | CONT, big + 40, 1);
+    WANT(EV_ERROR, 1009, NULL);
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("empty continuations up to message_max");
+    put_str(&sc.s, TEXT, "ab");
+
+    for (i = 0; i < 38; i++) {
+        put_str(&sc.s, CONT, "");
+    }
+
+    put_str(&sc.s, FIN | CONT, "");
+    put_str(&sc.s, FIN | TEXT, "next");
+    WANT(EV_MSG, 0, "ab");
+    WANT(EV_MSG, 0, "next");
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("empty continuations past message_max");
+    put_str(&sc.s, TEXT, "");
+
+    for (i = 0; i < 40; i++) {
+        put_str(&sc.s, CONT, "");
+    }
+
+    put_str(&sc.s, FIN | CONT, "");
+    WANT(EV_ERROR, 1009, NULL);
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("the fragment count starts again with each message");
+    for (i = 0; i < 3; i++) {
+        put_str(&sc.s, TEXT, "m");
+
+        for (k = 0; k < 38; k++) {
+            put_str(&sc.s, CONT, "");
+        }
+
+        put_str(&sc.s, FIN | CONT, "");
+    }
+
+    WANT(EV_MSG, 0, "m");
+    WANT(EV_MSG, 0, "m");
+    WANT(EV_MSG, 0, "m");
+    sc.frame_max = 40;
+    sc.message_max = 40;
     scenario_run(&sc);
 
     SCENARIO("64-bit length with top bit");
