@@ -28,7 +28,7 @@ plan skip_all => "needs more than $N + 100 open files"
 
 my $ng = start_nginx(workers => 1, worker_connections => 4096,
                      main => 'worker_rlimit_nofile 8192;',
-                     loc => 'chat_auth_timeout 15s;');
+                     loc => 'chat_auth_timeout 8s;');
 my ($worker) = $ng->worker_pids;
 my $room = rand_room('unauth');
 
@@ -72,7 +72,7 @@ diag sprintf 'worker RSS %d kB, with %d unauthenticated connections %d kB: '
     $took;
 SKIP: {
     # all of them must be open for the measure to mean anything
-    skip 'connecting took longer than the auth timeout', 1 if $took > 12;
+    skip 'connecting took longer than the auth timeout', 1 if $took > 6;
     skip 'CHAT_TEST_SANITIZED: the sanitizers\' allocator', 1
         if $ENV{CHAT_TEST_SANITIZED};
     cmp_ok $per, '<', $PER_CONN,
