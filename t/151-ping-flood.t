@@ -27,11 +27,7 @@ my $FRAMES = 'ngx_chat_ws_frames_received_total';
 my ($worker) = $ng->worker_pids;
 my $room = rand_room('pings');
 
-sub rss_kb {
-    open my $f, '<', "/proc/$worker/status" or return -1;
-    while (<$f>) { return $1 if /^VmRSS:\s+(\d+) kB/ }
-    return -1;
-}
+sub rss_kb { pid_rss_kb($worker) }
 
 sub payload { sprintf('%08d', $_[0]) . ('p' x 117) }
 

@@ -32,11 +32,7 @@ my $ng = start_nginx(workers => 1, worker_connections => 4096,
 my ($worker) = $ng->worker_pids;
 my $room = rand_room('unauth');
 
-sub rss_kb {
-    open my $f, '<', "/proc/$worker/status" or return -1;
-    while (<$f>) { return $1 if /^VmRSS:\s+(\d+) kB/ }
-    return -1;
-}
+sub rss_kb { pid_rss_kb($worker) }
 
 my $bob = login($ng, 'bob');
 is $bob->request({ type => 'join', room => $room })->{type}, 'ok',

@@ -42,7 +42,7 @@ sub in_progress {
     return $reading + $writing;
 }
 
-sub fds { my @fd = glob("/proc/$worker/fd/*"); scalar @fd }
+sub fds { pid_fds($worker) }
 
 sub send_req {
     my ($body, %o) = @_;

@@ -30,7 +30,7 @@ sub bob_sends {
                                 body => 'tick ' . (@acks + 1) });
 }
 
-sub fds { my @fd = glob("/proc/$worker/fd/*"); scalar @fd }
+sub fds { pid_fds($worker) }
 
 sub raw {
     my ($req) = @_;
