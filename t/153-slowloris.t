@@ -3,7 +3,13 @@
 # client_header_timeout, counted from its first byte, not from the last
 # one; a client that upgrades and drips its auth frame a byte at a time is
 # closed with 4008 at chat_auth_timeout.  Neither gets anything more, and
-# another user chats meanwhile.
+# another user chats meanwhile.  500 of the first kind at once cost the
+# worker what nginx holds for a request being read, nothing of the module
+# yet: the request's pool (request_pool_size, 4k), its header buffer
+# (client_header_buffer_size, 1k), the connection's pool, about 10 KB
+# measured; 16 KB each is asserted.  (A header past 1k moves to
+# large_client_header_buffers: at most 4 x 8k by default, the bound an
+# operator sets.)  All of them are gone after the timeout.
 use strict;
 use warnings;
 use FindBin;
@@ -16,8 +22,13 @@ use ChatTest;
 
 $SIG{PIPE} = "IGNORE";
 
+plan skip_all => 'nginx without the stub_status module'
+    unless `$ChatTest::NGINX -V 2>&1` =~ /http_stub_status_module/;
+
 my $ng = start_nginx(workers => 1, http => 'client_header_timeout 2s;',
-                     loc => 'chat_auth_timeout 2s;');
+                     loc => 'chat_auth_timeout 2s;',
+                     server => 'location = /status { stub_status; }');
+my ($worker) = $ng->worker_pids;
 my $room = rand_room('loris');
 my $bob = login($ng, 'bob');
 is $bob->request({ type => 'join', room => $room })->{type}, 'ok',
@@ -87,6 +98,33 @@ is $reason, 'authentication timeout', '... "authentication timeout"';
 cmp_ok $secs, '<', 8, '... within chat_auth_timeout (2 s) and the close';
 ok !grep({ $_->{opcode} == 1 } @{ $a->{skipped} // [] }),
     'no welcome, no answer';
+
+# 500 at once, each with half a header
+sub reading {
+    my $r = http_get($ng->url . '/status');
+    return ($r->{body} // '') =~ /Reading: (\d+)/ ? $1 : -1;
+}
+my $fd0 = pid_fds($worker);
+my $rss0 = pid_rss_kb($worker);
+my @many = map {
+    raw_connect($ng->port, '/chat/ws', undef, no_response => 1,
+                request => "GET /chat/ws HTTP/1.1\r\n" . substr($head, 0, 200))
+} 1 .. 500;
+ok wait_until(sub { reading() >= 500 }, 10, 0.05),
+    '500 upgrades are being read';
+my $per = (pid_rss_kb($worker) - $rss0) * 1024 / 500;
+diag sprintf '%.0f bytes of worker RSS each', $per;
+SKIP: {
+    skip 'CHAT_TEST_SANITIZED: the sanitizers\' allocator', 1
+        if $ENV{CHAT_TEST_SANITIZED};
+    cmp_ok $per, '<', 16 * 1024, '... each costs less than 16 KB';
+}
+push @acks, $bob->request({ type => 'send', room => $room,
+                            body => 'among them' });
+ok wait_until(sub { reading() == 0 && pid_fds($worker) <= $fd0 + 1 },
+              10, 0.05), '... all closed at client_header_timeout';
+ok !grep({ !$_->is_eof(1) || $_->{buf} ne '' } @many),
+    '... with no response';
 
 # bob was served all along
 cmp_ok scalar(@acks), '>', 4, 'bob sent while they dripped';
