@@ -71,7 +71,7 @@ sub flood {
         $s->blocking(0);
         my $sel = IO::Select->new($s);
         my ($off, $base, $frames, $ok, $err, $limited, $started) = (0) x 7;
-        my ($tail, $t0, $quiet) = ('', time, undef);
+        my ($tail, $t0, $quiet, $stopped) = ('', time, undef, undef);
         while (1) {
             # stopped: only the rest of the frame being written, then reads
             my $upto = length $chunk;
@@ -79,7 +79,8 @@ sub flood {
                 my ($next) = grep { $_ >= $off } @ends;
                 $upto = $next;
                 $quiet //= time + 1;
-                last if time > $quiet || time > $t0 + 60;
+                $stopped //= time;
+                last if time > $quiet || time > $stopped + 60;
             }
             my $want_w = $off < $upto ? $sel : undef;
             my ($r, $w) = IO::Select->select($sel, $want_w, undef, 0.05);
