@@ -33,6 +33,8 @@ static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
 static void ngx_chat_session_input_unread(ngx_chat_session_t *s);
 static void ngx_chat_session_control(ngx_chat_session_t *s,
     unsigned opcode, const u_char *data, size_t len);
+static void ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data,
+    size_t len);
 static void ngx_chat_session_finalize(ngx_chat_session_t *s);
 static void ngx_chat_session_drop_unsent(ngx_chat_session_t *s);
 static void ngx_chat_session_timer_handler(ngx_event_t *ev);
@@ -717,6 +719,11 @@ ngx_chat_session_drop_unsent(ngx_chat_session_t *s)
 
     for (i = keep; i < s->out_count; i++) {
         b = s->out[(s->out_head + i) % s->out_cap];
+
+        if (b == s->pong) {
+            s->pong = NULL;
+        }
+
         s->out_bytes -= b->len;
         ngx_chat_session_uncount(s, b);
         ngx_chat_buf_unref(b);
@@ -770,6 +777,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
 
     s->out = NULL;
     s->out_count = 0;
+    s->pong = NULL;
 
     ngx_chat_frame_reader_free(&s->reader);
     ngx_queue_remove(&s->queue);
@@ -926,7 +934,7 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             break;
 
         case NGX_CHAT_WS_EV_PING:
-            ngx_chat_session_control(s, NGX_CHAT_WS_PONG, ev.data, ev.len);
+            ngx_chat_session_pong(s, ev.data, ev.len);
             break;
 
         case NGX_CHAT_WS_EV_PONG:
@@ -986,6 +994,62 @@ ngx_chat_session_control(ngx_chat_session_t *s, unsigned opcode,
     }
 
     (void) ngx_chat_session_enqueue(s, b);
+    ngx_chat_buf_unref(b);
+}
+
+
+/*
+ * RFC 6455 section 5.5.3: when pongs are not sent yet, only the most
+ * recent ping need be answered.  A pong queued and not started takes the
+ * new payload in place, so a peer that pings without reading makes the
+ * worker hold one pong (two while one is half written), not one per ping.
+ */
+static void
+ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data, size_t len)
+{
+    size_t           n;
+    ngx_chat_buf_t  *b;
+
+    if (!ngx_chat_session_open(s)) {
+        return;
+    }
+
+    b = s->pong;
+
+    if (b != NULL && (b != s->out[s->out_head] || s->out_offset == 0)) {
+        n = ngx_chat_frame_header(b->data, NGX_CHAT_WS_PONG, len);
+
+        if (len) {
+            ngx_memcpy(b->data + n, data, len);
+        }
+
+        s->out_bytes = s->out_bytes - b->len + n + len;
+        s->event_bytes = s->event_bytes - b->len + n + len;
+        b->len = (uint32_t) (n + len);
+
+        return;
+    }
+
+    /* room for any pong: a control payload is at most 125 bytes */
+
+    b = ngx_chat_buf_alloc(2 + 125);
+    if (b == NULL) {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+
+    n = ngx_chat_frame_header(b->data, NGX_CHAT_WS_PONG, len);
+
+    if (len) {
+        ngx_memcpy(b->data + n, data, len);
+    }
+
+    b->len = (uint32_t) (n + len);
+
+    if (ngx_chat_session_enqueue(s, b) == NGX_OK && ngx_chat_session_open(s)) {
+        s->pong = b;
+    }
+
     ngx_chat_buf_unref(b);
 }
 
@@ -1053,6 +1117,11 @@ ngx_chat_session_write_handler(ngx_event_t *wev)
             }
 
             n -= b->len;
+
+            if (b == s->pong) {
+                s->pong = NULL;
+            }
+
             ngx_chat_metrics_count(NGX_CHAT_METRICS_FRAMES_OUT);
             ngx_chat_session_uncount(s, b);
             ngx_chat_buf_unref(b);

@@ -46,6 +46,9 @@ struct ngx_chat_session_s {
     size_t                     out_offset;
     size_t                     out_bytes;
 
+    /* the pong queued and not sent yet, which a newer ping rewrites */
+    ngx_chat_buf_t            *pong;
+
     /*
      * Queued bytes by kind, each counted until its frame is out whole.
      * Room events count against chat_send_queue_max; answers to this

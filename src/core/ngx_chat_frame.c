@@ -393,6 +393,17 @@ ngx_chat_frame_read_header(ngx_chat_frame_reader_t *r, const uint8_t *in,
     if (r->opcode == NGX_CHAT_WS_TEXT) {
         r->utf8 = NGX_CHAT_UTF8_ACCEPT;
         r->buf_len = 0;
+        r->fragments = 0;
+    }
+
+    /*
+     * A frame costs at least one byte of the message's limit: a stream of
+     * empty continuations would otherwise keep a message open forever.
+     */
+
+    if (r->fragments == UINT32_MAX || ++r->fragments > r->message_max) {
+        return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_TOO_BIG,
+                                   "too many fragments");
     }
 
     if (!r->fin) {

@@ -86,6 +86,7 @@ typedef struct {
     uint8_t            client;       /* reads server frames: unmasked */
     uint8_t            hdr[14];
     uint8_t            mask[4];
+    uint32_t           fragments;    /* frames of the current message */
 } ngx_chat_frame_reader_t;
 
 
@@ -95,8 +96,10 @@ extern void *(*ngx_chat_frame_realloc)(void *p, size_t size);
 
 /*
  * frame_max limits the payload of one data frame, message_max the sum of
- * the payloads of one (fragmented) message; control frames are limited to
- * 125 bytes by the RFC.
+ * the payloads of one (fragmented) message, where every frame counts as
+ * at least one byte: a message has at most message_max frames, so empty
+ * continuations cannot go on forever (1009, "too many fragments").
+ * Control frames are limited to 125 bytes by the RFC.
  */
 void ngx_chat_frame_reader_init(ngx_chat_frame_reader_t *r, size_t frame_max,
     size_t message_max);

@@ -38,7 +38,8 @@ use Test::More ();
 
 use ChatTest::Env qw($ROOT $SELFTEST $NGINX $MODULE $BACKENDS_SH
                      repo_root selftest world_enterable tmpdir free_port
-                     port_open pid_alive children_of sh quote);
+                     port_open pid_alive children_of sh quote pid_rss_kb
+                     pid_fds);
 use ChatTest::Wait qw(wait_until run_loop);
 use ChatTest::Token qw(token sign_token make_keys secret_file secret
                        chat_token_tool b64u openssl_sign);
@@ -54,7 +55,7 @@ our @EXPORT = qw(
     start_nginx start_redis start_pg backends
     token sign_token make_keys secret_file chat_token_tool
     ws_connect login raw_connect http_request http_get
-    rand_room free_port wait_until run_loop next_id
+    rand_room free_port wait_until run_loop next_id pid_rss_kb pid_fds
     repo_root selftest
     api psql worker_of is_api_error close_all
 );

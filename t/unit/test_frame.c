@@ -165,6 +165,27 @@ put_str(stream_t *s, unsigned b0, const char *str)
 }
 
 
+/* a text message in n frames: a byte of data in each while it lasts */
+
+static void
+put_fragments(stream_t *s, const char *data, size_t len, size_t n)
+{
+    size_t    i, k;
+    unsigned  b0;
+
+    for (i = 0; i < n; i++) {
+        k = (i < len) ? 1 : 0;
+        b0 = (i == 0) ? TEXT : CONT;
+
+        if (i == n - 1) {
+            b0 |= FIN;
+        }
+
+        put_frame(s, b0, data + (k ? i : 0), k);
+    }
+}
+
+
 static void
 put_close(stream_t *s, uint16_t code, const char *reason, size_t len)
 {
@@ -696,6 +717,50 @@ test_streams(void)
     sc.bigdata = big; sc.biglen = 100;
     sc.frame_max = 100;
     sc.message_max = 100;
+    scenario_run(&sc);
+
+    /* every frame of a message counts at least one byte of message_max */
+
+    SCENARIO("one-byte fragments up to message_max");
+    put_fragments(&sc.s, big, 40, 40);
+    WANT(EV_MSG, 0, NULL);
+    sc.bigdata = big; sc.biglen = 40;
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("one-byte fragments past message_max");
+    put_fragments(&sc.s, big, 41, 41);
+    WANT(EV_ERROR, 1009, NULL);
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("empty continuations up to message_max");
+    put_fragments(&sc.s, "ab", 2, 40);
+    put_str(&sc.s, FIN | TEXT, "next");
+    WANT(EV_MSG, 0, "ab");
+    WANT(EV_MSG, 0, "next");
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("empty continuations past message_max");
+    put_fragments(&sc.s, "", 0, 41);
+    WANT(EV_ERROR, 1009, NULL);
+    sc.frame_max = 40;
+    sc.message_max = 40;
+    scenario_run(&sc);
+
+    SCENARIO("the fragment count starts again with each message");
+    put_fragments(&sc.s, "m", 1, 40);
+    put_fragments(&sc.s, "m", 1, 40);
+    put_fragments(&sc.s, "m", 1, 40);
+    WANT(EV_MSG, 0, "m");
+    WANT(EV_MSG, 0, "m");
+    WANT(EV_MSG, 0, "m");
+    sc.frame_max = 40;
+    sc.message_max = 40;
     scenario_run(&sc);
 
     SCENARIO("64-bit length with top bit");

@@ -17,7 +17,7 @@ use IO::Socket::INET;
 our @EXPORT_OK = qw(
     $ROOT $SELFTEST $NGINX $MODULE $BACKENDS_SH
     repo_root selftest world_enterable tmpdir keep_tmp free_port port_open
-    pid_alive children_of sh quote command_line
+    pid_alive children_of sh quote command_line pid_rss_kb pid_fds
 );
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -95,6 +95,20 @@ sub pid_alive {
     close $f;
     return 0 unless $st =~ /\)\s+(\S)/;
     return $1 ne 'Z';
+}
+
+# a process's resident memory in kB (-1 if it is gone), and how many
+# descriptors it has open
+sub pid_rss_kb {
+    my $pid = shift;
+    open my $f, '<', "/proc/$pid/status" or return -1;
+    while (<$f>) { return $1 if /^VmRSS:\s+(\d+) kB/ }
+    return -1;
+}
+
+sub pid_fds {
+    my @fd = glob("/proc/$_[0]/fd/*");
+    return scalar @fd;
 }
 
 sub children_of {

@@ -27,6 +27,7 @@ my @NGINX;          # every started nginx
 #   listen => 'reuseport ...' (extra listen parameters), port => N,
 #   errors => 0 (no error_page to the chat_errors location),
 #   user_send_rate => 'default' (the module's own chat_user_send_rate)
+#   worker_connections => 1024
 #   conf => sub { my ($n) = @_; ... } (the whole nginx.conf, made from
 #           $n->dir, $n->port and the workers: the options above then
 #           do not apply)
@@ -92,7 +93,7 @@ error_log $d/error.log info;
 pid $d/nginx.pid;
 daemon on;
 master_process on;
-events { worker_connections 1024; }
+events { worker_connections @{[$o{worker_connections} // 1024]}; }
 CONF
     $conf .= "$o{main}\n" if $o{main};
     $conf .= <<"CONF";

@@ -152,6 +152,11 @@ sub read_response {
         push @{ $r->{headers}{lc $k} }, $v;
     }
     return if $r->{status} == 101;
+    # no body, whatever the headers say (RFC 9112 section 6.3)
+    if ($r->{status} == 204 || $r->{status} == 304) {
+        $r->{body} = '';
+        return;
+    }
     # a body: Content-Length, chunked, or until EOF
     if (defined(my $len = $r->header('Content-Length'))) {
         while (length $r->{buf} < $len) {
