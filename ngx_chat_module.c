@@ -107,6 +107,7 @@ static void ngx_chat_exit_process(ngx_cycle_t *cycle);
 
 
 ngx_chat_worker_t  ngx_chat_worker;
+ngx_connection_t   ngx_chat_no_connection;
 
 
 static ngx_conf_num_bounds_t  ngx_chat_pool_bounds = {
@@ -1292,6 +1293,8 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
     {
         return NGX_OK;
     }
+
+    ngx_chat_no_connection.fd = (ngx_socket_t) -1;
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_chat_module);
     if (mcf == NULL || !mcf->used) {

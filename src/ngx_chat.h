@@ -106,6 +106,12 @@ typedef struct {
 
 extern ngx_chat_worker_t  ngx_chat_worker;
 
+/*
+ * The data of a timer or posted event of no connection: nginx's debug
+ * log names an event by the fd of the connection its data points to.
+ */
+extern ngx_connection_t   ngx_chat_no_connection;
+
 int64_t ngx_chat_now_ms(void);
 
 

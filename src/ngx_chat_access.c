@@ -51,6 +51,7 @@ ngx_chat_access_init(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_chat_access_ev, sizeof(ngx_event_t));
     ngx_chat_access_ev.handler = ngx_chat_access_flush;
+    ngx_chat_access_ev.data = &ngx_chat_no_connection;
     ngx_chat_access_ev.log = cycle->log;
 
     return NGX_OK;

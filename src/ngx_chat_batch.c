@@ -118,6 +118,7 @@ ngx_chat_batch_init(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_chat_batch_ev, sizeof(ngx_event_t));
     ngx_chat_batch_ev.handler = ngx_chat_batch_flush;
+    ngx_chat_batch_ev.data = &ngx_chat_no_connection;
     ngx_chat_batch_ev.log = cycle->log;
 
     return NGX_OK;

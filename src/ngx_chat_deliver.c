@@ -59,6 +59,7 @@ ngx_chat_fanout_init(ngx_cycle_t *cycle)
      */
     ngx_memzero(&ngx_chat_sync_ev, sizeof(ngx_event_t));
     ngx_chat_sync_ev.handler = ngx_chat_fanout_sync_handler;
+    ngx_chat_sync_ev.data = &ngx_chat_no_connection;
     ngx_chat_sync_ev.log = cycle->log;
     ngx_chat_sync_ev.cancelable = 1;
     ngx_add_timer(&ngx_chat_sync_ev, NGX_CHAT_SYNC_INTERVAL);

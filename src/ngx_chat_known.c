@@ -81,6 +81,7 @@ ngx_chat_known_seen(const char *user, size_t user_len, const char *name,
 
     if (!ngx_chat_known_ev.posted) {
         ngx_chat_known_ev.handler = ngx_chat_known_flush;
+        ngx_chat_known_ev.data = &ngx_chat_no_connection;
         ngx_chat_known_ev.log = ngx_chat_worker.log;
         ngx_post_event(&ngx_chat_known_ev, &ngx_posted_events);
     }

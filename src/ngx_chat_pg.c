@@ -110,6 +110,7 @@ ngx_chat_pg_init(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_chat_pg_fail_ev, sizeof(ngx_event_t));
     ngx_chat_pg_fail_ev.handler = ngx_chat_pg_fail_waiting;
+    ngx_chat_pg_fail_ev.data = &ngx_chat_no_connection;
     ngx_chat_pg_fail_ev.log = cycle->log;
 
     for (i = 0; i < ngx_chat_pg_nconns; i++) {

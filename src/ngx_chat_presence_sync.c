@@ -49,9 +49,11 @@ ngx_chat_presence_sync_init(ngx_log_t *log)
                      - pr->expiry;
 
     pr->flush.handler = ngx_chat_presence_flush;
+    pr->flush.data = &ngx_chat_no_connection;
     pr->flush.log = log;
 
     pr->beat.handler = ngx_chat_presence_beat;
+    pr->beat.data = &ngx_chat_no_connection;
     pr->beat.log = log;
     pr->beat.cancelable = 1;
 

@@ -29,6 +29,7 @@ ngx_chat_session_rate_init(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_chat_session_resume_ev, sizeof(ngx_event_t));
     ngx_chat_session_resume_ev.handler = ngx_chat_session_rate_resume;
+    ngx_chat_session_resume_ev.data = &ngx_chat_no_connection;
     ngx_chat_session_resume_ev.log = cycle->log;
     ngx_chat_session_resume_ev.cancelable = 1;
 }

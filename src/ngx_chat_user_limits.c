@@ -116,6 +116,7 @@ ngx_chat_user_limits_init(ngx_cycle_t *cycle)
     ngx_memzero(&ngx_chat_user_limits_alive_event, sizeof(ngx_event_t));
     ngx_chat_user_limits_alive_event.handler =
         ngx_chat_user_limits_alive_handler;
+    ngx_chat_user_limits_alive_event.data = &ngx_chat_no_connection;
     ngx_chat_user_limits_alive_event.log = cycle->log;
     ngx_chat_user_limits_alive_event.cancelable = 1;
 }

@@ -27,7 +27,7 @@ my @NGINX;          # every started nginx
 #   listen => 'reuseport ...' (extra listen parameters), port => N,
 #   errors => 0 (no error_page to the chat_errors location),
 #   user_send_rate => 'default' (the module's own chat_user_send_rate)
-#   worker_connections => 1024
+#   worker_connections => 1024, log_level => 'info' (of error.log)
 #   conf => sub { my ($n) = @_; ... } (the whole nginx.conf, made from
 #           $n->dir, $n->port and the workers: the options above then
 #           do not apply)
@@ -89,7 +89,7 @@ sub write_conf {
     $conf .= "user root;\n" if $< == 0;
     $conf .= <<"CONF";
 worker_processes $n->{workers};
-error_log $d/error.log info;
+error_log $d/error.log @{[$o{log_level} // 'info']};
 pid $d/nginx.pid;
 daemon on;
 master_process on;
