@@ -402,7 +402,7 @@ ngx_chat_api_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
               : ngx_chat_api_refuse(r, "invalid token");
 
     if (ctx->waiting) {
-        ngx_http_finalize_request(r, ctx->rc);
+        ngx_chat_http_finalize_foreign(r, ctx->rc);
     }
 }
 

@@ -120,7 +120,7 @@ ngx_chat_handshake_authed(ngx_chat_auth_t *a, ngx_chat_jwt_claims_t *claims)
     }
 
     if (hs->waiting) {
-        ngx_http_finalize_request(hs->request, hs->rc);
+        ngx_chat_http_finalize_foreign(hs->request, hs->rc);
     }
 }
 

@@ -400,3 +400,23 @@ ngx_chat_http_body(ngx_http_request_t *r, const char *type, u_char *data,
 
     return ngx_http_output_filter(r, &out);
 }
+
+
+void
+ngx_chat_http_finalize_foreign(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+
+    /*
+     * c->data is the request while it lives; after a keepalive, a close
+     * or an upgrade to a WebSocket session it is not, and nothing of the
+     * request is left to run
+     */
+    if (!c->destroyed && c->data == r) {
+        ngx_http_run_posted_requests(c);
+    }
+}

@@ -36,4 +36,13 @@ ngx_int_t ngx_chat_http_body(ngx_http_request_t *r, const char *type,
 /* ngx_chat_api.c */
 ngx_int_t ngx_chat_api_handler(ngx_http_request_t *r);
 
+/*
+ * Finalizes a request from another connection's event (Redis, PostgreSQL,
+ * the batcher), then runs what the finalization posted, as nginx's upstream
+ * module does: a request terminated that way (its client reset) would
+ * otherwise stay, with its connection, forever.
+ */
+void ngx_chat_http_finalize_foreign(ngx_http_request_t *r, ngx_int_t rc);
+
+
 #endif /* _NGX_CHAT_HTTP_H_INCLUDED_ */

@@ -131,11 +131,9 @@ static void
 ngx_chat_op_rest_finalize(ngx_chat_op_t *op, ngx_int_t rc)
 {
     ngx_uint_t           foreign;
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = op->http;
-    c = r->connection;
     foreign = (r != ngx_chat_op_running);
 
     op->cleanup->handler = NULL;
@@ -143,16 +141,13 @@ ngx_chat_op_rest_finalize(ngx_chat_op_t *op, ngx_int_t rc)
     op->http = NULL;
 
     r->read_event_handler = ngx_http_block_reading;
-    ngx_http_finalize_request(r, rc);
 
-    /*
-     * Finalized from another connection's event (PostgreSQL, Redis, the
-     * batcher): what the finalization posted (a failed write terminates
-     * the request that way) runs now, as nginx's upstream module does, or
-     * the request and its connection would stay forever.
-     */
+    /* a failed write terminates the request by posting it */
     if (foreign) {
-        ngx_http_run_posted_requests(c);
+        ngx_chat_http_finalize_foreign(r, rc);
+
+    } else {
+        ngx_http_finalize_request(r, rc);
     }
 }
 

@@ -1,6 +1,7 @@
 # REST clients that reset (SO_LINGER 0) in the middle of their request:
-# during the header, in the middle of the body, and while their send waits
-# for PostgreSQL.  The worker keeps nothing of them (its descriptors come
+# during the header, in the middle of the body, at once (while their token
+# is checked with Redis, and a WebSocket upgrade too), and while their send
+# waits for PostgreSQL.  The worker keeps nothing of them (its descriptors come
 # back to what it had, no request stays in progress) and a send that was
 # committed for a client that reset is not stored twice when the client
 # sends it again with its client_msg_id.  (t/30 resets 5000 calls that wait
@@ -97,6 +98,26 @@ ok wait_until(sub { in_progress() == $N + 1 }, 10, 0.05),
     "$N requests wait for the rest of their body";
 reset_all(@s);
 ok settled(), '... reset: none left in progress';
+fds_back();
+
+# at once, header and part of the body: the reset comes while the token
+# is checked with Redis, and the request ends when that answer comes
+for my $cut (0, 11) {
+    my $req = send_req('{"body":"never"}');
+    my $head = index($req, "\r\n\r\n") + 4;
+    reset_all(map { open_write(substr $req, 0, $head + $cut) } 1 .. $N);
+    ok settled(), "reset at once with $cut bytes of the body: none left in "
+                  . 'progress';
+    fds_back();
+}
+
+# the same for WebSocket upgrades
+my $up = "GET /chat/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    . "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    . "Authorization: Bearer $tok\r\n\r\n";
+reset_all(map { open_write($up) } 1 .. $N);
+ok settled(), 'upgrades reset at once: none left in progress';
 fds_back();
 
 # while the send waits for PostgreSQL: the rooms table locked
