@@ -368,7 +368,7 @@ ngx_chat_request_over_rate(ngx_chat_session_t *s, ngx_chat_request_t *req,
                                   "too many requests on this connection "
                                   "(chat_request_rate)",
                                   ngx_chat_limit_seconds(wait));
-    ngx_chat_session_rate_pause(s, wait);
+    ngx_chat_session_rate_refused(s, wait);
 
     return NGX_DECLINED;
 }

@@ -524,14 +524,15 @@ ngx_chat_session_read_blocked(ngx_chat_session_t *s)
 
 /*
  * Frames already read are taken whole while sends wait or the rate is
- * passed (they are answered at once); these two limits stop in the middle,
- * as each frame taken could make the worker hold another answer.
+ * passed (they are answered at once); these limits stop in the middle,
+ * as each frame taken could make the worker hold or write another answer.
  */
 static ngx_uint_t
 ngx_chat_session_input_blocked(ngx_chat_session_t *s)
 {
     return s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
            || s->auth_wait
+           || s->rate_choked
            || s->reply_bytes >= ngx_chat_session_reply_window(s);
 }
 
@@ -897,6 +898,7 @@ static void
 ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
 {
     size_t               used;
+    uint64_t             wait;
     ngx_chat_ws_ev_e     type;
     ngx_chat_ws_event_t  ev;
 
@@ -934,7 +936,15 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             break;
 
         case NGX_CHAT_WS_EV_PING:
+            /* answered, but a ping costs from the budget as a request */
             ngx_chat_session_pong(s, ev.data, ev.len);
+            wait = ngx_chat_session_rate_take(s);
+
+            if (wait) {
+                ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_REQUEST);
+                ngx_chat_session_rate_refused(s, wait);
+            }
+
             break;
 
         case NGX_CHAT_WS_EV_PONG:

@@ -76,6 +76,8 @@ struct ngx_chat_session_s {
     uint64_t                   request_tat;   /* chat_request_rate state */
     ngx_queue_t                rate_queue;    /* paused sessions */
     ngx_msec_t                 rate_resume;
+    ngx_msec_t                 rate_window;   /* refusals counted since */
+    ngx_uint_t                 rate_refused;
 
     /* NUL-terminated; "" until authenticated, then one allocation */
     u_char                    *user;
@@ -112,6 +114,7 @@ struct ngx_chat_session_s {
     unsigned                   close_armed:1;
     unsigned                   send_armed:1;
     unsigned                   rate_paused:1;  /* in the paused queue */
+    unsigned                   rate_choked:1;  /* refused too often */
     unsigned                   auth_wait:1;    /* a token is checked */
     unsigned                   present:1;      /* counted as online */
 };
@@ -160,5 +163,6 @@ void ngx_chat_session_rate_init(ngx_cycle_t *cycle);
 void ngx_chat_session_rate_exit(void);
 uint64_t ngx_chat_session_rate_take(ngx_chat_session_t *s);
 void ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait);
+void ngx_chat_session_rate_refused(ngx_chat_session_t *s, uint64_t wait);
 
 #endif /* _NGX_CHAT_SESSION_H_INCLUDED_ */

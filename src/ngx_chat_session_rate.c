@@ -18,6 +18,15 @@ static void ngx_chat_session_rate_resume(ngx_event_t *ev);
  */
 #define NGX_CHAT_RATE_PAUSE_MAX  1000
 
+/*
+ * Each frame over the budget that was already read is answered (a ping
+ * with its pong, a request with rate_limited).  A client that pipelines
+ * thousands would have as many answers written: past this many refusals
+ * within NGX_CHAT_RATE_PAUSE_MAX, the rest of what was read waits, and
+ * the connection is not read until that time is over.
+ */
+#define NGX_CHAT_RATE_REFUSED_MAX  64
+
 static ngx_queue_t   ngx_chat_session_paused;
 static ngx_event_t   ngx_chat_session_resume_ev;
 
@@ -104,6 +113,40 @@ ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait)
 }
 
 
+/* a frame over the budget was answered; wait: as for the pause */
+void
+ngx_chat_session_rate_refused(ngx_chat_session_t *s, uint64_t wait)
+{
+    ngx_msec_int_t  left;
+
+    left = (ngx_msec_int_t) (s->rate_window + NGX_CHAT_RATE_PAUSE_MAX
+                             - ngx_current_msec);
+
+    if (s->rate_refused == 0 || left <= 0) {
+        s->rate_window = ngx_current_msec;
+        s->rate_refused = 0;
+        left = NGX_CHAT_RATE_PAUSE_MAX;
+    }
+
+    if (++s->rate_refused >= NGX_CHAT_RATE_REFUSED_MAX && !s->rate_choked) {
+        /* it does not heed retry_after: paused to the end of the window */
+        s->rate_choked = 1;
+
+        if (s->rate_paused) {
+            ngx_queue_remove(&s->rate_queue);
+            s->rate_paused = 0;
+            ngx_chat_session_unref(s);
+        }
+
+        if (wait < (uint64_t) left * 1000) {
+            wait = (uint64_t) left * 1000;
+        }
+    }
+
+    ngx_chat_session_rate_pause(s, wait);
+}
+
+
 static void
 ngx_chat_session_rate_resume(ngx_event_t *ev)
 {
@@ -121,6 +164,7 @@ ngx_chat_session_rate_resume(ngx_event_t *ev)
 
         ngx_queue_remove(q);
         s->rate_paused = 0;
+        s->rate_choked = 0;
 
         /* unless another limit holds it, such as its sends */
         ngx_chat_session_resume(s);

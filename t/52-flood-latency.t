@@ -49,10 +49,10 @@ sub bob_sends {
 # Floods from a process of its own that writes $frame's requests without
 # waiting and reads (and counts) whatever comes back, while bob sends.
 # Stopped, it finishes the frame it is writing and reads the answers until
-# none comes for a second.  Returns its counts: frames (whole, written),
+# none comes for a second, or for $drain seconds (60) at most.  Returns its counts: frames (whole, written),
 # ok, served (answers but rate_limited) and limited, secs (from its first write to its last read).
 sub flood {
-    my ($what, $frame) = @_;
+    my ($what, $frame, $drain) = @_;
 
     pipe(my $rd, my $wr) or die "pipe: $!";
     my $pid = fork // die "fork: $!";
@@ -80,7 +80,7 @@ sub flood {
                 $upto = $next;
                 $quiet //= time + 1;
                 $stopped //= time;
-                last if time > $quiet || time > $stopped + 60;
+                last if time > $quiet || time > $stopped + ($drain // 60);
             }
             my $want_w = $off < $upto ? $sel : undef;
             my ($r, $w) = IO::Select->select($sel, $want_w, undef, 0.05);
@@ -141,15 +141,22 @@ sub flood {
 }
 
 # history: the default budget, 20r/s burst=200, answers burst + 1 at
-# once and one per 50 ms after; every other request gets rate_limited
+# once and one per 50 ms after; requests past it get rate_limited, 64 a
+# second at most: then the connection is not read until the second is
+# over, so most of the flood waits in its socket, unanswered (its answers
+# are read for 3 s after the stop)
 my $c = flood('history flood', sub {
-    qq({"type":"history","id":$_[0],"room":"$room","limit":50}) });
+    qq({"type":"history","id":$_[0],"room":"$room","limit":50}) }, 3);
 my $allowed = 201 + 20 * ($c->{secs} + 1);
 cmp_ok $c->{served}, '>', 0, 'history flood: some requests answered';
 cmp_ok $c->{served}, '<=', $allowed,
     "history flood: no more answered than the budget ($allowed)";
 cmp_ok $c->{limited}, '>', 0, 'history flood: the rest refused as '
     . 'rate_limited';
+my $refusals = 64 * (int($c->{secs}) + 2);
+cmp_ok $c->{limited}, '<=', $refusals,
+    "history flood: at most 64 refusals a second ($refusals in "
+    . "$c->{secs} s), not one per request written ($c->{frames})";
 
 # sends: every one written is read once the store takes it (flow control:
 # 256 wait for their commit), each stored exactly once, and nothing else
