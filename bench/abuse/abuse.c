@@ -99,6 +99,7 @@ typedef struct {
     int                 out_on;
     int                 counted;        /* at its cycle now */
     int                 ever;           /* got that far once, or closed */
+    int                 hs;             /* counted in A.in_handshake */
 } conn_t;
 
 
@@ -647,6 +648,18 @@ want(conn_t *c, int in, int out)
 }
 
 
+/* out of the connect and upgrade phase that --conc bounds */
+
+static void
+hs_done(conn_t *c)
+{
+    if (c->hs) {
+        c->hs = 0;
+        A.in_handshake--;
+    }
+}
+
+
 static void
 conn_close(conn_t *c, const char *why, int rst)
 {
@@ -662,9 +675,7 @@ conn_close(conn_t *c, const char *why, int rst)
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
     }
 
-    if (c->state <= ST_WAIT101 && c->state != ST_IDLE) {
-        A.in_handshake--;
-    }
+    hs_done(c);
     if (c->counted) {
         A.active--;
         c->counted = 0;
@@ -734,6 +745,7 @@ conn_open(conn_t *c)
     c->skip = 0;
     A.opened++;
     A.in_handshake++;
+    c->hs = 1;
 
     if (p->proto == P_WS) {
         RAND_bytes(raw, sizeof(raw));
@@ -812,7 +824,7 @@ next_segment(conn_t *c)
             c->out_len = 0;
             return;
         }
-        A.in_handshake--;
+        hs_done(c);
         /* fall through */
 
     case ST_WAIT101:
@@ -875,6 +887,7 @@ on_write(conn_t *c)
         }
         c->state = ST_HEAD;
         if (c->plan->proto == P_SLOW) {
+            hs_done(c);
             reached_cycle(c);
             want(c, 1, 0);          /* the drip is written by the tick */
             return;
@@ -1044,7 +1057,7 @@ parse_http(conn_t *c)
             pos += hl;
             memmove(c->in, c->in + pos, c->in_len - pos);
             c->in_len -= pos;
-            A.in_handshake--;
+            hs_done(c);
             next_segment(c);
             if (c->plan->close_after) {
                 conn_close(c, NULL, 0);

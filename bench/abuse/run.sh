@@ -140,7 +140,12 @@ for r in abuse-flood abuse-nr; do
         "http://$host:$port/chat/api/rooms/$r/messages"
 done
 
-"$here/sample.pl" "$master" 0.25 > "$out/samples.txt" &
+backends=
+for f in "$rundir/redis.pid" "$rundir/pg/data/postmaster.pid"; do
+    [ -f "$f" ] && backends="$backends $(head -n 1 "$f" | tr -dc 0-9)"
+done
+# shellcheck disable=SC2086
+"$here/sample.pl" "$master" 0.25 $backends > "$out/samples.txt" &
 sampler=$!
 
 now() { date +%s.%N; }

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # table.pl [--one|--markdown] OUT SCENARIO...: the figures of a "make
 # abuse" run (bench/abuse/run.sh) from its output directory OUT:
-#   OUT/samples.txt    sample.pl's lines (time ticks rss_kb fds pids)
+#   OUT/samples.txt    sample.pl's lines (time ticks rss_kb fds pids
+#                      backend_ticks)
 #   OUT/S/times        t_pre t_attack t_ready t_probe_end t_end t_after
 #   OUT/S/base.txt     the probe on the idle server (chat-bench output)
 #   OUT/S/under.txt    the probe under attack
@@ -29,7 +30,7 @@ my @samples;
 if (open(my $f, '<', "$out/samples.txt")) {
     while (<$f>) {
         my @v = split;
-        push @samples, [@v] if @v == 5;
+        push @samples, [@v] if @v == 6;
     }
 }
 
@@ -81,11 +82,13 @@ sub at {
     return $s;
 }
 
-# CPU % of one core between two samples
+# CPU % of one core between two samples: the workers' (field 1) or the
+# backends' (field 5)
 sub cpu {
-    my ($a, $b) = @_;
+    my ($a, $b, $i) = @_;
+    $i //= 1;
     return undef unless $a && $b && $b->[0] > $a->[0];
-    return 100 * ($b->[1] - $a->[1]) / $hz / ($b->[0] - $a->[0]);
+    return 100 * ($b->[$i] - $a->[$i]) / $hz / ($b->[0] - $a->[0]);
 }
 
 sub fig {
@@ -116,13 +119,18 @@ sub scenario {
     # before: the 2 s before the attack; peak: the busiest 1 s of the
     # attack; after: from 1 s after its end
     my @w = within($pre, $att);
-    $r{cpu0} = cpu($w[0], $w[-1]) if @w > 1;
+    if (@w > 1) {
+        $r{cpu0} = cpu($w[0], $w[-1]);
+        $r{bcpu0} = cpu($w[0], $w[-1], 5);
+    }
     my @a = within($att, $end);
     for my $i (0 .. $#a) {
         my ($j) = grep { $a[$_][0] >= $a[$i][0] + 1 } $i + 1 .. $#a;
         next unless defined $j;
         my $c = cpu($a[$i], $a[$j]);
         $r{cpu_peak} = $c if !defined $r{cpu_peak} || $c > $r{cpu_peak};
+        $c = cpu($a[$i], $a[$j], 5);
+        $r{bcpu_peak} = $c if !defined $r{bcpu_peak} || $c > $r{bcpu_peak};
     }
     $r{cpu_mean} = cpu($a[0], $a[-1]) if @a > 1;
     @w = within($end + 1, $after);
@@ -208,6 +216,7 @@ sub row {
         ms($b->{ack_p99_us}) . ' / ' . ms($u->{ack_p99_us}),
         ratio($b->{ack_p99_us}, $u->{ack_p99_us}),
         join(' / ', fig($r->{cpu0}), fig($r->{cpu_peak}), fig($r->{cpu1})),
+        join(' / ', fig($r->{bcpu0}), fig($r->{bcpu_peak})),
         join(' / ', map { fig(defined $_ ? $_ / 1024 : undef, '%.0f') }
                     $r->{rss0}, $r->{rss_peak}, $r->{rss1}),
         join(' / ', fig($r->{fds0}), fig($r->{fds_peak}), fig($r->{fds1})),
@@ -216,7 +225,8 @@ sub row {
 
 my @head = ('scenario', 'deliv p50/p99 idle', 'deliv p50/p99 attack',
             'p99 x', 'ack p99 idle/attack', 'ack x',
-            'CPU% before/peak/after', 'RSS MB before/peak/after',
+            'CPU% before/peak/after', 'Redis+PG CPU% before/peak',
+            'RSS MB before/peak/after',
             'fds before/peak/after');
 
 my @rows = grep { defined } map { scenario($_) } @sc;
@@ -259,7 +269,8 @@ for my $c (@cells) {
 }
 my $fmt = join('  ', map { "%-${_}s" } @w) . "\n";
 print "latencies in ms (probe: send -> delivery, send -> ack); CPU in % "
-    . "of one core, RSS and fds summed over the nginx workers\n\n";
+    . "of one core; CPU, RSS and fds\nsummed over the nginx workers; Redis+PG: "
+    . "Redis and PostgreSQL with its backends\n\n";
 printf $fmt, @head;
 printf $fmt, @$_ for @cells;
 print "\n";
