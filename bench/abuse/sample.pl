@@ -12,55 +12,37 @@ use warnings;
 use Time::HiRes qw(time sleep);
 
 my ($master, $interval, @others) = @ARGV;
-die "usage: sample.pl MASTER_PID INTERVAL_S\n" unless $master && $interval;
+die "usage: sample.pl MASTER_PID INTERVAL_S [PID...]\n" unless $master && $interval;
 $| = 1;
 
-sub ticks {
+# the fields of /proc/PID/stat after the command name (state first)
+sub stat_fields {
     my $p = shift;
-    open(my $f, '<', "/proc/$p/stat") or return 0;
-    my $s = <$f> // return 0;
+    open(my $f, '<', "/proc/$p/stat") or return ();
+    my $s = <$f> // return ();
     $s =~ s/^.*\) //;
-    my @f = split ' ', $s;
-    return $f[11] + $f[12];
+    return split ' ', $s;
 }
 
+sub ticks {
+    my @f = stat_fields(shift);
+    return @f ? $f[11] + $f[12] : 0;
+}
+
+# the processes whose parent is one of those given
 sub children {
     my %of = map { $_ => 1 } @_;
-    my @c;
     opendir(my $d, '/proc') or return ();
-    for my $p (grep { /^\d+$/ } readdir $d) {
-        open(my $f, '<', "/proc/$p/stat") or next;
-        my $s = <$f> // next;
-        $s =~ s/^.*\) //;
-        my @f = split ' ', $s;
-        push @c, $p if $of{$f[1]};
-    }
-    return @c;
-}
-
-sub workers {
-    my @w;
-    opendir(my $d, '/proc') or return ();
-    for my $p (grep { /^\d+$/ } readdir $d) {
-        open(my $f, '<', "/proc/$p/stat") or next;
-        my $s = <$f> // next;
-        $s =~ s/^.*\) //;
-        my @f = split ' ', $s;
-        push @w, $p if $f[1] == $master;
-    }
-    return sort { $a <=> $b } @w;
+    return sort { $a <=> $b }
+           grep { my @f = stat_fields($_); @f && $of{$f[1]} }
+           grep { /^\d+$/ } readdir $d;
 }
 
 while (kill 0, $master) {
     my ($ticks, $rss, $fds) = (0, 0, 0);
-    my @w = workers();
+    my @w = children($master);
     for my $p (@w) {
-        if (open(my $f, '<', "/proc/$p/stat")) {
-            my $s = <$f>;
-            $s =~ s/^.*\) //;
-            my @f = split ' ', $s;
-            $ticks += $f[11] + $f[12];
-        }
+        $ticks += ticks($p);
         if (open(my $f, '<', "/proc/$p/status")) {
             while (<$f>) { $rss += $1 if /^VmRSS:\s+(\d+)/ }
         }
