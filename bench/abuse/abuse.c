@@ -456,7 +456,7 @@ static int
 setup(void)
 {
     plan_t   *p;
-    char     *s, path[256], f[512];
+    char     *s, path[256];
     unsigned  i;
     buf_t     body = { NULL, 0 };
     static u_char  zero[65536];
@@ -525,14 +525,13 @@ setup(void)
         memset(s, 'x', 2000);
         s[2000] = '\0';
         for (i = 0; i < 16; i++) {
-            snprintf(f, sizeof(f), "{\"type\":\"send\",\"room\":\"%s\","
-                     "\"body\":\"", A.room);
-            buf_t  t = { NULL, 0 };
-            buf_printf(&t, "%s%s\"}", f, s);
-            buf_frame(&p->cycle, 1, 1, t.p, t.len);
-            free(t.p);
+            body.len = 0;
+            buf_printf(&body, "{\"type\":\"send\",\"room\":\"%s\","
+                       "\"body\":\"%s\"}", A.room, s);
+            buf_frame(&p->cycle, 1, 1, body.p, body.len);
         }
         free(s);
+        free(body.p);
         p->cycle_units = 16;
         if (!A.nconns) A.nconns = 101;
 
@@ -602,7 +601,6 @@ setup(void)
         p = ws_plan("ws-bomb");
         s = nested(8000, "{\"type\":\"send\",\"room\":\"x\",\"body\":\"b\","
                    "\"meta\":", "}");
-        snprintf(f, sizeof(f), "%s", "");
         for (i = 0; i < 8; i++) {
             buf_text(&p->cycle, s);
         }
