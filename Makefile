@@ -18,7 +18,7 @@ UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom route \
                channel
 
 .PHONY: all module tools core-check unit test integration demo up down token bench \
-        bench-detail soak deps clean
+        bench-detail soak abuse deps clean
 
 all: module tools
 
@@ -150,6 +150,12 @@ bench-detail: all
 SOAK_MINUTES ?= 30
 soak: deps all
 	@SOAK_MINUTES=$(SOAK_MINUTES) bench/soak.sh
+
+# attacks against the demo stack, other users' latency and the workers'
+# CPU and memory measured meanwhile (bench/abuse/run.sh --help);
+# make abuse ABUSE_SCENARIOS="ping bombs" ABUSE_SECONDS=4
+abuse: all
+	@ABUSE_RUNDIR=$(RUN) bench/abuse/run.sh
 
 # test state kept outside a private checkout goes with the build
 clean:
