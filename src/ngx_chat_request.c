@@ -151,7 +151,23 @@ ngx_chat_request_ping(ngx_chat_session_t *s, ngx_chat_request_t *req)
 static void
 ngx_chat_request_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
 {
+    uint64_t        wait;
     ngx_chat_op_t  *op;
+
+    if (s->send_until
+        && (ngx_msec_int_t) (s->send_until - ngx_current_msec) > 0)
+    {
+        /* refused a moment ago: the user's rate has not let up yet */
+        wait = (uint64_t) (s->send_until - ngx_current_msec) * 1000;
+        ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_USER_SEND);
+        ngx_chat_session_error_retry(s, req->id, req->id_len,
+                                     "rate_limited",
+                                     "too many messages from this user "
+                                     "(chat_user_send_rate)",
+                                     ngx_chat_limit_seconds(wait));
+        ngx_chat_session_rate_refused(s, wait);
+        return;
+    }
 
     op = ngx_chat_op_ws(s, req);
 

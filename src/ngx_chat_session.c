@@ -47,6 +47,7 @@ static ngx_int_t ngx_chat_session_queue(ngx_chat_session_t *s,
 static size_t ngx_chat_session_reply_window(ngx_chat_session_t *s);
 static ngx_uint_t ngx_chat_session_read_blocked(ngx_chat_session_t *s);
 static ngx_uint_t ngx_chat_session_input_blocked(ngx_chat_session_t *s);
+static ngx_uint_t ngx_chat_session_send_probation(ngx_chat_session_t *s);
 static void ngx_chat_session_uncount(ngx_chat_session_t *s,
     ngx_chat_buf_t *b);
 static void ngx_chat_session_written(ngx_chat_session_t *s,
@@ -523,16 +524,19 @@ ngx_chat_session_read_blocked(ngx_chat_session_t *s)
 
 
 /*
- * Frames already read are taken whole while sends wait or the rate is
- * passed (they are answered at once); these limits stop in the middle,
- * as each frame taken could make the worker hold or write another answer.
+ * Frames already read are taken whole while the rate is passed (they are
+ * answered at once); these limits stop in the middle, as each frame taken
+ * could make the worker hold or write another answer: a read buffer holds
+ * hundreds of small sends.
  */
 static ngx_uint_t
 ngx_chat_session_input_blocked(ngx_chat_session_t *s)
 {
     return s->ops >= NGX_CHAT_OPS_INFLIGHT_MAX
+           || s->inflight >= NGX_CHAT_SEND_INFLIGHT_MAX
            || s->auth_wait
            || s->rate_choked
+           || (s->inflight && ngx_chat_session_send_probation(s))
            || s->reply_bytes >= ngx_chat_session_reply_window(s);
 }
 
@@ -1248,8 +1252,25 @@ ngx_chat_session_send_done(ngx_chat_session_t *s)
 
     if (s->read_paused && s->inflight < NGX_CHAT_SEND_INFLIGHT_MAX / 2) {
         s->read_paused = 0;
-        ngx_chat_session_resume(s);
     }
+
+    /* unless another limit holds it */
+    ngx_chat_session_resume(s);
+}
+
+
+/*
+ * For a while after the user's send rate refused a send of this
+ * connection, its sends are checked one at a time: a client that floods
+ * sends past the rate has one check in Redis at a time, not hundreds
+ * that all come back refused.
+ */
+static ngx_uint_t
+ngx_chat_session_send_probation(ngx_chat_session_t *s)
+{
+    return s->send_until
+           && (ngx_msec_int_t) (ngx_current_msec - s->send_until)
+              < NGX_CHAT_SEND_PROBATION;
 }
 
 

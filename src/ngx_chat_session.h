@@ -14,6 +14,8 @@
 
 /* sends a session may have waiting for a commit before it is not read */
 #define NGX_CHAT_SEND_INFLIGHT_MAX  256
+/* ms after a send refused by the user's rate: one check at a time */
+#define NGX_CHAT_SEND_PROBATION     10000
 
 /* other requests (join, history, read) a session may have under way */
 #define NGX_CHAT_OPS_INFLIGHT_MAX   8
@@ -77,6 +79,7 @@ struct ngx_chat_session_s {
     ngx_queue_t                rate_queue;    /* paused sessions */
     ngx_msec_t                 rate_resume;
     ngx_msec_t                 rate_window;   /* refusals counted since */
+    ngx_msec_t                 send_until;    /* the user may not send */
     ngx_uint_t                 rate_refused;
 
     /* NUL-terminated; "" until authenticated, then one allocation */

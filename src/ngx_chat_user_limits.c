@@ -261,6 +261,17 @@ ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
     } else if (wait) {
         op->retry_after = ngx_chat_limit_seconds(wait);
         ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_USER_SEND);
+
+        /*
+         * as a refused request: the connection is not read until the
+         * user may send again, and its sends until then are refused
+         * without asking Redis (ngx_chat_request_send)
+         */
+        if (op->session) {
+            op->session->send_until = ngx_current_msec + wait / 1000 + 1;
+            ngx_chat_session_rate_refused(op->session, wait);
+        }
+
         ngx_chat_op_error(op, "rate_limited",
                           "too many messages from this user "
                           "(chat_user_send_rate)");
