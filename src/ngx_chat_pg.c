@@ -70,6 +70,10 @@ static void ngx_chat_pg_close(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_timer(ngx_event_t *ev);
 static void ngx_chat_pg_retry(ngx_event_t *ev);
 static void ngx_chat_pg_fail_waiting(ngx_event_t *ev);
+static ngx_int_t ngx_chat_pg_enqueue(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data, ngx_uint_t first);
+static ngx_chat_pg_query_t *ngx_chat_pg_take(void);
 static ngx_uint_t ngx_chat_pg_up_or_coming(void);
 static ngx_uint_t ngx_chat_pg_probing(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_follow(ngx_chat_pg_conn_t *pc);
@@ -84,6 +88,8 @@ static ngx_chat_pg_conn_t  *ngx_chat_pg_conns;
 static ngx_uint_t           ngx_chat_pg_nconns;
 static ngx_queue_t          ngx_chat_pg_waiting;
 static ngx_uint_t           ngx_chat_pg_nwaiting;
+/* the last of the queries queued first (commits), or NULL */
+static ngx_queue_t         *ngx_chat_pg_first_last;
 static ngx_event_t          ngx_chat_pg_fail_ev;
 static ngx_log_t           *ngx_chat_pg_log;
 
@@ -101,6 +107,7 @@ ngx_chat_pg_init(ngx_cycle_t *cycle)
     ngx_chat_pg_nconns = mcf->pg_pool;
     ngx_queue_init(&ngx_chat_pg_waiting);
     ngx_chat_pg_nwaiting = 0;
+    ngx_chat_pg_first_last = NULL;
 
     ngx_chat_pg_conns = ngx_pcalloc(cycle->pool,
                                     mcf->pg_pool * sizeof(ngx_chat_pg_conn_t));
@@ -141,9 +148,7 @@ void
 ngx_chat_pg_exit(void)
 {
     ngx_uint_t            i;
-    ngx_queue_t          *q;
     ngx_chat_pg_conn_t   *pc;
-    ngx_chat_pg_query_t  *query;
 
     for (i = 0; i < ngx_chat_pg_nconns; i++) {
         pc = &ngx_chat_pg_conns[i];
@@ -161,10 +166,7 @@ ngx_chat_pg_exit(void)
     }
 
     while (!ngx_queue_empty(&ngx_chat_pg_waiting)) {
-        q = ngx_queue_head(&ngx_chat_pg_waiting);
-        ngx_queue_remove(q);
-        query = ngx_queue_data(q, ngx_chat_pg_query_t, queue);
-        ngx_free(query);
+        ngx_free(ngx_chat_pg_take());
     }
 
     if (ngx_chat_pg_fail_ev.posted) {
@@ -192,12 +194,37 @@ ngx_int_t
 ngx_chat_pg_query(const char *sql, int nparams, const char *const *values,
     const int *lengths, ngx_chat_pg_handler_pt handler, void *data)
 {
+    return ngx_chat_pg_enqueue(sql, nparams, values, lengths, handler, data,
+                               0);
+}
+
+
+/*
+ * A commit waits behind other commits only: reads (history, search,
+ * cursors) that a flood queued by the thousand do not hold back the
+ * sends of everyone else.
+ */
+ngx_int_t
+ngx_chat_pg_query_first(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data)
+{
+    return ngx_chat_pg_enqueue(sql, nparams, values, lengths, handler, data,
+                               1);
+}
+
+
+static ngx_int_t
+ngx_chat_pg_enqueue(const char *sql, int nparams, const char *const *values,
+    const int *lengths, ngx_chat_pg_handler_pt handler, void *data,
+    ngx_uint_t first)
+{
     ngx_uint_t            i;
     ngx_chat_pg_query_t  *q;
 
     /* a connection being made (a worker just started) is worth waiting for */
     if (!ngx_chat_pg_up_or_coming()
-        || ngx_chat_pg_nwaiting >= NGX_CHAT_PG_WAITING_MAX)
+        || (!first && ngx_chat_pg_nwaiting >= NGX_CHAT_PG_WAITING_MAX))
     {
         return NGX_DECLINED;
     }
@@ -215,10 +242,41 @@ ngx_chat_pg_query(const char *sql, int nparams, const char *const *values,
         }
     }
 
-    ngx_queue_insert_tail(&ngx_chat_pg_waiting, &q->queue);
+    if (!first) {
+        ngx_queue_insert_tail(&ngx_chat_pg_waiting, &q->queue);
+
+    } else if (ngx_chat_pg_first_last) {
+        /* the first ones keep their order among themselves */
+        ngx_queue_insert_after(ngx_chat_pg_first_last, &q->queue);
+        ngx_chat_pg_first_last = &q->queue;
+
+    } else {
+        ngx_queue_insert_head(&ngx_chat_pg_waiting, &q->queue);
+        ngx_chat_pg_first_last = &q->queue;
+    }
+
     ngx_chat_pg_nwaiting++;
 
     return NGX_OK;
+}
+
+
+/* the head of the waiting queue, taken out */
+static ngx_chat_pg_query_t *
+ngx_chat_pg_take(void)
+{
+    ngx_queue_t  *q;
+
+    q = ngx_queue_head(&ngx_chat_pg_waiting);
+    ngx_queue_remove(q);
+    ngx_chat_pg_nwaiting--;
+
+    /* the first ones are a prefix of the queue: none is left */
+    if (q == ngx_chat_pg_first_last) {
+        ngx_chat_pg_first_last = NULL;
+    }
+
+    return ngx_queue_data(q, ngx_chat_pg_query_t, queue);
 }
 
 
@@ -739,18 +797,13 @@ ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
 static void
 ngx_chat_pg_next(ngx_chat_pg_conn_t *pc)
 {
-    ngx_queue_t          *q;
     ngx_chat_pg_query_t  *query;
 
     if (ngx_queue_empty(&ngx_chat_pg_waiting)) {
         return;
     }
 
-    q = ngx_queue_head(&ngx_chat_pg_waiting);
-    ngx_queue_remove(q);
-    ngx_chat_pg_nwaiting--;
-
-    query = ngx_queue_data(q, ngx_chat_pg_query_t, queue);
+    query = ngx_chat_pg_take();
     ngx_chat_pg_dispatch(pc, query);
 }
 
@@ -855,17 +908,12 @@ ngx_chat_pg_retry(ngx_event_t *ev)
 static void
 ngx_chat_pg_fail_waiting(ngx_event_t *ev)
 {
-    ngx_queue_t          *q;
     ngx_chat_pg_query_t  *query;
 
     while (!ngx_chat_pg_up_or_coming()
            && !ngx_queue_empty(&ngx_chat_pg_waiting))
     {
-        q = ngx_queue_head(&ngx_chat_pg_waiting);
-        ngx_queue_remove(q);
-        ngx_chat_pg_nwaiting--;
-
-        query = ngx_queue_data(q, ngx_chat_pg_query_t, queue);
+        query = ngx_chat_pg_take();
         query->handler(query->data, NULL, NGX_CHAT_PG_UNAVAILABLE);
         ngx_free(query);
     }

@@ -32,6 +32,10 @@ ngx_int_t ngx_chat_pg_up(void);
 ngx_int_t ngx_chat_pg_query(const char *sql, int nparams,
     const char *const *values, const int *lengths,
     ngx_chat_pg_handler_pt handler, void *data);
+/* the same, queued before every query but others queued first */
+ngx_int_t ngx_chat_pg_query_first(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data);
 const char *ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res);
 const char *ngx_chat_pg_state_code(const char *state);
 
