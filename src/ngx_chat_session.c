@@ -181,10 +181,13 @@ ngx_chat_session_takeover(ngx_chat_session_t *s)
 
     ngx_chat_session_write_handler(c->write);
 
-    /* frames a client sent right behind its handshake */
-    b = s->request->header_in;
+    /*
+     * frames a client sent right behind its handshake; a failed write
+     * (the client reset) has closed the session and let the request go
+     */
+    b = s->closed ? NULL : s->request->header_in;
 
-    if (!s->closed && b && b->pos < b->last) {
+    if (b && b->pos < b->last) {
         ngx_chat_session_input(s, b->pos, b->last - b->pos);
         b->pos = b->last;
     }

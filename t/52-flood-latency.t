@@ -130,6 +130,9 @@ sub flood {
 
     bob_sends(150, $what);
     kill 'TERM', $pid;
+    # bob's client answers the server's pings while the flooder drains
+    my $sel = IO::Select->new($rd);
+    run_loop(sub { 0 }, 0.2) until $sel->can_read(0);
     my $report = <$rd> // '';
     waitpid $pid, 0;
     chomp $report;
