@@ -162,8 +162,7 @@ ngx_chat_request_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
         ngx_chat_metrics_limited(NGX_CHAT_METRICS_LIMIT_USER_SEND);
         ngx_chat_session_error_retry(s, req->id, req->id_len,
                                      "rate_limited",
-                                     "too many messages from this user "
-                                     "(chat_user_send_rate)",
+                                     NGX_CHAT_USERS_SEND_RATED,
                                      ngx_chat_limit_seconds(wait));
         ngx_chat_session_rate_refused(s, wait);
         return;

@@ -272,9 +272,7 @@ ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
             ngx_chat_session_rate_refused(op->session, wait);
         }
 
-        ngx_chat_op_error(op, "rate_limited",
-                          "too many messages from this user "
-                          "(chat_user_send_rate)");
+        ngx_chat_op_error(op, "rate_limited", NGX_CHAT_USERS_SEND_RATED);
 
     } else {
         p->store->send(op, p->name, p->name_len, &p->req);

@@ -19,6 +19,9 @@
 #define NGX_CHAT_USERS_CROWDED                                                \
     "too many connections of this user (chat_user_connections_max)"
 
+#define NGX_CHAT_USERS_SEND_RATED                                             \
+    "too many messages from this user (chat_user_send_rate)"
+
 /* chat_user_send_rate 10r/5s burst=9: ten at once, then one in 0.5 s */
 #define NGX_CHAT_USER_SEND_INTERVAL  500000
 #define NGX_CHAT_USER_SEND_BURST     9
