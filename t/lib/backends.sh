@@ -16,6 +16,13 @@
 #   pg-init DIR PORT   fresh cluster in DIR/pg, started, role+db, migrated
 #   pg-start DIR       pg-stop DIR [fast|immediate|smart]
 #   redis-start DIR PORT   redis-stop DIR
+#   cluster-start DIR BASE [PRIMARIES] [REPLICAS]
+#                      a fresh Redis Cluster: PRIMARIES (3) primaries on
+#                      BASE, BASE+1, ..., each with REPLICAS (0) replicas
+#                      on the next ports; node N's files in DIR/node-PORT
+#   cluster-node-start DIR PORT   a node of it started again (its nodes.conf
+#                      kept: it rejoins); cluster-node-kill DIR PORT (-9)
+#   cluster-stop DIR
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -108,6 +115,73 @@ redis_stop() {
     rm -f "$dir/redis.pid"
 }
 
+cluster_node_start() {
+    local dir=$1 port=$2 i nd=$1/node-$2
+    mkdir -p "$nd"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        --appendonly no --daemonize yes --dir "$nd" \
+        --cluster-enabled yes --cluster-config-file "$nd/nodes.conf" \
+        --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 \
+        --pidfile "$nd/redis.pid" --logfile "$nd/redis.log" >/dev/null
+    for i in $(seq 1 100); do
+        redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG \
+            && return 0
+        sleep 0.05
+    done
+    tail -n 20 "$nd/redis.log" >&2
+    die "redis cluster node did not start on port $port"
+}
+
+cluster_node_kill() {
+    local nd=$1/node-$2 pid="" i
+    [ -f "$nd/redis.pid" ] && pid=$(cat "$nd/redis.pid")
+    pid_alive "$pid" || return 0
+    kill -9 "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.05; done
+    rm -f "$nd/redis.pid"
+}
+
+cluster_start() {
+    local dir=$1 base=$2 primaries=${3:-3} replicas=${4:-0} n port i
+    local addrs=() ok
+    cluster_stop "$dir"
+    n=$((primaries * (replicas + 1)))
+    for ((i = 0; i < n; i++)); do
+        port=$((base + i))
+        port_busy "$port" && die "port $port is already in use (Redis Cluster)"
+    done
+    for ((i = 0; i < n; i++)); do
+        port=$((base + i))
+        rm -rf "$dir/node-$port"
+        cluster_node_start "$dir" "$port"
+        addrs+=("127.0.0.1:$port")
+        echo "$port" >>"$dir/cluster.ports"
+    done
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" \
+        --cluster-yes >"$dir/cluster-create.log" 2>&1 \
+        || { cat "$dir/cluster-create.log" >&2; die "cluster create failed"; }
+    # every node must see every slot served before tests use it
+    for i in $(seq 1 200); do
+        ok=1
+        for ((port = base; port < base + n; port++)); do
+            redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null \
+                | grep -q 'cluster_state:ok' || ok=0
+        done
+        [ $ok = 1 ] && return 0
+        sleep 0.05
+    done
+    die "the cluster on $base did not become ok"
+}
+
+cluster_stop() {
+    local dir=$1 port
+    [ -f "$dir/cluster.ports" ] || return 0
+    while read -r port; do
+        cluster_node_kill "$dir" "$port"
+    done <"$dir/cluster.ports"
+    rm -f "$dir/cluster.ports"
+}
+
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop|status DIR"
@@ -155,5 +229,9 @@ pg-start) pg_start "$dir" ;;
 pg-stop)  pg_stop "$dir" "${3:-fast}" ;;
 redis-start) redis_start "$dir" "${3:?port}" ;;
 redis-stop)  redis_stop "$dir" ;;
+cluster-start) cluster_start "$dir" "${3:?base port}" "${4:-3}" "${5:-0}" ;;
+cluster-stop)  cluster_stop "$dir" ;;
+cluster-node-start) cluster_node_start "$dir" "${3:?port}" ;;
+cluster-node-kill)  cluster_node_kill "$dir" "${3:?port}" ;;
 *) die "unknown command $cmd" ;;
 esac
