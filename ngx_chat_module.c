@@ -83,6 +83,8 @@ static char *ngx_chat_errors(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_chat_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_chat_redis_addr(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *out, in_port_t *out_port);
 static ngx_int_t ngx_chat_addr_numeric(u_char *addr, size_t len);
 static char *ngx_chat_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -159,7 +161,7 @@ static ngx_command_t  ngx_chat_commands[] = {
       NULL },
 
     { ngx_string("chat_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_chat_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -506,6 +508,20 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* on a cluster the module puts hash tags in names itself */
+    if (mcf->redis_cluster
+        && (ngx_strlchr(mcf->redis_prefix.data,
+                        mcf->redis_prefix.data + mcf->redis_prefix.len, '{')
+            || ngx_strlchr(mcf->redis_prefix.data,
+                           mcf->redis_prefix.data + mcf->redis_prefix.len,
+                           '}')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_redis_prefix\" may not hold \"{\" or "
+                           "\"}\" with \"chat_redis cluster\"");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_msec_value(mcf->redis_timeout, NGX_CHAT_REDIS_TIMEOUT);
     ngx_conf_init_msec_value(mcf->presence_ttl, NGX_CHAT_PRESENCE_TTL);
 
@@ -821,14 +837,18 @@ ngx_chat_store_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * chat_redis 127.0.0.1:6379 | unix:/path | cluster ADDR... (seed nodes of
+ * a Redis Cluster: the module asks them for the rest)
+ */
 static char *
 ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_chat_main_conf_t *mcf = conf;
 
-    u_char     *p, *last;
-    ngx_int_t   port;
-    ngx_str_t  *value, host;
+    ngx_str_t              *value;
+    ngx_uint_t              i;
+    ngx_chat_redis_addr_t  *addr;
 
     if (mcf->redis_host.data) {
         return "is duplicate";
@@ -836,16 +856,74 @@ ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        mcf->redis_host.data = value[1].data + 5;
-        mcf->redis_host.len = value[1].len - 5;
-        mcf->redis_port = 0;
-        return NGX_CONF_OK;
+    if (cf->args->nelts == 2) {
+        if (value[1].len > 5
+            && ngx_strncmp(value[1].data, "unix:", 5) == 0)
+        {
+            mcf->redis_host.data = value[1].data + 5;
+            mcf->redis_host.len = value[1].len - 5;
+            mcf->redis_port = 0;
+            return NGX_CONF_OK;
+        }
+
+        return ngx_chat_redis_addr(cf, &value[1], &mcf->redis_host,
+                                   &mcf->redis_port);
     }
 
-    last = value[1].data + value[1].len;
-    p = ngx_strlchr(value[1].data, last, ']');
-    p = ngx_strlchr(p ? p : value[1].data, last, ':');
+    if (value[1].len != 7 || ngx_strncmp(value[1].data, "cluster", 7) != 0)
+    {
+        return "takes one address, or \"cluster\" and its seed nodes";
+    }
+
+    mcf->redis_cluster = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                          sizeof(ngx_chat_redis_addr_t));
+    if (mcf->redis_cluster == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        /* the first seed stands for Redis where one address is asked */
+        if (ngx_chat_redis_addr(cf, &value[i], &mcf->redis_host,
+                                &mcf->redis_port)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        addr = ngx_array_push(mcf->redis_cluster);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (mcf->redis_host.len >= sizeof(addr->host)) {
+            return "has an address too long";
+        }
+
+        ngx_memcpy(addr->host, mcf->redis_host.data, mcf->redis_host.len + 1);
+        addr->port = mcf->redis_port;
+    }
+
+    addr = mcf->redis_cluster->elts;
+    mcf->redis_host.data = addr[0].host;
+    mcf->redis_host.len = ngx_strlen(addr[0].host);
+    mcf->redis_port = addr[0].port;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "host:port" with a numeric host, into host (NUL-terminated) and port */
+static char *
+ngx_chat_redis_addr(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *out,
+    in_port_t *out_port)
+{
+    u_char     *p, *last;
+    ngx_int_t   port;
+    ngx_str_t   host;
+
+    last = value->data + value->len;
+    p = ngx_strlchr(value->data, last, ']');
+    p = ngx_strlchr(p ? p : value->data, last, ':');
 
     if (p == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -857,12 +935,12 @@ ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     port = ngx_atoi(p + 1, last - p - 1);
     if (port < 1 || port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid port in \"chat_redis %V\"", &value[1]);
+                           "invalid port in \"chat_redis %V\"", value);
         return NGX_CONF_ERROR;
     }
 
-    host.data = value[1].data;
-    host.len = p - value[1].data;
+    host.data = value->data;
+    host.len = p - value->data;
 
     if (host.len > 2 && host.data[0] == '[' && host.data[host.len - 1] == ']')
     {
@@ -878,15 +956,15 @@ ngx_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    mcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
-    if (mcf->redis_host.data == NULL) {
+    out->data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (out->data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(mcf->redis_host.data, host.data, host.len);
-    mcf->redis_host.data[host.len] = '\0';
-    mcf->redis_host.len = host.len;
-    mcf->redis_port = (in_port_t) port;
+    ngx_memcpy(out->data, host.data, host.len);
+    out->data[host.len] = '\0';
+    out->len = host.len;
+    *out_port = (in_port_t) port;
 
     return NGX_CONF_OK;
 }

@@ -35,9 +35,17 @@ typedef struct ngx_chat_store_s  ngx_chat_store_t;
 typedef struct ngx_chat_session_s  ngx_chat_session_t;
 
 
+/* a Redis Cluster node given to chat_redis cluster */
 typedef struct {
-    ngx_str_t              redis_host;
+    u_char                 host[NGX_INET6_ADDRSTRLEN + 1];
+    in_port_t              port;
+} ngx_chat_redis_addr_t;
+
+
+typedef struct {
+    ngx_str_t              redis_host;    /* cluster: the first seed's */
     in_port_t              redis_port;
+    ngx_array_t           *redis_cluster; /* ngx_chat_redis_addr_t, seeds */
     ngx_str_t              redis_prefix;
     ngx_msec_t             redis_timeout;
     ngx_msec_t             presence_ttl;

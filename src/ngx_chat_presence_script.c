@@ -29,10 +29,22 @@
  *   users user...: online (1/0) and last_seen (-1: never) of each
  *   room kind room: the users present in the room
  * ops and beat answer 1 when the instance was not known to Redis.
+ *
+ * On a cluster (a key given: the one the keys share a slot with) the
+ * prefix holds NGX_CHAT_REDIS_TAG, and the events are not published by
+ * the script, as their channels are on other nodes: the answer is
+ * {answer, kind, room, event, kind, room, event...}, published here.
  */
 static const char  ngx_chat_presence_script[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local p, mode = ARGV[1], ARGV[2]\n"
+    "local pubs = #KEYS > 0 and {} or nil\n"
+    "local function done(x)\n"
+    "  if not pubs then return x end\n"
+    "  local r = {x}\n"
+    "  for i = 1, #pubs do r[#r + 1] = pubs[i] end\n"
+    "  return r\n"
+    "end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local workers = p .. 'presence:workers'\n"
@@ -48,10 +60,17 @@ static const char  ngx_chat_presence_script[] =
     "  return false\n"
     "end\n"
     "local function event(kind, room, user, state)\n"
-    "  redis.call('PUBLISH', p .. kind .. room, '0 @' .. user\n"
+    "  local m = '0 @' .. user\n"
     "    .. '\\n{\"type\":\"presence\",'\n"
     "    .. '\"room\":\"' .. room .. '\",\"user\":\"' .. user\n"
-    "    .. '\",\"state\":\"' .. state .. '\"}')\n"
+    "    .. '\",\"state\":\"' .. state .. '\"}'\n"
+    "  if pubs then\n"
+    "    pubs[#pubs + 1] = kind\n"
+    "    pubs[#pubs + 1] = room\n"
+    "    pubs[#pubs + 1] = m\n"
+    "  else\n"
+    "    redis.call('PUBLISH', p .. kind .. room, m)\n"
+    "  end\n"
     "end\n"
     "local function change(w, e, add, seen)\n"
     "  local kind, room, user = string.match(e, '^r (%S+) (%S+) (%S+)$')\n"
@@ -99,7 +118,7 @@ static const char  ngx_chat_presence_script[] =
     "    for i = 5, #ARGV, 2 do\n"
     "      change(w, ARGV[i + 1], ARGV[i] == '+', now)\n"
     "    end\n"
-    "    return fresh\n"
+    "    return done(fresh)\n"
     "  end\n"
     "  for i = 5, #ARGV do\n"
     "    if ARGV[i] == w then fresh = 0 end\n"
@@ -109,7 +128,7 @@ static const char  ngx_chat_presence_script[] =
     "                               'LIMIT', 0, 16)) do\n"
     "    retire(d)\n"
     "  end\n"
-    "  return fresh\n"
+    "  return done(fresh)\n"
     "end\n"
     "local out = {}\n"
     "if mode == 'users' then\n"
@@ -123,7 +142,7 @@ static const char  ngx_chat_presence_script[] =
     "                                          ARGV[i]) or '-1')\n"
     "    end\n"
     "  end\n"
-    "  return out\n"
+    "  return done(out)\n"
     "end\n"
     "local seen = {}\n"
     "local key = p .. 'presence:' .. ARGV[3] .. ARGV[4]\n"
@@ -135,7 +154,17 @@ static const char  ngx_chat_presence_script[] =
     "  end\n"
     "end\n"
     "table.sort(out)\n"
-    "return out\n";
+    "return done(out)\n";
+
+
+typedef struct {
+    ngx_chat_redis_reply_pt   handler;
+    void                     *data;
+} ngx_chat_presence_call_t;
+
+
+static void ngx_chat_presence_published(void *data, ngx_int_t rc,
+    redisReply *r);
 
 
 /* EVAL of the script in mode with the args after it */
@@ -143,20 +172,23 @@ ngx_int_t
 ngx_chat_presence_eval(const char *mode, ngx_uint_t n, const char **args,
     size_t *lens, ngx_chat_redis_reply_pt handler, void *data)
 {
-    size_t       *len;
-    ngx_int_t     rc;
-    ngx_uint_t    i;
-    const char  **argv;
-    ngx_str_t    *prefix;
+    u_char                     key[NGX_CHAT_REDIS_KEY_MAX];
+    u_char                     prefix[NGX_CHAT_REDIS_KEY_MAX];
+    size_t                    *len;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i, k;
+    const char               **argv;
+    ngx_chat_presence_call_t  *call;
 
-    argv = ngx_alloc((n + 5) * (sizeof(char *) + sizeof(size_t)),
+    argv = ngx_alloc((n + 6) * (sizeof(char *) + sizeof(size_t)),
                      ngx_chat_worker.log);
     if (argv == NULL) {
         return NGX_ERROR;
     }
 
-    len = (size_t *) (argv + n + 5);
-    prefix = &ngx_chat_worker.mcf->redis_prefix;
+    len = (size_t *) (argv + n + 6);
+    call = NULL;
+    k = 0;
 
     argv[0] = "EVAL";
     len[0] = 4;
@@ -164,20 +196,105 @@ ngx_chat_presence_eval(const char *mode, ngx_uint_t n, const char **args,
     len[1] = sizeof(ngx_chat_presence_script) - 1;
     argv[2] = "0";
     len[2] = 1;
-    argv[3] = (char *) prefix->data;
-    len[3] = prefix->len;
-    argv[4] = mode;
-    len[4] = ngx_strlen(mode);
+    argv[3] = (char *) prefix;
+    len[3] = ngx_chat_redis_name(prefix, "", "", 0);
 
-    for (i = 0; i < n; i++) {
-        argv[5 + i] = args[i];
-        len[5 + i] = lens[i];
+    if (ngx_chat_redis_clustered()) {
+        call = ngx_alloc(sizeof(ngx_chat_presence_call_t),
+                         ngx_chat_worker.log);
+        if (call == NULL) {
+            ngx_free(argv);
+            return NGX_ERROR;
+        }
+
+        call->handler = handler;
+        call->data = data;
+        handler = ngx_chat_presence_published;
+        data = call;
+
+        k = 1;
+        argv[2] = "1";
+        argv[4] = (char *) prefix;
+        len[4] = len[3];
+        argv[3] = (char *) key;
+        len[3] = ngx_cpymem(ngx_cpymem(key, prefix, len[4]),
+                            "presence:workers", sizeof("presence:workers") - 1)
+                 - key;
     }
 
-    rc = ngx_chat_redis_command(n + 5, argv, len, handler, data,
+    argv[4 + k] = mode;
+    len[4 + k] = ngx_strlen(mode);
+
+    for (i = 0; i < n; i++) {
+        argv[5 + k + i] = args[i];
+        len[5 + k + i] = lens[i];
+    }
+
+    rc = ngx_chat_redis_command(n + 5 + k, argv, len, handler, data,
                                 ngx_chat_worker.mcf->redis_timeout);
 
     ngx_free(argv);
 
+    if (rc != NGX_OK && call) {
+        ngx_free(call);
+    }
+
     return rc;
+}
+
+
+/* a cluster's answer: its events published, the answer itself handed on */
+static void
+ngx_chat_presence_published(void *data, ngx_int_t rc, redisReply *r)
+{
+    ngx_chat_presence_call_t  *call = data;
+
+    u_char                   channel[NGX_CHAT_REDIS_KEY_MAX];
+    size_t                   argvlen[3];
+    ngx_uint_t               i;
+    redisReply              *kind, *room, *event;
+    const char              *argv[3];
+    ngx_chat_redis_reply_pt  handler;
+
+    handler = call->handler;
+    data = call->data;
+    ngx_free(call);
+
+    if (rc != NGX_OK || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        if (handler) {
+            handler(data, rc, r);
+        }
+
+        return;
+    }
+
+    for (i = 1; i + 2 < r->elements; i += 3) {
+        kind = r->element[i];
+        room = r->element[i + 1];
+        event = r->element[i + 2];
+
+        if (kind->type != REDIS_REPLY_STRING
+            || room->type != REDIS_REPLY_STRING
+            || event->type != REDIS_REPLY_STRING
+            || kind->len > 15 || room->len > NGX_CHAT_ROOM_ID_MAX)
+        {
+            continue;
+        }
+
+        /* kind is "room:" or "relay:", NUL-terminated by hiredis */
+        argv[0] = "SPUBLISH";
+        argvlen[0] = 8;
+        argv[1] = (char *) channel;
+        argvlen[1] = ngx_chat_redis_name(channel, kind->str, room->str,
+                                         room->len);
+        argv[2] = event->str;
+        argvlen[2] = event->len;
+
+        (void) ngx_chat_redis_command(3, argv, argvlen, NULL, NULL,
+                                      ngx_chat_worker.mcf->redis_timeout);
+    }
+
+    if (handler) {
+        handler(data, NGX_OK, r->element[0]);
+    }
 }

@@ -19,10 +19,19 @@
 
 #include <hiredis/async.h>
 
+#include "ngx_chat_slot.h"
+
 
 #define NGX_CHAT_REDIS_BACKOFF_MIN   100
 #define NGX_CHAT_REDIS_BACKOFF_MAX   2000
 #define NGX_CHAT_REDIS_UNSENT_MAX    10000
+
+/* chat_redis cluster: nodes known, redirections a command may follow */
+#define NGX_CHAT_REDIS_NODES_MAX     64
+#define NGX_CHAT_REDIS_REDIRECTS     5
+/* the slot map asked again: this often, and soon after a change is seen */
+#define NGX_CHAT_REDIS_REFRESH       5000
+#define NGX_CHAT_REDIS_REFRESH_SOON  100
 
 
 typedef struct {
@@ -33,6 +42,8 @@ typedef struct {
     ngx_queue_t          waiting;    /* commands sent, answered in order */
     ngx_msec_t           backoff;
     const char          *name;
+    const char          *host;       /* a cluster node's; NULL: chat_redis */
+    in_port_t            port;
     unsigned             connected:1;
     unsigned             subscriber:1;
     unsigned             was_down:1;
@@ -45,7 +56,19 @@ typedef struct {
     ngx_chat_redis_reply_pt   handler;
     void                     *data;
     ngx_msec_t                deadline;
+    char                     *cmd;        /* a cluster's: to redirect */
+    int                       cmd_len;
+    ngx_uint_t                redirects;
 } ngx_chat_redis_wait_t;
+
+
+/* a node of chat_redis cluster: a command and a pub/sub connection */
+typedef struct {
+    u_char                  host[NGX_INET6_ADDRSTRLEN + 1];
+    in_port_t               port;
+    ngx_chat_redis_conn_t   cmd;
+    ngx_chat_redis_conn_t   sub;
+} ngx_chat_redis_node_t;
 
 
 typedef struct {
@@ -100,7 +123,23 @@ static size_t ngx_chat_redis_channel(u_char *buf, ngx_uint_t kind,
 static ngx_int_t ngx_chat_redis_publish_now(const u_char *channel, size_t n,
     const char *payload, size_t len);
 static void ngx_chat_redis_flush_unsent(void);
-static void ngx_chat_redis_load_script(void);
+static void ngx_chat_redis_load_script(ngx_chat_redis_conn_t *rc);
+static void ngx_chat_redis_conn_init(ngx_chat_redis_conn_t *rc,
+    const char *name, ngx_uint_t subscriber, const char *host,
+    in_port_t port, ngx_log_t *log);
+static void ngx_chat_redis_conn_exit(ngx_chat_redis_conn_t *rc);
+static void ngx_chat_redis_wait_add(ngx_chat_redis_conn_t *rc,
+    ngx_chat_redis_wait_t *w);
+static ngx_chat_redis_node_t *ngx_chat_redis_node_get(const u_char *host,
+    size_t len, ngx_uint_t port, ngx_uint_t *index);
+static ngx_chat_redis_conn_t *ngx_chat_redis_route(int argc,
+    const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_chat_redis_redirect(ngx_chat_redis_conn_t *rc,
+    ngx_chat_redis_wait_t *w, redisReply *r);
+static void ngx_chat_redis_refresh_soon(void);
+static void ngx_chat_redis_refresh(ngx_event_t *ev);
+static void ngx_chat_redis_slots_answer(void *data, ngx_int_t rc,
+    redisReply *r);
 static ngx_int_t ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr);
 static void ngx_chat_redis_on_relay(void *data, ngx_int_t rc,
     redisReply *r);
@@ -118,9 +157,11 @@ static void ngx_chat_redis_on_relay(void *data, ngx_int_t rc,
 static const char  ngx_chat_redis_relay_script[] =
     "local seq = redis.call('INCR', KEYS[1])\n"
     "local id = redis.call('INCR', KEYS[2])\n"
+    "if ARGV[7] then id = id * 16384 + tonumber(ARGV[7]) end\n"
     "local t = redis.call('TIME')\n"
     "local ts = t[1] .. string.format('%03d', math.floor(t[2] / 1000))\n"
-    "redis.call('PUBLISH', ARGV[1], seq .. ' ' .. seq .. '\\n'\n"
+    "redis.call(ARGV[7] and 'SPUBLISH' or 'PUBLISH', ARGV[1],\n"
+    "           seq .. ' ' .. seq .. '\\n'\n"
     "           .. ARGV[2] .. seq .. ARGV[3] .. seq .. ARGV[4] .. id\n"
     "           .. ARGV[5] .. ts .. ARGV[6])\n"
     "return {seq, id, tonumber(ts)}\n";
@@ -156,6 +197,19 @@ static ngx_chat_redis_kind_slot_t  ngx_chat_redis_kinds[
 
 static ngx_chat_redis_conn_t  ngx_chat_redis_sub;
 static ngx_chat_redis_conn_t  ngx_chat_redis_cmd;
+
+/*
+ * chat_redis cluster: the nodes met (seeds, the slot map's, redirections)
+ * and the slot map, each slot's node index + 1 (0: none known)
+ */
+static ngx_uint_t              ngx_chat_redis_cluster;
+static ngx_chat_redis_node_t  *ngx_chat_redis_nodes[NGX_CHAT_REDIS_NODES_MAX];
+static ngx_uint_t              ngx_chat_redis_nnodes;
+static u_char                  ngx_chat_redis_slots[NGX_CHAT_SLOTS];
+static u_char                  ngx_chat_redis_slots_new[NGX_CHAT_SLOTS];
+static ngx_event_t             ngx_chat_redis_refresh_ev;
+static ngx_uint_t              ngx_chat_redis_refreshing;
+static ngx_uint_t              ngx_chat_redis_asked;
 static ngx_queue_t            ngx_chat_redis_unsent;
 static ngx_uint_t             ngx_chat_redis_nunsent;
 static ngx_log_t             *ngx_chat_redis_log;
@@ -168,6 +222,7 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
     ngx_uint_t              i;
     ngx_sha1_t              sha1;
     ngx_chat_redis_conn_t  *rc;
+    ngx_chat_redis_addr_t  *addr;
 
     ngx_chat_redis_log = cycle->log;
     ngx_queue_init(&ngx_chat_redis_unsent);
@@ -189,26 +244,37 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_chat_redis_cluster = (ngx_chat_worker.mcf->redis_cluster != NULL);
+
+    if (ngx_chat_redis_cluster) {
+        ngx_chat_redis_nnodes = 0;
+        ngx_chat_redis_refreshing = 0;
+        ngx_memzero(ngx_chat_redis_slots, sizeof(ngx_chat_redis_slots));
+
+        ngx_memzero(&ngx_chat_redis_refresh_ev, sizeof(ngx_event_t));
+        ngx_chat_redis_refresh_ev.handler = ngx_chat_redis_refresh;
+        ngx_chat_redis_refresh_ev.log = cycle->log;
+        ngx_chat_redis_refresh_ev.cancelable = 1;
+
+        addr = ngx_chat_worker.mcf->redis_cluster->elts;
+
+        for (i = 0; i < ngx_chat_worker.mcf->redis_cluster->nelts; i++) {
+            (void) ngx_chat_redis_node_get(addr[i].host,
+                                           ngx_strlen(addr[i].host),
+                                           addr[i].port, NULL);
+        }
+
+        /* the seeds' first command connection asks for the map */
+        ngx_add_timer(&ngx_chat_redis_refresh_ev,
+                      NGX_CHAT_REDIS_REFRESH_SOON);
+
+        return NGX_OK;
+    }
+
     for (i = 0; i < 2; i++) {
         rc = i ? &ngx_chat_redis_cmd : &ngx_chat_redis_sub;
-        ngx_memzero(rc, sizeof(ngx_chat_redis_conn_t));
-
-        rc->name = i ? "command" : "pub/sub";
-        rc->subscriber = i ? 0 : 1;
-        rc->backoff = NGX_CHAT_REDIS_BACKOFF_MIN;
-        ngx_queue_init(&rc->waiting);
-        ngx_chat_socket_init(&rc->sock, ngx_chat_redis_ready, rc, cycle->log);
-
-        rc->timer.handler = ngx_chat_redis_timer;
-        rc->timer.data = rc;
-        rc->timer.log = cycle->log;
-        rc->timer.cancelable = 1;
-
-        rc->retry.handler = ngx_chat_redis_retry;
-        rc->retry.data = rc;
-        rc->retry.log = cycle->log;
-        rc->retry.cancelable = 1;
-
+        ngx_chat_redis_conn_init(rc, i ? "command" : "pub/sub", !i, NULL, 0,
+                                 cycle->log);
         ngx_chat_redis_connect(rc);
     }
 
@@ -216,44 +282,51 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
 }
 
 
+static void
+ngx_chat_redis_conn_init(ngx_chat_redis_conn_t *rc, const char *name,
+    ngx_uint_t subscriber, const char *host, in_port_t port, ngx_log_t *log)
+{
+    ngx_memzero(rc, sizeof(ngx_chat_redis_conn_t));
+
+    rc->name = name;
+    rc->host = host;
+    rc->port = port;
+    rc->subscriber = subscriber;
+    rc->backoff = NGX_CHAT_REDIS_BACKOFF_MIN;
+    ngx_queue_init(&rc->waiting);
+    ngx_chat_socket_init(&rc->sock, ngx_chat_redis_ready, rc, log);
+
+    rc->timer.handler = ngx_chat_redis_timer;
+    rc->timer.data = rc;
+    rc->timer.log = log;
+    rc->timer.cancelable = 1;
+
+    rc->retry.handler = ngx_chat_redis_retry;
+    rc->retry.data = rc;
+    rc->retry.log = log;
+    rc->retry.cancelable = 1;
+}
+
+
 void
 ngx_chat_redis_exit(void)
 {
-    ngx_uint_t                i, connected;
+    ngx_uint_t                i;
     ngx_queue_t              *q;
-    redisAsyncContext        *ac;
-    ngx_chat_redis_conn_t    *rc;
 
-    for (i = 0; i < 2; i++) {
-        rc = i ? &ngx_chat_redis_cmd : &ngx_chat_redis_sub;
-
-        connected = rc->connected;
-        rc->connected = 0;
-
-        /*
-         * What was published last still goes out.  A write that fails
-         * frees the context, and the disconnect callback forgets it.
-         */
-        if (rc->ac && connected && rc->sock.c) {
-            redisAsyncHandleWrite(rc->ac);
+    if (ngx_chat_redis_cluster) {
+        if (ngx_chat_redis_refresh_ev.timer_set) {
+            ngx_del_timer(&ngx_chat_redis_refresh_ev);
         }
 
-        ac = rc->ac;
-        rc->ac = NULL;
-
-        if (ac) {
-            redisAsyncFree(ac);
+        for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+            ngx_chat_redis_conn_exit(&ngx_chat_redis_nodes[i]->sub);
+            ngx_chat_redis_conn_exit(&ngx_chat_redis_nodes[i]->cmd);
         }
 
-        ngx_chat_redis_wait_fail(rc);
-
-        if (rc->timer.timer_set) {
-            ngx_del_timer(&rc->timer);
-        }
-
-        if (rc->retry.timer_set) {
-            ngx_del_timer(&rc->retry);
-        }
+    } else {
+        ngx_chat_redis_conn_exit(&ngx_chat_redis_sub);
+        ngx_chat_redis_conn_exit(&ngx_chat_redis_cmd);
     }
 
     while (!ngx_queue_empty(&ngx_chat_redis_unsent)) {
@@ -261,13 +334,75 @@ ngx_chat_redis_exit(void)
         ngx_queue_remove(q);
         ngx_free(ngx_queue_data(q, ngx_chat_redis_unsent_t, queue));
     }
+
+    for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+        ngx_free(ngx_chat_redis_nodes[i]);
+    }
+
+    ngx_chat_redis_nnodes = 0;
 }
 
 
+static void
+ngx_chat_redis_conn_exit(ngx_chat_redis_conn_t *rc)
+{
+    ngx_uint_t          connected;
+    redisAsyncContext  *ac;
+
+    connected = rc->connected;
+    rc->connected = 0;
+
+    /*
+     * What was published last still goes out.  A write that fails
+     * frees the context, and the disconnect callback forgets it.
+     */
+    if (rc->ac && connected && rc->sock.c) {
+        redisAsyncHandleWrite(rc->ac);
+    }
+
+    ac = rc->ac;
+    rc->ac = NULL;
+
+    if (ac) {
+        redisAsyncFree(ac);
+    }
+
+    ngx_chat_redis_wait_fail(rc);
+
+    if (rc->timer.timer_set) {
+        ngx_del_timer(&rc->timer);
+    }
+
+    if (rc->retry.timer_set) {
+        ngx_del_timer(&rc->retry);
+    }
+}
+
+
+/* a cluster is up when every slot has a node with both connections up */
 ngx_int_t
 ngx_chat_redis_up(void)
 {
-    return ngx_chat_redis_sub.connected && ngx_chat_redis_cmd.connected;
+    ngx_uint_t              i;
+    ngx_chat_redis_node_t  *node;
+
+    if (!ngx_chat_redis_cluster) {
+        return ngx_chat_redis_sub.connected && ngx_chat_redis_cmd.connected;
+    }
+
+    for (i = 0; i < NGX_CHAT_SLOTS; i++) {
+        if (ngx_chat_redis_slots[i] == 0) {
+            return 0;
+        }
+
+        node = ngx_chat_redis_nodes[ngx_chat_redis_slots[i] - 1];
+
+        if (!node->cmd.connected || !node->sub.connected) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -298,7 +433,10 @@ ngx_chat_redis_connect(ngx_chat_redis_conn_t *rc)
 
     mcf = ngx_chat_worker.mcf;
 
-    if (mcf->redis_port) {
+    if (rc->host) {
+        ac = redisAsyncConnect(rc->host, rc->port);
+
+    } else if (mcf->redis_port) {
         ac = redisAsyncConnect((char *) mcf->redis_host.data,
                                mcf->redis_port);
     } else {
@@ -453,7 +591,7 @@ ngx_chat_redis_on_connect(const redisAsyncContext *ac, int status)
         ngx_chat_redis_link(1);
 
     } else {
-        ngx_chat_redis_load_script();
+        ngx_chat_redis_load_script(rc);
         ngx_chat_redis_flush_unsent();
     }
 }
@@ -517,10 +655,22 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
 
     if (rc->subscriber && was_connected) {
         ngx_chat_redis_link(0);
+
+        /* on a cluster, the rooms of the other nodes subscribe again */
+        if (ngx_chat_redis_cluster && !ngx_exiting && !ngx_terminate
+            && ngx_chat_worker.active)
+        {
+            ngx_chat_redis_link(1);
+        }
     }
 
     if (ngx_exiting || ngx_terminate || !ngx_chat_worker.active) {
         return;
+    }
+
+    /* a node lost: the cluster may have failed over */
+    if (ngx_chat_redis_cluster) {
+        ngx_chat_redis_refresh_soon();
     }
 
     if (!rc->retry.timer_set) {
@@ -603,8 +753,323 @@ ngx_int_t
 ngx_chat_redis_command(int argc, const char **argv, const size_t *argvlen,
     ngx_chat_redis_reply_pt handler, void *data, ngx_msec_t timeout)
 {
-    return ngx_chat_redis_send(&ngx_chat_redis_cmd, argc, argv, argvlen,
-                               handler, data, timeout);
+    ngx_chat_redis_conn_t  *rc;
+
+    if (!ngx_chat_redis_cluster) {
+        return ngx_chat_redis_send(&ngx_chat_redis_cmd, argc, argv, argvlen,
+                                   handler, data, timeout);
+    }
+
+    rc = ngx_chat_redis_route(argc, argv, argvlen);
+    if (rc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_chat_redis_send(rc, argc, argv, argvlen, handler, data,
+                               timeout);
+}
+
+
+/*
+ * The command connection of the node of a command's key: the first key
+ * of EVAL and EVALSHA, argv[1] of the others; a command without a key
+ * goes to any node up.
+ */
+static ngx_chat_redis_conn_t *
+ngx_chat_redis_route(int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_int_t               slot;
+    ngx_uint_t              i;
+    ngx_chat_redis_node_t  *node;
+
+    slot = -1;
+
+    if (argvlen[0] >= 4 && ngx_strncasecmp((u_char *) argv[0],
+                                           (u_char *) "EVAL", 4) == 0)
+    {
+        if (argc > 3 && !(argvlen[2] == 1 && argv[2][0] == '0')) {
+            slot = ngx_chat_slot(argv[3], argvlen[3]);
+        }
+
+    } else if (argc > 1) {
+        slot = ngx_chat_slot(argv[1], argvlen[1]);
+    }
+
+    if (slot >= 0) {
+        if (ngx_chat_redis_slots[slot] == 0) {
+            return NULL;
+        }
+
+        return &ngx_chat_redis_nodes[ngx_chat_redis_slots[slot] - 1]->cmd;
+    }
+
+    for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+        node = ngx_chat_redis_nodes[i];
+
+        if (node->cmd.connected) {
+            return &node->cmd;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A node by its address, met for the first time: its connections are
+ * made at once.  NULL: too many nodes.
+ */
+static ngx_chat_redis_node_t *
+ngx_chat_redis_node_get(const u_char *host, size_t len, ngx_uint_t port,
+    ngx_uint_t *index)
+{
+    ngx_uint_t              i;
+    ngx_chat_redis_node_t  *node;
+
+    for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+        node = ngx_chat_redis_nodes[i];
+
+        if (node->port == port && ngx_strlen(node->host) == len
+            && ngx_strncmp(node->host, host, len) == 0)
+        {
+            if (index) {
+                *index = i;
+            }
+
+            return node;
+        }
+    }
+
+    if (ngx_chat_redis_nnodes == NGX_CHAT_REDIS_NODES_MAX
+        || len == 0 || len >= sizeof(node->host))
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_chat_redis_log, 0,
+                      "chat: redis cluster node \"%*s:%ui\" not used",
+                      len, host, port);
+        return NULL;
+    }
+
+    node = ngx_calloc(sizeof(ngx_chat_redis_node_t), ngx_chat_redis_log);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(node->host, host, len);
+    node->host[len] = '\0';
+    node->port = (in_port_t) port;
+
+    ngx_chat_redis_conn_init(&node->cmd, "cluster command", 0,
+                             (char *) node->host, node->port,
+                             ngx_chat_redis_log);
+    ngx_chat_redis_conn_init(&node->sub, "cluster pub/sub", 1,
+                             (char *) node->host, node->port,
+                             ngx_chat_redis_log);
+
+    if (index) {
+        *index = ngx_chat_redis_nnodes;
+    }
+
+    ngx_chat_redis_nodes[ngx_chat_redis_nnodes++] = node;
+
+    ngx_chat_redis_connect(&node->cmd);
+    ngx_chat_redis_connect(&node->sub);
+
+    return node;
+}
+
+
+/* MOVED or ASK: the command goes to the node named, once more */
+static ngx_int_t
+ngx_chat_redis_redirect(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w,
+    redisReply *r)
+{
+    int                     ask;
+    size_t                  host_len;
+    unsigned                slot, port;
+    ngx_uint_t              index;
+    const char             *host;
+    ngx_chat_redis_conn_t  *to;
+    ngx_chat_redis_node_t  *node;
+
+    if (w->redirects >= NGX_CHAT_REDIS_REDIRECTS
+        || ngx_chat_slot_redirect(r->str, r->len, &ask, &slot, &host,
+                                  &host_len, &port)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    node = ngx_chat_redis_node_get((u_char *) host, host_len, port, &index);
+    if (node == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!ask) {
+        ngx_chat_redis_slots[slot] = (u_char) (index + 1);
+        ngx_chat_redis_refresh_soon();
+    }
+
+    to = &node->cmd;
+
+    if (!to->connected || to->ac == NULL
+        || (ask && redisAsyncCommand(to->ac, NULL, NULL, "ASKING")
+                   != REDIS_OK)
+        || redisAsyncFormattedCommand(to->ac, ngx_chat_redis_on_reply, w,
+                                      w->cmd, w->cmd_len)
+           != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_remove(&w->queue);
+
+    if (rc->ac) {
+        ngx_chat_redis_wait_arm(rc);
+    }
+
+    w->redirects++;
+    ngx_chat_redis_wait_add(to, w);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_redis_refresh_soon(void)
+{
+    if (!ngx_chat_redis_refreshing && !ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(&ngx_chat_redis_refresh_ev,
+                      NGX_CHAT_REDIS_REFRESH_SOON);
+    }
+}
+
+
+/* CLUSTER SLOTS, to each node up in turn */
+static void
+ngx_chat_redis_refresh(ngx_event_t *ev)
+{
+    size_t                  len[2];
+    ngx_uint_t              i, n;
+    const char             *argv[2];
+    ngx_chat_redis_node_t  *node;
+
+    if (ngx_exiting || ngx_terminate || ngx_chat_redis_refreshing) {
+        return;
+    }
+
+    argv[0] = "CLUSTER";
+    len[0] = 7;
+    argv[1] = "SLOTS";
+    len[1] = 5;
+
+    for (n = 0; n < ngx_chat_redis_nnodes; n++) {
+        i = ngx_chat_redis_asked++ % ngx_chat_redis_nnodes;
+        node = ngx_chat_redis_nodes[i];
+
+        if (ngx_chat_redis_send(&node->cmd, 2, argv, len,
+                                ngx_chat_redis_slots_answer, NULL,
+                                ngx_chat_worker.mcf->redis_timeout)
+            == NGX_OK)
+        {
+            ngx_chat_redis_refreshing = 1;
+            return;
+        }
+    }
+
+    ngx_add_timer(ev, NGX_CHAT_REDIS_REFRESH_SOON * 5);
+}
+
+
+/*
+ * The slot map: [[start, end, [host, port, id], replicas...], ...].  Only
+ * primaries serve the module; a changed map subscribes the rooms again.
+ */
+static void
+ngx_chat_redis_slots_answer(void *data, ngx_int_t rc, redisReply *r)
+{
+    ngx_uint_t   i, j, index, complete, next;
+    redisReply  *e, *a;
+
+    ngx_chat_redis_refreshing = 0;
+    next = NGX_CHAT_REDIS_REFRESH_SOON * 5;
+
+    if (rc != NGX_OK || r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        goto done;
+    }
+
+    ngx_memzero(ngx_chat_redis_slots_new, sizeof(ngx_chat_redis_slots_new));
+
+    for (i = 0; i < r->elements; i++) {
+        e = r->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3
+            || e->element[0]->type != REDIS_REPLY_INTEGER
+            || e->element[1]->type != REDIS_REPLY_INTEGER
+            || e->element[2]->type != REDIS_REPLY_ARRAY
+            || e->element[2]->elements < 2)
+        {
+            goto done;
+        }
+
+        a = e->element[2];
+
+        if (a->element[0]->type != REDIS_REPLY_STRING
+            || a->element[1]->type != REDIS_REPLY_INTEGER
+            || e->element[0]->integer < 0
+            || e->element[1]->integer >= NGX_CHAT_SLOTS
+            || e->element[0]->integer > e->element[1]->integer)
+        {
+            goto done;
+        }
+
+        if (ngx_chat_redis_node_get((u_char *) a->element[0]->str,
+                                    a->element[0]->len,
+                                    (ngx_uint_t) a->element[1]->integer,
+                                    &index)
+            == NULL)
+        {
+            continue;
+        }
+
+        for (j = e->element[0]->integer; j <= (ngx_uint_t) e->element[1]->integer;
+             j++)
+        {
+            ngx_chat_redis_slots_new[j] = (u_char) (index + 1);
+        }
+    }
+
+    complete = 1;
+
+    for (i = 0; i < NGX_CHAT_SLOTS; i++) {
+        if (ngx_chat_redis_slots_new[i] == 0) {
+            complete = 0;
+            break;
+        }
+    }
+
+    if (complete) {
+        next = NGX_CHAT_REDIS_REFRESH;
+    }
+
+    if (ngx_memcmp(ngx_chat_redis_slots, ngx_chat_redis_slots_new,
+                   NGX_CHAT_SLOTS) != 0)
+    {
+        ngx_memcpy(ngx_chat_redis_slots, ngx_chat_redis_slots_new,
+                   NGX_CHAT_SLOTS);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_chat_redis_log, 0,
+                      "chat: redis cluster slot map changed%s",
+                      complete ? "" : ", some slots have no node");
+
+        /* rooms of slots that moved subscribe on their new node */
+        ngx_chat_redis_link(1);
+    }
+
+done:
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(&ngx_chat_redis_refresh_ev, next);
+    }
 }
 
 
@@ -618,8 +1083,7 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
     ngx_msec_t timeout)
 {
     ngx_int_t               rv;
-    ngx_queue_t            *q;
-    ngx_chat_redis_wait_t  *w, *prev;
+    ngx_chat_redis_wait_t  *w;
 
     if (!rc->connected || rc->ac == NULL) {
         return NGX_DECLINED;
@@ -634,18 +1098,46 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
     w->data = data;
     w->deadline = ngx_current_msec + timeout;
 
+    w->cmd = NULL;
+    w->redirects = 0;
+
     if (rc->subscriber) {
         rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_channel, NULL,
                                    argc, argv, argvlen);
+
+    } else if (ngx_chat_redis_cluster) {
+        /* kept, to be sent again where MOVED or ASK says */
+        w->cmd_len = redisFormatCommandArgv(&w->cmd, argc, argv, argvlen);
+
+        rv = (w->cmd_len < 0)
+             ? REDIS_ERR
+             : redisAsyncFormattedCommand(rc->ac, ngx_chat_redis_on_reply, w,
+                                          w->cmd, w->cmd_len);
     } else {
         rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_reply, w,
                                    argc, argv, argvlen);
     }
 
     if (rv != REDIS_OK) {
+        if (w->cmd) {
+            free(w->cmd);
+        }
+
         ngx_free(w);
         return NGX_DECLINED;
     }
+
+    ngx_chat_redis_wait_add(rc, w);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_redis_wait_add(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w)
+{
+    ngx_queue_t            *q;
+    ngx_chat_redis_wait_t  *prev;
 
     /*
      * Those before it are answered before it: they are late by its
@@ -667,8 +1159,6 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
     ngx_queue_insert_tail(&rc->waiting, &w->queue);
 
     ngx_chat_redis_wait_arm(rc);
-
-    return NGX_OK;
 }
 
 
@@ -712,6 +1202,11 @@ ngx_chat_redis_answered(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w,
 
     handler = w->handler;
     data = w->data;
+
+    if (w->cmd) {
+        free(w->cmd);
+    }
+
     ngx_free(w);
 
     if (handler) {
@@ -736,7 +1231,16 @@ ngx_chat_redis_wait_fail(ngx_chat_redis_conn_t *rc)
 static void
 ngx_chat_redis_on_reply(redisAsyncContext *ac, void *reply, void *data)
 {
-    ngx_chat_redis_answered(ac->data, data, reply);
+    redisReply             *r = reply;
+    ngx_chat_redis_wait_t  *w = data;
+
+    if (r && r->type == REDIS_REPLY_ERROR && w->cmd
+        && ngx_chat_redis_redirect(ac->data, w, r) == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_chat_redis_answered(ac->data, w, reply);
 }
 
 
@@ -745,13 +1249,39 @@ size_t
 ngx_chat_redis_name(u_char *buf, const char *kind, const char *room,
     size_t len)
 {
-    u_char     *p;
-    ngx_str_t  *prefix;
+    u_char      *p;
+    ngx_str_t   *prefix;
+    ngx_uint_t   i;
+
+    static const char  *own[] = {
+        "room:", "relay:", "relay:seq:", "typing:", "rate:", NULL
+    };
 
     prefix = &ngx_chat_worker.mcf->redis_prefix;
 
     p = ngx_cpymem(buf, prefix->data, prefix->len);
     p = ngx_cpymem(p, kind, ngx_strlen(kind));
+
+    if (!ngx_chat_redis_cluster) {
+        p = ngx_cpymem(p, room, len);
+        return p - buf;
+    }
+
+    /*
+     * On a cluster a room's channel and keys, and a user's rate, go by
+     * their own slot; every other key (the ones scripts use together)
+     * and the users' channel share the slot of NGX_CHAT_REDIS_TAG.
+     */
+    for (i = 0; own[i]; i++) {
+        if (ngx_strcmp(kind, own[i]) == 0) {
+            *p++ = '{';
+            p = ngx_cpymem(p, room, len);
+            *p++ = '}';
+            return p - buf;
+        }
+    }
+
+    p = ngx_cpymem(p, NGX_CHAT_REDIS_TAG, sizeof(NGX_CHAT_REDIS_TAG) - 1);
     p = ngx_cpymem(p, room, len);
 
     return p - buf;
@@ -767,17 +1297,22 @@ ngx_chat_redis_channel(u_char *buf, ngx_uint_t kind, const char *name,
 }
 
 
+/* on a cluster every channel is sharded: the node of its slot hears it */
 ngx_int_t
 ngx_chat_redis_subscribe(ngx_uint_t kind, const char *name, size_t len)
 {
-    return ngx_chat_redis_channel_command("SUBSCRIBE", kind, name, len);
+    return ngx_chat_redis_channel_command(
+               ngx_chat_redis_cluster ? "SSUBSCRIBE" : "SUBSCRIBE",
+               kind, name, len);
 }
 
 
 ngx_int_t
 ngx_chat_redis_unsubscribe(ngx_uint_t kind, const char *name, size_t len)
 {
-    return ngx_chat_redis_channel_command("UNSUBSCRIBE", kind, name, len);
+    return ngx_chat_redis_channel_command(
+               ngx_chat_redis_cluster ? "SUNSUBSCRIBE" : "UNSUBSCRIBE",
+               kind, name, len);
 }
 
 
@@ -785,9 +1320,11 @@ static ngx_int_t
 ngx_chat_redis_channel_command(const char *command, ngx_uint_t kind,
     const char *name, size_t len)
 {
-    u_char       channel[NGX_CHAT_REDIS_KEY_MAX];
-    size_t       argvlen[2];
-    const char  *argv[2];
+    u_char                  channel[NGX_CHAT_REDIS_KEY_MAX];
+    size_t                  argvlen[2];
+    unsigned                slot;
+    const char             *argv[2];
+    ngx_chat_redis_conn_t  *rc;
 
     if (kind >= NGX_CHAT_REDIS_KINDS_MAX
         || ngx_chat_redis_kinds[kind].kind == NULL)
@@ -800,8 +1337,20 @@ ngx_chat_redis_channel_command(const char *command, ngx_uint_t kind,
     argv[1] = (char *) channel;
     argvlen[1] = ngx_chat_redis_channel(channel, kind, name, len);
 
-    return ngx_chat_redis_send(&ngx_chat_redis_sub, 2, argv, argvlen, NULL,
-                               NULL, ngx_chat_worker.mcf->redis_timeout);
+    rc = &ngx_chat_redis_sub;
+
+    if (ngx_chat_redis_cluster) {
+        slot = ngx_chat_slot(argv[1], argvlen[1]);
+
+        if (ngx_chat_redis_slots[slot] == 0) {
+            return NGX_DECLINED;
+        }
+
+        rc = &ngx_chat_redis_nodes[ngx_chat_redis_slots[slot] - 1]->sub;
+    }
+
+    return ngx_chat_redis_send(rc, 2, argv, argvlen, NULL, NULL,
+                               ngx_chat_worker.mcf->redis_timeout);
 }
 
 
@@ -812,12 +1361,38 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
     ngx_uint_t                   kind;
     redisReply                  *r = reply;
     redisReply                  *type, *channel;
-    const char                  *name;
+    const char                  *name, *t;
+    redisCallback               *cb;
+    ngx_chat_redis_conn_t       *rc;
     ngx_chat_redis_wait_t       *w;
     ngx_chat_redis_kind_slot_t  *slot;
 
     /* NULL when the connection goes away: subscribing again handles that */
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+    if (r == NULL) {
+        return;
+    }
+
+    rc = ac->data;
+
+    /*
+     * hiredis 0.14 knows no sharded pub/sub: the connection stays in its
+     * command mode, where each reply takes the next callback queued.  One
+     * is kept queued for the confirmations and messages to come.
+     */
+    if (ngx_chat_redis_cluster && ac->replies.head == NULL) {
+        cb = malloc(sizeof(redisCallback));
+
+        if (cb) {
+            cb->next = NULL;
+            cb->fn = ngx_chat_redis_on_channel;
+            cb->pending_subs = 0;
+            cb->privdata = NULL;
+            ac->replies.head = cb;
+            ac->replies.tail = cb;
+        }
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
         return;
     }
 
@@ -830,14 +1405,28 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
         return;
     }
 
+    t = type->str;
+
+    if (ngx_chat_redis_cluster) {
+        if (ngx_strcmp(t, "smessage") == 0) {
+            t = "message";
+
+        } else if (ngx_strcmp(t, "ssubscribe") == 0) {
+            t = "subscribe";
+
+        } else if (ngx_strcmp(t, "sunsubscribe") == 0) {
+            t = "unsubscribe";
+        }
+    }
+
     /* a confirmation answers the first (un)subscription waiting */
-    if ((ngx_strcmp(type->str, "subscribe") == 0
-         || ngx_strcmp(type->str, "unsubscribe") == 0)
-        && !ngx_queue_empty(&ngx_chat_redis_sub.waiting))
+    if ((ngx_strcmp(t, "subscribe") == 0
+         || ngx_strcmp(t, "unsubscribe") == 0)
+        && !ngx_queue_empty(&rc->waiting))
     {
-        w = ngx_queue_data(ngx_queue_head(&ngx_chat_redis_sub.waiting),
+        w = ngx_queue_data(ngx_queue_head(&rc->waiting),
                            ngx_chat_redis_wait_t, queue);
-        ngx_chat_redis_answered(&ngx_chat_redis_sub, w, r);
+        ngx_chat_redis_answered(rc, w, r);
     }
 
     slot = ngx_chat_redis_kind_find(channel->str, channel->len, &kind);
@@ -849,7 +1438,22 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
     name = channel->str + n;
     n = channel->len - n;
 
-    if (ngx_strcmp(type->str, "message") == 0
+    /* the hash tags ngx_chat_redis_name put in */
+    if (ngx_chat_redis_cluster) {
+        if (n > sizeof(NGX_CHAT_REDIS_TAG) - 1
+            && ngx_strncmp(name, NGX_CHAT_REDIS_TAG,
+                           sizeof(NGX_CHAT_REDIS_TAG) - 1) == 0)
+        {
+            name += sizeof(NGX_CHAT_REDIS_TAG) - 1;
+            n -= sizeof(NGX_CHAT_REDIS_TAG) - 1;
+
+        } else if (n > 2 && name[0] == '{' && name[n - 1] == '}') {
+            name++;
+            n -= 2;
+        }
+    }
+
+    if (ngx_strcmp(t, "message") == 0
         && r->element[2]->type == REDIS_REPLY_STRING)
     {
         slot->kind->message(kind, name, n, r->element[2]->str,
@@ -857,12 +1461,12 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
         return;
     }
 
-    if (ngx_strcmp(type->str, "subscribe") == 0) {
+    if (ngx_strcmp(t, "subscribe") == 0) {
         slot->kind->subscribed(kind, name, n);
         return;
     }
 
-    if (ngx_strcmp(type->str, "unsubscribe") == 0) {
+    if (ngx_strcmp(t, "unsubscribe") == 0) {
         slot->kind->unsubscribed(kind, name, n);
     }
 }
@@ -961,8 +1565,15 @@ ngx_chat_redis_publish_now(const u_char *channel, size_t n,
     size_t       argvlen[3];
     const char  *argv[3];
 
-    argv[0] = "PUBLISH";
-    argvlen[0] = 7;
+    if (ngx_chat_redis_cluster) {
+        argv[0] = "SPUBLISH";
+        argvlen[0] = 8;
+
+    } else {
+        argv[0] = "PUBLISH";
+        argvlen[0] = 7;
+    }
+
     argv[1] = (const char *) channel;
     argvlen[1] = n;
     argv[2] = payload;
@@ -1004,7 +1615,7 @@ ngx_chat_redis_flush_unsent(void)
  * a send that still meets NOSCRIPT falls back to EVAL.
  */
 static void
-ngx_chat_redis_load_script(void)
+ngx_chat_redis_load_script(ngx_chat_redis_conn_t *rc)
 {
     const char  *argv[3];
     size_t       len[3];
@@ -1016,8 +1627,8 @@ ngx_chat_redis_load_script(void)
     argv[2] = ngx_chat_redis_relay_script;
     len[2] = sizeof(ngx_chat_redis_relay_script) - 1;
 
-    (void) ngx_chat_redis_command(3, argv, len, NULL, NULL,
-                                  ngx_chat_worker.mcf->redis_timeout);
+    (void) ngx_chat_redis_send(rc, 3, argv, len, NULL, NULL,
+                               ngx_chat_worker.mcf->redis_timeout);
 }
 
 
@@ -1033,12 +1644,16 @@ ngx_chat_redis_relay(ngx_chat_redis_relay_t *rr)
 static ngx_int_t
 ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
 {
+    int          argc;
     u_char       seq_key[NGX_CHAT_REDIS_KEY_MAX];
     u_char       id_key[NGX_CHAT_REDIS_KEY_MAX];
     u_char       channel[NGX_CHAT_REDIS_KEY_MAX];
-    size_t       len[11];
+    u_char       slot[NGX_INT_T_LEN];
+    char         tag[NGX_CHAT_SLOT_TAG_MAX];
+    size_t       len[12];
+    unsigned     s;
     ngx_uint_t   i;
-    const char  *argv[11];
+    const char  *argv[12];
 
     if (rr->retried) {
         argv[0] = "EVAL";
@@ -1059,6 +1674,22 @@ ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
                                  rr->room_len);
     argv[4] = (char *) id_key;
     len[4] = ngx_chat_redis_name(id_key, "relay:msg_id", "", 0);
+    argc = 11;
+
+    /*
+     * On a cluster the msg_id counter is the room's slot's: an id is its
+     * count times 16384 plus the slot, unique over the cluster.
+     */
+    if (ngx_chat_redis_cluster) {
+        s = ngx_chat_slot(argv[3], len[3]);
+        len[4] = ngx_sprintf(id_key, "%Vrelay:msg_id:{%*s}",
+                             &ngx_chat_worker.mcf->redis_prefix,
+                             ngx_chat_slot_tag(s, tag), tag)
+                 - id_key;
+        argv[11] = (char *) slot;
+        len[11] = ngx_sprintf(slot, "%ud", s) - slot;
+        argc = 12;
+    }
     argv[5] = (char *) channel;
     len[5] = ngx_chat_redis_channel(channel, NGX_CHAT_REDIS_RELAY_ROOMS,
                                     rr->room, rr->room_len);
@@ -1068,7 +1699,7 @@ ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr)
         len[6 + i] = rr->part[i].len;
     }
 
-    if (ngx_chat_redis_command(11, argv, len, ngx_chat_redis_on_relay, rr,
+    if (ngx_chat_redis_command(argc, argv, len, ngx_chat_redis_on_relay, rr,
                                ngx_chat_worker.mcf->redis_timeout)
         != NGX_OK)
     {
@@ -1154,4 +1785,11 @@ ngx_chat_redis_kind_prefix(ngx_uint_t kind)
     }
 
     return ngx_chat_redis_kinds[kind].kind->prefix;
+}
+
+
+ngx_uint_t
+ngx_chat_redis_clustered(void)
+{
+    return ngx_chat_worker.mcf->redis_cluster != NULL;
 }

@@ -108,11 +108,20 @@ void ngx_chat_redis_publish(ngx_uint_t kind, const char *room,
 /*
  * A key or channel of this module: chat_redis_prefix, a kind of at most
  * 15 bytes ("room:", "relay:seq:", "typing:"), and a name of at most a
- * room id, a space and a user id
+ * room id, a space and a user id (on a cluster, and a hash tag)
  */
 #define NGX_CHAT_REDIS_KEY_MAX                                                \
     (NGX_CHAT_REDIS_PREFIX_MAX + 16 + NGX_CHAT_ROOM_ID_MAX + 1                \
-     + NGX_CHAT_USER_ID_MAX)
+     + NGX_CHAT_USER_ID_MAX + 8)
+
+/*
+ * chat_redis cluster: the hash tag of the keys scripts use together and
+ * of the users' channel; a room's names are tagged with the room id
+ */
+#define NGX_CHAT_REDIS_TAG  "{chat}"
+
+/* chat_redis cluster is configured */
+ngx_uint_t ngx_chat_redis_clustered(void);
 
 /* the key in buf, of NGX_CHAT_REDIS_KEY_MAX bytes; returns its length */
 size_t ngx_chat_redis_name(u_char *buf, const char *kind, const char *name,

@@ -59,7 +59,8 @@ static void ngx_chat_users_stored(void *data, ngx_int_t rc,
 
 /*
  * KEYS[1]: the key; ARGV: its value ("" deletes it), the ms it expires
- * at ("0": never), the channel and the message ("": none).  The key is written
+ * at ("0": never), the channel and the message ("": none), and on a
+ * cluster "SPUBLISH" (the channel is sharded).  The key is written
  * before the message goes out: a token checked after the message is
  * checked against the key.
  */
@@ -68,7 +69,9 @@ static const char  ngx_chat_users_change_script[] =
     "elseif ARGV[2] ~= '0' then\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])\n"
     "else redis.call('SET', KEYS[1], ARGV[1]) end\n"
-    "if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end\n"
+    "if ARGV[4] ~= '' then\n"
+    "  redis.call(ARGV[5] or 'PUBLISH', ARGV[3], ARGV[4])\n"
+    "end\n"
     "return 1\n";
 
 static const char  ngx_chat_users_bans_sql[] =
@@ -635,9 +638,9 @@ ngx_chat_users_mark_bans(int64_t from, int64_t to)
 ngx_int_t
 ngx_chat_users_store(ngx_chat_users_change_t *ch, ngx_uint_t del)
 {
-    size_t       argvlen[8];
+    size_t       argvlen[9];
     u_char       channel[NGX_CHAT_REDIS_KEY_MAX];
-    const char  *argv[8];
+    const char  *argv[9];
 
     if (ch->until > 0) {
         ch->pxat_len = ngx_sprintf(ch->pxat, "%L", ch->until) - ch->pxat;
@@ -661,8 +664,11 @@ ngx_chat_users_store(ngx_chat_users_change_t *ch, ngx_uint_t del)
                                      sizeof(NGX_CHAT_USERS_CHANNEL) - 1);
     argv[7] = (char *) ch->payload;
     argvlen[7] = ch->payload_len;
+    argv[8] = "SPUBLISH";
+    argvlen[8] = 8;
 
-    return ngx_chat_redis_command(8, argv, argvlen,
+    return ngx_chat_redis_command(ngx_chat_redis_clustered() ? 9 : 8,
+                                  argv, argvlen,
                                   ch->op ? ngx_chat_users_stored : NULL, ch,
                                   ngx_chat_worker.mcf->redis_timeout);
 }

@@ -19,7 +19,9 @@
 #   cluster-start DIR BASE [PRIMARIES] [REPLICAS]
 #                      a fresh Redis Cluster: PRIMARIES (3) primaries on
 #                      BASE, BASE+1, ..., each with REPLICAS (0) replicas
-#                      on the next ports; node N's files in DIR/node-PORT
+#                      on the next ports, N nodes in all, their cluster
+#                      bus on the N ports after them (all below 32768);
+#                      a node's files in DIR/node-PORT
 #   cluster-node-start DIR PORT   a node of it started again (its nodes.conf
 #                      kept: it rejoins); cluster-node-kill DIR PORT (-9)
 #   cluster-stop DIR
@@ -116,9 +118,12 @@ redis_stop() {
 }
 
 cluster_node_start() {
-    local dir=$1 port=$2 i nd=$1/node-$2
+    local dir=$1 port=$2 i nd=$1/node-$2 bus
     mkdir -p "$nd"
+    [ -n "${3:-}" ] && echo "$3" >"$nd/bus.port"
+    bus=$(cat "$nd/bus.port")
     redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        --cluster-port "$bus" \
         --appendonly no --daemonize yes --dir "$nd" \
         --cluster-enabled yes --cluster-config-file "$nd/nodes.conf" \
         --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 \
@@ -146,14 +151,14 @@ cluster_start() {
     local addrs=() ok
     cluster_stop "$dir"
     n=$((primaries * (replicas + 1)))
-    for ((i = 0; i < n; i++)); do
+    for ((i = 0; i < 2 * n; i++)); do
         port=$((base + i))
         port_busy "$port" && die "port $port is already in use (Redis Cluster)"
     done
     for ((i = 0; i < n; i++)); do
         port=$((base + i))
         rm -rf "$dir/node-$port"
-        cluster_node_start "$dir" "$port"
+        cluster_node_start "$dir" "$port" $((port + n))
         addrs+=("127.0.0.1:$port")
         echo "$port" >>"$dir/cluster.ports"
     done
