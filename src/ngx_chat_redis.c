@@ -1249,7 +1249,8 @@ size_t
 ngx_chat_redis_name(u_char *buf, const char *kind, const char *room,
     size_t len)
 {
-    u_char      *p;
+    u_char      *p, *sp;
+    size_t       n;
     ngx_str_t   *prefix;
     ngx_uint_t   i;
 
@@ -1269,14 +1270,20 @@ ngx_chat_redis_name(u_char *buf, const char *kind, const char *room,
 
     /*
      * On a cluster a room's channel and keys, and a user's rate, go by
-     * their own slot; every other key (the ones scripts use together)
-     * and the users' channel share the slot of NGX_CHAT_REDIS_TAG.
+     * their own slot (a typist's key, "room user", by the room's); every
+     * other key (the ones scripts use together) and the users' channel
+     * share the slot of NGX_CHAT_REDIS_TAG.
      */
     for (i = 0; own[i]; i++) {
         if (ngx_strcmp(kind, own[i]) == 0) {
+            sp = ngx_strlchr((u_char *) room, (u_char *) room + len, ' ');
+            n = sp ? (size_t) (sp - (u_char *) room) : len;
+
             *p++ = '{';
-            p = ngx_cpymem(p, room, len);
+            p = ngx_cpymem(p, room, n);
             *p++ = '}';
+            p = ngx_cpymem(p, room + n, len - n);
+
             return p - buf;
         }
     }
