@@ -68,7 +68,21 @@ typedef struct {
     in_port_t               port;
     ngx_chat_redis_conn_t   cmd;
     ngx_chat_redis_conn_t   sub;
+    ngx_queue_t             pending;   /* channels to subscribe this tick */
 } ngx_chat_redis_node_t;
+
+
+/* a channel a node subscribes at the end of the loop tick */
+typedef struct {
+    ngx_queue_t             queue;
+    unsigned                slot;
+    size_t                  len;
+    u_char                  data[1];
+} ngx_chat_redis_pending_t;
+
+
+/* channels of one slot a SSUBSCRIBE takes at most */
+#define NGX_CHAT_REDIS_BATCH  256
 
 
 typedef struct {
@@ -140,6 +154,12 @@ static void ngx_chat_redis_refresh_soon(void);
 static void ngx_chat_redis_refresh(ngx_event_t *ev);
 static void ngx_chat_redis_slots_answer(void *data, ngx_int_t rc,
     redisReply *r);
+static ngx_int_t ngx_chat_redis_subscribe_later(ngx_uint_t kind,
+    const char *name, size_t len);
+static void ngx_chat_redis_subscribe_flush(ngx_event_t *ev);
+static void ngx_chat_redis_pending_free(ngx_chat_redis_node_t *node);
+static int ngx_libc_cdecl ngx_chat_redis_pending_cmp(const void *a,
+    const void *b);
 static ngx_int_t ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr);
 static void ngx_chat_redis_on_relay(void *data, ngx_int_t rc,
     redisReply *r);
@@ -210,6 +230,7 @@ static u_char                  ngx_chat_redis_slots_new[NGX_CHAT_SLOTS];
 static ngx_event_t             ngx_chat_redis_refresh_ev;
 static ngx_uint_t              ngx_chat_redis_refreshing;
 static ngx_uint_t              ngx_chat_redis_asked;
+static ngx_event_t             ngx_chat_redis_flush_ev;
 static ngx_queue_t            ngx_chat_redis_unsent;
 static ngx_uint_t             ngx_chat_redis_nunsent;
 static ngx_log_t             *ngx_chat_redis_log;
@@ -255,6 +276,10 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
         ngx_chat_redis_refresh_ev.handler = ngx_chat_redis_refresh;
         ngx_chat_redis_refresh_ev.log = cycle->log;
         ngx_chat_redis_refresh_ev.cancelable = 1;
+
+        ngx_memzero(&ngx_chat_redis_flush_ev, sizeof(ngx_event_t));
+        ngx_chat_redis_flush_ev.handler = ngx_chat_redis_subscribe_flush;
+        ngx_chat_redis_flush_ev.log = cycle->log;
 
         addr = ngx_chat_worker.mcf->redis_cluster->elts;
 
@@ -319,7 +344,12 @@ ngx_chat_redis_exit(void)
             ngx_del_timer(&ngx_chat_redis_refresh_ev);
         }
 
+        if (ngx_chat_redis_flush_ev.posted) {
+            ngx_delete_posted_event(&ngx_chat_redis_flush_ev);
+        }
+
         for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+            ngx_chat_redis_pending_free(ngx_chat_redis_nodes[i]);
             ngx_chat_redis_conn_exit(&ngx_chat_redis_nodes[i]->sub);
             ngx_chat_redis_conn_exit(&ngx_chat_redis_nodes[i]->cmd);
         }
@@ -857,6 +887,7 @@ ngx_chat_redis_node_get(const u_char *host, size_t len, ngx_uint_t port,
     ngx_memcpy(node->host, host, len);
     node->host[len] = '\0';
     node->port = (in_port_t) port;
+    ngx_queue_init(&node->pending);
 
     ngx_chat_redis_conn_init(&node->cmd, "cluster command", 0,
                              (char *) node->host, node->port,
@@ -1308,6 +1339,10 @@ ngx_chat_redis_channel(u_char *buf, ngx_uint_t kind, const char *name,
 ngx_int_t
 ngx_chat_redis_subscribe(ngx_uint_t kind, const char *name, size_t len)
 {
+    if (ngx_chat_redis_cluster) {
+        return ngx_chat_redis_subscribe_later(kind, name, len);
+    }
+
     return ngx_chat_redis_channel_command(
                ngx_chat_redis_cluster ? "SSUBSCRIBE" : "SUBSCRIBE",
                kind, name, len);
@@ -1320,6 +1355,192 @@ ngx_chat_redis_unsubscribe(ngx_uint_t kind, const char *name, size_t len)
     return ngx_chat_redis_channel_command(
                ngx_chat_redis_cluster ? "SUNSUBSCRIBE" : "UNSUBSCRIBE",
                kind, name, len);
+}
+
+
+/*
+ * On a cluster the subscriptions of a loop tick (all the rooms again,
+ * after a node came back or the slot map changed) go out together at its
+ * end: one SSUBSCRIBE for the channels of each slot (Redis takes no more
+ * in one), all of a node's in one write.
+ */
+static ngx_int_t
+ngx_chat_redis_subscribe_later(ngx_uint_t kind, const char *name, size_t len)
+{
+    u_char                    channel[NGX_CHAT_REDIS_KEY_MAX];
+    size_t                    n;
+    unsigned                  slot;
+    ngx_chat_redis_node_t    *node;
+    ngx_chat_redis_pending_t *p;
+
+    if (kind >= NGX_CHAT_REDIS_KINDS_MAX
+        || ngx_chat_redis_kinds[kind].kind == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_chat_redis_channel(channel, kind, name, len);
+    slot = ngx_chat_slot((char *) channel, n);
+
+    if (ngx_chat_redis_slots[slot] == 0) {
+        return NGX_DECLINED;
+    }
+
+    node = ngx_chat_redis_nodes[ngx_chat_redis_slots[slot] - 1];
+
+    if (!node->sub.connected || node->sub.ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_alloc(sizeof(ngx_chat_redis_pending_t) + n, ngx_chat_redis_log);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p->slot = slot;
+    p->len = n;
+    ngx_memcpy(p->data, channel, n);
+    ngx_queue_insert_tail(&node->pending, &p->queue);
+
+    if (!ngx_chat_redis_flush_ev.posted) {
+        ngx_post_event(&ngx_chat_redis_flush_ev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_redis_subscribe_flush(ngx_event_t *ev)
+{
+    size_t                     *len;
+    ngx_uint_t                  i, j, k, n, count;
+    ngx_queue_t                *q;
+    const char                **argv;
+    ngx_chat_redis_node_t      *node;
+    ngx_chat_redis_wait_t      *w;
+    ngx_chat_redis_pending_t  **all;
+
+    argv = NULL;
+    all = NULL;
+
+    for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+        node = ngx_chat_redis_nodes[i];
+
+        if (ngx_queue_empty(&node->pending)) {
+            continue;
+        }
+
+        /* lost meanwhile: its rooms heard of it and subscribe again */
+        if (!node->sub.connected || node->sub.ac == NULL) {
+            ngx_chat_redis_pending_free(node);
+            continue;
+        }
+
+        count = 0;
+
+        for (q = ngx_queue_head(&node->pending);
+             q != ngx_queue_sentinel(&node->pending);
+             q = ngx_queue_next(q))
+        {
+            count++;
+        }
+
+        all = ngx_alloc(count * sizeof(ngx_chat_redis_pending_t *),
+                        ngx_chat_redis_log);
+        argv = ngx_alloc((NGX_CHAT_REDIS_BATCH + 1)
+                         * (sizeof(char *) + sizeof(size_t)),
+                         ngx_chat_redis_log);
+
+        if (all == NULL || argv == NULL) {
+            goto failed;
+        }
+
+        len = (size_t *) (argv + NGX_CHAT_REDIS_BATCH + 1);
+
+        for (n = 0, q = ngx_queue_head(&node->pending);
+             q != ngx_queue_sentinel(&node->pending);
+             q = ngx_queue_next(q))
+        {
+            all[n++] = ngx_queue_data(q, ngx_chat_redis_pending_t, queue);
+        }
+
+        ngx_qsort(all, count, sizeof(ngx_chat_redis_pending_t *),
+                  ngx_chat_redis_pending_cmp);
+
+        argv[0] = "SSUBSCRIBE";
+        len[0] = 10;
+
+        for (j = 0; j < count; j = k) {
+            for (k = j, n = 1;
+                 k < count && all[k]->slot == all[j]->slot
+                 && n <= NGX_CHAT_REDIS_BATCH;
+                 k++, n++)
+            {
+                argv[n] = (char *) all[k]->data;
+                len[n] = all[k]->len;
+            }
+
+            if (ngx_chat_redis_send(&node->sub, n, argv, len, NULL, NULL,
+                                    ngx_chat_worker.mcf->redis_timeout)
+                != NGX_OK)
+            {
+                break;
+            }
+
+            /* a confirmation comes for each channel: each answers one */
+            for (n -= 2; n; n--) {
+                w = ngx_calloc(sizeof(ngx_chat_redis_wait_t),
+                               ngx_chat_redis_log);
+                if (w == NULL) {
+                    break;
+                }
+
+                w->deadline = ngx_current_msec
+                              + ngx_chat_worker.mcf->redis_timeout;
+                ngx_chat_redis_wait_add(&node->sub, w);
+            }
+        }
+
+    failed:
+
+        if (all) {
+            ngx_free(all);
+            all = NULL;
+        }
+
+        if (argv) {
+            ngx_free(argv);
+            argv = NULL;
+        }
+
+        ngx_chat_redis_pending_free(node);
+    }
+}
+
+
+static void
+ngx_chat_redis_pending_free(ngx_chat_redis_node_t *node)
+{
+    ngx_queue_t  *q;
+
+    while (!ngx_queue_empty(&node->pending)) {
+        q = ngx_queue_head(&node->pending);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_chat_redis_pending_t, queue));
+    }
+}
+
+
+static int ngx_libc_cdecl
+ngx_chat_redis_pending_cmp(const void *a, const void *b)
+{
+    const ngx_chat_redis_pending_t  *pa, *pb;
+
+    pa = *(ngx_chat_redis_pending_t * const *) a;
+    pb = *(ngx_chat_redis_pending_t * const *) b;
+
+    return (int) pa->slot - (int) pb->slot;
 }
 
 

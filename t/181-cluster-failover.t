@@ -26,10 +26,13 @@ sub health_up {
 ok wait_until(sub { health_up(0) && health_up(1) }, 10),
     'both instances see the cluster up';
 
-# the room whose primary goes, and one on another primary
-my $room = rand_room('fo');
-my $slot = $c->slot($room);
-my $victim = $c->owner($slot);
+# six rooms of one slot (found offline: their ids hash alike), the
+# primary of that slot goes; a room of the same primary and one of another
+my @batch = map { "cluster-batch-$_" } 0, 9373, 82959, 93918, 142630, 147142;
+my $victim = $c->owner($c->slot($batch[0]));
+my ($room, $slot);
+do { $room = rand_room('fo'); $slot = $c->slot($room) }
+    while $c->owner($slot) != $victim;
 my $other;
 do { $other = rand_room('calm') } while $c->owner($c->slot($other)) == $victim;
 
@@ -64,6 +67,19 @@ sub send_batch {
 is send_batch($room, 1, 10), 10, 'ten sends acknowledged before';
 is send_batch($other, 1, 10), 10, 'ten sends to the other room';
 
+# a receiver of the six rooms of one slot, alone on its worker or not
+my $br = login($ng[1], 'batch-reader');
+for my $r (@batch) {
+    my $j = $br->request({ type => 'join', room => $r });
+    die 'join failed' unless $j && $j->{type} eq 'ok';
+}
+
+# what the replica is asked, once it has taken over
+my $replica = $c->replica_of($victim);
+my $monitor = ChatTest::tmpdir() . '/monitor.log';
+system("timeout 40 redis-cli -p $replica monitor >$monitor 2>&1 &");
+ok wait_until(sub { -s $monitor }, 5), 'watching the replica';
+
 # ---- the primary of the room's slot dies
 $c->kill($victim);
 
@@ -91,6 +107,30 @@ ok wait_until(sub {
     grep { $_ eq "chat:room:{$room}" } split /\n/,
         $c->cli($new, 'pubsub', 'shardchannels', 'chat:room:*');
 }, 10), 'the room is subscribed on the new primary';
+
+# the six rooms of one slot came back with one SSUBSCRIBE
+ok wait_until(sub {
+    open my $f, '<', $monitor or return 0;
+    my $all = 0;
+    while (<$f>) {
+        next unless /"SSUBSCRIBE"/i;
+        my $line = $_;
+        $all = 1 if 6 == grep { index($line, "\"chat:room:{$_}\"") >= 0 }
+                             @batch;
+    }
+    return $all;
+}, 10), 'the rooms of one slot were subscribed again by one SSUBSCRIBE';
+my $bs = login($ng[0], 'batch-sender');
+for my $r (@batch) {
+    my $a = $bs->request({ type => 'send', room => $r, body => "after-$r" });
+    die 'send failed' unless $a && $a->{type} eq 'ok';
+}
+my $fine = 0;
+for my $r (@batch) {
+    $fine++ if $br->wait_for(sub { ($_->{type} // '') eq 'message'
+                                   && ($_->{body} // '') eq "after-$r" }, 10);
+}
+is $fine, 6, 'and each of them delivers';
 
 # ---- the old primary comes back, as a replica
 $c->start($victim);

@@ -8,6 +8,7 @@ package ChatTest::Cluster;
 #   $c->seeds          "cluster 127.0.0.1:26400 ..." for chat_redis
 #   $c->slot($key)     the slot Redis gives the key
 #   $c->owner($slot)   the port of the primary serving the slot
+#   $c->replica_of($port)   the port of a replica of that primary
 #   $c->kill($port)    kill -9 of a node;  $c->start($port): it rejoins
 #   $c->cli($port, @args)   redis-cli's answer, chomped
 
@@ -78,6 +79,18 @@ sub owner {
             }
         }
         return undef;
+    }
+    return undef;
+}
+
+# the port of a replica of the primary on $port
+sub replica_of {
+    my ($c, $port) = @_;
+    my $out = $c->cli($port, 'cluster', 'nodes');
+    my ($id) = map { (split ' ')[0] } grep { /myself/ } split /\n/, $out;
+    for (split /\n/, $out) {
+        my @f = split ' ';
+        return (split /[:@]/, $f[1])[1] if $f[2] =~ /slave/ && $f[3] eq $id;
     }
     return undef;
 }
