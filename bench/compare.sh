@@ -8,7 +8,7 @@
 #   --runs N    runs per figure (3; quick: 1); figures are the median, with
 #               min and max
 #   --only L    comma-separated subset of: ngx_chat ngx_chat-redis nchan sio
-#               limit
+#               limit ngx_chat-cluster
 #   --no-write  leave BENCHMARKS.md and docs/bench/ alone (a full run
 #               rewrites their generated part; a quick run never does)
 #
@@ -23,6 +23,11 @@
 #   sio             Socket.IO 4 with @socket.io/redis-adapter, one Node
 #                   process per core (bench/peers/socketio)
 #   limit           bench/peers/limit.c: accept, frame, write; nothing else
+#   ngx_chat-cluster  ngx_chat as shipped on a Redis Cluster of three
+#                   primaries ("chat_redis cluster", t/lib/backends.sh
+#                   cluster-start on BENCH_CLUSTER_PORT, 26470, and the 5
+#                   ports after it), all pinned to the server's CPU; fanout
+#                   and chat only
 #
 # Scenarios (chat-bench pinned to CPU 1):
 #   fanout   one room of FANOUT_SUBS subscribers, send rate stepped through
@@ -84,7 +89,7 @@ fi
 : "${SIZE:=64}" "${GEN_CPU:=1}" "${SRV_CPU:=0}" "${DRAIN:=2}"
 : "${IDLE_HOLD:=2}"
 
-all_systems="ngx_chat ngx_chat-redis nchan sio limit"
+all_systems="ngx_chat ngx_chat-redis nchan sio limit ngx_chat-cluster"
 systems=${only:-$all_systems}
 systems=${systems//,/ }
 
@@ -109,6 +114,12 @@ stop_system() {
     ngx_chat|ngx_chat-redis)
         CHAT_PG_PORT=$chat_pg_port CHAT_REDIS_PORT=$chat_redis_port \
             "$root/scripts/stack.sh" down "$chat_dir" >/dev/null 2>&1 || true
+        ;;
+    ngx_chat-cluster)
+        CHAT_PG_PORT=$chat_pg_port CHAT_REDIS_PORT=$chat_redis_port \
+            "$root/scripts/stack.sh" down "$chat_dir" >/dev/null 2>&1 || true
+        "$root/t/lib/backends.sh" cluster-stop "$out/cluster" >/dev/null \
+            2>&1 || true
         ;;
     nchan) "$here/peers/nchan/run.sh" stop "$out/nchan" >/dev/null || true ;;
     sio) "$here/peers/socketio/run.sh" stop "$out/sio" >/dev/null || true ;;
@@ -153,6 +164,7 @@ chat_dir=$out/ngx_chat
 chat_pg_port=${BENCH_CHAT_PG_PORT:-26449}
 chat_redis_port=${BENCH_CHAT_REDIS_PORT:-26459}
 chat_port=18960
+cluster_port=${BENCH_CLUSTER_PORT:-26470}
 limit_port=18990
 limit_pid=
 
@@ -182,6 +194,31 @@ start_system() {
         else
             gen_target+=(--path /chat/ws-redis)
         fi
+        ;;
+
+    ngx_chat-cluster)
+        mkdir -p "$out/cluster"
+        taskset -c "$SRV_CPU" "$root/t/lib/backends.sh" cluster-start \
+            "$out/cluster" "$cluster_port" 3 0 > "$out/$s.cluster.log" 2>&1 \
+            || { cat "$out/$s.cluster.log" >&2; return 1; }
+        # the same nginx.conf, on the cluster instead of one Redis
+        sed "s|^\( *chat_redis  *\)127.0.0.1:@REDIS_PORT@;|\1cluster \
+127.0.0.1:$cluster_port 127.0.0.1:$((cluster_port + 1)) \
+127.0.0.1:$((cluster_port + 2));|" "$here/peers/ngx_chat/nginx.conf.in" \
+            > "$out/cluster/nginx.conf.in"
+        grep -q 'chat_redis  *cluster' "$out/cluster/nginx.conf.in" \
+            || { echo "compare.sh: no chat_redis in the conf" >&2; return 1; }
+        CHAT_PG_PORT=$chat_pg_port CHAT_REDIS_PORT=$chat_redis_port \
+        CHAT_DEMO_CONF=$out/cluster/nginx.conf.in \
+            taskset -c "$SRV_CPU" "$root/scripts/stack.sh" up "$chat_dir" \
+            > "$out/$s.start.log" 2>&1 \
+            || { cat "$out/$s.start.log" >&2; return 1; }
+        for p in "$chat_dir/nginx.pid" "$chat_dir/pg/data/postmaster.pid" \
+                 "$out/cluster"/node-*/redis.pid; do
+            procs+=(--master-pid "$(head -n 1 "$p" | tr -dc 0-9)")
+        done
+        gen_target=(--proto ngx_chat --port $chat_port --path /chat/ws
+                    --secret "$chat_dir/jwt.secret")
         ;;
 
     nchan)
@@ -266,6 +303,9 @@ load_scenarios() {
             --room-prefix "ch$run"
     fi
 
+    # the cluster variant is about fanout across nodes: no connect storm
+    [ "$s" = ngx_chat-cluster ] && return 0
+
     # the users of the idle runs coming back to their rooms, as after a
     # restart of the server
     bench "$s" "$run" connect --scenario connect --conns "$CONNECT_CONNS" \
@@ -321,6 +361,7 @@ for s in $systems; do
     echo
     echo "== $s"
     for run in $(seq 1 "$runs"); do
+        [ "$s" = ngx_chat-cluster ] && break
         start_system "$s" || die "$s did not start"
         bench "$s" "$run" idle --scenario idle --conns "$IDLE_CONNS" \
             --duration "$IDLE_HOLD" --warmup 1 --room-prefix "id$run"

@@ -52,13 +52,14 @@ if (open my $m, '<', "$out/machine.txt") {
     }
 }
 
-my @order = qw(ngx_chat ngx_chat-redis nchan sio limit);
+my @order = qw(ngx_chat ngx_chat-redis nchan sio limit ngx_chat-cluster);
 my %label = (
     'ngx_chat' => 'ngx_chat (durable)',
     'ngx_chat-redis' => 'ngx_chat (chat_store redis)',
     'nchan' => 'nchan (Redis storage)',
     'sio' => 'Socket.IO + Redis adapter',
     'limit' => 'limit (syscalls only)',
+    'ngx_chat-cluster' => 'ngx_chat (durable, Redis Cluster of 3)',
 );
 
 # $res{system}{name}[run] = [ {step result}, ... ]
