@@ -8,6 +8,16 @@
  * Names: "<prefix>room:<room>" is a room's channel, "<prefix>relay:<room>"
  * its channel in the redis store, with the counters
  * "<prefix>relay:seq:<room>" and "<prefix>relay:msg_id".
+ *
+ * chat_redis cluster: the same two connections to each primary, found
+ * from the seeds by CLUSTER SLOTS (asked again every few seconds, soon
+ * after a MOVED or a lost node).  A command goes to the primary of its
+ * key's slot, computed here (ngx_chat_slot.c), and follows MOVED and ASK;
+ * channels are sharded (SSUBSCRIBE, SPUBLISH) on the primary of theirs.
+ * Names carry hash tags (ngx_chat_redis_name): a room's channel and keys
+ * "{<room>}", the keys scripts use together and the users' channel
+ * NGX_CHAT_REDIS_TAG; a slot with no node answers NGX_DECLINED, as
+ * Redis away does.
  */
 
 #include "ngx_chat.h"
@@ -69,6 +79,8 @@ typedef struct {
     ngx_chat_redis_conn_t   cmd;
     ngx_chat_redis_conn_t   sub;
     ngx_queue_t             pending;   /* channels to subscribe this tick */
+    u_char                  cmd_name[NGX_INET6_ADDRSTRLEN + 32];
+    u_char                  sub_name[NGX_INET6_ADDRSTRLEN + 32];
 } ngx_chat_redis_node_t;
 
 
@@ -889,10 +901,14 @@ ngx_chat_redis_node_get(const u_char *host, size_t len, ngx_uint_t port,
     node->port = (in_port_t) port;
     ngx_queue_init(&node->pending);
 
-    ngx_chat_redis_conn_init(&node->cmd, "cluster command", 0,
+    /* the logs name the node: "chat: redis 10.0.0.7:6379 command ..." */
+    ngx_sprintf(node->cmd_name, "%s:%ui command%Z", node->host, port);
+    ngx_sprintf(node->sub_name, "%s:%ui pub/sub%Z", node->host, port);
+
+    ngx_chat_redis_conn_init(&node->cmd, (char *) node->cmd_name, 0,
                              (char *) node->host, node->port,
                              ngx_chat_redis_log);
-    ngx_chat_redis_conn_init(&node->sub, "cluster pub/sub", 1,
+    ngx_chat_redis_conn_init(&node->sub, (char *) node->sub_name, 1,
                              (char *) node->host, node->port,
                              ngx_chat_redis_log);
 
