@@ -69,6 +69,8 @@ typedef struct {
     char                     *cmd;        /* a cluster's: to redirect */
     int                       cmd_len;
     ngx_uint_t                redirects;
+    u_char                   *channel;    /* a cluster's (un)subscription */
+    size_t                    channel_len;
 } ngx_chat_redis_wait_t;
 
 
@@ -170,6 +172,12 @@ static ngx_int_t ngx_chat_redis_subscribe_later(ngx_uint_t kind,
     const char *name, size_t len);
 static void ngx_chat_redis_subscribe_flush(ngx_event_t *ev);
 static void ngx_chat_redis_pending_free(ngx_chat_redis_node_t *node);
+static void ngx_chat_redis_wait_channel(ngx_chat_redis_wait_t *w,
+    const u_char *channel, size_t len);
+static void ngx_chat_redis_channel_refused(ngx_chat_redis_conn_t *rc,
+    redisReply *r);
+static void ngx_chat_redis_channel_lost(ngx_uint_t kind,
+    ngx_chat_redis_kind_slot_t *slot, const char *name, size_t n);
 static int ngx_libc_cdecl ngx_chat_redis_pending_cmp(const void *a,
     const void *b);
 static ngx_int_t ngx_chat_redis_relay_send(ngx_chat_redis_relay_t *rr);
@@ -242,6 +250,7 @@ static u_char                  ngx_chat_redis_slots_new[NGX_CHAT_SLOTS];
 static ngx_event_t             ngx_chat_redis_refresh_ev;
 static ngx_uint_t              ngx_chat_redis_refreshing;
 static ngx_uint_t              ngx_chat_redis_asked;
+static ngx_uint_t              ngx_chat_redis_resubscribe;
 static ngx_event_t             ngx_chat_redis_flush_ev;
 static ngx_queue_t            ngx_chat_redis_unsent;
 static ngx_uint_t             ngx_chat_redis_nunsent;
@@ -1112,6 +1121,13 @@ ngx_chat_redis_slots_answer(void *data, ngx_int_t rc, redisReply *r)
         ngx_chat_redis_link(1);
     }
 
+    /* a subscription was refused: every channel is subscribed anew */
+    if (ngx_chat_redis_resubscribe) {
+        ngx_chat_redis_resubscribe = 0;
+        ngx_chat_redis_link(0);
+        ngx_chat_redis_link(1);
+    }
+
 done:
 
     if (!ngx_exiting && !ngx_terminate) {
@@ -1147,6 +1163,7 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
 
     w->cmd = NULL;
     w->redirects = 0;
+    w->channel = NULL;
 
     if (rc->subscriber) {
         rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_channel, NULL,
@@ -1252,6 +1269,10 @@ ngx_chat_redis_answered(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w,
 
     if (w->cmd) {
         free(w->cmd);
+    }
+
+    if (w->channel) {
+        ngx_free(w->channel);
     }
 
     ngx_free(w);
@@ -1505,7 +1526,11 @@ ngx_chat_redis_subscribe_flush(ngx_event_t *ev)
             }
 
             /* a confirmation comes for each channel: each answers one */
-            for (n -= 2; n; n--) {
+            w = ngx_queue_data(ngx_queue_last(&node->sub.waiting),
+                               ngx_chat_redis_wait_t, queue);
+            ngx_chat_redis_wait_channel(w, all[j]->data, all[j]->len);
+
+            for (n = j + 1; n < k; n++) {
                 w = ngx_calloc(sizeof(ngx_chat_redis_wait_t),
                                ngx_chat_redis_log);
                 if (w == NULL) {
@@ -1514,6 +1539,7 @@ ngx_chat_redis_subscribe_flush(ngx_event_t *ev)
 
                 w->deadline = ngx_current_msec
                               + ngx_chat_worker.mcf->redis_timeout;
+                ngx_chat_redis_wait_channel(w, all[n]->data, all[n]->len);
                 ngx_chat_redis_wait_add(&node->sub, w);
             }
         }
@@ -1531,6 +1557,20 @@ ngx_chat_redis_subscribe_flush(ngx_event_t *ev)
         }
 
         ngx_chat_redis_pending_free(node);
+    }
+}
+
+
+/* the channel a wait is for, to be told if Redis refuses it */
+static void
+ngx_chat_redis_wait_channel(ngx_chat_redis_wait_t *w, const u_char *channel,
+    size_t len)
+{
+    w->channel = ngx_alloc(len, ngx_chat_redis_log);
+
+    if (w->channel) {
+        ngx_memcpy(w->channel, channel, len);
+        w->channel_len = len;
     }
 }
 
@@ -1593,8 +1633,21 @@ ngx_chat_redis_channel_command(const char *command, ngx_uint_t kind,
         rc = &ngx_chat_redis_nodes[ngx_chat_redis_slots[slot] - 1]->sub;
     }
 
-    return ngx_chat_redis_send(rc, 2, argv, argvlen, NULL, NULL,
-                               ngx_chat_worker.mcf->redis_timeout);
+    if (ngx_chat_redis_send(rc, 2, argv, argvlen, NULL, NULL,
+                            ngx_chat_worker.mcf->redis_timeout)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_chat_redis_cluster) {
+        ngx_chat_redis_wait_channel(
+            ngx_queue_data(ngx_queue_last(&rc->waiting),
+                           ngx_chat_redis_wait_t, queue),
+            channel, argvlen[1]);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1634,6 +1687,11 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
             ac->replies.head = cb;
             ac->replies.tail = cb;
         }
+    }
+
+    if (ngx_chat_redis_cluster && r->type == REDIS_REPLY_ERROR) {
+        ngx_chat_redis_channel_refused(rc, r);
+        return;
     }
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
@@ -1711,7 +1769,116 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
     }
 
     if (ngx_strcmp(t, "unsubscribe") == 0) {
+        if (ngx_chat_redis_cluster) {
+            ngx_chat_redis_channel_lost(kind, slot, name, n);
+            return;
+        }
+
         slot->kind->unsubscribed(kind, name, n);
+    }
+}
+
+
+/*
+ * A cluster node refused an (un)subscription: MOVED (the slot is on
+ * another node, as a stale map sent it here) or the cluster is not
+ * serving the slot.  The map is fixed from MOVED at once, else asked
+ * again; the channel's kind hears it is not subscribed, and subscribes
+ * again where the map says.
+ */
+static void
+ngx_chat_redis_channel_refused(ngx_chat_redis_conn_t *rc, redisReply *r)
+{
+    int                          ask;
+    size_t                       host_len, n, len;
+    unsigned                     s, port;
+    ngx_uint_t                   index, kind;
+    const char                  *host, *name;
+    ngx_chat_redis_wait_t       *w;
+    ngx_chat_redis_kind_slot_t  *slot;
+    u_char                       channel[NGX_CHAT_REDIS_KEY_MAX];
+
+    ngx_log_error(NGX_LOG_INFO, ngx_chat_redis_log, 0,
+                  "chat: redis %s refused a subscription: %*s", rc->name,
+                  (size_t) r->len, r->str);
+
+    ngx_chat_redis_refresh_soon();
+
+    if (ngx_queue_empty(&rc->waiting)) {
+        return;
+    }
+
+    w = ngx_queue_data(ngx_queue_head(&rc->waiting), ngx_chat_redis_wait_t,
+                       queue);
+
+    len = 0;
+
+    if (w->channel && w->channel_len <= sizeof(channel)) {
+        len = w->channel_len;
+        ngx_memcpy(channel, w->channel, len);
+    }
+
+    ngx_chat_redis_answered(rc, w, r);
+
+    if (ngx_chat_slot_redirect(r->str, r->len, &ask, &s, &host, &host_len,
+                               &port)
+        != 0
+        || ask
+        || ngx_chat_redis_node_get((u_char *) host, host_len, port, &index)
+           == NULL)
+    {
+        /* subscribed again after the map is read */
+        ngx_chat_redis_resubscribe = 1;
+        return;
+    }
+
+    ngx_chat_redis_slots[s] = (u_char) (index + 1);
+
+    if (len == 0) {
+        return;
+    }
+
+    slot = ngx_chat_redis_kind_find((char *) channel, len, &kind);
+    if (slot == NULL) {
+        return;
+    }
+
+    n = ngx_chat_worker.mcf->redis_prefix.len + slot->prefix_len;
+    name = (char *) channel + n;
+    n = len - n;
+
+    if (n > sizeof(NGX_CHAT_REDIS_TAG) - 1
+        && ngx_strncmp(name, NGX_CHAT_REDIS_TAG,
+                       sizeof(NGX_CHAT_REDIS_TAG) - 1) == 0)
+    {
+        name += sizeof(NGX_CHAT_REDIS_TAG) - 1;
+        n -= sizeof(NGX_CHAT_REDIS_TAG) - 1;
+
+    } else if (n > 2 && name[0] == '{' && name[n - 1] == '}') {
+        name++;
+        n -= 2;
+    }
+
+    ngx_chat_redis_channel_lost(kind, slot, name, n);
+}
+
+
+/*
+ * On a cluster a channel's subscription also ends when its slot leaves
+ * the node (sunsubscribe, unasked).  Rooms subscribe again from their
+ * unsubscribed handler while they have members; a kind that never
+ * unsubscribes (the users' channel) does so through its up handler.
+ */
+static void
+ngx_chat_redis_channel_lost(ngx_uint_t kind, ngx_chat_redis_kind_slot_t *slot,
+    const char *name, size_t n)
+{
+    slot->kind->unsubscribed(kind, name, n);
+
+    if (kind != NGX_CHAT_REDIS_ROOMS && kind != NGX_CHAT_REDIS_RELAY_ROOMS
+        && slot->kind->up)
+    {
+        slot->kind->up();
     }
 }
 

@@ -53,7 +53,7 @@ sub cli {
     local $/;
     my $out = <$p> // '';
     close $p;
-    chomp $out;
+    $out =~ s/\s+\z//;
     return $out;
 }
 
