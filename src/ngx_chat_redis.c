@@ -176,6 +176,9 @@ static void ngx_chat_redis_wait_channel(ngx_chat_redis_wait_t *w,
     const u_char *channel, size_t len);
 static void ngx_chat_redis_channel_refused(ngx_chat_redis_conn_t *rc,
     redisReply *r);
+static ngx_chat_redis_kind_slot_t *ngx_chat_redis_channel_name(
+    const char *channel, size_t len, ngx_uint_t *kind, const char **name,
+    size_t *n);
 static void ngx_chat_redis_channel_lost(ngx_uint_t kind,
     ngx_chat_redis_kind_slot_t *slot, const char *name, size_t n);
 static int ngx_libc_cdecl ngx_chat_redis_pending_cmp(const void *a,
@@ -1731,28 +1734,10 @@ ngx_chat_redis_on_channel(redisAsyncContext *ac, void *reply, void *data)
         ngx_chat_redis_answered(rc, w, r);
     }
 
-    slot = ngx_chat_redis_kind_find(channel->str, channel->len, &kind);
+    slot = ngx_chat_redis_channel_name(channel->str, channel->len, &kind,
+                                       &name, &n);
     if (slot == NULL) {
         return;
-    }
-
-    n = ngx_chat_worker.mcf->redis_prefix.len + slot->prefix_len;
-    name = channel->str + n;
-    n = channel->len - n;
-
-    /* the hash tags ngx_chat_redis_name put in */
-    if (ngx_chat_redis_cluster) {
-        if (n > sizeof(NGX_CHAT_REDIS_TAG) - 1
-            && ngx_strncmp(name, NGX_CHAT_REDIS_TAG,
-                           sizeof(NGX_CHAT_REDIS_TAG) - 1) == 0)
-        {
-            name += sizeof(NGX_CHAT_REDIS_TAG) - 1;
-            n -= sizeof(NGX_CHAT_REDIS_TAG) - 1;
-
-        } else if (n > 2 && name[0] == '{' && name[n - 1] == '}') {
-            name++;
-            n -= 2;
-        }
     }
 
     if (ngx_strcmp(t, "message") == 0
@@ -1838,28 +1823,11 @@ ngx_chat_redis_channel_refused(ngx_chat_redis_conn_t *rc, redisReply *r)
         return;
     }
 
-    slot = ngx_chat_redis_kind_find((char *) channel, len, &kind);
-    if (slot == NULL) {
-        return;
+    slot = ngx_chat_redis_channel_name((char *) channel, len, &kind, &name,
+                                       &n);
+    if (slot != NULL) {
+        ngx_chat_redis_channel_lost(kind, slot, name, n);
     }
-
-    n = ngx_chat_worker.mcf->redis_prefix.len + slot->prefix_len;
-    name = (char *) channel + n;
-    n = len - n;
-
-    if (n > sizeof(NGX_CHAT_REDIS_TAG) - 1
-        && ngx_strncmp(name, NGX_CHAT_REDIS_TAG,
-                       sizeof(NGX_CHAT_REDIS_TAG) - 1) == 0)
-    {
-        name += sizeof(NGX_CHAT_REDIS_TAG) - 1;
-        n -= sizeof(NGX_CHAT_REDIS_TAG) - 1;
-
-    } else if (n > 2 && name[0] == '{' && name[n - 1] == '}') {
-        name++;
-        n -= 2;
-    }
-
-    ngx_chat_redis_channel_lost(kind, slot, name, n);
 }
 
 
@@ -1880,6 +1848,45 @@ ngx_chat_redis_channel_lost(ngx_uint_t kind, ngx_chat_redis_kind_slot_t *slot,
     {
         slot->kind->up();
     }
+}
+
+
+/*
+ * The kind of a channel and the name in it, without the hash tags
+ * ngx_chat_redis_name put in on a cluster
+ */
+static ngx_chat_redis_kind_slot_t *
+ngx_chat_redis_channel_name(const char *channel, size_t len,
+    ngx_uint_t *kind, const char **name, size_t *n)
+{
+    size_t                       tag;
+    ngx_chat_redis_kind_slot_t  *slot;
+
+    slot = ngx_chat_redis_kind_find(channel, len, kind);
+    if (slot == NULL) {
+        return NULL;
+    }
+
+    *n = ngx_chat_worker.mcf->redis_prefix.len + slot->prefix_len;
+    *name = channel + *n;
+    *n = len - *n;
+
+    if (!ngx_chat_redis_cluster) {
+        return slot;
+    }
+
+    tag = sizeof(NGX_CHAT_REDIS_TAG) - 1;
+
+    if (*n > tag && ngx_strncmp(*name, NGX_CHAT_REDIS_TAG, tag) == 0) {
+        *name += tag;
+        *n -= tag;
+
+    } else if (*n > 2 && (*name)[0] == '{' && (*name)[*n - 1] == '}') {
+        (*name)++;
+        *n -= 2;
+    }
+
+    return slot;
 }
 
 
