@@ -71,6 +71,7 @@ typedef struct {
     ngx_uint_t                redirects;
     u_char                   *channel;    /* a cluster's (un)subscription */
     size_t                    channel_len;
+    ngx_uint_t                more;       /* waits after it, same command */
 } ngx_chat_redis_wait_t;
 
 
@@ -1167,6 +1168,7 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
     w->cmd = NULL;
     w->redirects = 0;
     w->channel = NULL;
+    w->more = 0;
 
     if (rc->subscriber) {
         rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_channel, NULL,
@@ -1532,6 +1534,7 @@ ngx_chat_redis_subscribe_flush(ngx_event_t *ev)
             w = ngx_queue_data(ngx_queue_last(&node->sub.waiting),
                                ngx_chat_redis_wait_t, queue);
             ngx_chat_redis_wait_channel(w, all[j]->data, all[j]->len);
+            w->more = k - j - 1;
 
             for (n = j + 1; n < k; n++) {
                 w = ngx_calloc(sizeof(ngx_chat_redis_wait_t),
@@ -1777,7 +1780,7 @@ ngx_chat_redis_channel_refused(ngx_chat_redis_conn_t *rc, redisReply *r)
     int                          ask;
     size_t                       host_len, n, len;
     unsigned                     s, port;
-    ngx_uint_t                   index, kind;
+    ngx_uint_t                   index, kind, more, moved;
     const char                  *host, *name;
     ngx_chat_redis_wait_t       *w;
     ngx_chat_redis_kind_slot_t  *slot;
@@ -1789,44 +1792,51 @@ ngx_chat_redis_channel_refused(ngx_chat_redis_conn_t *rc, redisReply *r)
 
     ngx_chat_redis_refresh_soon();
 
+    moved = (ngx_chat_slot_redirect(r->str, r->len, &ask, &s, &host,
+                                    &host_len, &port)
+                 == 0
+             && !ask
+             && ngx_chat_redis_node_get((u_char *) host, host_len, port,
+                                        &index)
+                != NULL);
+
+    if (moved) {
+        ngx_chat_redis_slots[s] = (u_char) (index + 1);
+
+    } else {
+        /* subscribed again after the map is read */
+        ngx_chat_redis_resubscribe = 1;
+    }
+
     if (ngx_queue_empty(&rc->waiting)) {
         return;
     }
 
+    /* the one answer of a command: for each channel it named */
     w = ngx_queue_data(ngx_queue_head(&rc->waiting), ngx_chat_redis_wait_t,
                        queue);
 
-    len = 0;
+    for (more = w->more + 1; more && !ngx_queue_empty(&rc->waiting); more--) {
+        w = ngx_queue_data(ngx_queue_head(&rc->waiting),
+                           ngx_chat_redis_wait_t, queue);
+        len = 0;
 
-    if (w->channel && w->channel_len <= sizeof(channel)) {
-        len = w->channel_len;
-        ngx_memcpy(channel, w->channel, len);
-    }
+        if (w->channel && w->channel_len <= sizeof(channel)) {
+            len = w->channel_len;
+            ngx_memcpy(channel, w->channel, len);
+        }
 
-    ngx_chat_redis_answered(rc, w, r);
+        ngx_chat_redis_answered(rc, w, r);
 
-    if (ngx_chat_slot_redirect(r->str, r->len, &ask, &s, &host, &host_len,
-                               &port)
-        != 0
-        || ask
-        || ngx_chat_redis_node_get((u_char *) host, host_len, port, &index)
-           == NULL)
-    {
-        /* subscribed again after the map is read */
-        ngx_chat_redis_resubscribe = 1;
-        return;
-    }
+        if (!moved || len == 0) {
+            continue;
+        }
 
-    ngx_chat_redis_slots[s] = (u_char) (index + 1);
-
-    if (len == 0) {
-        return;
-    }
-
-    slot = ngx_chat_redis_channel_name((char *) channel, len, &kind, &name,
-                                       &n);
-    if (slot != NULL) {
-        ngx_chat_redis_channel_lost(kind, slot, name, n);
+        slot = ngx_chat_redis_channel_name((char *) channel, len, &kind,
+                                           &name, &n);
+        if (slot != NULL) {
+            ngx_chat_redis_channel_lost(kind, slot, name, n);
+        }
     }
 }
 
