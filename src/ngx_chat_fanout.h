@@ -35,5 +35,8 @@ void ngx_chat_fanout_redis_unsubscribed(ngx_uint_t store, const char *room,
     size_t len);
 void ngx_chat_fanout_redis_up(void);
 void ngx_chat_fanout_redis_down(void);
+/* on a cluster: the rooms whose channels on() names were on a node lost */
+void ngx_chat_fanout_redis_lost(ngx_uint_t (*on)(ngx_uint_t kind,
+    const char *name, size_t len));
 
 #endif /* _NGX_CHAT_FANOUT_H_INCLUDED_ */

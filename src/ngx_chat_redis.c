@@ -130,6 +130,9 @@ static void ngx_chat_redis_on_disconnect(const redisAsyncContext *ac,
 static void ngx_chat_redis_drop(ngx_chat_redis_conn_t *rc);
 static void ngx_chat_redis_down(ngx_chat_redis_conn_t *rc);
 static void ngx_chat_redis_link(ngx_uint_t up);
+static void ngx_chat_redis_node_lost(ngx_chat_redis_conn_t *rc);
+static ngx_uint_t ngx_chat_redis_on_lost(ngx_uint_t kind, const char *name,
+    size_t len);
 static void ngx_chat_redis_timer(ngx_event_t *ev);
 static void ngx_chat_redis_retry(ngx_event_t *ev);
 static ngx_int_t ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc,
@@ -223,7 +226,8 @@ static const ngx_chat_redis_kind_t  ngx_chat_redis_rooms = {
     ngx_chat_fanout_redis_subscribed,
     ngx_chat_fanout_redis_unsubscribed,
     ngx_chat_fanout_redis_up,
-    ngx_chat_fanout_redis_down
+    ngx_chat_fanout_redis_down,
+    ngx_chat_fanout_redis_lost
 };
 
 static const ngx_chat_redis_kind_t  ngx_chat_redis_relay_rooms = {
@@ -231,6 +235,7 @@ static const ngx_chat_redis_kind_t  ngx_chat_redis_relay_rooms = {
     ngx_chat_fanout_redis_message,
     ngx_chat_fanout_redis_subscribed,
     ngx_chat_fanout_redis_unsubscribed,
+    NULL,
     NULL,
     NULL
 };
@@ -255,6 +260,7 @@ static ngx_event_t             ngx_chat_redis_refresh_ev;
 static ngx_uint_t              ngx_chat_redis_refreshing;
 static ngx_uint_t              ngx_chat_redis_asked;
 static ngx_uint_t              ngx_chat_redis_resubscribe;
+static ngx_uint_t              ngx_chat_redis_lost_node;
 static ngx_event_t             ngx_chat_redis_flush_ev;
 static ngx_queue_t            ngx_chat_redis_unsent;
 static ngx_uint_t             ngx_chat_redis_nunsent;
@@ -709,13 +715,11 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
     ngx_chat_redis_wait_fail(rc);
 
     if (rc->subscriber && was_connected) {
-        ngx_chat_redis_link(0);
+        if (ngx_chat_redis_cluster) {
+            ngx_chat_redis_node_lost(rc);
 
-        /* on a cluster, the rooms of the other nodes subscribe again */
-        if (ngx_chat_redis_cluster && !ngx_exiting && !ngx_terminate
-            && ngx_chat_worker.active)
-        {
-            ngx_chat_redis_link(1);
+        } else {
+            ngx_chat_redis_link(0);
         }
     }
 
@@ -732,6 +736,59 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
         ngx_add_timer(&rc->retry, rc->backoff);
         rc->backoff = ngx_min(rc->backoff * 2, NGX_CHAT_REDIS_BACKOFF_MAX);
     }
+}
+
+
+/*
+ * On a cluster, one node's pub/sub connection is lost: the channels it
+ * had are not subscribed any more, the others are.  A kind without a
+ * lost handler hears of it as of Redis lost, and subscribes again.
+ */
+static void
+ngx_chat_redis_node_lost(ngx_chat_redis_conn_t *rc)
+{
+    ngx_uint_t                    i;
+    const ngx_chat_redis_kind_t  *k;
+
+    for (i = 0; i < ngx_chat_redis_nnodes; i++) {
+        if (&ngx_chat_redis_nodes[i]->sub == rc) {
+            ngx_chat_redis_lost_node = i;
+            break;
+        }
+    }
+
+    for (i = 0; i < NGX_CHAT_REDIS_KINDS_MAX; i++) {
+        k = ngx_chat_redis_kinds[i].kind;
+
+        if (k == NULL) {
+            continue;
+        }
+
+        if (k->lost) {
+            k->lost(ngx_chat_redis_on_lost);
+
+        } else if (k->down) {
+            k->down();
+        }
+    }
+
+    if (!ngx_exiting && !ngx_terminate && ngx_chat_worker.active) {
+        ngx_chat_redis_link(1);
+    }
+}
+
+
+/* the channel's slot was served by the node lost */
+static ngx_uint_t
+ngx_chat_redis_on_lost(ngx_uint_t kind, const char *name, size_t len)
+{
+    u_char  channel[NGX_CHAT_REDIS_KEY_MAX];
+    size_t  n;
+
+    n = ngx_chat_redis_channel(channel, kind, name, len);
+
+    return ngx_chat_redis_slots[ngx_chat_slot((char *) channel, n)]
+           == ngx_chat_redis_lost_node + 1;
 }
 
 

@@ -30,6 +30,10 @@ typedef void (*ngx_chat_redis_message_pt)(ngx_uint_t kind, const char *name,
 typedef void (*ngx_chat_redis_channel_pt)(ngx_uint_t kind, const char *name,
     size_t len);
 typedef void (*ngx_chat_redis_link_pt)(void);
+/* the channel "name" of the kind was on the node lost */
+typedef ngx_uint_t (*ngx_chat_redis_on_pt)(ngx_uint_t kind, const char *name,
+    size_t len);
+typedef void (*ngx_chat_redis_lost_pt)(ngx_chat_redis_on_pt on);
 
 typedef struct {
     const char                  *prefix;
@@ -39,6 +43,11 @@ typedef struct {
     /* optional: the pub/sub connection is up (subscribe again), or lost */
     ngx_chat_redis_link_pt       up;
     ngx_chat_redis_link_pt       down;
+    /*
+     * optional, on a cluster: one node's pub/sub connection is lost, with
+     * the channels for which on() is true (else down hears of it)
+     */
+    ngx_chat_redis_lost_pt       lost;
 } ngx_chat_redis_kind_t;
 
 

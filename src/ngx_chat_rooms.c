@@ -321,6 +321,31 @@ ngx_chat_fanout_redis_down(void)
 }
 
 
+static ngx_uint_t  (*ngx_chat_fanout_lost_on)(ngx_uint_t kind,
+    const char *name, size_t len);
+
+
+static void
+ngx_chat_fanout_redis_room_lost(ngx_chat_room_t *room, void *arg)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (ngx_chat_fanout_lost_on(ctx->store->index, room->id, room->id_len)) {
+        ngx_chat_fanout_redis_room_down(room, arg);
+    }
+}
+
+
+/* the rooms of the other nodes stay subscribed */
+void
+ngx_chat_fanout_redis_lost(ngx_uint_t (*on)(ngx_uint_t kind,
+    const char *name, size_t len))
+{
+    ngx_chat_fanout_lost_on = on;
+    ngx_chat_fanout_each(ngx_chat_fanout_redis_room_lost);
+}
+
+
 ngx_chat_room_ref_t *
 ngx_chat_room_ref(ngx_chat_room_t *room, ngx_chat_session_t *s, uint32_t gen)
 {

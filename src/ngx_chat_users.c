@@ -85,6 +85,7 @@ static const ngx_chat_redis_kind_t  ngx_chat_users_kind = {
     ngx_chat_users_channel,
     ngx_chat_users_channel,
     ngx_chat_users_up,
+    NULL,
     NULL
 };
 

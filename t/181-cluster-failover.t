@@ -79,6 +79,11 @@ my $replica = $c->replica_of($victim);
 my $monitor = ChatTest::tmpdir() . '/monitor.log';
 system("timeout 40 redis-cli -p $replica monitor >$monitor 2>&1 &");
 ok wait_until(sub { -s $monitor }, 5), 'watching the replica';
+# and the primary of the other room, which keeps its subscriptions
+my $calm_node = $c->owner($c->slot($other));
+my $calm_log = ChatTest::tmpdir() . '/monitor-calm.log';
+system("timeout 40 redis-cli -p $calm_node monitor >$calm_log 2>&1 &");
+ok wait_until(sub { -s $calm_log }, 5), 'watching the other primary';
 
 # ---- the primary of the room's slot dies
 $c->kill($victim);
@@ -155,6 +160,12 @@ for my $r ($room, $other) {
                               : 'the other room')
         . ': four receivers on two instances got all 30 once, in order';
 }
+
+my $again = do {
+    open my $f, '<', $calm_log or die "$calm_log: $!";
+    grep { /"SSUBSCRIBE"/i && index($_, "\"chat:room:{$other}\"") >= 0 } <$f>;
+};
+is $again, 0, 'the other room was not subscribed again: its node stayed';
 
 like join('', map { $_->error_log } @ng), qr/slot map changed/,
     'the module logged the new slot map';
