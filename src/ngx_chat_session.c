@@ -469,6 +469,8 @@ ngx_chat_session_queue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
     ngx_uint_t        cap, i, n;
     ngx_chat_buf_t  **out;
 
+    b = ngx_chat_session_deflated(s, b);
+
     if (s->out_count == s->out_cap) {
         cap = (s->out == &s->out_one) ? NGX_CHAT_OUT_RING : s->out_cap * 2;
 
@@ -904,8 +906,11 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 static void
 ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
 {
-    size_t               used;
+    size_t               used, mlen;
+    uint16_t             code;
     uint64_t             wait;
+    const char          *reason;
+    const u_char        *msg;
     ngx_chat_ws_ev_e     type;
     ngx_chat_ws_event_t  ev;
 
@@ -937,9 +942,26 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
-            if (!s->close_sent) {
-                ngx_chat_request_dispatch(s, ev.data, ev.len);
+            if (s->close_sent) {
+                break;
             }
+
+            msg = ev.data;
+            mlen = ev.len;
+
+            if (ev.compressed) {
+                code = ngx_chat_session_inflate(s, &msg, &mlen, &reason);
+
+                if (code) {
+                    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                                  "chat: user \"%s\": %s, closing with %d",
+                                  s->user, reason, (int) code);
+                    ngx_chat_session_close(s, code, reason);
+                    return;
+                }
+            }
+
+            ngx_chat_request_dispatch(s, msg, mlen);
             break;
 
         case NGX_CHAT_WS_EV_PING:
@@ -1438,6 +1460,8 @@ ngx_chat_sessions_shutdown(void)
         s = ngx_queue_data(q, ngx_chat_session_t, queue);
         ngx_chat_session_finalize(s);
     }
+
+    ngx_chat_session_deflate_exit();
 }
 
 
