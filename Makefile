@@ -176,7 +176,8 @@ chaos: all
 # the src/core files it drives.  `make fuzz` runs each with libFuzzer
 # (clang) for FUZZ_TIME seconds; `make unit` runs each corpus and the
 # reproducers of fuzz/regressions once, built with gcc and fuzz/driver.c.
-FUZZ_TARGETS := frame utf8 decode json jwt route scan channel control answer
+FUZZ_TARGETS := frame utf8 decode json jwt route scan channel control answer \
+                inflate ext
 FUZZ_TIME    ?= 60
 FUZZ_CORE_frame  := frame utf8
 FUZZ_CORE_utf8   := utf8
@@ -188,11 +189,13 @@ FUZZ_CORE_scan   := scan
 FUZZ_CORE_channel := channel ids
 FUZZ_CORE_control := channel ids
 FUZZ_CORE_answer  :=
+FUZZ_CORE_inflate := deflate buf frame utf8
+FUZZ_CORE_ext     := ext
 # chatctl files a harness drives, besides src/core
 FUZZ_CLI_answer   := cli/chatctl_answer.c
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=gnu99 -O1 -g $(WARN) -Isrc/core -Ifuzz -Icli
-FUZZ_LIBS    := -ljwt -ljansson -lssl -lcrypto
+FUZZ_LIBS    := -ljwt -ljansson -lssl -lcrypto -lz
 FUZZ_HDRS    := $(wildcard fuzz/*.h src/core/*.h cli/*.h)
 
 define FUZZ_template
