@@ -100,7 +100,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     copy = malloc(len ? len : 1);
     memcpy(copy, data + 3, len);
 
+    n = 0;
     rc = ngx_chat_inflate_message(z, copy, len, max, &out, &n);
+
+    if (rc != NGX_CHAT_INFLATE_OK) {
+        n = 0;
+    }
 
     FUZZ_CHECK(rc == NGX_CHAT_INFLATE_OK || rc == NGX_CHAT_INFLATE_TOO_BIG
                || rc == NGX_CHAT_INFLATE_CORRUPT, "unknown result");
