@@ -24,18 +24,26 @@
 #define NGX_CHAT_INFLATE_FIRST     1024
 
 
-struct ngx_chat_deflate_s {
+/* a zlib stream and its output buffer: the same for both directions */
+typedef struct {
     z_stream   strm;
     uint8_t   *buf;
     size_t     cap;
+} ngx_chat_zs_t;
+
+
+struct ngx_chat_deflate_s {
+    ngx_chat_zs_t  zs;
 };
 
 
 struct ngx_chat_inflate_s {
-    z_stream   strm;
-    uint8_t   *buf;
-    size_t     cap;
+    ngx_chat_zs_t  zs;
 };
+
+
+static ngx_chat_zs_t *ngx_chat_zs_new(int inflating);
+static void ngx_chat_zs_free(ngx_chat_zs_t *zs, int inflating);
 
 
 static const uint8_t  ngx_chat_deflate_tail[4] = { 0x00, 0x00, 0xff, 0xff };
@@ -44,38 +52,77 @@ static const uint8_t  ngx_chat_deflate_tail[4] = { 0x00, 0x00, 0xff, 0xff };
 ngx_chat_deflate_t *
 ngx_chat_deflate_create(void)
 {
-    ngx_chat_deflate_t  *d;
-
-    d = calloc(1, sizeof(ngx_chat_deflate_t));
-    if (d == NULL) {
-        return NULL;
-    }
-
-    /* negative window bits: a raw deflate stream, no zlib header */
-
-    if (deflateInit2(&d->strm, NGX_CHAT_DEFLATE_LEVEL, Z_DEFLATED,
-                     -NGX_CHAT_DEFLATE_WBITS, NGX_CHAT_DEFLATE_MEMLEVEL,
-                     Z_DEFAULT_STRATEGY)
-        != Z_OK)
-    {
-        free(d);
-        return NULL;
-    }
-
-    return d;
+    return (ngx_chat_deflate_t *) ngx_chat_zs_new(0);
 }
 
 
 void
 ngx_chat_deflate_destroy(ngx_chat_deflate_t *d)
 {
-    if (d == NULL) {
+    ngx_chat_zs_free(d ? &d->zs : NULL, 0);
+}
+
+
+ngx_chat_inflate_t *
+ngx_chat_inflate_create(void)
+{
+    return (ngx_chat_inflate_t *) ngx_chat_zs_new(1);
+}
+
+
+void
+ngx_chat_inflate_destroy(ngx_chat_inflate_t *z)
+{
+    ngx_chat_zs_free(z ? &z->zs : NULL, 1);
+}
+
+
+/*
+ * Raw streams (negative window bits: no zlib header); inflating with 15
+ * bits reads any window a client may use.
+ */
+static ngx_chat_zs_t *
+ngx_chat_zs_new(int inflating)
+{
+    int             rc;
+    ngx_chat_zs_t  *zs;
+
+    zs = calloc(1, sizeof(ngx_chat_zs_t));
+    if (zs == NULL) {
+        return NULL;
+    }
+
+    rc = inflating
+         ? inflateInit2(&zs->strm, -15)
+         : deflateInit2(&zs->strm, NGX_CHAT_DEFLATE_LEVEL, Z_DEFLATED,
+                        -NGX_CHAT_DEFLATE_WBITS, NGX_CHAT_DEFLATE_MEMLEVEL,
+                        Z_DEFAULT_STRATEGY);
+
+    if (rc != Z_OK) {
+        free(zs);
+        return NULL;
+    }
+
+    return zs;
+}
+
+
+static void
+ngx_chat_zs_free(ngx_chat_zs_t *zs, int inflating)
+{
+    if (zs == NULL) {
         return;
     }
 
-    deflateEnd(&d->strm);
-    free(d->buf);
-    free(d);
+    if (inflating) {
+        inflateEnd(&zs->strm);
+
+    } else {
+        deflateEnd(&zs->strm);
+    }
+
+    free(zs->buf);
+    free(zs);
 }
 
 
@@ -87,53 +134,53 @@ ngx_chat_deflate_message(ngx_chat_deflate_t *d, const uint8_t *in,
     size_t    need, got;
     uint8_t  *p;
 
-    if (len > UINT32_MAX || deflateReset(&d->strm) != Z_OK) {
+    if (len > UINT32_MAX || deflateReset(&d->zs.strm) != Z_OK) {
         return -1;
     }
 
     /* the bound of a finished stream, and room for the sync flush */
-    need = deflateBound(&d->strm, (uLong) len) + 16;
+    need = deflateBound(&d->zs.strm, (uLong) len) + 16;
     got = 0;
 
-    d->strm.next_in = (uint8_t *) in;
-    d->strm.avail_in = (uInt) len;
+    d->zs.strm.next_in = (uint8_t *) in;
+    d->zs.strm.avail_in = (uInt) len;
 
     for ( ;; ) {
 
-        if (d->cap - got < need) {
-            p = realloc(d->buf, got + need);
+        if (d->zs.cap - got < need) {
+            p = realloc(d->zs.buf, got + need);
             if (p == NULL) {
                 return -1;
             }
 
-            d->buf = p;
-            d->cap = got + need;
+            d->zs.buf = p;
+            d->zs.cap = got + need;
         }
 
-        d->strm.next_out = d->buf + got;
-        d->strm.avail_out = (uInt) (d->cap - got);
+        d->zs.strm.next_out = d->zs.buf + got;
+        d->zs.strm.avail_out = (uInt) (d->zs.cap - got);
 
-        rc = deflate(&d->strm, Z_SYNC_FLUSH);
+        rc = deflate(&d->zs.strm, Z_SYNC_FLUSH);
 
-        got = d->cap - d->strm.avail_out;
+        got = d->zs.cap - d->zs.strm.avail_out;
 
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
             return -1;
         }
 
         /* all output is out when it did not fill the buffer */
-        if (d->strm.avail_out > 0 && d->strm.avail_in == 0) {
+        if (d->zs.strm.avail_out > 0 && d->zs.strm.avail_in == 0) {
             break;
         }
 
         need = 64;
     }
 
-    if (got < 4 || memcmp(d->buf + got - 4, ngx_chat_deflate_tail, 4) != 0) {
+    if (got < 4 || memcmp(d->zs.buf + got - 4, ngx_chat_deflate_tail, 4) != 0) {
         return -1;
     }
 
-    *out = d->buf;
+    *out = d->zs.buf;
     *out_len = got - 4;
 
     return 0;
@@ -184,40 +231,6 @@ ngx_chat_deflate_frame(ngx_chat_deflate_t *d, ngx_chat_buf_t *b, int *built)
 }
 
 
-ngx_chat_inflate_t *
-ngx_chat_inflate_create(void)
-{
-    ngx_chat_inflate_t  *z;
-
-    z = calloc(1, sizeof(ngx_chat_inflate_t));
-    if (z == NULL) {
-        return NULL;
-    }
-
-    /* 15 bits: a window as large as any the client may use */
-
-    if (inflateInit2(&z->strm, -15) != Z_OK) {
-        free(z);
-        return NULL;
-    }
-
-    return z;
-}
-
-
-void
-ngx_chat_inflate_destroy(ngx_chat_inflate_t *z)
-{
-    if (z == NULL) {
-        return;
-    }
-
-    inflateEnd(&z->strm);
-    free(z->buf);
-    free(z);
-}
-
-
 int
 ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
     size_t len, size_t max, const uint8_t **out, size_t *out_len)
@@ -232,18 +245,18 @@ ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
 
     /* a large message's buffer is not kept for the next, small one */
 
-    if (z->cap > NGX_CHAT_INFLATE_KEEP) {
-        free(z->buf);
-        z->buf = NULL;
-        z->cap = 0;
+    if (z->zs.cap > NGX_CHAT_INFLATE_KEEP) {
+        free(z->zs.buf);
+        z->zs.buf = NULL;
+        z->zs.cap = 0;
     }
 
-    if (inflateReset(&z->strm) != Z_OK) {
+    if (inflateReset(&z->zs.strm) != Z_OK) {
         return NGX_CHAT_INFLATE_CORRUPT;
     }
 
-    z->strm.next_in = (uint8_t *) in;
-    z->strm.avail_in = (uInt) len;
+    z->zs.strm.next_in = (uint8_t *) in;
+    z->zs.strm.avail_in = (uInt) len;
 
     got = 0;
     tail = 0;
@@ -251,41 +264,41 @@ ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
 
     for ( ;; ) {
 
-        if (got == z->cap) {
+        if (got == z->zs.cap) {
 
             /* max + 1 bytes out tell a message too large, and no more */
-            if (z->cap > max) {
+            if (z->zs.cap > max) {
                 return NGX_CHAT_INFLATE_TOO_BIG;
             }
 
-            cap = z->cap ? z->cap * 2 : NGX_CHAT_INFLATE_FIRST;
+            cap = z->zs.cap ? z->zs.cap * 2 : NGX_CHAT_INFLATE_FIRST;
 
             if (cap > max + 1) {
                 cap = max + 1;
             }
 
-            p = realloc(z->buf, cap);
+            p = realloc(z->zs.buf, cap);
             if (p == NULL) {
                 return NGX_CHAT_INFLATE_NOMEM;
             }
 
-            z->buf = p;
-            z->cap = cap;
+            z->zs.buf = p;
+            z->zs.cap = cap;
         }
 
-        z->strm.next_out = z->buf + got;
-        z->strm.avail_out = (uInt) (z->cap - got);
+        z->zs.strm.next_out = z->zs.buf + got;
+        z->zs.strm.avail_out = (uInt) (z->zs.cap - got);
 
-        rc = inflate(&z->strm, Z_SYNC_FLUSH);
+        rc = inflate(&z->zs.strm, Z_SYNC_FLUSH);
 
-        if (z->strm.avail_out == z->cap - got && rc == Z_BUF_ERROR
-            && z->strm.avail_in > 0)
+        if (z->zs.strm.avail_out == z->zs.cap - got && rc == Z_BUF_ERROR
+            && z->zs.strm.avail_in > 0)
         {
             /* neither input taken nor output made */
             return NGX_CHAT_INFLATE_CORRUPT;
         }
 
-        got = z->cap - z->strm.avail_out;
+        got = z->zs.cap - z->zs.strm.avail_out;
 
         if (got > max) {
             return NGX_CHAT_INFLATE_TOO_BIG;
@@ -311,18 +324,18 @@ ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
 
         if (end) {
             /* a final block (BFINAL) ends the message: nothing may follow */
-            if (!tail && z->strm.avail_in > 0) {
+            if (!tail && z->zs.strm.avail_in > 0) {
                 return NGX_CHAT_INFLATE_CORRUPT;
             }
 
             break;
         }
 
-        if (z->strm.avail_out == 0) {
+        if (z->zs.strm.avail_out == 0) {
             continue;     /* more may be waiting inside zlib */
         }
 
-        if (z->strm.avail_in > 0) {
+        if (z->zs.strm.avail_in > 0) {
             continue;
         }
 
@@ -333,17 +346,17 @@ ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
         /* the four bytes the sender took off (RFC 7692 section 7.2.2) */
 
         tail = 1;
-        z->strm.next_in = (uint8_t *) ngx_chat_deflate_tail;
-        z->strm.avail_in = sizeof(ngx_chat_deflate_tail);
+        z->zs.strm.next_in = (uint8_t *) ngx_chat_deflate_tail;
+        z->zs.strm.avail_in = sizeof(ngx_chat_deflate_tail);
     }
 
     /* the tail must have completed a block: else the message was cut */
 
-    if (!end && !(z->strm.data_type & 128)) {
+    if (!end && !(z->zs.strm.data_type & 128)) {
         return NGX_CHAT_INFLATE_CORRUPT;
     }
 
-    *out = z->buf ? z->buf : ngx_chat_deflate_tail;
+    *out = z->zs.buf ? z->zs.buf : ngx_chat_deflate_tail;
     *out_len = got;
 
     return NGX_CHAT_INFLATE_OK;

@@ -1445,13 +1445,30 @@ static void
 test_deflate_bits(void)
 {
     int        msgs;
-    size_t     len, step;
+    size_t     len, step, i;
     uint8_t    comp, data[64];
     uint16_t   code;
     stream_t   s;
 
     static const size_t  steps[] = { 1, 3, 1000 };
     static uint8_t       big[1025];
+
+    /* a first frame (none if 0), then a frame b0 of len bytes */
+    static const struct {
+        unsigned     first;
+        unsigned     b0;
+        size_t       len;
+        uint16_t     code;
+        const char  *name;
+    } bad[] = {
+        { 0x40 | TEXT, FIN | 0x40 | CONT, 1, 1002, "RSV1 continuation" },
+        { 0, FIN | 0x40 | PING, 1, 1002, "RSV1 ping" },
+        { 0, FIN | 0x20 | TEXT, 1, 1002, "RSV2" },
+        { 0, FIN | 0x50 | TEXT, 1, 1002, "RSV1 and RSV3" },
+        { 0, FIN | 0x40 | BINARY, 1, 1002, "RSV1 binary" },
+        /* the limits count compressed bytes */
+        { 0, FIN | 0x40 | TEXT, 1025, 1009, "compressed too big" },
+    };
 
     for (step = 0; step < 3; step++) {
 
@@ -1483,47 +1500,20 @@ test_deflate_bits(void)
         UNIT_CHECK(msgs == 1 && comp == 1 && len == 3
                    && memcmp(data, "\xc3\xffz", 3) == 0, "fragmented");
 
-        /* RSV1 on a continuation */
-        free(s.p);
-        memset(&s, 0, sizeof(stream_t));
-        put_frame(&s, 0x40 | TEXT, "a", 1);
-        put_frame(&s, FIN | 0x40 | CONT, "b", 1);
-        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
-        UNIT_CHECK(msgs == 0 && code == 1002, "RSV1 continuation: %u",
-                   code);
+        /* each stream closes with its code */
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            free(s.p);
+            memset(&s, 0, sizeof(stream_t));
 
-        /* on a control frame, RSV2, RSV3, a binary frame */
-        free(s.p);
-        memset(&s, 0, sizeof(stream_t));
-        put_frame(&s, FIN | 0x40 | PING, "p", 1);
-        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
-        UNIT_CHECK(msgs == 0 && code == 1002, "RSV1 ping: %u", code);
+            if (bad[i].first) {
+                put_frame(&s, bad[i].first, "a", 1);
+            }
 
-        free(s.p);
-        memset(&s, 0, sizeof(stream_t));
-        put_frame(&s, FIN | 0x20 | TEXT, "a", 1);
-        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
-        UNIT_CHECK(msgs == 0 && code == 1002, "RSV2: %u", code);
-
-        free(s.p);
-        memset(&s, 0, sizeof(stream_t));
-        put_frame(&s, FIN | 0x50 | TEXT, "a", 1);
-        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
-        UNIT_CHECK(msgs == 0 && code == 1002, "RSV1 and RSV3: %u", code);
-
-        free(s.p);
-        memset(&s, 0, sizeof(stream_t));
-        put_frame(&s, FIN | 0x40 | BINARY, "a", 1);
-        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
-        UNIT_CHECK(msgs == 0 && code == 1002, "RSV1 binary: %u", code);
-
-        /* the limits count compressed bytes */
-        free(s.p);
-        memset(&s, 0, sizeof(stream_t));
-        put_frame(&s, FIN | 0x40 | TEXT, big, 1025);
-        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
-        UNIT_CHECK(msgs == 0 && code == 1009, "compressed too big: %u",
-                   code);
+            put_frame(&s, bad[i].b0, big, bad[i].len);
+            msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
+            UNIT_CHECK(msgs == 0 && code == bad[i].code, "%s: %u",
+                       bad[i].name, code);
+        }
 
         free(s.p);
     }
