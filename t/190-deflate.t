@@ -198,6 +198,56 @@ sub answer {
     $snd->close;
 }
 
+# ---- two workers: each compresses an event once, for its own connections
+{
+    my $two = start_nginx(workers => 2, listen => 'reuseport',
+                          server => 'location = /metrics { chat_metrics; }');
+    my $room = rand_room('deflate2');
+    my @d = map { pmd_open($two, "w2d$_", ext => 'permessage-deflate') }
+            1 .. 8;
+    for my $c (@d) {
+        pmd_send($c, { type => 'join', room => $room, id => 'j' });
+        while (my $m = pmd_read($c)) { last if ($m->{json}{id} // '') eq 'j' }
+    }
+    # which worker holds each connection (its client port, from ss)
+    my %pid;
+    my $p = $two->port;
+    for (`ss -tnpH state established '( sport = :$p )' 2>/dev/null`) {
+        my (undef, undef, undef, $peer) = split ' ';
+        my ($cport) = ($peer // '') =~ /:(\d+)$/ or next;
+        $pid{$cport} = $1 if /pid=(\d+)/;
+    }
+    my %on = map { ($pid{ $_->sock->sockport } // '?') => $_ } @d;
+    SKIP: {
+        skip 'ss shows no process owners', 2 if exists $on{'?'};
+        is scalar(keys %on), 2, 'the connections are on both workers';
+        my $snd = login($two, 'w2sender');
+        $snd->request({ type => 'join', room => $room });
+        my $m0 = prom_scrape($two->url . '/metrics');
+        $snd->request({ type => 'send', room => $room,
+                        body => "two workers $_ " x 20 }) for 1 .. 3;
+        my (%z, $all);
+        for my $c (@d) {
+            my $n = 0;
+            while (my $m = pmd_read($c)) {
+                $z{$c} += $m->{compressed};
+                last if ($m->{json}{type} // '') eq 'message' && ++$n == 3;
+            }
+            $all += $z{$c};
+        }
+        my $delta = prom_num(prom_scrape($two->url . '/metrics'),
+                             'ngx_chat_ws_deflated_total')
+                  - prom_num($m0, 'ngx_chat_ws_deflated_total');
+        my $per_worker = 0;
+        $per_worker += $z{$_} for values %on;
+        is $delta, $per_worker, "compressed $delta times: once per event "
+            . "and worker, for $all compressed frames delivered";
+        $snd->close;
+    }
+    $_->close for @d;
+    $two->stop;
+}
+
 # ---- bad input: each closes with its code, and the worker serves on
 sub closes {
     my ($code, $name, $send, %o) = @_;
