@@ -121,7 +121,7 @@ struct ngx_chat_session_s {
     unsigned                   auth_wait:1;    /* a token is checked */
     unsigned                   present:1;      /* counted as online */
     unsigned                   deflate:1;      /* permessage-deflate */
-    unsigned                   deflate_bits:4; /* the client's window */
+    unsigned                   deflate_bits:4; /* its window, 0: 15 bits */
 };
 
 

@@ -17,12 +17,15 @@ static ngx_chat_deflate_t  *ngx_chat_deflater;
 static ngx_chat_inflate_t  *ngx_chat_inflater;
 
 
-/* the handshake accepted an offer; bits: server_max_window_bits or 0 */
+/*
+ * The handshake accepted an offer; bits: server_max_window_bits, or 0.
+ * 15 is the deflater's own window: no limit then.
+ */
 void
 ngx_chat_session_deflate(ngx_chat_session_t *s, ngx_uint_t bits)
 {
     s->deflate = 1;
-    s->deflate_bits = bits ? bits : 15;
+    s->deflate_bits = (bits < 15) ? bits : 0;
 
     ngx_chat_frame_reader_deflate(&s->reader);
 }
@@ -49,11 +52,13 @@ ngx_chat_session_deflated(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 
     /*
      * The twin is compressed with a 15-bit window, but no distance can
-     * reach past the start of its message: a window of 2^bits holds any
-     * message that long.
+     * reach past the start of its message: a client's smaller window of
+     * 2^bits holds any message that long.
      */
 
-    if (len < s->lcf->deflate_min || len > ((size_t) 1 << s->deflate_bits)) {
+    if (len < s->lcf->deflate_min
+        || (s->deflate_bits && len > ((size_t) 1 << s->deflate_bits)))
+    {
         return b;
     }
 

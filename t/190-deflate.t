@@ -194,6 +194,24 @@ sub answer {
         'their messages delivered as sent';
     is metric('ngx_chat_ws_inflated_total') - $in0, 3, 'three inflated';
 
+    # a reply past 32 KiB, a window's length: compressed all the same
+    my @ok = $snd->pipeline([map { { type => 'send', room => $room,
+                                     body => "page $_ " . ('z' x 1000) } }
+                             1 .. 40]);
+    is scalar(grep { $_ && $_->{type} eq 'ok' } @ok), 40, '40 more sent';
+    pmd_send($d[0], { type => 'history', id => 'h', room => $room,
+                      limit => 50 }, plain => 1);
+    my $h;
+    while (my $m = pmd_read($d[0])) {
+        if (($m->{json}{id} // '') eq 'h') { $h = $m; last }
+    }
+    ok $h && $h->{compressed}, 'a history page of '
+        . length($h->{text} // '') . ' bytes came compressed, in '
+        . ($h->{wire} // 0) . ' bytes';
+    ok length($h->{text} // '') > 32768, 'longer than 32 KiB';
+    is scalar(@{ $h->{json}{messages} // [] }), 46,
+        'and holds every message';
+
     $_->close for @all;
     $snd->close;
 }
