@@ -402,6 +402,9 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
         return NGX_OK;
     }
 
+    /* what is queued, and counted: the compressed frame if it goes */
+    b = ngx_chat_session_deflated(s, b);
+
     if (s->event_bytes + b->len > s->lcf->send_queue_max
         && s->out_count > 0)
     {
@@ -430,7 +433,7 @@ ngx_chat_session_reply(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 
     b->reply = 1;
 
-    return ngx_chat_session_queue(s, b);
+    return ngx_chat_session_queue(s, ngx_chat_session_deflated(s, b));
 }
 
 
@@ -468,8 +471,6 @@ ngx_chat_session_queue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 {
     ngx_uint_t        cap, i, n;
     ngx_chat_buf_t  **out;
-
-    b = ngx_chat_session_deflated(s, b);
 
     if (s->out_count == s->out_cap) {
         cap = (s->out == &s->out_one) ? NGX_CHAT_OUT_RING : s->out_cap * 2;
