@@ -353,6 +353,7 @@ closes(1002, 'RSV2', sub {
                                => 'permessage-deflate' });
     is $c->res->headers->sec_websocket_extensions, $ANSWER,
         'Mojo negotiated';
+    # its one request: the first message of a kept context is read
     is $c->request({ type => 'join', room => $room })->{type}, 'ok',
         'Mojo joined';
     my $s = login($ng, 'mojo-sender');
@@ -361,8 +362,23 @@ closes(1002, 'RSV2', sub {
     my @m = $c->wait_messages($room, 3, 5);
     is_deeply [map { $_->{body} } @m], [map { "m$_ " x 50 } 1 .. 3],
         'Mojo read three compressed events';
+
     $c->close;
     $s->close;
+
+    # It compresses what it sends with the context of what it sent before,
+    # ignoring client_no_context_takeover: its first request is read (as
+    # the join above was), the same one again refers back to it and gets
+    # 1007.
+    my $k = login($ng, 'mojo-keeper',
+                  headers => { 'Sec-WebSocket-Extensions'
+                               => 'permessage-deflate' });
+    my $ping = { type => 'ping', id => 'mojo ping, the same words again' };
+    my $r = $k->request($ping);
+    is $r && $r->{type}, 'pong', 'Mojo: its first request read';
+    $k->send_json($ping);
+    is $k->close_code(5), 1007, 'Mojo: the same again, compressed with '
+        . 'the context of the first, closed with 1007';
 }
 
 done_testing;
