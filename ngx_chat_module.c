@@ -32,6 +32,8 @@
 #define NGX_CHAT_FRAME_MAX_LEAST     128
 #define NGX_CHAT_MESSAGE_MAX         NGX_CHAT_BODY_MAX_DEFAULT
 #define NGX_CHAT_SEND_QUEUE_MAX      (1024 * 1024)
+#define NGX_CHAT_DEFLATE             1
+#define NGX_CHAT_DEFLATE_MIN_LENGTH  128
 #define NGX_CHAT_JOIN_REPLAY_MAX     500
 #define NGX_CHAT_ROOMS_MAX           100
 #define NGX_CHAT_REDIS_TIMEOUT       5000
@@ -304,6 +306,20 @@ static ngx_command_t  ngx_chat_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_chat_loc_conf_t, message_max),
+      NULL },
+
+    { ngx_string("chat_deflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, deflate),
+      NULL },
+
+    { ngx_string("chat_deflate_min_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, deflate_min),
       NULL },
 
     { ngx_string("chat_send_queue_max"),
@@ -611,6 +627,8 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->frame_max = NGX_CONF_UNSET_SIZE;
     lcf->message_max = NGX_CONF_UNSET_SIZE;
     lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
+    lcf->deflate = NGX_CONF_UNSET;
+    lcf->deflate_min = NGX_CONF_UNSET_SIZE;
     lcf->reply_max = NGX_CONF_UNSET_SIZE;
     lcf->join_replay_max = NGX_CONF_UNSET_UINT;
     lcf->store = NGX_CONF_UNSET_PTR;
@@ -645,6 +663,9 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_CHAT_MESSAGE_MAX);
     ngx_conf_merge_size_value(conf->send_queue_max, prev->send_queue_max,
                               NGX_CHAT_SEND_QUEUE_MAX);
+    ngx_conf_merge_value(conf->deflate, prev->deflate, NGX_CHAT_DEFLATE);
+    ngx_conf_merge_size_value(conf->deflate_min, prev->deflate_min,
+                              NGX_CHAT_DEFLATE_MIN_LENGTH);
     ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,
                               NGX_CHAT_JOIN_REPLAY_MAX);
     ngx_conf_merge_ptr_value(conf->store, prev->store,
@@ -667,6 +688,12 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_message_max\" must be between 1 and "
                            "\"chat_frame_max\" (%uz)", conf->frame_max);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->deflate_min == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_deflate_min_length\" must be at least 1");
         return NGX_CONF_ERROR;
     }
 

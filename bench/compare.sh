@@ -35,6 +35,10 @@
 #            coming back to their rooms, as after a restart
 #   idle     IDLE_CONNS connections authenticated and joined, then held:
 #            memory per connection and CPU while idle
+#   fanout-plain, fanout-deflate (ngx_chat-redis only)
+#            the fanout at the fixed DEFLATE_RATES, body DEFLATE_SIZE bytes,
+#            without and with permessage-deflate offered: bytes read and
+#            server CPU per delivery
 #
 # Outputs: bench/out/compare-<time>/ (every chat-bench output, results.txt,
 # summary.txt, BENCHMARKS.md, plots); a full run without --no-write copies
@@ -82,6 +86,9 @@ else
 fi
 
 : "${SIZE:=64}" "${GEN_CPU:=1}" "${SRV_CPU:=0}" "${DRAIN:=2}"
+: "${DEFLATE_SIZE:=$SIZE}"
+if [ $quick = 1 ]; then : "${DEFLATE_RATES:=50,200}"
+else : "${DEFLATE_RATES:=25,100,200}"; fi
 : "${IDLE_HOLD:=2}"
 
 all_systems="ngx_chat ngx_chat-redis nchan sio limit"
@@ -266,6 +273,18 @@ load_scenarios() {
             --room-prefix "ch$run"
     fi
 
+    # permessage-deflate: the fanout at fixed rates, plain and with every
+    # connection offering compression; the store does not matter to it
+    if [ "$s" = ngx_chat-redis ]; then
+        for z in plain deflate; do
+            bench "$s" "$run" "fanout-$z" --scenario fanout \
+                --subs "$FANOUT_SUBS" --rates "$DEFLATE_RATES" \
+                --size "$DEFLATE_SIZE" --duration "$STEP_SECS" \
+                --warmup "$WARMUP" --drain "$DRAIN" --stop-p99-ms 0 \
+                --room-prefix "fz$z$run" $([ $z = deflate ] && echo --deflate)
+        done
+    fi
+
     # the users of the idle runs coming back to their rooms, as after a
     # restart of the server
     bench "$s" "$run" connect --scenario connect --conns "$CONNECT_CONNS" \
@@ -309,6 +328,8 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo none; }
     echo "step_secs=$STEP_SECS"
     echo "warmup=$WARMUP"
     echo "size=$SIZE"
+    echo "deflate_rates=$DEFLATE_RATES"
+    echo "deflate_size=$DEFLATE_SIZE"
     echo "command=make bench$([ $quick = 1 ] && echo ' QUICK=1')"
 } > "$out/machine.txt"
 

@@ -304,6 +304,47 @@ if (grep { runs_of($_, 'chat') } @systems) {
     push @md, '![chat latency](docs/bench/chat-latency.png)', '';
 }
 
+# --- permessage-deflate: the same fanout without and with compression
+
+if (my @zsys = grep { runs_of($_, 'fanout-deflate') } @systems) {
+    heading("permessage-deflate: one room, $machine{fanout_subs}"
+            . ' subscribers, at fixed rates');
+    push @md, 'The fanout again at fixed send rates (body'
+        . " $machine{deflate_size} bytes), once with plain connections and"
+        . ' once with every connection offering permessage-deflate'
+        . ' (`chat-bench --deflate`): each event is compressed once per'
+        . ' worker and the same frame goes to every connection.  Bytes: what'
+        . ' the generator read per delivery (TCP payload: frames, acks);'
+        . ' CPU: every server process, per delivery.  The generator\'s'
+        . ' bodies are a timestamp padded with one letter, which compresses'
+        . ' far better than chat text: the bytes saved are a best case, the'
+        . ' envelope\'s share (room, ids, user, times) is real.', '';
+    for my $s (@zsys) {
+        my @rows;
+        for my $rate (rates_of('fanout-deflate')) {
+            my ($pb, $zb, $pc, $zc, $pl, $zl) = map {
+                at_rate($s, $_->[0], $rate, $_->[1])
+            } (['fanout-plain', 'wire_bytes_per_delivery'],
+               ['fanout-deflate', 'wire_bytes_per_delivery'],
+               ['fanout-plain', 'srv_us_per_delivery'],
+               ['fanout-deflate', 'srv_us_per_delivery'],
+               ['fanout-plain', 'lat_p99_us'],
+               ['fanout-deflate', 'lat_p99_us']);
+            push @rows, [
+                num($rate), mmm($pb, 1), mmm($zb, 1), ratio($zb, $pb),
+                mmm($pc, 2), mmm($zc, 2), ratio($zc, $pc),
+                $pl ? num($pl->{med} / 1000, 1) : '-',
+                $zl ? num($zl->{med} / 1000, 1) : '-',
+            ];
+        }
+        push @md, "$label{$s}:", '';
+        table(['rate (send/s)', 'plain bytes/delivery',
+               'deflate bytes/delivery', 'bytes ratio',
+               'plain server us/delivery', 'deflate server us/delivery',
+               'CPU ratio', 'plain p99 ms', 'deflate p99 ms'], @rows);
+    }
+}
+
 # --- idle and connect
 
 heading("idle: $machine{idle_conns} connections authenticated and joined");

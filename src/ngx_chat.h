@@ -81,6 +81,8 @@ typedef struct {
     size_t                 frame_max;
     size_t                 message_max;
     size_t                 send_queue_max;
+    ngx_flag_t             deflate;       /* chat_deflate */
+    size_t                 deflate_min;   /* chat_deflate_min_length */
     size_t                 reply_max;     /* chat_reply_max as set */
     size_t                 reply_bound;   /* a reply frame, history pages */
     ngx_uint_t             join_replay_max;

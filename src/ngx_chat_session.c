@@ -402,6 +402,9 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
         return NGX_OK;
     }
 
+    /* what is queued, and counted: the compressed frame if it goes */
+    b = ngx_chat_session_deflated(s, b);
+
     if (s->event_bytes + b->len > s->lcf->send_queue_max
         && s->out_count > 0)
     {
@@ -430,7 +433,7 @@ ngx_chat_session_reply(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 
     b->reply = 1;
 
-    return ngx_chat_session_queue(s, b);
+    return ngx_chat_session_queue(s, ngx_chat_session_deflated(s, b));
 }
 
 
@@ -904,8 +907,11 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 static void
 ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
 {
-    size_t               used;
+    size_t               used, mlen;
+    uint16_t             code;
     uint64_t             wait;
+    const char          *reason;
+    const u_char        *msg;
     ngx_chat_ws_ev_e     type;
     ngx_chat_ws_event_t  ev;
 
@@ -937,9 +943,26 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
-            if (!s->close_sent) {
-                ngx_chat_request_dispatch(s, ev.data, ev.len);
+            if (s->close_sent) {
+                break;
             }
+
+            msg = ev.data;
+            mlen = ev.len;
+
+            if (ev.compressed) {
+                code = ngx_chat_session_inflate(s, &msg, &mlen, &reason);
+
+                if (code) {
+                    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                                  "chat: user \"%s\": %s, closing with %d",
+                                  s->user, reason, (int) code);
+                    ngx_chat_session_close(s, code, reason);
+                    return;
+                }
+            }
+
+            ngx_chat_request_dispatch(s, msg, mlen);
             break;
 
         case NGX_CHAT_WS_EV_PING:
@@ -1438,6 +1461,8 @@ ngx_chat_sessions_shutdown(void)
         s = ngx_queue_data(q, ngx_chat_session_t, queue);
         ngx_chat_session_finalize(s);
     }
+
+    ngx_chat_session_deflate_exit();
 }
 
 

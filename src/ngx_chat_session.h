@@ -120,6 +120,8 @@ struct ngx_chat_session_s {
     unsigned                   rate_choked:1;  /* refused too often */
     unsigned                   auth_wait:1;    /* a token is checked */
     unsigned                   present:1;      /* counted as online */
+    unsigned                   deflate:1;      /* permessage-deflate */
+    unsigned                   deflate_bits:4; /* its window, 0: 15 bits */
 };
 
 
@@ -167,5 +169,13 @@ void ngx_chat_session_rate_exit(void);
 uint64_t ngx_chat_session_rate_take(ngx_chat_session_t *s);
 void ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait);
 void ngx_chat_session_rate_refused(ngx_chat_session_t *s, uint64_t wait);
+
+/* ngx_chat_session_deflate.c: permessage-deflate (chat_deflate) */
+void ngx_chat_session_deflate(ngx_chat_session_t *s, ngx_uint_t bits);
+ngx_chat_buf_t *ngx_chat_session_deflated(ngx_chat_session_t *s,
+    ngx_chat_buf_t *b);
+uint16_t ngx_chat_session_inflate(ngx_chat_session_t *s, const u_char **data,
+    size_t *len, const char **reason);
+void ngx_chat_session_deflate_exit(void);
 
 #endif /* _NGX_CHAT_SESSION_H_INCLUDED_ */

@@ -116,6 +116,7 @@ typedef struct {
     unsigned            rr:1;           /* chat: the next send to room2 */
     unsigned            closing:1;      /* soak: our close frame is out */
     unsigned            again:1;        /* soak: a reconnect, not setup */
+    unsigned            frag_z:1;       /* the message assembled has RSV1 */
     uint16_t            tries;          /* soak: reconnects since ready */
     int64_t             t_retry;        /* soak: reconnect due; 0: none */
     int64_t             t_closing;      /* soak: when our close went out */
@@ -298,6 +299,7 @@ typedef struct {
     uint32_t            conc;
     uint32_t            user_base;
     int                 verbose;
+    int                 deflate;        /* --deflate: offered, inflated */
 
     /* soak (--scenario soak): the chat scenario run long, reconnecting */
     int                 soak;
@@ -367,6 +369,9 @@ typedef struct {
     uint64_t            other_events;
     uint64_t            bytes_in;
     uint64_t            bytes_out;
+    uint64_t            w_bytes_in0;    /* bytes_in when the window opened */
+    uint64_t            w_bytes_in1;    /* and when it closed */
+    uint64_t            inflated;       /* messages that came compressed */
 
     /* counters: measurement window */
     uint64_t            w_sent;

@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bench.h"
 
@@ -28,7 +29,8 @@ static void cb_on_connected(cb_conn_t *c);
 static void cb_read(cb_conn_t *c);
 static ssize_t cb_parse(cb_conn_t *c, u_char *buf, size_t len);
 static int cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl);
-static int cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl);
+static int cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl, int z);
+static int cb_on_text(cb_conn_t *c, u_char *p, size_t len, int z);
 static ssize_t cb_parse_http(cb_conn_t *c, u_char *buf, size_t len);
 static void cb_on_close_frame(cb_conn_t *c, u_char *p, size_t len);
 static int cb_write(cb_conn_t *c, const u_char *data, size_t len);
@@ -136,6 +138,12 @@ cb_on_connected(cb_conn_t *c)
 
     hdrs[0] = '\0';
     B.peer->request(c, path, sizeof(path), hdrs, sizeof(hdrs));
+
+    if (B.deflate) {
+        n = strlen(hdrs);
+        snprintf(hdrs + n, sizeof(hdrs) - n, "Sec-WebSocket-Extensions: "
+                 "permessage-deflate; client_max_window_bits\r\n");
+    }
 
     n = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\n"
@@ -251,7 +259,7 @@ cb_read(cb_conn_t *c)
 static ssize_t
 cb_parse(cb_conn_t *c, u_char *buf, size_t len)
 {
-    u_char      *p, *end, *pl;
+    u_char      *p, *end, *pl, b0;
     ssize_t      used;
     ws_frame_t   f;
 
@@ -288,8 +296,19 @@ cb_parse(cb_conn_t *c, u_char *buf, size_t len)
             break;
         }
 
+        b0 = p[0];
         pl = p + f.hlen;
         p += f.hlen + f.len;
+
+        /* RSV1: permessage-deflate, if it was offered */
+        if ((b0 & 0x40) && !B.deflate) {
+            cb_close(c, 1002);
+            return -1;
+        }
+
+        if (f.op == 0x1 && (b0 & 0x40)) {
+            c->frag_z = 1;
+        }
 
         if (cb_on_frame(c, &f, pl) == -1 || c->state == CB_ST_CLOSED) {
             return -1;
@@ -310,7 +329,7 @@ cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl)
     case 0x0:
     case 0x1:
     case 0x2:
-        return cb_on_data(c, f, pl);
+        return cb_on_data(c, f, pl, c->frag_z);
 
     case 0x8:
         cb_on_close_frame(c, pl, f->len);
@@ -332,7 +351,7 @@ cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl)
 /* text, binary and continuation frames: whole text messages go on */
 
 static int
-cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
+cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl, int z)
 {
     if (f->op != 0x0) {
         if (c->in_frag) {
@@ -340,7 +359,8 @@ cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
             return -1;
         }
         if (f->fin) {
-            return (f->op == 0x1) ? B.peer->on_text(c, pl, f->len) : 0;
+            c->frag_z = 0;
+            return (f->op == 0x1) ? cb_on_text(c, pl, f->len, z) : 0;
         }
         c->in_frag = 1;
         c->frag_len = 0;
@@ -364,7 +384,8 @@ cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
     }
 
     c->in_frag = 0;
-    if (B.peer->on_text(c, c->frag, c->frag_len) == -1) {
+    c->frag_z = 0;
+    if (cb_on_text(c, c->frag, c->frag_len, z) == -1) {
         return -1;
     }
     free(c->frag);
@@ -373,6 +394,74 @@ cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
     c->frag_len = 0;
 
     return 0;
+}
+
+
+/*
+ * A whole text message to the peer, inflated first if it came compressed:
+ * one stream for every connection, reset per message (the server takes
+ * no context over)
+ */
+static int
+cb_on_text(cb_conn_t *c, u_char *p, size_t len, int z)
+{
+    int              rc;
+    static u_char    tail[4] = { 0x00, 0x00, 0xff, 0xff };
+    static u_char   *out;
+    static size_t    cap;
+    static z_stream  zs;
+    static int       init;
+
+    if (!z) {
+        return B.peer->on_text(c, p, len);
+    }
+
+    if (!init) {
+        if (inflateInit2(&zs, -15) != Z_OK) {
+            cb_die("inflateInit2 failed");
+        }
+        init = 1;
+    }
+
+    inflateReset(&zs);
+    cb_ensure(&out, &cap, len * 4 + 4096);
+
+    zs.next_out = out;
+    zs.avail_out = cap;
+
+    for (rc = 0; rc < 2; rc++) {
+        zs.next_in = rc ? tail : p;
+        zs.avail_in = rc ? 4 : len;
+
+        while (zs.avail_in > 0) {
+            if (zs.avail_out == 0) {
+                size_t  used = cap;
+
+                cb_ensure(&out, &cap, cap * 2);
+                zs.next_out = out + used;
+                zs.avail_out = cap - used;
+            }
+
+            switch (inflate(&zs, Z_SYNC_FLUSH)) {
+            case Z_OK:
+            case Z_BUF_ERROR:
+            case Z_STREAM_END:
+                break;
+            default:
+                cb_close(c, 1007);
+                return -1;
+            }
+
+            if (zs.avail_out > 0 && zs.avail_in > 0) {
+                cb_close(c, 1007);
+                return -1;
+            }
+        }
+    }
+
+    B.inflated++;
+
+    return B.peer->on_text(c, out, zs.next_out - out);
 }
 
 

@@ -80,6 +80,9 @@ cb_usage(void)
 "                      room, standing for the sender's own copy that\n"
 "                      ngx_chat and Socket.IO deliver (rooms: 2 members;\n"
 "                      ignored by chat, idle and connect)\n"
+"  --deflate           offer permessage-deflate (RFC 7692) in every\n"
+"                      upgrade and inflate what comes compressed; the\n"
+"                      report adds the bytes read per delivery\n"
 "  --ports N           proto limit: limit's workers on PORT..PORT+N-1 (2)\n"
 "  --subs N            fanout: subscribers in the room (1000)\n"
 "  --senders N         fanout: sending connections (1)\n"
@@ -221,6 +224,7 @@ cb_parse_args(int argc, char **argv)
         { "interval", required_argument, NULL, 'I' },
         { "reconnect-ms", required_argument, NULL, 'y' },
         { "reconnect-max-ms", required_argument, NULL, 'Y' },
+        { "deflate", no_argument, NULL, 'F' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -235,7 +239,8 @@ cb_parse_args(int argc, char **argv)
             break;
         }
 
-        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == '?')
+        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == 'F'
+                || ch == '?')
                ? "" : opts[idx].name;
 
         cb_option(ch, name, &set);
@@ -391,6 +396,7 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'I': B.interval = cb_num(name, optarg, 1, 3600); break;
     case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3; break;
     case 'Y': B.retry_max = cb_num(name, optarg, 1, 3600000) / 1e3; break;
+    case 'F': B.deflate = 1; break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);

@@ -390,6 +390,14 @@ cb_print_sockets(cb_fig_t *f)
                f->sock_kb, B.ready_sample ? f->sock_kb / B.ready_sample : 0);
     }
 
+    if (f->sending && B.w_delivered) {
+        printf("wire            %.1f bytes read per delivery%s "
+               "(%llu messages came compressed)\n",
+               (double) (B.w_bytes_in1 - B.w_bytes_in0) / B.w_delivered,
+               B.deflate ? ", permessage-deflate offered" : "",
+               (unsigned long long) B.inflated);
+    }
+
     printf("server errors   %s\n", f->errs[0] ? f->errs : "none");
     printf("server closes   %s\n", f->closes[0] ? f->closes : "none");
     printf("other events    %llu (presence/member/...), %llu foreign "
@@ -470,6 +478,13 @@ cb_result_sending(cb_fig_t *f)
             printf(" srv_us_per_send=%.3f",
                    B.w_sent ? f->srv_s * 1e6 / B.w_sent : 0);
         }
+    }
+
+    if (B.deflate || B.w_bytes_in1 > B.w_bytes_in0) {
+        printf(" deflate=%d wire_bytes_per_delivery=%.1f inflated=%llu",
+               B.deflate, B.w_delivered
+               ? (double) (B.w_bytes_in1 - B.w_bytes_in0) / B.w_delivered : 0,
+               (unsigned long long) B.inflated);
     }
 
     if (B.sys_busy1 > B.sys_busy0) {

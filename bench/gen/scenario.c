@@ -422,6 +422,8 @@ cb_window(int end, int64_t now)
                end ? &B.sys_steal1 : &B.sys_steal0);
 
     if (end) {
+        B.w_bytes_in1 = B.bytes_in;
+
         if (B.soak) {
             cb_soak_interval(now);       /* the last, partial one */
         }
@@ -436,6 +438,7 @@ cb_window(int end, int64_t now)
         B.ready_sample = B.ready;
     }
 
+    B.w_bytes_in0 = B.bytes_in;
     B.t_meas_start = now;
     B.t_meas_end = now + (int64_t) (B.duration * CB_SEC);
     cb_phase(CB_PH_MEASURE, now);
