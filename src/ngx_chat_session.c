@@ -11,6 +11,7 @@
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -36,6 +37,7 @@ static void ngx_chat_session_control(ngx_chat_session_t *s,
 static void ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data,
     size_t len);
 static void ngx_chat_session_finalize(ngx_chat_session_t *s);
+static void ngx_chat_session_going(ngx_chat_session_t *s);
 static void ngx_chat_session_drop_unsent(ngx_chat_session_t *s);
 static void ngx_chat_session_timer_handler(ngx_event_t *ev);
 static void ngx_chat_session_arm(ngx_chat_session_t *s);
@@ -165,6 +167,11 @@ ngx_chat_session_takeover(ngx_chat_session_t *s)
 
     /* a graceful shutdown wakes idle connections with c->close set */
     c->idle = 1;
+
+    /* a handshake that ends in an exiting worker: it was not woken */
+    if (ngx_exiting) {
+        c->close = 1;
+    }
 
 #if (NGX_SSL)
     /*
@@ -829,24 +836,16 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 
     if (c->close) {
         /*
-         * Graceful shutdown or reload.  This runs outside event
-         * processing, where a posted write would wait for the next event:
-         * the close frame is written at once.
+         * Graceful shutdown or reload.  After a reload the session may
+         * stay, served as before, until its slice of chat_reload_spread;
+         * not when worker_shutdown_timeout is over (c->error).
          */
         c->close = 0;
-        s->refs++;
 
-        if (ngx_chat_metrics_reloaded()) {
-            ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART,
-                                   "service restart");
-
-        } else {
-            ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
-                                   "server going away");
+        if (c->error || !ngx_chat_reload_hold()) {
+            ngx_chat_session_going(s);
         }
 
-        ngx_chat_session_write_handler(c->write);
-        ngx_chat_session_unref(s);
         return;
     }
 
@@ -1424,6 +1423,77 @@ ngx_chat_session_ping_timer(ngx_chat_session_t *s)
     s->pong_wait = 1;
     s->ping_deadline = ngx_current_msec + s->lcf->pong_timeout;
     s->ping_armed = 1;
+}
+
+
+/*
+ * The worker exits: the session is told so, 1012 after a reload, 1001 on
+ * a shutdown.  This runs outside event processing too (nginx waking its
+ * idle connections), where a posted write would wait for the next event:
+ * the close frame is written at once.
+ */
+static void
+ngx_chat_session_going(ngx_chat_session_t *s)
+{
+    s->refs++;
+
+    if (ngx_chat_metrics_reloaded()) {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART, "service restart");
+
+    } else {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
+                               "server going away");
+    }
+
+    if (!s->closed) {
+        ngx_chat_session_write_handler(s->connection->write);
+    }
+
+    ngx_chat_session_unref(s);
+}
+
+
+/* the sessions an exiting worker still serves: taken over, not closing */
+ngx_uint_t
+ngx_chat_sessions_serving(void)
+{
+    ngx_uint_t           n;
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chat_worker.sessions);
+         q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+        n += (s->started && ngx_chat_session_open(s));
+    }
+
+    return n;
+}
+
+
+/* a slice of chat_reload_spread: n of those sessions, the oldest first */
+void
+ngx_chat_sessions_going(ngx_uint_t n)
+{
+    ngx_queue_t         *q, *next;
+    ngx_chat_session_t  *s;
+
+    for (q = ngx_queue_head(&ngx_chat_worker.sessions);
+         n && q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+
+        if (s->started && ngx_chat_session_open(s)) {
+            ngx_chat_session_going(s);
+            n--;
+        }
+    }
 }
 
 

@@ -156,6 +156,9 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 /* neither finalized nor closing: it takes events and replies */
 #define ngx_chat_session_open(s)  (!(s)->closed && !(s)->close_sent)
 void ngx_chat_sessions_shutdown(void);
+/* the worker exits after a reload (ngx_chat_reload.c) */
+ngx_uint_t ngx_chat_sessions_serving(void);
+void ngx_chat_sessions_going(ngx_uint_t n);
 void ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait);
 void ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m);
 void ngx_chat_session_remove_member(ngx_chat_session_t *s,
