@@ -5,7 +5,10 @@
  * spread it stays open, served as before, and a timer of this file closes
  * the sessions in slices, the oldest first, one slice a tick: as many as
  * stand above a straight line from the sessions at the start to none at
- * the end of the window (ngx_chat_spread_slice).  The timer is not
+ * the end of the window (ngx_chat_spread_slice).  A session waiting for
+ * the answer to a send closes once it is out (ngx_chat_sessions_going),
+ * so that no client loses the ack of a stored message; past the window
+ * by chat_postgres_timeout, every session closes.  The timer is not
  * cancelable: the worker does not exit before its sessions are told.
  * Once none is left the worker exits as nginx has it, after the close
  * handshakes (each session's close wait).
@@ -108,23 +111,29 @@ ngx_chat_reload_serving(void)
 static void
 ngx_chat_reload_tick(ngx_event_t *ev)
 {
-    ngx_uint_t         left;
-    ngx_msec_int_t     rest;
+    ngx_uint_t      left, due, all;
+    ngx_msec_int_t  rest;
 
     left = ngx_chat_sessions_serving();
     rest = (ngx_msec_int_t) (ngx_chat_reload_end - ngx_current_msec);
 
-    ngx_chat_sessions_going((ngx_uint_t)
-        ngx_chat_spread_slice(left, ngx_chat_reload_total, rest,
-                              ngx_chat_reload_window_ms));
+    /* the answers to a send come within chat_postgres_timeout */
+    all = (rest <= -(ngx_msec_int_t) ngx_chat_worker.mcf->pg_timeout);
 
-    if (rest <= 0 || ngx_chat_sessions_serving() == 0) {
+    due = ngx_chat_sessions_going((ngx_uint_t)
+              ngx_chat_spread_slice(left, ngx_chat_reload_total, rest,
+                                    ngx_chat_reload_window_ms),
+              all);
+
+    if (due == 0 && ngx_chat_sessions_serving() == 0) {
         /* the stragglers of a late handshake close at once from now on */
         ngx_chat_reload_state = NGX_CHAT_RELOAD_OVER;
         return;
     }
 
-    ngx_add_timer(ev, ngx_min((ngx_msec_t) rest, NGX_CHAT_RELOAD_TICK));
+    ngx_add_timer(ev, rest > 0 ? ngx_min((ngx_msec_t) rest,
+                                         NGX_CHAT_RELOAD_TICK)
+                               : NGX_CHAT_RELOAD_TICK);
 }
 
 

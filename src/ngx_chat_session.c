@@ -936,7 +936,7 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
-            if (!s->close_sent) {
+            if (!s->close_sent && !s->restart_due) {
                 ngx_chat_request_dispatch(s, ev.data, ev.len);
             }
             break;
@@ -1453,7 +1453,10 @@ ngx_chat_session_going(ngx_chat_session_t *s)
 }
 
 
-/* the sessions an exiting worker still serves: taken over, not closing */
+/*
+ * The sessions an exiting worker still serves as before: taken over, not
+ * closing, not due to close.
+ */
 ngx_uint_t
 ngx_chat_sessions_serving(void)
 {
@@ -1468,32 +1471,64 @@ ngx_chat_sessions_serving(void)
          q = ngx_queue_next(q))
     {
         s = ngx_queue_data(q, ngx_chat_session_t, queue);
-        n += (s->started && ngx_chat_session_open(s));
+        n += (s->started && ngx_chat_session_open(s) && !s->restart_due);
     }
 
     return n;
 }
 
 
-/* a slice of chat_reload_spread: n of those sessions, the oldest first */
-void
-ngx_chat_sessions_going(ngx_uint_t n)
+/*
+ * A tick of chat_reload_spread.  The sessions due to close whose answers
+ * are out close; then n more are due, the oldest first.  One with nothing
+ * under way closes at once; one waiting for answers to its own requests
+ * (a send being committed, or its ok not written yet) closes once they
+ * are out, at a later tick: a close now would lose them, and its client would not know whether its
+ * send was stored.  Meanwhile no new request of it is taken, as after a
+ * close frame.  "all": every session closes now.  Returns the sessions
+ * still due.
+ */
+ngx_uint_t
+ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all)
 {
+    ngx_uint_t           due, busy;
     ngx_queue_t         *q, *next;
     ngx_chat_session_t  *s;
 
+    due = 0;
+
     for (q = ngx_queue_head(&ngx_chat_worker.sessions);
-         n && q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
          q = next)
     {
         next = ngx_queue_next(q);
         s = ngx_queue_data(q, ngx_chat_session_t, queue);
 
-        if (s->started && ngx_chat_session_open(s)) {
-            ngx_chat_session_going(s);
-            n--;
+        if (!s->started || !ngx_chat_session_open(s)) {
+            continue;
         }
+
+        /* requests under way, or answers queued and not written yet */
+        busy = (s->inflight || s->ops || s->reply_bytes);
+
+        if (!s->restart_due) {
+            if (n == 0 && !all) {
+                continue;
+            }
+
+            n -= (n > 0);
+            s->restart_due = 1;
+        }
+
+        if (busy && !all) {
+            due++;
+            continue;
+        }
+
+        ngx_chat_session_going(s);
     }
+
+    return due;
 }
 
 

@@ -120,6 +120,8 @@ struct ngx_chat_session_s {
     unsigned                   rate_choked:1;  /* refused too often */
     unsigned                   auth_wait:1;    /* a token is checked */
     unsigned                   present:1;      /* counted as online */
+    unsigned                   restart_due:1;  /* reload: closes once its
+                                                  answers are out */
 };
 
 
@@ -158,7 +160,7 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 void ngx_chat_sessions_shutdown(void);
 /* the worker exits after a reload (ngx_chat_reload.c) */
 ngx_uint_t ngx_chat_sessions_serving(void);
-void ngx_chat_sessions_going(ngx_uint_t n);
+ngx_uint_t ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all);
 void ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait);
 void ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m);
 void ngx_chat_session_remove_member(ngx_chat_session_t *s,

@@ -15,7 +15,7 @@ use Mojo::IOLoop;
 use ChatTest;
 
 my $N = 24;
-my $WINDOW = 2;
+my $WINDOW = 3;
 
 # the loop wakes often enough to timestamp each close as it comes
 my $beat = Mojo::IOLoop->recurring(0.02 => sub { });
@@ -61,17 +61,7 @@ my @new = reload_in_loop($ng);
 is scalar(@new), 2, 'reload: two new workers';
 my %second = map { $_ => 1 } @new;
 
-# a client of the new workers sends during the window
-my $n = login($ng, 'n1');
-my ($nw) = worker_of($ng, $n);
-ok $nw && $second{$nw}, 'a new connection lands on a new worker';
-is $n->request({ type => 'join', room => $room })->{type}, 'ok',
-    'it joins the room';
-my $r = $n->request({ type => 'send', room => $room, body => 'during' });
-is $r && $r->{type}, 'ok', 'a send on a new worker during the window';
-my $t_ack = time;
-
-# the old clients still open send too: their old worker commits
+# the old clients send: their old worker commits
 my %sent;
 for my $i (0 .. $#old) {
     next unless $old[$i]->is_open;
@@ -80,6 +70,16 @@ for my $i (0 .. $#old) {
                           body => "old $i" });
 }
 ok keys(%sent) >= 1, scalar(keys %sent) . ' old clients still open send';
+
+# a client of the new workers sends during the window
+my $n = login($ng, 'n1');
+my ($nw) = worker_of($ng, $n);
+ok $nw && $second{$nw}, 'a new connection lands on a new worker';
+is $n->request({ type => 'join', room => $room, since => 0 })->{type}, 'ok',
+    'it joins the room';
+my $r = $n->request({ type => 'send', room => $room, body => 'during' });
+is $r && $r->{type}, 'ok', 'a send on a new worker during the window';
+my $t_ack = time;
 
 ok ChatTest::run_loop(sub { !grep { $_->is_open } @old }, $WINDOW + 5),
     'every old client is closed';
@@ -123,11 +123,15 @@ is scalar(@refused), 0, 'no send of an old session is refused'
     or diag explain \@refused;
 ok keys(%acked) >= 1, scalar(keys %acked) . ' sends acked by the old workers';
 ok ChatTest::run_loop(sub { !grep { !got_body($n, "old $_") } keys %acked }, 5),
-    'each reached the client of the new worker';
+    'each reached the client of the new worker (replayed or live)';
 my $h = api($ng, GET => "/rooms/$room/messages?limit=100", user => 'n1');
 my %stored = map { ($_->{body} => 1) } @{ $h->{json}{messages} // [] };
 is scalar(grep { !$stored{"old $_"} } keys %acked), 0,
     'and each is stored';
+# a send the close came before its answer is not stored: no ack is lost
+my @unanswered = grep { !$acked{$_} } keys %sent;
+is scalar(grep { $stored{"old $_"} } @unanswered), 0,
+    scalar(@unanswered) . ' sends unanswered at their close, none stored';
 
 # the clients reconnect: on the new workers
 my @back = map { login($ng, "o$_") } 1 .. $N;
