@@ -251,7 +251,7 @@ bench() {
         >> "$results" || true
     grep '^RESULT' "$f.txt" | awk '
         { for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
-          if (r["scenario"] == "soak")
+          if (r["scenario"] == "reload-chat")
               next
           if (r["scenario"] == "reload")
               s = s sprintf(" %s back in %ss, peak %s/s, acks lost %s",

@@ -78,6 +78,10 @@ void
 cb_reload_defaults(int pairs_set, int groups_set, int prefix_set,
     int retry_set)
 {
+    if (B.peer != &cb_peer_ngx_chat) {
+        cb_die("--scenario reload runs against ngx_chat only");
+    }
+
     if (B.reload_pid <= 0) {
         cb_die("--scenario reload needs --reload-pid (the nginx master)");
     }
