@@ -1483,10 +1483,10 @@ ngx_chat_sessions_serving(void)
  * are out close; then n more are due, the oldest first.  One with nothing
  * under way closes at once; one waiting for answers to its own requests
  * (a send being committed, or its ok not written yet) closes once they
- * are out, at a later tick: a close now would lose them, and its client would not know whether its
- * send was stored.  Meanwhile no new request of it is taken, as after a
- * close frame.  "all": every session closes now.  Returns the sessions
- * still due.
+ * are out, at a later tick: a close now would lose them, and its client
+ * would not know whether its send was stored.  Meanwhile no new request
+ * of it is taken, as after a close frame.  "all": every session closes
+ * now.  Returns the sessions still due.
  */
 ngx_uint_t
 ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all)
