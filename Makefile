@@ -15,7 +15,7 @@ MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h src/core/*.c 
                src/core/*.h)
 CORE_SRCS   := $(wildcard src/core/*.c)
 UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom route \
-               channel deflate ext
+               channel deflate ext spread
 
 .PHONY: all module tools core-check unit test integration demo up down token bench \
         bench-detail soak abuse deps clean
@@ -90,6 +90,7 @@ $(BUILD)/unit/test_order: src/core/ngx_chat_order.c
 $(BUILD)/unit/test_prom: src/core/ngx_chat_prom.c
 $(BUILD)/unit/test_route: src/core/ngx_chat_route.c
 $(BUILD)/unit/test_channel: src/core/ngx_chat_channel.c src/core/ngx_chat_ids.c
+$(BUILD)/unit/test_spread: src/core/ngx_chat_spread.c
 $(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
 $(BUILD)/unit/test_deflate: src/core/ngx_chat_deflate.c \

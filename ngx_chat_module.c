@@ -17,6 +17,7 @@
 #include "ngx_chat_store.h"
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_HANDLER_WS       1
@@ -41,6 +42,7 @@
 #define NGX_CHAT_PRESENCE_TTL_LEAST  1000
 #define NGX_CHAT_PG_POOL             4
 #define NGX_CHAT_PG_TIMEOUT          10000
+#define NGX_CHAT_RELOAD_SPREAD       5000
 #define NGX_CHAT_BATCH_MAX           500
 #define NGX_CHAT_JWT_LEN_MAX         NGX_CHAT_JWT_MAX_LEN
 #define NGX_CHAT_SEARCH_LANGUAGE     "simple"
@@ -207,6 +209,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_chat_main_conf_t, pg_timeout),
+      NULL },
+
+    { ngx_string("chat_reload_spread"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, reload_spread),
       NULL },
 
     { ngx_string("chat_jwt_key"),
@@ -486,6 +495,7 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->presence_ttl = NGX_CONF_UNSET_MSEC;
     mcf->pg_pool = NGX_CONF_UNSET_UINT;
     mcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->reload_spread = NGX_CONF_UNSET_MSEC;
     mcf->autocreate = NGX_CONF_UNSET;
     mcf->batch_max = NGX_CONF_UNSET_UINT;
     mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
@@ -533,6 +543,7 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     ngx_conf_init_uint_value(mcf->pg_pool, NGX_CHAT_PG_POOL);
     ngx_conf_init_msec_value(mcf->pg_timeout, NGX_CHAT_PG_TIMEOUT);
+    ngx_conf_init_msec_value(mcf->reload_spread, NGX_CHAT_RELOAD_SPREAD);
     ngx_conf_init_uint_value(mcf->user_conns_max,
                              NGX_CHAT_USER_CONNECTIONS_MAX);
     ngx_conf_init_value(mcf->autocreate, 1);
@@ -1368,6 +1379,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     /* from here on nothing reconnects or starts anew */
     ngx_chat_worker.active = 0;
 
+    ngx_chat_reload_exit();
     ngx_chat_sessions_shutdown();
     ngx_chat_session_rate_exit();
     ngx_chat_batch_exit();

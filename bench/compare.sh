@@ -39,6 +39,12 @@
 #            the fanout at the fixed DEFLATE_RATES, body DEFLATE_SIZE bytes,
 #            without and with permessage-deflate offered: bytes read and
 #            server CPU per delivery
+#   reload   ngx_chat only: RELOAD_CONNS connections joined and chatting
+#            (200 msgs/s), then "nginx -s reload"; each closed client
+#            reconnects after a random delay below 1 s: the new workers'
+#            connect rate over time, failed reconnects, the time until all
+#            are back, acks lost; once as configured (chat_reload_spread's
+#            default) and once with "chat_reload_spread 0" (all at once)
 #
 # Outputs: bench/out/compare-<time>/ (every chat-bench output, results.txt,
 # summary.txt, BENCHMARKS.md, plots); a full run without --no-write copies
@@ -84,6 +90,8 @@ else
     : "${CONNECT_CONNS:=5000}" "${IDLE_CONNS:=20000}" "${STEP_SECS:=2}"
     : "${WARMUP:=1}"
 fi
+
+if [ $quick = 1 ]; then : "${RELOAD_CONNS:=2000}"; else : "${RELOAD_CONNS:=10000}"; fi
 
 : "${SIZE:=64}" "${GEN_CPU:=1}" "${SRV_CPU:=0}" "${DRAIN:=2}"
 : "${DEFLATE_SIZE:=$SIZE}"
@@ -250,7 +258,13 @@ bench() {
         >> "$results" || true
     grep '^RESULT' "$f.txt" | awk '
         { for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
-          if (r["scenario"] == "idle" || r["scenario"] == "connect")
+          if (r["scenario"] == "reload-chat")
+              next
+          if (r["scenario"] == "reload")
+              s = s sprintf(" %s back in %ss, peak %s/s, acks lost %s",
+                            r["reconnected"], r["back_s"], r["peak_per_s"],
+                            r["acks_lost"])
+          else if (r["scenario"] == "idle" || r["scenario"] == "connect")
               s = s sprintf(" %s conns, %s/s", r["ready"], r["conn_rate"])
           else
               s = s sprintf(" %s:%s", r["rate"], (r["stopped"] == 1) \
@@ -291,6 +305,42 @@ load_scenarios() {
         --room-prefix "id$run"
 }
 
+# ngx_chat's master (nginx.pid) and how many workers it has that are not
+# shutting down; "settle": wait until the old ones are gone (30 s at most)
+chat_master() { head -n 1 "$chat_dir/nginx.pid" | tr -dc 0-9; }
+
+chat_reload_settle() {
+    local master i
+    master=$(chat_master)
+    kill -HUP "$master"
+    for i in $(seq 300); do
+        sleep 0.1
+        ps -o cmd= --ppid "$master" | grep -q 'shutting down' || return 0
+    done
+    echo "compare.sh: old nginx workers still there after 30 s" >&2
+}
+
+# the reload of ngx_chat under RELOAD_CONNS connections: as configured,
+# then with chat_reload_spread 0 (the workers that the reload replaces
+# must have it: a reload to it first, and one back at the end)
+reload_scenarios() {
+    local run=$1 conf=$chat_dir/nginx.conf
+    local args=(--scenario reload --pairs $((RELOAD_CONNS / 2))
+                --groups $((RELOAD_CONNS >= 1000 ? 10 : 1))
+                --group-size $((RELOAD_CONNS >= 1000 ? 50 : 2))
+                --reload-pid "$(chat_master)")
+
+    bench ngx_chat "$run" reload "${args[@]}" --room-prefix "rl$run"
+    chat_reload_settle
+
+    cp "$conf" "$conf.spread"
+    sed -i 's/^http {$/http {\n    chat_reload_spread 0;/' "$conf"
+    chat_reload_settle
+    bench ngx_chat "$run" reload0 "${args[@]}" --room-prefix "rz$run"
+    mv "$conf.spread" "$conf"
+    chat_reload_settle
+}
+
 # the machine and the versions
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -325,6 +375,7 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo none; }
     echo "chat_rates=$CHAT_RATES"
     echo "connect_conns=$CONNECT_CONNS"
     echo "idle_conns=$IDLE_CONNS"
+    echo "reload_conns=$RELOAD_CONNS"
     echo "step_secs=$STEP_SECS"
     echo "warmup=$WARMUP"
     echo "size=$SIZE"
@@ -351,6 +402,9 @@ for s in $systems; do
     start_system "$s" || die "$s did not start"
     for run in $(seq 1 "$runs"); do
         load_scenarios "$s" "$run"
+        if [ "$s" = ngx_chat ]; then
+            reload_scenarios "$run"
+        fi
     done
     stop_system "$s"
     started=

@@ -400,6 +400,55 @@ push @md, 'Connections per second from the first connect to the last one'
            'p50 ms', 'p99 ms'], @rows);
 }
 
+# --- reload (ngx_chat only)
+
+# median of a key of the runs' "scenario=reload" results
+sub reload_key {
+    my ($name, $key) = @_;
+    return median(map { my ($x) = grep { ($_->{scenario} // '') eq 'reload' }
+                                  @$_;
+                        $x ? $x->{$key} : undef } runs_of($ref, $name));
+}
+
+if (runs_of($ref, 'reload') || runs_of($ref, 'reload0')) {
+    heading("reload: $machine{reload_conns} connections, nginx -s reload");
+    push @md, 'ngx_chat only.  Every connection joined, 200 sends/s in all;'
+        . ' then `nginx -s reload`.  Each client the old workers close'
+        . ' (1012) reconnects after a random delay below 1 s'
+        . ' (protocol.md section 6).  Closes: when they reached the clients,'
+        . ' from the reload; reconnects/s: the new workers\' connect rate'
+        . ' (connect, token, joins) by 250 ms, its peak and its mean until'
+        . ' all were back; reconnect: connect -> joined; unanswered: sends'
+        . ' whose connection closed before their answer (a client sends them'
+        . ' again with their client_msg_id); acks lost: of those, the ones'
+        . ' stored all the same (another member got the message).', '';
+    my @rows;
+    for my $v (['reload', 'chat_reload_spread 5s (default)'],
+               ['reload0', 'chat_reload_spread 0 (all at once)']) {
+        my ($name, $what) = @$v;
+        next unless runs_of($ref, $name);
+        push @rows, [
+            $what,
+            mmm(reload_key($name, 'closes_1012')),
+            join(' - ', map { num(($_ ? $_->{med} : 0) / 1000, 1) }
+                 reload_key($name, 'first_close_ms'),
+                 reload_key($name, 'last_close_ms')),
+            mmm(reload_key($name, 'peak_per_s')),
+            mmm(reload_key($name, 'mean_per_s')),
+            map({ my $m = reload_key($name, $_);
+                  $m ? num($m->{med} / 1000, 1) : '-' }
+                qw(reconn_p50_us reconn_p99_us)),
+            mmm(reload_key($name, 'failed')),
+            mmm(reload_key($name, 'back_s'), 1),
+            mmm(reload_key($name, 'unanswered')),
+            mmm(reload_key($name, 'acks_lost')),
+        ];
+    }
+    table(['system', 'closes 1012', 'closes, s', 'reconnects/s peak',
+           'mean', 'reconnect p50 ms', 'p99 ms', 'failed', 'all back, s',
+           'unanswered', 'acks lost'], @rows);
+}
+
 open my $md, '>', "$out/report.md" or die "$out/report.md: $!\n";
 print $md join("\n", @md), "\n";
 close $md;

@@ -46,6 +46,9 @@ typedef struct {
     ngx_uint_t             pg_pool;
     ngx_msec_t             pg_timeout;
 
+    /* chat_reload_spread: the window of a reload's closes (0: at once) */
+    ngx_msec_t             reload_spread;
+
     ngx_array_t           *jwt_keys;      /* ngx_chat_jwt_key_t */
     ngx_str_t              jwt_issuer;
     ngx_str_t              jwt_audience;

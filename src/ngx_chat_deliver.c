@@ -18,6 +18,7 @@
 #include "ngx_chat_channel.h"
 #include "ngx_chat_members.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_GAP_WAIT          200
@@ -457,7 +458,10 @@ ngx_chat_fanout_sync_handler(ngx_event_t *ev)
     ngx_chat_sync_batch_t          *sb;
     const ngx_chat_store_t *const  *st;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    /* an exiting worker syncs the rooms of the sessions it still serves */
+    if (ngx_terminate
+        || ((ngx_exiting || ngx_quit) && !ngx_chat_reload_serving()))
+    {
         return;
     }
 

@@ -15,6 +15,7 @@
 #include "ngx_chat_socket.h"
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 #include <ngx_sha1.h>
 
 #include <hiredis/async.h>
@@ -519,7 +520,10 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
         ngx_chat_redis_link(0);
     }
 
-    if (ngx_exiting || ngx_terminate || !ngx_chat_worker.active) {
+    /* an exiting worker still serving sessions (a reload) reconnects */
+    if (ngx_terminate || !ngx_chat_worker.active
+        || (ngx_exiting && !ngx_chat_reload_serving()))
+    {
         return;
     }
 

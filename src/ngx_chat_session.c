@@ -11,6 +11,7 @@
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -36,6 +37,7 @@ static void ngx_chat_session_control(ngx_chat_session_t *s,
 static void ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data,
     size_t len);
 static void ngx_chat_session_finalize(ngx_chat_session_t *s);
+static void ngx_chat_session_going(ngx_chat_session_t *s);
 static void ngx_chat_session_drop_unsent(ngx_chat_session_t *s);
 static void ngx_chat_session_timer_handler(ngx_event_t *ev);
 static void ngx_chat_session_arm(ngx_chat_session_t *s);
@@ -165,6 +167,11 @@ ngx_chat_session_takeover(ngx_chat_session_t *s)
 
     /* a graceful shutdown wakes idle connections with c->close set */
     c->idle = 1;
+
+    /* a handshake that ends in an exiting worker: it was not woken */
+    if (ngx_exiting) {
+        c->close = 1;
+    }
 
 #if (NGX_SSL)
     /*
@@ -832,24 +839,16 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 
     if (c->close) {
         /*
-         * Graceful shutdown or reload.  This runs outside event
-         * processing, where a posted write would wait for the next event:
-         * the close frame is written at once.
+         * Graceful shutdown or reload.  After a reload the session may
+         * stay, served as before, until its slice of chat_reload_spread;
+         * not when worker_shutdown_timeout is over (c->error).
          */
         c->close = 0;
-        s->refs++;
 
-        if (ngx_chat_metrics_reloaded()) {
-            ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART,
-                                   "service restart");
-
-        } else {
-            ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
-                                   "server going away");
+        if (c->error || !ngx_chat_reload_hold()) {
+            ngx_chat_session_going(s);
         }
 
-        ngx_chat_session_write_handler(c->write);
-        ngx_chat_session_unref(s);
         return;
     }
 
@@ -943,7 +942,7 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
-            if (s->close_sent) {
+            if (s->close_sent || s->restart_due) {
                 break;
             }
 
@@ -1447,6 +1446,112 @@ ngx_chat_session_ping_timer(ngx_chat_session_t *s)
     s->pong_wait = 1;
     s->ping_deadline = ngx_current_msec + s->lcf->pong_timeout;
     s->ping_armed = 1;
+}
+
+
+/*
+ * The worker exits: the session is told so, 1012 after a reload, 1001 on
+ * a shutdown.  This runs outside event processing too (nginx waking its
+ * idle connections), where a posted write would wait for the next event:
+ * the close frame is written at once.
+ */
+static void
+ngx_chat_session_going(ngx_chat_session_t *s)
+{
+    s->refs++;
+
+    if (ngx_chat_metrics_reloaded()) {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART, "service restart");
+
+    } else {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
+                               "server going away");
+    }
+
+    if (!s->closed) {
+        ngx_chat_session_write_handler(s->connection->write);
+    }
+
+    ngx_chat_session_unref(s);
+}
+
+
+/*
+ * The sessions an exiting worker still serves as before: taken over, not
+ * closing, not due to close.
+ */
+ngx_uint_t
+ngx_chat_sessions_serving(void)
+{
+    ngx_uint_t           n;
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chat_worker.sessions);
+         q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+        n += (s->started && ngx_chat_session_open(s) && !s->restart_due);
+    }
+
+    return n;
+}
+
+
+/*
+ * A tick of chat_reload_spread.  The sessions due to close whose answers
+ * are out close; then n more are due, the oldest first.  One with nothing
+ * under way closes at once; one waiting for answers to its own requests
+ * (a send being committed, or its ok not written yet) closes once they
+ * are out, at a later tick: a close now would lose them, and its client
+ * would not know whether its send was stored.  Meanwhile no new request
+ * of it is taken, as after a close frame.  "all": every session closes
+ * now.  Returns the sessions still due.
+ */
+ngx_uint_t
+ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all)
+{
+    ngx_uint_t           due, busy;
+    ngx_queue_t         *q, *next;
+    ngx_chat_session_t  *s;
+
+    due = 0;
+
+    for (q = ngx_queue_head(&ngx_chat_worker.sessions);
+         q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+
+        if (!s->started || !ngx_chat_session_open(s)) {
+            continue;
+        }
+
+        /* requests under way, or answers queued and not written yet */
+        busy = (s->inflight || s->ops || s->reply_bytes);
+
+        if (!s->restart_due) {
+            if (n == 0 && !all) {
+                continue;
+            }
+
+            n -= (n > 0);
+            s->restart_due = 1;
+        }
+
+        if (busy && !all) {
+            due++;
+            continue;
+        }
+
+        ngx_chat_session_going(s);
+    }
+
+    return due;
 }
 
 

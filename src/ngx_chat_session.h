@@ -122,6 +122,8 @@ struct ngx_chat_session_s {
     unsigned                   present:1;      /* counted as online */
     unsigned                   deflate:1;      /* permessage-deflate */
     unsigned                   deflate_bits:4; /* its window, 0: 15 bits */
+    unsigned                   restart_due:1;  /* reload: closes once its
+                                                  answers are out */
 };
 
 
@@ -158,6 +160,9 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 /* neither finalized nor closing: it takes events and replies */
 #define ngx_chat_session_open(s)  (!(s)->closed && !(s)->close_sent)
 void ngx_chat_sessions_shutdown(void);
+/* the worker exits after a reload (ngx_chat_reload.c) */
+ngx_uint_t ngx_chat_sessions_serving(void);
+ngx_uint_t ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all);
 void ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait);
 void ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m);
 void ngx_chat_session_remove_member(ngx_chat_session_t *s,

@@ -130,6 +130,18 @@ push @bad, [ $good, 'chat_deflate maybe;', qr/chat_deflate/,
            [ $good, 'chat_deflate_min_length lots;',
              qr/chat_deflate_min_length/, 'chat_deflate_min_length no size' ];
 
+# chat_reload_spread: a time in the http block, 0 for all at once
+for my $v (qw(0 2s 500ms)) {
+    ($ok, $out) = nginx_t("$good chat_reload_spread $v;", '');
+    ok $ok, "chat_reload_spread $v passes nginx -t" or diag $out;
+}
+push @bad, [ "$good chat_reload_spread soon;", '',
+             qr/"chat_reload_spread" directive invalid value/,
+             'chat_reload_spread not a time' ],
+           [ $good, 'chat_reload_spread 5s;',
+             qr/"chat_reload_spread" directive is not allowed here/,
+             'chat_reload_spread in a location' ];
+
 # chat_search_language: a text search configuration's name
 ($ok, $out) = nginx_t("$good chat_search_language pg_catalog.english;", '');
 ok $ok, 'chat_search_language pg_catalog.english passes nginx -t' or diag $out;

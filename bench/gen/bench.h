@@ -308,6 +308,11 @@ typedef struct {
     double              retry_first;    /* s: first reconnect delay cap */
     double              retry_max;      /* s: reconnect delay cap */
 
+    /* reload (--scenario reload): the soak's reconnects, and a SIGHUP */
+    int                 reload;
+    int                 reload_pid;     /* --reload-pid: the master */
+    double              reload_after;   /* s of sending before it */
+
     /* server processes */
     cb_proc_t           procs[CB_MAX_PROCS];
     int                 nprocs;
@@ -471,6 +476,16 @@ void cb_soak_interval(int64_t now);
 void cb_soak_closed(cb_conn_t *c, int code);
 void cb_soak_ready(cb_conn_t *c);
 void cb_soak_latency(int ack, int64_t ns);
+
+/* reload.c */
+void cb_reload_defaults(int pairs_set, int groups_set, int prefix_set,
+    int retry_set);
+void cb_reload_tick(int64_t now);
+void cb_reload_closed(cb_conn_t *c, int code);
+void cb_reload_try(int ok);
+void cb_reload_back(cb_conn_t *c);
+void cb_reload_delivered(const u_char *p, size_t len);
+void cb_reload_report(void);
 
 /* kids.c */
 void cb_spread(void);

@@ -20,6 +20,10 @@
  *   connect  --conns connections in rooms of 2, opened, authenticated and
  *            joined with --conc handshakes in flight, then closed: the
  *            rate and the time each took (connect -> joined)
+ *   reload   the soak's chat at 200 msgs/s with no churn and an "nginx -s
+ *            reload" (--reload-pid) after --reload-after s: the reconnect
+ *            rate over time, until every closed connection is back
+ *            (reload.c)
  *   soak     chat (--pairs 5000 --groups 10, 500 msgs/s) held for
  *            --duration: what the server closes reconnects after a
  *            jittered backoff, --churn connections a second close
@@ -93,7 +97,8 @@
  *
  * Files (bench/gen/): main.c the run, options.c the command line,
  * scenario.c the scenarios and their phases, soak.c what the soak adds to
- * chat, conn.c a connection, text.c
+ * chat, reload.c what the reload adds to the soak, conn.c a connection,
+ * text.c
  * what the servers send, peer_*.c one table of functions per --proto
  * (peer.c what they share), measure.c histograms and /proc, kids.c the
  * helper processes, report.c the report; bench/lib/ the WebSocket, HS256
@@ -195,6 +200,10 @@ main(int argc, char **argv)
     /* not an unmeasured step after reported ones (interrupted) */
     if (!B.reported && (B.step == 0 || B.phase != CB_PH_WARMUP)) {
         cb_report();
+    }
+
+    if (B.reload) {
+        cb_reload_report();
     }
 
     rc = (B.ready_setup == 0) ? 1 : 0;
@@ -333,6 +342,9 @@ cb_run(void)
         cb_tick(now);
         if (B.soak) {
             cb_soak_tick(now);
+        }
+        if (B.reload) {
+            cb_reload_tick(now);
         }
         cb_progress(now);
         cb_poll();

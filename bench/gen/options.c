@@ -21,6 +21,7 @@ typedef struct {
     int                 pairs;
     int                 groups;
     int                 prefix;
+    int                 retry;
 } cb_set_t;
 
 
@@ -64,7 +65,12 @@ cb_usage(void)
 "                      soak: chat over --pairs 5000 --groups 10 at --rate\n"
 "                      500 for --duration (60) s, reconnecting what closes,\n"
 "                      with --churn; a line \"INTERVAL ...\" every\n"
-"                      --interval s (see soak.c)\n"
+"                      --interval s (see soak.c); reload (ngx_chat): soak's\n"
+"                      shape at --rate 200 without churn, \"nginx -s\n"
+"                      reload\" after --reload-after s, every closed\n"
+"                      connection reconnecting after a random delay below\n"
+"                      --reconnect-ms (1000): the reconnect rate over time,\n"
+"                      failures, the time until all are back (see reload.c)\n"
 "  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
 "  --port N            server port (8080; nchan 18980, sio 18970)\n"
 "  --path PATH         WebSocket path (/chat/ws; sio /socket.io/, to which\n"
@@ -120,6 +126,8 @@ cb_usage(void)
 "  --reconnect-ms MS   soak: first reconnect after a random delay below MS,\n"
 "                      the cap doubling on each failed try (2000)\n"
 "  --reconnect-max-ms MS  soak: the largest cap (30000)\n"
+"  --reload-pid P      reload: the nginx master to send SIGHUP\n"
+"  --reload-after S    reload: seconds of sending before the reload (2)\n"
 "  -v, --verbose       progress every second on stderr\n");
 }
 
@@ -225,6 +233,8 @@ cb_parse_args(int argc, char **argv)
         { "reconnect-ms", required_argument, NULL, 'y' },
         { "reconnect-max-ms", required_argument, NULL, 'Y' },
         { "deflate", no_argument, NULL, 'F' },
+        { "reload-pid", required_argument, NULL, 'g' },
+        { "reload-after", required_argument, NULL, 'f' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -257,7 +267,10 @@ cb_parse_args(int argc, char **argv)
 
     B.peer->options(set.port, set.path, set.senders);
 
-    if (B.soak) {
+    if (B.reload) {
+        cb_reload_defaults(set.pairs, set.groups, set.prefix, set.retry);
+
+    } else if (B.soak) {
         cb_soak_defaults(set.pairs, set.groups, set.prefix);
     }
 
@@ -287,6 +300,13 @@ static int
 cb_scenario_by_name(const char *name)
 {
     int  i;
+
+    /* the soak with a reload in it (reload.c) */
+    if (strcmp(name, "reload") == 0) {
+        B.soak = 1;
+        B.reload = 1;
+        return CB_SC_CHAT;
+    }
 
     /* the chat scenario, held long (soak.c) */
     if (strcmp(name, "soak") == 0) {
@@ -334,6 +354,7 @@ cb_defaults(void)
     B.interval = 10;
     B.retry_first = 2;
     B.retry_max = 30;
+    B.reload_after = 2;
 }
 
 
@@ -351,6 +372,7 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'n': B.ports = (uint32_t) cb_num(name, optarg, 1, 64); break;
     case 'E': B.nchan_echo = 1; break;
     case 's': B.soak = 0;
+              B.reload = 0;
               B.scenario = cb_scenario_by_name(optarg);
               break;
     case 'S': B.subs = (uint32_t) cb_num(name, optarg, 0, 1e6); break;
@@ -394,9 +416,13 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'T': B.setup_timeout = cb_num(name, optarg, 1, 3600); break;
     case 'K': B.churn = cb_num(name, optarg, 0, 1e5); break;
     case 'I': B.interval = cb_num(name, optarg, 1, 3600); break;
-    case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3; break;
+    case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3;
+              set->retry = 1;
+              break;
     case 'Y': B.retry_max = cb_num(name, optarg, 1, 3600000) / 1e3; break;
     case 'F': B.deflate = 1; break;
+    case 'g': B.reload_pid = (int) cb_num(name, optarg, 1, 1 << 30); break;
+    case 'f': B.reload_after = cb_num(name, optarg, 0, 600); break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);

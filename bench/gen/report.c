@@ -67,7 +67,9 @@ cb_figures(cb_fig_t *f)
     memset(f, 0, sizeof(cb_fig_t));
 
     f->hz = sysconf(_SC_CLK_TCK);
-    f->sc = B.soak ? "soak" : cb_scenario_names[B.scenario];
+    /* reload: the chat under the reload, beside its own RESULT line */
+    f->sc = B.reload ? "reload-chat"
+            : B.soak ? "soak" : cb_scenario_names[B.scenario];
     f->sending = (B.scenario != CB_SC_IDLE && B.scenario != CB_SC_CONNECT);
 
     /* this step's counters (cb_counts_t: uint64_t members only) */

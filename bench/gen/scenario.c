@@ -254,6 +254,11 @@ cb_send_one(cb_conn_t *c, uint32_t from, uint32_t room, int64_t now)
     blen = sprintf(body, "%lld %llu", (long long) now,
                    (unsigned long long) id);
 
+    if (B.reload) {
+        /* and its sender, to tell a send stored but not answered */
+        blen += sprintf(body + blen, " %u", (uint32_t) (c - B.c));
+    }
+
     pad = (int) B.size - (int) blen;
     if (pad > 0) {
         body[blen++] = ' ';

@@ -69,6 +69,10 @@ cb_deliver(json_span_t *body)
 
     B.cnt.delivered++;
 
+    if (B.reload) {
+        cb_reload_delivered(body->p, body->len);
+    }
+
     if (B.phase == CB_PH_MEASURE) {
         B.w_delivered++;
         cb_hist_add(&B.lat, now - t);
