@@ -298,6 +298,8 @@ typedef struct {
     uint32_t            conc;
     uint32_t            user_base;
     int                 verbose;
+    int                 rx_stamp;       /* --rx-stamp */
+    int64_t             rx_t;           /* the last read's arrival, or 0 */
 
     /* soak (--scenario soak): the chat scenario run long, reconnecting */
     int                 soak;
@@ -375,6 +377,7 @@ typedef struct {
     uint64_t            w_backlog;
 
     cb_hist_t           lat;            /* delivery latency, window */
+    cb_hist_t           lat_rx;         /* send -> arrival at the socket */
     cb_hist_t           ack;            /* send -> ok latency, window */
     cb_hist_t           conn;           /* connect -> joined */
 

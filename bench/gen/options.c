@@ -117,6 +117,10 @@ cb_usage(void)
 "  --reconnect-ms MS   soak: first reconnect after a random delay below MS,\n"
 "                      the cap doubling on each failed try (2000)\n"
 "  --reconnect-max-ms MS  soak: the largest cap (30000)\n"
+"  --rx-stamp          also measure latency to the message's arrival at\n"
+"                      the socket (the kernel's receive time stamp,\n"
+"                      SO_TIMESTAMPNS), leaving out the time it waited\n"
+"                      for chat-bench to read it: rx_p50_us ...\n"
 "  -v, --verbose       progress every second on stderr\n");
 }
 
@@ -221,6 +225,7 @@ cb_parse_args(int argc, char **argv)
         { "interval", required_argument, NULL, 'I' },
         { "reconnect-ms", required_argument, NULL, 'y' },
         { "reconnect-max-ms", required_argument, NULL, 'Y' },
+        { "rx-stamp", no_argument, NULL, 'X' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -235,7 +240,8 @@ cb_parse_args(int argc, char **argv)
             break;
         }
 
-        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == '?')
+        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == 'X'
+                || ch == '?')
                ? "" : opts[idx].name;
 
         cb_option(ch, name, &set);
@@ -391,6 +397,7 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'I': B.interval = cb_num(name, optarg, 1, 3600); break;
     case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3; break;
     case 'Y': B.retry_max = cb_num(name, optarg, 1, 3600000) / 1e3; break;
+    case 'X': B.rx_stamp = 1; break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);

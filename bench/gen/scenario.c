@@ -383,6 +383,7 @@ cb_step_begin(int64_t now)
     B.w_delivered = 0;
     B.w_backlog = 0;
     memset(&B.lat, 0, sizeof(B.lat));
+    memset(&B.lat_rx, 0, sizeof(B.lat_rx));
     memset(&B.ack, 0, sizeof(B.ack));
     memset(&B.ru1, 0, sizeof(B.ru1));
     B.sys_busy0 = B.sys_busy1 = 0;
