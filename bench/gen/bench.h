@@ -299,6 +299,7 @@ typedef struct {
     uint32_t            user_base;
     int                 verbose;
     int                 rx_stamp;       /* --rx-stamp */
+    double              min_msgs;       /* --min-msgs */
     int64_t             rx_t;           /* the last read's arrival, or 0 */
 
     /* soak (--scenario soak): the chat scenario run long, reconnecting */
@@ -447,6 +448,7 @@ void cb_send_slot_turn(int64_t now);
 void cb_tick(int64_t now);
 void cb_phase(int phase, int64_t now);
 void cb_progress(int64_t now);
+double cb_measure_secs(void);
 void cb_step_begin(int64_t now);
 void cb_window(int end, int64_t now);
 int cb_step_drained(void);

@@ -117,6 +117,9 @@ cb_usage(void)
 "  --reconnect-ms MS   soak: first reconnect after a random delay below MS,\n"
 "                      the cap doubling on each failed try (2000)\n"
 "  --reconnect-max-ms MS  soak: the largest cap (30000)\n"
+"  --min-msgs N        fanout, rooms, chat: measure a step for at least\n"
+"                      N messages, longer than --duration at low rates\n"
+"                      (0: --duration only)\n"
 "  --rx-stamp          also measure latency to the message's arrival at\n"
 "                      the socket (the kernel's receive time stamp,\n"
 "                      SO_TIMESTAMPNS), leaving out the time it waited\n"
@@ -226,6 +229,7 @@ cb_parse_args(int argc, char **argv)
         { "reconnect-ms", required_argument, NULL, 'y' },
         { "reconnect-max-ms", required_argument, NULL, 'Y' },
         { "rx-stamp", no_argument, NULL, 'X' },
+        { "min-msgs", required_argument, NULL, 'M' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -398,6 +402,7 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3; break;
     case 'Y': B.retry_max = cb_num(name, optarg, 1, 3600000) / 1e3; break;
     case 'X': B.rx_stamp = 1; break;
+    case 'M': B.min_msgs = cb_num(name, optarg, 0, 1e9); break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);
