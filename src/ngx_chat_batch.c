@@ -261,18 +261,25 @@ ngx_chat_batch_flush(ngx_event_t *ev)
         return;
     }
 
+    /*
+     * Busy before the query: a connection that fails as it is handed the
+     * statement answers at once, and that answer must find the batch
+     * over, not leave it marked busy for ever.
+     */
+    ngx_chat_batch_busy = 1;
+
     rc = ngx_chat_sql_batch_query(kind->sql, &j, ngx_chat_batch_committed,
                                   NULL);
     ngx_chat_json_free(&j);
 
     if (rc != NGX_OK) {
+        ngx_chat_batch_busy = 0;
         ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
         ngx_chat_batch_fail(&ngx_chat_batch_inflight, "unavailable",
                             "the message store is unavailable");
         return;
     }
 
-    ngx_chat_batch_busy = 1;
     ngx_chat_metrics_batch(n);
 }
 
