@@ -294,6 +294,18 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
 
     ngx_chat_batch_busy = 0;
 
+    /*
+     * What came while this batch committed goes to PostgreSQL before the
+     * events of this one are written out: posted ahead of the deliveries
+     * its rows post, the next commit (and its WAL flush) runs while this
+     * worker writes to its sessions.
+     */
+    if (!ngx_queue_empty(&ngx_chat_batch_waiting)
+        && !ngx_chat_batch_ev.posted)
+    {
+        ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+    }
+
     if (status != NGX_CHAT_PG_OK) {
         ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
         /* not acknowledged: a retry with client_msg_id is safe */
@@ -329,6 +341,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
 
 next:
 
+    /* a row's handler may have asked for another commit */
     if (!ngx_queue_empty(&ngx_chat_batch_waiting)
         && !ngx_chat_batch_ev.posted)
     {
