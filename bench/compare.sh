@@ -26,7 +26,8 @@
 #
 # Scenarios (chat-bench pinned to CPU 1):
 #   fanout   one room of FANOUT_SUBS subscribers, send rate stepped through
-#            FANOUT_RATES until p99 passes 100 ms or deliveries fall behind
+#            FANOUT_RATES until p99 passes 100 ms or deliveries fall behind;
+#            a step measures at least FANOUT_MIN_MSGS messages (full: 250)
 #   chat     CHAT_PAIRS two-person rooms plus CHAT_GROUPS rooms of
 #            CHAT_GROUP_SIZE, everyone sending, total rate stepped through
 #            CHAT_RATES (not for limit: it has no rooms)
@@ -81,6 +82,7 @@ if [ $quick = 1 ]; then
     : "${CHAT_PAIRS:=250}" "${CHAT_GROUPS:=5}" "${CHAT_GROUP_SIZE:=50}"
     : "${CHAT_RATES:=500,2000,8000}" "${CONNECT_CONNS:=2000}"
     : "${IDLE_CONNS:=5000}" "${STEP_SECS:=2}" "${WARMUP:=1}"
+    : "${FANOUT_MIN_MSGS:=0}"
     write=0
 else
     : "${runs:=3}" "${FANOUT_SUBS:=1000}"
@@ -89,6 +91,9 @@ else
     : "${CHAT_RATES:=500,1000,2000,3000,4000,6000,8000,12000,16000}"
     : "${CONNECT_CONNS:=5000}" "${IDLE_CONNS:=20000}" "${STEP_SECS:=2}"
     : "${WARMUP:=1}"
+    # a low fanout rate is measured for this many messages at least, so
+    # that its p99 is not the tail of one or two messages
+    : "${FANOUT_MIN_MSGS:=250}"
 fi
 
 if [ $quick = 1 ]; then : "${RELOAD_CONNS:=2000}"; else : "${RELOAD_CONNS:=10000}"; fi
@@ -277,6 +282,7 @@ load_scenarios() {
 
     bench "$s" "$run" fanout --scenario fanout --subs "$FANOUT_SUBS" \
         --rates "$FANOUT_RATES" --duration "$STEP_SECS" --warmup "$WARMUP" \
+        --min-msgs "$FANOUT_MIN_MSGS" \
         --drain "$DRAIN" --stop-p99-ms 100 --room-prefix "fo$run"
 
     if [ "$s" != limit ]; then
@@ -377,6 +383,7 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo none; }
     echo "idle_conns=$IDLE_CONNS"
     echo "reload_conns=$RELOAD_CONNS"
     echo "step_secs=$STEP_SECS"
+    echo "fanout_min_msgs=$FANOUT_MIN_MSGS"
     echo "warmup=$WARMUP"
     echo "size=$SIZE"
     echo "deflate_rates=$DEFLATE_RATES"

@@ -217,7 +217,10 @@ push @md, "- ngx_chat $machine{ngx_chat}, nginx $machine{nginx},"
     . " \@socket.io/redis-adapter $machine{redis_adapter},"
     . " Redis $machine{redis}, PostgreSQL $machine{postgresql}";
 push @md, "- each step: $machine{warmup} s warm-up (not measured),"
-    . " $machine{step_secs} s measured; message body $machine{size} bytes";
+    . " $machine{step_secs} s measured"
+    . (($machine{fanout_min_msgs} // 0) > 0
+       ? " (fanout: at least $machine{fanout_min_msgs} messages)" : '')
+    . "; message body $machine{size} bytes";
 push @md, '';
 push @txt, "machine: $machine{cpu}, $machine{cores} cores, $machine{kernel};"
     . " $machine{mode} mode, $machine{runs} run(s) per figure", '';

@@ -300,6 +300,9 @@ typedef struct {
     uint32_t            user_base;
     int                 verbose;
     int                 deflate;        /* --deflate: offered, inflated */
+    int                 rx_stamp;       /* --rx-stamp */
+    double              min_msgs;       /* --min-msgs */
+    int64_t             rx_t;           /* the last read's arrival, or 0 */
 
     /* soak (--scenario soak): the chat scenario run long, reconnecting */
     int                 soak;
@@ -385,6 +388,7 @@ typedef struct {
     uint64_t            w_backlog;
 
     cb_hist_t           lat;            /* delivery latency, window */
+    cb_hist_t           lat_rx;         /* send -> arrival at the socket */
     cb_hist_t           ack;            /* send -> ok latency, window */
     cb_hist_t           conn;           /* connect -> joined */
 
@@ -454,6 +458,7 @@ void cb_send_slot_turn(int64_t now);
 void cb_tick(int64_t now);
 void cb_phase(int phase, int64_t now);
 void cb_progress(int64_t now);
+double cb_measure_secs(void);
 void cb_step_begin(int64_t now);
 void cb_window(int end, int64_t now);
 int cb_step_drained(void);

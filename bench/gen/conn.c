@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -27,6 +28,7 @@ static void cb_setup_failed(cb_conn_t *c);
 static void cb_ensure(u_char **buf, size_t *cap, size_t need);
 static void cb_on_connected(cb_conn_t *c);
 static void cb_read(cb_conn_t *c);
+static ssize_t cb_recv(int fd, u_char *buf, size_t len);
 static ssize_t cb_parse(cb_conn_t *c, u_char *buf, size_t len);
 static int cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl);
 static int cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl, int z);
@@ -55,6 +57,10 @@ cb_connect(cb_conn_t *c, uint32_t i)
 
     one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    if (B.rx_stamp) {
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    }
 
     if (B.src_addrs) {
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
@@ -217,7 +223,7 @@ cb_read(cb_conn_t *c)
             len = c->pend_len;
         }
 
-        n = read(c->fd, buf + len, cap - len);
+        n = cb_recv(c->fd, buf + len, cap - len);
 
         if (n == -1) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -251,6 +257,63 @@ cb_read(cb_conn_t *c)
             return;                      /* the socket is drained */
         }
     }
+}
+
+
+/*
+ * read(), or with --rx-stamp recvmsg() and the kernel's time stamp of
+ * the last segment read (CLOCK_REALTIME), turned into CLOCK_MONOTONIC in
+ * B.rx_t for the frames parsed from it: a frame completed by this read
+ * counts from the segment that completed it
+ */
+
+static ssize_t
+cb_recv(int fd, u_char *buf, size_t len)
+{
+    ssize_t           n;
+    struct iovec      iov;
+    struct msghdr     msg;
+    struct cmsghdr   *cm;
+    struct timespec  *ts, real, mono;
+    union {
+        char             buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr   align;
+    } ctl;
+
+    B.rx_t = 0;
+
+    if (!B.rx_stamp) {
+        return read(fd, buf, len);
+    }
+
+    iov.iov_base = buf;
+    iov.iov_len = len;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+
+    n = recvmsg(fd, &msg, 0);
+    if (n <= 0) {
+        return n;
+    }
+
+    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS) {
+            continue;
+        }
+
+        ts = (struct timespec *) CMSG_DATA(cm);
+        clock_gettime(CLOCK_REALTIME, &real);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+
+        B.rx_t = (int64_t) mono.tv_sec * CB_SEC + mono.tv_nsec
+                 - ((int64_t) real.tv_sec - ts->tv_sec) * CB_SEC
+                 - (real.tv_nsec - ts->tv_nsec);
+    }
+
+    return n;
 }
 
 

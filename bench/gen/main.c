@@ -44,7 +44,8 @@
  * late, chat: pairs groups group_size; then fanout, rooms, chat: rate
  * window_s sent sent_per_s acked_per_s deliveries deliveries_per_s backlog
  * send_errors lost unacked members behind lat_p50_us lat_p90_us lat_p99_us
- * lat_p999_us lat_max_us ack_p50_us ack_p99_us gen_cpu_s gen_wall_s
+ * lat_p999_us [rx_p50_us rx_p90_us rx_p99_us rx_p999_us, with --rx-stamp]
+ * lat_max_us ack_p50_us ack_p99_us gen_cpu_s gen_wall_s
  * gen_saturated [srv_cpu_s srv_us_per_delivery, chat: srv_us_per_send]
  * [machine_busy_cores other_cores]; idle: [rss_kb rss_kb_per_conn] sock_kb
  * sock_kb_per_conn [srv_cpu_s cpu_idle_pct, with --duration]; connect:

@@ -128,6 +128,13 @@ cb_usage(void)
 "  --reconnect-max-ms MS  soak: the largest cap (30000)\n"
 "  --reload-pid P      reload: the nginx master to send SIGHUP\n"
 "  --reload-after S    reload: seconds of sending before the reload (2)\n"
+"  --min-msgs N        fanout, rooms, chat: measure a step for at least\n"
+"                      N messages, longer than --duration at low rates\n"
+"                      (0: --duration only)\n"
+"  --rx-stamp          also measure latency to the message's arrival at\n"
+"                      the socket (the kernel's receive time stamp,\n"
+"                      SO_TIMESTAMPNS), leaving out the time it waited\n"
+"                      for chat-bench to read it: rx_p50_us ...\n"
 "  -v, --verbose       progress every second on stderr\n");
 }
 
@@ -235,6 +242,8 @@ cb_parse_args(int argc, char **argv)
         { "deflate", no_argument, NULL, 'F' },
         { "reload-pid", required_argument, NULL, 'g' },
         { "reload-after", required_argument, NULL, 'f' },
+        { "rx-stamp", no_argument, NULL, 'X' },
+        { "min-msgs", required_argument, NULL, 'M' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -250,7 +259,7 @@ cb_parse_args(int argc, char **argv)
         }
 
         name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == 'F'
-                || ch == '?')
+                || ch == 'X' || ch == '?')
                ? "" : opts[idx].name;
 
         cb_option(ch, name, &set);
@@ -423,6 +432,8 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'F': B.deflate = 1; break;
     case 'g': B.reload_pid = (int) cb_num(name, optarg, 1, 1 << 30); break;
     case 'f': B.reload_after = cb_num(name, optarg, 0, 600); break;
+    case 'X': B.rx_stamp = 1; break;
+    case 'M': B.min_msgs = cb_num(name, optarg, 0, 1e9); break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);

@@ -268,6 +268,14 @@ cb_print_window(cb_fig_t *f)
            cb_hist_pct(&B.lat, 99) / 1e6,
            cb_hist_pct(&B.lat, 99.9) / 1e6, B.lat.max / 1e6,
            (unsigned long long) B.lat.n);
+    if (B.rx_stamp) {
+        printf("at the socket   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  "
+               "max %.2f ms (send -> arrival, before chat-bench read "
+               "it)\n", cb_hist_pct(&B.lat_rx, 50) / 1e6,
+               cb_hist_pct(&B.lat_rx, 90) / 1e6,
+               cb_hist_pct(&B.lat_rx, 99) / 1e6,
+               cb_hist_pct(&B.lat_rx, 99.9) / 1e6, B.lat_rx.max / 1e6);
+    }
     printf("ack latency     p50 %.2f  p99 %.2f  max %.2f ms "
            "(send -> %s)\n", cb_hist_pct(&B.ack, 50) / 1e6,
            cb_hist_pct(&B.ack, 99) / 1e6, B.ack.max / 1e6,
@@ -467,6 +475,13 @@ cb_result_sending(cb_fig_t *f)
     for (i = 0; i < 4; i++) {
         printf(" lat_%s_us=%.0f", pnames[i],
                cb_hist_pct(&B.lat, pcts[i]) / 1e3);
+    }
+
+    if (B.rx_stamp) {
+        for (i = 0; i < 4; i++) {
+            printf(" rx_%s_us=%.0f", pnames[i],
+                   cb_hist_pct(&B.lat_rx, pcts[i]) / 1e3);
+        }
     }
 
     printf(" lat_max_us=%.0f ack_p50_us=%.0f ack_p99_us=%.0f"
