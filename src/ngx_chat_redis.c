@@ -30,10 +30,12 @@ typedef struct {
     ngx_chat_socket_t    sock;
     ngx_event_t          timer;      /* the connect, or the first answer due */
     ngx_event_t          retry;
+    ngx_event_t          flush;      /* posted: the tick's commands out */
     ngx_queue_t          waiting;    /* commands sent, answered in order */
     ngx_msec_t           backoff;
     const char          *name;
     unsigned             connected:1;
+    unsigned             flushing:1;
     unsigned             subscriber:1;
     unsigned             was_down:1;
 } ngx_chat_redis_conn_t;
@@ -68,6 +70,7 @@ static void ngx_chat_redis_attach(ngx_chat_redis_conn_t *rc,
 static void ngx_chat_redis_add_read(void *data);
 static void ngx_chat_redis_del_read(void *data);
 static void ngx_chat_redis_add_write(void *data);
+static void ngx_chat_redis_flush(ngx_event_t *ev);
 static void ngx_chat_redis_del_write(void *data);
 static void ngx_chat_redis_cleanup(void *data);
 static void ngx_chat_redis_ready(void *data, ngx_uint_t write);
@@ -209,6 +212,10 @@ ngx_chat_redis_init(ngx_cycle_t *cycle)
         rc->retry.log = cycle->log;
         rc->retry.cancelable = 1;
 
+        rc->flush.handler = ngx_chat_redis_flush;
+        rc->flush.data = rc;
+        rc->flush.log = cycle->log;
+
         ngx_chat_redis_connect(rc);
     }
 
@@ -253,6 +260,10 @@ ngx_chat_redis_exit(void)
 
         if (rc->retry.timer_set) {
             ngx_del_timer(&rc->retry);
+        }
+
+        if (rc->flush.posted) {
+            ngx_delete_posted_event(&rc->flush);
         }
     }
 
@@ -367,12 +378,42 @@ ngx_chat_redis_del_read(void *data)
 }
 
 
+/*
+ * The commands of a loop tick go out together when it ends, without
+ * asking epoll first (two epoll_ctl calls and a wakeup per tick); only a
+ * connect under way, or a socket that did not take them all, waits to
+ * be writable.
+ */
 static void
 ngx_chat_redis_add_write(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
 
+    if (rc->connected && !rc->flushing) {
+        if (!rc->flush.posted) {
+            ngx_post_event(&rc->flush, &ngx_posted_events);
+        }
+
+        return;
+    }
+
     (void) ngx_chat_socket_watch(&rc->sock, 1, 1);
+}
+
+
+static void
+ngx_chat_redis_flush(ngx_event_t *ev)
+{
+    ngx_chat_redis_conn_t  *rc = ev->data;
+
+    if (rc->ac == NULL || !rc->connected || rc->sock.c == NULL) {
+        return;
+    }
+
+    /* the context may be freed inside; rc itself stays */
+    rc->flushing = 1;
+    redisAsyncHandleWrite(rc->ac);
+    rc->flushing = 0;
 }
 
 
