@@ -52,7 +52,7 @@ ngx_chat_fanout_init(ngx_cycle_t *cycle)
 {
     ngx_chat_sync_queries = 0;
 
-    ngx_chat_rooms_init(cycle->log);
+    ngx_chat_rooms_init();
 
     /*
      * A worker that dies between a commit and its publish leaves the

@@ -30,14 +30,10 @@ static ngx_event_t   ngx_chat_rooms_release_ev;
 
 
 void
-ngx_chat_rooms_init(ngx_log_t *log)
+ngx_chat_rooms_init(void)
 {
     ngx_queue_init(&ngx_chat_rooms_releasing);
-
     ngx_memzero(&ngx_chat_rooms_release_ev, sizeof(ngx_event_t));
-    ngx_chat_rooms_release_ev.handler = ngx_chat_rooms_release_handler;
-    ngx_chat_rooms_release_ev.data = &ngx_chat_no_connection;
-    ngx_chat_rooms_release_ev.log = log;
 }
 
 
@@ -227,6 +223,9 @@ ngx_chat_room_release_later(ngx_chat_room_t *room)
     }
 
     if (!ngx_chat_rooms_release_ev.posted) {
+        ngx_chat_rooms_release_ev.handler = ngx_chat_rooms_release_handler;
+        ngx_chat_rooms_release_ev.data = &ngx_chat_no_connection;
+        ngx_chat_rooms_release_ev.log = ngx_chat_worker.log;
         ngx_post_event(&ngx_chat_rooms_release_ev, &ngx_posted_events);
     }
 }

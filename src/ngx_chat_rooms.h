@@ -86,7 +86,7 @@ typedef struct {
 
 
 /* ngx_chat_rooms.c */
-void ngx_chat_rooms_init(ngx_log_t *log);
+void ngx_chat_rooms_init(void);
 void ngx_chat_rooms_exit(void);
 ngx_chat_room_t *ngx_chat_room_acquire(const ngx_chat_store_t *store,
     const char *id, size_t len);
