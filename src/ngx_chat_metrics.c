@@ -909,6 +909,11 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
                          "Compressed messages received and inflated",
                          c[NGX_CHAT_METRICS_INFLATED]);
 
+    ngx_chat_metrics_one(p, "ngx_chat_joins_cached_total", "counter",
+                         "Joins of members answered from the worker's "
+                         "membership cache, without an access check in "
+                         "PostgreSQL", c[NGX_CHAT_METRICS_JOINS_CACHED]);
+
     ngx_chat_metrics_write_hist(p, NGX_CHAT_METRICS_H_BATCH,
                                 "ngx_chat_commit_batch_size",
                                 "Durable room events per group commit "

@@ -54,6 +54,9 @@ static void ngx_chat_session_uncount(ngx_chat_session_t *s,
     ngx_chat_buf_t *b);
 static void ngx_chat_session_written(ngx_chat_session_t *s,
     ngx_uint_t progress);
+static void ngx_chat_session_shrink_pool(ngx_chat_session_t *s);
+static void *ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p,
+    size_t size, ngx_uint_t align);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
@@ -254,6 +257,122 @@ ngx_chat_session_release_request(ngx_chat_session_t *s)
     hc->busy = NULL;
     hc->free = NULL;
     hc->nbusy = 0;
+
+    ngx_chat_session_shrink_pool(s);
+}
+
+
+/*
+ * The connection's pool was sized for parsing requests
+ * (connection_pool_size): once the request is gone it holds only the
+ * connection's log, its log context and its addresses, which move to a
+ * pool of their own size.  A pool that holds more than this knows of
+ * (TLS, PROXY protocol, cleanups, large blocks) stays as it is.
+ */
+static void
+ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
+{
+    size_t               size;
+    u_char              *text;
+    ngx_log_t           *log;
+    ngx_pool_t          *old, *pool;
+    struct sockaddr     *sa, *local;
+    ngx_connection_t    *c;
+    ngx_pool_large_t    *l;
+    ngx_http_log_ctx_t  *ctx;
+
+    c = s->connection;
+    old = c->pool;
+
+#if (NGX_SSL)
+    if (c->ssl) {
+        return;
+    }
+#endif
+
+    /* the log's context: ngx_http_init_connection() made it */
+    if (c->proxy_protocol || old->cleanup || old->d.next
+        || c->log->data == NULL)
+    {
+        return;
+    }
+
+    for (l = old->large; l; l = l->next) {
+        if (l->alloc) {
+            return;
+        }
+    }
+
+    size = sizeof(ngx_pool_t) + sizeof(ngx_log_t)
+           + sizeof(ngx_http_log_ctx_t) + c->socklen + c->addr_text.len
+           + c->local_socklen + 4 * NGX_ALIGNMENT;
+
+    pool = ngx_create_pool(ngx_align(size, NGX_POOL_ALIGNMENT), c->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    log = ngx_palloc(pool, sizeof(ngx_log_t));
+    ctx = ngx_palloc(pool, sizeof(ngx_http_log_ctx_t));
+
+    if (log == NULL || ctx == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    *log = *c->log;
+    *ctx = *(ngx_http_log_ctx_t *) c->log->data;
+    log->data = ctx;
+    pool->log = log;
+
+    sa = ngx_chat_pool_move(old, pool, c->sockaddr, c->socklen, 1);
+    local = ngx_chat_pool_move(old, pool, c->local_sockaddr,
+                               c->local_socklen, 1);
+    text = ngx_chat_pool_move(old, pool, c->addr_text.data,
+                              c->addr_text.len, 0);
+
+    if ((sa == NULL && c->sockaddr) || (local == NULL && c->local_sockaddr)
+        || (text == NULL && c->addr_text.data))
+    {
+        /* a copy failed: the connection still has the old pool's */
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    c->sockaddr = sa;
+    c->local_sockaddr = local;
+    c->addr_text.data = text;
+    c->log = log;
+    c->read->log = log;
+    c->write->log = log;
+    s->timer.log = log;
+    c->pool = pool;
+
+    ngx_destroy_pool(old);
+}
+
+
+/* p, if it lies in the pool from, copied into the pool to */
+static void *
+ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p, size_t size,
+    ngx_uint_t align)
+{
+    void  *n;
+
+    if (p == NULL || (u_char *) p < (u_char *) from
+        || (u_char *) p >= from->d.end)
+    {
+        return p;
+    }
+
+    n = align ? ngx_palloc(to, size) : ngx_pnalloc(to, size);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n, p, size);
+
+    return n;
 }
 
 
@@ -1588,6 +1707,21 @@ ngx_chat_session_remove_member(ngx_chat_session_t *s, ngx_chat_member_t *m)
     for (p = &s->members; *p; p = &(*p)->snext) {
         if (*p == m) {
             *p = m->snext;
+            return;
+        }
+    }
+}
+
+
+void
+ngx_chat_session_replace_member(ngx_chat_session_t *s, ngx_chat_member_t *m,
+    ngx_chat_member_t *by)
+{
+    ngx_chat_member_t  **p;
+
+    for (p = &s->members; *p; p = &(*p)->snext) {
+        if (*p == m) {
+            *p = by;
             return;
         }
     }

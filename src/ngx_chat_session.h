@@ -167,6 +167,8 @@ void ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait);
 void ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m);
 void ngx_chat_session_remove_member(ngx_chat_session_t *s,
     ngx_chat_member_t *m);
+void ngx_chat_session_replace_member(ngx_chat_session_t *s,
+    ngx_chat_member_t *m, ngx_chat_member_t *by);
 
 /* ngx_chat_session_rate.c: chat_request_rate */
 void ngx_chat_session_rate_init(ngx_cycle_t *cycle);

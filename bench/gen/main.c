@@ -49,7 +49,9 @@
  * gen_saturated [srv_cpu_s srv_us_per_delivery, chat: srv_us_per_send]
  * [machine_busy_cores other_cores]; idle: [rss_kb rss_kb_per_conn] sock_kb
  * sock_kb_per_conn [srv_cpu_s cpu_idle_pct, with --duration]; connect:
- * conn_p50_us conn_p90_us conn_p99_us conn_max_us; last errors closes.
+ * conn_p50_us conn_p90_us conn_p99_us conn_max_us [srv_cpu_s
+ * srv_us_per_conn srv_detail: from the first connect to the last joined,
+ * before any is closed]; last errors closes.
  * Keys in [] need --pids or --master-pid, or the proto, or /proc/stat.
  *
  * RLIMIT_NOFILE: the soft limit is raised to the hard one (and past it
@@ -235,8 +237,8 @@ cb_init(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* "before" samples for the idle scenario */
-    cb_procs_sample(-1, 0);
+    /* "before" samples: memory for idle, CPU for connect */
+    cb_procs_sample(B.scenario == CB_SC_CONNECT ? 0 : -1, 0);
     B.sock_pages0 = cb_sockstat_pages();
 
     B.t_start = cb_now();
@@ -410,6 +412,11 @@ cb_setup_done(int64_t now)
     B.t_setup_done = now;
     B.conn_rate_t = B.t_last_ready - B.t_start;
     B.ready_setup = B.ready;
+
+    if (B.scenario == CB_SC_CONNECT) {
+        /* the server's CPU for the storm, before anything is closed */
+        cb_procs_sample(1, -1);
+    }
 
     if (B.ready == 0 || B.scenario == CB_SC_CONNECT) {
         cb_phase(CB_PH_DONE, now);

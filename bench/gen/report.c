@@ -24,6 +24,8 @@ static void cb_print_sockets(cb_fig_t *f);
 static void cb_print_result(cb_fig_t *f);
 static void cb_result_sending(cb_fig_t *f);
 static void cb_result_idle(cb_fig_t *f);
+static void cb_print_connect_cpu(cb_fig_t *f);
+static void cb_result_connect(cb_fig_t *f);
 
 
 void
@@ -37,7 +39,8 @@ cb_report(void)
     cb_print_head(&f);
 
     if (B.scenario == CB_SC_CONNECT) {
-        /* connected, then closed: nothing more */
+        /* connected, then closed: the server's CPU for it */
+        cb_print_connect_cpu(&f);
 
     } else if (B.t_send_start == 0) {
         printf("not run         no connection became ready\n");
@@ -440,6 +443,7 @@ cb_print_result(cb_fig_t *f)
                "conn_max_us=%.0f", cb_hist_pct(&B.conn, 50) / 1e3,
                cb_hist_pct(&B.conn, 90) / 1e3, cb_hist_pct(&B.conn, 99) / 1e3,
                B.conn.max / 1e3);
+        cb_result_connect(f);
 
     } else if (f->sending) {
         cb_result_sending(f);
@@ -530,6 +534,47 @@ cb_result_idle(cb_fig_t *f)
     if (B.nprocs && B.duration > 0) {
         printf(" srv_cpu_s=%.2f cpu_idle_pct=%.2f", f->srv_s,
                100.0 * f->srv_s / f->wall);
+    }
+}
+
+
+/* connect: the server's CPU per connection ready, by process tree */
+
+static void
+cb_print_connect_cpu(cb_fig_t *f)
+{
+    int  g;
+
+    if (B.nprocs == 0 || B.ready_setup == 0) {
+        return;
+    }
+
+    printf("server CPU      %.2f s for %u connections = %.1f us/conn "
+           "(first connect to last joined)\n", f->srv_s, B.ready_setup,
+           f->srv_s * 1e6 / B.ready_setup);
+
+    for (g = 0; g < B.ngroups; g++) {
+        printf("                %-28s %.1f us/conn\n", B.groups[g].label,
+               f->gsrv[g] / f->hz * 1e6 / B.ready_setup);
+    }
+}
+
+
+static void
+cb_result_connect(cb_fig_t *f)
+{
+    int  g;
+
+    if (B.nprocs == 0 || B.ready_setup == 0) {
+        return;
+    }
+
+    printf(" srv_cpu_s=%.2f srv_us_per_conn=%.1f srv_detail=", f->srv_s,
+           f->srv_s * 1e6 / B.ready_setup);
+
+    for (g = 0; g < B.ngroups; g++) {
+        printf("%s%s:%.1f", g ? "," : "", B.groups[g].label,
+               f->gsrv[g] / f->hz * 1e6 / B.ready_setup);
     }
 }
 
