@@ -15,7 +15,7 @@ MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h src/core/*.c 
                src/core/*.h)
 CORE_SRCS   := $(wildcard src/core/*.c)
 UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom route slot \
-               channel
+               channel deflate ext spread
 
 .PHONY: all module tools core-check unit test integration demo up down token bench \
         bench-detail soak abuse deps clean
@@ -91,13 +91,17 @@ $(BUILD)/unit/test_prom: src/core/ngx_chat_prom.c
 $(BUILD)/unit/test_route: src/core/ngx_chat_route.c
 $(BUILD)/unit/test_slot: src/core/ngx_chat_slot.c
 $(BUILD)/unit/test_channel: src/core/ngx_chat_channel.c src/core/ngx_chat_ids.c
+$(BUILD)/unit/test_spread: src/core/ngx_chat_spread.c
 $(BUILD)/unit/test_room: src/core/ngx_chat_room.c src/core/ngx_chat_buf.c \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
+$(BUILD)/unit/test_deflate: src/core/ngx_chat_deflate.c \
+    src/core/ngx_chat_buf.c src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
+$(BUILD)/unit/test_ext: src/core/ngx_chat_ext.c
 
 $(BUILD)/unit/test_%: t/unit/test_%.c $(wildcard t/unit/*.h src/core/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(filter %.c,$(filter-out $<,$^)) \
-	    -ljwt -ljansson -lcrypto
+	    -ljwt -ljansson -lcrypto -lz
 
 # src/core knows nothing of nginx: each file compiles with no nginx header
 # on the include path, and names none
@@ -174,7 +178,8 @@ chaos: all
 # the src/core files it drives.  `make fuzz` runs each with libFuzzer
 # (clang) for FUZZ_TIME seconds; `make unit` runs each corpus and the
 # reproducers of fuzz/regressions once, built with gcc and fuzz/driver.c.
-FUZZ_TARGETS := frame utf8 decode json jwt route scan channel control answer
+FUZZ_TARGETS := frame utf8 decode json jwt route scan channel control answer \
+                inflate ext
 FUZZ_TIME    ?= 60
 FUZZ_CORE_frame  := frame utf8
 FUZZ_CORE_utf8   := utf8
@@ -186,11 +191,13 @@ FUZZ_CORE_scan   := scan
 FUZZ_CORE_channel := channel ids
 FUZZ_CORE_control := channel ids
 FUZZ_CORE_answer  :=
+FUZZ_CORE_inflate := deflate buf frame utf8
+FUZZ_CORE_ext     := ext
 # chatctl files a harness drives, besides src/core
 FUZZ_CLI_answer   := cli/chatctl_answer.c
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=gnu99 -O1 -g $(WARN) -Isrc/core -Ifuzz -Icli
-FUZZ_LIBS    := -ljwt -ljansson -lssl -lcrypto
+FUZZ_LIBS    := -ljwt -ljansson -lssl -lcrypto -lz
 FUZZ_HDRS    := $(wildcard fuzz/*.h src/core/*.h cli/*.h)
 
 define FUZZ_template

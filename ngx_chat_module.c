@@ -17,6 +17,7 @@
 #include "ngx_chat_store.h"
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_HANDLER_WS       1
@@ -32,6 +33,8 @@
 #define NGX_CHAT_FRAME_MAX_LEAST     128
 #define NGX_CHAT_MESSAGE_MAX         NGX_CHAT_BODY_MAX_DEFAULT
 #define NGX_CHAT_SEND_QUEUE_MAX      (1024 * 1024)
+#define NGX_CHAT_DEFLATE             1
+#define NGX_CHAT_DEFLATE_MIN_LENGTH  128
 #define NGX_CHAT_JOIN_REPLAY_MAX     500
 #define NGX_CHAT_ROOMS_MAX           100
 #define NGX_CHAT_REDIS_TIMEOUT       5000
@@ -39,6 +42,7 @@
 #define NGX_CHAT_PRESENCE_TTL_LEAST  1000
 #define NGX_CHAT_PG_POOL             4
 #define NGX_CHAT_PG_TIMEOUT          10000
+#define NGX_CHAT_RELOAD_SPREAD       5000
 #define NGX_CHAT_BATCH_MAX           500
 #define NGX_CHAT_JWT_LEN_MAX         NGX_CHAT_JWT_MAX_LEN
 #define NGX_CHAT_SEARCH_LANGUAGE     "simple"
@@ -209,6 +213,13 @@ static ngx_command_t  ngx_chat_commands[] = {
       offsetof(ngx_chat_main_conf_t, pg_timeout),
       NULL },
 
+    { ngx_string("chat_reload_spread"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, reload_spread),
+      NULL },
+
     { ngx_string("chat_jwt_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_chat_jwt_key,
@@ -306,6 +317,20 @@ static ngx_command_t  ngx_chat_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_chat_loc_conf_t, message_max),
+      NULL },
+
+    { ngx_string("chat_deflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, deflate),
+      NULL },
+
+    { ngx_string("chat_deflate_min_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chat_loc_conf_t, deflate_min),
       NULL },
 
     { ngx_string("chat_send_queue_max"),
@@ -472,6 +497,7 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->presence_ttl = NGX_CONF_UNSET_MSEC;
     mcf->pg_pool = NGX_CONF_UNSET_UINT;
     mcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->reload_spread = NGX_CONF_UNSET_MSEC;
     mcf->autocreate = NGX_CONF_UNSET;
     mcf->batch_max = NGX_CONF_UNSET_UINT;
     mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
@@ -533,6 +559,7 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     ngx_conf_init_uint_value(mcf->pg_pool, NGX_CHAT_PG_POOL);
     ngx_conf_init_msec_value(mcf->pg_timeout, NGX_CHAT_PG_TIMEOUT);
+    ngx_conf_init_msec_value(mcf->reload_spread, NGX_CHAT_RELOAD_SPREAD);
     ngx_conf_init_uint_value(mcf->user_conns_max,
                              NGX_CHAT_USER_CONNECTIONS_MAX);
     ngx_conf_init_value(mcf->autocreate, 1);
@@ -627,6 +654,8 @@ ngx_chat_create_loc_conf(ngx_conf_t *cf)
     lcf->frame_max = NGX_CONF_UNSET_SIZE;
     lcf->message_max = NGX_CONF_UNSET_SIZE;
     lcf->send_queue_max = NGX_CONF_UNSET_SIZE;
+    lcf->deflate = NGX_CONF_UNSET;
+    lcf->deflate_min = NGX_CONF_UNSET_SIZE;
     lcf->reply_max = NGX_CONF_UNSET_SIZE;
     lcf->join_replay_max = NGX_CONF_UNSET_UINT;
     lcf->store = NGX_CONF_UNSET_PTR;
@@ -661,6 +690,9 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_CHAT_MESSAGE_MAX);
     ngx_conf_merge_size_value(conf->send_queue_max, prev->send_queue_max,
                               NGX_CHAT_SEND_QUEUE_MAX);
+    ngx_conf_merge_value(conf->deflate, prev->deflate, NGX_CHAT_DEFLATE);
+    ngx_conf_merge_size_value(conf->deflate_min, prev->deflate_min,
+                              NGX_CHAT_DEFLATE_MIN_LENGTH);
     ngx_conf_merge_uint_value(conf->join_replay_max, prev->join_replay_max,
                               NGX_CHAT_JOIN_REPLAY_MAX);
     ngx_conf_merge_ptr_value(conf->store, prev->store,
@@ -683,6 +715,12 @@ ngx_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_message_max\" must be between 1 and "
                            "\"chat_frame_max\" (%uz)", conf->frame_max);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->deflate_min == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_deflate_min_length\" must be at least 1");
         return NGX_CONF_ERROR;
     }
 
@@ -1419,6 +1457,7 @@ ngx_chat_exit_process(ngx_cycle_t *cycle)
     /* from here on nothing reconnects or starts anew */
     ngx_chat_worker.active = 0;
 
+    ngx_chat_reload_exit();
     ngx_chat_sessions_shutdown();
     ngx_chat_session_rate_exit();
     ngx_chat_batch_exit();

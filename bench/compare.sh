@@ -31,7 +31,8 @@
 #
 # Scenarios (chat-bench pinned to CPU 1):
 #   fanout   one room of FANOUT_SUBS subscribers, send rate stepped through
-#            FANOUT_RATES until p99 passes 100 ms or deliveries fall behind
+#            FANOUT_RATES until p99 passes 100 ms or deliveries fall behind;
+#            a step measures at least FANOUT_MIN_MSGS messages (full: 250)
 #   chat     CHAT_PAIRS two-person rooms plus CHAT_GROUPS rooms of
 #            CHAT_GROUP_SIZE, everyone sending, total rate stepped through
 #            CHAT_RATES (not for limit: it has no rooms)
@@ -40,6 +41,16 @@
 #            coming back to their rooms, as after a restart
 #   idle     IDLE_CONNS connections authenticated and joined, then held:
 #            memory per connection and CPU while idle
+#   fanout-plain, fanout-deflate (ngx_chat-redis only)
+#            the fanout at the fixed DEFLATE_RATES, body DEFLATE_SIZE bytes,
+#            without and with permessage-deflate offered: bytes read and
+#            server CPU per delivery
+#   reload   ngx_chat only: RELOAD_CONNS connections joined and chatting
+#            (200 msgs/s), then "nginx -s reload"; each closed client
+#            reconnects after a random delay below 1 s: the new workers'
+#            connect rate over time, failed reconnects, the time until all
+#            are back, acks lost; once as configured (chat_reload_spread's
+#            default) and once with "chat_reload_spread 0" (all at once)
 #
 # Outputs: bench/out/compare-<time>/ (every chat-bench output, results.txt,
 # summary.txt, BENCHMARKS.md, plots); a full run without --no-write copies
@@ -76,6 +87,7 @@ if [ $quick = 1 ]; then
     : "${CHAT_PAIRS:=250}" "${CHAT_GROUPS:=5}" "${CHAT_GROUP_SIZE:=50}"
     : "${CHAT_RATES:=500,2000,8000}" "${CONNECT_CONNS:=2000}"
     : "${IDLE_CONNS:=5000}" "${STEP_SECS:=2}" "${WARMUP:=1}"
+    : "${FANOUT_MIN_MSGS:=0}"
     write=0
 else
     : "${runs:=3}" "${FANOUT_SUBS:=1000}"
@@ -84,9 +96,17 @@ else
     : "${CHAT_RATES:=500,1000,2000,3000,4000,6000,8000,12000,16000}"
     : "${CONNECT_CONNS:=5000}" "${IDLE_CONNS:=20000}" "${STEP_SECS:=2}"
     : "${WARMUP:=1}"
+    # a low fanout rate is measured for this many messages at least, so
+    # that its p99 is not the tail of one or two messages
+    : "${FANOUT_MIN_MSGS:=250}"
 fi
 
+if [ $quick = 1 ]; then : "${RELOAD_CONNS:=2000}"; else : "${RELOAD_CONNS:=10000}"; fi
+
 : "${SIZE:=64}" "${GEN_CPU:=1}" "${SRV_CPU:=0}" "${DRAIN:=2}"
+: "${DEFLATE_SIZE:=$SIZE}"
+if [ $quick = 1 ]; then : "${DEFLATE_RATES:=50,200}"
+else : "${DEFLATE_RATES:=25,100,200}"; fi
 : "${IDLE_HOLD:=2}"
 
 all_systems="ngx_chat ngx_chat-redis nchan sio limit ngx_chat-cluster"
@@ -280,7 +300,13 @@ bench() {
         >> "$results" || true
     grep '^RESULT' "$f.txt" | awk '
         { for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
-          if (r["scenario"] == "idle" || r["scenario"] == "connect")
+          if (r["scenario"] == "reload-chat")
+              next
+          if (r["scenario"] == "reload")
+              s = s sprintf(" %s back in %ss, peak %s/s, acks lost %s",
+                            r["reconnected"], r["back_s"], r["peak_per_s"],
+                            r["acks_lost"])
+          else if (r["scenario"] == "idle" || r["scenario"] == "connect")
               s = s sprintf(" %s conns, %s/s", r["ready"], r["conn_rate"])
           else
               s = s sprintf(" %s:%s", r["rate"], (r["stopped"] == 1) \
@@ -293,6 +319,7 @@ load_scenarios() {
 
     bench "$s" "$run" fanout --scenario fanout --subs "$FANOUT_SUBS" \
         --rates "$FANOUT_RATES" --duration "$STEP_SECS" --warmup "$WARMUP" \
+        --min-msgs "$FANOUT_MIN_MSGS" \
         --drain "$DRAIN" --stop-p99-ms 100 --room-prefix "fo$run"
 
     if [ "$s" != limit ]; then
@@ -303,6 +330,18 @@ load_scenarios() {
             --room-prefix "ch$run"
     fi
 
+    # permessage-deflate: the fanout at fixed rates, plain and with every
+    # connection offering compression; the store does not matter to it
+    if [ "$s" = ngx_chat-redis ]; then
+        for z in plain deflate; do
+            bench "$s" "$run" "fanout-$z" --scenario fanout \
+                --subs "$FANOUT_SUBS" --rates "$DEFLATE_RATES" \
+                --size "$DEFLATE_SIZE" --duration "$STEP_SECS" \
+                --warmup "$WARMUP" --drain "$DRAIN" --stop-p99-ms 0 \
+                --room-prefix "fz$z$run" $([ $z = deflate ] && echo --deflate)
+        done
+    fi
+
     # the cluster variant is about fanout across nodes: no connect storm
     [ "$s" = ngx_chat-cluster ] && return 0
 
@@ -310,6 +349,42 @@ load_scenarios() {
     # restart of the server
     bench "$s" "$run" connect --scenario connect --conns "$CONNECT_CONNS" \
         --room-prefix "id$run"
+}
+
+# ngx_chat's master (nginx.pid) and how many workers it has that are not
+# shutting down; "settle": wait until the old ones are gone (30 s at most)
+chat_master() { head -n 1 "$chat_dir/nginx.pid" | tr -dc 0-9; }
+
+chat_reload_settle() {
+    local master i
+    master=$(chat_master)
+    kill -HUP "$master"
+    for i in $(seq 300); do
+        sleep 0.1
+        ps -o cmd= --ppid "$master" | grep -q 'shutting down' || return 0
+    done
+    echo "compare.sh: old nginx workers still there after 30 s" >&2
+}
+
+# the reload of ngx_chat under RELOAD_CONNS connections: as configured,
+# then with chat_reload_spread 0 (the workers that the reload replaces
+# must have it: a reload to it first, and one back at the end)
+reload_scenarios() {
+    local run=$1 conf=$chat_dir/nginx.conf
+    local args=(--scenario reload --pairs $((RELOAD_CONNS / 2))
+                --groups $((RELOAD_CONNS >= 1000 ? 10 : 1))
+                --group-size $((RELOAD_CONNS >= 1000 ? 50 : 2))
+                --reload-pid "$(chat_master)")
+
+    bench ngx_chat "$run" reload "${args[@]}" --room-prefix "rl$run"
+    chat_reload_settle
+
+    cp "$conf" "$conf.spread"
+    sed -i 's/^http {$/http {\n    chat_reload_spread 0;/' "$conf"
+    chat_reload_settle
+    bench ngx_chat "$run" reload0 "${args[@]}" --room-prefix "rz$run"
+    mv "$conf.spread" "$conf"
+    chat_reload_settle
 }
 
 # the machine and the versions
@@ -346,9 +421,13 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo none; }
     echo "chat_rates=$CHAT_RATES"
     echo "connect_conns=$CONNECT_CONNS"
     echo "idle_conns=$IDLE_CONNS"
+    echo "reload_conns=$RELOAD_CONNS"
     echo "step_secs=$STEP_SECS"
+    echo "fanout_min_msgs=$FANOUT_MIN_MSGS"
     echo "warmup=$WARMUP"
     echo "size=$SIZE"
+    echo "deflate_rates=$DEFLATE_RATES"
+    echo "deflate_size=$DEFLATE_SIZE"
     echo "command=make bench$([ $quick = 1 ] && echo ' QUICK=1')"
 } > "$out/machine.txt"
 
@@ -371,6 +450,9 @@ for s in $systems; do
     start_system "$s" || die "$s did not start"
     for run in $(seq 1 "$runs"); do
         load_scenarios "$s" "$run"
+        if [ "$s" = ngx_chat ]; then
+            reload_scenarios "$run"
+        fi
     done
     stop_system "$s"
     started=

@@ -218,7 +218,10 @@ push @md, "- ngx_chat $machine{ngx_chat}, nginx $machine{nginx},"
     . " \@socket.io/redis-adapter $machine{redis_adapter},"
     . " Redis $machine{redis}, PostgreSQL $machine{postgresql}";
 push @md, "- each step: $machine{warmup} s warm-up (not measured),"
-    . " $machine{step_secs} s measured; message body $machine{size} bytes";
+    . " $machine{step_secs} s measured"
+    . (($machine{fanout_min_msgs} // 0) > 0
+       ? " (fanout: at least $machine{fanout_min_msgs} messages)" : '')
+    . "; message body $machine{size} bytes";
 push @md, '';
 push @txt, "machine: $machine{cpu}, $machine{cores} cores, $machine{kernel};"
     . " $machine{mode} mode, $machine{runs} run(s) per figure", '';
@@ -305,6 +308,47 @@ if (grep { runs_of($_, 'chat') } @systems) {
     push @md, '![chat latency](docs/bench/chat-latency.png)', '';
 }
 
+# --- permessage-deflate: the same fanout without and with compression
+
+if (my @zsys = grep { runs_of($_, 'fanout-deflate') } @systems) {
+    heading("permessage-deflate: one room, $machine{fanout_subs}"
+            . ' subscribers, at fixed rates');
+    push @md, 'The fanout again at fixed send rates (body'
+        . " $machine{deflate_size} bytes), once with plain connections and"
+        . ' once with every connection offering permessage-deflate'
+        . ' (`chat-bench --deflate`): each event is compressed once per'
+        . ' worker and the same frame goes to every connection.  Bytes: what'
+        . ' the generator read per delivery (TCP payload: frames, acks);'
+        . ' CPU: every server process, per delivery.  The generator\'s'
+        . ' bodies are a timestamp padded with one letter, which compresses'
+        . ' far better than chat text: the bytes saved are a best case, the'
+        . ' envelope\'s share (room, ids, user, times) is real.', '';
+    for my $s (@zsys) {
+        my @rows;
+        for my $rate (rates_of('fanout-deflate')) {
+            my ($pb, $zb, $pc, $zc, $pl, $zl) = map {
+                at_rate($s, $_->[0], $rate, $_->[1])
+            } (['fanout-plain', 'wire_bytes_per_delivery'],
+               ['fanout-deflate', 'wire_bytes_per_delivery'],
+               ['fanout-plain', 'srv_us_per_delivery'],
+               ['fanout-deflate', 'srv_us_per_delivery'],
+               ['fanout-plain', 'lat_p99_us'],
+               ['fanout-deflate', 'lat_p99_us']);
+            push @rows, [
+                num($rate), mmm($pb, 1), mmm($zb, 1), ratio($zb, $pb),
+                mmm($pc, 2), mmm($zc, 2), ratio($zc, $pc),
+                $pl ? num($pl->{med} / 1000, 1) : '-',
+                $zl ? num($zl->{med} / 1000, 1) : '-',
+            ];
+        }
+        push @md, "$label{$s}:", '';
+        table(['rate (send/s)', 'plain bytes/delivery',
+               'deflate bytes/delivery', 'bytes ratio',
+               'plain server us/delivery', 'deflate server us/delivery',
+               'CPU ratio', 'plain p99 ms', 'deflate p99 ms'], @rows);
+    }
+}
+
 # --- idle and connect
 
 heading("idle: $machine{idle_conns} connections authenticated and joined");
@@ -358,6 +402,55 @@ push @md, 'Connections per second from the first connect to the last one'
     }
     table(['system', 'ready', 'connections/s', 'vs ngx_chat', 'vs limit',
            'p50 ms', 'p99 ms'], @rows);
+}
+
+# --- reload (ngx_chat only)
+
+# median of a key of the runs' "scenario=reload" results
+sub reload_key {
+    my ($name, $key) = @_;
+    return median(map { my ($x) = grep { ($_->{scenario} // '') eq 'reload' }
+                                  @$_;
+                        $x ? $x->{$key} : undef } runs_of($ref, $name));
+}
+
+if (runs_of($ref, 'reload') || runs_of($ref, 'reload0')) {
+    heading("reload: $machine{reload_conns} connections, nginx -s reload");
+    push @md, 'ngx_chat only.  Every connection joined, 200 sends/s in all;'
+        . ' then `nginx -s reload`.  Each client the old workers close'
+        . ' (1012) reconnects after a random delay below 1 s'
+        . ' (protocol.md section 6).  Closes: when they reached the clients,'
+        . ' from the reload; reconnects/s: the new workers\' connect rate'
+        . ' (connect, token, joins) by 250 ms, its peak and its mean until'
+        . ' all were back; reconnect: connect -> joined; unanswered: sends'
+        . ' whose connection closed before their answer (a client sends them'
+        . ' again with their client_msg_id); acks lost: of those, the ones'
+        . ' stored all the same (another member got the message).', '';
+    my @rows;
+    for my $v (['reload', 'chat_reload_spread 5s (default)'],
+               ['reload0', 'chat_reload_spread 0 (all at once)']) {
+        my ($name, $what) = @$v;
+        next unless runs_of($ref, $name);
+        push @rows, [
+            $what,
+            mmm(reload_key($name, 'closes_1012')),
+            join(' - ', map { num(($_ ? $_->{med} : 0) / 1000, 1) }
+                 reload_key($name, 'first_close_ms'),
+                 reload_key($name, 'last_close_ms')),
+            mmm(reload_key($name, 'peak_per_s')),
+            mmm(reload_key($name, 'mean_per_s')),
+            map({ my $m = reload_key($name, $_);
+                  $m ? num($m->{med} / 1000, 1) : '-' }
+                qw(reconn_p50_us reconn_p99_us)),
+            mmm(reload_key($name, 'failed')),
+            mmm(reload_key($name, 'back_s'), 1),
+            mmm(reload_key($name, 'unanswered')),
+            mmm(reload_key($name, 'acks_lost')),
+        ];
+    }
+    table(['system', 'closes 1012', 'closes, s', 'reconnects/s peak',
+           'mean', 'reconnect p50 ms', 'p99 ms', 'failed', 'all back, s',
+           'unanswered', 'acks lost'], @rows);
 }
 
 open my $md, '>', "$out/report.md" or die "$out/report.md: $!\n";

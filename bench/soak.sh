@@ -20,7 +20,11 @@
 # (worker_rlimit_nofile: the hard open-file limit, at most 65536;
 # worker_connections 1000 fewer) and stopped at
 # the end (SOAK_KEEP=1 leaves it up).  Reloads: "nginx -s reload" every
-# SOAK_RELOAD_SECONDS (default a quarter of the run, at most 300 s; 0: none).
+# SOAK_RELOAD_SECONDS (default a quarter of the run, at most 300 s; 0: none),
+# a second after a sample: the old workers close their connections spread
+# over chat_reload_spread (5 s) and each client is back within 2 s of
+# its close, so that the next sample (SOAK_SAMPLE_SECONDS, 10) finds the
+# reload over.
 #
 # Each sample (a line of samples.csv): the current nginx workers' VmRSS,
 # RssAnon and open files, summed; the old workers still shutting down after
@@ -324,9 +328,10 @@ grep ': measure (ready' "$out/gen.err" | sed 's/^chat-bench: /setup     /' \
 
 : > "$out/reloads.txt"
 next_sample=$SOAK_SAMPLE_SECONDS
-# reloads half-way between two samples
+# reloads a second after a sample: the spread of the closes is over by the
+# next one
 next_reload=$(awk -v r="$SOAK_RELOAD_SECONDS" -v s="$SOAK_SAMPLE_SECONDS" \
-    'BEGIN { print r + s / 2 }')
+    'BEGIN { n = int((r + s - 1) / s) * s; print n + 1 }')
 sample
 
 while kill -0 "$gen_pid" 2>/dev/null; do
@@ -347,7 +352,8 @@ while kill -0 "$gen_pid" 2>/dev/null; do
             echo "failed $now" >> "$out/reloads.txt"
         fi
         next_reload=$(awk -v a="$next_reload" -v r="$SOAK_RELOAD_SECONDS" \
-            'BEGIN { print a + r }')
+            -v s="$SOAK_SAMPLE_SECONDS" \
+            'BEGIN { n = int((a - 1 + r + s - 1) / s) * s; print n + 1 }')
     fi
 
     if awk -v n="$now" -v s="$next_sample" 'BEGIN { exit !(n >= s) }'; then

@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import struct
+import zlib
 
 ROOT = "fuzz/corpus"
 
@@ -279,6 +280,45 @@ def answer():
         put("answer", name, p)
 
 
+def deflated(data, final=False):
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out = c.compress(data)
+    if final:
+        return out + c.flush(zlib.Z_FINISH)
+    out += c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]
+
+
+def inflate_seeds():
+    msgs = [json.dumps(r).encode() for r in REQUESTS[:8]]
+    for i, m in enumerate(msgs):
+        # even: a client's message with a limit; odd: a round trip
+        put("inflate", "client-%02d" % i,
+            b"\x00" + struct.pack(">H", 4096) + deflated(m))
+        put("inflate", "round-%02d" % i, b"\x01" + m)
+    put("inflate", "final", b"\x00\x10\x00" + deflated(msgs[0], True))
+    put("inflate", "bomb", b"\x00\x01\x00" + deflated(b" " * 100000))
+    put("inflate", "stored", b"\x00\x00\x10" + b"\x00\x05\x00\xfa\xffhello")
+    put("inflate", "junk", b"\x00\x00\x10" + b"\xff" * 16)
+
+
+def ext_seeds():
+    offers = [
+        "permessage-deflate",
+        "permessage-deflate; client_max_window_bits",
+        "permessage-deflate; server_max_window_bits=10; "
+        "client_no_context_takeover",
+        "permessage-deflate; server_max_window_bits=\"12\"",
+        "x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover",
+        "permessage-deflate; foo, permessage-deflate",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; x=\"a\\\"b\", permessage-deflate",
+        "permessage-deflate;",
+    ]
+    for i, o in enumerate(offers):
+        put("ext", "offer-%02d" % i, o)
+
+
 if __name__ == "__main__":
     frames()
     utf8()
@@ -290,3 +330,5 @@ if __name__ == "__main__":
     channel()
     control()
     answer()
+    inflate_seeds()
+    ext_seeds()

@@ -54,6 +54,9 @@ typedef struct {
     ngx_uint_t             pg_pool;
     ngx_msec_t             pg_timeout;
 
+    /* chat_reload_spread: the window of a reload's closes (0: at once) */
+    ngx_msec_t             reload_spread;
+
     ngx_array_t           *jwt_keys;      /* ngx_chat_jwt_key_t */
     ngx_str_t              jwt_issuer;
     ngx_str_t              jwt_audience;
@@ -89,6 +92,8 @@ typedef struct {
     size_t                 frame_max;
     size_t                 message_max;
     size_t                 send_queue_max;
+    ngx_flag_t             deflate;       /* chat_deflate */
+    size_t                 deflate_min;   /* chat_deflate_min_length */
     size_t                 reply_max;     /* chat_reply_max as set */
     size_t                 reply_bound;   /* a reply frame, history pages */
     ngx_uint_t             join_replay_max;

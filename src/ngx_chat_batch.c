@@ -261,18 +261,25 @@ ngx_chat_batch_flush(ngx_event_t *ev)
         return;
     }
 
+    /*
+     * Busy before the query: a connection that fails as it is handed the
+     * statement answers at once, and that answer must find the batch
+     * over, not leave it marked busy for ever.
+     */
+    ngx_chat_batch_busy = 1;
+
     rc = ngx_chat_sql_batch_query(kind->sql, &j, ngx_chat_batch_committed,
                                   NULL);
     ngx_chat_json_free(&j);
 
     if (rc != NGX_OK) {
+        ngx_chat_batch_busy = 0;
         ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
         ngx_chat_batch_fail(&ngx_chat_batch_inflight, "unavailable",
                             "the message store is unavailable");
         return;
     }
 
-    ngx_chat_batch_busy = 1;
     ngx_chat_metrics_batch(n);
 }
 
@@ -286,6 +293,18 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
     ngx_chat_commit_t  *c;
 
     ngx_chat_batch_busy = 0;
+
+    /*
+     * What came while this batch committed goes to PostgreSQL before the
+     * events of this one are written out: posted ahead of the deliveries
+     * its rows post, the next commit (and its WAL flush) runs while this
+     * worker writes to its sessions.
+     */
+    if (!ngx_queue_empty(&ngx_chat_batch_waiting)
+        && !ngx_chat_batch_ev.posted)
+    {
+        ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+    }
 
     if (status != NGX_CHAT_PG_OK) {
         ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
@@ -322,6 +341,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
 
 next:
 
+    /* a row's handler may have asked for another commit */
     if (!ngx_queue_empty(&ngx_chat_batch_waiting)
         && !ngx_chat_batch_ev.posted)
     {

@@ -10,6 +10,7 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_rooms.h"
+#include "ngx_chat_member_cache.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_redis.h"
 #include "ngx_chat_access.h"
@@ -18,6 +19,7 @@
 #include "ngx_chat_channel.h"
 #include "ngx_chat_members.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_GAP_WAIT          200
@@ -51,6 +53,8 @@ ngx_chat_fanout_init(ngx_cycle_t *cycle)
 {
     ngx_chat_sync_queries = 0;
 
+    ngx_chat_rooms_init();
+
     /*
      * A worker that dies between a commit and its publish leaves the
      * other workers without those events, and only a later message would
@@ -75,8 +79,7 @@ ngx_chat_fanout_exit(void)
         ngx_del_timer(&ngx_chat_sync_ev);
     }
 
-    /* sessions are gone by now: only the rooms' own state is left */
-    ngx_chat_fanout_each(ngx_chat_fanout_free_room);
+    ngx_chat_rooms_exit();
 }
 
 
@@ -260,8 +263,8 @@ ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
             (void) ngx_chat_room_pending_add(room, b);
         }
 
-        if (o.ready && !ctx->gap_timer.timer_set && !ctx->resyncing) {
-            ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+        if (o.ready && !ngx_chat_room_gap_armed(room) && !ctx->resyncing) {
+            ngx_chat_room_gap_arm(room, NGX_CHAT_GAP_WAIT);
         }
 
         return;
@@ -276,8 +279,8 @@ ngx_chat_fanout_deliver(ngx_chat_room_t *room, ngx_chat_buf_t *b)
         ngx_chat_fanout_emit_pending(room);
     }
 
-    if (room->npending == 0 && ctx->gap_timer.timer_set) {
-        ngx_del_timer(&ctx->gap_timer);
+    if (room->npending == 0 && ngx_chat_room_gap_armed(room)) {
+        ngx_chat_room_gap_disarm(room);
     }
 }
 
@@ -394,8 +397,8 @@ ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t rev)
 
     ctx->expected = o.expected;
 
-    if (!ctx->gap_timer.timer_set && !ctx->resyncing) {
-        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+    if (!ngx_chat_room_gap_armed(room) && !ctx->resyncing) {
+        ngx_chat_room_gap_arm(room, NGX_CHAT_GAP_WAIT);
     }
 }
 
@@ -457,7 +460,10 @@ ngx_chat_fanout_sync_handler(ngx_event_t *ev)
     ngx_chat_sync_batch_t          *sb;
     const ngx_chat_store_t *const  *st;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    /* an exiting worker syncs the rooms of the sessions it still serves */
+    if (ngx_terminate
+        || ((ngx_exiting || ngx_quit) && !ngx_chat_reload_serving()))
+    {
         return;
     }
 
@@ -542,13 +548,16 @@ ngx_chat_fanout_resync(ngx_chat_room_t *room)
         return;
     }
 
-    if (ctx->gap_timer.timer_set) {
-        ngx_del_timer(&ctx->gap_timer);
+    /* what Redis did not bring may end a membership */
+    ngx_chat_member_cache_drop(room);
+
+    if (ngx_chat_room_gap_armed(room)) {
+        ngx_chat_room_gap_disarm(room);
     }
 
     ref = ngx_chat_room_ref(room, NULL, 0);
     if (ref == NULL) {
-        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+        ngx_chat_room_gap_arm(room, NGX_CHAT_GAP_WAIT);
         return;
     }
 
@@ -567,7 +576,7 @@ ngx_chat_fanout_resync(ngx_chat_room_t *room)
 
     if (rc != NGX_OK) {
         ngx_free(ref);
-        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT * 5);
+        ngx_chat_room_gap_arm(room, NGX_CHAT_GAP_WAIT * 5);
         return;
     }
 
@@ -594,7 +603,7 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
     ctx->resyncing = 0;
 
     if (status != NGX_CHAT_PG_OK) {
-        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT * 5);
+        ngx_chat_room_gap_arm(room, NGX_CHAT_GAP_WAIT * 5);
         return;
     }
 
@@ -621,7 +630,7 @@ ngx_chat_fanout_resynced(void *data, PGresult *res, ngx_uint_t status)
         return;
     }
 
-    if (room->npending && !ctx->gap_timer.timer_set) {
-        ngx_add_timer(&ctx->gap_timer, NGX_CHAT_GAP_WAIT);
+    if (room->npending && !ngx_chat_room_gap_armed(room)) {
+        ngx_chat_room_gap_arm(room, NGX_CHAT_GAP_WAIT);
     }
 }

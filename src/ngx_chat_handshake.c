@@ -10,6 +10,7 @@
 #include "ngx_chat_auth.h"
 #include "ngx_chat_users.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_ext.h"
 #include <ngx_sha1.h>
 
 
@@ -23,6 +24,7 @@ typedef struct {
     ngx_http_request_t    *request;
     ngx_str_t              key;
     ngx_uint_t             subprotocol;
+    ngx_chat_ext_t         ext;           /* permessage-deflate agreed */
     ngx_chat_auth_t        auth;
     ngx_int_t              rc;
     unsigned               waiting:1;
@@ -37,8 +39,10 @@ static ngx_int_t ngx_chat_handshake_accept(ngx_chat_handshake_t *hs,
     ngx_chat_jwt_claims_t *claims);
 static ngx_int_t ngx_chat_has_token(ngx_str_t *value, const char *token,
     size_t len);
+static void ngx_chat_handshake_extensions(ngx_http_request_t *r,
+    ngx_chat_ext_t *ext);
 static ngx_chat_buf_t *ngx_chat_handshake_response(ngx_str_t *key,
-    ngx_uint_t subprotocol);
+    ngx_uint_t subprotocol, ngx_chat_ext_t *ext);
 
 
 /*
@@ -228,7 +232,52 @@ ngx_chat_handshake_check(ngx_http_request_t *r, ngx_chat_handshake_t *hs)
         *subprotocol = 1;
     }
 
+    if (lcf->deflate) {
+        ngx_chat_handshake_extensions(r, &hs->ext);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The client's offers of permessage-deflate, in every
+ * Sec-WebSocket-Extensions header in turn: the first acceptable one is
+ * taken; none, or a header that cannot be read, leaves the connection
+ * uncompressed (RFC 7692 section 7.1).
+ */
+static void
+ngx_chat_handshake_extensions(ngx_http_request_t *r, ngx_chat_ext_t *ext)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static const char  name[] = "Sec-WebSocket-Extensions";
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof(name) - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name,
+                               sizeof(name) - 1) == 0
+            && ngx_chat_ext_offer(ext, h[i].value.data, h[i].value.len))
+        {
+            return;
+        }
+    }
 }
 
 
@@ -245,7 +294,7 @@ ngx_chat_handshake_accept(ngx_chat_handshake_t *hs,
     r = hs->request;
     lcf = ngx_http_get_module_loc_conf(r, ngx_chat_module);
 
-    resp = ngx_chat_handshake_response(&hs->key, hs->subprotocol);
+    resp = ngx_chat_handshake_response(&hs->key, hs->subprotocol, &hs->ext);
     if (resp == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -255,6 +304,10 @@ ngx_chat_handshake_accept(ngx_chat_handshake_t *hs,
 
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (hs->ext.deflate) {
+        ngx_chat_session_deflate(s, hs->ext.server_bits);
     }
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
@@ -313,9 +366,12 @@ ngx_chat_has_token(ngx_str_t *value, const char *token, size_t len)
 
 
 static ngx_chat_buf_t *
-ngx_chat_handshake_response(ngx_str_t *key, ngx_uint_t subprotocol)
+ngx_chat_handshake_response(ngx_str_t *key, ngx_uint_t subprotocol,
+    ngx_chat_ext_t *ext)
 {
     u_char           *p;
+    char              ans[NGX_CHAT_EXT_ANSWER_MAX];
+    size_t            ans_len;
     u_char            digest[20], accept[28];
     ngx_str_t         src, dst;
     ngx_sha1_t        sha1;
@@ -327,6 +383,7 @@ ngx_chat_handshake_response(ngx_str_t *key, ngx_uint_t subprotocol)
         "Connection: Upgrade\r\n"
         "Sec-WebSocket-Accept: ";
     static const char  proto[] = "\r\nSec-WebSocket-Protocol: chat.v1";
+    static const char  exts[] = "\r\nSec-WebSocket-Extensions: ";
 
     ngx_sha1_init(&sha1);
     ngx_sha1_update(&sha1, key->data, key->len);
@@ -338,8 +395,10 @@ ngx_chat_handshake_response(ngx_str_t *key, ngx_uint_t subprotocol)
     dst.data = accept;
     ngx_encode_base64(&dst, &src);
 
+    ans_len = ext->deflate ? ngx_chat_ext_answer(ext, ans) : 0;
+
     b = ngx_chat_buf_alloc(sizeof(head) - 1 + dst.len + sizeof(proto) - 1
-                           + 4);
+                           + sizeof(exts) - 1 + ans_len + 4);
     if (b == NULL) {
         return NULL;
     }
@@ -349,6 +408,11 @@ ngx_chat_handshake_response(ngx_str_t *key, ngx_uint_t subprotocol)
 
     if (subprotocol) {
         p = ngx_cpymem(p, proto, sizeof(proto) - 1);
+    }
+
+    if (ans_len) {
+        p = ngx_cpymem(p, exts, sizeof(exts) - 1);
+        p = ngx_cpymem(p, ans, ans_len);
     }
 
     p = ngx_cpymem(p, "\r\n\r\n", 4);

@@ -899,6 +899,21 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
                          "presence), queued to joined connections, one per "
                          "connection", c[NGX_CHAT_METRICS_EVENTS_OUT]);
 
+    ngx_chat_metrics_one(p, "ngx_chat_ws_deflated_total", "counter",
+                         "Frames compressed for connections that "
+                         "negotiated permessage-deflate: once per frame "
+                         "and worker, whatever the number of connections "
+                         "it goes to", c[NGX_CHAT_METRICS_DEFLATED]);
+
+    ngx_chat_metrics_one(p, "ngx_chat_ws_inflated_total", "counter",
+                         "Compressed messages received and inflated",
+                         c[NGX_CHAT_METRICS_INFLATED]);
+
+    ngx_chat_metrics_one(p, "ngx_chat_joins_cached_total", "counter",
+                         "Joins of members answered from the worker's "
+                         "membership cache, without an access check in "
+                         "PostgreSQL", c[NGX_CHAT_METRICS_JOINS_CACHED]);
+
     ngx_chat_metrics_write_hist(p, NGX_CHAT_METRICS_H_BATCH,
                                 "ngx_chat_commit_batch_size",
                                 "Durable room events per group commit "

@@ -22,6 +22,9 @@ typedef enum {
     NGX_CHAT_METRICS_COMMITS_FAILED,
     NGX_CHAT_METRICS_PG_RECONNECTS,
     NGX_CHAT_METRICS_ENDED,          /* connections gone without a close */
+    NGX_CHAT_METRICS_DEFLATED,       /* frames compressed (permessage-deflate) */
+    NGX_CHAT_METRICS_INFLATED,       /* compressed messages inflated */
+    NGX_CHAT_METRICS_JOINS_CACHED,   /* joins of known members */
     NGX_CHAT_METRICS_COUNTERS
 } ngx_chat_metrics_counter_e;
 

@@ -9,6 +9,7 @@
 #include "ngx_chat_pg.h"
 #include "ngx_chat_socket.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_PG_CLOSED      0
@@ -642,7 +643,9 @@ ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
     pc->failing = 0;
     pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
 
-    if (ngx_chat_worker.active && !ngx_exiting && !ngx_terminate) {
+    if (ngx_chat_worker.active && !ngx_terminate
+        && (!ngx_exiting || ngx_chat_reload_serving()))
+    {
         ngx_chat_pg_follow(pc);
     }
 }
@@ -866,7 +869,8 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
     }
 
     /* while another connection probes, this one waits for its news */
-    if (!ngx_exiting && !ngx_terminate && !pc->retry.timer_set
+    if ((!ngx_exiting || ngx_chat_reload_serving()) && !ngx_terminate
+        && !pc->retry.timer_set
         && ngx_chat_worker.active
         && !(pc->failing && ngx_chat_pg_probing(pc)))
     {

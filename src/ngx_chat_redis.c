@@ -25,6 +25,7 @@
 #include "ngx_chat_socket.h"
 #include "ngx_chat_fanout.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 #include <ngx_sha1.h>
 
 #include <hiredis/async.h>
@@ -57,6 +58,7 @@ typedef struct {
     unsigned             connected:1;
     unsigned             subscriber:1;
     unsigned             was_down:1;
+    unsigned             writing:1;  /* inside hiredis's write handler */
 } ngx_chat_redis_conn_t;
 
 
@@ -566,10 +568,31 @@ ngx_chat_redis_del_read(void *data)
 }
 
 
+/*
+ * A command queued on a connected socket goes out at the end of this loop
+ * tick, with every other command the tick queues: the write event is
+ * posted, not asked of epoll, which would cost two epoll_ctl() calls and
+ * one more turn of the loop before the command leaves (and, after a
+ * commit, put its PUBLISH behind the local deliveries of the tick).  The
+ * socket is watched for writing only while hiredis could not write all
+ * (it asks again from inside its write handler) or while it connects.
+ */
 static void
 ngx_chat_redis_add_write(void *data)
 {
     ngx_chat_redis_conn_t  *rc = data;
+
+    ngx_event_t  *wev;
+
+    if (rc->connected && !rc->writing && rc->sock.c) {
+        wev = rc->sock.c->write;
+
+        if (!wev->posted) {
+            ngx_post_event(wev, &ngx_posted_events);
+        }
+
+        return;
+    }
 
     (void) ngx_chat_socket_watch(&rc->sock, 1, 1);
 }
@@ -603,9 +626,14 @@ ngx_chat_redis_ready(void *data, ngx_uint_t write)
         return;
     }
 
-    /* the context may be freed inside: nothing is touched afterwards */
+    /*
+     * The context may be freed inside: only rc, which outlives it, is
+     * touched afterwards.
+     */
     if (write) {
+        rc->writing = 1;
         redisAsyncHandleWrite(rc->ac);
+        rc->writing = 0;
 
     } else {
         redisAsyncHandleRead(rc->ac);
@@ -723,7 +751,10 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
         }
     }
 
-    if (ngx_exiting || ngx_terminate || !ngx_chat_worker.active) {
+    /* an exiting worker still serving sessions (a reload) reconnects */
+    if (ngx_terminate || !ngx_chat_worker.active
+        || (ngx_exiting && !ngx_chat_reload_serving()))
+    {
         return;
     }
 

@@ -8,6 +8,7 @@
 
 #include "ngx_chat.h"
 #include "ngx_chat_rooms.h"
+#include "ngx_chat_member_cache.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_redis.h"
 #include "ngx_chat_access.h"
@@ -18,8 +19,34 @@
 static ngx_chat_room_t *ngx_chat_fanout_room_sub(ngx_uint_t store,
     const char *id, size_t len, ngx_uint_t sub);
 static void ngx_chat_room_subscribe(ngx_chat_room_t *room);
-static void ngx_chat_room_release_handler(ngx_event_t *ev);
+static void ngx_chat_rooms_release_handler(ngx_event_t *ev);
+static void ngx_chat_room_release(ngx_chat_room_t *room);
 static void ngx_chat_room_destroy(ngx_chat_room_t *room);
+
+
+/* rooms whose last member left in this loop tick, released after it */
+static ngx_queue_t   ngx_chat_rooms_releasing;
+static ngx_event_t   ngx_chat_rooms_release_ev;
+
+
+void
+ngx_chat_rooms_init(void)
+{
+    ngx_queue_init(&ngx_chat_rooms_releasing);
+    ngx_memzero(&ngx_chat_rooms_release_ev, sizeof(ngx_event_t));
+}
+
+
+void
+ngx_chat_rooms_exit(void)
+{
+    if (ngx_chat_rooms_release_ev.posted) {
+        ngx_delete_posted_event(&ngx_chat_rooms_release_ev);
+    }
+
+    /* sessions are gone by now: only the rooms' own state is left */
+    ngx_chat_fanout_each(ngx_chat_fanout_free_room);
+}
 
 
 void
@@ -28,17 +55,69 @@ ngx_chat_fanout_free_room(ngx_chat_room_t *room, void *arg)
     ngx_chat_room_ctx_t  *ctx = room->data;
 
     if (ctx) {
-        if (ctx->gap_timer.timer_set) {
-            ngx_del_timer(&ctx->gap_timer);
-        }
+        ngx_chat_member_cache_drop(room);
+        ngx_chat_room_gap_disarm(room);
 
-        if (ctx->release.posted) {
-            ngx_delete_posted_event(&ctx->release);
+        if (ctx->releasing) {
+            ngx_queue_remove(&ctx->release);
         }
 
         ngx_free(ctx);
         room->data = NULL;
     }
+}
+
+
+ngx_uint_t
+ngx_chat_room_gap_armed(ngx_chat_room_t *room)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    return ctx->gap_timer && ctx->gap_timer->timer_set;
+}
+
+
+void
+ngx_chat_room_gap_arm(ngx_chat_room_t *room, ngx_msec_t ms)
+{
+    ngx_event_t          *ev;
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    ev = ctx->gap_timer;
+
+    if (ev == NULL) {
+        ev = ngx_calloc(sizeof(ngx_event_t), ngx_chat_worker.log);
+        if (ev == NULL) {
+            /* the once-a-second sync still finds what is missing */
+            return;
+        }
+
+        ev->handler = ngx_chat_fanout_gap_handler;
+        ev->data = room;
+        ev->log = ngx_chat_worker.log;
+        ev->cancelable = 1;
+        ctx->gap_timer = ev;
+    }
+
+    ngx_add_timer(ev, ms);
+}
+
+
+void
+ngx_chat_room_gap_disarm(ngx_chat_room_t *room)
+{
+    ngx_chat_room_ctx_t  *ctx = room->data;
+
+    if (ctx->gap_timer == NULL) {
+        return;
+    }
+
+    if (ctx->gap_timer->timer_set) {
+        ngx_del_timer(ctx->gap_timer);
+    }
+
+    ngx_free(ctx->gap_timer);
+    ctx->gap_timer = NULL;
 }
 
 
@@ -78,16 +157,8 @@ ngx_chat_room_acquire(const ngx_chat_store_t *store, const char *id,
     }
 
     room->data = ctx;
+    ctx->room = room;
     ctx->store = store;
-
-    ctx->gap_timer.handler = ngx_chat_fanout_gap_handler;
-    ctx->gap_timer.data = room;
-    ctx->gap_timer.log = ngx_chat_worker.log;
-    ctx->gap_timer.cancelable = 1;
-
-    ctx->release.handler = ngx_chat_room_release_handler;
-    ctx->release.data = room;
-    ctx->release.log = ngx_chat_worker.log;
 
     /*
      * Subscribe first, then read the latest rev: whatever is committed
@@ -146,16 +217,41 @@ ngx_chat_room_release_later(ngx_chat_room_t *room)
     ngx_chat_room_ctx_t  *ctx = room->data;
 
     /* never inside a loop over the room's members */
-    if (!ctx->release.posted) {
-        ngx_post_event(&ctx->release, &ngx_posted_events);
+    if (!ctx->releasing) {
+        ctx->releasing = 1;
+        ngx_queue_insert_tail(&ngx_chat_rooms_releasing, &ctx->release);
+    }
+
+    if (!ngx_chat_rooms_release_ev.posted) {
+        ngx_chat_rooms_release_ev.handler = ngx_chat_rooms_release_handler;
+        ngx_chat_rooms_release_ev.data = &ngx_chat_no_connection;
+        ngx_chat_rooms_release_ev.log = ngx_chat_worker.log;
+        ngx_post_event(&ngx_chat_rooms_release_ev, &ngx_posted_events);
     }
 }
 
 
 static void
-ngx_chat_room_release_handler(ngx_event_t *ev)
+ngx_chat_rooms_release_handler(ngx_event_t *ev)
 {
-    ngx_chat_room_t      *room = ev->data;
+    ngx_queue_t          *q;
+    ngx_chat_room_ctx_t  *ctx;
+
+    while (!ngx_queue_empty(&ngx_chat_rooms_releasing)) {
+        q = ngx_queue_head(&ngx_chat_rooms_releasing);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_chat_room_ctx_t, release);
+        ctx->releasing = 0;
+
+        ngx_chat_room_release(ctx->room);
+    }
+}
+
+
+static void
+ngx_chat_room_release(ngx_chat_room_t *room)
+{
     ngx_chat_room_ctx_t  *ctx = room->data;
 
     if (room->nmembers) {
@@ -275,7 +371,8 @@ ngx_chat_fanout_redis_unsubscribed(ngx_uint_t store, const char *id,
         return;
     }
 
-    /* someone joined while it was being unsubscribed */
+    /* someone joined while it was being unsubscribed: events were lost */
+    ngx_chat_member_cache_drop(room);
     ngx_chat_room_subscribe(room);
 }
 
@@ -304,6 +401,7 @@ ngx_chat_fanout_redis_room_down(ngx_chat_room_t *room, void *arg)
     ngx_chat_room_ctx_t  *ctx = room->data;
 
     ctx->sub = NGX_CHAT_SUB_NONE;
+    ngx_chat_member_cache_drop(room);
 
     if (room->nmembers == 0) {
         ngx_chat_room_release_later(room);

@@ -26,14 +26,22 @@
 #define NGX_CHAT_UNSUB_PENDING     3
 
 
+/*
+ * A room's state on this worker.  Small: most rooms are DMs and pairs.
+ * Its gap timer is allocated only while a gap waits, and a room waiting
+ * to be released is in one queue of the worker's.
+ */
 typedef struct {
-    ngx_event_t               gap_timer;
-    ngx_event_t               release;
+    ngx_chat_room_t          *room;
+    ngx_event_t              *gap_timer;     /* NULL: no gap waits */
+    ngx_queue_t               release;       /* in the worker's queue */
     ngx_uint_t                sub;
     const ngx_chat_store_t   *store;
+    struct ngx_chat_former_s *former;        /* ngx_chat_member_cache.c */
     int64_t                   expected;  /* storage has this rev at least */
     int64_t                   seq;       /* the latest seq delivered */
     unsigned                  resyncing:1;
+    unsigned                  releasing:1;   /* in the release queue */
 } ngx_chat_room_ctx_t;
 
 
@@ -78,6 +86,8 @@ typedef struct {
 
 
 /* ngx_chat_rooms.c */
+void ngx_chat_rooms_init(void);
+void ngx_chat_rooms_exit(void);
 ngx_chat_room_t *ngx_chat_room_acquire(const ngx_chat_store_t *store,
     const char *id, size_t len);
 void ngx_chat_room_open(ngx_chat_room_t *room);
@@ -95,6 +105,10 @@ ngx_chat_room_t *ngx_chat_room_deref(ngx_chat_room_ref_t *ref);
 void ngx_chat_fanout_emit_pending(ngx_chat_room_t *room);
 void ngx_chat_fanout_expect(ngx_chat_room_t *room, int64_t rev);
 void ngx_chat_fanout_gap_handler(ngx_event_t *ev);
+/* the room's gap timer: armed, armed for ms (unless it is), disarmed */
+ngx_uint_t ngx_chat_room_gap_armed(ngx_chat_room_t *room);
+void ngx_chat_room_gap_arm(ngx_chat_room_t *room, ngx_msec_t ms);
+void ngx_chat_room_gap_disarm(ngx_chat_room_t *room);
 void ngx_chat_fanout_resync(ngx_chat_room_t *room);
 
 /* ngx_chat_join.c */

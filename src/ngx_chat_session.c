@@ -11,6 +11,7 @@
 #include "ngx_chat_presence.h"
 #include "ngx_chat_users.h"
 #include "ngx_chat_metrics.h"
+#include "ngx_chat_reload.h"
 
 
 #define NGX_CHAT_READ_BUF       65536
@@ -36,6 +37,7 @@ static void ngx_chat_session_control(ngx_chat_session_t *s,
 static void ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data,
     size_t len);
 static void ngx_chat_session_finalize(ngx_chat_session_t *s);
+static void ngx_chat_session_going(ngx_chat_session_t *s);
 static void ngx_chat_session_drop_unsent(ngx_chat_session_t *s);
 static void ngx_chat_session_timer_handler(ngx_event_t *ev);
 static void ngx_chat_session_arm(ngx_chat_session_t *s);
@@ -52,6 +54,9 @@ static void ngx_chat_session_uncount(ngx_chat_session_t *s,
     ngx_chat_buf_t *b);
 static void ngx_chat_session_written(ngx_chat_session_t *s,
     ngx_uint_t progress);
+static void ngx_chat_session_shrink_pool(ngx_chat_session_t *s);
+static void *ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p,
+    size_t size, ngx_uint_t align);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
@@ -166,6 +171,11 @@ ngx_chat_session_takeover(ngx_chat_session_t *s)
     /* a graceful shutdown wakes idle connections with c->close set */
     c->idle = 1;
 
+    /* a handshake that ends in an exiting worker: it was not woken */
+    if (ngx_exiting) {
+        c->close = 1;
+    }
+
 #if (NGX_SSL)
     /*
      * With its buffer on, ngx_ssl_send_chain() keeps frames that carry no
@@ -247,6 +257,122 @@ ngx_chat_session_release_request(ngx_chat_session_t *s)
     hc->busy = NULL;
     hc->free = NULL;
     hc->nbusy = 0;
+
+    ngx_chat_session_shrink_pool(s);
+}
+
+
+/*
+ * The connection's pool was sized for parsing requests
+ * (connection_pool_size): once the request is gone it holds only the
+ * connection's log, its log context and its addresses, which move to a
+ * pool of their own size.  A pool that holds more than this knows of
+ * (TLS, PROXY protocol, cleanups, large blocks) stays as it is.
+ */
+static void
+ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
+{
+    size_t               size;
+    u_char              *text;
+    ngx_log_t           *log;
+    ngx_pool_t          *old, *pool;
+    struct sockaddr     *sa, *local;
+    ngx_connection_t    *c;
+    ngx_pool_large_t    *l;
+    ngx_http_log_ctx_t  *ctx;
+
+    c = s->connection;
+    old = c->pool;
+
+#if (NGX_SSL)
+    if (c->ssl) {
+        return;
+    }
+#endif
+
+    /* the log's context: ngx_http_init_connection() made it */
+    if (c->proxy_protocol || old->cleanup || old->d.next
+        || c->log->data == NULL)
+    {
+        return;
+    }
+
+    for (l = old->large; l; l = l->next) {
+        if (l->alloc) {
+            return;
+        }
+    }
+
+    size = sizeof(ngx_pool_t) + sizeof(ngx_log_t)
+           + sizeof(ngx_http_log_ctx_t) + c->socklen + c->addr_text.len
+           + c->local_socklen + 4 * NGX_ALIGNMENT;
+
+    pool = ngx_create_pool(ngx_align(size, NGX_POOL_ALIGNMENT), c->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    log = ngx_palloc(pool, sizeof(ngx_log_t));
+    ctx = ngx_palloc(pool, sizeof(ngx_http_log_ctx_t));
+
+    if (log == NULL || ctx == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    *log = *c->log;
+    *ctx = *(ngx_http_log_ctx_t *) c->log->data;
+    log->data = ctx;
+    pool->log = log;
+
+    sa = ngx_chat_pool_move(old, pool, c->sockaddr, c->socklen, 1);
+    local = ngx_chat_pool_move(old, pool, c->local_sockaddr,
+                               c->local_socklen, 1);
+    text = ngx_chat_pool_move(old, pool, c->addr_text.data,
+                              c->addr_text.len, 0);
+
+    if ((sa == NULL && c->sockaddr) || (local == NULL && c->local_sockaddr)
+        || (text == NULL && c->addr_text.data))
+    {
+        /* a copy failed: the connection still has the old pool's */
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    c->sockaddr = sa;
+    c->local_sockaddr = local;
+    c->addr_text.data = text;
+    c->log = log;
+    c->read->log = log;
+    c->write->log = log;
+    s->timer.log = log;
+    c->pool = pool;
+
+    ngx_destroy_pool(old);
+}
+
+
+/* p, if it lies in the pool from, copied into the pool to */
+static void *
+ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p, size_t size,
+    ngx_uint_t align)
+{
+    void  *n;
+
+    if (p == NULL || (u_char *) p < (u_char *) from
+        || (u_char *) p >= from->d.end)
+    {
+        return p;
+    }
+
+    n = align ? ngx_palloc(to, size) : ngx_pnalloc(to, size);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n, p, size);
+
+    return n;
 }
 
 
@@ -402,6 +528,9 @@ ngx_chat_session_enqueue(ngx_chat_session_t *s, ngx_chat_buf_t *b)
         return NGX_OK;
     }
 
+    /* what is queued, and counted: the compressed frame if it goes */
+    b = ngx_chat_session_deflated(s, b);
+
     if (s->event_bytes + b->len > s->lcf->send_queue_max
         && s->out_count > 0)
     {
@@ -430,7 +559,7 @@ ngx_chat_session_reply(ngx_chat_session_t *s, ngx_chat_buf_t *b)
 
     b->reply = 1;
 
-    return ngx_chat_session_queue(s, b);
+    return ngx_chat_session_queue(s, ngx_chat_session_deflated(s, b));
 }
 
 
@@ -829,24 +958,16 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 
     if (c->close) {
         /*
-         * Graceful shutdown or reload.  This runs outside event
-         * processing, where a posted write would wait for the next event:
-         * the close frame is written at once.
+         * Graceful shutdown or reload.  After a reload the session may
+         * stay, served as before, until its slice of chat_reload_spread;
+         * not when worker_shutdown_timeout is over (c->error).
          */
         c->close = 0;
-        s->refs++;
 
-        if (ngx_chat_metrics_reloaded()) {
-            ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART,
-                                   "service restart");
-
-        } else {
-            ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
-                                   "server going away");
+        if (c->error || !ngx_chat_reload_hold()) {
+            ngx_chat_session_going(s);
         }
 
-        ngx_chat_session_write_handler(c->write);
-        ngx_chat_session_unref(s);
         return;
     }
 
@@ -904,8 +1025,11 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 static void
 ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
 {
-    size_t               used;
+    size_t               used, mlen;
+    uint16_t             code;
     uint64_t             wait;
+    const char          *reason;
+    const u_char        *msg;
     ngx_chat_ws_ev_e     type;
     ngx_chat_ws_event_t  ev;
 
@@ -937,9 +1061,26 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
-            if (!s->close_sent) {
-                ngx_chat_request_dispatch(s, ev.data, ev.len);
+            if (s->close_sent || s->restart_due) {
+                break;
             }
+
+            msg = ev.data;
+            mlen = ev.len;
+
+            if (ev.compressed) {
+                code = ngx_chat_session_inflate(s, &msg, &mlen, &reason);
+
+                if (code) {
+                    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                                  "chat: user \"%s\": %s, closing with %d",
+                                  s->user, reason, (int) code);
+                    ngx_chat_session_close(s, code, reason);
+                    return;
+                }
+            }
+
+            ngx_chat_request_dispatch(s, msg, mlen);
             break;
 
         case NGX_CHAT_WS_EV_PING:
@@ -1427,6 +1568,112 @@ ngx_chat_session_ping_timer(ngx_chat_session_t *s)
 }
 
 
+/*
+ * The worker exits: the session is told so, 1012 after a reload, 1001 on
+ * a shutdown.  This runs outside event processing too (nginx waking its
+ * idle connections), where a posted write would wait for the next event:
+ * the close frame is written at once.
+ */
+static void
+ngx_chat_session_going(ngx_chat_session_t *s)
+{
+    s->refs++;
+
+    if (ngx_chat_metrics_reloaded()) {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_RESTART, "service restart");
+
+    } else {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_GOING_AWAY,
+                               "server going away");
+    }
+
+    if (!s->closed) {
+        ngx_chat_session_write_handler(s->connection->write);
+    }
+
+    ngx_chat_session_unref(s);
+}
+
+
+/*
+ * The sessions an exiting worker still serves as before: taken over, not
+ * closing, not due to close.
+ */
+ngx_uint_t
+ngx_chat_sessions_serving(void)
+{
+    ngx_uint_t           n;
+    ngx_queue_t         *q;
+    ngx_chat_session_t  *s;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chat_worker.sessions);
+         q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+        n += (s->started && ngx_chat_session_open(s) && !s->restart_due);
+    }
+
+    return n;
+}
+
+
+/*
+ * A tick of chat_reload_spread.  The sessions due to close whose answers
+ * are out close; then n more are due, the oldest first.  One with nothing
+ * under way closes at once; one waiting for answers to its own requests
+ * (a send being committed, or its ok not written yet) closes once they
+ * are out, at a later tick: a close now would lose them, and its client
+ * would not know whether its send was stored.  Meanwhile no new request
+ * of it is taken, as after a close frame.  "all": every session closes
+ * now.  Returns the sessions still due.
+ */
+ngx_uint_t
+ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all)
+{
+    ngx_uint_t           due, busy;
+    ngx_queue_t         *q, *next;
+    ngx_chat_session_t  *s;
+
+    due = 0;
+
+    for (q = ngx_queue_head(&ngx_chat_worker.sessions);
+         q != ngx_queue_sentinel(&ngx_chat_worker.sessions);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        s = ngx_queue_data(q, ngx_chat_session_t, queue);
+
+        if (!s->started || !ngx_chat_session_open(s)) {
+            continue;
+        }
+
+        /* requests under way, or answers queued and not written yet */
+        busy = (s->inflight || s->ops || s->reply_bytes);
+
+        if (!s->restart_due) {
+            if (n == 0 && !all) {
+                continue;
+            }
+
+            n -= (n > 0);
+            s->restart_due = 1;
+        }
+
+        if (busy && !all) {
+            due++;
+            continue;
+        }
+
+        ngx_chat_session_going(s);
+    }
+
+    return due;
+}
+
+
 void
 ngx_chat_sessions_shutdown(void)
 {
@@ -1438,6 +1685,8 @@ ngx_chat_sessions_shutdown(void)
         s = ngx_queue_data(q, ngx_chat_session_t, queue);
         ngx_chat_session_finalize(s);
     }
+
+    ngx_chat_session_deflate_exit();
 }
 
 
@@ -1458,6 +1707,21 @@ ngx_chat_session_remove_member(ngx_chat_session_t *s, ngx_chat_member_t *m)
     for (p = &s->members; *p; p = &(*p)->snext) {
         if (*p == m) {
             *p = m->snext;
+            return;
+        }
+    }
+}
+
+
+void
+ngx_chat_session_replace_member(ngx_chat_session_t *s, ngx_chat_member_t *m,
+    ngx_chat_member_t *by)
+{
+    ngx_chat_member_t  **p;
+
+    for (p = &s->members; *p; p = &(*p)->snext) {
+        if (*p == m) {
+            *p = by;
             return;
         }
     }

@@ -120,6 +120,10 @@ struct ngx_chat_session_s {
     unsigned                   rate_choked:1;  /* refused too often */
     unsigned                   auth_wait:1;    /* a token is checked */
     unsigned                   present:1;      /* counted as online */
+    unsigned                   deflate:1;      /* permessage-deflate */
+    unsigned                   deflate_bits:4; /* its window, 0: 15 bits */
+    unsigned                   restart_due:1;  /* reload: closes once its
+                                                  answers are out */
 };
 
 
@@ -156,10 +160,15 @@ void ngx_chat_session_send_done(ngx_chat_session_t *s);
 /* neither finalized nor closing: it takes events and replies */
 #define ngx_chat_session_open(s)  (!(s)->closed && !(s)->close_sent)
 void ngx_chat_sessions_shutdown(void);
+/* the worker exits after a reload (ngx_chat_reload.c) */
+ngx_uint_t ngx_chat_sessions_serving(void);
+ngx_uint_t ngx_chat_sessions_going(ngx_uint_t n, ngx_uint_t all);
 void ngx_chat_session_auth_wait(ngx_chat_session_t *s, ngx_uint_t wait);
 void ngx_chat_session_add_member(ngx_chat_session_t *s, ngx_chat_member_t *m);
 void ngx_chat_session_remove_member(ngx_chat_session_t *s,
     ngx_chat_member_t *m);
+void ngx_chat_session_replace_member(ngx_chat_session_t *s,
+    ngx_chat_member_t *m, ngx_chat_member_t *by);
 
 /* ngx_chat_session_rate.c: chat_request_rate */
 void ngx_chat_session_rate_init(ngx_cycle_t *cycle);
@@ -167,5 +176,13 @@ void ngx_chat_session_rate_exit(void);
 uint64_t ngx_chat_session_rate_take(ngx_chat_session_t *s);
 void ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait);
 void ngx_chat_session_rate_refused(ngx_chat_session_t *s, uint64_t wait);
+
+/* ngx_chat_session_deflate.c: permessage-deflate (chat_deflate) */
+void ngx_chat_session_deflate(ngx_chat_session_t *s, ngx_uint_t bits);
+ngx_chat_buf_t *ngx_chat_session_deflated(ngx_chat_session_t *s,
+    ngx_chat_buf_t *b);
+uint16_t ngx_chat_session_inflate(ngx_chat_session_t *s, const u_char **data,
+    size_t *len, const char **reason);
+void ngx_chat_session_deflate_exit(void);
 
 #endif /* _NGX_CHAT_SESSION_H_INCLUDED_ */

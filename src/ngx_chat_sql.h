@@ -14,6 +14,25 @@
     "seq, msg_id, sender, sender_name, body, client_msg_id, reply_to, "      \
     "meta, ts, deleted, edited_at, rev"
 
+/*
+ * The joins of members among a batch of ROOM_OPEN_BATCH's input, with its
+ * columns: the room's seq and rev and the member's mute, of one snapshot
+ * (members are never banned: a ban ends the membership).  A row for each
+ * member, by position; the others are left to ROOM_OPEN_BATCH.
+ */
+#define NGX_CHAT_SQL_MEMBERS_OPEN                                             \
+    "select (o.n - 1)::integer, r.last_seq, null::text, null::text,"        \
+    " null::bigint, r.last_rev, null::bigint, null::text,"                    \
+    " (select coalesce(m.until, 9223372036854775807)"                         \
+    "    from chat_room_mutes m"                                              \
+    "   where m.room_id = mb.room_id and m.user_id = mb.user_id"              \
+    "     and (m.until is null or m.until > chat_now_ms()))"                  \
+    " from jsonb_array_elements($1::jsonb) with ordinality o(e, n)"           \
+    " join members mb on mb.room_id = o.e->>'room'"                           \
+    "                and mb.user_id = o.e->>'user'"                           \
+    " join rooms r on r.id = mb.room_id"                                      \
+    " order by 1"
+
 /* retry_after is in ms */
 #define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \
     "select i, seq, state, message, retry_after, rev, event_rev, event,"     \

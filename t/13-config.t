@@ -118,6 +118,30 @@ ok $ok, 'the limit directives in their places pass nginx -t' or diag $out;
 ($ok, $out) = nginx_t("$good chat_presence_ttl 1s;", '');
 ok $ok, 'chat_presence_ttl 1s passes nginx -t' or diag $out;
 
+# chat_deflate, chat_deflate_min_length: in http and in a location
+($ok, $out) = nginx_t("$good chat_deflate off; chat_deflate_min_length 1k;",
+                      'chat_deflate on; chat_deflate_min_length 1;');
+ok $ok, 'chat_deflate and chat_deflate_min_length pass nginx -t' or diag $out;
+push @bad, [ $good, 'chat_deflate maybe;', qr/chat_deflate/,
+             'chat_deflate neither on nor off' ],
+           [ $good, 'chat_deflate_min_length 0;',
+             qr/"chat_deflate_min_length" must be at least 1/,
+             'chat_deflate_min_length 0' ],
+           [ $good, 'chat_deflate_min_length lots;',
+             qr/chat_deflate_min_length/, 'chat_deflate_min_length no size' ];
+
+# chat_reload_spread: a time in the http block, 0 for all at once
+for my $v (qw(0 2s 500ms)) {
+    ($ok, $out) = nginx_t("$good chat_reload_spread $v;", '');
+    ok $ok, "chat_reload_spread $v passes nginx -t" or diag $out;
+}
+push @bad, [ "$good chat_reload_spread soon;", '',
+             qr/"chat_reload_spread" directive invalid value/,
+             'chat_reload_spread not a time' ],
+           [ $good, 'chat_reload_spread 5s;',
+             qr/"chat_reload_spread" directive is not allowed here/,
+             'chat_reload_spread in a location' ];
+
 # chat_search_language: a text search configuration's name
 ($ok, $out) = nginx_t("$good chat_search_language pg_catalog.english;", '');
 ok $ok, 'chat_search_language pg_catalog.english passes nginx -t' or diag $out;

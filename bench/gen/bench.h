@@ -116,6 +116,7 @@ typedef struct {
     unsigned            rr:1;           /* chat: the next send to room2 */
     unsigned            closing:1;      /* soak: our close frame is out */
     unsigned            again:1;        /* soak: a reconnect, not setup */
+    unsigned            frag_z:1;       /* the message assembled has RSV1 */
     uint16_t            tries;          /* soak: reconnects since ready */
     int64_t             t_retry;        /* soak: reconnect due; 0: none */
     int64_t             t_closing;      /* soak: when our close went out */
@@ -298,6 +299,10 @@ typedef struct {
     uint32_t            conc;
     uint32_t            user_base;
     int                 verbose;
+    int                 deflate;        /* --deflate: offered, inflated */
+    int                 rx_stamp;       /* --rx-stamp */
+    double              min_msgs;       /* --min-msgs */
+    int64_t             rx_t;           /* the last read's arrival, or 0 */
 
     /* soak (--scenario soak): the chat scenario run long, reconnecting */
     int                 soak;
@@ -305,6 +310,11 @@ typedef struct {
     double              interval;       /* s between INTERVAL lines */
     double              retry_first;    /* s: first reconnect delay cap */
     double              retry_max;      /* s: reconnect delay cap */
+
+    /* reload (--scenario reload): the soak's reconnects, and a SIGHUP */
+    int                 reload;
+    int                 reload_pid;     /* --reload-pid: the master */
+    double              reload_after;   /* s of sending before it */
 
     /* server processes */
     cb_proc_t           procs[CB_MAX_PROCS];
@@ -367,6 +377,9 @@ typedef struct {
     uint64_t            other_events;
     uint64_t            bytes_in;
     uint64_t            bytes_out;
+    uint64_t            w_bytes_in0;    /* bytes_in when the window opened */
+    uint64_t            w_bytes_in1;    /* and when it closed */
+    uint64_t            inflated;       /* messages that came compressed */
 
     /* counters: measurement window */
     uint64_t            w_sent;
@@ -375,6 +388,7 @@ typedef struct {
     uint64_t            w_backlog;
 
     cb_hist_t           lat;            /* delivery latency, window */
+    cb_hist_t           lat_rx;         /* send -> arrival at the socket */
     cb_hist_t           ack;            /* send -> ok latency, window */
     cb_hist_t           conn;           /* connect -> joined */
 
@@ -444,6 +458,7 @@ void cb_send_slot_turn(int64_t now);
 void cb_tick(int64_t now);
 void cb_phase(int phase, int64_t now);
 void cb_progress(int64_t now);
+double cb_measure_secs(void);
 void cb_step_begin(int64_t now);
 void cb_window(int end, int64_t now);
 int cb_step_drained(void);
@@ -466,6 +481,16 @@ void cb_soak_interval(int64_t now);
 void cb_soak_closed(cb_conn_t *c, int code);
 void cb_soak_ready(cb_conn_t *c);
 void cb_soak_latency(int ack, int64_t ns);
+
+/* reload.c */
+void cb_reload_defaults(int pairs_set, int groups_set, int prefix_set,
+    int retry_set);
+void cb_reload_tick(int64_t now);
+void cb_reload_closed(cb_conn_t *c, int code);
+void cb_reload_try(int ok);
+void cb_reload_back(cb_conn_t *c);
+void cb_reload_delivered(const u_char *p, size_t len);
+void cb_reload_report(void);
 
 /* kids.c */
 void cb_spread(void);

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bench.h"
 
@@ -26,9 +28,11 @@ static void cb_setup_failed(cb_conn_t *c);
 static void cb_ensure(u_char **buf, size_t *cap, size_t need);
 static void cb_on_connected(cb_conn_t *c);
 static void cb_read(cb_conn_t *c);
+static ssize_t cb_recv(int fd, u_char *buf, size_t len);
 static ssize_t cb_parse(cb_conn_t *c, u_char *buf, size_t len);
 static int cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl);
-static int cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl);
+static int cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl, int z);
+static int cb_on_text(cb_conn_t *c, u_char *p, size_t len, int z);
 static ssize_t cb_parse_http(cb_conn_t *c, u_char *buf, size_t len);
 static void cb_on_close_frame(cb_conn_t *c, u_char *p, size_t len);
 static int cb_write(cb_conn_t *c, const u_char *data, size_t len);
@@ -53,6 +57,10 @@ cb_connect(cb_conn_t *c, uint32_t i)
 
     one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    if (B.rx_stamp) {
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    }
 
     if (B.src_addrs) {
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
@@ -137,6 +145,12 @@ cb_on_connected(cb_conn_t *c)
     hdrs[0] = '\0';
     B.peer->request(c, path, sizeof(path), hdrs, sizeof(hdrs));
 
+    if (B.deflate) {
+        n = strlen(hdrs);
+        snprintf(hdrs + n, sizeof(hdrs) - n, "Sec-WebSocket-Extensions: "
+                 "permessage-deflate; client_max_window_bits\r\n");
+    }
+
     n = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\n"
                  "Host: %s:%d\r\n"
@@ -209,7 +223,7 @@ cb_read(cb_conn_t *c)
             len = c->pend_len;
         }
 
-        n = read(c->fd, buf + len, cap - len);
+        n = cb_recv(c->fd, buf + len, cap - len);
 
         if (n == -1) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -246,12 +260,69 @@ cb_read(cb_conn_t *c)
 }
 
 
+/*
+ * read(), or with --rx-stamp recvmsg() and the kernel's time stamp of
+ * the last segment read (CLOCK_REALTIME), turned into CLOCK_MONOTONIC in
+ * B.rx_t for the frames parsed from it: a frame completed by this read
+ * counts from the segment that completed it
+ */
+
+static ssize_t
+cb_recv(int fd, u_char *buf, size_t len)
+{
+    ssize_t           n;
+    struct iovec      iov;
+    struct msghdr     msg;
+    struct cmsghdr   *cm;
+    struct timespec  *ts, real, mono;
+    union {
+        char             buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr   align;
+    } ctl;
+
+    B.rx_t = 0;
+
+    if (!B.rx_stamp) {
+        return read(fd, buf, len);
+    }
+
+    iov.iov_base = buf;
+    iov.iov_len = len;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof(ctl.buf);
+
+    n = recvmsg(fd, &msg, 0);
+    if (n <= 0) {
+        return n;
+    }
+
+    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS) {
+            continue;
+        }
+
+        ts = (struct timespec *) CMSG_DATA(cm);
+        clock_gettime(CLOCK_REALTIME, &real);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+
+        B.rx_t = (int64_t) mono.tv_sec * CB_SEC + mono.tv_nsec
+                 - ((int64_t) real.tv_sec - ts->tv_sec) * CB_SEC
+                 - (real.tv_nsec - ts->tv_nsec);
+    }
+
+    return n;
+}
+
+
 /* returns the bytes consumed, or -1 if the connection was closed */
 
 static ssize_t
 cb_parse(cb_conn_t *c, u_char *buf, size_t len)
 {
-    u_char      *p, *end, *pl;
+    u_char      *p, *end, *pl, b0;
     ssize_t      used;
     ws_frame_t   f;
 
@@ -288,8 +359,19 @@ cb_parse(cb_conn_t *c, u_char *buf, size_t len)
             break;
         }
 
+        b0 = p[0];
         pl = p + f.hlen;
         p += f.hlen + f.len;
+
+        /* RSV1: permessage-deflate, if it was offered */
+        if ((b0 & 0x40) && !B.deflate) {
+            cb_close(c, 1002);
+            return -1;
+        }
+
+        if (f.op == 0x1 && (b0 & 0x40)) {
+            c->frag_z = 1;
+        }
 
         if (cb_on_frame(c, &f, pl) == -1 || c->state == CB_ST_CLOSED) {
             return -1;
@@ -310,7 +392,7 @@ cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl)
     case 0x0:
     case 0x1:
     case 0x2:
-        return cb_on_data(c, f, pl);
+        return cb_on_data(c, f, pl, c->frag_z);
 
     case 0x8:
         cb_on_close_frame(c, pl, f->len);
@@ -332,7 +414,7 @@ cb_on_frame(cb_conn_t *c, ws_frame_t *f, u_char *pl)
 /* text, binary and continuation frames: whole text messages go on */
 
 static int
-cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
+cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl, int z)
 {
     if (f->op != 0x0) {
         if (c->in_frag) {
@@ -340,7 +422,8 @@ cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
             return -1;
         }
         if (f->fin) {
-            return (f->op == 0x1) ? B.peer->on_text(c, pl, f->len) : 0;
+            c->frag_z = 0;
+            return (f->op == 0x1) ? cb_on_text(c, pl, f->len, z) : 0;
         }
         c->in_frag = 1;
         c->frag_len = 0;
@@ -364,7 +447,8 @@ cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
     }
 
     c->in_frag = 0;
-    if (B.peer->on_text(c, c->frag, c->frag_len) == -1) {
+    c->frag_z = 0;
+    if (cb_on_text(c, c->frag, c->frag_len, z) == -1) {
         return -1;
     }
     free(c->frag);
@@ -373,6 +457,74 @@ cb_on_data(cb_conn_t *c, ws_frame_t *f, u_char *pl)
     c->frag_len = 0;
 
     return 0;
+}
+
+
+/*
+ * A whole text message to the peer, inflated first if it came compressed:
+ * one stream for every connection, reset per message (the server takes
+ * no context over)
+ */
+static int
+cb_on_text(cb_conn_t *c, u_char *p, size_t len, int z)
+{
+    int              rc;
+    static u_char    tail[4] = { 0x00, 0x00, 0xff, 0xff };
+    static u_char   *out;
+    static size_t    cap;
+    static z_stream  zs;
+    static int       init;
+
+    if (!z) {
+        return B.peer->on_text(c, p, len);
+    }
+
+    if (!init) {
+        if (inflateInit2(&zs, -15) != Z_OK) {
+            cb_die("inflateInit2 failed");
+        }
+        init = 1;
+    }
+
+    inflateReset(&zs);
+    cb_ensure(&out, &cap, len * 4 + 4096);
+
+    zs.next_out = out;
+    zs.avail_out = cap;
+
+    for (rc = 0; rc < 2; rc++) {
+        zs.next_in = rc ? tail : p;
+        zs.avail_in = rc ? 4 : len;
+
+        while (zs.avail_in > 0) {
+            if (zs.avail_out == 0) {
+                size_t  used = cap;
+
+                cb_ensure(&out, &cap, cap * 2);
+                zs.next_out = out + used;
+                zs.avail_out = cap - used;
+            }
+
+            switch (inflate(&zs, Z_SYNC_FLUSH)) {
+            case Z_OK:
+            case Z_BUF_ERROR:
+            case Z_STREAM_END:
+                break;
+            default:
+                cb_close(c, 1007);
+                return -1;
+            }
+
+            if (zs.avail_out > 0 && zs.avail_in > 0) {
+                cb_close(c, 1007);
+                return -1;
+            }
+        }
+    }
+
+    B.inflated++;
+
+    return B.peer->on_text(c, out, zs.next_out - out);
 }
 
 

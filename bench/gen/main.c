@@ -20,6 +20,10 @@
  *   connect  --conns connections in rooms of 2, opened, authenticated and
  *            joined with --conc handshakes in flight, then closed: the
  *            rate and the time each took (connect -> joined)
+ *   reload   the soak's chat at 200 msgs/s with no churn and an "nginx -s
+ *            reload" (--reload-pid) after --reload-after s: the reconnect
+ *            rate over time, until every closed connection is back
+ *            (reload.c)
  *   soak     chat (--pairs 5000 --groups 10, 500 msgs/s) held for
  *            --duration: what the server closes reconnects after a
  *            jittered backoff, --churn connections a second close
@@ -40,11 +44,14 @@
  * late, chat: pairs groups group_size; then fanout, rooms, chat: rate
  * window_s sent sent_per_s acked_per_s deliveries deliveries_per_s backlog
  * send_errors lost unacked members behind lat_p50_us lat_p90_us lat_p99_us
- * lat_p999_us lat_max_us ack_p50_us ack_p99_us gen_cpu_s gen_wall_s
+ * lat_p999_us [rx_p50_us rx_p90_us rx_p99_us rx_p999_us, with --rx-stamp]
+ * lat_max_us ack_p50_us ack_p99_us gen_cpu_s gen_wall_s
  * gen_saturated [srv_cpu_s srv_us_per_delivery, chat: srv_us_per_send]
  * [machine_busy_cores other_cores]; idle: [rss_kb rss_kb_per_conn] sock_kb
  * sock_kb_per_conn [srv_cpu_s cpu_idle_pct, with --duration]; connect:
- * conn_p50_us conn_p90_us conn_p99_us conn_max_us; last errors closes.
+ * conn_p50_us conn_p90_us conn_p99_us conn_max_us [srv_cpu_s
+ * srv_us_per_conn srv_detail: from the first connect to the last joined,
+ * before any is closed]; last errors closes.
  * Keys in [] need --pids or --master-pid, or the proto, or /proc/stat.
  *
  * RLIMIT_NOFILE: the soft limit is raised to the hard one (and past it
@@ -93,7 +100,8 @@
  *
  * Files (bench/gen/): main.c the run, options.c the command line,
  * scenario.c the scenarios and their phases, soak.c what the soak adds to
- * chat, conn.c a connection, text.c
+ * chat, reload.c what the reload adds to the soak, conn.c a connection,
+ * text.c
  * what the servers send, peer_*.c one table of functions per --proto
  * (peer.c what they share), measure.c histograms and /proc, kids.c the
  * helper processes, report.c the report; bench/lib/ the WebSocket, HS256
@@ -197,6 +205,10 @@ main(int argc, char **argv)
         cb_report();
     }
 
+    if (B.reload) {
+        cb_reload_report();
+    }
+
     rc = (B.ready_setup == 0) ? 1 : 0;
 
     cb_close_all();
@@ -225,8 +237,8 @@ cb_init(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* "before" samples for the idle scenario */
-    cb_procs_sample(-1, 0);
+    /* "before" samples: memory for idle, CPU for connect */
+    cb_procs_sample(B.scenario == CB_SC_CONNECT ? 0 : -1, 0);
     B.sock_pages0 = cb_sockstat_pages();
 
     B.t_start = cb_now();
@@ -334,6 +346,9 @@ cb_run(void)
         if (B.soak) {
             cb_soak_tick(now);
         }
+        if (B.reload) {
+            cb_reload_tick(now);
+        }
         cb_progress(now);
         cb_poll();
     }
@@ -397,6 +412,11 @@ cb_setup_done(int64_t now)
     B.t_setup_done = now;
     B.conn_rate_t = B.t_last_ready - B.t_start;
     B.ready_setup = B.ready;
+
+    if (B.scenario == CB_SC_CONNECT) {
+        /* the server's CPU for the storm, before anything is closed */
+        cb_procs_sample(1, -1);
+    }
 
     if (B.ready == 0 || B.scenario == CB_SC_CONNECT) {
         cb_phase(CB_PH_DONE, now);

@@ -21,6 +21,7 @@ typedef struct {
     int                 pairs;
     int                 groups;
     int                 prefix;
+    int                 retry;
 } cb_set_t;
 
 
@@ -64,7 +65,12 @@ cb_usage(void)
 "                      soak: chat over --pairs 5000 --groups 10 at --rate\n"
 "                      500 for --duration (60) s, reconnecting what closes,\n"
 "                      with --churn; a line \"INTERVAL ...\" every\n"
-"                      --interval s (see soak.c)\n"
+"                      --interval s (see soak.c); reload (ngx_chat): soak's\n"
+"                      shape at --rate 200 without churn, \"nginx -s\n"
+"                      reload\" after --reload-after s, every closed\n"
+"                      connection reconnecting after a random delay below\n"
+"                      --reconnect-ms (1000): the reconnect rate over time,\n"
+"                      failures, the time until all are back (see reload.c)\n"
 "  --host ADDR         server address, 127.0.0.0/8 only (127.0.0.1)\n"
 "  --port N            server port (8080; nchan 18980, sio 18970)\n"
 "  --path PATH         WebSocket path (/chat/ws; sio /socket.io/, to which\n"
@@ -80,6 +86,9 @@ cb_usage(void)
 "                      room, standing for the sender's own copy that\n"
 "                      ngx_chat and Socket.IO deliver (rooms: 2 members;\n"
 "                      ignored by chat, idle and connect)\n"
+"  --deflate           offer permessage-deflate (RFC 7692) in every\n"
+"                      upgrade and inflate what comes compressed; the\n"
+"                      report adds the bytes read per delivery\n"
 "  --ports N           proto limit: limit's workers on PORT..PORT+N-1 (2)\n"
 "  --subs N            fanout: subscribers in the room (1000)\n"
 "  --senders N         fanout: sending connections (1)\n"
@@ -117,6 +126,15 @@ cb_usage(void)
 "  --reconnect-ms MS   soak: first reconnect after a random delay below MS,\n"
 "                      the cap doubling on each failed try (2000)\n"
 "  --reconnect-max-ms MS  soak: the largest cap (30000)\n"
+"  --reload-pid P      reload: the nginx master to send SIGHUP\n"
+"  --reload-after S    reload: seconds of sending before the reload (2)\n"
+"  --min-msgs N        fanout, rooms, chat: measure a step for at least\n"
+"                      N messages, longer than --duration at low rates\n"
+"                      (0: --duration only)\n"
+"  --rx-stamp          also measure latency to the message's arrival at\n"
+"                      the socket (the kernel's receive time stamp,\n"
+"                      SO_TIMESTAMPNS), leaving out the time it waited\n"
+"                      for chat-bench to read it: rx_p50_us ...\n"
 "  -v, --verbose       progress every second on stderr\n");
 }
 
@@ -221,6 +239,11 @@ cb_parse_args(int argc, char **argv)
         { "interval", required_argument, NULL, 'I' },
         { "reconnect-ms", required_argument, NULL, 'y' },
         { "reconnect-max-ms", required_argument, NULL, 'Y' },
+        { "deflate", no_argument, NULL, 'F' },
+        { "reload-pid", required_argument, NULL, 'g' },
+        { "reload-after", required_argument, NULL, 'f' },
+        { "rx-stamp", no_argument, NULL, 'X' },
+        { "min-msgs", required_argument, NULL, 'M' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -235,7 +258,8 @@ cb_parse_args(int argc, char **argv)
             break;
         }
 
-        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == '?')
+        name = (ch == 'v' || ch == 'h' || ch == 'E' || ch == 'F'
+                || ch == 'X' || ch == '?')
                ? "" : opts[idx].name;
 
         cb_option(ch, name, &set);
@@ -252,7 +276,10 @@ cb_parse_args(int argc, char **argv)
 
     B.peer->options(set.port, set.path, set.senders);
 
-    if (B.soak) {
+    if (B.reload) {
+        cb_reload_defaults(set.pairs, set.groups, set.prefix, set.retry);
+
+    } else if (B.soak) {
         cb_soak_defaults(set.pairs, set.groups, set.prefix);
     }
 
@@ -282,6 +309,13 @@ static int
 cb_scenario_by_name(const char *name)
 {
     int  i;
+
+    /* the soak with a reload in it (reload.c) */
+    if (strcmp(name, "reload") == 0) {
+        B.soak = 1;
+        B.reload = 1;
+        return CB_SC_CHAT;
+    }
 
     /* the chat scenario, held long (soak.c) */
     if (strcmp(name, "soak") == 0) {
@@ -329,6 +363,7 @@ cb_defaults(void)
     B.interval = 10;
     B.retry_first = 2;
     B.retry_max = 30;
+    B.reload_after = 2;
 }
 
 
@@ -346,6 +381,7 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'n': B.ports = (uint32_t) cb_num(name, optarg, 1, 64); break;
     case 'E': B.nchan_echo = 1; break;
     case 's': B.soak = 0;
+              B.reload = 0;
               B.scenario = cb_scenario_by_name(optarg);
               break;
     case 'S': B.subs = (uint32_t) cb_num(name, optarg, 0, 1e6); break;
@@ -389,8 +425,15 @@ cb_option(int ch, const char *name, cb_set_t *set)
     case 'T': B.setup_timeout = cb_num(name, optarg, 1, 3600); break;
     case 'K': B.churn = cb_num(name, optarg, 0, 1e5); break;
     case 'I': B.interval = cb_num(name, optarg, 1, 3600); break;
-    case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3; break;
+    case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3;
+              set->retry = 1;
+              break;
     case 'Y': B.retry_max = cb_num(name, optarg, 1, 3600000) / 1e3; break;
+    case 'F': B.deflate = 1; break;
+    case 'g': B.reload_pid = (int) cb_num(name, optarg, 1, 1 << 30); break;
+    case 'f': B.reload_after = cb_num(name, optarg, 0, 600); break;
+    case 'X': B.rx_stamp = 1; break;
+    case 'M': B.min_msgs = cb_num(name, optarg, 0, 1e9); break;
     case 'v': B.verbose = 1; break;
     case 'h': cb_usage(); exit(0);
     default: cb_usage(); exit(2);

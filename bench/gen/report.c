@@ -24,6 +24,8 @@ static void cb_print_sockets(cb_fig_t *f);
 static void cb_print_result(cb_fig_t *f);
 static void cb_result_sending(cb_fig_t *f);
 static void cb_result_idle(cb_fig_t *f);
+static void cb_print_connect_cpu(cb_fig_t *f);
+static void cb_result_connect(cb_fig_t *f);
 
 
 void
@@ -37,7 +39,8 @@ cb_report(void)
     cb_print_head(&f);
 
     if (B.scenario == CB_SC_CONNECT) {
-        /* connected, then closed: nothing more */
+        /* connected, then closed: the server's CPU for it */
+        cb_print_connect_cpu(&f);
 
     } else if (B.t_send_start == 0) {
         printf("not run         no connection became ready\n");
@@ -67,7 +70,9 @@ cb_figures(cb_fig_t *f)
     memset(f, 0, sizeof(cb_fig_t));
 
     f->hz = sysconf(_SC_CLK_TCK);
-    f->sc = B.soak ? "soak" : cb_scenario_names[B.scenario];
+    /* reload: the chat under the reload, beside its own RESULT line */
+    f->sc = B.reload ? "reload-chat"
+            : B.soak ? "soak" : cb_scenario_names[B.scenario];
     f->sending = (B.scenario != CB_SC_IDLE && B.scenario != CB_SC_CONNECT);
 
     /* this step's counters (cb_counts_t: uint64_t members only) */
@@ -266,6 +271,14 @@ cb_print_window(cb_fig_t *f)
            cb_hist_pct(&B.lat, 99) / 1e6,
            cb_hist_pct(&B.lat, 99.9) / 1e6, B.lat.max / 1e6,
            (unsigned long long) B.lat.n);
+    if (B.rx_stamp) {
+        printf("at the socket   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  "
+               "max %.2f ms (send -> arrival, before chat-bench read "
+               "it)\n", cb_hist_pct(&B.lat_rx, 50) / 1e6,
+               cb_hist_pct(&B.lat_rx, 90) / 1e6,
+               cb_hist_pct(&B.lat_rx, 99) / 1e6,
+               cb_hist_pct(&B.lat_rx, 99.9) / 1e6, B.lat_rx.max / 1e6);
+    }
     printf("ack latency     p50 %.2f  p99 %.2f  max %.2f ms "
            "(send -> %s)\n", cb_hist_pct(&B.ack, 50) / 1e6,
            cb_hist_pct(&B.ack, 99) / 1e6, B.ack.max / 1e6,
@@ -390,6 +403,14 @@ cb_print_sockets(cb_fig_t *f)
                f->sock_kb, B.ready_sample ? f->sock_kb / B.ready_sample : 0);
     }
 
+    if (f->sending && B.w_delivered) {
+        printf("wire            %.1f bytes read per delivery%s "
+               "(%llu messages came compressed)\n",
+               (double) (B.w_bytes_in1 - B.w_bytes_in0) / B.w_delivered,
+               B.deflate ? ", permessage-deflate offered" : "",
+               (unsigned long long) B.inflated);
+    }
+
     printf("server errors   %s\n", f->errs[0] ? f->errs : "none");
     printf("server closes   %s\n", f->closes[0] ? f->closes : "none");
     printf("other events    %llu (presence/member/...), %llu foreign "
@@ -422,6 +443,7 @@ cb_print_result(cb_fig_t *f)
                "conn_max_us=%.0f", cb_hist_pct(&B.conn, 50) / 1e3,
                cb_hist_pct(&B.conn, 90) / 1e3, cb_hist_pct(&B.conn, 99) / 1e3,
                B.conn.max / 1e3);
+        cb_result_connect(f);
 
     } else if (f->sending) {
         cb_result_sending(f);
@@ -459,6 +481,13 @@ cb_result_sending(cb_fig_t *f)
                cb_hist_pct(&B.lat, pcts[i]) / 1e3);
     }
 
+    if (B.rx_stamp) {
+        for (i = 0; i < 4; i++) {
+            printf(" rx_%s_us=%.0f", pnames[i],
+                   cb_hist_pct(&B.lat_rx, pcts[i]) / 1e3);
+        }
+    }
+
     printf(" lat_max_us=%.0f ack_p50_us=%.0f ack_p99_us=%.0f"
            " gen_cpu_s=%.2f gen_wall_s=%.2f gen_saturated=%d",
            B.lat.max / 1e3, cb_hist_pct(&B.ack, 50) / 1e3,
@@ -470,6 +499,13 @@ cb_result_sending(cb_fig_t *f)
             printf(" srv_us_per_send=%.3f",
                    B.w_sent ? f->srv_s * 1e6 / B.w_sent : 0);
         }
+    }
+
+    if (B.deflate || B.w_bytes_in1 > B.w_bytes_in0) {
+        printf(" deflate=%d wire_bytes_per_delivery=%.1f inflated=%llu",
+               B.deflate, B.w_delivered
+               ? (double) (B.w_bytes_in1 - B.w_bytes_in0) / B.w_delivered : 0,
+               (unsigned long long) B.inflated);
     }
 
     if (B.sys_busy1 > B.sys_busy0) {
@@ -498,6 +534,47 @@ cb_result_idle(cb_fig_t *f)
     if (B.nprocs && B.duration > 0) {
         printf(" srv_cpu_s=%.2f cpu_idle_pct=%.2f", f->srv_s,
                100.0 * f->srv_s / f->wall);
+    }
+}
+
+
+/* connect: the server's CPU per connection ready, by process tree */
+
+static void
+cb_print_connect_cpu(cb_fig_t *f)
+{
+    int  g;
+
+    if (B.nprocs == 0 || B.ready_setup == 0) {
+        return;
+    }
+
+    printf("server CPU      %.2f s for %u connections = %.1f us/conn "
+           "(first connect to last joined)\n", f->srv_s, B.ready_setup,
+           f->srv_s * 1e6 / B.ready_setup);
+
+    for (g = 0; g < B.ngroups; g++) {
+        printf("                %-28s %.1f us/conn\n", B.groups[g].label,
+               f->gsrv[g] / f->hz * 1e6 / B.ready_setup);
+    }
+}
+
+
+static void
+cb_result_connect(cb_fig_t *f)
+{
+    int  g;
+
+    if (B.nprocs == 0 || B.ready_setup == 0) {
+        return;
+    }
+
+    printf(" srv_cpu_s=%.2f srv_us_per_conn=%.1f srv_detail=", f->srv_s,
+           f->srv_s * 1e6 / B.ready_setup);
+
+    for (g = 0; g < B.ngroups; g++) {
+        printf("%s%s:%.1f", g ? "," : "", B.groups[g].label,
+               f->gsrv[g] / f->hz * 1e6 / B.ready_setup);
     }
 }
 

@@ -138,6 +138,10 @@ cb_soak_tick(int64_t now)
 void
 cb_soak_closed(cb_conn_t *c, int code)
 {
+    if (B.reload) {
+        cb_reload_closed(c, code);
+    }
+
     if (B.phase != CB_PH_MEASURE || (code == 0 && !c->closing)) {
         return;
     }
@@ -182,6 +186,10 @@ cb_soak_reconnect(cb_conn_t *c, int64_t now)
 
     rc = cb_connect(c, (uint32_t) (c - B.c));
 
+    if (B.reload) {
+        cb_reload_try(rc == 0);
+    }
+
     if (rc < 0) {
         B.connect_errno[-rc < 256 ? -rc : 255]++;
         B.setup_failed++;
@@ -198,6 +206,10 @@ cb_soak_ready(cb_conn_t *c)
     if (c->again) {
         sk.reconnected++;
         c->again = 0;
+
+        if (B.reload) {
+            cb_reload_back(c);
+        }
     }
 
     c->tries = 0;

@@ -69,9 +69,16 @@ cb_deliver(json_span_t *body)
 
     B.cnt.delivered++;
 
+    if (B.reload) {
+        cb_reload_delivered(body->p, body->len);
+    }
+
     if (B.phase == CB_PH_MEASURE) {
         B.w_delivered++;
         cb_hist_add(&B.lat, now - t);
+        if (B.rx_t) {
+            cb_hist_add(&B.lat_rx, B.rx_t > t ? B.rx_t - t : 0);
+        }
         if (B.soak) {
             cb_soak_latency(0, now - t);
         }

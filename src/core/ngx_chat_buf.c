@@ -21,6 +21,8 @@ ngx_chat_buf_alloc(size_t len)
 
     b->refs = 1;
     b->reply = 0;
+    b->twin_done = 0;
+    b->twin = NULL;
     b->len = (uint32_t) len;
     b->rev = 0;
     b->seq = 0;
@@ -73,6 +75,49 @@ void
 ngx_chat_buf_unref(ngx_chat_buf_t *b)
 {
     if (--b->refs == 0) {
+
+        if (b->twin) {
+            ngx_chat_buf_unref(b->twin);
+        }
+
         free(b);
     }
+}
+
+
+size_t
+ngx_chat_buf_text_payload(ngx_chat_buf_t *b, size_t *start)
+{
+    size_t    n, len, i;
+    uint8_t  *p;
+
+    p = b->data;
+
+    if (b->len < 2 || p[0] != (0x80 | NGX_CHAT_WS_TEXT) || (p[1] & 0x80)) {
+        return 0;
+    }
+
+    len = p[1] & 0x7f;
+    n = 2;
+
+    if (len == 126) {
+        n = 4;
+        len = (b->len < n) ? 0 : ((size_t) p[2] << 8 | p[3]);
+
+    } else if (len == 127) {
+        n = 10;
+        len = 0;
+
+        for (i = 2; i < n && i < b->len; i++) {
+            len = len << 8 | p[i];
+        }
+    }
+
+    if (n + len != b->len) {
+        return 0;
+    }
+
+    *start = n;
+
+    return len;
 }

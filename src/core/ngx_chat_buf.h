@@ -11,15 +11,20 @@
 #include <stddef.h>
 
 
-typedef struct {
-    uint32_t   refs:31;
+typedef struct ngx_chat_buf_s  ngx_chat_buf_t;
+
+struct ngx_chat_buf_s {
+    uint32_t   refs:30;
     uint32_t   reply:1;      /* one session's own answer, not an event */
+    uint32_t   twin_done:1;  /* twin was built, or cannot be */
     uint32_t   len;
     int64_t    rev;          /* the room's rev: 0 for frames that are not
                                 durable room events */
     int64_t    seq;          /* a message event's seq, else 0 */
     uint8_t   *data;
-} ngx_chat_buf_t;
+    /* the same frame compressed (permessage-deflate), held by this one */
+    ngx_chat_buf_t  *twin;
+};
 
 
 ngx_chat_buf_t *ngx_chat_buf_alloc(size_t len);
@@ -37,5 +42,11 @@ ngx_chat_buf_ref(ngx_chat_buf_t *b)
 }
 
 void ngx_chat_buf_unref(ngx_chat_buf_t *b);
+
+/*
+ * The payload of a plain (RSV bits clear) unfragmented text frame: its
+ * length, and where it starts in *start; 0 for any other frame.
+ */
+size_t ngx_chat_buf_text_payload(ngx_chat_buf_t *b, size_t *start);
 
 #endif /* _NGX_CHAT_BUF_H_INCLUDED_ */

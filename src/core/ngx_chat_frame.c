@@ -79,6 +79,13 @@ ngx_chat_frame_reader_init_client(ngx_chat_frame_reader_t *r,
 
 
 void
+ngx_chat_frame_reader_deflate(ngx_chat_frame_reader_t *r)
+{
+    r->deflate = 1;
+}
+
+
+void
 ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r)
 {
     free(r->buf);
@@ -239,7 +246,8 @@ ngx_chat_frame_feed_text(ngx_chat_frame_reader_t *r, uint8_t *p, size_t n,
 
         /* the same reason as when the frame comes in pieces */
 
-        st = ngx_chat_utf8_feed(NGX_CHAT_UTF8_ACCEPT, p, n);
+        st = r->compressed ? NGX_CHAT_UTF8_ACCEPT
+                           : ngx_chat_utf8_feed(NGX_CHAT_UTF8_ACCEPT, p, n);
 
         if (st != NGX_CHAT_UTF8_ACCEPT) {
             ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
@@ -254,13 +262,16 @@ ngx_chat_frame_feed_text(ngx_chat_frame_reader_t *r, uint8_t *p, size_t n,
         ev->type = NGX_CHAT_WS_EV_MESSAGE;
         ev->data = p;
         ev->len = n;
+        ev->compressed = r->compressed;
 
         return ev->type;
     }
 
     /* validate before copying: fail fast, mid-frame */
 
-    r->utf8 = ngx_chat_utf8_feed(r->utf8, p, n);
+    if (!r->compressed) {
+        r->utf8 = ngx_chat_utf8_feed(r->utf8, p, n);
+    }
 
     if (r->utf8 == NGX_CHAT_UTF8_REJECT) {
         ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_INVALID_DATA,
@@ -296,6 +307,7 @@ ngx_chat_frame_feed_text(ngx_chat_frame_reader_t *r, uint8_t *p, size_t n,
     ev->type = NGX_CHAT_WS_EV_MESSAGE;
     ev->data = r->buf ? r->buf : ngx_chat_frame_empty;
     ev->len = r->buf_len;
+    ev->compressed = r->compressed;
 
     return ev->type;
 }
@@ -425,7 +437,14 @@ ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
     b1 = r->hdr[1];
     op = b0 & 0x0f;
 
-    if (b0 & 0x70) {
+    /*
+     * RSV1 only on the first frame of a text message, and only once
+     * permessage-deflate was negotiated (RFC 7692 section 6)
+     */
+
+    if ((b0 & 0x30)
+        || ((b0 & 0x40) && (!r->deflate || op != NGX_CHAT_WS_TEXT)))
+    {
         return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_PROTOCOL,
                                    "reserved bits set");
     }
@@ -484,6 +503,8 @@ ngx_chat_frame_check_start(ngx_chat_frame_reader_t *r)
         return ngx_chat_frame_fail(r, NGX_CHAT_CLOSE_UNSUPPORTED,
                                    "binary frame");
     }
+
+    r->compressed = (b0 & 0x40) ? 1 : 0;
 
     return NGX_CHAT_FRAME_OK;
 }

@@ -55,6 +55,7 @@ typedef struct {
     const uint8_t     *data;    /* valid until the next feed() call */
     size_t             len;
     uint16_t           code;
+    uint8_t            compressed;  /* EV_MESSAGE: RSV1, data not inflated */
     const char        *reason;  /* EV_ERROR only: static text for logs */
 } ngx_chat_ws_event_t;
 
@@ -84,6 +85,8 @@ typedef struct {
     uint8_t            release;      /* buf was delivered: drop it */
     uint8_t            hdr_len;
     uint8_t            client;       /* reads server frames: unmasked */
+    uint8_t            deflate;      /* RSV1 allowed: permessage-deflate */
+    uint8_t            compressed;   /* the current message has RSV1 */
     uint8_t            hdr[14];
     uint8_t            mask[4];
     uint32_t           fragments;    /* frames of the current message */
@@ -120,6 +123,15 @@ ngx_chat_ws_ev_e ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r,
     uint8_t *in, size_t len, size_t *used, ngx_chat_ws_event_t *ev);
 
 void ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r);
+
+/*
+ * permessage-deflate was negotiated: the first frame of a text message
+ * may have RSV1 set (else 1002, RFC 7692 section 6.1).  Such a message is
+ * delivered with ev->compressed set, not checked for UTF-8: the caller
+ * inflates it, checks its size and its UTF-8.  The limits above apply
+ * to its compressed bytes.
+ */
+void ngx_chat_frame_reader_deflate(ngx_chat_frame_reader_t *r);
 
 
 /* unmasked frame header with FIN set into buf[10]; returns its length */

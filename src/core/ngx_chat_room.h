@@ -36,6 +36,8 @@ struct ngx_chat_member_s {
 
     uint32_t            join_gen;
     unsigned            live:1;
+    /* joined before the room last lost track of its events */
+    unsigned            unproven:1;
 };
 
 

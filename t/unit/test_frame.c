@@ -1377,6 +1377,149 @@ test_client(void)
  * reason whether it arrives whole or byte by byte (found by
  * fuzz/fuzz_frame.c).
  */
+/*
+ * permessage-deflate: RSV1 only where it was negotiated, and only on the
+ * first frame of a text message; such a message comes out as received,
+ * flagged, and its bytes are not taken for UTF-8.
+ */
+
+static int
+feed_deflate(const stream_t *s, size_t step, int deflate, uint8_t *compressed,
+    uint16_t *code, uint8_t *data, size_t *len)
+{
+    int                      msgs;
+    size_t                   off, n, used, pos;
+    uint8_t                 *copy;
+    ngx_chat_ws_ev_e         rc;
+    ngx_chat_ws_event_t      ev;
+    ngx_chat_frame_reader_t  r;
+
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+
+    if (deflate) {
+        ngx_chat_frame_reader_deflate(&r);
+    }
+
+    copy = malloc(s->len);
+    memcpy(copy, s->p, s->len);
+    msgs = 0;
+    *code = 0;
+
+    for (off = 0; off < s->len; off += n) {
+        n = (s->len - off < step) ? s->len - off : step;
+        pos = 0;
+
+        for ( ;; ) {
+            rc = ngx_chat_frame_reader_feed(&r, copy + off + pos, n - pos,
+                                            &used, &ev);
+            pos += used;
+
+            if (rc == EV_MSG) {
+                msgs++;
+                *compressed = ev.compressed;
+                memcpy(data, ev.data, ev.len);
+                *len = ev.len;
+            }
+
+            if (rc == EV_ERROR) {
+                *code = ev.code;
+                goto done;
+            }
+
+            if (rc == NGX_CHAT_WS_EV_NONE) {
+                break;
+            }
+        }
+    }
+
+done:
+
+    ngx_chat_frame_reader_free(&r);
+    free(copy);
+
+    return msgs;
+}
+
+
+static void
+test_deflate_bits(void)
+{
+    int        msgs;
+    size_t     len, step, i;
+    uint8_t    comp, data[64];
+    uint16_t   code;
+    stream_t   s;
+
+    static const size_t  steps[] = { 1, 3, 1000 };
+    static uint8_t       big[1025];
+
+    /* a first frame (none if 0), then a frame b0 of len bytes */
+    static const struct {
+        unsigned     first;
+        unsigned     b0;
+        size_t       len;
+        uint16_t     code;
+        const char  *name;
+    } bad[] = {
+        { 0x40 | TEXT, FIN | 0x40 | CONT, 1, 1002, "RSV1 continuation" },
+        { 0, FIN | 0x40 | PING, 1, 1002, "RSV1 ping" },
+        { 0, FIN | 0x20 | TEXT, 1, 1002, "RSV2" },
+        { 0, FIN | 0x50 | TEXT, 1, 1002, "RSV1 and RSV3" },
+        { 0, FIN | 0x40 | BINARY, 1, 1002, "RSV1 binary" },
+        /* the limits count compressed bytes */
+        { 0, FIN | 0x40 | TEXT, 1025, 1009, "compressed too big" },
+    };
+
+    for (step = 0; step < 3; step++) {
+
+        memset(&s, 0, sizeof(stream_t));
+        put_frame(&s, FIN | 0x40 | TEXT, "\xff\x00\xc0", 3);
+
+        msgs = feed_deflate(&s, steps[step], 0, &comp, &code, data, &len);
+        UNIT_CHECK(msgs == 0 && code == 1002, "RSV1 not negotiated: %u",
+                   code);
+
+        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
+        UNIT_CHECK(msgs == 1 && code == 0 && comp == 1 && len == 3
+                   && memcmp(data, "\xff\x00\xc0", 3) == 0,
+                   "RSV1 negotiated: not UTF-8 checked, step %zu",
+                   steps[step]);
+
+        /* a plain message after a compressed one is not flagged */
+        put_str(&s, FIN | TEXT, "ok");
+        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
+        UNIT_CHECK(msgs == 2 && comp == 0 && len == 2, "then plain");
+
+        /* fragments: RSV1 on the first, the whole message flagged */
+        free(s.p);
+        memset(&s, 0, sizeof(stream_t));
+        put_frame(&s, 0x40 | TEXT, "\xc3", 1);
+        put_frame(&s, CONT, "\xff", 1);
+        put_frame(&s, FIN | CONT, "z", 1);
+        msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
+        UNIT_CHECK(msgs == 1 && comp == 1 && len == 3
+                   && memcmp(data, "\xc3\xffz", 3) == 0, "fragmented");
+
+        /* each stream closes with its code */
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            free(s.p);
+            memset(&s, 0, sizeof(stream_t));
+
+            if (bad[i].first) {
+                put_frame(&s, bad[i].first, "a", 1);
+            }
+
+            put_frame(&s, bad[i].b0, big, bad[i].len);
+            msgs = feed_deflate(&s, steps[step], 1, &comp, &code, data, &len);
+            UNIT_CHECK(msgs == 0 && code == bad[i].code, "%s: %u",
+                       bad[i].name, code);
+        }
+
+        free(s.p);
+    }
+}
+
+
 static void
 test_truncated_reason(void)
 {
@@ -1430,6 +1573,7 @@ main(void)
     test_writers();
     test_client();
     test_truncated_reason();
+    test_deflate_bits();
 
     return UNIT_DONE();
 }
