@@ -273,7 +273,11 @@ bench() {
               s = s sprintf(" %s conns, %s/s", r["ready"], r["conn_rate"])
           else
               s = s sprintf(" %s:%s", r["rate"], (r["stopped"] == 1) \
-                  ? "stop" : sprintf("%.0fms", r["lat_p99_us"] / 1000)) }
+                  ? "stop" : sprintf("%.0fms", r["lat_p99_us"] / 1000))
+          # PostgreSQL CPU per message committed, where one is measured
+          if ("pg_us_per_msg" in r)
+              s = s sprintf("/pg%.0fus", r["pg_us_per_msg"])
+          delete r }
         END { print s }'
 }
 
