@@ -92,7 +92,9 @@ end $$;
 -- chat_send_rooms_create only when there are any; the rooms are locked in
 -- id order; then one statement checks, numbers and writes, reaching every
 -- table by key (no hash or merge join: a batch is a few rows against
--- tables of any size).  Each statement is planned once per connection
+-- tables of any size) and the batch's own rows through window functions
+-- (no join of them with themselves, which would cost the square of the
+-- batch).  Each statement is planned once per connection
 -- (force_generic_plan): a plan made for the batch at hand, as the plan
 -- cache would otherwise go on doing, costs more than the batch.  A sender's read cursor moves to their last
 -- message: an update of the membership, an insert only for a user who is
@@ -170,7 +172,9 @@ begin
                r.kind = 'channel' and mb.user_id is null as newcomer,
                case when b.cid is null then b.i
                     else min(b.i) over (partition by b.room, b.sender, b.cid)
-               end as first_i
+               end as first_i,
+               s.seq as s_seq, s.msg_id as s_msg_id, s.ts as s_ts,
+               s.rev as s_rev
           from b
           left join rooms r on r.id = b.room
           left join members mb on mb.room_id = b.room
@@ -183,41 +187,49 @@ begin
                                       and mu.user_id = b.sender
                                       and (mu.until is null
                                            or mu.until > v_now)
+          -- stored before: a retry of a send with its client_msg_id
+          left join lateral (
+                select m.seq, m.msg_id, m.ts, m.rev
+                  from messages m
+                 where b.cid is not null and m.room_id = b.room
+                   and m.sender = b.sender and m.client_msg_id = b.cid
+                   and m.ts >= v_now - 86400000
+                 limit 1) s on true
     ),
-    stored as (
-        select c.i, m.seq, m.msg_id, m.ts, m.rev
-          from checked c
-          join messages m on m.room_id = c.room and m.sender = c.sender
-                         and m.client_msg_id = c.cid
-                         and m.ts >= v_now - 86400000
-         where c.verdict = 'ok' and c.cid is not null and c.first_i = c.i
-    ),
+    -- fresh: a send that takes a new seq (allowed, the first of its
+    -- client_msg_id in the batch, not stored before); the k-th fresh send
+    -- of a room takes its k-th seq
     counted as (
-        select c.i, c.room, c.sender, c.name, c.body, c.cid, c.reply_to,
-               c.meta, c.last_seq, c.last_rev, c.member,
-               row_number() over (partition by c.room order by c.i) as k,
-               c.newcomer and row_number() over (
-                   partition by c.room, c.sender order by c.i) = 1
+        select f.*,
+               count(*) filter (where f.fresh)
+                   over (partition by f.room order by f.i) as k,
+               f.fresh and f.newcomer
+                   and count(*) filter (where f.fresh) over (
+                       partition by f.room, f.sender order by f.i) = 1
                    as joins,
-               nextval('chat_msg_id_seq') as msg_id
-          from checked c
-         where c.verdict = 'ok' and c.first_i = c.i
-           and not exists (select 1 from stored s where s.i = c.i)
+               case when f.fresh then nextval('chat_msg_id_seq') end
+                   as new_id
+          from (select c.*,
+                       c.verdict = 'ok' and c.first_i = c.i
+                           and c.s_seq is null as fresh
+                  from checked c) f
     ),
-    -- the k-th new message of a room takes its k-th seq; its rev comes
-    -- after the joined events of the messages up to it
+    -- its rev comes after the joined events of the sends up to it
     numbered as (
-        select n.*, n.last_seq + n.k as seq,
-               n.last_rev + n.k + sum(n.joins::integer) over (
-                   partition by n.room order by n.i) as rev
+        select n.*,
+               case when n.fresh then n.last_seq + n.k end as seq,
+               case when n.fresh then n.last_rev + n.k + sum(
+                   n.joins::integer) over (partition by n.room order by n.i)
+               end as rev
           from counted n
     ),
     ins as (
         insert into messages (room_id, seq, msg_id, sender, sender_name,
                               body, client_msg_id, reply_to, meta, ts, rev)
-        select n.room, n.seq, n.msg_id, n.sender, n.name, n.body, n.cid,
+        select n.room, n.seq, n.new_id, n.sender, n.name, n.body, n.cid,
                n.reply_to, n.meta, v_now, n.rev
           from numbered n
+         where n.fresh
         returning 1
     ),
     events as (
@@ -237,7 +249,7 @@ begin
                            last_ts = v_now
           from (select n.room, count(*) as n,
                        count(*) filter (where n.joins) as nj
-                  from numbered n group by n.room) c
+                  from numbered n where n.fresh group by n.room) c
          where r.id = c.room
         returning 1
     ),
@@ -246,7 +258,7 @@ begin
     moved as (
         update members mb set read_seq = c.seq
           from (select n.room, n.sender, max(n.seq) as seq
-                  from numbered n where n.member
+                  from numbered n where n.fresh and n.member
                  group by n.room, n.sender) c
          where mb.room_id = c.room and mb.user_id = c.sender
            and mb.read_seq < c.seq
@@ -255,28 +267,37 @@ begin
     entered as (
         insert into members as mb (room_id, user_id, read_seq)
         select n.room, n.sender, max(n.seq) from numbered n
-         where not n.member
+         where n.fresh and not n.member
          group by n.room, n.sender
         on conflict (room_id, user_id) do update
             set read_seq = greatest(mb.read_seq, excluded.read_seq)
         returning 1
     )
-    select c.i,
-           case when c.verdict <> 'ok' then c.verdict
-                when s.i is not null then 'dup'
-                when n.i is not null then
-                    case when c.i = c.first_i then 'ok' else 'dup' end
+    -- a send answers as the first of its client_msg_id in the batch
+    select a.i,
+           case when a.verdict <> 'ok' then a.verdict
+                when a.f_s_seq is not null then 'dup'
+                when a.f_fresh then
+                    case when a.i = a.first_i then 'ok' else 'dup' end
                 else 'not_found' end,
-           coalesce(s.seq, n.seq),
-           coalesce(s.msg_id, n.msg_id),
-           coalesce(s.ts, case when n.i is not null then v_now end),
-           coalesce(s.rev, n.rev),
-           c.wait,
-           coalesce(n.joins and c.i = c.first_i, false)
-      from checked c
-      left join stored s on s.i = c.first_i
-      left join numbered n on n.i = c.first_i
-     order by c.i;
+           coalesce(a.f_s_seq, a.f_seq),
+           coalesce(a.f_s_msg_id, a.f_new_id),
+           coalesce(a.f_s_ts, case when a.f_fresh then v_now end),
+           coalesce(a.f_s_rev, a.f_rev),
+           a.wait,
+           coalesce(a.joins and a.i = a.first_i, false)
+      from (select n.i, n.first_i, n.verdict, n.wait, n.joins,
+                   first_value(n.fresh) over w as f_fresh,
+                   first_value(n.seq) over w as f_seq,
+                   first_value(n.new_id) over w as f_new_id,
+                   first_value(n.rev) over w as f_rev,
+                   first_value(n.s_seq) over w as f_s_seq,
+                   first_value(n.s_msg_id) over w as f_s_msg_id,
+                   first_value(n.s_ts) over w as f_s_ts,
+                   first_value(n.s_rev) over w as f_s_rev
+              from numbered n
+            window w as (partition by n.first_i order by n.i)) a
+     order by a.i;
 end $$;
 
 -- The batch send without a room creation budget, as version 8 answered
