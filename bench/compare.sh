@@ -52,6 +52,10 @@
 #            are back, acks lost; once as configured (chat_reload_spread's
 #            default) and once with "chat_reload_spread 0" (all at once)
 #
+# Each step of fanout and chat also reports PostgreSQL's CPU per message
+# committed (pg_us_per_msg: every PostgreSQL process, the short-lived
+# ones too, over the acknowledged sends; "/pgNNus" in the progress lines).
+#
 # Outputs: bench/out/compare-<time>/ (every chat-bench output, results.txt,
 # summary.txt, BENCHMARKS.md, plots); a full run without --no-write copies
 # the generated part into BENCHMARKS.md and the plots into docs/bench/.
@@ -310,7 +314,11 @@ bench() {
               s = s sprintf(" %s conns, %s/s", r["ready"], r["conn_rate"])
           else
               s = s sprintf(" %s:%s", r["rate"], (r["stopped"] == 1) \
-                  ? "stop" : sprintf("%.0fms", r["lat_p99_us"] / 1000)) }
+                  ? "stop" : sprintf("%.0fms", r["lat_p99_us"] / 1000))
+          # PostgreSQL CPU per message committed, where one is measured
+          if ("pg_us_per_msg" in r)
+              s = s sprintf("/pg%.0fus", r["pg_us_per_msg"])
+          delete r }
         END { print s }'
 }
 

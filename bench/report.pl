@@ -233,7 +233,10 @@ my ($ref, $lim) = ('ngx_chat', 'limit');
 heading("fanout: one room, $machine{fanout_subs} subscribers");
 push @md, 'Deliveries per second at the highest send rate whose p99 stayed'
     . ' under 100 ms with nothing lost or falling behind; latency at that'
-    . ' rate; server CPU per delivery (all its processes).', '';
+    . ' rate; server CPU per delivery (all its processes); PostgreSQL CPU'
+    . ' per message committed (PG us/msg: every PostgreSQL process, over'
+    . ' the messages acknowledged; for the durable ngx_chat only, the one'
+    . ' that commits what it acknowledges).', '';
 {
     my @rows;
     for my $s (@systems) {
@@ -248,10 +251,14 @@ push @md, 'Deliveries per second at the highest send rate whose p99 stayed'
                   $m ? num($m->{med} / 1000, 1) : '-' }
                 qw(lat_p50_us lat_p99_us lat_p999_us)),
             mmm(best_step($s, 'fanout', 100, 'srv_us_per_delivery'), 2),
+            # only the durable system commits what it acknowledges
+            $s eq $ref ? mmm(best_step($s, 'fanout', 100, 'pg_us_per_msg'), 1)
+                       : '-',
         ];
     }
     table(['system', 'msgs/s', 'deliveries/s', 'vs ngx_chat', 'vs limit',
-           'p50 ms', 'p99 ms', 'p99.9 ms', 'server us/delivery'], @rows);
+           'p50 ms', 'p99 ms', 'p99.9 ms', 'server us/delivery',
+           'PG us/msg'], @rows);
 }
 
 sub latency_by_rate {
@@ -286,7 +293,9 @@ if (grep { runs_of($_, 'chat') } @systems) {
     push @md, 'Everyone sends; each send goes to one of the sender\'s rooms'
         . ' in turn.  Sends per second at the highest rate whose p99 stayed'
         . ' under 50 ms with nothing lost; "committed" is what the server'
-        . ' acknowledged (for ngx_chat: written to PostgreSQL).', '';
+        . ' acknowledged (for ngx_chat: written to PostgreSQL); "PG us/msg" is'
+        . ' the CPU of every PostgreSQL process over the step divided by the'
+        . ' messages committed in it.', '';
     my @rows;
     for my $s (grep { $_ ne 'limit' } @systems) {
         my $sent = best_step($s, 'chat', 50, 'sent_per_s');
@@ -299,11 +308,13 @@ if (grep { runs_of($_, 'chat') } @systems) {
                   $m ? num($m->{med} / 1000, 1) : '-' }
                 qw(lat_p50_us lat_p99_us lat_p999_us)),
             mmm(best_step($s, 'chat', 50, 'srv_us_per_send'), 1),
+            $s eq $ref ? mmm(best_step($s, 'chat', 50, 'pg_us_per_msg'), 1)
+                       : '-',
         ];
     }
     table(['system', 'sends/s', 'committed/s', 'vs ngx_chat',
            'deliveries/s', 'p50 ms', 'p99 ms', 'p99.9 ms',
-           'server us/send'], @rows);
+           'server us/send', 'PG us/msg'], @rows);
     latency_by_rate('chat', 'send');
     push @md, '![chat latency](docs/bench/chat-latency.png)', '';
 }
@@ -347,6 +358,29 @@ if (my @zsys = grep { runs_of($_, 'fanout-deflate') } @systems) {
                'plain server us/delivery', 'deflate server us/delivery',
                'CPU ratio', 'plain p99 ms', 'deflate p99 ms'], @rows);
     }
+}
+
+# --- PostgreSQL CPU per message committed, by rate (durable ngx_chat)
+
+if (grep { defined $_->{pg_us_per_msg} } map { @$_ } runs_of($ref, 'chat'),
+    runs_of($ref, 'fanout'))
+{
+    heading('PostgreSQL CPU per message committed');
+    push @md, 'CPU of every PostgreSQL process (utime + stime from /proc,'
+        . ' the postmaster, its backends and background processes, those'
+        . ' started during the step too) over the step, divided by the'
+        . ' messages acknowledged in it, by offered rate (median of the'
+        . ' runs that reached the rate).  ngx_chat as shipped commits every'
+        . ' send before acknowledging it.', '';
+    my %rates = map { $_ => 1 } rates_of('chat'), rates_of('fanout');
+    my @rows;
+    for my $rate (sort { $a <=> $b } keys %rates) {
+        push @rows, [num($rate), map {
+            my $m = at_rate($ref, $_, $rate, 'pg_us_per_msg');
+            $m ? num($m->{med}, 1) : '-' } qw(chat fanout)];
+    }
+    table(['rate (msgs/s)', 'chat: PG us/msg', 'fanout: PG us/msg'],
+          @rows);
 }
 
 # --- idle and connect

@@ -163,6 +163,9 @@ typedef struct {
 
 typedef struct {
     char                label[64];
+    int                 pg;             /* a PostgreSQL postmaster */
+    uint64_t            tree0;          /* its tree's CPU, ticks */
+    uint64_t            tree1;
 } cb_group_t;
 
 
@@ -245,6 +248,9 @@ struct cb_fig_s {
     double              other;
     double              gsrv[CB_MAX_GROUPS];
     double              grss[CB_MAX_GROUPS];
+    int                 pg;             /* a PostgreSQL group is measured */
+    double              pg_s;           /* its CPU over the window */
+    double              pg_us;          /* per message committed */
     uint64_t            lost;
     uint64_t            unacked;
     char                errs[CB_LIST_SIZE];

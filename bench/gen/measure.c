@@ -16,8 +16,9 @@
 #include "bench.h"
 
 
-static int cb_proc_stat(int pid, int *ppid, uint64_t *cpu, char *comm,
-    size_t ccap);
+static int cb_proc_stat(int pid, int *ppid, uint64_t *cpu, uint64_t *waited,
+    char *comm, size_t ccap);
+static uint64_t cb_tree_cpu(int pid);
 static uint64_t cb_proc_rss(int pid);
 static void cb_add_proc(int pid, int group);
 static double cb_tv(struct timeval *tv);
@@ -123,13 +124,15 @@ cb_count_errcode(const u_char *p, size_t len, uint64_t n)
 
 /* server processes: /proc/PID/stat and /proc/PID/status */
 
+/* waited: the CPU of its children it waited for (cutime + cstime) */
 static int
-cb_proc_stat(int pid, int *ppid, uint64_t *cpu, char *comm, size_t ccap)
+cb_proc_stat(int pid, int *ppid, uint64_t *cpu, uint64_t *waited, char *comm,
+    size_t ccap)
 {
     int            fd, i;
     char           buf[1024], *p, *lp, *rp;
     ssize_t        n;
-    unsigned long  ut, st;
+    unsigned long  ut, st, cut, cst;
 
     snprintf(buf, sizeof(buf), "/proc/%d/stat", pid);
 
@@ -170,7 +173,9 @@ cb_proc_stat(int pid, int *ppid, uint64_t *cpu, char *comm, size_t ccap)
         }
     }
 
-    if (p == NULL || sscanf(p, "%lu %lu", &ut, &st) != 2) {
+    if (p == NULL || sscanf(p, "%lu %lu %lu %lu", &ut, &st, &cut, &cst)
+                     != 4)
+    {
         return -1;
     }
 
@@ -178,7 +183,54 @@ cb_proc_stat(int pid, int *ppid, uint64_t *cpu, char *comm, size_t ccap)
         *cpu = (uint64_t) ut + st;
     }
 
+    if (waited) {
+        *waited = (uint64_t) cut + cst;
+    }
+
     return 0;
+}
+
+
+/*
+ * A process tree's CPU now: the process, its children alive now (those
+ * born since the list of cb_procs_init, as PostgreSQL's autovacuum
+ * workers, too) and those it has waited for.  Ticks.
+ */
+static uint64_t
+cb_tree_cpu(int pid)
+{
+    int             kid, ppid;
+    DIR            *d;
+    uint64_t        sum, cpu, waited;
+    struct dirent  *de;
+
+    if (cb_proc_stat(pid, NULL, &cpu, &waited, NULL, 0) == -1) {
+        return 0;
+    }
+
+    sum = cpu + waited;
+
+    d = opendir("/proc");
+    if (d == NULL) {
+        return sum;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        if (!isdigit((u_char) de->d_name[0])) {
+            continue;
+        }
+        kid = atoi(de->d_name);
+        ppid = 0;
+        if (cb_proc_stat(kid, &ppid, &cpu, NULL, NULL, 0) == 0
+            && ppid == pid)
+        {
+            sum += cpu;
+        }
+    }
+
+    closedir(d);
+
+    return sum;
 }
 
 
@@ -253,11 +305,14 @@ cb_procs_init(void)
     for (i = 0; i < B.nmasters; i++) {
         g = B.ngroups++;
 
-        if (cb_proc_stat(B.master_pids[i], NULL, NULL, comm, sizeof(comm))
+        if (cb_proc_stat(B.master_pids[i], NULL, NULL, NULL, comm,
+                         sizeof(comm))
             == -1)
         {
             cb_die("no process %d (--master-pid)", B.master_pids[i]);
         }
+
+        B.groups[g].pg = (strcmp(comm, "postgres") == 0);
 
         cb_add_proc(B.master_pids[i], g);
 
@@ -273,7 +328,7 @@ cb_procs_init(void)
             }
             pid = atoi(de->d_name);
             ppid = 0;
-            if (cb_proc_stat(pid, &ppid, NULL, NULL, 0) == 0
+            if (cb_proc_stat(pid, &ppid, NULL, NULL, NULL, 0) == 0
                 && ppid == B.master_pids[i])
             {
                 cb_add_proc(pid, g);
@@ -296,8 +351,9 @@ cb_procs_init(void)
              tok = strtok_r(NULL, ",", &save))
         {
             pid = atoi(tok);
-            if (pid <= 0 || cb_proc_stat(pid, NULL, NULL, comm, sizeof(comm))
-                            == -1)
+            if (pid <= 0
+                || cb_proc_stat(pid, NULL, NULL, NULL, comm, sizeof(comm))
+                   == -1)
             {
                 cb_die("no process \"%s\" (--pids)", tok);
             }
@@ -326,7 +382,7 @@ cb_procs_sample(int cpu, int rss)
     for (i = 0; i < B.nprocs; i++) {
         p = &B.procs[i];
 
-        if (cb_proc_stat(p->pid, NULL, &ticks, NULL, 0) == -1) {
+        if (cb_proc_stat(p->pid, NULL, &ticks, NULL, NULL, 0) == -1) {
             p->gone = 1;
             continue;
         }
@@ -337,6 +393,14 @@ cb_procs_sample(int cpu, int rss)
 
         if (rss >= 0) {
             *(rss ? &p->rss1 : &p->rss0) = cb_proc_rss(p->pid);
+        }
+    }
+
+    /* PostgreSQL: the whole tree, its short-lived processes too */
+    for (i = 0; cpu >= 0 && i < B.nmasters; i++) {
+        if (B.groups[i].pg) {
+            *(cpu ? &B.groups[i].tree1 : &B.groups[i].tree0)
+                = cb_tree_cpu(B.master_pids[i]);
         }
     }
 }

@@ -146,6 +146,17 @@ cb_server_figures(cb_fig_t *f)
     f->srv_s = (double) srv_ticks / f->hz;
     f->srv_us = B.w_delivered ? f->srv_s * 1e6 / B.w_delivered : 0;
 
+    /* PostgreSQL's CPU per message committed (acknowledged) */
+    for (i = 0; i < B.nmasters; i++) {
+        if (B.groups[i].pg && B.groups[i].tree1 >= B.groups[i].tree0) {
+            f->pg = 1;
+            f->pg_s += (double) (B.groups[i].tree1 - B.groups[i].tree0)
+                       / f->hz;
+        }
+    }
+
+    f->pg_us = B.w_acked ? f->pg_s * 1e6 / (B.w_acked / f->fpm) : 0;
+
     if (f->sending && B.t_send_start && B.sys_busy1 > B.sys_busy0) {
         f->sys_busy = (double) (B.sys_busy1 - B.sys_busy0) / f->hz;
         f->other = f->sys_busy - f->gcpu - f->srv_s;
@@ -359,6 +370,12 @@ cb_print_cpu(cb_fig_t *f)
                                  : 0);
         }
     }
+
+    if (f->pg) {
+        printf("PostgreSQL CPU  %.2f s over the window (every process, "
+               "short-lived ones too); %.1f us per message committed\n",
+               f->pg_s, f->pg_us);
+    }
 }
 
 
@@ -506,6 +523,10 @@ cb_result_sending(cb_fig_t *f)
                B.deflate, B.w_delivered
                ? (double) (B.w_bytes_in1 - B.w_bytes_in0) / B.w_delivered : 0,
                (unsigned long long) B.inflated);
+    }
+
+    if (f->pg) {
+        printf(" pg_cpu_s=%.2f pg_us_per_msg=%.1f", f->pg_s, f->pg_us);
     }
 
     if (B.sys_busy1 > B.sys_busy0) {

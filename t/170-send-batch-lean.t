@@ -1,0 +1,145 @@
+# The group commit of sends of schema version 13 (sql/013): the same
+# answers and the same rows as version 12's, batch for batch, and a commit
+# that reaches rooms and memberships by key, whatever their number, with
+# the room's update kept on its page (HOT).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use ChatTest;
+
+my ($latest) = sort { $b <=> $a }
+               map { m{/0*(\d+)_[^/]*\.sql$} ? $1 : () }
+               glob(ChatTest::repo_root() . '/sql/*.sql');
+cmp_ok $latest, '>=', 13, "the newest schema is version 13 or later";
+
+my $old = ChatTest::Backends::scratch_db('chat_lean12');
+my $new = ChatTest::Backends::scratch_db('chat_lean13');
+ChatTest::Backends::migrate($old, 1, 12);
+ChatTest::Backends::migrate($new, 1, $latest);
+
+# the same rooms, memberships, bans and mutes in both
+my $setup = <<'SQL';
+insert into rooms (id, kind, private, created_by) values
+    ('pub', 'channel', false, 'a'), ('priv', 'channel', true, 'a');
+insert into members (room_id, user_id, role) values
+    ('pub', 'a', 'owner'), ('priv', 'a', 'owner'), ('pub', 'banned', 'member'),
+    ('pub', 'muted', 'member');
+insert into chat_room_bans (room_id, user_id, until, by_user, at) values
+    ('pub', 'banned', null, 'a', 0), ('pub', 'exban', 1, 'a', 0);
+insert into chat_room_mutes (room_id, user_id, until, by_user, at) values
+    ('pub', 'muted', null, 'a', 0), ('pub', 'past', 1, 'a', 0);
+SQL
+ChatTest::psql($_, $setup) for $old, $new;
+
+sub elem {
+    my ($room, $from, %o) = @_;
+    my $e = qq({"room":"$room","from":"$from","body":"b-$from");
+    for my $k (sort keys %o) {
+        $e .= $k eq 'reply_to' ? qq(,"$k":$o{$k}) : qq(,"$k":"$o{$k}");
+    }
+    return "$e}";
+}
+
+# the batch's JSON array as an SQL literal
+sub literal {
+    (my $json = '[' . join(',', @_) . ']') =~ s/'/''/g;
+    return "'$json'::jsonb";
+}
+
+# one batch: each answer as "status,seq,rev,waits,joined" (a refusal's
+# wait in ms depends on the clock: only whether there is one)
+sub batch {
+    my ($db, $params, @elems) = @_;
+    return ChatTest::psql($db, "select string_agg(concat_ws(',', status,"
+        . " coalesce(seq::text, '-'), coalesce(rev::text, '-'),"
+        . " case when retry_after > 0 then 'wait' else '-' end, joined),"
+        . " ' ' order by i) from chat_send_batch_quota("
+        . literal(@elems) . ", $params)");
+}
+
+my @batches = (
+    [ 'true, 0, 0',
+      elem('pub', 'a'), elem('pub', 'b', name => 'Bee'),
+      elem('pub', 'a', cid => 'c1'), elem('pub', 'a', cid => 'c1'),
+      elem('new1', 'a', meta => '{\"k\": [1, 2]}'),
+      elem('priv', 'b'), elem('priv', 'a', reply_to => 1),
+      elem('pub', 'banned'), elem('pub', 'muted'), elem('pub', 'past'),
+      elem('pub', 'exban'), elem('dm:a:b', 'a'), elem('dm:a:b', 'c'),
+      elem('pub', 'b'), elem('new1', 'c') ],
+    [ 'true, 0, 0', elem('pub', 'a', cid => 'c1'), elem('new1', 'a') ],
+    [ 'false, 0, 0', elem('nope', 'a'), elem('pub', 'a') ],
+    [ 'true, 60000, 0',
+      elem('q1', 'u1'), elem('q2', 'u1'), elem('q2', 'u2'), elem('q3', 'u1'),
+      elem('pub', 'u1') ],
+    [ 'true, 60000, 0', elem('q3', 'u1'), elem('q1', 'u1') ],
+);
+
+for my $k (0 .. $#batches) {
+    my ($params, @e) = @{ $batches[$k] };
+    my $want = batch($old, $params, @e);
+    my $got = batch($new, $params, @e);
+    is $got, $want, "batch $k: answered as version 12 answered"
+        or diag "version 12: $want";
+}
+
+# what was sent, spelled out for the first batch's answers
+like batch($new, 'true, 0, 0', elem('pub', 'a', cid => 'c1')),
+    qr/^dup,3,4,-,f$/, 'a retry answers its first seq and rev';
+
+my %tables = (
+    messages => 'room_id, seq, rev, msg_id, sender, sender_name, body,'
+              . ' client_msg_id, reply_to, meta::text, deleted',
+    rooms => 'id, kind, private, created_by, last_seq, last_rev',
+    members => 'room_id, user_id, role, read_seq, delivered_seq',
+    chat_room_events => 'room_id, rev, kind, event::text, seq',
+);
+for my $t (sort keys %tables) {
+    my $q = "select string_agg(r, E'\\n' order by r)"
+          . " from (select concat_ws('|', $tables{$t}) as r from $t) x";
+    my $want = ChatTest::psql($old, $q);
+    is ChatTest::psql($new, $q), $want, "$t: the same rows as version 12";
+}
+
+is ChatTest::psql($new, "select read_seq from members"
+                        . " where room_id = 'pub' and user_id = 'b'"),
+    ChatTest::psql($new, "select max(seq) from messages"
+                         . " where room_id = 'pub' and sender = 'b'"),
+    "a sender's read cursor is at their last message";
+
+# many rooms and memberships: a commit reaches only its own (the counts
+# of index entries read in the transaction)
+my @many = map { elem('many-' . (1 + $_ % 5), 'x' . (1 + $_ % 2)) } 0 .. 9;
+my $stats = join ', ', map { "pg_stat_get_xact_$_->[0]('$_->[1]'::regclass)" }
+    [tuples_returned => 'rooms_pkey'], [tuples_returned => 'members_pkey'],
+    [tuples_updated => 'rooms'], [tuples_hot_updated => 'rooms'];
+ChatTest::psql($new, <<'SQL');
+insert into rooms (id, created_by)
+    select 'many-' || g, 'x' from generate_series(1, 20000) g;
+insert into members (room_id, user_id)
+    select 'many-' || g, 'x' || k
+      from generate_series(1, 20000) g, generate_series(1, 2) k;
+analyze rooms;
+analyze members;
+SQL
+
+# one transaction: the statement, then its counts
+my $out = ChatTest::psql($new, "select count(*) filter (where status = 'ok')"
+    . " from chat_send_batch_quota(" . literal(@many) . ", true, 0, 0);"
+    . " select concat_ws(' ', $stats)");
+my ($ok, $counts) = split /\n/, $out;
+is $ok, 10, 'ten sends to five rooms of 20 000 committed';
+my ($rooms, $members, $upd, $hot) = split ' ', $counts // '';
+cmp_ok $rooms, '<=', 40, "rooms read: $rooms index entries (of 20 002)";
+cmp_ok $rooms, '>=', 5, 'at least the five rooms';
+cmp_ok $members, '<=', 60,
+    "memberships read: $members index entries (of 40 004)";
+is $upd, 5, 'each room updated once';
+is $hot, 5, 'and each update stays on its page (HOT)';
+
+is ChatTest::psql($new, "select count(*) from pg_indexes"
+                        . " where indexname = 'rooms_activity'"), 0,
+    'rooms are not indexed by activity';
+
+done_testing;
