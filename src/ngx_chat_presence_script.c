@@ -6,14 +6,15 @@
  *
  * In Redis, a worker is an instance id with an expiry in the sorted set
  * "presence:workers": its entries count while it has not expired.  The
- * user's hash "presence:on:<user>" (fields "<id>") and the room's hash
- * "presence:in:<kind><room>" (fields "<user> <id>") name the instances
- * that hold them: small hashes stay listpack-encoded, where sets of
- * strings take a hash table before Redis 7.2, some 100 bytes more per
- * user and per member of a room.  "presence:worker:<id>" lists an
- * instance's entries, so that whoever finds it expired removes them, and
- * from the sets of the names used before ("presence:user:<user>",
- * "presence:<kind><room>"), left by an instance of an earlier version.  The script decides the
+ * set "presence:worker:<id>" lists an instance's entries ("u <user>",
+ * "r <kind> <room> <user>"), so that whoever finds it expired removes
+ * them: a user is online while a live instance lists it there, with no
+ * key of its own.  The room's hash "presence:in:<kind><room>" (fields
+ * "<user> <id>", for the room's list) names the instances that hold its
+ * members: a small hash stays listpack-encoded, where a set of strings
+ * takes a hash table before Redis 7.2.  An instance of an earlier
+ * version kept sets "presence:user:<user>" and "presence:<kind><room>":
+ * whoever retires such an instance removes its members from them too.  The script decides the
  * cluster-wide transitions with every live instance in view, and
  * publishes a room's presence events on its channel itself, so that they
  * go out in the order the transitions happened (as "0 @<user>\n<json>":
@@ -59,7 +60,10 @@ static const char  ngx_chat_presence_script[] =
     "end\n"
     "local function held(key, m)\n"
     "  for w in pairs(live) do\n"
-    "    if redis.call('HEXISTS', key, m .. w) == 1 then return true end\n"
+    "    if key then\n"
+    "      if redis.call('HEXISTS', key, m .. w) == 1 then return true end\n"
+    "    elseif redis.call('SISMEMBER', p .. 'presence:worker:' .. w, m)\n"
+    "           == 1 then return true end\n"
     "  end\n"
     "  return false\n"
     "end\n"
@@ -83,21 +87,20 @@ static const char  ngx_chat_presence_script[] =
     "  if kind then\n"
     "    key, m = p .. 'presence:in:' .. kind .. room, user .. ' '\n"
     "  else\n"
-    "    user = string.sub(e, 3)\n"
-    "    key, m = p .. 'presence:on:' .. user, ''\n"
+    "    user, m = string.sub(e, 3), e\n"
     "  end\n"
     "  if legacy then\n"
     "    redis.call('SREM', kind and p .. 'presence:' .. kind .. room\n"
-    "               or p .. 'presence:user:' .. user, m .. w)\n"
+    "               or p .. 'presence:user:' .. user, kind and m .. w or w)\n"
     "  end\n"
     "  if add then\n"
     "    local was = held(key, m)\n"
-    "    redis.call('HSET', key, m .. w, '1')\n"
+    "    if key then redis.call('HSET', key, m .. w, '1') end\n"
     "    redis.call('SADD', p .. 'presence:worker:' .. w, e)\n"
     "    if kind and not was then event(kind, room, user, 'online') end\n"
     "    return\n"
     "  end\n"
-    "  redis.call('HDEL', key, m .. w)\n"
+    "  if key then redis.call('HDEL', key, m .. w) end\n"
     "  redis.call('SREM', p .. 'presence:worker:' .. w, e)\n"
     "  if held(key, m) then return end\n"
     "  if kind then\n"
@@ -144,7 +147,7 @@ static const char  ngx_chat_presence_script[] =
     "local out = {}\n"
     "if mode == 'users' then\n"
     "  for i = 3, #ARGV do\n"
-    "    if held(p .. 'presence:on:' .. ARGV[i], '') then\n"
+    "    if held(nil, 'u ' .. ARGV[i]) then\n"
     "      out[#out + 1] = 1\n"
     "      out[#out + 1] = now\n"
     "    else\n"

@@ -1,7 +1,8 @@
-# What a user leaves in Redis: while connected and in a room, its count
-# of connections (chat_user_connections_max) and its presence, all small
-# hashes (listpack-encoded, the compact form); once its last connection
-# has closed, none of these keys is left.
+# What a user costs Redis: while connected and in a room, its count of
+# connections (chat_user_connections_max) and its place in the room's
+# presence, both small hashes (listpack-encoded, the compact form), and no
+# key of its own for being online; once its last connection has closed,
+# none of these keys is left.
 use strict;
 use warnings;
 use FindBin;
@@ -25,7 +26,7 @@ sub redis {
 
 # the user's keys, by the end of their names
 sub keys_of {
-    return sort grep { /(?:conns:|presence:on:)\Q$u\E$|presence:in:.*\Q$room\E$/ }
+    return sort grep { /conns:\Q$u\E$|presence:.*\Q$u\E|presence:.*\Q$room\E$/ }
         redis('--scan', '--pattern', "*$u*"), redis('--scan', '--pattern', "*$room*");
 }
 
@@ -38,8 +39,12 @@ for my $c (@c) {
 }
 
 my @k;
-ok wait_until(sub { @k = keys_of(); @k == 3 }, 10, 0.05),
-    'counted, online and in the room: three keys' or diag "@k";
+is api($ng, 'GET', "/presence?user=$u", user => 'x')->{json}{users}[0]{state},
+    'online', 'the user is online';
+ok wait_until(sub { @k = keys_of(); @k == 2 }, 10, 0.05),
+    'counted and in the room: two keys' or diag "@k";
+like "@k", qr/conns:\Q$u\E/, 'one of them its count of connections';
+like "@k", qr/presence:in:.*\Q$room\E/, 'the other the room\'s presence';
 for my $k (@k) {
     is redis('type', $k), 'hash', "$k: a hash";
     is redis('object', 'encoding', $k), 'listpack', "$k: listpack-encoded";
