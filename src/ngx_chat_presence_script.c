@@ -6,10 +6,15 @@
  *
  * In Redis, a worker is an instance id with an expiry in the sorted set
  * "presence:workers": its entries count while it has not expired.  The
- * user's set "presence:user:<user>" and the room's set
- * "presence:<kind><room>" ("<user> <id>") name the instances that hold
- * them, and "presence:worker:<id>" lists an instance's entries, so that
- * whoever finds it expired removes them.  The script decides the
+ * set "presence:worker:<id>" lists an instance's entries ("u <user>",
+ * "r <kind> <room> <user>"), so that whoever finds it expired removes
+ * them: a user is online while a live instance lists it there, with no
+ * key of its own.  The room's hash "presence:in:<kind><room>" (fields
+ * "<user> <id>", for the room's list) names the instances that hold its
+ * members: a small hash stays listpack-encoded, where a set of strings
+ * takes a hash table before Redis 7.2.  An instance of an earlier
+ * version kept sets "presence:user:<user>" and "presence:<kind><room>":
+ * whoever retires such an instance removes its members from them too.  The script decides the
  * cluster-wide transitions with every live instance in view, and
  * publishes a room's presence events on its channel itself, so that they
  * go out in the order the transitions happened (as "0 @<user>\n<json>":
@@ -55,7 +60,10 @@ static const char  ngx_chat_presence_script[] =
     "end\n"
     "local function held(key, m)\n"
     "  for w in pairs(live) do\n"
-    "    if redis.call('SISMEMBER', key, m .. w) == 1 then return true end\n"
+    "    if key then\n"
+    "      if redis.call('HEXISTS', key, m .. w) == 1 then return true end\n"
+    "    elseif redis.call('SISMEMBER', p .. 'presence:worker:' .. w, m)\n"
+    "           == 1 then return true end\n"
     "  end\n"
     "  return false\n"
     "end\n"
@@ -72,23 +80,27 @@ static const char  ngx_chat_presence_script[] =
     "    redis.call('PUBLISH', p .. kind .. room, m)\n"
     "  end\n"
     "end\n"
+    "local legacy = false\n"
     "local function change(w, e, add, seen)\n"
     "  local kind, room, user = string.match(e, '^r (%S+) (%S+) (%S+)$')\n"
     "  local key, m\n"
     "  if kind then\n"
-    "    key, m = p .. 'presence:' .. kind .. room, user .. ' '\n"
+    "    key, m = p .. 'presence:in:' .. kind .. room, user .. ' '\n"
     "  else\n"
-    "    user = string.sub(e, 3)\n"
-    "    key, m = p .. 'presence:user:' .. user, ''\n"
+    "    user, m = string.sub(e, 3), e\n"
+    "  end\n"
+    "  if legacy then\n"
+    "    redis.call('SREM', kind and p .. 'presence:' .. kind .. room\n"
+    "               or p .. 'presence:user:' .. user, kind and m .. w or w)\n"
     "  end\n"
     "  if add then\n"
     "    local was = held(key, m)\n"
-    "    redis.call('SADD', key, m .. w)\n"
+    "    if key then redis.call('HSET', key, m .. w, '1') end\n"
     "    redis.call('SADD', p .. 'presence:worker:' .. w, e)\n"
     "    if kind and not was then event(kind, room, user, 'online') end\n"
     "    return\n"
     "  end\n"
-    "  redis.call('SREM', key, m .. w)\n"
+    "  if key then redis.call('HDEL', key, m .. w) end\n"
     "  redis.call('SREM', p .. 'presence:worker:' .. w, e)\n"
     "  if held(key, m) then return end\n"
     "  if kind then\n"
@@ -102,9 +114,11 @@ static const char  ngx_chat_presence_script[] =
     "  local beats = p .. 'presence:beats'\n"
     "  seen = seen or tonumber(redis.call('HGET', beats, w)) or now\n"
     "  local key = p .. 'presence:worker:' .. w\n"
+    "  legacy = true\n"
     "  for _, e in ipairs(redis.call('SMEMBERS', key)) do\n"
     "    change(w, e, false, seen)\n"
     "  end\n"
+    "  legacy = false\n"
     "  redis.call('DEL', key)\n"
     "  redis.call('ZREM', workers, w)\n"
     "  redis.call('HDEL', beats, w)\n"
@@ -133,7 +147,7 @@ static const char  ngx_chat_presence_script[] =
     "local out = {}\n"
     "if mode == 'users' then\n"
     "  for i = 3, #ARGV do\n"
-    "    if held(p .. 'presence:user:' .. ARGV[i], '') then\n"
+    "    if held(nil, 'u ' .. ARGV[i]) then\n"
     "      out[#out + 1] = 1\n"
     "      out[#out + 1] = now\n"
     "    else\n"
@@ -145,8 +159,8 @@ static const char  ngx_chat_presence_script[] =
     "  return done(out)\n"
     "end\n"
     "local seen = {}\n"
-    "local key = p .. 'presence:' .. ARGV[3] .. ARGV[4]\n"
-    "for _, m in ipairs(redis.call('SMEMBERS', key)) do\n"
+    "local key = p .. 'presence:in:' .. ARGV[3] .. ARGV[4]\n"
+    "for _, m in ipairs(redis.call('HKEYS', key)) do\n"
     "  local u, w = string.match(m, '^(%S+) (%S+)$')\n"
     "  if u and live[w] and not seen[u] then\n"
     "    seen[u] = true\n"

@@ -74,8 +74,9 @@ static const char  ngx_chat_user_limits_conn_script[] =
     "local n = 0\n"
     "local h = redis.call('HGETALL', KEYS[5])\n"
     "for i = 1, #h, 2 do\n"
-    "  if redis.call('EXISTS', ARGV[1] .. h[i]) == 1 then\n"
-    "    n = n + tonumber(h[i + 1])\n"
+    "  local c = tonumber(h[i + 1])\n"
+    "  if c > 0 and redis.call('EXISTS', ARGV[1] .. h[i]) == 1 then\n"
+    "    n = n + c\n"
     "  else redis.call('HDEL', KEYS[5], h[i]) end\n"
     "end\n"
     "r[5] = 0\n"
@@ -86,10 +87,15 @@ static const char  ngx_chat_user_limits_conn_script[] =
     "end\n"
     "return r\n";
 
-/* a counted connection closed; never below 0 (Redis may have restarted) */
+/*
+ * A counted connection closed; never below 0 (Redis may have restarted).
+ * A count that would drop to 0 goes, and with the last one the hash
+ * (Redis removes an empty hash): no key stays for a user who left.
+ */
 static const char  ngx_chat_user_limits_gone_script[] =
-    "if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 0 then\n"
-    "  redis.call('HINCRBY', KEYS[1], ARGV[1], -1) end\n"
+    "if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') > 1 then\n"
+    "  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)\n"
+    "else redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
     "return 1\n";
 
 
