@@ -16,11 +16,11 @@ use Test::More;
 use Time::HiRes qw(time);
 use List::Util qw(sum);
 use ChatTest;
-use ChatTest::Backends qw(scratch_db migrate);
+use ChatTest::Backends qw(scratch_db migrate latest_schema);
 use ChatTest::Accounts qw(start_accounts auth new_user);
 
 my $db = scratch_db('chat_acclim');
-migrate($db, 1, 12);
+migrate($db, 1, latest_schema());
 
 my @ng = map {
     start_accounts(workers => 2, pg => $db, accounts_http =>

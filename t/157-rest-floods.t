@@ -69,7 +69,7 @@ sub flood {
         delete @$c{qw(headers body status)};
         $c->read_response(10);
         last unless $c->status;
-        push @res, { status => $c->status, json => $c->json,
+        push @res, { status => $c->status, json => scalar $c->json,
                      retry_after => $c->header('Retry-After') };
     }
     $c->close;

@@ -14,6 +14,7 @@ use Exporter qw(import);
 use ChatTest::Env qw($ROOT $BACKENDS_SH tmpdir free_port sh command_line);
 
 our @EXPORT_OK = qw(backends psql psql_output pg_conninfo own stop_own
+                    latest_schema
                     launch_server scratch_db migrate);
 
 my %BACKENDS;       # pg_port, redis_port, conninfo
@@ -95,6 +96,14 @@ sub scratch_db {
 
 # migrate($conninfo, $from, $to): applies sql/00$from_* .. sql/00$to_*,
 # each in one transaction; dies with psql's output when one fails
+# latest_schema(): the version of the newest migration in sql/
+sub latest_schema {
+    my ($last) = sort { $b <=> $a }
+                 map { m{/(\d{3})_[^/]*\.sql$} ? $1 + 0 : () }
+                 glob("$ROOT/sql/*.sql");
+    return $last;
+}
+
 sub migrate {
     my ($conninfo, $from, $to) = @_;
     for my $file (map { glob(sprintf("%s/sql/%03d_*.sql", $ROOT, $_)) } $from .. $to) {
