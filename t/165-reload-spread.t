@@ -71,7 +71,12 @@ for my $i (0 .. $#old) {
 }
 ok keys(%sent) >= 1, scalar(keys %sent) . ' old clients still open send';
 
-# a client of the new workers sends during the window
+# a client of the new workers sends during the window, once every old
+# worker with sessions has begun its spread: it closed its listening
+# sockets before that, so the connection cannot reach an old worker
+my %holding = map { $_ => 1 } grep { $_ } worker_of($ng, @old);
+ok ChatTest::run_loop(sub { @{ reload_notes($ng) } / 2 >= keys %holding }, 10),
+    'the old workers began their spread';
 my $n = login($ng, 'n1');
 my ($nw) = worker_of($ng, $n);
 ok $nw && $second{$nw}, 'a new connection lands on a new worker';
