@@ -44,6 +44,9 @@ struct ngx_chat_inflate_s {
 
 static ngx_chat_zs_t *ngx_chat_zs_new(int inflating);
 static void ngx_chat_zs_free(ngx_chat_zs_t *zs, int inflating);
+static int ngx_chat_zs_grow(ngx_chat_zs_t *zs, size_t cap);
+static int ngx_chat_inflate_start(ngx_chat_inflate_t *z, const uint8_t *in,
+    size_t len);
 
 
 static const uint8_t  ngx_chat_deflate_tail[4] = { 0x00, 0x00, 0xff, 0xff };
@@ -130,9 +133,8 @@ int
 ngx_chat_deflate_message(ngx_chat_deflate_t *d, const uint8_t *in,
     size_t len, const uint8_t **out, size_t *out_len)
 {
-    int       rc;
-    size_t    need, got;
-    uint8_t  *p;
+    int     rc;
+    size_t  need, got;
 
     if (len > UINT32_MAX || deflateReset(&d->zs.strm) != Z_OK) {
         return -1;
@@ -147,14 +149,10 @@ ngx_chat_deflate_message(ngx_chat_deflate_t *d, const uint8_t *in,
 
     for ( ;; ) {
 
-        if (d->zs.cap - got < need) {
-            p = realloc(d->zs.buf, got + need);
-            if (p == NULL) {
-                return -1;
-            }
-
-            d->zs.buf = p;
-            d->zs.cap = got + need;
+        if (d->zs.cap - got < need
+            && ngx_chat_zs_grow(&d->zs, got + need) != 0)
+        {
+            return -1;
         }
 
         d->zs.strm.next_out = d->zs.buf + got;
@@ -235,28 +233,16 @@ int
 ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
     size_t len, size_t max, const uint8_t **out, size_t *out_len)
 {
-    int        rc, tail, end;
-    size_t     got, cap;
-    uint8_t   *p;
+    int     rc, tail, end;
+    size_t  got, cap;
 
     if (len > UINT32_MAX || max >= UINT32_MAX) {
         return NGX_CHAT_INFLATE_TOO_BIG;
     }
 
-    /* a large message's buffer is not kept for the next, small one */
-
-    if (z->zs.cap > NGX_CHAT_INFLATE_KEEP) {
-        free(z->zs.buf);
-        z->zs.buf = NULL;
-        z->zs.cap = 0;
-    }
-
-    if (inflateReset(&z->zs.strm) != Z_OK) {
+    if (ngx_chat_inflate_start(z, in, len) != 0) {
         return NGX_CHAT_INFLATE_CORRUPT;
     }
-
-    z->zs.strm.next_in = (uint8_t *) in;
-    z->zs.strm.avail_in = (uInt) len;
 
     got = 0;
     tail = 0;
@@ -277,13 +263,9 @@ ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
                 cap = max + 1;
             }
 
-            p = realloc(z->zs.buf, cap);
-            if (p == NULL) {
+            if (ngx_chat_zs_grow(&z->zs, cap) != 0) {
                 return NGX_CHAT_INFLATE_NOMEM;
             }
-
-            z->zs.buf = p;
-            z->zs.cap = cap;
         }
 
         z->zs.strm.next_out = z->zs.buf + got;
@@ -360,4 +342,44 @@ ngx_chat_inflate_message(ngx_chat_inflate_t *z, const uint8_t *in,
     *out_len = got;
 
     return NGX_CHAT_INFLATE_OK;
+}
+
+
+static int
+ngx_chat_inflate_start(ngx_chat_inflate_t *z, const uint8_t *in, size_t len)
+{
+    /* a large message's buffer is not kept for the next, small one */
+
+    if (z->zs.cap > NGX_CHAT_INFLATE_KEEP) {
+        free(z->zs.buf);
+        z->zs.buf = NULL;
+        z->zs.cap = 0;
+    }
+
+    if (inflateReset(&z->zs.strm) != Z_OK) {
+        return -1;
+    }
+
+    z->zs.strm.next_in = (uint8_t *) in;
+    z->zs.strm.avail_in = (uInt) len;
+
+    return 0;
+}
+
+
+/* the output buffer of a stream, to cap bytes */
+static int
+ngx_chat_zs_grow(ngx_chat_zs_t *zs, size_t cap)
+{
+    uint8_t  *p;
+
+    p = realloc(zs->buf, cap);
+    if (p == NULL) {
+        return -1;
+    }
+
+    zs->buf = p;
+    zs->cap = cap;
+
+    return 0;
 }
