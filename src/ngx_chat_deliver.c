@@ -461,9 +461,7 @@ ngx_chat_fanout_sync_handler(ngx_event_t *ev)
     const ngx_chat_store_t *const  *st;
 
     /* an exiting worker syncs the rooms of the sessions it still serves */
-    if (ngx_terminate
-        || ((ngx_exiting || ngx_quit) && !ngx_chat_reload_serving()))
-    {
+    if (!ngx_chat_reload_backends_kept()) {
         return;
     }
 

@@ -643,9 +643,7 @@ ngx_chat_pg_schema_checked(void *data, PGresult *res, ngx_uint_t status)
     pc->failing = 0;
     pc->backoff = NGX_CHAT_PG_BACKOFF_MIN;
 
-    if (ngx_chat_worker.active && !ngx_terminate
-        && (!ngx_exiting || ngx_chat_reload_serving()))
-    {
+    if (ngx_chat_worker.active && ngx_chat_reload_backends_kept()) {
         ngx_chat_pg_follow(pc);
     }
 }
@@ -869,7 +867,7 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
     }
 
     /* while another connection probes, this one waits for its news */
-    if ((!ngx_exiting || ngx_chat_reload_serving()) && !ngx_terminate
+    if (ngx_chat_reload_backends_kept()
         && !pc->retry.timer_set
         && ngx_chat_worker.active
         && !(pc->failing && ngx_chat_pg_probing(pc)))

@@ -269,17 +269,6 @@ static ngx_uint_t             ngx_chat_redis_nunsent;
 static ngx_log_t             *ngx_chat_redis_log;
 
 
-/*
- * Redis stays looked after (reconnects, the cluster's slot map) while the
- * worker runs, and after a reload while it still serves sessions.
- */
-static ngx_inline ngx_uint_t
-ngx_chat_redis_serving(void)
-{
-    return !ngx_terminate && (!ngx_exiting || ngx_chat_reload_serving());
-}
-
-
 ngx_int_t
 ngx_chat_redis_init(ngx_cycle_t *cycle)
 {
@@ -763,7 +752,7 @@ ngx_chat_redis_down(ngx_chat_redis_conn_t *rc)
     }
 
     /* an exiting worker still serving sessions (a reload) reconnects */
-    if (!ngx_chat_worker.active || !ngx_chat_redis_serving()) {
+    if (!ngx_chat_worker.active || !ngx_chat_reload_backends_kept()) {
         return;
     }
 
@@ -812,7 +801,7 @@ ngx_chat_redis_node_lost(ngx_chat_redis_conn_t *rc)
         }
     }
 
-    if (ngx_chat_worker.active && ngx_chat_redis_serving()) {
+    if (ngx_chat_worker.active && ngx_chat_reload_backends_kept()) {
         ngx_chat_redis_link(1);
     }
 }
@@ -1094,7 +1083,7 @@ ngx_chat_redis_redirect(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w,
 static void
 ngx_chat_redis_refresh_soon(void)
 {
-    if (!ngx_chat_redis_refreshing && ngx_chat_redis_serving()) {
+    if (!ngx_chat_redis_refreshing && ngx_chat_reload_backends_kept()) {
         ngx_add_timer(&ngx_chat_redis_refresh_ev,
                       NGX_CHAT_REDIS_REFRESH_SOON);
     }
@@ -1110,7 +1099,7 @@ ngx_chat_redis_refresh(ngx_event_t *ev)
     const char             *argv[2];
     ngx_chat_redis_node_t  *node;
 
-    if (!ngx_chat_redis_serving() || ngx_chat_redis_refreshing) {
+    if (!ngx_chat_reload_backends_kept() || ngx_chat_redis_refreshing) {
         return;
     }
 
@@ -1231,7 +1220,7 @@ ngx_chat_redis_slots_answer(void *data, ngx_int_t rc, redisReply *r)
 
 done:
 
-    if (ngx_chat_redis_serving()) {
+    if (ngx_chat_reload_backends_kept()) {
         ngx_add_timer(&ngx_chat_redis_refresh_ev, next);
     }
 }

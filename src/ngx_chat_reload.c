@@ -102,9 +102,11 @@ ngx_chat_reload_hold(void)
 
 
 ngx_uint_t
-ngx_chat_reload_serving(void)
+ngx_chat_reload_backends_kept(void)
 {
-    return ngx_chat_reload_state == NGX_CHAT_RELOAD_SPREADING;
+    return !ngx_terminate
+           && (!ngx_exiting
+               || ngx_chat_reload_state == NGX_CHAT_RELOAD_SPREADING);
 }
 
 

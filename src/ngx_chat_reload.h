@@ -18,11 +18,12 @@
 ngx_uint_t ngx_chat_reload_hold(void);
 
 /*
- * 1 while the exiting worker still serves sessions of the spread: what
- * stops when a worker exits (the room sync, reconnects to Redis and
- * PostgreSQL) goes on until then.
+ * 1 while the worker looks after its backends and rooms (reconnects, the
+ * room sync, the cluster's slot map): it runs, or after a reload it still
+ * serves sessions of the spread.  What stops when a worker exits goes on
+ * until the spread is over.
  */
-ngx_uint_t ngx_chat_reload_serving(void);
+ngx_uint_t ngx_chat_reload_backends_kept(void);
 
 void ngx_chat_reload_exit(void);
 
