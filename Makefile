@@ -117,11 +117,12 @@ unit: core-check fuzz-regress \
 	@for t in $(filter $(BUILD)/unit/%,$^); do \
 	    CHAT_TOKEN=$(BUILD)/chat-token $$t || exit 1; done
 
-# every integration test starts from a fresh PostgreSQL and Redis
+# every integration test starts from a fresh PostgreSQL and Redis; the
+# files run in CHAT_TEST_JOBS groups (default 2), each with backends of its
+# own (t/lib/run-suite)
 integration: all
-	@t/lib/backends.sh start $(TEST_DIR)
-	@CHAT_TEST_DIR=$(TEST_DIR) CHAT_MODULE=$(CURDIR)/$(BUILD)/ngx_chat_module.so \
-	    prove -r t/; rc=$$?; t/lib/backends.sh stop $(TEST_DIR); exit $$rc
+	@CHAT_MODULE=$(CURDIR)/$(BUILD)/ngx_chat_module.so \
+	    t/lib/run-suite $(TEST_DIR)
 
 test: deps
 	@$(MAKE) --no-print-directory all

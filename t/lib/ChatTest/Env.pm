@@ -65,10 +65,14 @@ sub keep_tmp { $ENV{CHAT_TEST_KEEP} }
 
 # A port for a server to listen on, below the kernel's ephemeral range
 # (32768 and up): an outgoing connection can take an ephemeral port between
-# this check and the server's bind, never one of these.
+# this check and the server's bind, never one of these.  The range is
+# CHAT_TEST_PORT_MIN-MAX (default 20000-31999): t/lib/run-suite gives each
+# of its groups one of its own.
 sub free_port {
+    my $min = $ENV{CHAT_TEST_PORT_MIN} || 20000;
+    my $max = $ENV{CHAT_TEST_PORT_MAX} || 31999;
     for (1 .. 200) {
-        my $p = 20000 + int rand 12000;
+        my $p = $min + int rand($max - $min + 1);
         next if $USED_PORTS{$p};
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
             LocalPort => $p, Listen => 1, ReuseAddr => 1, Proto => 'tcp')
