@@ -8,7 +8,9 @@
 #   under the same name, and writes a new user, a new name, or a
 #   last_seen older than an hour;
 # - upgrades of one user sent at once to one worker (checked and counted
-#   together) are held to chat_user_connections_max exactly.
+#   together) are held to chat_user_connections_max exactly;
+# - the scripts go by EVALSHA once a connection has sent them, and still
+#   count after SCRIPT FLUSH (NOSCRIPT: sent again by EVAL).
 use strict;
 use warnings;
 use FindBin;
@@ -108,8 +110,16 @@ cmp_ok $ls3, '>', $old_ls, 'a last_seen older than an hour is written';
 
 # --- upgrades of one user at once, counted together ----------------------
 
-my $ng = start_nginx(workers => 1, http => 'chat_user_connections_max 3;');
+my $redis = start_redis();
+my $ng = start_nginx(workers => 1, redis => $redis->addr,
+                     http => 'chat_user_connections_max 3;');
 wait_until(sub { api($ng, 'GET', '/health')->{status} == 200 }, 10, 0.05);
+
+sub rcli { my $out = `redis-cli -p @{[$redis->port]} @_`; chomp $out; $out }
+sub evalsha_calls {
+    my ($n) = rcli('info commandstats') =~ /cmdstat_evalsha:calls=(\d+)/;
+    return $n // 0;
+}
 
 my $u = sprintf 'rc%d%04x', $$, int rand 65536;
 my $tok = token(sub => $u);
@@ -139,7 +149,24 @@ for my $s (@socks) {
 
 is $status{101}, 3, 'upgrades at once: as many accepted as the cap';
 is $status{429}, 5, 'and every other refused with 429';
+cmp_ok evalsha_calls(), '>', 0, 'scripts sent once go by EVALSHA';
+
+# Redis forgets its scripts: the next ones still check and count
+is rcli('script flush'), 'OK', 'SCRIPT FLUSH';
+my $v = "$u-f";
+my @held;
+for my $i (1 .. 3) {
+    my $c = ws_connect($ng->ws_url, token => token(sub => $v));
+    ok $c->isa('ChatTest::WS'), "after the flush: connection $i of 3";
+    push @held, $c;
+}
+my $res = ws_connect($ng->ws_url, token => token(sub => $v));
+ok !$res->isa('ChatTest::WS') && $res->code == 429,
+    'after the flush: the fourth is refused with 429';
+like rcli("hgetall chat:conns:$v"), qr/\A[^\n]+\n3\z/,
+     'and Redis counts three, of this worker';
 
 close $_ for @socks;
+$_->close for @held;
 $ng->stop;
 done_testing;
