@@ -24,6 +24,7 @@ struct ngx_chat_auth_s {
     const char                *what;      /* "token", "refresh token" */
     const u_char              *user;      /* whose session, or NULL */
     ngx_chat_jwt_claims_t      claims;
+    ngx_queue_t                queue;     /* waiting for its count */
     unsigned                   connection:1; /* opens a connection */
     unsigned                   banned:1;  /* refused: globally banned */
     unsigned                   revoked:1; /* refused: token revoked */

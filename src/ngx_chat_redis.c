@@ -5,6 +5,14 @@
  * once per call and has no timers, so its sockets are watched
  * level-triggered and timeouts are nginx timers.
  *
+ * A script longer than NGX_CHAT_REDIS_SCRIPT_MIN goes by EVALSHA on a
+ * command connection that sent it once by EVAL: Redis keeps the scripts
+ * it ran, and reading and hashing a script of a few KiB for each call
+ * cost Redis more than the script's work (presence's and the connection
+ * count's, a few times per connection).  A NOSCRIPT answer (SCRIPT FLUSH,
+ * or a cluster's redirection to a node that never ran it) sends the
+ * command again by EVAL, after what that connection sent meanwhile.
+ *
  * Names: "<prefix>room:<room>" is a room's channel, "<prefix>relay:<room>"
  * its channel in the redis store, with the counters
  * "<prefix>relay:seq:<room>" and "<prefix>relay:msg_id".
@@ -44,6 +52,17 @@
 #define NGX_CHAT_REDIS_REFRESH       5000
 #define NGX_CHAT_REDIS_REFRESH_SOON  100
 
+/* scripts sent by EVALSHA: this many at most, this long at least */
+#define NGX_CHAT_REDIS_SCRIPTS       32
+#define NGX_CHAT_REDIS_SCRIPT_MIN    128
+
+
+typedef struct {
+    const char          *text;
+    size_t               len;
+    u_char               sha[40];
+} ngx_chat_redis_script_t;
+
 
 typedef struct {
     redisAsyncContext   *ac;
@@ -59,6 +78,8 @@ typedef struct {
     unsigned             subscriber:1;
     unsigned             was_down:1;
     unsigned             writing:1;  /* inside hiredis's write handler */
+    uint32_t             scripts;    /* bit i: ngx_chat_redis_scripts[i]
+                                        sent by EVAL on this connection */
 } ngx_chat_redis_conn_t;
 
 
@@ -74,6 +95,7 @@ typedef struct {
     u_char                   *channel;    /* a cluster's (un)subscription */
     size_t                    channel_len;
     ngx_uint_t                more;       /* waits after it, same command */
+    ngx_chat_redis_script_t  *script;     /* sent by EVALSHA */
 } ngx_chat_redis_wait_t;
 
 
@@ -162,6 +184,14 @@ static void ngx_chat_redis_conn_init(ngx_chat_redis_conn_t *rc,
     const char *name, ngx_uint_t subscriber, const char *host,
     in_port_t port, ngx_log_t *log);
 static void ngx_chat_redis_conn_exit(ngx_chat_redis_conn_t *rc);
+static ngx_chat_redis_script_t *ngx_chat_redis_script(
+    ngx_chat_redis_conn_t *rc, int argc, const char **argv,
+    const size_t *argvlen);
+static int ngx_chat_redis_evalsha(char **out,
+    ngx_chat_redis_script_t *script, int argc, const char **argv,
+    const size_t *argvlen);
+static ngx_int_t ngx_chat_redis_noscript(ngx_chat_redis_conn_t *rc,
+    ngx_chat_redis_wait_t *w, redisReply *r);
 static void ngx_chat_redis_wait_add(ngx_chat_redis_conn_t *rc,
     ngx_chat_redis_wait_t *w);
 static ngx_chat_redis_node_t *ngx_chat_redis_node_get(const u_char *host,
@@ -248,6 +278,10 @@ static ngx_chat_redis_kind_slot_t  ngx_chat_redis_kinds[
 
 static ngx_chat_redis_conn_t  ngx_chat_redis_sub;
 static ngx_chat_redis_conn_t  ngx_chat_redis_cmd;
+
+/* the scripts met, for EVALSHA */
+static ngx_chat_redis_script_t  ngx_chat_redis_scripts[NGX_CHAT_REDIS_SCRIPTS];
+static ngx_uint_t               ngx_chat_redis_nscripts;
 
 /*
  * chat_redis cluster: the nodes met (seeds, the slot map's, redirections)
@@ -673,6 +707,7 @@ ngx_chat_redis_on_connect(const redisAsyncContext *ac, int status)
 
     ngx_chat_metrics_redis_up(rc->subscriber, rc->was_down);
     rc->connected = 1;
+    rc->scripts = 0;
     rc->was_down = 0;
     rc->backoff = NGX_CHAT_REDIS_BACKOFF_MIN;
 
@@ -1235,12 +1270,16 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
     const size_t *argvlen, ngx_chat_redis_reply_pt handler, void *data,
     ngx_msec_t timeout)
 {
-    ngx_int_t               rv;
-    ngx_chat_redis_wait_t  *w;
+    ngx_int_t                 rv;
+    ngx_chat_redis_wait_t    *w;
+    ngx_chat_redis_script_t  *script;
 
     if (!rc->connected || rc->ac == NULL) {
         return NGX_DECLINED;
     }
+
+    script = rc->subscriber ? NULL
+                            : ngx_chat_redis_script(rc, argc, argv, argvlen);
 
     w = ngx_alloc(sizeof(ngx_chat_redis_wait_t), ngx_chat_redis_log);
     if (w == NULL) {
@@ -1255,14 +1294,17 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
     w->redirects = 0;
     w->channel = NULL;
     w->more = 0;
+    w->script = script;
 
     if (rc->subscriber) {
         rv = redisAsyncCommandArgv(rc->ac, ngx_chat_redis_on_channel, NULL,
                                    argc, argv, argvlen);
 
-    } else if (ngx_chat_redis_cluster) {
-        /* kept, to be sent again where MOVED or ASK says */
-        w->cmd_len = redisFormatCommandArgv(&w->cmd, argc, argv, argvlen);
+    } else if (ngx_chat_redis_cluster || script) {
+        /* kept, to be sent again where MOVED or ASK says, or by EVAL */
+        w->cmd_len = script
+            ? ngx_chat_redis_evalsha(&w->cmd, script, argc, argv, argvlen)
+            : redisFormatCommandArgv(&w->cmd, argc, argv, argvlen);
 
         rv = (w->cmd_len < 0)
              ? REDIS_ERR
@@ -1282,6 +1324,163 @@ ngx_chat_redis_send(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
         return NGX_DECLINED;
     }
 
+    ngx_chat_redis_wait_add(rc, w);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A known script (NULL: the command goes as it is).  The EVAL that a
+ * connection sends first loads it into Redis; the next go by EVALSHA.
+ */
+static ngx_chat_redis_script_t *
+ngx_chat_redis_script(ngx_chat_redis_conn_t *rc, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    u_char                    digest[20];
+    ngx_uint_t                i;
+    ngx_sha1_t                sha1;
+    ngx_chat_redis_script_t  *sc;
+
+    if (argc < 3 || argvlen[0] != 4
+        || ngx_strncasecmp((u_char *) argv[0], (u_char *) "EVAL", 4) != 0
+        || argvlen[1] < NGX_CHAT_REDIS_SCRIPT_MIN)
+    {
+        return NULL;
+    }
+
+    for (i = 0; i < ngx_chat_redis_nscripts; i++) {
+        sc = &ngx_chat_redis_scripts[i];
+
+        if (sc->len == argvlen[1]
+            && (sc->text == argv[1]
+                || ngx_memcmp(sc->text, argv[1], sc->len) == 0))
+        {
+            break;
+        }
+    }
+
+    if (i == ngx_chat_redis_nscripts) {
+        if (i == NGX_CHAT_REDIS_SCRIPTS) {
+            return NULL;
+        }
+
+        /* the module's scripts are static: the text stays */
+        sc = &ngx_chat_redis_scripts[i];
+        sc->text = argv[1];
+        sc->len = argvlen[1];
+
+        ngx_sha1_init(&sha1);
+        ngx_sha1_update(&sha1, argv[1], argvlen[1]);
+        ngx_sha1_final(digest, &sha1);
+        ngx_hex_dump(sc->sha, digest, 20);
+
+        ngx_chat_redis_nscripts++;
+    }
+
+    if (!(rc->scripts & (1u << i))) {
+        rc->scripts |= 1u << i;
+        return NULL;
+    }
+
+    return &ngx_chat_redis_scripts[i];
+}
+
+
+/* the command as hiredis formats it, by EVALSHA; its length, -1: none */
+static int
+ngx_chat_redis_evalsha(char **out, ngx_chat_redis_script_t *script,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int      i;
+    char    *cmd;
+    u_char  *p;
+    size_t   len;
+
+    static const char  head[] = "$7\r\nEVALSHA\r\n$40\r\n";
+
+    len = 1 + NGX_INT_T_LEN + 2 + sizeof(head) - 1 + 40 + 2;
+
+    for (i = 2; i < argc; i++) {
+        len += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
+    }
+
+    cmd = malloc(len);
+    if (cmd == NULL) {
+        return -1;
+    }
+
+    p = ngx_sprintf((u_char *) cmd, "*%d\r\n", argc);
+    p = ngx_cpymem(p, head, sizeof(head) - 1);
+    p = ngx_cpymem(p, script->sha, 40);
+    *p++ = CR; *p++ = LF;
+
+    for (i = 2; i < argc; i++) {
+        p = ngx_sprintf(p, "$%uz\r\n", argvlen[i]);
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+        *p++ = CR; *p++ = LF;
+    }
+
+    *out = cmd;
+
+    return (int) (p - (u_char *) cmd);
+}
+
+
+/* NOSCRIPT: the command goes again by EVAL, which loads the script */
+static ngx_int_t
+ngx_chat_redis_noscript(ngx_chat_redis_conn_t *rc, ngx_chat_redis_wait_t *w,
+    redisReply *r)
+{
+    char                     *cmd;
+    u_char                   *p, *tail;
+    size_t                    len, head;
+    ngx_chat_redis_script_t  *sc;
+
+    sc = w->script;
+
+    if (sc == NULL || r->len < 8 || ngx_strncmp(r->str, "NOSCRIPT", 8) != 0
+        || rc->ac == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* "*<argc>\r\n", then EVALSHA and the sha1 (ngx_chat_redis_evalsha) */
+    tail = ngx_strlchr((u_char *) w->cmd, (u_char *) w->cmd + w->cmd_len,
+                       LF) + 1;
+    head = tail - (u_char *) w->cmd;
+    tail += sizeof("$7\r\nEVALSHA\r\n$40\r\n") - 1 + 40 + 2;
+
+    len = head + sizeof("$4\r\nEVAL\r\n") - 1 + 1 + NGX_SIZE_T_LEN + 2
+          + sc->len + 2 + (w->cmd_len - (tail - (u_char *) w->cmd));
+
+    cmd = malloc(len);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_cpymem(cmd, w->cmd, head);
+    p = ngx_sprintf(p, "$4\r\nEVAL\r\n$%uz\r\n", sc->len);
+    p = ngx_cpymem(p, sc->text, sc->len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, tail, w->cmd_len - (tail - (u_char *) w->cmd));
+
+    if (redisAsyncFormattedCommand(rc->ac, ngx_chat_redis_on_reply, w, cmd,
+                                   p - (u_char *) cmd)
+        != REDIS_OK)
+    {
+        free(cmd);
+        return NGX_DECLINED;
+    }
+
+    free(w->cmd);
+    w->cmd = cmd;
+    w->cmd_len = p - (u_char *) cmd;
+    w->script = NULL;
+
+    ngx_queue_remove(&w->queue);
+    ngx_chat_redis_wait_arm(rc);
     ngx_chat_redis_wait_add(rc, w);
 
     return NGX_OK;
@@ -1394,7 +1593,8 @@ ngx_chat_redis_on_reply(redisAsyncContext *ac, void *reply, void *data)
     ngx_chat_redis_wait_t  *w = data;
 
     if (r && r->type == REDIS_REPLY_ERROR && w->cmd
-        && ngx_chat_redis_redirect(ac->data, w, r) == NGX_OK)
+        && (ngx_chat_redis_noscript(ac->data, w, r) == NGX_OK
+            || ngx_chat_redis_redirect(ac->data, w, r) == NGX_OK))
     {
         return;
     }

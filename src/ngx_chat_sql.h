@@ -21,17 +21,9 @@
  * member, by position; the others are left to ROOM_OPEN_BATCH.
  */
 #define NGX_CHAT_SQL_MEMBERS_OPEN                                             \
-    "select (o.n - 1)::integer, r.last_seq, null::text, null::text,"        \
-    " null::bigint, r.last_rev, null::bigint, null::text,"                    \
-    " (select coalesce(m.until, 9223372036854775807)"                         \
-    "    from chat_room_mutes m"                                              \
-    "   where m.room_id = mb.room_id and m.user_id = mb.user_id"              \
-    "     and (m.until is null or m.until > chat_now_ms()))"                  \
-    " from jsonb_array_elements($1::jsonb) with ordinality o(e, n)"           \
-    " join members mb on mb.room_id = o.e->>'room'"                           \
-    "                and mb.user_id = o.e->>'user'"                           \
-    " join rooms r on r.id = mb.room_id"                                      \
-    " order by 1"
+    "select o_i, o_seq, null::text, null::text, null::bigint, o_rev,"        \
+    " null::bigint, null::text, o_muted from chat_members_open($1::jsonb)"   \
+    " order by o_i"
 
 /* retry_after is in ms */
 #define NGX_CHAT_SQL_ROOM_OPEN_BATCH                                          \

@@ -7,7 +7,10 @@
  *
  * chat_user_connections_max: each worker counts its connections of a
  * user in the hash "<prefix>conns:<user>", in the same script that checks
- * the connection's token (ngx_chat_users_auth()).  A worker's count
+ * the connection's token (ngx_chat_users_auth()): one script for all the
+ * connections of a loop tick, which Redis runs as it would one script
+ * per connection, in turn (a storm of reconnects paid a script's own
+ * cost, most of its Redis CPU, per connection).  A worker's count
  * stands while its "<prefix>alive:<host>:<pid>" lives, which it renews
  * every NGX_CHAT_USERS_ALIVE ms: the counts of a host that died go.
  */
@@ -21,6 +24,14 @@
 
 #define NGX_CHAT_USERS_ALIVE     10000       /* ms, a worker says so */
 #define NGX_CHAT_USERS_ALIVE_TTL "30000"     /* ms, counts without it go */
+/* connections one count script takes at most */
+#define NGX_CHAT_USERS_COUNT_MAX 100
+
+
+/* one count script's connections, waiting for its answer */
+typedef struct {
+    ngx_queue_t                 auths;
+} ngx_chat_user_limits_batch_t;
 
 
 /* a send waiting for the cluster's count */
@@ -38,6 +49,11 @@ static void ngx_chat_user_limits_rated(void *data, ngx_int_t rc,
     redisReply *reply);
 static void ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
     uint64_t wait);
+static void ngx_chat_user_limits_count_flush(ngx_event_t *ev);
+static void ngx_chat_user_limits_count_send(
+    ngx_chat_user_limits_batch_t *b, ngx_uint_t n);
+static void ngx_chat_user_limits_counted(void *data, ngx_int_t rc,
+    redisReply *reply);
 static void ngx_chat_user_limits_alive_handler(ngx_event_t *ev);
 static void ngx_chat_user_limits_alive_key(ngx_uint_t set);
 
@@ -59,33 +75,41 @@ static const char  ngx_chat_user_limits_rate_script[] =
     "return 0\n";
 
 /*
- * A token that opens a connection: the four keys of the MGET, then the
- * user's connections, a hash of "<host>:<pid>" to that worker's count.
- * A worker's count stands while its "<prefix>alive:<host>:<pid>" (ARGV[1]
- * is "<prefix>alive:") lives: a host that died stops counting within
- * NGX_CHAT_USERS_ALIVE_TTL.  Under ARGV[2] (the cap) the connection is
- * counted under ARGV[3]; the fifth answer says whether it was.  The
- * worker's own "alive" key is set here too (ARGV[4]: its ttl), so that a
- * worker counts from its first connection on.
+ * The tokens that open connections, five keys each: the four keys of the
+ * token's MGET, then the user's connections, a hash of "<host>:<pid>" to
+ * that worker's count.  A worker's count stands while its
+ * "<prefix>alive:<host>:<pid>" (ARGV[1] is "<prefix>alive:") lives: a
+ * host that died stops counting within NGX_CHAT_USERS_ALIVE_TTL.  Under
+ * ARGV[2] (the cap) the connection is counted under ARGV[3]; the fifth
+ * answer of each says whether it was.  Each connection is done in turn,
+ * as one script each would be: two of one user see each other's count.
+ * The worker's own "alive" key is set here too (ARGV[4]: its ttl), so
+ * that a worker counts from its first connection on.
  */
 static const char  ngx_chat_user_limits_conn_script[] =
-    "local r = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
-    "redis.call('SET', ARGV[1] .. ARGV[3], '1', 'PX', ARGV[4])\n"
-    "local n = 0\n"
-    "local h = redis.call('HGETALL', KEYS[5])\n"
-    "for i = 1, #h, 2 do\n"
-    "  local c = tonumber(h[i + 1])\n"
-    "  if c > 0 and redis.call('EXISTS', ARGV[1] .. h[i]) == 1 then\n"
-    "    n = n + c\n"
-    "  else redis.call('HDEL', KEYS[5], h[i]) end\n"
+    "local alive, cap = ARGV[1], tonumber(ARGV[2])\n"
+    "redis.call('SET', alive .. ARGV[3], '1', 'PX', ARGV[4])\n"
+    "local out = {}\n"
+    "for b = 0, #KEYS - 5, 5 do\n"
+    "  local r = redis.call('MGET', KEYS[b + 1], KEYS[b + 2],\n"
+    "                       KEYS[b + 3], KEYS[b + 4])\n"
+    "  local n = 0\n"
+    "  local h = redis.call('HGETALL', KEYS[b + 5])\n"
+    "  for i = 1, #h, 2 do\n"
+    "    local c = tonumber(h[i + 1])\n"
+    "    if c > 0 and redis.call('EXISTS', alive .. h[i]) == 1 then\n"
+    "      n = n + c\n"
+    "    else redis.call('HDEL', KEYS[b + 5], h[i]) end\n"
+    "  end\n"
+    "  r[5] = 0\n"
+    "  if n < cap then\n"
+    "    redis.call('HINCRBY', KEYS[b + 5], ARGV[3], 1)\n"
+    "    redis.call('PEXPIRE', KEYS[b + 5], 86400000)\n"
+    "    r[5] = 1\n"
+    "  end\n"
+    "  out[#out + 1] = r\n"
     "end\n"
-    "r[5] = 0\n"
-    "if n < tonumber(ARGV[2]) then\n"
-    "  redis.call('HINCRBY', KEYS[5], ARGV[3], 1)\n"
-    "  redis.call('PEXPIRE', KEYS[5], 86400000)\n"
-    "  r[5] = 1\n"
-    "end\n"
-    "return r\n";
+    "return out\n";
 
 /*
  * A counted connection closed; never below 0 (Redis may have restarted).
@@ -100,6 +124,8 @@ static const char  ngx_chat_user_limits_gone_script[] =
 
 
 static ngx_event_t        ngx_chat_user_limits_alive_event;
+static ngx_event_t        ngx_chat_user_limits_count_event;
+static ngx_queue_t        ngx_chat_user_limits_counting;  /* this tick's */
 static ngx_uint_t         ngx_chat_user_limits_exiting;
 
 /* this worker in the connection counts: "<host>:<pid>" */
@@ -125,6 +151,13 @@ ngx_chat_user_limits_init(ngx_cycle_t *cycle)
     ngx_chat_user_limits_alive_event.data = &ngx_chat_no_connection;
     ngx_chat_user_limits_alive_event.log = cycle->log;
     ngx_chat_user_limits_alive_event.cancelable = 1;
+
+    ngx_queue_init(&ngx_chat_user_limits_counting);
+    ngx_memzero(&ngx_chat_user_limits_count_event, sizeof(ngx_event_t));
+    ngx_chat_user_limits_count_event.handler =
+        ngx_chat_user_limits_count_flush;
+    ngx_chat_user_limits_count_event.data = &ngx_chat_no_connection;
+    ngx_chat_user_limits_count_event.log = cycle->log;
 }
 
 
@@ -291,26 +324,165 @@ ngx_chat_user_limits_send_go(ngx_chat_user_limits_send_t *p,
 
 /* ---- connections ---- */
 
-int
-ngx_chat_user_limits_count(const char **argv, size_t *argvlen,
-    ngx_chat_user_count_t *count, const char *user, size_t len)
+/* the script goes at the end of the loop tick, with the tick's others */
+void
+ngx_chat_user_limits_count(ngx_chat_auth_t *a)
 {
-    ngx_chat_users_eval(argv, argvlen, ngx_chat_user_limits_conn_script,
-                        sizeof(ngx_chat_user_limits_conn_script) - 1, "5");
-    argv[7] = (char *) count->conns;
-    argvlen[7] = ngx_chat_redis_name(count->conns, "conns:", user, len);
-    argv[8] = (char *) count->alive;
-    argvlen[8] = ngx_chat_redis_name(count->alive, "alive:", "", 0);
-    argv[9] = (char *) count->max;
-    argvlen[9] = ngx_sprintf(count->max, "%ui",
-                             ngx_chat_worker.mcf->user_conns_max)
-                 - count->max;
-    argv[10] = (char *) ngx_chat_user_limits_self;
-    argvlen[10] = ngx_chat_user_limits_self_len;
-    argv[11] = NGX_CHAT_USERS_ALIVE_TTL;
-    argvlen[11] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+    ngx_queue_insert_tail(&ngx_chat_user_limits_counting, &a->queue);
 
-    return 12;
+    if (!ngx_chat_user_limits_count_event.posted) {
+        ngx_post_event(&ngx_chat_user_limits_count_event,
+                       &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_chat_user_limits_count_flush(ngx_event_t *ev)
+{
+    ngx_uint_t                     n;
+    ngx_queue_t                   *q;
+    ngx_chat_auth_t               *a;
+    ngx_chat_user_limits_batch_t  *b;
+
+    while (!ngx_queue_empty(&ngx_chat_user_limits_counting)) {
+
+        b = ngx_alloc(sizeof(ngx_chat_user_limits_batch_t),
+                      ngx_chat_worker.log);
+        if (b == NULL) {
+            q = ngx_queue_head(&ngx_chat_user_limits_counting);
+            ngx_queue_remove(q);
+            a = ngx_queue_data(q, ngx_chat_auth_t, queue);
+            ngx_chat_users_unchecked(a);
+            continue;
+        }
+
+        ngx_queue_init(&b->auths);
+
+        for (n = 0;
+             n < NGX_CHAT_USERS_COUNT_MAX
+             && !ngx_queue_empty(&ngx_chat_user_limits_counting);
+             n++)
+        {
+            q = ngx_queue_head(&ngx_chat_user_limits_counting);
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(&b->auths, q);
+        }
+
+        ngx_chat_user_limits_count_send(b, n);
+    }
+}
+
+
+/*
+ * Every key of the script shares one slot on a cluster (they are not a
+ * room's: ngx_chat_redis_name), so one script serves it too.
+ */
+static void
+ngx_chat_user_limits_count_send(ngx_chat_user_limits_batch_t *b,
+    ngx_uint_t n)
+{
+    int               argc;
+    u_char           *p, nkeys[NGX_INT_T_LEN], max[NGX_INT_T_LEN];
+    size_t           *argvlen;
+    ngx_uint_t        i, k;
+    const char      **argv;
+    ngx_queue_t      *q;
+    ngx_chat_auth_t  *a;
+    u_char          (*keys)[NGX_CHAT_REDIS_KEY_MAX];
+    u_char            alive[NGX_CHAT_REDIS_KEY_MAX];
+
+    argc = 3 + 5 * n + 4;
+
+    p = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t))
+                  + 5 * n * NGX_CHAT_REDIS_KEY_MAX, ngx_chat_worker.log);
+    if (p == NULL) {
+        ngx_chat_user_limits_counted(b, NGX_ERROR, NULL);
+        return;
+    }
+
+    argv = (const char **) p;
+    argvlen = (size_t *) (p + argc * sizeof(char *));
+    keys = (u_char (*)[NGX_CHAT_REDIS_KEY_MAX])
+           (p + argc * (sizeof(char *) + sizeof(size_t)));
+
+    ngx_chat_users_eval(argv, argvlen, ngx_chat_user_limits_conn_script,
+                        sizeof(ngx_chat_user_limits_conn_script) - 1,
+                        (char *) nkeys);
+    argvlen[2] = ngx_sprintf(nkeys, "%ui", 5 * n) - nkeys;
+
+    k = 3;
+
+    for (q = ngx_queue_head(&b->auths);
+         q != ngx_queue_sentinel(&b->auths);
+         q = ngx_queue_next(q))
+    {
+        a = ngx_queue_data(q, ngx_chat_auth_t, queue);
+
+        for (i = 0; i < 5; i++) {
+            argv[k + i] = (char *) keys[k - 3 + i];
+        }
+
+        ngx_chat_users_token_keys(a, &keys[k - 3], &argvlen[k]);
+        argvlen[k + 4] = ngx_chat_redis_name(keys[k + 1], "conns:",
+                                             a->claims.sub,
+                                             ngx_strlen(a->claims.sub));
+        k += 5;
+    }
+
+    argv[k] = (char *) alive;
+    argvlen[k] = ngx_chat_redis_name(alive, "alive:", "", 0);
+    argv[k + 1] = (char *) max;
+    argvlen[k + 1] = ngx_sprintf(max, "%ui",
+                                 ngx_chat_worker.mcf->user_conns_max)
+                     - max;
+    argv[k + 2] = (char *) ngx_chat_user_limits_self;
+    argvlen[k + 2] = ngx_chat_user_limits_self_len;
+    argv[k + 3] = NGX_CHAT_USERS_ALIVE_TTL;
+    argvlen[k + 3] = sizeof(NGX_CHAT_USERS_ALIVE_TTL) - 1;
+
+    /* hiredis keeps its own copy of the command */
+    if (ngx_chat_redis_command(argc, argv, argvlen,
+                               ngx_chat_user_limits_counted, b,
+                               ngx_chat_worker.mcf->redis_timeout)
+        != NGX_OK)
+    {
+        ngx_chat_user_limits_counted(b, NGX_ERROR, NULL);
+    }
+
+    ngx_free(p);
+}
+
+
+/* each connection's answer, in order; NGX_ERROR: none was sent */
+static void
+ngx_chat_user_limits_counted(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_chat_user_limits_batch_t  *b = data;
+
+    size_t            i;
+    redisReply       *r;
+    ngx_queue_t      *q;
+    ngx_chat_auth_t  *a;
+
+    for (i = 0; !ngx_queue_empty(&b->auths); i++) {
+        q = ngx_queue_head(&b->auths);
+        ngx_queue_remove(q);
+        a = ngx_queue_data(q, ngx_chat_auth_t, queue);
+
+        if (rc == NGX_ERROR) {
+            ngx_chat_users_unchecked(a);
+            continue;
+        }
+
+        r = (rc == NGX_OK && reply && reply->type == REDIS_REPLY_ARRAY
+             && i < reply->elements)
+            ? reply->element[i] : NULL;
+
+        ngx_chat_users_checked(a, r ? NGX_OK : NGX_DECLINED, r);
+    }
+
+    ngx_free(b);
 }
 
 

@@ -39,8 +39,6 @@
 
 static ngx_int_t ngx_chat_users_refused(ngx_chat_auth_t *a,
     ngx_chat_user_t *u);
-static void ngx_chat_users_checked(void *data, ngx_int_t rc,
-    redisReply *reply);
 static int64_t ngx_chat_users_int(redisReply *r);
 static void ngx_chat_users_message(ngx_uint_t kind, const char *name,
     size_t len, const char *payload, size_t payload_len);
@@ -209,70 +207,83 @@ ngx_chat_users_prune(void)
 ngx_int_t
 ngx_chat_users_auth(ngx_chat_auth_t *a)
 {
-    int                     argc;
-    size_t                  len, argvlen[12];
+    size_t                  argvlen[5];
     u_char                  keys[4][NGX_CHAT_REDIS_KEY_MAX];
-    const char             *argv[12], **k;
+    const char             *argv[5];
+    ngx_uint_t              i;
     ngx_chat_user_t        *u;
     ngx_chat_main_conf_t   *mcf;
-    ngx_chat_user_count_t   count;
 
     mcf = ngx_chat_worker.mcf;
-    len = ngx_strlen(a->claims.sub);
-    u = ngx_chat_users_get(a->claims.sub, len, 0);
+    u = ngx_chat_users_get(a->claims.sub, ngx_strlen(a->claims.sub), 0);
 
     if (ngx_chat_users_refused(a, u) != NGX_OK || mcf->redis_port == 0) {
         a->handler(a, (a->banned || a->revoked) ? NULL : &a->claims);
         return NGX_OK;
     }
 
-    /* a connection counted: the script; else the keys alone */
+    /* a connection counted: the script of the loop tick's connections */
     a->connection = (a->connection && mcf->user_conns_max);
-    k = a->connection ? &argv[3] : &argv[1];
-
-    k[0] = (char *) keys[0];
-    argvlen[k - argv] = ngx_chat_redis_name(keys[0], "revoked:",
-                                            a->claims.sub, len);
-    k[1] = (char *) keys[1];
-    argvlen[k - argv + 1] = ngx_chat_redis_name(keys[1], "uban:",
-                                                a->claims.sub, len);
-    k[2] = (char *) keys[2];
-
-    /* without a jti (or sid), a key no jti (or sid) has */
-    argvlen[k - argv + 2] = a->claims.jti[0]
-        ? ngx_chat_users_jti_key(keys[2], "jti:", a->claims.sub, len,
-                                 a->claims.jti, ngx_strlen(a->claims.jti))
-        : ngx_chat_redis_name(keys[2], "jti:", "", 0);
-
-    k[3] = (char *) keys[3];
-    argvlen[k - argv + 3] = a->claims.sid[0]
-        ? ngx_chat_users_jti_key(keys[3], "sid:", a->claims.sub, len,
-                                 a->claims.sid, ngx_strlen(a->claims.sid))
-        : ngx_chat_redis_name(keys[3], "sid:", "", 0);
 
     if (a->connection) {
-        argc = ngx_chat_user_limits_count(argv, argvlen, &count,
-                                          a->claims.sub, len);
-
-    } else {
-        argv[0] = "MGET";
-        argvlen[0] = 4;
-        argc = 5;
+        ngx_chat_user_limits_count(a);
+        return NGX_AGAIN;
     }
 
-    if (ngx_chat_redis_command(argc, argv, argvlen, ngx_chat_users_checked,
-                               a, mcf->redis_timeout)
+    argv[0] = "MGET";
+    argvlen[0] = 4;
+
+    for (i = 0; i < 4; i++) {
+        argv[i + 1] = (char *) keys[i];
+    }
+
+    ngx_chat_users_token_keys(a, keys, &argvlen[1]);
+
+    if (ngx_chat_redis_command(5, argv, argvlen, ngx_chat_users_checked, a,
+                               mcf->redis_timeout)
         != NGX_OK)
     {
-        /* Redis away: what this worker heard decides (see above) */
-        ngx_log_error(NGX_LOG_WARN, a->log, 0,
-                      "chat: token of \"%s\" checked without redis",
-                      a->claims.sub);
-        a->handler(a, &a->claims);
+        ngx_chat_users_unchecked(a);
         return NGX_OK;
     }
 
     return NGX_AGAIN;
+}
+
+
+/* Redis away: what this worker heard decides (see above) */
+void
+ngx_chat_users_unchecked(ngx_chat_auth_t *a)
+{
+    ngx_log_error(NGX_LOG_WARN, a->log, 0,
+                  "chat: token of \"%s\" checked without redis",
+                  a->claims.sub);
+    a->handler(a, &a->claims);
+}
+
+
+/* the four keys a token is checked against, and their lengths */
+void
+ngx_chat_users_token_keys(ngx_chat_auth_t *a,
+    u_char (*keys)[NGX_CHAT_REDIS_KEY_MAX], size_t *lens)
+{
+    size_t  len;
+
+    len = ngx_strlen(a->claims.sub);
+
+    lens[0] = ngx_chat_redis_name(keys[0], "revoked:", a->claims.sub, len);
+    lens[1] = ngx_chat_redis_name(keys[1], "uban:", a->claims.sub, len);
+
+    /* without a jti (or sid), a key no jti (or sid) has */
+    lens[2] = a->claims.jti[0]
+        ? ngx_chat_users_jti_key(keys[2], "jti:", a->claims.sub, len,
+                                 a->claims.jti, ngx_strlen(a->claims.jti))
+        : ngx_chat_redis_name(keys[2], "jti:", "", 0);
+
+    lens[3] = a->claims.sid[0]
+        ? ngx_chat_users_jti_key(keys[3], "sid:", a->claims.sub, len,
+                                 a->claims.sid, ngx_strlen(a->claims.sid))
+        : ngx_chat_redis_name(keys[3], "sid:", "", 0);
 }
 
 
@@ -304,7 +315,8 @@ ngx_chat_users_refused(ngx_chat_auth_t *a, ngx_chat_user_t *u)
 }
 
 
-static void
+/* the MGET's answer, or one connection's of the count script */
+void
 ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_chat_auth_t  *a = data;

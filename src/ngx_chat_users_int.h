@@ -40,14 +40,6 @@ typedef struct {
 } ngx_chat_users_change_t;
 
 
-/* room for the arguments of a connection's count, the caller's */
-typedef struct {
-    u_char                      conns[NGX_CHAT_REDIS_KEY_MAX];
-    u_char                      alive[NGX_CHAT_REDIS_KEY_MAX];
-    u_char                      max[NGX_INT_T_LEN];
-} ngx_chat_user_count_t;
-
-
 /* ngx_chat_users.c */
 
 ngx_chat_user_t *ngx_chat_users_get(const char *user, size_t len,
@@ -59,6 +51,11 @@ ngx_int_t ngx_chat_users_store(ngx_chat_users_change_t *ch,
     ngx_uint_t del);
 void ngx_chat_users_eval(const char **argv, size_t *argvlen,
     const char *script, size_t len, const char *nkeys);
+void ngx_chat_users_token_keys(ngx_chat_auth_t *a,
+    u_char (*keys)[NGX_CHAT_REDIS_KEY_MAX], size_t *lens);
+/* a token's answer from Redis: its four keys, [the count's] */
+void ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply);
+void ngx_chat_users_unchecked(ngx_chat_auth_t *a);
 
 
 /* ngx_chat_user_limits.c */
@@ -70,12 +67,11 @@ void ngx_chat_user_limits_exit(void);
 void ngx_chat_user_limits_alive(void);
 
 /*
- * The EVAL of a token that opens a counted connection: argv[0] to argv[2]
- * and argv[7] on, in count; argv[3] to argv[6] are the four keys the
- * caller checks.  Returns argc.
+ * A token that opens a connection, checked and counted with the others
+ * of this loop tick in one script; its handler runs once Redis answered
+ * (ngx_chat_users_checked), or Redis is away.
  */
-int ngx_chat_user_limits_count(const char **argv, size_t *argvlen,
-    ngx_chat_user_count_t *count, const char *user, size_t len);
+void ngx_chat_user_limits_count(ngx_chat_auth_t *a);
 
 /* a connection counted by the script above closed, or was refused */
 void ngx_chat_user_limits_uncount(const char *user, size_t len);

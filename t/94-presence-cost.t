@@ -50,7 +50,9 @@ run_loop(sub { 0 }, $WINDOW);    # a window of idle time, measured
 my $s1 = stats();
 my $secs = time - $t0;
 
-my $evals = ($s1->{eval} // 0) - ($s0->{eval} // 0);
+# a script goes by EVALSHA once its connection has sent it (by EVAL)
+my $evals = 0;
+$evals += ($s1->{$_} // 0) - ($s0->{$_} // 0) for qw(eval evalsha);
 my $all = 0;
 $all += $s1->{$_} - ($s0->{$_} // 0) for keys %$s1;
 $all -= 1;                      # the INFO of the first snapshot
