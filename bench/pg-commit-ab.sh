@@ -20,58 +20,111 @@
 # Prints, per side: messages committed in the window, and the backend's
 # user and system CPU per message (the WAL flush is mostly system time).
 set -eu
-[ $# -ge 5 ] || { sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 2; }
-b=$1; ca=$2; ma=$3; cb=$4; mb=$5; secs=${6:-20}
+
+[ $# -ge 5 ] || { sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 2; }
+
+b=$1
+conn=("$2" "$4")
+mode=("$3" "$5")
+secs=${6:-20}
+
 dir=$(mktemp -d /tmp/pg-commit-ab.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
+
 q() { psql "$1" -qtAX -v ON_ERROR_STOP=1 -c "$2"; }
-for c in "$ca" "$cb"; do
-q "$c" "insert into rooms (id, created_by)
-       select 'pc-p' || g, 'u' || 2 * g from generate_series(0, 999) g
-    union all select 'pc-g' || g, 'u' || 50 * g from generate_series(0, 19) g
-   on conflict do nothing" >/dev/null
-q "$c" "insert into members (room_id, user_id)
-       select 'pc-p' || u / 2, 'u' || u from generate_series(0, 1999) u
-    union all select 'pc-g' || u / 50, 'u' || u from generate_series(0, 999) u
-   on conflict do nothing" >/dev/null
+
+# the rooms of the chat scenario, as bench/pg-commit.sh makes them
+for c in "${conn[@]}"; do
+    q "$c" "insert into rooms (id, created_by)
+                select 'pc-p' || g, 'u' || 2 * g
+                  from generate_series(0, 999) g
+            union all
+                select 'pc-g' || g, 'u' || 50 * g
+                  from generate_series(0, 19) g
+            on conflict do nothing" >/dev/null
+    q "$c" "insert into members (room_id, user_id)
+                select 'pc-p' || u / 2, 'u' || u
+                  from generate_series(0, 1999) u
+            union all
+                select 'pc-g' || u / 50, 'u' || u
+                  from generate_series(0, 999) u
+            on conflict do nothing" >/dev/null
 done
-for side in a b; do
-  mkdir -p $dir/$side
-  perl -e '
-    my ($dir, $b, $k) = @ARGV; srand(13);
-    for my $f (1 .. $k) { my @e;
-      for (1 .. $b) { my $u = int(rand(2000));
-        my $room = ($u < 1000 && rand() < 0.5) ? "pc-g" . int($u / 50) : "pc-p" . int($u / 2);
-        push @e, qq({"room":"$room","from":"u$u","body":") . time() . " $f " . ("x" x 48) . q("}); }
-      open my $o, ">", "$dir/s$f.sql" or die;
-      print $o "select count(*) from chat_send_batch_quota(\x27[" . join(",", @e) . "]\x27::jsonb, true, 6000, 50);\n"; }' "$dir/$side" "$b" 40
+
+# 40 batches of b sends, the same for both sides but for their bodies
+for s in 0 1; do
+    mkdir -p "$dir/$s"
+    perl -e '
+        my ($dir, $b, $k) = @ARGV;
+        srand(13);
+        for my $f (1 .. $k) {
+            my @e;
+            for (1 .. $b) {
+                my $u = int(rand(2000));
+                my $room = ($u < 1000 && rand() < 0.5)
+                         ? "pc-g" . int($u / 50) : "pc-p" . int($u / 2);
+                push @e, qq({"room":"$room","from":"u$u","body":")
+                       . time() . " $f " . ("x" x 48) . q("});
+            }
+            open my $o, ">", "$dir/s$f.sql" or die;
+            print $o "select count(*) from chat_send_batch_quota(\x27["
+                . join(",", @e) . "]\x27::jsonb, true, 6000, 50);\n";
+        }' "$dir/$s" "$b" 40
 done
-args() { for f in "$1"/*.sql; do printf -- '-f\n%s\n' "$f"; done; }
-mapfile -t aa < <(args $dir/a); mapfile -t ab < <(args $dir/b)
+
+tail_out() { tail -n 3 "$dir/0.out" "$dir/1.out" >&2; }
+
 t0=$(date +%s.%N)
-PGAPPNAME=ab_a taskset -c 0 pgbench "$ca" -n -M "$ma" -T "$secs" "${aa[@]}" > $dir/a.out 2>&1 &
-pa=$!
-PGAPPNAME=ab_b taskset -c 0 pgbench "$cb" -n -M "$mb" -T "$secs" "${ab[@]}" > $dir/b.out 2>&1 &
-pb=$!
+for s in 0 1; do
+    args=()
+    for f in "$dir/$s"/*.sql; do args+=(-f "$f"); done
+    PGAPPNAME=pg_commit_ab_$s taskset -c 0 pgbench "${conn[$s]}" -n \
+        -M "${mode[$s]}" -T "$secs" "${args[@]}" > "$dir/$s.out" 2>&1 &
+    pids[$s]=$!
+done
+
 sleep 3
-# the client's session (pgbench's first connection, which only looks
+
+# each client's session (pgbench's first connection, which only looks
 # around, may not have ended yet)
-pid() { q "$ca" "select pid from pg_stat_activity
-                  where application_name = '$1'
-                  order by backend_start desc limit 1"; }
-ba=$(pid ab_a); bb=$(pid ab_b)
-n() { q "$1" "select sum(last_seq) from rooms where id like 'pc-%'"; }
-t() { awk '{ print $14, $15 }' /proc/$1/stat; }
-[ -n "$ba" ] && [ -n "$bb" ] || { echo "no backend: $ba $bb" >&2; tail -n 3 $dir/a.out $dir/b.out >&2; exit 1; }
-read ua0 sa0 < <(t $ba); read ub0 sb0 < <(t $bb); na0=$(n "$ca"); nb0=$(n "$cb")
+for s in 0 1; do
+    be[$s]=$(q "${conn[0]}" "select pid from pg_stat_activity
+                              where application_name = 'pg_commit_ab_$s'
+                              order by backend_start desc limit 1")
+    [ -n "${be[$s]}" ] || { echo "no session for side $s" >&2; tail_out;
+                            exit 1; }
+done
+
+# psql is slow on a loaded machine: both ends sample in the same order
+sample() {
+    local s
+    for s in 0 1; do
+        ticks[$s]=$(awk '{ print $14, $15 }' "/proc/${be[$s]}/stat") \
+            || return 1
+    done
+    for s in 0 1; do
+        msgs[$s]=$(q "${conn[$s]}" "select sum(last_seq) from rooms
+                                     where id like 'pc-%'")
+    done
+}
+
+sample || { wait; tail_out; exit 1; }
+start_ticks=("${ticks[@]}")
+start_msgs=("${msgs[@]}")
+
 sleep "$(echo "$t0 + $secs - 2 - $(date +%s.%N)" | bc)"
-read ua1 sa1 < <(t $ba) && read ub1 sb1 < <(t $bb) || { sleep 4; tail -n 3 $dir/a.out $dir/b.out >&2; exit 1; }; na1=$(n "$ca"); nb1=$(n "$cb")
-wait $pa $pb || { tail -n 3 $dir/a.out $dir/b.out >&2; exit 1; }
+sample || { wait; tail_out; exit 1; }
+
+wait "${pids[@]}" || { tail_out; exit 1; }
+
 hz=$(getconf CLK_TCK)
-for s in a b; do
-  if [ $s = a ]; then c=$ca; m=$ma; u=$((ua1-ua0)); k=$((sa1-sa0)); nn=$((na1-na0)); else c=$cb; m=$mb; u=$((ub1-ub0)); k=$((sb1-sb0)); nn=$((nb1-nb0)); fi
-  db=$(echo "$c" | sed -n 's/.*dbname=\([^ ]*\).*/\1/p')
-  awk -v s="$s $db" -v m=$m -v b=$b -v u=$u -v k=$k -v n=$nn -v hz=$hz 'BEGIN {
-    printf "%s %-8s batch %3d: %6d msgs, backend user %6.1f sys %6.1f = %6.1f us/msg\n",
-      s, m, b, n, u*1e6/hz/n, k*1e6/hz/n, (u+k)*1e6/hz/n }'
+for s in 0 1; do
+    db=$(echo "${conn[$s]}" | sed -n 's/.*dbname=\([^ ]*\).*/\1/p')
+    echo "${start_ticks[$s]} ${ticks[$s]} $((msgs[s] - start_msgs[s]))" \
+    | awk -v side="$(printf '%s %s' "$(echo AB | cut -c$((s + 1)))" "$db")" \
+          -v m="${mode[$s]}" -v b="$b" -v hz="$hz" '{
+        u = $3 - $1; k = $4 - $2; n = $5
+        printf "%s %-8s batch %3d: %6d messages, backend user %6.1f" \
+               " + system %6.1f = %6.1f us per message\n", side, m, b, n,
+               u * 1e6 / hz / n, k * 1e6 / hz / n, (u + k) * 1e6 / hz / n }'
 done
