@@ -21,6 +21,9 @@
 # user and system CPU per message (the WAL flush is mostly system time).
 set -eu
 
+# shellcheck source=bench/pg-commit-lib.sh
+. "$(dirname "$0")/pg-commit-lib.sh"
+
 [ $# -ge 5 ] || { sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 2; }
 
 b=$1
@@ -33,43 +36,14 @@ trap 'rm -rf "$dir"' EXIT
 
 q() { psql "$1" -qtAX -v ON_ERROR_STOP=1 -c "$2"; }
 
-# the rooms of the chat scenario, as bench/pg-commit.sh makes them
 for c in "${conn[@]}"; do
-    q "$c" "insert into rooms (id, created_by)
-                select 'pc-p' || g, 'u' || 2 * g
-                  from generate_series(0, 999) g
-            union all
-                select 'pc-g' || g, 'u' || 50 * g
-                  from generate_series(0, 19) g
-            on conflict do nothing" >/dev/null
-    q "$c" "insert into members (room_id, user_id)
-                select 'pc-p' || u / 2, 'u' || u
-                  from generate_series(0, 1999) u
-            union all
-                select 'pc-g' || u / 50, 'u' || u
-                  from generate_series(0, 999) u
-            on conflict do nothing" >/dev/null
+    pc_rooms "$c"
 done
 
 # 40 batches of b sends, the same for both sides but for their bodies
 for s in 0 1; do
     mkdir -p "$dir/$s"
-    perl -e '
-        my ($dir, $b, $k) = @ARGV;
-        srand(13);
-        for my $f (1 .. $k) {
-            my @e;
-            for (1 .. $b) {
-                my $u = int(rand(2000));
-                my $room = ($u < 1000 && rand() < 0.5)
-                         ? "pc-g" . int($u / 50) : "pc-p" . int($u / 2);
-                push @e, qq({"room":"$room","from":"u$u","body":")
-                       . time() . " $f " . ("x" x 48) . q("});
-            }
-            open my $o, ">", "$dir/s$f.sql" or die;
-            print $o "select count(*) from chat_send_batch_quota(\x27["
-                . join(",", @e) . "]\x27::jsonb, true, 6000, 50);\n";
-        }' "$dir/$s" "$b" 40
+    pc_batches "$dir/$s" "$b" 40
 done
 
 tail_out() { tail -n 3 "$dir/0.out" "$dir/1.out" >&2; }
@@ -112,7 +86,10 @@ sample || { wait; tail_out; exit 1; }
 start_ticks=("${ticks[@]}")
 start_msgs=("${msgs[@]}")
 
-sleep "$(echo "$t0 + $secs - 2 - $(date +%s.%N)" | bc)"
+left=$(echo "$t0 + $secs - 2 - $(date +%s.%N)" | bc)
+case $left in -*|0) echo "the run is too short for this machine" >&2
+                    wait; exit 1 ;; esac
+sleep "$left"
 sample || { wait; tail_out; exit 1; }
 
 wait "${pids[@]}" || { tail_out; exit 1; }

@@ -28,6 +28,9 @@
 
 set -eu
 
+# shellcheck source=bench/pg-commit-lib.sh
+. "$(dirname "$0")/pg-commit-lib.sh"
+
 [ $# -ge 2 ] || { sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 2; }
 
 conn=$1
@@ -44,16 +47,7 @@ trap 'rm -rf "$dir"' EXIT
 q() { psql "$conn" -qtAX -v ON_ERROR_STOP=1 -c "$1"; }
 
 # the rooms of the chat scenario: 1000 of 2, 20 of 50 (users u0..u1999)
-q "insert into rooms (id, created_by)
-       select 'pc-p' || g, 'u' || 2 * g from generate_series(0, 999) g
-    union all
-       select 'pc-g' || g, 'u' || 50 * g from generate_series(0, 19) g
-   on conflict do nothing" >/dev/null
-q "insert into members (room_id, user_id)
-       select 'pc-p' || u / 2, 'u' || u from generate_series(0, 1999) u
-    union all
-       select 'pc-g' || u / 50, 'u' || u from generate_series(0, 999) u
-   on conflict do nothing" >/dev/null
+pc_rooms "$conn"
 
 # ticks of the postmaster's tree
 tree_ticks() {
@@ -81,22 +75,7 @@ hz=$(getconf CLK_TCK)
 for b in $sizes; do
     rm -f "$dir"/*.sql
     # PC_SCRIPTS batches of b sends, each from a user to one of its rooms
-    perl -e '
-        my ($dir, $b, $k) = @ARGV;
-        srand(13);
-        for my $f (1 .. $k) {
-            my @e;
-            for (1 .. $b) {
-                my $u = int(rand(2000));
-                my $room = ($u < 1000 && rand() < 0.5)
-                         ? "pc-g" . int($u / 50) : "pc-p" . int($u / 2);
-                push @e, qq({"room":"$room","from":"u$u","body":")
-                       . time() . " $f " . ("x" x 48) . q("});
-            }
-            open my $o, ">", "$dir/s$f.sql" or die;
-            print $o "select count(*) from chat_send_batch_quota(\x27["
-                . join(",", @e) . "]\x27::jsonb, true, 6000, 50);\n";
-        }' "$dir" "$b" "$PC_SCRIPTS"
+    pc_batches "$dir" "$b" "$PC_SCRIPTS"
 
     args=()
     for f in "$dir"/*.sql; do args+=(-f "$f"); done
