@@ -75,6 +75,7 @@ typedef struct {
     ngx_uint_t               next_id;
     unsigned                 failing:1;
     unsigned                 preparing:1;  /* the query's Parse is out */
+    unsigned                 unnamed:1;    /* prepares nothing */
 } ngx_chat_pg_conn_t;
 
 
@@ -781,7 +782,7 @@ ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 
     q->named = 0;
 
-    if (!q->prepare) {
+    if (!q->prepare || pc->unnamed) {
         return PQsendQueryParams(pc->conn, q->sql, q->nparams, NULL,
                                  (const char *const *) q->values, q->lengths,
                                  NULL, 0);
@@ -831,10 +832,12 @@ ngx_chat_pg_prepared(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 
 
 /*
- * The named statement failed before it ran: it is gone from the session
- * (DEALLOCATE, DISCARD) or its result changed with the schema.  Nothing
- * of the statement was done (it is one transaction): it is forgotten and
- * the query sent once more, prepared again.
+ * The named statement failed before it ran, and nothing of it was done
+ * (it is one transaction): it is forgotten and the query sent once more.
+ * Its result changed with the schema (0A000, "cached plan must not change
+ * result type"): prepared again.  It is gone from the session (26000): a
+ * pooler between the module and PostgreSQL may hand each statement to
+ * another server connection, so this connection sends unnamed from now.
  */
 static ngx_uint_t
 ngx_chat_pg_stale(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q,
@@ -842,10 +845,21 @@ ngx_chat_pg_stale(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q,
 {
     ngx_uint_t  k;
 
-    if (!q->named || q->retried || state == NULL
-        || (ngx_strcmp(state, "26000") != 0
-            && ngx_strcmp(state, "0A000") != 0))
-    {
+    if (!q->named || q->retried || state == NULL) {
+        return 0;
+    }
+
+    if (ngx_strcmp(state, "26000") == 0) {
+        if (!pc->unnamed) {
+            ngx_log_error(NGX_LOG_WARN, ngx_chat_pg_log, 0,
+                          "chat: postgres connection %ui lost a prepared "
+                          "statement, it sends its statements unnamed",
+                          pc->index);
+        }
+
+        pc->unnamed = 1;
+
+    } else if (ngx_strcmp(state, "0A000") != 0) {
         return 0;
     }
 
@@ -1035,6 +1049,7 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
     /* a new connection is a new session: nothing is prepared there */
     pc->nprepared = 0;
     pc->preparing = 0;
+    pc->unnamed = 0;
 
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);

@@ -38,8 +38,9 @@ ngx_int_t ngx_chat_pg_query_first(const char *sql, int nparams,
     ngx_chat_pg_handler_pt handler, void *data);
 /*
  * the same as a named statement each connection prepares once (sql lives
- * as long as the worker): a prepared statement lost, or one whose result
- * changed with the schema, is prepared again and the query sent again
+ * as long as the worker): one whose result changed with the schema is
+ * prepared again and the query sent again; a connection that lost one (a
+ * pooler in between) sends the query again, and from then on, unnamed
  */
 ngx_int_t ngx_chat_pg_query_prepared(const char *sql, int nparams,
     const char *const *values, const int *lengths,
