@@ -53,11 +53,18 @@ typedef struct {
 } ngx_chat_pg_query_t;
 
 
-/* a statement prepared on a connection, named "ngx_chat_<id>" */
+/*
+ * A statement prepared on a connection, named "ngx_chat_<crc>_<id>": the
+ * CRC of its text makes a name mean the same text on every connection,
+ * should a pooler hand one connection's statements to another's session.
+ */
 typedef struct {
     const char              *sql;
+    uint32_t                 crc;
     ngx_uint_t               id;
 } ngx_chat_pg_prepared_t;
+
+#define NGX_CHAT_PG_NAME_LEN  (sizeof("ngx_chat__") + 8 + NGX_INT_T_LEN)
 
 
 typedef struct {
@@ -776,7 +783,7 @@ ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 static int
 ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 {
-    u_char                   name[sizeof("ngx_chat_") + NGX_INT_T_LEN];
+    u_char                   name[NGX_CHAT_PG_NAME_LEN];
     ngx_uint_t               k;
     ngx_chat_pg_prepared_t  *p;
 
@@ -792,7 +799,8 @@ ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 
     if (k < pc->nprepared) {
         q->named = 1;
-        ngx_sprintf(name, "ngx_chat_%ui%Z", pc->prepared[k].id);
+        p = &pc->prepared[k];
+        ngx_sprintf(name, "ngx_chat_%08xD_%ui%Z", p->crc, p->id);
 
         return PQsendQueryPrepared(pc->conn, (char *) name, q->nparams,
                                    (const char *const *) q->values,
@@ -806,8 +814,9 @@ ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 
     p = &pc->prepared[pc->nprepared];
     p->sql = NULL;
+    p->crc = ngx_crc32_short((u_char *) q->sql, ngx_strlen(q->sql));
     p->id = pc->next_id++;
-    ngx_sprintf(name, "ngx_chat_%ui%Z", p->id);
+    ngx_sprintf(name, "ngx_chat_%08xD_%ui%Z", p->crc, p->id);
 
     pc->preparing = 1;
 
@@ -895,7 +904,10 @@ ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
         if (pc->preparing) {
             pc->preparing = 0;
 
-            if (rs == PGRES_COMMAND_OK) {
+            /* a name that exists means the same text (a pooler) */
+            if (rs == PGRES_COMMAND_OK
+                || (state && ngx_strcmp(state, "42P05") == 0))
+            {
                 pc->prepared[pc->nprepared++].sql = q->sql;
 
             } else {
