@@ -9,13 +9,17 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use ChatTest;
 
-my $pg = start_pg();
+# a database of its own: the test replaces a function in it
+my $db = ChatTest::Backends::scratch_db('chat_prepared');
+ChatTest::Backends::migrate($db, 1, ChatTest::Backends::latest_schema());
+sub sql { ChatTest::psql($db, $_[0]) }
+
 # one connection: every commit goes through the same session
-my $ng = start_nginx(pg => $pg->conninfo, workers => 1,
+my $ng = start_nginx(pg => $db, workers => 1,
                      http => 'chat_postgres_pool 1;');
 my $room = rand_room('prep');
 
-ok wait_until(sub { $ng->pg_ready($pg->conninfo) }, 15, 0.05),
+ok wait_until(sub { $ng->pg_ready($db) }, 15, 0.05),
     'the pool is connected';
 
 my $c = login($ng, 'alice');
@@ -37,7 +41,7 @@ send_ok("executed");
 # the statement's result changes type (seq as integer): the session's
 # prepared statement can no longer run ("cached plan must not change
 # result type"), nothing of it was done, and it is prepared again
-my $swap = $pg->psql(<<'SQL');
+my $swap = sql(<<'SQL');
 begin;
 alter function chat_send_batch_quota(jsonb, boolean, bigint, bigint)
     rename to chat_send_batch_quota_orig;
@@ -58,7 +62,7 @@ send_ok("after the result's type changed");
 send_ok("prepared again, executed");
 
 # and back, in the other direction
-my $back = $pg->psql(<<'SQL');
+my $back = sql(<<'SQL');
 begin;
 drop function chat_send_batch_quota(jsonb, boolean, bigint, bigint);
 alter function chat_send_batch_quota_orig(jsonb, boolean, bigint, bigint)
@@ -70,14 +74,14 @@ send_ok("after the function was restored");
 
 # a new session has nothing prepared
 my $name = $ng->pg_name;
-$pg->psql("select pg_terminate_backend(pid) from pg_stat_activity"
+sql("select pg_terminate_backend(pid) from pg_stat_activity"
           . " where application_name = '$name'");
-ok wait_until(sub { $ng->pg_ready($pg->conninfo) }, 15, 0.05),
+ok wait_until(sub { $ng->pg_ready($db) }, 15, 0.05),
     'the pool is connected again';
 send_ok("on a new connection");
 send_ok("executed on it");
 
-chomp(my $rows = $pg->psql("select count(*) || ' ' || count(distinct seq) || ' '"
+chomp(my $rows = sql("select count(*) || ' ' || count(distinct seq) || ' '"
              . " || min(seq) || ' ' || max(seq) from messages"
              . " where room_id = '$room'"));
 is $rows, "$n $n 1 $n", "every send stored once, seq 1 to $n";
