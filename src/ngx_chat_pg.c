@@ -30,6 +30,13 @@
 
 #define NGX_CHAT_PG_WAITING_MAX   100000
 
+/* the named statements a connection keeps (the kinds of group commit) */
+#define NGX_CHAT_PG_PREPARED_MAX  8
+
+/* how ngx_chat_pg_enqueue() queues and sends a query */
+#define NGX_CHAT_PG_FIRST         1
+#define NGX_CHAT_PG_PREPARE       2
+
 
 typedef struct {
     ngx_queue_t              queue;
@@ -40,7 +47,24 @@ typedef struct {
     char                   **values;
     int                     *lengths;
     PGresult                *result;
+    unsigned                 prepare:1;   /* as a named statement */
+    unsigned                 named:1;     /* sent as one */
+    unsigned                 retried:1;   /* sent again once already */
 } ngx_chat_pg_query_t;
+
+
+/*
+ * A statement prepared on a connection, named "ngx_chat_<crc>_<id>": the
+ * CRC of its text makes a name mean the same text on every connection,
+ * should a pooler hand one connection's statements to another's session.
+ */
+typedef struct {
+    const char              *sql;
+    uint32_t                 crc;
+    ngx_uint_t               id;
+} ngx_chat_pg_prepared_t;
+
+#define NGX_CHAT_PG_NAME_LEN  (sizeof("ngx_chat__") + 8 + NGX_INT_T_LEN)
 
 
 typedef struct {
@@ -53,7 +77,12 @@ typedef struct {
     ngx_msec_t               backoff;
     ngx_uint_t               index;
     ngx_msec_t               logged;
+    ngx_chat_pg_prepared_t   prepared[NGX_CHAT_PG_PREPARED_MAX];
+    ngx_uint_t               nprepared;
+    ngx_uint_t               next_id;
     unsigned                 failing:1;
+    unsigned                 preparing:1;  /* the query's Parse is out */
+    unsigned                 unnamed:1;    /* prepares nothing */
 } ngx_chat_pg_conn_t;
 
 
@@ -64,6 +93,11 @@ static void ngx_chat_pg_ready(void *data, ngx_uint_t write);
 static void ngx_chat_pg_input(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc,
     ngx_chat_pg_query_t *q);
+static int ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q);
+static ngx_uint_t ngx_chat_pg_prepared(ngx_chat_pg_conn_t *pc,
+    ngx_chat_pg_query_t *q);
+static ngx_uint_t ngx_chat_pg_stale(ngx_chat_pg_conn_t *pc,
+    ngx_chat_pg_query_t *q, const char *state);
 static void ngx_chat_pg_next(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc);
 static void ngx_chat_pg_broken(ngx_chat_pg_conn_t *pc, const char *what);
@@ -73,7 +107,7 @@ static void ngx_chat_pg_retry(ngx_event_t *ev);
 static void ngx_chat_pg_fail_waiting(ngx_event_t *ev);
 static ngx_int_t ngx_chat_pg_enqueue(const char *sql, int nparams,
     const char *const *values, const int *lengths,
-    ngx_chat_pg_handler_pt handler, void *data, ngx_uint_t first);
+    ngx_chat_pg_handler_pt handler, void *data, ngx_uint_t flags);
 static ngx_chat_pg_query_t *ngx_chat_pg_take(void);
 static ngx_uint_t ngx_chat_pg_up_or_coming(void);
 static ngx_uint_t ngx_chat_pg_probing(ngx_chat_pg_conn_t *pc);
@@ -211,17 +245,33 @@ ngx_chat_pg_query_first(const char *sql, int nparams,
     ngx_chat_pg_handler_pt handler, void *data)
 {
     return ngx_chat_pg_enqueue(sql, nparams, values, lengths, handler, data,
-                               1);
+                               NGX_CHAT_PG_FIRST);
+}
+
+
+/*
+ * A group commit runs once per batch: parsed and planned once per
+ * connection, as a named statement, it is only bound and executed.
+ */
+ngx_int_t
+ngx_chat_pg_query_prepared(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data)
+{
+    return ngx_chat_pg_enqueue(sql, nparams, values, lengths, handler, data,
+                               NGX_CHAT_PG_FIRST|NGX_CHAT_PG_PREPARE);
 }
 
 
 static ngx_int_t
 ngx_chat_pg_enqueue(const char *sql, int nparams, const char *const *values,
     const int *lengths, ngx_chat_pg_handler_pt handler, void *data,
-    ngx_uint_t first)
+    ngx_uint_t flags)
 {
-    ngx_uint_t            i;
+    ngx_uint_t            i, first;
     ngx_chat_pg_query_t  *q;
+
+    first = flags & NGX_CHAT_PG_FIRST;
 
     /* a connection being made (a worker just started) is worth waiting for */
     if (!ngx_chat_pg_up_or_coming()
@@ -235,6 +285,8 @@ ngx_chat_pg_enqueue(const char *sql, int nparams, const char *const *values,
     if (q == NULL) {
         return NGX_ERROR;
     }
+
+    q->prepare = (flags & NGX_CHAT_PG_PREPARE) ? 1 : 0;
 
     for (i = 0; i < ngx_chat_pg_nconns; i++) {
         if (ngx_chat_pg_conns[i].state == NGX_CHAT_PG_IDLE) {
@@ -420,6 +472,9 @@ ngx_chat_pg_query_create(const char *sql, int nparams,
     q->sql = sql;
     q->nparams = nparams;
     q->result = NULL;
+    q->prepare = 0;
+    q->named = 0;
+    q->retried = 0;
     q->values = (char **) (q + 1);
     q->lengths = (int *) (q->values + nparams);
 
@@ -701,10 +756,7 @@ ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
         pc->state = NGX_CHAT_PG_BUSY;
     }
 
-    if (!PQsendQueryParams(pc->conn, q->sql, q->nparams, NULL,
-                           (const char *const *) q->values, q->lengths, NULL,
-                           0))
-    {
+    if (!ngx_chat_pg_send(pc, q)) {
         ngx_chat_pg_broken(pc, "send failed");
         return;
     }
@@ -721,6 +773,115 @@ ngx_chat_pg_dispatch(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 }
 
 
+/*
+ * A query to prepare goes as a named statement: executed if the
+ * connection has it, else prepared first (its Parse answers in
+ * ngx_chat_pg_complete(), which then sends it again).
+ */
+static int
+ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
+{
+    u_char                   name[NGX_CHAT_PG_NAME_LEN];
+    ngx_uint_t               k;
+    ngx_chat_pg_prepared_t  *p;
+
+    q->named = 0;
+
+    if (!q->prepare || pc->unnamed) {
+        return PQsendQueryParams(pc->conn, q->sql, q->nparams, NULL,
+                                 (const char *const *) q->values, q->lengths,
+                                 NULL, 0);
+    }
+
+    k = ngx_chat_pg_prepared(pc, q);
+
+    if (k < pc->nprepared) {
+        q->named = 1;
+        p = &pc->prepared[k];
+        ngx_sprintf(name, "ngx_chat_%08xD_%ui%Z", p->crc, p->id);
+
+        return PQsendQueryPrepared(pc->conn, (char *) name, q->nparams,
+                                   (const char *const *) q->values,
+                                   q->lengths, NULL, 0);
+    }
+
+    if (pc->nprepared == NGX_CHAT_PG_PREPARED_MAX) {
+        q->prepare = 0;
+        return ngx_chat_pg_send(pc, q);
+    }
+
+    p = &pc->prepared[pc->nprepared];
+    p->sql = NULL;
+    p->crc = ngx_crc32_short((u_char *) q->sql, ngx_strlen(q->sql));
+    p->id = pc->next_id++;
+    ngx_sprintf(name, "ngx_chat_%08xD_%ui%Z", p->crc, p->id);
+
+    pc->preparing = 1;
+
+    return PQsendPrepare(pc->conn, (char *) name, q->sql, q->nparams, NULL);
+}
+
+
+/* the index of q's statement among pc's prepared ones, or nprepared */
+static ngx_uint_t
+ngx_chat_pg_prepared(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < pc->nprepared; k++) {
+        if (pc->prepared[k].sql == q->sql) {
+            break;
+        }
+    }
+
+    return k;
+}
+
+
+/*
+ * The named statement failed before it ran, and nothing of it was done
+ * (it is one transaction): it is forgotten and the query sent once more.
+ * Its result changed with the schema (0A000, "cached plan must not change
+ * result type"): prepared again.  It is gone from the session (26000): a
+ * pooler between the module and PostgreSQL may hand each statement to
+ * another server connection, so this connection sends unnamed from now.
+ */
+static ngx_uint_t
+ngx_chat_pg_stale(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q,
+    const char *state)
+{
+    ngx_uint_t  k;
+
+    if (!q->named || q->retried || state == NULL) {
+        return 0;
+    }
+
+    if (ngx_strcmp(state, "26000") == 0) {
+        if (!pc->unnamed) {
+            ngx_log_error(NGX_LOG_WARN, ngx_chat_pg_log, 0,
+                          "chat: postgres connection %ui lost a prepared "
+                          "statement, it sends its statements unnamed",
+                          pc->index);
+        }
+
+        pc->unnamed = 1;
+
+    } else if (ngx_strcmp(state, "0A000") != 0) {
+        return 0;
+    }
+
+    k = ngx_chat_pg_prepared(pc, q);
+
+    if (k < pc->nprepared) {
+        pc->prepared[k] = pc->prepared[--pc->nprepared];
+    }
+
+    q->retried = 1;
+
+    return 1;
+}
+
+
 static void
 ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
 {
@@ -730,22 +891,55 @@ ngx_chat_pg_complete(ngx_chat_pg_conn_t *pc)
     ExecStatusType        rs;
     ngx_chat_pg_query_t  *q;
 
+    q = pc->query;
+    res = q->result;
+    rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if ((pc->preparing || ngx_chat_pg_stale(pc, q, state))
+        && PQstatus(pc->conn) == CONNECTION_OK)
+    {
+        if (pc->preparing) {
+            pc->preparing = 0;
+
+            /* a name that exists means the same text (a pooler) */
+            if (rs == PGRES_COMMAND_OK
+                || (state && ngx_strcmp(state, "42P05") == 0))
+            {
+                pc->prepared[pc->nprepared++].sql = q->sql;
+
+            } else {
+                /* this once, and on this connection, it goes unnamed */
+                ngx_log_error(NGX_LOG_WARN, ngx_chat_pg_log, 0,
+                              "chat: postgres: prepare failed: %s",
+                              res ? PQresultErrorMessage(res)
+                                  : PQerrorMessage(pc->conn));
+                q->prepare = 0;
+            }
+        }
+
+        if (res) {
+            PQclear(res);
+            q->result = NULL;
+        }
+
+        /* the query itself now: its timer starts again */
+        ngx_chat_pg_dispatch(pc, q);
+        return;
+    }
+
+    pc->preparing = 0;
+
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
     }
 
-    q = pc->query;
     pc->query = NULL;
-
-    res = q->result;
-    rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
     if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
         status = NGX_CHAT_PG_OK;
 
     } else {
-        state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
         /* connection trouble, shutdown, or overload: try again later */
         if (state == NULL
             || ngx_strncmp(state, "08", 2) == 0
@@ -861,6 +1055,11 @@ ngx_chat_pg_close(ngx_chat_pg_conn_t *pc)
 
     ngx_chat_metrics_pg_down(pc->state >= NGX_CHAT_PG_IDLE);
     pc->state = NGX_CHAT_PG_CLOSED;
+
+    /* a new connection is a new session: nothing is prepared there */
+    pc->nprepared = 0;
+    pc->preparing = 0;
+    pc->unnamed = 0;
 
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);

@@ -36,6 +36,15 @@ ngx_int_t ngx_chat_pg_query(const char *sql, int nparams,
 ngx_int_t ngx_chat_pg_query_first(const char *sql, int nparams,
     const char *const *values, const int *lengths,
     ngx_chat_pg_handler_pt handler, void *data);
+/*
+ * the same as a named statement each connection prepares once (sql lives
+ * as long as the worker): one whose result changed with the schema is
+ * prepared again and the query sent again; a connection that lost one (a
+ * pooler in between) sends the query again, and from then on, unnamed
+ */
+ngx_int_t ngx_chat_pg_query_prepared(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data);
 const char *ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res);
 const char *ngx_chat_pg_state_code(const char *state);
 

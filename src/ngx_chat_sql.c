@@ -170,8 +170,8 @@ ngx_chat_sql_batch_query(const char *sql, ngx_chat_json_t *j,
     values[3] = (char *) burst;
     ngx_chat_sql_room_create_rate(interval, &lengths[2], burst, &lengths[3]);
 
-    /* a group commit goes before queued reads */
-    return ngx_chat_pg_query_first(sql, 4, values, lengths, handler, data);
+    /* a group commit goes before queued reads, as a named statement */
+    return ngx_chat_pg_query_prepared(sql, 4, values, lengths, handler, data);
 }
 
 
