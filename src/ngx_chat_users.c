@@ -492,9 +492,9 @@ ngx_chat_users_close(const char *user, size_t len, u_char op, int64_t arg,
 
         if ((op == 'R' && (s->iat == 0 || s->iat <= arg))
             || (op == 'J' && s->jti_len == jti_len
-                && ngx_memcmp(s->jti, jti, jti_len) == 0)
+                && ngx_memcmp(ngx_chat_session_jti(s), jti, jti_len) == 0)
             || (op == 'S' && jti_len && s->sid_len == jti_len
-                && ngx_memcmp(s->sid, jti, jti_len) == 0))
+                && ngx_memcmp(ngx_chat_session_sid(s), jti, jti_len) == 0))
         {
             ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                           "chat: connection of user \"%s\" closed: token "
