@@ -156,12 +156,13 @@ ngx_chat_users_get(const char *user, size_t len, ngx_uint_t create)
         return u;
     }
 
-    u = ngx_alloc(sizeof(ngx_chat_user_t) + len, ngx_chat_worker.log);
+    /* one a connected user: its id's length, not the padded struct's */
+    u = ngx_alloc(offsetof(ngx_chat_user_t, data) + len, ngx_chat_worker.log);
     if (u == NULL) {
         return NULL;
     }
 
-    ngx_memzero(u, sizeof(ngx_chat_user_t));
+    ngx_memzero(u, offsetof(ngx_chat_user_t, data));
     ngx_memcpy(u->data, user, len);
     u->sn.str.data = u->data;
     u->sn.str.len = len;
