@@ -6,6 +6,9 @@
 # memory (shared_buffers, WAL buffers: Pss_Shmem) and each backend's own
 # (Pss_Anon), the shared buffers by relation (pg_buffercache, created if
 # missing: the stack's superuser is postgres) and the relations' sizes.
+# Mapped files (the binaries' pages) are shared with every other process
+# that maps them, PostgreSQL instances of other stacks too: their share
+# moves with those, not with the connections.
 # Run it on a freshly started stack: memory a backend freed is kept.
 # chat-bench's own figures (every process group) end the output.
 #
@@ -30,7 +33,8 @@ pss() {
 
 # 8 kB buffers held by each relation, and each relation's size in bytes
 buffers() {
-    "${P[@]}" -c "select c.relname::text collate \"C\", count(*) from pg_buffercache b
+    "${P[@]}" -c "select c.relname::text collate \"C\", count(*)
+                  from pg_buffercache b
                   join pg_class c on c.relfilenode = b.relfilenode
                   where b.reldatabase = (select oid from pg_database
                                          where datname = current_database())
@@ -50,7 +54,7 @@ trap 'rm -f "$b0" "$b1" "$s0" "$s1" "$out"' EXIT
 buffers > "$b0"
 sizes > "$s0"
 read -r t0 a0 m0 < <(pss)
-wal0=$("${P[@]}" -c 'select pg_current_wal_lsn() - $$0/0$$::pg_lsn')
+wal0=$("${P[@]}" -c "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 
 "$here/chat-bench" --proto ngx_chat --port "$hport" --path /chat/ws \
     --secret "$rundir/jwt.secret" --scenario idle --conns "$n" \
@@ -69,15 +73,16 @@ for _ in $(seq 1 90); do
     last=$k
 done
 read -r t1 a1 m1 < <(pss)
-wal1=$("${P[@]}" -c 'select pg_current_wal_lsn() - $$0/0$$::pg_lsn')
+wal1=$("${P[@]}" -c "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 buffers > "$b1"
 sizes > "$s1"
 
 awk -v n="$n" -v t="$((t1 - t0))" -v a="$((a1 - a0))" -v m="$((m1 - m0))" \
     -v w="$(( ${wal1%.*} - ${wal0%.*} ))" 'BEGIN {
     printf "conns=%d pss_kb=%+d (%.2f KiB/conn): backends own %+d (%.2f),"   \
-           " shared %+d (%.2f); WAL written %.0f bytes/conn\n", n, t, t / n, \
-           a, a / n, m, m / n, w / n }'
+           " shared %+d (%.2f), mapped files %+d (%.2f); WAL written %.0f"    \
+           " bytes/conn\n", n, t, t / n, a, a / n, m, m / n, t - a - m,      \
+           (t - a - m) / n, w / n }'
 echo "shared buffers by relation (8 kB pages): before after bytes/conn"
 join -a 2 -e 0 -o 0,1.2,2.2 "$b0" "$b1" \
     | awk -v n="$n" '$3 != $2 { printf "  %-40s %6d %6d %+8.1f\n", $1, $2,
