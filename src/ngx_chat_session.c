@@ -511,6 +511,11 @@ ngx_chat_session_unref(ngx_chat_session_t *s)
             ngx_free(s->user);
         }
 
+        /* not paused: the paused queue holds a reference */
+        if (s->rate) {
+            ngx_free(s->rate);
+        }
+
         ngx_free(s);
     }
 }

@@ -21,6 +21,9 @@
 #define NGX_CHAT_OPS_INFLIGHT_MAX   8
 
 
+typedef struct ngx_chat_session_rate_s  ngx_chat_session_rate_t;
+
+
 /*
  * Every connection holds one while it lives, idle or not: counters are
  * 32 bits, and the token's strings hang off one pointer.
@@ -80,13 +83,9 @@ struct ngx_chat_session_s {
     uint32_t                   ops;           /* other requests under way */
 
     uint64_t                   request_tat;   /* chat_request_rate state */
-    ngx_queue_t                rate_queue;    /* paused sessions */
-    ngx_msec_t                 rate_resume;
-    ngx_msec_t                 rate_window;   /* refusals counted since */
+    /* allocated at the first pause or refusal (ngx_chat_session_rate.c) */
+    ngx_chat_session_rate_t   *rate;
     ngx_msec_t                 send_until;    /* the user may not send */
-    uint32_t                   rate_refused;
-
-    unsigned                   roles;
 
     /*
      * NUL-terminated, one allocation: the user id, then its name, then
@@ -103,6 +102,7 @@ struct ngx_chat_session_s {
     time_t                     expires;
     time_t                     iat;           /* the token's */
 
+    unsigned                   roles;
     uint16_t                   close_code;
 
     unsigned                   user_counted:1; /* in the connections cap */
