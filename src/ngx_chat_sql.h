@@ -18,7 +18,10 @@
  * The joins of members among a batch of ROOM_OPEN_BATCH's input, with its
  * columns: the room's seq and rev and the member's mute, of one snapshot
  * (members are never banned: a ban ends the membership).  A row for each
- * member, by position; the others are left to ROOM_OPEN_BATCH.
+ * member, by position; the others are left to ROOM_OPEN_BATCH.  One
+ * primary key lookup a join ("offset 0" keeps it a nested loop): as a
+ * plain join, taken for 100 rows, it was a hash join over the whole
+ * members table while that held a few thousand rows.
  */
 #define NGX_CHAT_SQL_MEMBERS_OPEN                                             \
     "select (o.n - 1)::integer, r.last_seq, null::text, null::text,"        \
@@ -28,8 +31,9 @@
     "   where m.room_id = mb.room_id and m.user_id = mb.user_id"              \
     "     and (m.until is null or m.until > chat_now_ms()))"                  \
     " from jsonb_array_elements($1::jsonb) with ordinality o(e, n)"           \
-    " join members mb on mb.room_id = o.e->>'room'"                           \
-    "                and mb.user_id = o.e->>'user'"                           \
+    " cross join lateral (select x.room_id, x.user_id from members x"        \
+    "   where x.room_id = o.e->>'room' and x.user_id = o.e->>'user'"          \
+    "   offset 0) mb"                                                         \
     " join rooms r on r.id = mb.room_id"                                      \
     " order by 1"
 
