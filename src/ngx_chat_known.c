@@ -23,9 +23,9 @@ typedef struct ngx_chat_known_s  ngx_chat_known_t;
 struct ngx_chat_known_s {
     ngx_chat_known_t  *next;
     ngx_chat_known_t  *batch;       /* the next one written with it */
+    uint32_t           len;
+    uint32_t           name_len;
     unsigned           stored:1;
-    size_t             len;
-    size_t             name_len;
     char               user[1];     /* user, then name */
 };
 
@@ -61,7 +61,7 @@ ngx_chat_known_seen(const char *user, size_t user_len, const char *name,
         p = ngx_chat_known_find(user, user_len);
     }
 
-    k = ngx_alloc(sizeof(ngx_chat_known_t) + user_len + name_len,
+    k = ngx_alloc(offsetof(ngx_chat_known_t, user) + user_len + name_len,
                   ngx_chat_worker.log);
     if (k == NULL) {
         return;

@@ -186,7 +186,7 @@ ngx_chat_presence_room_key(u_char *key, ngx_uint_t store, const char *room,
 static ngx_int_t
 ngx_chat_presence_count(u_char *key, size_t len, ngx_int_t delta)
 {
-    ngx_uint_t                   hash;
+    uint32_t                     hash;
     ngx_chat_presence_t         *pr;
     ngx_chat_presence_entry_t   *e, **pe;
 
@@ -196,7 +196,7 @@ ngx_chat_presence_count(u_char *key, size_t len, ngx_int_t delta)
         return -1;
     }
 
-    hash = ngx_hash_key(key, len);
+    hash = (uint32_t) ngx_hash_key(key, len);
 
     for (pe = &pr->buckets[hash % pr->nbuckets]; *pe; pe = &(*pe)->next) {
         e = *pe;
@@ -223,7 +223,7 @@ ngx_chat_presence_count(u_char *key, size_t len, ngx_int_t delta)
         return -1;
     }
 
-    e = ngx_alloc(sizeof(ngx_chat_presence_entry_t) + len,
+    e = ngx_alloc(offsetof(ngx_chat_presence_entry_t, key) + len,
                   ngx_chat_worker.log);
     if (e == NULL) {
         return -1;

@@ -19,12 +19,15 @@
 
 typedef struct ngx_chat_presence_entry_s  ngx_chat_presence_entry_t;
 
-/* the worker's count of a key: "u <user>" or "r <kind> <room> <user>" */
+/*
+ * The worker's count of a key: "u <user>" or "r <kind> <room> <user>".
+ * Two a connection: 32-bit fields, and allocated to the key's length.
+ */
 struct ngx_chat_presence_entry_s {
     ngx_chat_presence_entry_t  *next;
-    ngx_uint_t                  hash;
-    ngx_uint_t                  count;
-    size_t                      len;
+    uint32_t                    hash;
+    uint32_t                    count;
+    uint32_t                    len;
     u_char                      key[1];
 };
 

@@ -172,7 +172,8 @@ ngx_chat_request_send(ngx_chat_session_t *s, ngx_chat_request_t *req)
 
     if (op) {
         ngx_chat_users_send(op, &s->lcf->user_send_rate, s->lcf->store,
-                            (char *) s->name, s->name_len, req);
+                            (char *) ngx_chat_session_name(s), s->name_len,
+                            req);
     }
 }
 

@@ -35,11 +35,11 @@ typedef struct {
     ngx_chat_room_t          *room;
     ngx_event_t              *gap_timer;     /* NULL: no gap waits */
     ngx_queue_t               release;       /* in the worker's queue */
-    ngx_uint_t                sub;
     const ngx_chat_store_t   *store;
     struct ngx_chat_former_s *former;        /* ngx_chat_member_cache.c */
     int64_t                   expected;  /* storage has this rev at least */
     int64_t                   seq;       /* the latest seq delivered */
+    unsigned                  sub:2;         /* NGX_CHAT_SUB_* */
     unsigned                  resyncing:1;
     unsigned                  releasing:1;   /* in the release queue */
 } ngx_chat_room_ctx_t;

@@ -60,7 +60,8 @@ static void *ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p,
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
-static u_char  ngx_chat_nobody[] = "";
+/* an unauthenticated session's user, name, jti and sid: all "" */
+static u_char  ngx_chat_nobody[4];
 
 
 ngx_chat_session_t *
@@ -82,7 +83,6 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     s->lcf = lcf;
     s->refs = 1;
     s->user = ngx_chat_nobody;
-    s->name = ngx_chat_nobody;
 
     s->out = &s->out_one;
     s->out_cap = 1;
@@ -439,18 +439,13 @@ ngx_chat_session_identity(ngx_chat_session_t *s,
 
     s->user = p;
     s->user_len = user_len;
-    p = ngx_cpymem(p, claims->sub, user_len + 1);
-
-    s->name = p;
     s->name_len = name_len;
-    p = ngx_cpymem(p, claims->name, name_len + 1);
-
-    s->jti = p;
     s->jti_len = jti_len;
-    p = ngx_cpymem(p, claims->jti, jti_len + 1);
-
-    s->sid = p;
     s->sid_len = sid_len;
+
+    p = ngx_cpymem(p, claims->sub, user_len + 1);
+    p = ngx_cpymem(p, claims->name, name_len + 1);
+    p = ngx_cpymem(p, claims->jti, jti_len + 1);
     ngx_memcpy(p, claims->sid, sid_len + 1);
     s->iat = (time_t) claims->iat;
 
@@ -514,6 +509,11 @@ ngx_chat_session_unref(ngx_chat_session_t *s)
     if (--s->refs == 0) {
         if (s->user != ngx_chat_nobody) {
             ngx_free(s->user);
+        }
+
+        /* not paused: the paused queue holds a reference */
+        if (s->rate) {
+            ngx_free(s->rate);
         }
 
         ngx_free(s);

@@ -21,13 +21,18 @@
 #define NGX_CHAT_OPS_INFLIGHT_MAX   8
 
 
+typedef struct ngx_chat_session_rate_s  ngx_chat_session_rate_t;
+
+
+/*
+ * Every connection holds one while it lives, idle or not: counters are
+ * 32 bits, and the token's strings hang off one pointer.
+ */
 struct ngx_chat_session_s {
     ngx_connection_t          *connection;
     ngx_http_request_t        *request;
     ngx_chat_loc_conf_t       *lcf;
     ngx_queue_t                queue;          /* worker's sessions */
-
-    ngx_uint_t                 refs;
 
     ngx_chat_frame_reader_t    reader;
 
@@ -42,11 +47,13 @@ struct ngx_chat_session_s {
      */
     ngx_chat_buf_t           **out;
     ngx_chat_buf_t            *out_one;
-    ngx_uint_t                 out_head;
-    ngx_uint_t                 out_count;
-    ngx_uint_t                 out_cap;
     size_t                     out_offset;
     size_t                     out_bytes;
+    uint32_t                   out_head;
+    uint32_t                   out_count;
+    uint32_t                   out_cap;
+
+    uint32_t                   refs;
 
     /* the pong queued and not sent yet, which a newer ping rewrites */
     ngx_chat_buf_t            *pong;
@@ -72,35 +79,33 @@ struct ngx_chat_session_s {
     ngx_msec_t                 close_deadline;  /* end of the close wait */
     ngx_msec_t                 send_deadline;   /* queued output stalls */
 
-    ngx_uint_t                 inflight;      /* sends awaiting commit */
-    ngx_uint_t                 ops;           /* other requests under way */
+    uint32_t                   inflight;      /* sends awaiting commit */
+    uint32_t                   ops;           /* other requests under way */
 
     uint64_t                   request_tat;   /* chat_request_rate state */
-    ngx_queue_t                rate_queue;    /* paused sessions */
-    ngx_msec_t                 rate_resume;
-    ngx_msec_t                 rate_window;   /* refusals counted since */
+    /* allocated at the first pause or refusal (ngx_chat_session_rate.c) */
+    ngx_chat_session_rate_t   *rate;
     ngx_msec_t                 send_until;    /* the user may not send */
-    ngx_uint_t                 rate_refused;
 
-    /* NUL-terminated; "" until authenticated, then one allocation */
+    /*
+     * NUL-terminated, one allocation: the user id, then its name, then
+     * the token's jti and its session's sid (for revocations,
+     * ngx_chat_users.c), each "" if none; all "" until authenticated.
+     * ngx_chat_session_name() and the others below find them.
+     */
     u_char                    *user;
-    u_char                    *name;
-    size_t                     user_len;
-    size_t                     name_len;
+    uint32_t                   user_len;
+    uint32_t                   name_len;
+    uint32_t                   jti_len;
+    uint32_t                   sid_len;
 
     time_t                     expires;
+    time_t                     iat;           /* the token's */
+
     unsigned                   roles;
-
-    /* the token's, for revocations (ngx_chat_users.c); "" if none */
-    time_t                     iat;
-    u_char                    *jti;
-    size_t                     jti_len;
-    u_char                    *sid;           /* its session's */
-    size_t                     sid_len;
-    unsigned                   user_counted:1; /* in the connections cap */
-
     uint16_t                   close_code;
 
+    unsigned                   user_counted:1; /* in the connections cap */
     unsigned                   authed:1;
     unsigned                   closed:1;       /* finalized */
     unsigned                   close_sent:1;   /* close frame queued */
@@ -125,6 +130,13 @@ struct ngx_chat_session_s {
     unsigned                   restart_due:1;  /* reload: closes once its
                                                   answers are out */
 };
+
+
+#define ngx_chat_session_name(s)  ((s)->user + (s)->user_len + 1)
+#define ngx_chat_session_jti(s)                                               \
+    (ngx_chat_session_name(s) + (s)->name_len + 1)
+#define ngx_chat_session_sid(s)                                               \
+    (ngx_chat_session_jti(s) + (s)->jti_len + 1)
 
 
 

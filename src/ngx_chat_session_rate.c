@@ -7,6 +7,8 @@
 #include "ngx_chat_session.h"
 
 
+static ngx_chat_session_rate_t *ngx_chat_session_rate_state(
+    ngx_chat_session_t *s);
 static void ngx_chat_session_rate_resume(ngx_event_t *ev);
 
 
@@ -26,6 +28,19 @@ static void ngx_chat_session_rate_resume(ngx_event_t *ev);
  * the connection is not read until that time is over.
  */
 #define NGX_CHAT_RATE_REFUSED_MAX  64
+
+/*
+ * A session's pause and refusals: most connections never go over their
+ * budget, so this is allocated the first time one does.
+ */
+struct ngx_chat_session_rate_s {
+    ngx_queue_t               queue;      /* paused sessions */
+    ngx_chat_session_t       *session;
+    ngx_msec_t                resume;
+    ngx_msec_t                window;     /* refusals counted since */
+    ngx_uint_t                refused;
+};
+
 
 static ngx_queue_t   ngx_chat_session_paused;
 static ngx_event_t   ngx_chat_session_resume_ev;
@@ -48,8 +63,9 @@ ngx_chat_session_rate_init(ngx_cycle_t *cycle)
 void
 ngx_chat_session_rate_exit(void)
 {
-    ngx_queue_t         *q;
-    ngx_chat_session_t  *s;
+    ngx_queue_t              *q;
+    ngx_chat_session_t       *s;
+    ngx_chat_session_rate_t  *rt;
 
     if (ngx_chat_session_resume_ev.timer_set) {
         ngx_del_timer(&ngx_chat_session_resume_ev);
@@ -58,7 +74,8 @@ ngx_chat_session_rate_exit(void)
     while (!ngx_queue_empty(&ngx_chat_session_paused)) {
         q = ngx_queue_head(&ngx_chat_session_paused);
         ngx_queue_remove(q);
-        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+        rt = ngx_queue_data(q, ngx_chat_session_rate_t, queue);
+        s = rt->session;
         s->rate_paused = 0;
         ngx_chat_session_unref(s);
     }
@@ -69,12 +86,18 @@ ngx_chat_session_rate_exit(void)
 void
 ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait)
 {
-    ngx_msec_t           ms;
-    ngx_queue_t         *q;
-    ngx_chat_session_t  *p;
+    ngx_msec_t                ms;
+    ngx_queue_t              *q;
+    ngx_chat_session_rate_t  *rt, *p;
 
     /* the frames already read are answered; no more are read */
     if (s->rate_paused || s->closed) {
+        return;
+    }
+
+    rt = ngx_chat_session_rate_state(s);
+    if (rt == NULL) {
+        /* not paused: each request over the budget is still refused */
         return;
     }
 
@@ -85,7 +108,7 @@ ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait)
     }
 
     s->rate_paused = 1;
-    s->rate_resume = ngx_current_msec + ms;
+    rt->resume = ngx_current_msec + ms;
     ngx_chat_session_ref(s);
 
     /* resume times mostly come in order: look from the tail */
@@ -93,16 +116,16 @@ ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait)
          q != ngx_queue_sentinel(&ngx_chat_session_paused);
          q = ngx_queue_prev(q))
     {
-        p = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+        p = ngx_queue_data(q, ngx_chat_session_rate_t, queue);
 
-        if (p->rate_resume <= s->rate_resume) {
+        if (p->resume <= rt->resume) {
             break;
         }
     }
 
-    ngx_queue_insert_after(q, &s->rate_queue);
+    ngx_queue_insert_after(q, &rt->queue);
 
-    if (ngx_queue_head(&ngx_chat_session_paused) == &s->rate_queue) {
+    if (ngx_queue_head(&ngx_chat_session_paused) == &rt->queue) {
         /* ngx_add_timer() would keep a timer up to 300 ms later */
         if (ngx_chat_session_resume_ev.timer_set) {
             ngx_del_timer(&ngx_chat_session_resume_ev);
@@ -117,23 +140,29 @@ ngx_chat_session_rate_pause(ngx_chat_session_t *s, uint64_t wait)
 void
 ngx_chat_session_rate_refused(ngx_chat_session_t *s, uint64_t wait)
 {
-    ngx_msec_int_t  left;
+    ngx_msec_int_t            left;
+    ngx_chat_session_rate_t  *rt;
 
-    left = (ngx_msec_int_t) (s->rate_window + NGX_CHAT_RATE_PAUSE_MAX
+    rt = ngx_chat_session_rate_state(s);
+    if (rt == NULL) {
+        return;
+    }
+
+    left = (ngx_msec_int_t) (rt->window + NGX_CHAT_RATE_PAUSE_MAX
                              - ngx_current_msec);
 
-    if (s->rate_refused == 0 || left <= 0) {
-        s->rate_window = ngx_current_msec;
-        s->rate_refused = 0;
+    if (rt->refused == 0 || left <= 0) {
+        rt->window = ngx_current_msec;
+        rt->refused = 0;
         left = NGX_CHAT_RATE_PAUSE_MAX;
     }
 
-    if (++s->rate_refused >= NGX_CHAT_RATE_REFUSED_MAX && !s->rate_choked) {
+    if (++rt->refused >= NGX_CHAT_RATE_REFUSED_MAX && !s->rate_choked) {
         /* it does not heed retry_after: paused to the end of the window */
         s->rate_choked = 1;
 
         if (s->rate_paused) {
-            ngx_queue_remove(&s->rate_queue);
+            ngx_queue_remove(&rt->queue);
             s->rate_paused = 0;
             ngx_chat_session_unref(s);
         }
@@ -150,15 +179,17 @@ ngx_chat_session_rate_refused(ngx_chat_session_t *s, uint64_t wait)
 static void
 ngx_chat_session_rate_resume(ngx_event_t *ev)
 {
-    ngx_queue_t         *q;
-    ngx_chat_session_t  *s;
+    ngx_queue_t              *q;
+    ngx_chat_session_t       *s;
+    ngx_chat_session_rate_t  *rt;
 
     while (!ngx_queue_empty(&ngx_chat_session_paused)) {
         q = ngx_queue_head(&ngx_chat_session_paused);
-        s = ngx_queue_data(q, ngx_chat_session_t, rate_queue);
+        rt = ngx_queue_data(q, ngx_chat_session_rate_t, queue);
+        s = rt->session;
 
-        if ((ngx_msec_int_t) (s->rate_resume - ngx_current_msec) > 0) {
-            ngx_add_timer(ev, s->rate_resume - ngx_current_msec);
+        if ((ngx_msec_int_t) (rt->resume - ngx_current_msec) > 0) {
+            ngx_add_timer(ev, rt->resume - ngx_current_msec);
             return;
         }
 
@@ -172,6 +203,29 @@ ngx_chat_session_rate_resume(ngx_event_t *ev)
     }
 }
 
+
+
+/* NULL: out of memory (logged), and the session is neither paused nor
+   counted: each request over its budget is still refused */
+static ngx_chat_session_rate_t *
+ngx_chat_session_rate_state(ngx_chat_session_t *s)
+{
+    ngx_chat_session_rate_t  *rt;
+
+    if (s->rate) {
+        return s->rate;
+    }
+
+    rt = ngx_calloc(sizeof(ngx_chat_session_rate_t), s->connection->log);
+    if (rt == NULL) {
+        return NULL;
+    }
+
+    rt->session = s;
+    s->rate = rt;
+
+    return rt;
+}
 
 
 /* 0: the request passes; else microseconds until one would */

@@ -18,7 +18,10 @@
  * The joins of members among a batch of ROOM_OPEN_BATCH's input, with its
  * columns: the room's seq and rev and the member's mute, of one snapshot
  * (members are never banned: a ban ends the membership).  A row for each
- * member, by position; the others are left to ROOM_OPEN_BATCH.
+ * member, by position; the others are left to ROOM_OPEN_BATCH.  Each
+ * join reaches members, rooms and mutes by key (chat_members_open, schema
+ * 14): as a plain join, taken for 100 rows, it was a hash join over a
+ * whole table.
  */
 #define NGX_CHAT_SQL_MEMBERS_OPEN                                             \
     "select o_i, o_seq, null::text, null::text, null::bigint, o_rev,"        \
@@ -113,9 +116,16 @@
 
 #define NGX_CHAT_RESYNC_ROWS  1000
 
-/* the rooms' latest revs, for rooms listed as a text[] literal */
+/*
+ * The rooms' latest revs, for rooms listed as a text[] literal: one
+ * primary key lookup each ("offset 0" keeps the join a nested loop).
+ * With "id = any($1)" a list of a thousand made the planner read the
+ * whole table, every second, and hold every room's page in memory.
+ */
 #define NGX_CHAT_SQL_ROOMS_LATEST                                             \
-    "select id, last_rev from rooms where id = any($1::text[])"
+    "select u.id, r.last_rev from unnest($1::text[]) as u(id)"                \
+    " cross join lateral (select last_rev from rooms"                         \
+    " where rooms.id = u.id offset 0) r"
 
 
 /*

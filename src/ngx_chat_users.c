@@ -154,12 +154,13 @@ ngx_chat_users_get(const char *user, size_t len, ngx_uint_t create)
         return u;
     }
 
-    u = ngx_alloc(sizeof(ngx_chat_user_t) + len, ngx_chat_worker.log);
+    /* one a connected user: its id's length, not the padded struct's */
+    u = ngx_alloc(offsetof(ngx_chat_user_t, data) + len, ngx_chat_worker.log);
     if (u == NULL) {
         return NULL;
     }
 
-    ngx_memzero(u, sizeof(ngx_chat_user_t));
+    ngx_memzero(u, offsetof(ngx_chat_user_t, data));
     ngx_memcpy(u->data, user, len);
     u->sn.str.data = u->data;
     u->sn.str.len = len;
@@ -504,9 +505,9 @@ ngx_chat_users_close(const char *user, size_t len, u_char op, int64_t arg,
 
         if ((op == 'R' && (s->iat == 0 || s->iat <= arg))
             || (op == 'J' && s->jti_len == jti_len
-                && ngx_memcmp(s->jti, jti, jti_len) == 0)
+                && ngx_memcmp(ngx_chat_session_jti(s), jti, jti_len) == 0)
             || (op == 'S' && jti_len && s->sid_len == jti_len
-                && ngx_memcmp(s->sid, jti, jti_len) == 0))
+                && ngx_memcmp(ngx_chat_session_sid(s), jti, jti_len) == 0))
         {
             ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                           "chat: connection of user \"%s\" closed: token "

@@ -61,8 +61,8 @@ ngx_chat_frame_reader_init(ngx_chat_frame_reader_t *r, size_t frame_max,
 {
     memset(r, 0, sizeof(ngx_chat_frame_reader_t));
 
-    r->frame_max = frame_max;
-    r->message_max = message_max;
+    r->frame_max = frame_max < UINT32_MAX ? frame_max : UINT32_MAX;
+    r->message_max = message_max < UINT32_MAX ? message_max : UINT32_MAX;
     r->state = NGX_CHAT_FRAME_HEADER;
     r->utf8 = NGX_CHAT_UTF8_ACCEPT;
 }

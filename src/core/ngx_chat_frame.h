@@ -71,8 +71,9 @@ typedef struct {
     uint8_t           *ctl;          /* control payload split across feeds */
     size_t             buf_len;
     size_t             buf_cap;
-    size_t             frame_max;
-    size_t             message_max;
+    /* 4 GiB at most: every connection holds a reader while it lives */
+    uint32_t           frame_max;
+    uint32_t           message_max;
     uint64_t           payload_len;  /* of the current frame */
     uint64_t           payload_got;
     uint32_t           utf8;         /* UTF-8 state of the current message */

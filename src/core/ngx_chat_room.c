@@ -4,6 +4,8 @@
 #include "ngx_chat_room.h"
 
 
+static void ngx_chat_room_pending_shrink(ngx_chat_room_t *room);
+
 static uint32_t
 ngx_chat_room_hash(const char *id, size_t len)
 {
@@ -120,7 +122,7 @@ ngx_chat_room_add(ngx_chat_room_table_t *t, const char *id, size_t len)
         return NULL;
     }
 
-    room = calloc(1, sizeof(ngx_chat_room_t));
+    room = calloc(1, offsetof(ngx_chat_room_t, id) + len + 1);
     if (room == NULL) {
         return NULL;
     }
@@ -326,9 +328,12 @@ ngx_chat_room_pending_next(ngx_chat_room_t *room)
                 room->npending * sizeof(ngx_chat_buf_t *));
     }
 
-    if (room->npending == 0
-        || room->pending[0]->rev != room->delivered + 1)
-    {
+    if (room->npending == 0) {
+        ngx_chat_room_pending_shrink(room);
+        return NULL;
+    }
+
+    if (room->pending[0]->rev != room->delivered + 1) {
         return NULL;
     }
 
@@ -336,6 +341,8 @@ ngx_chat_room_pending_next(ngx_chat_room_t *room)
     room->npending--;
     memmove(room->pending, &room->pending[1],
             room->npending * sizeof(ngx_chat_buf_t *));
+
+    ngx_chat_room_pending_shrink(room);
 
     /* the caller owns the reference now */
     return b;
@@ -352,4 +359,20 @@ ngx_chat_room_pending_clear(ngx_chat_room_t *room)
     }
 
     room->npending = 0;
+    ngx_chat_room_pending_shrink(room);
+}
+
+
+/*
+ * Events wait here only across a gap, and most rooms are idle: an empty
+ * list goes, instead of holding its capacity for the room's life.
+ */
+static void
+ngx_chat_room_pending_shrink(ngx_chat_room_t *room)
+{
+    if (room->npending == 0 && room->pending) {
+        free(room->pending);
+        room->pending = NULL;
+        room->pending_cap = 0;
+    }
 }

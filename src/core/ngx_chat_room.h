@@ -51,7 +51,8 @@ struct ngx_chat_room_s {
 
     int64_t             delivered;   /* last rev delivered locally */
 
-    ngx_chat_buf_t    **pending;     /* ascending rev, all > delivered */
+    /* ascending rev, all > delivered; freed when it empties */
+    ngx_chat_buf_t    **pending;
     uint32_t            npending;
     uint32_t            pending_cap;
 
@@ -60,7 +61,8 @@ struct ngx_chat_room_s {
     void               *data;        /* the caller's per-room state */
 
     size_t              id_len;
-    char                id[NGX_CHAT_ROOM_ID_MAX + 1];
+    /* NUL-terminated, allocated with the room: most ids are short */
+    char                id[1];
 };
 
 

@@ -1560,6 +1560,22 @@ test_truncated_reason(void)
 }
 
 
+
+/* limits above 4 GiB are taken as 4 GiB, not cut to their low bits */
+static void
+test_limits_clamped(void)
+{
+    ngx_chat_frame_reader_t  r;
+
+    ngx_chat_frame_reader_init(&r, (size_t) 1 << 32, ((size_t) 1 << 33) + 5);
+    UNIT_CHECK(r.frame_max == UINT32_MAX && r.message_max == UINT32_MAX,
+               "clamped: %u %u", r.frame_max, r.message_max);
+
+    ngx_chat_frame_reader_init(&r, 1024, UINT32_MAX - 1);
+    UNIT_CHECK(r.frame_max == 1024 && r.message_max == UINT32_MAX - 1,
+               "kept: %u %u", r.frame_max, r.message_max);
+}
+
 int
 main(void)
 {
@@ -1574,6 +1590,7 @@ main(void)
     test_client();
     test_truncated_reason();
     test_deflate_bits();
+    test_limits_clamped();
 
     return UNIT_DONE();
 }

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ngx_chat_room.h"
 #include "unit.h"
@@ -34,7 +35,7 @@ count_room(ngx_chat_room_t *room, void *arg)
 static void
 test_table(void)
 {
-    char                    id[32];
+    char                    id[32], longest[64];
     size_t                  i, n;
     ngx_chat_room_t        *r, *a, *b;
     ngx_chat_room_table_t   t;
@@ -50,6 +51,15 @@ test_table(void)
     UNIT_CHECK(a->gen != b->gen, "generations differ");
     UNIT_CHECK(ngx_chat_room_add(&t, "", 0) == NULL, "empty id");
     UNIT_CHECK(ngx_chat_room_add(&t, id, 65) == NULL, "65-byte id");
+    UNIT_CHECK(a->id_len == 5 && strcmp(a->id, "alpha") == 0,
+               "id kept, NUL-terminated");
+    memset(longest, 'x', sizeof(longest));
+    r = ngx_chat_room_add(&t, longest, 64);
+    UNIT_CHECK(r && r->id[64] == '\0' && memcmp(r->id, longest, 64) == 0
+               && ngx_chat_room_find(&t, longest, 64) == r, "64-byte id");
+    if (r) {
+        ngx_chat_room_delete(&t, r);
+    }
 
     /* growth keeps every room reachable */
     for (i = 0; i < 1000; i++) {
@@ -171,6 +181,8 @@ test_pending(void)
     }
 
     UNIT_CHECK(expect == 10 && r->npending == 0, "all ten out in order");
+    UNIT_CHECK(r->pending == NULL && r->pending_cap == 0,
+               "an empty list is freed");
 
     /* a gap stops the drain; what was delivered meanwhile is dropped */
     b = ev(12);
@@ -198,7 +210,14 @@ test_pending(void)
     ngx_chat_room_pending_add(r, b);
     ngx_chat_buf_unref(b);
     ngx_chat_room_pending_clear(r);
-    UNIT_CHECK(r->npending == 0, "cleared");
+    UNIT_CHECK(r->npending == 0 && r->pending == NULL, "cleared and freed");
+
+    /* a room that was freed takes events again */
+    b = ev(13);
+    UNIT_CHECK(ngx_chat_room_pending_add(r, b) == 1 && r->npending == 1,
+               "pending again after a free");
+    ngx_chat_buf_unref(b);
+    ngx_chat_room_pending_clear(r);
 
     ngx_chat_room_table_free(&t);
 }
