@@ -787,38 +787,41 @@ ngx_chat_pg_send(ngx_chat_pg_conn_t *pc, ngx_chat_pg_query_t *q)
 
     q->named = 0;
 
+    k = q->prepare && !pc->unnamed ? ngx_chat_pg_prepared(pc, q) : 0;
+
+    /* a connection with every slot taken sends the others unnamed */
+    if (k == NGX_CHAT_PG_PREPARED_MAX) {
+        q->prepare = 0;
+    }
+
     if (!q->prepare || pc->unnamed) {
         return PQsendQueryParams(pc->conn, q->sql, q->nparams, NULL,
                                  (const char *const *) q->values, q->lengths,
                                  NULL, 0);
     }
 
-    k = ngx_chat_pg_prepared(pc, q);
+    p = &pc->prepared[k];
 
-    if (k < pc->nprepared) {
-        q->named = 1;
-        p = &pc->prepared[k];
-        ngx_sprintf(name, "ngx_chat_%08xD_%ui%Z", p->crc, p->id);
-
-        return PQsendQueryPrepared(pc->conn, (char *) name, q->nparams,
-                                   (const char *const *) q->values,
-                                   q->lengths, NULL, 0);
+    if (k == pc->nprepared) {
+        /* counted among the prepared ones once its Parse succeeded */
+        p->sql = NULL;
+        p->crc = ngx_crc32_short((u_char *) q->sql, ngx_strlen(q->sql));
+        p->id = pc->next_id++;
+        pc->preparing = 1;
     }
 
-    if (pc->nprepared == NGX_CHAT_PG_PREPARED_MAX) {
-        q->prepare = 0;
-        return ngx_chat_pg_send(pc, q);
-    }
-
-    p = &pc->prepared[pc->nprepared];
-    p->sql = NULL;
-    p->crc = ngx_crc32_short((u_char *) q->sql, ngx_strlen(q->sql));
-    p->id = pc->next_id++;
     ngx_sprintf(name, "ngx_chat_%08xD_%ui%Z", p->crc, p->id);
 
-    pc->preparing = 1;
+    if (k == pc->nprepared) {
+        return PQsendPrepare(pc->conn, (char *) name, q->sql, q->nparams,
+                             NULL);
+    }
 
-    return PQsendPrepare(pc->conn, (char *) name, q->sql, q->nparams, NULL);
+    q->named = 1;
+
+    return PQsendQueryPrepared(pc->conn, (char *) name, q->nparams,
+                               (const char *const *) q->values, q->lengths,
+                               NULL, 0);
 }
 
 
