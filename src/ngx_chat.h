@@ -128,4 +128,21 @@ extern ngx_connection_t   ngx_chat_no_connection;
 int64_t ngx_chat_now_ms(void);
 
 
+/* a batch: up to max of the oldest in from, moved to the end of to */
+static ngx_inline ngx_uint_t
+ngx_chat_queue_move(ngx_queue_t *to, ngx_queue_t *from, ngx_uint_t max)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
+
+    for (n = 0; n < max && !ngx_queue_empty(from); n++) {
+        q = ngx_queue_head(from);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(to, q);
+    }
+
+    return n;
+}
+
+
 #endif /* _NGX_CHAT_H_INCLUDED_ */

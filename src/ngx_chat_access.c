@@ -129,7 +129,6 @@ static void
 ngx_chat_access_flush(ngx_event_t *ev)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                n, max;
     ngx_queue_t              *q;
     ngx_chat_json_t           j;
     const char               *values[1];
@@ -150,16 +149,8 @@ ngx_chat_access_flush(ngx_event_t *ev)
         }
 
         ngx_queue_init(&batch->checks);
-
-        max = ngx_chat_worker.mcf->batch_max;
-
-        for (n = 0; n < max && !ngx_queue_empty(&ngx_chat_access_waiting);
-             n++)
-        {
-            q = ngx_queue_head(&ngx_chat_access_waiting);
-            ngx_queue_remove(q);
-            ngx_queue_insert_tail(&batch->checks, q);
-        }
+        ngx_chat_queue_move(&batch->checks, &ngx_chat_access_waiting,
+                            ngx_chat_worker.mcf->batch_max);
 
         rc = ngx_chat_access_json(batch, &j);
 

@@ -358,16 +358,8 @@ ngx_chat_user_limits_count_flush(ngx_event_t *ev)
         }
 
         ngx_queue_init(&b->auths);
-
-        for (n = 0;
-             n < NGX_CHAT_USERS_COUNT_MAX
-             && !ngx_queue_empty(&ngx_chat_user_limits_counting);
-             n++)
-        {
-            q = ngx_queue_head(&ngx_chat_user_limits_counting);
-            ngx_queue_remove(q);
-            ngx_queue_insert_tail(&b->auths, q);
-        }
+        n = ngx_chat_queue_move(&b->auths, &ngx_chat_user_limits_counting,
+                                NGX_CHAT_USERS_COUNT_MAX);
 
         ngx_chat_user_limits_count_send(b, n);
     }
