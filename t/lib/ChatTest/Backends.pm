@@ -94,8 +94,6 @@ sub scratch_db {
     return "host=127.0.0.1 port=$b->{pg_port} dbname=$db user=chat";
 }
 
-# migrate($conninfo, $from, $to): applies sql/00$from_* .. sql/00$to_*,
-# each in one transaction; dies with psql's output when one fails
 # latest_schema(): the version of the newest migration in sql/
 sub latest_schema {
     my ($last) = sort { $b <=> $a }
@@ -104,6 +102,8 @@ sub latest_schema {
     return $last;
 }
 
+# migrate($conninfo, $from, $to): applies sql/00$from_* .. sql/00$to_*,
+# each in one transaction; dies with psql's output when one fails
 sub migrate {
     my ($conninfo, $from, $to) = @_;
     for my $file (map { glob(sprintf("%s/sql/%03d_*.sql", $ROOT, $_)) } $from .. $to) {
