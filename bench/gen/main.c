@@ -239,6 +239,9 @@ cb_init(int argc, char **argv)
 
     /* "before" samples: memory for idle, CPU for connect */
     cb_procs_sample(B.scenario == CB_SC_CONNECT ? 0 : -1, 0);
+    if (B.scenario == CB_SC_CONNECT) {
+        cb_srv_cores_sample(0);
+    }
     B.sock_pages0 = cb_sockstat_pages();
 
     B.t_start = cb_now();
@@ -416,6 +419,7 @@ cb_setup_done(int64_t now)
     if (B.scenario == CB_SC_CONNECT) {
         /* the server's CPU for the storm, before anything is closed */
         cb_procs_sample(1, -1);
+        cb_srv_cores_sample(1);
     }
 
     if (B.ready == 0 || B.scenario == CB_SC_CONNECT) {
