@@ -51,7 +51,11 @@
  * sock_kb_per_conn [srv_cpu_s cpu_idle_pct, with --duration]; connect:
  * conn_p50_us conn_p90_us conn_p99_us conn_max_us [srv_cpu_s
  * srv_us_per_conn srv_detail: from the first connect to the last joined,
- * before any is closed]; last errors closes.
+ * before any is closed; srv_busy: srv_cpu_s per second of it;
+ * srv_cores srv_cores_idle_pct: the first --master-pid's CPUs and their
+ * idle share then] [up_p50_us up_p99_us join_p50_us join_p99_us:
+ * connect -> welcome, welcome -> joined, ngx_chat and sio]; last errors
+ * closes.
  * Keys in [] need --pids or --master-pid, or the proto, or /proc/stat.
  *
  * RLIMIT_NOFILE: the soft limit is raised to the hard one (and past it
