@@ -122,6 +122,7 @@ typedef struct {
     int64_t             t_closing;      /* soak: when our close went out */
 
     int64_t             t_conn;         /* connect() called */
+    int64_t             t_up;           /* welcome read, joins sent */
 
     u_char             *pend;           /* unparsed input */
     size_t              pend_len;
@@ -397,6 +398,9 @@ typedef struct {
     cb_hist_t           lat_rx;         /* send -> arrival at the socket */
     cb_hist_t           ack;            /* send -> ok latency, window */
     cb_hist_t           conn;           /* connect -> joined */
+    cb_hist_t           conn_up;        /* connect -> welcome (upgraded,
+                                           authenticated) */
+    cb_hist_t           conn_join;      /* welcome -> joined */
 
     uint64_t            closes[5000];   /* close codes from the server */
     uint64_t            closed_by_server;
@@ -415,6 +419,11 @@ typedef struct {
     uint64_t            sys_busy1;
     uint64_t            sys_steal0;
     uint64_t            sys_steal1;
+    char                srv_cores[64];  /* the first master's CPUs */
+    uint64_t            srv_idle0;      /* /proc/stat, those CPUs, ticks */
+    uint64_t            srv_idle1;
+    uint64_t            srv_total0;
+    uint64_t            srv_total1;
 } cb_bench_t;
 
 
@@ -471,12 +480,14 @@ int cb_step_drained(void);
 
 /* measure.c */
 void cb_hist_add(cb_hist_t *h, uint64_t v);
+void cb_hist_merge(cb_hist_t *h, const cb_hist_t *o);
 uint64_t cb_hist_pct(cb_hist_t *h, double p);
 void cb_count_errcode(const u_char *p, size_t len, uint64_t n);
 void cb_procs_init(void);
 void cb_procs_sample(int cpu, int rss);
 int64_t cb_sockstat_pages(void);
 void cb_sys_cpu(uint64_t *busy, uint64_t *steal);
+void cb_srv_cores_sample(int end);
 double cb_ru_cpu(struct rusage *a, struct rusage *b);
 uint64_t cb_raise_nofile(uint64_t need);
 

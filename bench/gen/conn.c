@@ -582,6 +582,11 @@ cb_set_ready(cb_conn_t *c)
     B.t_last_ready = now;
     cb_hist_add(&B.conn, now - c->t_conn);
 
+    if (c->t_up) {
+        cb_hist_add(&B.conn_join, now - c->t_up);
+        c->t_up = 0;
+    }
+
     if (B.soak) {
         cb_soak_ready(c);
     }
@@ -808,6 +813,10 @@ cb_join(cb_conn_t *c)
 
     c->state = CB_ST_JOIN;
     c->joins = 0;
+
+    /* the connect storm's timeline: upgraded and authenticated, then joined */
+    c->t_up = cb_now();
+    cb_hist_add(&B.conn_up, c->t_up - c->t_conn);
     rooms[0] = c->room;
     rooms[1] = c->room2;
 

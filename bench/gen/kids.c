@@ -138,15 +138,9 @@ cb_merge(const cb_bench_t *o)
         B.t_last_ready = o->t_last_ready;
     }
 
-    for (i = 0; i < CB_HIST_SIZE; i++) {
-        B.conn.counts[i] += o->conn.counts[i];
-    }
-
-    B.conn.n += o->conn.n;
-    B.conn.sum += o->conn.sum;
-    if (o->conn.max > B.conn.max) {
-        B.conn.max = o->conn.max;
-    }
+    cb_hist_merge(&B.conn, &o->conn);
+    cb_hist_merge(&B.conn_up, &o->conn_up);
+    cb_hist_merge(&B.conn_join, &o->conn_join);
 
     for (i = 0; i < sizeof(B.closes) / sizeof(B.closes[0]); i++) {
         B.closes[i] += o->closes[i];

@@ -51,7 +51,11 @@
  * sock_kb_per_conn [srv_cpu_s cpu_idle_pct, with --duration]; connect:
  * conn_p50_us conn_p90_us conn_p99_us conn_max_us [srv_cpu_s
  * srv_us_per_conn srv_detail: from the first connect to the last joined,
- * before any is closed]; last errors closes.
+ * before any is closed; srv_busy: srv_cpu_s per second of it;
+ * srv_cores srv_cores_idle_pct: the first --master-pid's CPUs and their
+ * idle share then] [up_p50_us up_p99_us join_p50_us join_p99_us:
+ * connect -> welcome, welcome -> joined, ngx_chat and sio]; last errors
+ * closes.
  * Keys in [] need --pids or --master-pid, or the proto, or /proc/stat.
  *
  * RLIMIT_NOFILE: the soft limit is raised to the hard one (and past it
@@ -239,6 +243,9 @@ cb_init(int argc, char **argv)
 
     /* "before" samples: memory for idle, CPU for connect */
     cb_procs_sample(B.scenario == CB_SC_CONNECT ? 0 : -1, 0);
+    if (B.scenario == CB_SC_CONNECT) {
+        cb_srv_cores_sample(0);
+    }
     B.sock_pages0 = cb_sockstat_pages();
 
     B.t_start = cb_now();
@@ -416,6 +423,7 @@ cb_setup_done(int64_t now)
     if (B.scenario == CB_SC_CONNECT) {
         /* the server's CPU for the storm, before anything is closed */
         cb_procs_sample(1, -1);
+        cb_srv_cores_sample(1);
     }
 
     if (B.ready == 0 || B.scenario == CB_SC_CONNECT) {

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -44,6 +45,25 @@ cb_hist_add(cb_hist_t *h, uint64_t v)
 
     if (v > h->max) {
         h->max = v;
+    }
+}
+
+
+/* h takes in the values of o */
+void
+cb_hist_merge(cb_hist_t *h, const cb_hist_t *o)
+{
+    int  i;
+
+    for (i = 0; i < CB_HIST_SIZE; i++) {
+        h->counts[i] += o->counts[i];
+    }
+
+    h->n += o->n;
+    h->sum += o->sum;
+
+    if (o->max > h->max) {
+        h->max = o->max;
     }
 }
 
@@ -461,6 +481,84 @@ cb_sys_cpu(uint64_t *busy, uint64_t *steal)
     }
 
     fclose(f);
+}
+
+
+/*
+ * The idle time of the CPUs the first --master-pid may run on (taskset),
+ * from /proc/stat: whether the server waited or worked.  end: 0 before,
+ * 1 after.
+ */
+void
+cb_srv_cores_sample(int end)
+{
+    int                  cpu, n;
+    char                 line[256], *p;
+    FILE                *f;
+    size_t               len;
+    uint64_t             idle, total;
+    unsigned long long   v[8];
+    static cpu_set_t     set;
+
+    if (B.nmasters == 0) {
+        return;
+    }
+
+    if (!end) {
+        CPU_ZERO(&set);
+        if (sched_getaffinity(B.master_pids[0], sizeof(set), &set) == -1) {
+            return;
+        }
+
+        len = 0;
+        B.srv_cores[0] = '\0';
+        for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+            if (CPU_ISSET(cpu, &set) && len + 8 < sizeof(B.srv_cores)) {
+                len += snprintf(B.srv_cores + len, sizeof(B.srv_cores) - len,
+                                "%s%d", len ? "+" : "", cpu);
+            }
+        }
+    }
+
+    if (B.srv_cores[0] == '\0') {
+        return;
+    }
+
+    f = fopen("/proc/stat", "re");
+    if (f == NULL) {
+        return;
+    }
+
+    idle = 0;
+    total = 0;
+
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "cpu", 3) != 0 || !isdigit((u_char) line[3])) {
+            continue;
+        }
+
+        cpu = (int) strtol(line + 3, &p, 10);
+        if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &set)) {
+            continue;
+        }
+
+        memset(v, 0, sizeof(v));
+
+        /* user nice system idle iowait irq softirq steal */
+        n = sscanf(p, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+        if (n < 7) {
+            continue;
+        }
+
+        idle += v[3] + v[4];
+        total += v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    }
+
+    fclose(f);
+
+    *(end ? &B.srv_idle1 : &B.srv_idle0) = idle;
+    *(end ? &B.srv_total1 : &B.srv_total0) = total;
 }
 
 

@@ -26,6 +26,7 @@ static void cb_result_sending(cb_fig_t *f);
 static void cb_result_idle(cb_fig_t *f);
 static void cb_print_connect_cpu(cb_fig_t *f);
 static void cb_result_connect(cb_fig_t *f);
+static void cb_result_storm(cb_fig_t *f);
 
 
 void
@@ -596,6 +597,40 @@ cb_result_connect(cb_fig_t *f)
     for (g = 0; g < B.ngroups; g++) {
         printf("%s%s:%.1f", g ? "," : "", B.groups[g].label,
                f->gsrv[g] / f->hz * 1e6 / B.ready_setup);
+    }
+
+    cb_result_storm(f);
+}
+
+
+/*
+ * Bound by CPU or by waiting: the server processes' CPU seconds per
+ * second of the storm (1.00: one core's worth), the idle share of the
+ * cores the server may run on, and where a connection's time went
+ */
+static void
+cb_result_storm(cb_fig_t *f)
+{
+    double  secs;
+
+    secs = (double) (B.t_setup_done - B.t_start) / CB_SEC;
+
+    if (secs > 0) {
+        printf(" srv_busy=%.2f", f->srv_s / secs);
+    }
+
+    if (B.srv_total1 > B.srv_total0) {
+        printf(" srv_cores=%s srv_cores_idle_pct=%.1f", B.srv_cores,
+               100.0 * (B.srv_idle1 - B.srv_idle0)
+               / (B.srv_total1 - B.srv_total0));
+    }
+
+    if (B.conn_up.n) {
+        printf(" up_p50_us=%.0f up_p99_us=%.0f join_p50_us=%.0f "
+               "join_p99_us=%.0f", cb_hist_pct(&B.conn_up, 50) / 1e3,
+               cb_hist_pct(&B.conn_up, 99) / 1e3,
+               cb_hist_pct(&B.conn_join, 50) / 1e3,
+               cb_hist_pct(&B.conn_join, 99) / 1e3);
     }
 }
 

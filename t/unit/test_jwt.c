@@ -1824,6 +1824,67 @@ test_hs256_sigs(void)
 }
 
 
+/*
+ * HMAC's key handling at every length around SHA-256's 64-byte block (a
+ * longer key is hashed first), against libjwt's signatures and OpenSSL's
+ * HMAC(); the usual header, known without a parse, and others, parsed
+ */
+
+static void
+test_hs256_key_lengths(void)
+{
+    int                   i;
+    char                 *t, key[301], other[301], payload[128];
+    ngx_chat_jwt_key_t    k, ko;
+    ngx_chat_jwt_conf_t   c, co;
+    static const size_t   lens[] = { 32, 63, 64, 65, 100, 300 };
+
+    snprintf(payload, sizeof(payload), "{\"sub\":\"kay\",\"exp\":%lld}",
+             LATER);
+
+    for (i = 0; i < (int) (sizeof(lens) / sizeof(lens[0])); i++) {
+        memset(key, 'a' + i, lens[i]);
+        key[lens[i]] = '\0';
+        key[lens[i] / 2] = 'K';
+        memcpy(other, key, lens[i] + 1);
+        other[lens[i] - 1] ^= 1;
+
+        UNIT_CHECK(ngx_chat_jwt_key_load(&k, NGX_CHAT_JWT_HS256,
+                                         (unsigned char *) key, lens[i])
+                   == NULL, "key of %zu bytes loads", lens[i]);
+        UNIT_CHECK(ngx_chat_jwt_key_load(&ko, NGX_CHAT_JWT_HS256,
+                                         (unsigned char *) other, lens[i])
+                   == NULL, "other key of %zu bytes loads", lens[i]);
+        conf_init(&c, &k, 1);
+        conf_init(&co, &ko, 1);
+
+        t = sign_json(NGX_CHAT_JWT_HS256, key, payload);
+        UNIT_CHECK(t != NULL && strncmp(t, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpX"
+                                        "VCJ9.", 37) == 0,
+                   "libjwt writes the usual header");
+        expect_ok("hs key length, libjwt", &c, t, NULL);
+        expect_fail("hs key length, libjwt, other key", &co, t, strlen(t),
+                    "bad token signature");
+
+        t = craft("{\"typ\":\"JWT\",\"alg\":\"HS256\"}", payload, key,
+                  NULL);
+        expect_ok("hs key length, header parsed", &c, t, NULL);
+        expect_fail("hs key length, header parsed, other key", &co, t,
+                    strlen(t), "bad token signature");
+
+        t = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, key,
+                  NULL);
+        expect_ok("hs key length, HMAC()", &c, t, NULL);
+    }
+
+    /* the usual header's bytes with another payload and signature */
+    t = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, NULL,
+              "AAAA");
+    expect_fail("usual header, bad signature", &c, t, strlen(t),
+                "bad token signature");
+}
+
+
 static double
 mono_now(void)
 {
@@ -2255,6 +2316,7 @@ main(void)
     test_es256_sigs();
     test_rs256_sigs();
     test_hs256_sigs();
+    test_hs256_key_lengths();
     test_cli_path();
     test_cli_binary();
     test_signing_key();
