@@ -32,6 +32,8 @@ static void ngx_chat_session_write_handler(ngx_event_t *wev);
 static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
     size_t len);
 static void ngx_chat_session_input_unread(ngx_chat_session_t *s);
+static ngx_int_t ngx_chat_session_reader(ngx_chat_session_t *s);
+static void ngx_chat_session_reader_free(ngx_chat_session_t *s);
 static void ngx_chat_session_control(ngx_chat_session_t *s,
     unsigned opcode, const u_char *data, size_t len);
 static void ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data,
@@ -91,8 +93,6 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     s->out_count = 1;
     s->out_bytes = response->len;
     s->reply_bytes = response->len;
-
-    ngx_chat_frame_reader_init(&s->reader, lcf->frame_max, lcf->frame_max);
 
     s->timer.handler = ngx_chat_session_timer_handler;
     s->timer.data = s;
@@ -916,7 +916,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     s->out_count = 0;
     s->pong = NULL;
 
-    ngx_chat_frame_reader_free(&s->reader);
+    ngx_chat_session_reader_free(s);
     ngx_queue_remove(&s->queue);
 
     if (s->unread) {
@@ -1050,7 +1050,11 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
         }
 
-        type = ngx_chat_frame_reader_feed(&s->reader, data, len, &used, &ev);
+        if (s->reader == NULL && ngx_chat_session_reader(s) != NGX_OK) {
+            return;
+        }
+
+        type = ngx_chat_frame_reader_feed(s->reader, data, len, &used, &ev);
         ngx_chat_metrics_frame_in(type);
         data += used;
         len -= used;
@@ -1058,6 +1062,11 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
         switch (type) {
 
         case NGX_CHAT_WS_EV_NONE:
+            /* all read: an idle connection holds no reader */
+            if (ngx_chat_frame_reader_rests(s->reader)) {
+                ngx_chat_session_reader_free(s);
+            }
+
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
@@ -1119,6 +1128,43 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
         }
 
+    }
+}
+
+
+/*
+ * The frame reader is allocated when input comes and freed once the input
+ * ends between messages: it is needed only while a frame or a message
+ * arrives in parts, and most connections are idle most of the time.
+ */
+static ngx_int_t
+ngx_chat_session_reader(ngx_chat_session_t *s)
+{
+    s->reader = ngx_alloc(sizeof(ngx_chat_frame_reader_t),
+                          s->connection->log);
+    if (s->reader == NULL) {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
+        return NGX_ERROR;
+    }
+
+    ngx_chat_frame_reader_init(s->reader, s->lcf->frame_max,
+                               s->lcf->frame_max);
+
+    if (s->deflate) {
+        ngx_chat_frame_reader_deflate(s->reader);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_session_reader_free(ngx_chat_session_t *s)
+{
+    if (s->reader) {
+        ngx_chat_frame_reader_free(s->reader);
+        ngx_free(s->reader);
+        s->reader = NULL;
     }
 }
 

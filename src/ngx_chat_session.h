@@ -34,7 +34,8 @@ struct ngx_chat_session_s {
     ngx_chat_loc_conf_t       *lcf;
     ngx_queue_t                queue;          /* worker's sessions */
 
-    ngx_chat_frame_reader_t    reader;
+    /* only while a frame or message is read in parts; NULL between */
+    ngx_chat_frame_reader_t   *reader;
 
     /* input read but not taken yet: the session stopped at a limit */
     u_char                    *unread;
