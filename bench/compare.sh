@@ -40,7 +40,14 @@
 #            fast as the server takes them: users of the idle scenario
 #            coming back to their rooms, as after a restart
 #   idle     IDLE_CONNS connections authenticated and joined, then held:
-#            memory per connection and CPU while idle
+#            memory per connection and CPU while idle.  Two figures: the
+#            growth from before the first connection over all of them
+#            (what a server with only these clients pays, its one-time
+#            costs included, such as the caches a PostgreSQL connection
+#            of the module's pool fills with its first statements), and
+#            the growth over the second half alone, measured once the
+#            first half was held and settled (--base-conns): the cost of
+#            one more connection, the same way for every system
 #   fanout-plain, fanout-deflate (ngx_chat-redis only)
 #            the fanout at the fixed DEFLATE_RATES, body DEFLATE_SIZE bytes,
 #            without and with permessage-deflate offered: bytes read and
@@ -451,7 +458,8 @@ for s in $systems; do
         [ "$s" = ngx_chat-cluster ] && break
         start_system "$s" || die "$s did not start"
         bench "$s" "$run" idle --scenario idle --conns "$IDLE_CONNS" \
-            --duration "$IDLE_HOLD" --warmup 1 --room-prefix "id$run"
+            --duration "$IDLE_HOLD" --warmup 1 --room-prefix "id$run" \
+            --base-conns $((IDLE_CONNS / 2))
         stop_system "$s"
         started=
     done

@@ -390,7 +390,11 @@ push @md, 'Memory per connection: proportional set size (PSS) of every'
     . ' server process (workers, master, its Redis and PostgreSQL) plus'
     . ' kernel socket'
     . ' memory (/proc/net/sockstat), grown from before the first'
-    . ' connection; CPU while the connections sit idle.', '';
+    . ' connection; CPU while the connections sit idle. "second half":'
+    . ' the processes\' growth over the second half of the connections'
+    . ' alone, sampled once the first half was held (what one more'
+    . ' connection costs, without what is paid once, such as the caches'
+    . ' of the PostgreSQL connections a module pools).', '';
 {
     my @rows;
     my $total = sub {
@@ -408,11 +412,13 @@ push @md, 'Memory per connection: proportional set size (PSS) of every'
             mmm(one_key($s, 'idle', 'rss_kb_per_conn'), 2),
             mmm(one_key($s, 'idle', 'sock_kb_per_conn'), 2),
             mmm($t, 2), ratio($t, $total->($ref)), ratio($t, $total->($lim)),
+            mmm(one_key($s, 'idle', 'rss_kb_per_conn_marginal'), 2),
             mmm(one_key($s, 'idle', 'cpu_idle_pct'), 1),
         ];
     }
     table(['system', 'ready', 'processes KiB/conn', 'socket KiB/conn',
-           'total KiB/conn', 'vs ngx_chat', 'vs limit', 'idle CPU %'],
+           'total KiB/conn', 'vs ngx_chat', 'vs limit',
+           'second half: processes KiB/conn', 'idle CPU %'],
           @rows);
 }
 

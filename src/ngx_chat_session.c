@@ -32,6 +32,8 @@ static void ngx_chat_session_write_handler(ngx_event_t *wev);
 static void ngx_chat_session_input(ngx_chat_session_t *s, u_char *data,
     size_t len);
 static void ngx_chat_session_input_unread(ngx_chat_session_t *s);
+static ngx_int_t ngx_chat_session_reader(ngx_chat_session_t *s);
+static void ngx_chat_session_reader_free(ngx_chat_session_t *s);
 static void ngx_chat_session_control(ngx_chat_session_t *s,
     unsigned opcode, const u_char *data, size_t len);
 static void ngx_chat_session_pong(ngx_chat_session_t *s, const u_char *data,
@@ -55,8 +57,9 @@ static void ngx_chat_session_uncount(ngx_chat_session_t *s,
 static void ngx_chat_session_written(ngx_chat_session_t *s,
     ngx_uint_t progress);
 static void ngx_chat_session_shrink_pool(ngx_chat_session_t *s);
-static void *ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p,
-    size_t size, ngx_uint_t align);
+static void *ngx_chat_pool_move(ngx_pool_t *from, void *p, size_t size,
+    u_char **to);
+static void ngx_chat_session_close_connection(ngx_connection_t *c);
 
 
 static u_char  ngx_chat_read_buf[NGX_CHAT_READ_BUF];
@@ -91,8 +94,6 @@ ngx_chat_session_create(ngx_http_request_t *r, ngx_chat_loc_conf_t *lcf,
     s->out_count = 1;
     s->out_bytes = response->len;
     s->reply_bytes = response->len;
-
-    ngx_chat_frame_reader_init(&s->reader, lcf->frame_max, lcf->frame_max);
 
     s->timer.handler = ngx_chat_session_timer_handler;
     s->timer.data = s;
@@ -265,17 +266,20 @@ ngx_chat_session_release_request(ngx_chat_session_t *s)
 /*
  * The connection's pool was sized for parsing requests
  * (connection_pool_size): once the request is gone it holds only the
- * connection's log, its log context and its addresses, which move to a
- * pool of their own size.  A pool that holds more than this knows of
- * (TLS, PROXY protocol, cleanups, large blocks) stays as it is.
+ * connection's log, its log context and its addresses.  These move to one
+ * block of their own size, the log first, and the pool goes: a pool's
+ * header and rounding would cost more than they do.  The session then
+ * closes the connection itself (ngx_chat_session_close_connection).  A
+ * pool that holds more than this knows of (TLS, PROXY protocol, cleanups,
+ * large blocks) stays as it is.
  */
 static void
 ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
 {
     size_t               size;
-    u_char              *text;
+    u_char              *p, *text;
     ngx_log_t           *log;
-    ngx_pool_t          *old, *pool;
+    ngx_pool_t          *old;
     struct sockaddr     *sa, *local;
     ngx_connection_t    *c;
     ngx_pool_large_t    *l;
@@ -303,41 +307,28 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
         }
     }
 
-    size = sizeof(ngx_pool_t) + sizeof(ngx_log_t)
-           + sizeof(ngx_http_log_ctx_t) + c->socklen + c->addr_text.len
-           + c->local_socklen + 4 * NGX_ALIGNMENT;
+    size = ngx_align(sizeof(ngx_log_t), NGX_ALIGNMENT)
+           + ngx_align(sizeof(ngx_http_log_ctx_t), NGX_ALIGNMENT)
+           + ngx_align(c->socklen, NGX_ALIGNMENT)
+           + ngx_align(c->local_socklen, NGX_ALIGNMENT) + c->addr_text.len;
 
-    pool = ngx_create_pool(ngx_align(size, NGX_POOL_ALIGNMENT), c->log);
-    if (pool == NULL) {
+    p = ngx_alloc(size, c->log);
+    if (p == NULL) {
         return;
     }
 
-    log = ngx_palloc(pool, sizeof(ngx_log_t));
-    ctx = ngx_palloc(pool, sizeof(ngx_http_log_ctx_t));
-
-    if (log == NULL || ctx == NULL) {
-        ngx_destroy_pool(pool);
-        return;
-    }
+    log = (ngx_log_t *) p;
+    p += ngx_align(sizeof(ngx_log_t), NGX_ALIGNMENT);
+    ctx = (ngx_http_log_ctx_t *) p;
+    p += ngx_align(sizeof(ngx_http_log_ctx_t), NGX_ALIGNMENT);
 
     *log = *c->log;
     *ctx = *(ngx_http_log_ctx_t *) c->log->data;
     log->data = ctx;
-    pool->log = log;
 
-    sa = ngx_chat_pool_move(old, pool, c->sockaddr, c->socklen, 1);
-    local = ngx_chat_pool_move(old, pool, c->local_sockaddr,
-                               c->local_socklen, 1);
-    text = ngx_chat_pool_move(old, pool, c->addr_text.data,
-                              c->addr_text.len, 0);
-
-    if ((sa == NULL && c->sockaddr) || (local == NULL && c->local_sockaddr)
-        || (text == NULL && c->addr_text.data))
-    {
-        /* a copy failed: the connection still has the old pool's */
-        ngx_destroy_pool(pool);
-        return;
-    }
+    sa = ngx_chat_pool_move(old, c->sockaddr, c->socklen, &p);
+    local = ngx_chat_pool_move(old, c->local_sockaddr, c->local_socklen, &p);
+    text = ngx_chat_pool_move(old, c->addr_text.data, c->addr_text.len, &p);
 
     c->sockaddr = sa;
     c->local_sockaddr = local;
@@ -346,16 +337,19 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
     c->read->log = log;
     c->write->log = log;
     s->timer.log = log;
-    c->pool = pool;
+    c->pool = NULL;
+    s->own_log = 1;
 
     ngx_destroy_pool(old);
 }
 
 
-/* p, if it lies in the pool from, copied into the pool to */
+/*
+ * p, if it lies in the pool from, copied to *to, which moves past it
+ * (aligned for the next); else p itself
+ */
 static void *
-ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p, size_t size,
-    ngx_uint_t align)
+ngx_chat_pool_move(ngx_pool_t *from, void *p, size_t size, u_char **to)
 {
     void  *n;
 
@@ -365,14 +359,34 @@ ngx_chat_pool_move(ngx_pool_t *from, ngx_pool_t *to, void *p, size_t size,
         return p;
     }
 
-    n = align ? ngx_palloc(to, size) : ngx_pnalloc(to, size);
-    if (n == NULL) {
-        return NULL;
-    }
-
+    n = *to;
     ngx_memcpy(n, p, size);
+    *to += ngx_align(size, NGX_ALIGNMENT);
 
     return n;
+}
+
+
+/*
+ * ngx_http_close_connection() for a connection without a pool: its log
+ * block goes once the socket is closed (closing may log).  Never TLS.
+ */
+static void
+ngx_chat_session_close_connection(ngx_connection_t *c)
+{
+    ngx_log_t  *log;
+
+    log = c->log;
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, -1);
+#endif
+
+    c->destroyed = 1;
+
+    ngx_close_connection(c);
+
+    ngx_free(log);
 }
 
 
@@ -916,7 +930,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
     s->out_count = 0;
     s->pong = NULL;
 
-    ngx_chat_frame_reader_free(&s->reader);
+    ngx_chat_session_reader_free(s);
     ngx_queue_remove(&s->queue);
 
     if (s->unread) {
@@ -935,7 +949,13 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
         ngx_http_free_request(r, 0);
     }
 
-    ngx_http_close_connection(c);
+    if (s->own_log) {
+        s->timer.log = ngx_cycle->log;
+        ngx_chat_session_close_connection(c);
+
+    } else {
+        ngx_http_close_connection(c);
+    }
 
     ngx_chat_session_unref(s);
 }
@@ -1050,7 +1070,11 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
         }
 
-        type = ngx_chat_frame_reader_feed(&s->reader, data, len, &used, &ev);
+        if (s->reader == NULL && ngx_chat_session_reader(s) != NGX_OK) {
+            return;
+        }
+
+        type = ngx_chat_frame_reader_feed(s->reader, data, len, &used, &ev);
         ngx_chat_metrics_frame_in(type);
         data += used;
         len -= used;
@@ -1058,6 +1082,11 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
         switch (type) {
 
         case NGX_CHAT_WS_EV_NONE:
+            /* all read: an idle connection holds no reader */
+            if (ngx_chat_frame_reader_rests(s->reader)) {
+                ngx_chat_session_reader_free(s);
+            }
+
             return;
 
         case NGX_CHAT_WS_EV_MESSAGE:
@@ -1119,6 +1148,43 @@ ngx_chat_session_input(ngx_chat_session_t *s, u_char *data, size_t len)
             return;
         }
 
+    }
+}
+
+
+/*
+ * The frame reader is allocated when input comes and freed once the input
+ * ends between messages: it is needed only while a frame or a message
+ * arrives in parts, and most connections are idle most of the time.
+ */
+static ngx_int_t
+ngx_chat_session_reader(ngx_chat_session_t *s)
+{
+    s->reader = ngx_alloc(sizeof(ngx_chat_frame_reader_t),
+                          s->connection->log);
+    if (s->reader == NULL) {
+        ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
+        return NGX_ERROR;
+    }
+
+    ngx_chat_frame_reader_init(s->reader, s->lcf->frame_max,
+                               s->lcf->frame_max);
+
+    if (s->deflate) {
+        ngx_chat_frame_reader_deflate(s->reader);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chat_session_reader_free(ngx_chat_session_t *s)
+{
+    if (s->reader) {
+        ngx_chat_frame_reader_free(s->reader);
+        ngx_free(s->reader);
+        s->reader = NULL;
     }
 }
 

@@ -34,7 +34,8 @@ struct ngx_chat_session_s {
     ngx_chat_loc_conf_t       *lcf;
     ngx_queue_t                queue;          /* worker's sessions */
 
-    ngx_chat_frame_reader_t    reader;
+    /* only while a frame or message is read in parts; NULL between */
+    ngx_chat_frame_reader_t   *reader;
 
     /* input read but not taken yet: the session stopped at a limit */
     u_char                    *unread;
@@ -129,6 +130,8 @@ struct ngx_chat_session_s {
     unsigned                   deflate_bits:4; /* its window, 0: 15 bits */
     unsigned                   restart_due:1;  /* reload: closes once its
                                                   answers are out */
+    unsigned                   own_log:1;      /* the connection's log
+                                                  block, no pool */
 };
 
 

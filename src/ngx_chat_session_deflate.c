@@ -27,7 +27,9 @@ ngx_chat_session_deflate(ngx_chat_session_t *s, ngx_uint_t bits)
     s->deflate = 1;
     s->deflate_bits = (bits < 15) ? bits : 0;
 
-    ngx_chat_frame_reader_deflate(&s->reader);
+    if (s->reader) {
+        ngx_chat_frame_reader_deflate(s->reader);
+    }
 }
 
 

@@ -98,6 +98,12 @@ is $code, 1009, 'a stream of empty continuations is closed with 1009';
 is $reason, 'too many fragments', '... "too many fragments"';
 like $ng->error_log, qr/user "eve": too many fragments, closing with 1009/,
     'the close is logged';
+# the request is gone by then: the connection's own log still names the
+# client and the listener
+like $ng->error_log,
+    qr/user "eve": too many fragments, closing with 1009 while chatting, (?#
+      )client: 127\.\d+\.\d+\.\d+, server: 127\.0\.0\.1:\d+$/m,
+    '... with the address of the client';
 
 # just under the frame count: 16383 empty frames, then the last one
 my $edge = raw('alice');

@@ -159,6 +159,7 @@ typedef struct {
     uint64_t            cpu1;
     uint64_t            rss0;           /* KiB */
     uint64_t            rss1;
+    uint64_t            rssb;           /* idle, --base-conns held */
 } cb_proc_t;
 
 
@@ -249,6 +250,8 @@ struct cb_fig_s {
     double              other;
     double              gsrv[CB_MAX_GROUPS];
     double              grss[CB_MAX_GROUPS];
+    double              mrss_kb;        /* idle: from the base sample */
+    double              gmrss[CB_MAX_GROUPS];
     int                 pg;             /* a PostgreSQL group is measured */
     double              pg_s;           /* its CPU over the window */
     double              pg_us;          /* per message committed */
@@ -375,6 +378,16 @@ typedef struct {
     uint32_t            open;
     uint32_t            ready_setup;    /* ready when the setup ended */
     uint32_t            ready_sample;   /* ready at the idle memory sample */
+
+    /*
+     * idle, --base-conns: the first connections held (helpers wait for
+     * them), the memory sampled once they settled, then the rest opened
+     */
+    uint32_t            base_conns;
+    int                 base_done;      /* sampled, or nothing to wait */
+    uint32_t            ready_base;     /* ready at that sample */
+    int64_t             t_base_ready;   /* the first K were set up */
+    int64_t             base_pause;     /* setup time spent waiting */
 
     /* counters: totals, and their values when the step began */
     uint64_t            sched;          /* send slots scheduled, this step */
@@ -515,6 +528,7 @@ void cb_kid_read(cb_kid_t *kid);
 void cb_kids_give_up(void);
 void cb_kids_end(void);
 void cb_kid_hold(void);
+void cb_kids_go(void);
 
 /* report.c */
 void cb_report(void);

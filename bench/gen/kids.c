@@ -20,6 +20,7 @@
 
 
 static void cb_merge(const cb_bench_t *o);
+static void cb_kid_wait_go(void);
 
 
 void
@@ -99,6 +100,11 @@ cb_spread(void)
             B.conn_hi = hi;
             B.nexpect = hi - lo;
             B.verbose = 0;
+
+            if (B.base_conns) {
+                cb_kid_wait_go();
+            }
+
             return;
         }
 
@@ -283,4 +289,44 @@ cb_kid_hold(void)
 
     cb_close_all();
     _exit(0);
+}
+
+
+/*
+ * --base-conns: a helper connects nothing until the parent's first
+ * connections are held and sampled; the parent then writes a byte
+ */
+
+static void
+cb_kid_wait_go(void)
+{
+    u_char   go;
+    ssize_t  n;
+
+    do {
+        n = read(B.kid_fd, &go, 1);
+    } while (n == -1 && errno == EINTR && !cb_interrupted);
+
+    if (n != 1) {
+        _exit(1);                        /* the parent is gone */
+    }
+
+    B.t_start = cb_now();
+}
+
+
+void
+cb_kids_go(void)
+{
+    int     k;
+    u_char  go;
+
+    go = 'g';
+
+    for (k = 0; k < B.nkids; k++) {
+        if (B.kids[k].report && write(B.kids[k].fd, &go, 1) != 1) {
+            fprintf(stderr, "chat-bench: helper %d: %s\n", B.kids[k].pid,
+                    strerror(errno));
+        }
+    }
 }

@@ -138,6 +138,7 @@ static void cb_init(int argc, char **argv);
 static void cb_target(void);
 static void cb_run(void);
 static int cb_setup_step(int64_t now, int64_t deadline);
+static void cb_setup_base(int64_t now);
 static int cb_setup_done(int64_t now);
 static int cb_drain_step(int64_t now);
 static void cb_poll(void);
@@ -371,9 +372,22 @@ static int
 cb_setup_step(int64_t now, int64_t deadline)
 {
     int         rc;
+    uint32_t    hi;
     cb_conn_t  *c;
 
-    while (B.next_connect < B.conn_hi && B.inflight < B.conc) {
+    hi = B.conn_hi;
+
+    if (B.base_conns && !B.base_done) {
+        if (B.conn_hi - B.conn_lo > B.base_conns) {
+            hi = B.conn_lo + B.base_conns;
+        }
+
+        if (B.ready + B.setup_failed == hi - B.conn_lo) {
+            cb_setup_base(now);
+        }
+    }
+
+    while (B.next_connect < hi && B.inflight < B.conc) {
         c = &B.c[B.next_connect];
         rc = cb_connect(c, B.next_connect);
         B.next_connect++;
@@ -388,12 +402,42 @@ cb_setup_step(int64_t now, int64_t deadline)
 
     /* parent: helpers' connections count once they report */
     if (B.ready + B.setup_failed == B.nexpect
-        || now > deadline + (B.nkids ? 2 * CB_SEC : 0))
+        || now > deadline + B.base_pause + (B.nkids ? 2 * CB_SEC : 0))
     {
         return cb_setup_done(now);
     }
 
     return 0;
+}
+
+
+/*
+ * idle, --base-conns: the parent's first K are set up (the helpers have
+ * not begun); once they settled (--warmup, as the final sample waits),
+ * the memory is sampled and every process connects the rest
+ */
+
+static void
+cb_setup_base(int64_t now)
+{
+    if (B.t_base_ready == 0) {
+        B.t_base_ready = now;
+        return;
+    }
+
+    if (now < B.t_base_ready + (int64_t) (B.warmup * CB_SEC)) {
+        return;
+    }
+
+    cb_procs_sample(-1, 2);
+    B.ready_base = B.ready;
+    B.base_done = 1;
+    B.base_pause = now - B.t_start;
+
+    fprintf(stderr, "chat-bench: base sample at %u connections held\n",
+            B.ready_base);
+
+    cb_kids_go();
 }
 
 

@@ -390,7 +390,7 @@ cb_procs_init(void)
 }
 
 
-/* cpu, rss: into sample 0 or 1, or -1: not now */
+/* cpu, rss: into sample 0 or 1 (rss 2: the base), or -1: not now */
 
 void
 cb_procs_sample(int cpu, int rss)
@@ -412,7 +412,8 @@ cb_procs_sample(int cpu, int rss)
         }
 
         if (rss >= 0) {
-            *(rss ? &p->rss1 : &p->rss0) = cb_proc_rss(p->pid);
+            *(rss == 2 ? &p->rssb : rss ? &p->rss1 : &p->rss0)
+                = cb_proc_rss(p->pid);
         }
     }
 

@@ -120,6 +120,11 @@ cb_usage(void)
 "  --conc N            at most N connections in handshake at once (256;\n"
 "                      connect 1000)\n"
 "  --setup-timeout S   give up connecting after S seconds (60)\n"
+"  --base-conns K      idle: also the memory per connection beyond the\n"
+"                      first K (rounded down to rooms of 2), sampled once\n"
+"                      those are held and settled (--warmup): what is\n"
+"                      paid once (caches warmed by the first joins) out\n"
+"                      of the figure; the other connections wait (0)\n"
 "  --churn N           soak: connections a second that close themselves\n"
 "                      (1000) and reconnect (10)\n"
 "  --interval S        soak: seconds between INTERVAL lines (10)\n"
@@ -235,6 +240,7 @@ cb_parse_args(int argc, char **argv)
         { "src-addrs", required_argument, NULL, 'a' },
         { "conc", required_argument, NULL, 'C' },
         { "setup-timeout", required_argument, NULL, 'T' },
+        { "base-conns", required_argument, NULL, 'B' },
         { "churn", required_argument, NULL, 'K' },
         { "interval", required_argument, NULL, 'I' },
         { "reconnect-ms", required_argument, NULL, 'y' },
@@ -423,6 +429,8 @@ cb_option(int ch, const char *name, cb_set_t *set)
               set->conc = 1;
               break;
     case 'T': B.setup_timeout = cb_num(name, optarg, 1, 3600); break;
+    case 'B': B.base_conns = (uint32_t) cb_num(name, optarg, 0, 1e7);
+              break;
     case 'K': B.churn = cb_num(name, optarg, 0, 1e5); break;
     case 'I': B.interval = cb_num(name, optarg, 1, 3600); break;
     case 'y': B.retry_first = cb_num(name, optarg, 1, 600000) / 1e3;
@@ -497,6 +505,16 @@ cb_scenario_defaults(cb_set_t *set)
 
     if (B.warmup < 0) {
         B.warmup = (B.scenario == CB_SC_IDLE) ? 1 : 2;
+    }
+
+    if (B.base_conns && B.scenario != CB_SC_IDLE) {
+        cb_die("--base-conns is for the idle scenario");
+    }
+
+    B.base_conns &= ~1U;
+
+    if (B.base_conns >= B.conns) {
+        cb_die("--base-conns must be fewer than --conns");
     }
 
     if (B.duration < 0) {

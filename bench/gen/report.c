@@ -142,6 +142,13 @@ cb_server_figures(cb_fig_t *f)
         f->grss[B.procs[i].group] += (double) B.procs[i].rss1
                                      - (double) B.procs[i].rss0;
         f->rss_kb += (double) B.procs[i].rss1 - (double) B.procs[i].rss0;
+
+        if (B.base_done) {
+            f->gmrss[B.procs[i].group] += (double) B.procs[i].rss1
+                                          - (double) B.procs[i].rssb;
+            f->mrss_kb += (double) B.procs[i].rss1
+                          - (double) B.procs[i].rssb;
+        }
     }
 
     f->srv_s = (double) srv_ticks / f->hz;
@@ -383,7 +390,8 @@ cb_print_cpu(cb_fig_t *f)
 static void
 cb_print_idle(cb_fig_t *f)
 {
-    int  g;
+    int       g;
+    uint32_t  n;
 
     if (B.nprocs) {
         printf("server memory   %+.0f KiB (PSS) for %u connections = "
@@ -393,6 +401,17 @@ cb_print_idle(cb_fig_t *f)
             printf("                %-28s %+.0f KiB  %.2f KiB/conn\n",
                    B.groups[g].label, f->grss[g],
                    B.ready_sample ? f->grss[g] / B.ready_sample : 0);
+        }
+    }
+
+    if (B.nprocs && B.base_done && B.ready_sample > B.ready_base) {
+        n = B.ready_sample - B.ready_base;
+        printf("beyond the first %u (memory paid once left out): %+.0f KiB "
+               "for %u connections = %.2f KiB/conn\n", B.ready_base,
+               f->mrss_kb, n, f->mrss_kb / n);
+        for (g = 0; g < B.ngroups; g++) {
+            printf("                %-28s %+.0f KiB  %.2f KiB/conn\n",
+                   B.groups[g].label, f->gmrss[g], f->gmrss[g] / n);
         }
     }
 
@@ -540,7 +559,8 @@ cb_result_sending(cb_fig_t *f)
 static void
 cb_result_idle(cb_fig_t *f)
 {
-    int  g;
+    int       g;
+    uint32_t  n;
 
     if (B.nprocs) {
         printf(" rss_kb=%.0f rss_kb_per_conn=%.2f", f->rss_kb,
@@ -549,6 +569,15 @@ cb_result_idle(cb_fig_t *f)
         for (g = 0; g < B.ngroups; g++) {
             printf("%s%s:%.2f", g ? "," : "", B.groups[g].label,
                    B.ready_sample ? f->grss[g] / B.ready_sample : 0);
+        }
+    }
+    if (B.nprocs && B.base_done && B.ready_sample > B.ready_base) {
+        n = B.ready_sample - B.ready_base;
+        printf(" base_conns=%u rss_kb_per_conn_marginal=%.2f mem_marginal=",
+               B.ready_base, f->mrss_kb / n);
+        for (g = 0; g < B.ngroups; g++) {
+            printf("%s%s:%.2f", g ? "," : "", B.groups[g].label,
+                   f->gmrss[g] / n);
         }
     }
     printf(" sock_kb=%.0f sock_kb_per_conn=%.2f", f->sock_kb,

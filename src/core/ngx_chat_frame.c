@@ -99,6 +99,14 @@ ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r)
 }
 
 
+int
+ngx_chat_frame_reader_rests(const ngx_chat_frame_reader_t *r)
+{
+    return r->state == NGX_CHAT_FRAME_HEADER && r->hdr_len == 0
+           && !r->in_message && r->ctl == NULL;
+}
+
+
 ngx_chat_ws_ev_e
 ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r, uint8_t *in,
     size_t len, size_t *used, ngx_chat_ws_event_t *ev)

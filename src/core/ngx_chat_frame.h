@@ -126,6 +126,13 @@ ngx_chat_ws_ev_e ngx_chat_frame_reader_feed(ngx_chat_frame_reader_t *r,
 void ngx_chat_frame_reader_free(ngx_chat_frame_reader_t *r);
 
 /*
+ * 1: the reader is between messages with nothing held (no header, payload
+ * or fragment begun, not failed): after free() a fresh init() with the
+ * same limits and deflate() reads the rest of the stream the same way.
+ */
+int ngx_chat_frame_reader_rests(const ngx_chat_frame_reader_t *r);
+
+/*
  * permessage-deflate was negotiated: the first frame of a text message
  * may have RSV1 set (else 1002, RFC 7692 section 6.1).  Such a message is
  * delivered with ev->compressed set, not checked for UTF-8: the caller

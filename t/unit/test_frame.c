@@ -30,6 +30,8 @@
 
 /* 1: the reader under test is a client's (reads unmasked server frames) */
 static int  reader_client;
+/* run_stream renews the reader whenever it rests, as a session does */
+static int  reader_renew;
 
 
 /* a byte stream of client frames */
@@ -268,6 +270,20 @@ run_stream(const stream_t *s, const size_t *cuts, size_t ncuts,
             if (rc == NGX_CHAT_WS_EV_NONE) {
                 if (off != to - from) {
                     run->bad++;
+                }
+
+                if (reader_renew && ngx_chat_frame_reader_rests(&r)) {
+                    ngx_chat_frame_reader_free(&r);
+                    memset(&r, 0xa5, sizeof(r));
+
+                    if (reader_client) {
+                        ngx_chat_frame_reader_init_client(&r, frame_max,
+                                                          message_max);
+
+                    } else {
+                        ngx_chat_frame_reader_init(&r, frame_max,
+                                                   message_max);
+                    }
                 }
 
                 break;
@@ -830,6 +846,54 @@ test_streams(void)
     scenario_run(&sc);
 
     free(big);
+}
+
+
+/* where in a stream a reader rests: between messages only */
+
+static void
+test_rests(void)
+{
+    size_t                   used;
+    uint8_t                  in[16];
+    ngx_chat_ws_event_t      ev;
+    ngx_chat_frame_reader_t  r;
+
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+    UNIT_CHECK(ngx_chat_frame_reader_rests(&r), "rests: a new reader");
+
+    /* a masked text frame "ab" cut after 1, 4 and 7 of its 8 bytes */
+    memcpy(in, "\x81\x82\x00\x00\x00\x00" "ab", 8);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in, 1, &used, &ev) == NGX_CHAT_WS_EV_NONE
+               && !ngx_chat_frame_reader_rests(&r), "rests: half a header");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in + 1, 3, &used, &ev)
+               == NGX_CHAT_WS_EV_NONE && !ngx_chat_frame_reader_rests(&r),
+               "rests: half a mask");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in + 4, 3, &used, &ev)
+               == NGX_CHAT_WS_EV_NONE && !ngx_chat_frame_reader_rests(&r),
+               "rests: half a payload");
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in + 7, 1, &used, &ev)
+               == EV_MSG && ngx_chat_frame_reader_rests(&r),
+               "rests: the message delivered");
+
+    /* a first fragment: the message is open */
+    memcpy(in, "\x01\x81\x00\x00\x00\x00" "a", 7);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in, 7, &used, &ev) == NGX_CHAT_WS_EV_NONE
+               && used == 7 && !ngx_chat_frame_reader_rests(&r),
+               "rests: a fragment begun");
+
+    /* a ping between the fragments, cut in its payload */
+    memcpy(in, "\x89\x82\x00\x00\x00\x00pq", 8);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in, 7, &used, &ev) == NGX_CHAT_WS_EV_NONE
+               && !ngx_chat_frame_reader_rests(&r), "rests: half a ping");
+    ngx_chat_frame_reader_free(&r);
+
+    /* failed: the error stays */
+    ngx_chat_frame_reader_init(&r, 1024, 1024);
+    memcpy(in, "\x81\x02" "ab", 4);
+    UNIT_CHECK(ngx_chat_frame_reader_feed(&r, in, 4, &used, &ev) == EV_ERROR
+               && !ngx_chat_frame_reader_rests(&r), "rests: failed");
+    ngx_chat_frame_reader_free(&r);
 }
 
 
@@ -1591,6 +1655,13 @@ main(void)
     test_truncated_reason();
     test_deflate_bits();
     test_limits_clamped();
+    test_rests();
+
+    /* every split again, the reader renewed wherever it rests */
+    reader_renew = 1;
+    test_streams();
+    test_client();
+    reader_renew = 0;
 
     return UNIT_DONE();
 }
