@@ -4,13 +4,14 @@
  * commit.  One batch is in flight per worker, so the events of one
  * connection commit in the order they were asked for.
  *
- * Under load the next batch may wait (chat_batch_hold): after a commit of
- * at least chat_batch_hold events, what arrived meanwhile waits for as
- * long again as that commit took (at most chat_batch_hold_max), or until
- * chat_batch_max events wait.  Each commit costs PostgreSQL about a
- * millisecond of CPU whatever it holds, so fewer, bigger commits leave it
- * more for the messages; at light load batches hold one or two events
- * and nothing waits.
+ * Under load the next batch may wait (chat_batch_hold N): after a commit
+ * of at least N events, fewer than N waiting wait until N do, for at
+ * most as long again as that commit took (and chat_batch_hold_max).
+ * Each commit costs PostgreSQL about a millisecond of CPU whatever it
+ * holds, so once batches reach N they stay there while the load lasts;
+ * at light load batches hold one or two events and nothing waits, and
+ * at saturation N or more wait when a commit answers, so nothing waits
+ * either: the hold never lowers how many sends a worker can commit.
  *
  * Each kind of durable room event (ngx_chat_commit_kinds[]) has its own
  * statement, its element of the statement's JSON array, and its event
@@ -48,6 +49,7 @@ typedef struct {
 
 static void ngx_chat_batch_flush(ngx_event_t *ev);
 static void ngx_chat_batch_next(ngx_uint_t ok);
+static ngx_uint_t ngx_chat_batch_enough(void);
 static void ngx_chat_batch_committed(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res,
@@ -215,10 +217,10 @@ ngx_chat_batch_add(ngx_chat_commit_t *c, const ngx_chat_commit_kind_t *kind)
     ngx_queue_insert_tail(&ngx_chat_batch_waiting, &c->queue);
     ngx_chat_batch_nwaiting++;
 
-    /* a held batch leaves when it is full, or when its hold ends */
+    /* a held batch leaves when it is big enough, or when its hold ends */
     if (ngx_chat_batch_ev.timer_set) {
 
-        if (ngx_chat_batch_nwaiting >= ngx_chat_worker.mcf->batch_max) {
+        if (ngx_chat_batch_nwaiting >= ngx_chat_batch_enough()) {
             ngx_del_timer(&ngx_chat_batch_ev);
             ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
         }
@@ -316,8 +318,8 @@ ngx_chat_batch_flush(ngx_event_t *ev)
 
 /*
  * What waits goes to PostgreSQL next: at once, or, after a successful
- * commit of chat_batch_hold events or more, once as much time again has
- * passed (a full batch leaves sooner: ngx_chat_batch_add).  A failed
+ * commit of chat_batch_hold events or more, when that many wait
+ * (ngx_chat_batch_add) or as much time again has passed.  A failed
  * commit holds nothing: its answers come fast, and so should the next.
  */
 static void
@@ -336,7 +338,7 @@ ngx_chat_batch_next(ngx_uint_t ok)
     mcf = ngx_chat_worker.mcf;
 
     if (ok && mcf->batch_hold && ngx_chat_batch_sent_n >= mcf->batch_hold
-        && ngx_chat_batch_nwaiting < mcf->batch_max)
+        && ngx_chat_batch_nwaiting < ngx_chat_batch_enough())
     {
         took = ngx_chat_metrics_now_us() - ngx_chat_batch_sent_at;
         ms = ngx_min((ngx_msec_t) ((took + 999) / 1000), mcf->batch_hold_max);
@@ -348,6 +350,18 @@ ngx_chat_batch_next(ngx_uint_t ok)
     }
 
     ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+}
+
+
+/* the waiting events that end a hold: chat_batch_hold, or a full batch */
+static ngx_uint_t
+ngx_chat_batch_enough(void)
+{
+    ngx_chat_main_conf_t  *mcf;
+
+    mcf = ngx_chat_worker.mcf;
+
+    return ngx_min(mcf->batch_hold, mcf->batch_max);
 }
 
 

@@ -1,9 +1,9 @@
-# chat_batch_hold: with every commit holding the next (chat_batch_hold 1),
-# sends from several connections are all acknowledged, in each
-# connection's order, stored once and gapless; a full batch leaves before
-# its hold ends (chat_batch_max 20); a PostgreSQL outage still answers
-# unavailable, and sends work again once it is back.  The directives'
-# bounds are checked by nginx -t.
+# chat_batch_hold: with commits of 50 holding the next until 50 wait
+# (chat_batch_hold 50, chat_batch_max 50), sends from several connections
+# are all acknowledged, in each connection's order, stored once and
+# gapless, the burst's tail after its hold; a PostgreSQL outage still
+# answers unavailable, and sends work again once it is back.  The
+# directives' bounds are checked by nginx -t.
 use strict;
 use warnings;
 use FindBin;
@@ -31,7 +31,7 @@ for ([ 'chat_batch_hold 0; chat_batch_hold_max 5ms;', 1, 'off passes' ],
 
 my $pg = start_pg();
 my $ng = start_nginx(workers => 1, pg => $pg->conninfo,
-    http => 'chat_batch_hold 1; chat_batch_hold_max 1s; chat_batch_max 20;');
+    http => 'chat_batch_hold 50; chat_batch_hold_max 1s; chat_batch_max 50;');
 my $room = rand_room('hold');
 
 my @c = map { login($ng, "h$_") } 1 .. 4;
@@ -39,7 +39,7 @@ for (@c) {
     is $_->request({ type => 'join', room => $room })->{type}, 'ok', 'join';
 }
 
-# 4 x 100 sends in flight at once: commits of 20, each holding the next
+# 4 x 100 sends in flight at once: commits of 50, each holding the next
 my $n = 100;
 my %ids;
 for my $k (0 .. $#c) {
