@@ -7,9 +7,11 @@
 #
 #   bench/batch-hold-ab.sh OUT SIDE...
 #
-# Each SIDE is NAME=ROOT[:DIRECTIVES]: ROOT a source tree with its module
-# built (build/ngx_chat_module.so), DIRECTIVES added to the http block
-# ("chat_batch_hold 0;").  The sides run in the order given, each on a
+# Each SIDE is NAME=ROOT[:DIRECTIVES[:SETTINGS]]: ROOT a source tree with
+# its module built (build/ngx_chat_module.so), DIRECTIVES added to the
+# http block ("chat_batch_hold 0;"), SETTINGS PostgreSQL server settings
+# set with alter system before the steps ("commit_delay=1000
+# commit_siblings=1").  The sides run in the order given, each on a
 # fresh stack (scripts/stack.sh of its ROOT) with the servers pinned to
 # CPU 0 and chat-bench to CPU 1, as bench/compare.sh pins them; repeat a
 # side to alternate.  Environment: CHAT_PG_PORT, CHAT_REDIS_PORT,
@@ -23,7 +25,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:?usage: batch-hold-ab.sh OUT NAME=ROOT[:DIRECTIVES]...}
+out=${1:?usage: batch-hold-ab.sh OUT NAME=ROOT[:DIRECTIVES[:SETTINGS]]...}
 shift
 
 : "${CHAT_PG_PORT:=23532}" "${CHAT_REDIS_PORT:=23479}" "${CHAT_HTTP_PORT:=23080}"
@@ -79,7 +81,10 @@ for spec in "$@"; do
     rest=${spec#*=}
     root=${rest%%:*}
     directives=
+    settings=
     [ "$rest" != "$root" ] && directives=${rest#*:}
+    case $directives in *:*) settings=${directives#*:}
+                             directives=${directives%%:*} ;; esac
     seen[$side]=$(( ${seen[$side]:-0} + 1 ))
     run=${seen[$side]}
 
@@ -103,6 +108,12 @@ for spec in "$@"; do
                  select 'idle-' || g, 'x' || (2 * g + k)
                    from generate_series(1, 30000) g,
                         generate_series(0, 1) k" > /dev/null
+
+    for kv in $settings; do
+        psql -X -q -h 127.0.0.1 -p "$CHAT_PG_PORT" -U postgres -d chat \
+            -c "alter system set ${kv%%=*} = '${kv#*=}'" \
+            -c "select pg_reload_conf()" > /dev/null
+    done
 
     for rate in ${RATES//,/ }; do
         step "$side" "$run" chat "$rate" --pairs 1000 --groups 20 \
