@@ -16,7 +16,8 @@
 # CPU 0 and chat-bench to CPU 1, as bench/compare.sh pins them; repeat a
 # side to alternate.  Environment: CHAT_PG_PORT, CHAT_REDIS_PORT,
 # CHAT_HTTP_PORT (the stack's ports), RATES (chat sends/s,
-# 500,1000,2000,3000,4000), FANOUT_RATE (100), STEP_SECS (3).
+# 500,1000,2000,3000,4000), FANOUT_RATE (100; 0: no fanout step),
+# STEP_SECS (3).
 #
 # Outputs OUT/results.txt: one line a step, "side run scenario rate
 # pg_us_per_msg commits_per_msg batch ack_p50_ms ack_p99_ms p50_ms
@@ -120,8 +121,10 @@ for spec in "$@"; do
             --group-size 50 --room-prefix "ch$rate"
     done
 
-    step "$side" "$run" fanout "$FANOUT_RATE" --subs 1000 --min-msgs 250 \
-        --room-prefix fo
+    if [ "$FANOUT_RATE" != 0 ]; then
+        step "$side" "$run" fanout "$FANOUT_RATE" --subs 1000 \
+            --min-msgs 250 --room-prefix fo
+    fi
 
     "$root/scripts/stack.sh" down "$rundir" > /dev/null 2>&1
 done
