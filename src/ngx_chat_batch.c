@@ -344,6 +344,7 @@ ngx_chat_batch_next(ngx_uint_t ok)
         ms = ngx_min((ngx_msec_t) ((took + 999) / 1000), mcf->batch_hold_max);
 
         if (ms) {
+            ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_HELD);
             ngx_add_timer(&ngx_chat_batch_ev, ms);
             return;
         }

@@ -1,9 +1,9 @@
 # chat_batch_hold: with commits of 50 holding the next until 50 wait
-# (chat_batch_hold 50, chat_batch_max 50), sends from several connections
+# (chat_batch_hold 50, chat_batch_max 50), a burst of 51 holds its last
+# send (ngx_chat_commits_held_total), and sends from several connections
 # are all acknowledged, in each connection's order, stored once and
-# gapless, the burst's tail after its hold; a PostgreSQL outage still
-# answers unavailable, and sends work again once it is back.  The
-# directives' bounds are checked by nginx -t.
+# gapless; a PostgreSQL outage still answers unavailable, and sends work
+# again once it is back.  The directives' bounds are checked by nginx -t.
 use strict;
 use warnings;
 use FindBin;
@@ -11,6 +11,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
 use ChatTest;
+use ChatTest::Prom qw(prom_num prom_scrape);
 
 my $dir = ChatTest::tmpdir();
 my $b = ChatTest::backends();
@@ -31,13 +32,31 @@ for ([ 'chat_batch_hold 0; chat_batch_hold_max 5ms;', 1, 'off passes' ],
 
 my $pg = start_pg();
 my $ng = start_nginx(workers => 1, pg => $pg->conninfo,
-    http => 'chat_batch_hold 50; chat_batch_hold_max 1s; chat_batch_max 50;');
+    http => 'chat_batch_hold 50; chat_batch_hold_max 1s; chat_batch_max 50;',
+    server => 'location = /metrics { chat_metrics; }');
+my $url = $ng->url . '/metrics';
+my $held = sub { prom_num(prom_scrape($url), 'ngx_chat_commits_held_total') };
 my $room = rand_room('hold');
 
 my @c = map { login($ng, "h$_") } 1 .. 4;
 for (@c) {
     is $_->request({ type => 'join', room => $room })->{type}, 'ok', 'join';
 }
+
+# 51 sends read in one loop tick: a commit of 50, then the 51st waits for
+# 49 more or the first commit's time again; a burst split over two reads
+# commits less than 50 first and holds nothing, so it is tried again
+is $held->(), 0, 'no commit held before any send';
+my $bursts = 0;
+until ($held->() > 0 || $bursts == 5) {
+    $bursts++;
+    my @r = $c[0]->pipeline([map { { type => 'send', room => $room,
+                                     body => "b$bursts-$_" } } 1 .. 51], 20);
+    is scalar(grep { $_ && $_->{type} eq 'ok' } @r), 51,
+        "burst $bursts: 51 sends acknowledged";
+}
+cmp_ok $held->(), '>', 0, "a commit held after a commit of 50 ($bursts bursts)";
+my $before = 51 * $bursts;
 
 # 4 x 100 sends in flight at once: commits of 50, each holding the next
 my $n = 100;
@@ -64,8 +83,10 @@ my $id = next_id();
 $d->send_json({ type => 'join', room => $room, since => 0, id => $id });
 my @f = $d->recv_until(sub { ($_->{id} // '') eq $id }, 10);
 my @m = grep { $_->{type} eq 'message' } @f;
-is_deeply [map { $_->{seq} } @m], [1 .. 4 * $n], 'history gapless, in order';
-is scalar(grep { ($seq_of{ $_->{body} } // -1) != $_->{seq} } @m), 0,
+is_deeply [map { $_->{seq} } @m], [1 .. $before + 4 * $n],
+    'history gapless, in order';
+is scalar(grep { ($seq_of{ $_->{body} } // -1) != $_->{seq} }
+         @m[$before .. $#m]), 0,
     'each body stored once, at its acknowledged seq';
 
 # an outage while commits hold each other: ok or unavailable, never lost
