@@ -21,7 +21,8 @@
 #
 # Outputs OUT/results.txt: one line a step, "side run scenario rate
 # pg_us_per_msg commits_per_msg batch ack_p50_ms ack_p99_ms p50_ms
-# p99_ms", and each chat-bench's output beside it.
+# p99_ms held" (held: commits that chat_batch_hold made wait, empty for
+# a build without it), and each chat-bench's output beside it.
 
 set -eu
 
@@ -40,12 +41,15 @@ psql_run() {
     psql -X -q -t -A -h 127.0.0.1 -p "$CHAT_PG_PORT" -U chat -d chat "$@"
 }
 
-# statements sent and the events they held, from ngx_chat_commit_batch_size
+# statements sent, the events they held (ngx_chat_commit_batch_size) and
+# the commits held (ngx_chat_commits_held_total; -1: not served)
 commits() {
     curl -s "http://127.0.0.1:$CHAT_HTTP_PORT/metrics" | awk '
+        BEGIN { h = -1 }
         /^ngx_chat_commit_batch_size_count/ { n = $2 }
         /^ngx_chat_commit_batch_size_sum/ { s = $2 }
-        END { print n + 0, s + 0 }'
+        /^ngx_chat_commits_held_total/ { h = $2 }
+        END { print n + 0, s + 0, h }'
 }
 
 # one chat-bench run of one rate, and its line in results.txt
@@ -69,10 +73,11 @@ step() {
             for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
             split(c0, a, " "); split(c1, b, " ")
             n = b[1] - a[1]; m = b[2] - a[2]
-            printf "%s %s %s %s %.0f %.3f %.1f %.1f %.1f %.1f %.1f\n",
+            printf "%s %s %s %s %.0f %.3f %.1f %.1f %.1f %.1f %.1f %s\n",
                 side, run, sc, rate, r["pg_us_per_msg"], m ? n / m : 0,
                 n ? m / n : 0, r["ack_p50_us"] / 1e3, r["ack_p99_us"] / 1e3,
-                r["lat_p50_us"] / 1e3, r["lat_p99_us"] / 1e3
+                r["lat_p50_us"] / 1e3, r["lat_p99_us"] / 1e3,
+                b[3] < 0 ? "" : b[3] - a[3]
         }' "$f" | tee -a "$out/results.txt"
 }
 
