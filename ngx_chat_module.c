@@ -44,6 +44,8 @@
 #define NGX_CHAT_PG_TIMEOUT          10000
 #define NGX_CHAT_RELOAD_SPREAD       5000
 #define NGX_CHAT_BATCH_MAX           500
+#define NGX_CHAT_BATCH_HOLD          16
+#define NGX_CHAT_BATCH_HOLD_MAX      10
 #define NGX_CHAT_JWT_LEN_MAX         NGX_CHAT_JWT_MAX_LEN
 #define NGX_CHAT_SEARCH_LANGUAGE     "simple"
 
@@ -122,6 +124,10 @@ static ngx_conf_num_bounds_t  ngx_chat_pool_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_chat_batch_bounds = {
     ngx_chat_check_bounds, 1, 10000
+};
+
+static ngx_conf_num_bounds_t  ngx_chat_hold_bounds = {
+    ngx_chat_check_bounds, 0, 10000
 };
 
 static ngx_conf_num_bounds_t  ngx_chat_replay_bounds = {
@@ -268,6 +274,20 @@ static ngx_command_t  ngx_chat_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_chat_main_conf_t, batch_max),
       &ngx_chat_batch_bounds },
+
+    { ngx_string("chat_batch_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, batch_hold),
+      &ngx_chat_hold_bounds },
+
+    { ngx_string("chat_batch_hold_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chat_main_conf_t, batch_hold_max),
+      NULL },
 
     { ngx_string("chat_allowed_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
@@ -500,6 +520,8 @@ ngx_chat_create_main_conf(ngx_conf_t *cf)
     mcf->reload_spread = NGX_CONF_UNSET_MSEC;
     mcf->autocreate = NGX_CONF_UNSET;
     mcf->batch_max = NGX_CONF_UNSET_UINT;
+    mcf->batch_hold = NGX_CONF_UNSET_UINT;
+    mcf->batch_hold_max = NGX_CONF_UNSET_MSEC;
     mcf->room_create_rate.interval = NGX_CHAT_RATE_UNSET;
     mcf->user_conns_max = NGX_CONF_UNSET_UINT;
     mcf->accounts_access_ttl = NGX_CONF_UNSET;
@@ -564,6 +586,8 @@ ngx_chat_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_CHAT_USER_CONNECTIONS_MAX);
     ngx_conf_init_value(mcf->autocreate, 1);
     ngx_conf_init_uint_value(mcf->batch_max, NGX_CHAT_BATCH_MAX);
+    ngx_conf_init_uint_value(mcf->batch_hold, NGX_CHAT_BATCH_HOLD);
+    ngx_conf_init_msec_value(mcf->batch_hold_max, NGX_CHAT_BATCH_HOLD_MAX);
 
     if (mcf->search_language.data == NULL) {
         ngx_str_set(&mcf->search_language, NGX_CHAT_SEARCH_LANGUAGE);

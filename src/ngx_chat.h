@@ -64,6 +64,9 @@ typedef struct {
 
     ngx_flag_t             autocreate;
     ngx_uint_t             batch_max;
+    /* chat_batch_hold: a commit of this many sends holds the next (0: no) */
+    ngx_uint_t             batch_hold;
+    ngx_msec_t             batch_hold_max;
     ngx_chat_limit_t       room_create_rate;
     ngx_str_t              search_language;   /* chat_search_language */
     ngx_uint_t             user_conns_max;  /* 0: no cap */

@@ -4,6 +4,15 @@
  * commit.  One batch is in flight per worker, so the events of one
  * connection commit in the order they were asked for.
  *
+ * Under load the next batch may wait (chat_batch_hold N): after a commit
+ * of at least N events, fewer than N waiting wait until N do, for at
+ * most as long again as that commit took (and chat_batch_hold_max).
+ * Each commit costs PostgreSQL about a millisecond of CPU whatever it
+ * holds, so once batches reach N they stay there while the load lasts;
+ * at light load batches hold one or two events and nothing waits, and
+ * at saturation N or more wait when a commit answers, so nothing waits
+ * either: the hold never lowers how many sends a worker can commit.
+ *
  * Each kind of durable room event (ngx_chat_commit_kinds[]) has its own
  * statement, its element of the statement's JSON array, and its event
  * builder.  Every kind's statement numbers the room's rev under the room
@@ -39,6 +48,8 @@ typedef struct {
 
 
 static void ngx_chat_batch_flush(ngx_event_t *ev);
+static void ngx_chat_batch_next(ngx_uint_t ok);
+static ngx_uint_t ngx_chat_batch_enough(void);
 static void ngx_chat_batch_committed(void *data, PGresult *res,
     ngx_uint_t status);
 static void ngx_chat_batch_refused(ngx_chat_commit_t *c, PGresult *res,
@@ -105,7 +116,9 @@ static ngx_queue_t   ngx_chat_batch_waiting;
 static ngx_uint_t    ngx_chat_batch_nwaiting;
 static ngx_queue_t   ngx_chat_batch_inflight;
 static ngx_uint_t    ngx_chat_batch_busy;
-static ngx_event_t   ngx_chat_batch_ev;
+static ngx_event_t   ngx_chat_batch_ev;      /* posted, or the hold's timer */
+static ngx_uint_t    ngx_chat_batch_sent_n;  /* the in-flight batch's size */
+static uint64_t      ngx_chat_batch_sent_at; /* and when it left, in µs */
 
 
 ngx_int_t
@@ -133,6 +146,10 @@ ngx_chat_batch_exit(void)
 
     if (ngx_chat_batch_ev.posted) {
         ngx_delete_posted_event(&ngx_chat_batch_ev);
+    }
+
+    if (ngx_chat_batch_ev.timer_set) {
+        ngx_del_timer(&ngx_chat_batch_ev);
     }
 
     while (!ngx_queue_empty(&ngx_chat_batch_waiting)) {
@@ -200,6 +217,17 @@ ngx_chat_batch_add(ngx_chat_commit_t *c, const ngx_chat_commit_kind_t *kind)
     ngx_queue_insert_tail(&ngx_chat_batch_waiting, &c->queue);
     ngx_chat_batch_nwaiting++;
 
+    /* a held batch leaves when it is big enough, or when its hold ends */
+    if (ngx_chat_batch_ev.timer_set) {
+
+        if (ngx_chat_batch_nwaiting >= ngx_chat_batch_enough()) {
+            ngx_del_timer(&ngx_chat_batch_ev);
+            ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+        }
+
+        return;
+    }
+
     /* the flush runs after this loop tick's reads: one commit for all */
     if (!ngx_chat_batch_busy && !ngx_chat_batch_ev.posted) {
         ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
@@ -221,6 +249,8 @@ ngx_chat_batch_flush(ngx_event_t *ev)
     ngx_chat_json_t                j;
     ngx_chat_commit_t             *c;
     const ngx_chat_commit_kind_t  *kind;
+
+    ev->timedout = 0;
 
     if (ngx_chat_batch_busy || ngx_queue_empty(&ngx_chat_batch_waiting)) {
         return;
@@ -280,7 +310,59 @@ ngx_chat_batch_flush(ngx_event_t *ev)
         return;
     }
 
+    ngx_chat_batch_sent_n = n;
+    ngx_chat_batch_sent_at = ngx_chat_metrics_now_us();
     ngx_chat_metrics_batch(n);
+}
+
+
+/*
+ * What waits goes to PostgreSQL next: at once, or, after a successful
+ * commit of chat_batch_hold events or more, when that many wait
+ * (ngx_chat_batch_add) or as much time again has passed.  A failed
+ * commit holds nothing: its answers come fast, and so should the next.
+ */
+static void
+ngx_chat_batch_next(ngx_uint_t ok)
+{
+    uint64_t               took;
+    ngx_msec_t             ms;
+    ngx_chat_main_conf_t  *mcf;
+
+    if (ngx_queue_empty(&ngx_chat_batch_waiting)
+        || ngx_chat_batch_ev.posted || ngx_chat_batch_ev.timer_set)
+    {
+        return;
+    }
+
+    mcf = ngx_chat_worker.mcf;
+
+    if (ok && mcf->batch_hold && ngx_chat_batch_sent_n >= mcf->batch_hold
+        && ngx_chat_batch_nwaiting < ngx_chat_batch_enough())
+    {
+        took = ngx_chat_metrics_now_us() - ngx_chat_batch_sent_at;
+        ms = ngx_min((ngx_msec_t) ((took + 999) / 1000), mcf->batch_hold_max);
+
+        if (ms) {
+            ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_HELD);
+            ngx_add_timer(&ngx_chat_batch_ev, ms);
+            return;
+        }
+    }
+
+    ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
+}
+
+
+/* the waiting events that end a hold: chat_batch_hold, or a full batch */
+static ngx_uint_t
+ngx_chat_batch_enough(void)
+{
+    ngx_chat_main_conf_t  *mcf;
+
+    mcf = ngx_chat_worker.mcf;
+
+    return ngx_min(mcf->batch_hold, mcf->batch_max);
 }
 
 
@@ -300,11 +382,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
      * its rows post, the next commit (and its WAL flush) runs while this
      * worker writes to its sessions.
      */
-    if (!ngx_queue_empty(&ngx_chat_batch_waiting)
-        && !ngx_chat_batch_ev.posted)
-    {
-        ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
-    }
+    ngx_chat_batch_next(status == NGX_CHAT_PG_OK);
 
     if (status != NGX_CHAT_PG_OK) {
         ngx_chat_metrics_count(NGX_CHAT_METRICS_COMMITS_FAILED);
@@ -342,11 +420,7 @@ ngx_chat_batch_committed(void *data, PGresult *res, ngx_uint_t status)
 next:
 
     /* a row's handler may have asked for another commit */
-    if (!ngx_queue_empty(&ngx_chat_batch_waiting)
-        && !ngx_chat_batch_ev.posted)
-    {
-        ngx_post_event(&ngx_chat_batch_ev, &ngx_posted_events);
-    }
+    ngx_chat_batch_next(status == NGX_CHAT_PG_OK);
 }
 
 

@@ -925,6 +925,11 @@ ngx_chat_metrics_write_traffic(ngx_chat_prom_t *p)
                          "or could not be sent",
                          c[NGX_CHAT_METRICS_COMMITS_FAILED]);
 
+    ngx_chat_metrics_one(p, "ngx_chat_commits_held_total", "counter",
+                         "Group commits that waited for more events "
+                         "(chat_batch_hold) before they left",
+                         c[NGX_CHAT_METRICS_COMMITS_HELD]);
+
     ngx_chat_metrics_write_hist(p, NGX_CHAT_METRICS_H_COMMIT,
                                 "ngx_chat_commit_duration_seconds",
                                 "Time from a durable room event (a send, "

@@ -25,6 +25,7 @@ typedef enum {
     NGX_CHAT_METRICS_DEFLATED,       /* frames compressed (permessage-deflate) */
     NGX_CHAT_METRICS_INFLATED,       /* compressed messages inflated */
     NGX_CHAT_METRICS_JOINS_CACHED,   /* joins of known members */
+    NGX_CHAT_METRICS_COMMITS_HELD,   /* group commits held (batch_hold) */
     NGX_CHAT_METRICS_COUNTERS
 } ngx_chat_metrics_counter_e;
 

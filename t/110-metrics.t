@@ -75,6 +75,7 @@ my %types = (
     ngx_chat_messages_received_total => 'counter',
     ngx_chat_events_sent_total => 'counter',
     ngx_chat_commit_batch_size => 'histogram',
+    ngx_chat_commits_held_total => 'counter',
     ngx_chat_commit_duration_seconds => 'histogram',
     ngx_chat_fanout_delay_seconds => 'histogram',
     ngx_chat_redis_reconnects_total => 'counter',
