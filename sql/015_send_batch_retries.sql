@@ -8,6 +8,10 @@
 -- client_msg_id and the windows that give a repeated client_msg_id in
 -- the batch the first one's answer.  A batch in which no send names a
 -- client_msg_id now runs the same statement without them.
+--
+-- A batch with client_msg_ids looks for earlier sends in the partitions
+-- of the last 24 hours only: the lookup had no upper bound on ts, so it
+-- also searched the months created ahead and the default partition.
 
 create or replace function chat_send_batch_quota(p_batch jsonb,
     p_autocreate boolean, p_interval bigint, p_burst bigint)
@@ -226,7 +230,10 @@ begin
                   from messages m
                  where b.cid is not null and m.room_id = b.room
                    and m.sender = b.sender and m.client_msg_id = b.cid
+                   -- the upper bound prunes the months ahead and the
+                   -- default partition before the statement starts
                    and m.ts >= v_now - 86400000
+                   and m.ts <= v_now + 86400000
                  limit 1) s on true
     ),
     -- fresh: a send that takes a new seq (allowed, the first of its
