@@ -1,18 +1,29 @@
 -- ngx_chat schema, version 15: a leaner group commit of sends.
 --
--- chat_send_batch_quota answers and writes as version 13's did.  What a
--- commit costs PostgreSQL apart from its rows is mostly starting the
--- executor of the function's one big statement (a perf profile of a
--- batch of one: 22 % of the backend's CPU), and most of that statement's
--- nodes serve retries: the lookup of an earlier send with the same
--- client_msg_id and the windows that give a repeated client_msg_id in
--- the batch the first one's answer.  A batch in which no send names a
--- client_msg_id now runs the same statement without them.
+-- chat_send_batch_quota answers and writes as version 13's did (t/170
+-- compares them).  What a commit costs PostgreSQL apart from its rows is
+-- mostly starting the executor of the function's statements (a perf
+-- profile of a batch of one: 22 % of the backend's CPU for the one big
+-- statement; its window aggregates alone 11 %).  Three changes:
 --
--- A batch with client_msg_ids looks for earlier sends in the partitions
--- of the last 24 hours only: the lookup had no upper bound on ts, so it
--- also searched the months created ahead and the default partition.
+-- - A batch in which no send names a client_msg_id (the bench's, and
+--   any client that does not retry) runs the same statement without the
+--   nodes that serve retries only: the lookup of an earlier send with
+--   the same client_msg_id (one index scan per month partition) and the
+--   two windows that give a repeated client_msg_id in the batch the
+--   first one's answer.  A send then answers for itself.
+-- - The batch is read from its JSON where the statement uses it; the
+--   first statement only finds its rooms, whether any is missing and
+--   whether any send names a client_msg_id.  Version 13 copied every
+--   field into an array first (seven ordered aggregates, each a sort),
+--   then read the arrays back.  The senders of rooms that do not exist
+--   are gathered only when there are any.
+-- - A batch with client_msg_ids looks for earlier sends in the partitions
+--   of the last 24 hours only: the lookup had no upper bound on ts, so
+--   it also searched the months created ahead and the default partition.
 
+-- The batch send of versions 8 and 13 (answers and rows), as sql/013
+-- describes it, with the changes above.
 create or replace function chat_send_batch_quota(p_batch jsonb,
     p_autocreate boolean, p_interval bigint, p_burst bigint)
 returns table (i integer, status text, seq bigint, msg_id bigint, ts bigint,
@@ -28,42 +39,32 @@ declare
     v_now      bigint := chat_now_ms();
     v_room     text[];
     v_from     text[];
-    v_name     text[];
-    v_body     text[];
-    v_cid      text[];
-    v_reply    bigint[];
-    v_meta     text[];
     v_ids      text[];
     v_missing  boolean;
     v_retries  boolean;
     v_refused  jsonb := '{}';
 begin
-    select array_agg(e.room order by e.n), array_agg(e.sender order by e.n),
-           array_agg(e.name order by e.n), array_agg(e.body order by e.n),
-           array_agg(e.cid order by e.n), array_agg(e.reply_to order by e.n),
-           array_agg(e.meta order by e.n),
-           array_agg(distinct e.room),
+    select array_agg(distinct e.room),
            bool_or(not exists (select 1 from rooms r where r.id = e.room)),
            bool_or(e.cid is not null)
-      into v_room, v_from, v_name, v_body, v_cid, v_reply, v_meta, v_ids,
-           v_missing, v_retries
-      from rows from (jsonb_to_recordset(p_batch)
-                      as (room text, "from" text, name text, body text,
-                          cid text, reply_to bigint, meta text))
-           with ordinality
-           as e(room, sender, name, body, cid, reply_to, meta, n);
+      into v_ids, v_missing, v_retries
+      from jsonb_to_recordset(p_batch) as e(room text, cid text);
 
-    if v_room is null then
+    if v_ids is null then
         return;
     end if;
 
     if v_missing then
+        select array_agg(e.room order by e.n), array_agg(e.sender order by e.n)
+          into v_room, v_from
+          from rows from (jsonb_to_recordset(p_batch)
+                          as (room text, "from" text))
+               with ordinality as e(room, sender, n);
         v_refused := chat_send_rooms_create(v_room, v_from, p_autocreate,
                                             p_interval, p_burst);
     end if;
 
     perform 1 from rooms r where r.id = any(v_ids) order by r.id for update;
-
 
     -- No element names a client_msg_id (the common case): no send can be
     -- a retry, and each answers for itself.  The same statement without
@@ -71,117 +72,121 @@ begin
     -- the first of its client_msg_id: fewer plan nodes to start.
     if not v_retries then
         return query
-    with b as (
-        select (x.n - 1)::integer as i, x.room, x.sender, x.name, x.body,
-               x.cid, x.reply_to, x.meta::json as meta,
-               (v_refused->>(x.room || E'\n' || x.sender))::bigint as wait
-          from unnest(v_room, v_from, v_name, v_body, v_cid, v_reply, v_meta)
-               with ordinality
-               as x(room, sender, name, body, cid, reply_to, meta, n)
-    ),
-    checked as (
-        select b.*, r.last_seq, r.last_rev,
-               case
-               when b.wait is not null then 'rate_limited'
-               when r.id is null then 'not_found'
-               when r.kind = 'dm' and not chat_dm_member(b.room, b.sender)
-                    then 'forbidden'
-               when r.private and mb.user_id is null then 'forbidden'
-               when bn.user_id is not null then 'forbidden'
-               when mu.user_id is not null then 'forbidden'
-               else 'ok' end as verdict,
-               mb.user_id is not null as member,
-               r.kind = 'channel' and mb.user_id is null as newcomer
-          from b
-          left join rooms r on r.id = b.room
-          left join members mb on mb.room_id = b.room
-                              and mb.user_id = b.sender
-          left join chat_room_bans bn on bn.room_id = b.room
-                                     and bn.user_id = b.sender
-                                     and (bn.until is null
-                                          or bn.until > v_now)
-          left join chat_room_mutes mu on mu.room_id = b.room
-                                      and mu.user_id = b.sender
-                                      and (mu.until is null
-                                           or mu.until > v_now)
-    ),
-    -- every allowed send takes a new seq: the k-th of a room its k-th
-    counted as (
-        select f.*,
-               count(*) filter (where f.fresh)
-                   over (partition by f.room order by f.i) as k,
-               f.fresh and f.newcomer
-                   and count(*) filter (where f.fresh) over (
-                       partition by f.room, f.sender order by f.i) = 1
-                   as joins,
-               case when f.fresh then nextval('chat_msg_id_seq') end
-                   as new_id
-          from (select c.*, c.verdict = 'ok' as fresh from checked c) f
-    ),
-    -- its rev comes after the joined events of the sends up to it
-    numbered as (
-        select n.*,
-               case when n.fresh then n.last_seq + n.k end as seq,
-               case when n.fresh then n.last_rev + n.k + sum(
-                   n.joins::integer) over (partition by n.room order by n.i)
-               end as rev
-          from counted n
-    ),
-    ins as (
-        insert into messages (room_id, seq, msg_id, sender, sender_name,
-                              body, client_msg_id, reply_to, meta, ts, rev)
-        select n.room, n.seq, n.new_id, n.sender, n.name, n.body, n.cid,
-               n.reply_to, n.meta, v_now, n.rev
+        with b as (
+            select (x.n - 1)::integer as i, x.room, x.sender, x.name, x.body,
+                   x.cid, x.reply_to, x.meta::json as meta,
+                   (v_refused->>(x.room || E'\n' || x.sender))::bigint as wait
+              from rows from (jsonb_to_recordset(p_batch)
+                              as (room text, "from" text, name text,
+                                  body text, cid text, reply_to bigint,
+                                  meta text))
+                   with ordinality
+                   as x(room, sender, name, body, cid, reply_to, meta, n)
+        ),
+        checked as (
+            select b.*, r.last_seq, r.last_rev,
+                   case
+                   when b.wait is not null then 'rate_limited'
+                   when r.id is null then 'not_found'
+                   when r.kind = 'dm' and not chat_dm_member(b.room, b.sender)
+                        then 'forbidden'
+                   when r.private and mb.user_id is null then 'forbidden'
+                   when bn.user_id is not null then 'forbidden'
+                   when mu.user_id is not null then 'forbidden'
+                   else 'ok' end as verdict,
+                   mb.user_id is not null as member,
+                   r.kind = 'channel' and mb.user_id is null as newcomer
+              from b
+              left join rooms r on r.id = b.room
+              left join members mb on mb.room_id = b.room
+                                  and mb.user_id = b.sender
+              left join chat_room_bans bn on bn.room_id = b.room
+                                         and bn.user_id = b.sender
+                                         and (bn.until is null
+                                              or bn.until > v_now)
+              left join chat_room_mutes mu on mu.room_id = b.room
+                                          and mu.user_id = b.sender
+                                          and (mu.until is null
+                                               or mu.until > v_now)
+        ),
+        -- every allowed send takes a new seq: the k-th of a room its k-th
+        counted as (
+            select f.*,
+                   count(*) filter (where f.fresh)
+                       over (partition by f.room order by f.i) as k,
+                   f.fresh and f.newcomer
+                       and count(*) filter (where f.fresh) over (
+                           partition by f.room, f.sender order by f.i) = 1
+                       as joins,
+                   case when f.fresh then nextval('chat_msg_id_seq') end
+                       as new_id
+              from (select c.*, c.verdict = 'ok' as fresh from checked c) f
+        ),
+        -- its rev comes after the joined events of the sends up to it
+        numbered as (
+            select n.*,
+                   case when n.fresh then n.last_seq + n.k end as seq,
+                   case when n.fresh then n.last_rev + n.k + sum(
+                       n.joins::integer) over (partition by n.room
+                                               order by n.i)
+                   end as rev
+              from counted n
+        ),
+        ins as (
+            insert into messages (room_id, seq, msg_id, sender, sender_name,
+                                  body, client_msg_id, reply_to, meta, ts, rev)
+            select n.room, n.seq, n.new_id, n.sender, n.name, n.body, n.cid,
+                   n.reply_to, n.meta, v_now, n.rev
+              from numbered n
+             where n.fresh
+            returning 1
+        ),
+        events as (
+            insert into chat_room_events (room_id, rev, kind, event, ts)
+            select n.room, n.rev - 1, 'member',
+                   json_strip_nulls(json_build_object(
+                       'type', 'member', 'room', n.room, 'user', n.sender,
+                       'rev', n.rev - 1, 'action', 'joined')),
+                   v_now
+              from numbered n
+             where n.joins
+            returning 1
+        ),
+        bumped as (
+            update rooms r set last_seq = r.last_seq + c.n,
+                               last_rev = r.last_rev + c.n + c.nj,
+                               last_ts = v_now
+              from (select n.room, count(*) as n,
+                           count(*) filter (where n.joins) as nj
+                      from numbered n where n.fresh group by n.room) c
+             where r.id = c.room
+            returning 1
+        ),
+        -- a sender's own messages are read: the membership a send finds (the
+        -- room row lock keeps it) is updated; a first send inserts one
+        moved as (
+            update members mb set read_seq = c.seq
+              from (select n.room, n.sender, max(n.seq) as seq
+                      from numbered n where n.fresh and n.member
+                     group by n.room, n.sender) c
+             where mb.room_id = c.room and mb.user_id = c.sender
+               and mb.read_seq < c.seq
+            returning 1
+        ),
+        entered as (
+            insert into members as mb (room_id, user_id, read_seq)
+            select n.room, n.sender, max(n.seq) from numbered n
+             where n.fresh and not n.member
+             group by n.room, n.sender
+            on conflict (room_id, user_id) do update
+                set read_seq = greatest(mb.read_seq, excluded.read_seq)
+            returning 1
+        )
+        select n.i, n.verdict, n.seq, n.new_id,
+               case when n.fresh then v_now end, n.rev, n.wait,
+               coalesce(n.joins, false)
           from numbered n
-         where n.fresh
-        returning 1
-    ),
-    events as (
-        insert into chat_room_events (room_id, rev, kind, event, ts)
-        select n.room, n.rev - 1, 'member',
-               json_strip_nulls(json_build_object(
-                   'type', 'member', 'room', n.room, 'user', n.sender,
-                   'rev', n.rev - 1, 'action', 'joined')),
-               v_now
-          from numbered n
-         where n.joins
-        returning 1
-    ),
-    bumped as (
-        update rooms r set last_seq = r.last_seq + c.n,
-                           last_rev = r.last_rev + c.n + c.nj,
-                           last_ts = v_now
-          from (select n.room, count(*) as n,
-                       count(*) filter (where n.joins) as nj
-                  from numbered n where n.fresh group by n.room) c
-         where r.id = c.room
-        returning 1
-    ),
-    -- a sender's own messages are read: the membership a send finds (the
-    -- room row lock keeps it) is updated; a first send inserts one
-    moved as (
-        update members mb set read_seq = c.seq
-          from (select n.room, n.sender, max(n.seq) as seq
-                  from numbered n where n.fresh and n.member
-                 group by n.room, n.sender) c
-         where mb.room_id = c.room and mb.user_id = c.sender
-           and mb.read_seq < c.seq
-        returning 1
-    ),
-    entered as (
-        insert into members as mb (room_id, user_id, read_seq)
-        select n.room, n.sender, max(n.seq) from numbered n
-         where n.fresh and not n.member
-         group by n.room, n.sender
-        on conflict (room_id, user_id) do update
-            set read_seq = greatest(mb.read_seq, excluded.read_seq)
-        returning 1
-    )
-    select n.i, n.verdict, n.seq, n.new_id,
-           case when n.fresh then v_now end, n.rev, n.wait,
-           coalesce(n.joins, false)
-      from numbered n
-     order by n.i;
+         order by n.i;
         return;
     end if;
 
@@ -190,7 +195,9 @@ begin
         select (x.n - 1)::integer as i, x.room, x.sender, x.name, x.body,
                x.cid, x.reply_to, x.meta::json as meta,
                (v_refused->>(x.room || E'\n' || x.sender))::bigint as wait
-          from unnest(v_room, v_from, v_name, v_body, v_cid, v_reply, v_meta)
+          from rows from (jsonb_to_recordset(p_batch)
+                          as (room text, "from" text, name text, body text,
+                              cid text, reply_to bigint, meta text))
                with ordinality
                as x(room, sender, name, body, cid, reply_to, meta, n)
     ),
