@@ -69,7 +69,11 @@ begin
     -- No element names a client_msg_id (the common case): no send can be
     -- a retry, and each answers for itself.  The same statement without
     -- the lookup of earlier sends and the windows that pair a retry with
-    -- the first of its client_msg_id: fewer plan nodes to start.
+    -- the first of its client_msg_id: fewer plan nodes to start.  Its
+    -- writes (ins to entered) are the general statement's, word for word:
+    -- a change to one is a change to both (a CTE cannot be shared by two
+    -- statements, and a statement of its own would cost the executor
+    -- start saved here).
     if not v_retries then
         return query
         with b as (
