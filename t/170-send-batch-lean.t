@@ -113,7 +113,8 @@ for my $t (sort keys %tables) {
     my $q = "select string_agg(r, E'\\n' order by r)"
           . " from (select concat_ws('|', $tables{$t}) as r from $t) x";
     my $want = ChatTest::psql($old, $q);
-    is ChatTest::psql($mid, $q), $want, "$t: version 14's rows as version 12's";
+    is ChatTest::psql($mid, $q), $want,
+        "$t: version 14's rows as version 12's";
     is ChatTest::psql($new, $q), $want,
         "$t: version ${latest}'s rows as version 12's";
 }
@@ -157,5 +158,30 @@ is $hot, 5, 'and each update stays on its page (HOT)';
 is ChatTest::psql($new, "select count(*) from pg_indexes"
                         . " where indexname = 'rooms_activity'"), 0,
     'rooms are not indexed by activity';
+
+# the lookup of earlier sends by client_msg_id: none in a batch without
+# any; for each send that names one, the last day's partition (two near
+# a month's end), never the months created ahead or the default one
+my $lookups = "select coalesce(sum(pg_stat_get_xact_numscans(i.indexrelid)),"
+    . " 0) from pg_inherits h join pg_index i on i.indrelid = h.inhrelid"
+    . " join pg_class c on c.oid = i.indexrelid"
+    . " where h.inhparent = 'messages'::regclass"
+    . " and c.relname like '%client\\_msg\\_id%'";
+cmp_ok ChatTest::psql($new, "select count(*) from pg_inherits"
+                            . " where inhparent = 'messages'::regclass"),
+    '>=', 3, 'messages has month partitions ahead and a default one';
+for my $case ([ 'without client_msg_id', 0, 0, elem('pub', 'a'),
+                elem('pub', 'b'), elem('new1', 'c') ],
+              [ 'with two client_msg_ids', 2, 4, elem('pub', 'a', cid => 'l1'),
+                elem('pub', 'b', cid => 'l2'), elem('new1', 'c') ]) {
+    my ($name, $min, $max, @e) = @$case;
+    my ($n, $scans) = split /\n/, ChatTest::psql($new,
+        "select count(*) filter (where status = 'ok')"
+        . " from chat_send_batch_quota(" . literal(@e) . ", true, 0, 0);"
+        . " $lookups");
+    is $n, 3, "a batch $name: three sends stored";
+    cmp_ok $scans, '>=', $min, "$name: $scans lookups of earlier sends";
+    cmp_ok $scans, '<=', $max, "$name: at most $max";
+}
 
 done_testing;
