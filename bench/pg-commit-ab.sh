@@ -17,6 +17,9 @@
 #           before its end (psql is slow on a loaded machine: the
 #           samples are taken in the same order at both ends)
 #
+# Environment: PC_CID (0) 1: every send names a client_msg_id of its own
+# (never a retry), as the web client's do.
+#
 # Prints, per side: messages committed in the window, and the backend's
 # user and system CPU per message (the WAL flush is mostly system time).
 set -eu
@@ -24,7 +27,7 @@ set -eu
 # shellcheck source=bench/pg-commit-lib.sh
 . "$(dirname "$0")/pg-commit-lib.sh"
 
-[ $# -ge 5 ] || { sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 2; }
+[ $# -ge 5 ] || { sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 2; }
 
 b=$1
 conn=("$2" "$4")

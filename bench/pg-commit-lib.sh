@@ -24,10 +24,12 @@ pc_rooms() {
 
 # pc_batches DIR B K: K pgbench scripts DIR/s<n>.sql, each one batch of B
 # sends, each from a user to one of its rooms (the same users and rooms
-# every time: srand(13))
+# every time: srand(13)); with PC_CID=1 each send names a client_msg_id
+# of its own, as the web client's do, new at each run of the script (a
+# random number pgbench draws goes in place of "@"): never a retry
 pc_batches() {
     perl -e '
-        my ($dir, $b, $k) = @ARGV;
+        my ($dir, $b, $k, $cid) = @ARGV;
         srand(13);
         for my $f (1 .. $k) {
             my @e;
@@ -36,10 +38,18 @@ pc_batches() {
                 my $room = ($u < 1000 && rand() < 0.5)
                          ? "pc-g" . int($u / 50) : "pc-p" . int($u / 2);
                 push @e, qq({"room":"$room","from":"u$u","body":")
-                       . time() . " $f " . ("x" x 48) . q("});
+                       . time() . " $f " . ("x" x 48) . q(")
+                       . ($cid ? q(,"cid":"c@-) . rand() . q(") : "")
+                       . "}";
             }
             open my $o, ">", "$dir/s$f.sql" or die;
-            print $o "select count(*) from chat_send_batch_quota(\x27["
-                . join(",", @e) . "]\x27::jsonb, true, 6000, 50);\n";
-        }' "$1" "$2" "$3"
+            my $json = "\x27[" . join(",", @e) . "]\x27";
+            my $set = "";
+            if ($cid) {
+                $set = "\\set r random(1, 1000000000000)\n";
+                $json = "replace($json, \x27@\x27, :r::text)";
+            }
+            print $o $set . "select count(*) from chat_send_batch_quota("
+                . $json . "::jsonb, true, 6000, 50);\n";
+        }' "$1" "$2" "$3" "${PC_CID:-0}"
 }

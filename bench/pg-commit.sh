@@ -18,7 +18,9 @@
 # pgbench runs on (taskset), as the module shares the server's core;
 # PC_MODE (extended) pgbench's query protocol: "extended" sends the
 # statement unnamed each time, as the module did up to schema 13,
-# "prepared" prepares it once per connection, as the module does now.
+# "prepared" prepares it once per connection, as the module does now;
+# PC_CID (0) 1: every send names a client_msg_id of its own (never a
+# retry), as the web client's do.
 #
 # Prints, per batch size: messages committed, batches a second, and
 # PostgreSQL's CPU per message (utime + stime of the postmaster, its
@@ -31,7 +33,7 @@ set -eu
 # shellcheck source=bench/pg-commit-lib.sh
 . "$(dirname "$0")/pg-commit-lib.sh"
 
-[ $# -ge 2 ] || { sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 2; }
 
 conn=$1
 pm=$2

@@ -1,7 +1,8 @@
-# The group commit of sends of schema version 13 (sql/013): the same
-# answers and the same rows as version 12's, batch for batch, and a commit
-# that reaches rooms and memberships by key, whatever their number, with
-# the room's update kept on its page (HOT).
+# The group commit of sends of schema versions 13 (sql/013) and 15
+# (sql/015, a batch without client_msg_id takes a statement of its own):
+# the same answers and the same rows as version 12's and 14's, batch for
+# batch, and a commit that reaches rooms and memberships by key, whatever
+# their number, with the room's update kept on its page (HOT).
 use strict;
 use warnings;
 use FindBin;
@@ -12,11 +13,13 @@ use ChatTest;
 my ($latest) = sort { $b <=> $a }
                map { m{/0*(\d+)_[^/]*\.sql$} ? $1 : () }
                glob(ChatTest::repo_root() . '/sql/*.sql');
-cmp_ok $latest, '>=', 13, "the newest schema is version 13 or later";
+cmp_ok $latest, '>=', 15, "the newest schema is version 15 or later";
 
 my $old = ChatTest::Backends::scratch_db('chat_lean12');
-my $new = ChatTest::Backends::scratch_db('chat_lean13');
+my $mid = ChatTest::Backends::scratch_db('chat_lean14');
+my $new = ChatTest::Backends::scratch_db('chat_lean15');
 ChatTest::Backends::migrate($old, 1, 12);
+ChatTest::Backends::migrate($mid, 1, 14);
 ChatTest::Backends::migrate($new, 1, $latest);
 
 # the same rooms, memberships, bans and mutes in both
@@ -31,7 +34,7 @@ insert into chat_room_bans (room_id, user_id, until, by_user, at) values
 insert into chat_room_mutes (room_id, user_id, until, by_user, at) values
     ('pub', 'muted', null, 'a', 0), ('pub', 'past', 1, 'a', 0);
 SQL
-ChatTest::psql($_, $setup) for $old, $new;
+ChatTest::psql($_, $setup) for $old, $mid, $new;
 
 sub elem {
     my ($room, $from, %o) = @_;
@@ -68,6 +71,15 @@ my @batches = (
       elem('pub', 'banned'), elem('pub', 'muted'), elem('pub', 'past'),
       elem('pub', 'exban'), elem('dm:a:b', 'a'), elem('dm:a:b', 'c'),
       elem('pub', 'b'), elem('new1', 'c') ],
+    # no client_msg_id anywhere: every check, newcomers sending twice,
+    # rooms interleaved
+    [ 'true, 0, 0',
+      elem('pub', 'a'), elem('pub', 'n1'), elem('pub', 'n1', name => 'N'),
+      elem('new2', 'a', meta => '{\"k\": 1}'), elem('pub', 'n2'),
+      elem('priv', 'b'), elem('priv', 'a', reply_to => 2),
+      elem('pub', 'banned'), elem('pub', 'muted'), elem('pub', 'past'),
+      elem('pub', 'exban'), elem('dm:a:b', 'a'), elem('dm:a:b', 'c'),
+      elem('dm:a:b', 'b'), elem('new2', 'c'), elem('pub', 'n1') ],
     [ 'true, 0, 0', elem('pub', 'a', cid => 'c1'), elem('new1', 'a') ],
     [ 'false, 0, 0', elem('nope', 'a'), elem('pub', 'a') ],
     [ 'true, 60000, 0',
@@ -79,8 +91,10 @@ my @batches = (
 for my $k (0 .. $#batches) {
     my ($params, @e) = @{ $batches[$k] };
     my $want = batch($old, $params, @e);
+    my $got14 = batch($mid, $params, @e);
     my $got = batch($new, $params, @e);
-    is $got, $want, "batch $k: answered as version 12 answered"
+    is $got14, $want, "batch $k: version 14 answered as version 12 answered";
+    is $got, $want, "batch $k: version $latest answered as version 12"
         or diag "version 12: $want";
 }
 
@@ -99,7 +113,10 @@ for my $t (sort keys %tables) {
     my $q = "select string_agg(r, E'\\n' order by r)"
           . " from (select concat_ws('|', $tables{$t}) as r from $t) x";
     my $want = ChatTest::psql($old, $q);
-    is ChatTest::psql($new, $q), $want, "$t: the same rows as version 12";
+    is ChatTest::psql($mid, $q), $want,
+        "$t: version 14's rows as version 12's";
+    is ChatTest::psql($new, $q), $want,
+        "$t: version ${latest}'s rows as version 12's";
 }
 
 is ChatTest::psql($new, "select read_seq from members"
@@ -141,5 +158,30 @@ is $hot, 5, 'and each update stays on its page (HOT)';
 is ChatTest::psql($new, "select count(*) from pg_indexes"
                         . " where indexname = 'rooms_activity'"), 0,
     'rooms are not indexed by activity';
+
+# the lookup of earlier sends by client_msg_id: none in a batch without
+# any; for each send that names one, the last day's partition (two near
+# a month's end), never the months created ahead or the default one
+my $lookups = "select coalesce(sum(pg_stat_get_xact_numscans(i.indexrelid)),"
+    . " 0) from pg_inherits h join pg_index i on i.indrelid = h.inhrelid"
+    . " join pg_class c on c.oid = i.indexrelid"
+    . " where h.inhparent = 'messages'::regclass"
+    . " and c.relname like '%client\\_msg\\_id%'";
+cmp_ok ChatTest::psql($new, "select count(*) from pg_inherits"
+                            . " where inhparent = 'messages'::regclass"),
+    '>=', 3, 'messages has month partitions ahead and a default one';
+for my $case ([ 'without client_msg_id', 0, 0, elem('pub', 'a'),
+                elem('pub', 'b'), elem('new1', 'c') ],
+              [ 'with two client_msg_ids', 2, 4, elem('pub', 'a', cid => 'l1'),
+                elem('pub', 'b', cid => 'l2'), elem('new1', 'c') ]) {
+    my ($name, $min, $max, @e) = @$case;
+    my ($n, $scans) = split /\n/, ChatTest::psql($new,
+        "select count(*) filter (where status = 'ok')"
+        . " from chat_send_batch_quota(" . literal(@e) . ", true, 0, 0);"
+        . " $lookups");
+    is $n, 3, "a batch $name: three sends stored";
+    cmp_ok $scans, '>=', $min, "$name: $scans lookups of earlier sends";
+    cmp_ok $scans, '<=', $max, "$name: at most $max";
+}
 
 done_testing;
