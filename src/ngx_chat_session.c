@@ -338,7 +338,6 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
     c->write->log = log;
     s->timer.log = log;
     c->pool = NULL;
-    s->own_log = 1;
 
     ngx_destroy_pool(old);
 }
@@ -949,7 +948,8 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
         ngx_http_free_request(r, 0);
     }
 
-    if (s->own_log) {
+    /* no pool: its log block is the session's (shrink_pool) */
+    if (c->pool == NULL) {
         s->timer.log = ngx_cycle->log;
         ngx_chat_session_close_connection(c);
 

@@ -130,8 +130,6 @@ struct ngx_chat_session_s {
     unsigned                   deflate_bits:4; /* its window, 0: 15 bits */
     unsigned                   restart_due:1;  /* reload: closes once its
                                                   answers are out */
-    unsigned                   own_log:1;      /* the connection's log
-                                                  block, no pool */
 };
 
 
