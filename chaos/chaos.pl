@@ -37,6 +37,7 @@ my @SCENARIOS = (
     [pg     => 'PostgreSQL stop -m immediate, then start'],
     [all    => 'all of these at once, receivers hopping too'],
     [hop    => 'receivers hopping between hosts while Redis is down'],
+    [freeze => 'Redis connected but not answering for 5.5-7.5 s, repeatedly'],
 );
 my %KNOWN = map { $_->[0] => $_->[1] } @SCENARIOS;
 my @run = @ARGV ? @ARGV : map { $_->[0] } @SCENARIOS;

@@ -20,7 +20,8 @@ use Time::HiRes qw(time sleep);
 
 use ChatTest::Env qw(pid_alive);
 
-my %PACE = (kill9 => 0.7, reload => 2, redis => 4, pg => 5, hop => 0);
+my %PACE = (kill9 => 0.7, reload => 2, redis => 4, pg => 5, hop => 0,
+            freeze => 2);
 
 # Chaos::Faults::start($name, $seconds, $ctx): the child's pid (undef for
 # the baseline); $ctx has hosts, redis, pg and file (the counts)
@@ -99,6 +100,13 @@ sub inject {
         $c->{pg}->stop('immediate');
         sleep 0.5 + rand 2.5;
         $c->{pg}->start;
+    } elsif ($f eq 'freeze') {
+        # connected, but no answer for longer than chat_redis_timeout (5 s)
+        my $ms = int(5500 + rand 2000);
+        system('redis-cli', '-h', '127.0.0.1', '-p', $c->{redis}->port,
+               'client', 'pause', $ms, 'all') == 0
+            or die "redis-cli client pause failed\n";
+        sleep $ms / 1000 + 0.5;
     } elsif ($f eq 'hop') {
         $c->{redis}->stop;
         sleep 4 + rand 2;
