@@ -81,7 +81,8 @@ static const char  ngx_chat_user_limits_rate_script[] =
  * "<prefix>alive:<host>:<pid>" (ARGV[1] is "<prefix>alive:") lives: a
  * host that died stops counting within NGX_CHAT_USERS_ALIVE_TTL.  Under
  * ARGV[2] (the cap) the connection is counted under ARGV[3]; the fifth
- * answer of each says whether it was.  Each connection is done in turn,
+ * answer of each says whether it was, and is the whole answer (an
+ * integer) when none of the four keys exists.  Each connection is done in turn,
  * as one script each would be: two of one user see each other's count.
  * The worker's own "alive" key is set here too (ARGV[4]: its ttl), so
  * that a worker counts from its first connection on.
@@ -113,7 +114,8 @@ static const char  ngx_chat_user_limits_conn_script[] =
     "    redis.call('PEXPIRE', KEYS[b + 5], 86400000)\n"
     "    r[5] = 1\n"
     "  end\n"
-    "  out[#out + 1] = r\n"
+    "  if r[1] or r[2] or r[3] or r[4] then out[#out + 1] = r\n"
+    "  else out[#out + 1] = r[5] end\n"
     "end\n"
     "return out\n";
 
