@@ -81,7 +81,8 @@ static const char  ngx_chat_user_limits_rate_script[] =
  * "<prefix>alive:<host>:<pid>" (ARGV[1] is "<prefix>alive:") lives: a
  * host that died stops counting within NGX_CHAT_USERS_ALIVE_TTL.  Under
  * ARGV[2] (the cap) the connection is counted under ARGV[3]; the fifth
- * answer of each says whether it was.  Each connection is done in turn,
+ * answer of each says whether it was, and is the whole answer (an
+ * integer) when none of the four keys exists.  Each connection is done in turn,
  * as one script each would be: two of one user see each other's count.
  * The worker's own "alive" key is set here too (ARGV[4]: its ttl), so
  * that a worker counts from its first connection on.
@@ -89,7 +90,13 @@ static const char  ngx_chat_user_limits_rate_script[] =
 static const char  ngx_chat_user_limits_conn_script[] =
     "local alive, cap = ARGV[1], tonumber(ARGV[2])\n"
     "redis.call('SET', alive .. ARGV[3], '1', 'PX', ARGV[4])\n"
-    "local out = {}\n"
+    "local out, up = {}, {[ARGV[3]] = true}\n"
+    "local function lives(w)\n"
+    "  if up[w] == nil then\n"
+    "    up[w] = redis.call('EXISTS', alive .. w) == 1\n"
+    "  end\n"
+    "  return up[w]\n"
+    "end\n"
     "for b = 0, #KEYS - 5, 5 do\n"
     "  local r = redis.call('MGET', KEYS[b + 1], KEYS[b + 2],\n"
     "                       KEYS[b + 3], KEYS[b + 4])\n"
@@ -97,7 +104,7 @@ static const char  ngx_chat_user_limits_conn_script[] =
     "  local h = redis.call('HGETALL', KEYS[b + 5])\n"
     "  for i = 1, #h, 2 do\n"
     "    local c = tonumber(h[i + 1])\n"
-    "    if c > 0 and redis.call('EXISTS', alive .. h[i]) == 1 then\n"
+    "    if c > 0 and lives(h[i]) then\n"
     "      n = n + c\n"
     "    else redis.call('HDEL', KEYS[b + 5], h[i]) end\n"
     "  end\n"
@@ -107,7 +114,8 @@ static const char  ngx_chat_user_limits_conn_script[] =
     "    redis.call('PEXPIRE', KEYS[b + 5], 86400000)\n"
     "    r[5] = 1\n"
     "  end\n"
-    "  out[#out + 1] = r\n"
+    "  if r[1] or r[2] or r[3] or r[4] then out[#out + 1] = r\n"
+    "  else out[#out + 1] = r[5] end\n"
     "end\n"
     "return out\n";
 

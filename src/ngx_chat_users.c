@@ -316,20 +316,54 @@ ngx_chat_users_refused(ngx_chat_auth_t *a, ngx_chat_user_t *u)
 }
 
 
-/* the MGET's answer, or one connection's of the count script */
+/*
+ * The MGET's answer, or one connection's of the count script: the same
+ * four values and whether it counted the connection, or that count alone
+ * (an integer) when none of the token's four keys exists, as for nearly
+ * every connection: no array of nils for Redis to build and hiredis to
+ * allocate.
+ */
 void
 ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_chat_auth_t  *a = data;
 
-    int64_t           until, revoked;
+    int64_t           until, revoked, count;
+    const char       *gone;
     ngx_chat_user_t   tmp, *u;
 
     u = ngx_chat_users_get(a->claims.sub, ngx_strlen(a->claims.sub), 0);
 
-    if (rc != NGX_OK || reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 2)
+    if (rc == NGX_OK && reply && reply->type == REDIS_REPLY_INTEGER
+        && a->connection)
     {
+        revoked = -1;
+        until = -1;
+        gone = NULL;
+        count = reply->integer;
+
+    } else if (rc == NGX_OK && reply && reply->type == REDIS_REPLY_ARRAY
+               && reply->elements >= 2)
+    {
+        revoked = ngx_chat_users_int(reply->element[0]);
+        until = ngx_chat_users_int(reply->element[1]);
+
+        gone = NULL;
+
+        if (reply->elements > 3) {
+            if (reply->element[2]->type == REDIS_REPLY_STRING) {
+                gone = "jti";
+
+            } else if (reply->element[3]->type == REDIS_REPLY_STRING) {
+                gone = "session";
+            }
+        }
+
+        count = (reply->elements > 4
+                 && reply->element[4]->type == REDIS_REPLY_INTEGER)
+                ? reply->element[4]->integer : -1;
+
+    } else {
         ngx_log_error(NGX_LOG_WARN, a->log, 0,
                       "chat: token of \"%s\" checked without redis",
                       a->claims.sub);
@@ -338,9 +372,6 @@ ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply)
     }
 
     /* what Redis says, and what this worker heard meanwhile */
-    revoked = ngx_chat_users_int(reply->element[0]);
-    until = ngx_chat_users_int(reply->element[1]);
-
     ngx_memzero(&tmp, sizeof(ngx_chat_user_t));
     tmp.revoked = (time_t) ngx_max(revoked, 0);
 
@@ -350,23 +381,15 @@ ngx_chat_users_checked(void *data, ngx_int_t rc, redisReply *reply)
 
     tmp.ban_until = (until >= 0) ? until : (u ? u->ban_until : -1);
 
-    if (ngx_chat_users_refused(a, &tmp) == NGX_OK
-        && reply->elements > 3
-        && (reply->element[2]->type == REDIS_REPLY_STRING
-            || reply->element[3]->type == REDIS_REPLY_STRING))
-    {
+    if (ngx_chat_users_refused(a, &tmp) == NGX_OK && gone) {
         a->revoked = 1;
         ngx_log_error(NGX_LOG_INFO, a->log, 0,
                       "chat: token of user \"%s\" rejected: %s revoked",
-                      a->claims.sub,
-                      reply->element[2]->type == REDIS_REPLY_STRING
-                      ? "jti" : "session");
+                      a->claims.sub, gone);
     }
 
-    if (a->connection && reply->elements > 4
-        && reply->element[4]->type == REDIS_REPLY_INTEGER)
-    {
-        a->counted = (reply->element[4]->integer == 1);
+    if (a->connection && count >= 0) {
+        a->counted = (count == 1);
 
         if (!a->counted && !a->banned && !a->revoked) {
             a->crowded = 1;
