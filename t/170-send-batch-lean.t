@@ -224,6 +224,17 @@ for my $t (sort keys %tables) {
         "$t: version ${latest}'s rows after batches of one as version 15's";
 }
 
+# a session's first batch of one frees a 256 kB chunk once (sql/016: the
+# heap's top stays with the backend afterwards); a batch of two does not
+is ChatTest::psql($v16, "select count(*) from chat_send_batch_quota("
+    . literal(elem('pub', 'a'), elem('pub', 'a')) . ", true, 0, 0);"
+    . " select coalesce(current_setting('chat.send_one_heap', true), '-')"),
+    "2\n-", 'a batch of two leaves the session as it was';
+is ChatTest::psql($v16, "select count(*) from chat_send_batch_quota("
+    . literal(elem('pub', 'a')) . ", true, 0, 0);"
+    . " select current_setting('chat.send_one_heap', true)"),
+    "1\non", 'a batch of one marks the session';
+
 is ChatTest::psql($new, "select read_seq from members"
                         . " where room_id = 'pub' and user_id = 'b'"),
     ChatTest::psql($new, "select max(seq) from messages"
