@@ -1,7 +1,8 @@
 # The group commit of sends of schema versions 13 (sql/013) and 15
-# (sql/015, a batch without client_msg_id takes a statement of its own):
-# the same answers and the same rows as version 12's and 14's, batch for
-# batch, and a commit that reaches rooms and memberships by key, whatever
+# (sql/015, a batch without client_msg_id takes a statement of its own)
+# and 16 (sql/016, a batch of one send takes simple statements): the same
+# answers and the same rows as version 12's and 14's (and batches of one
+# of every kind as version 15's), batch for batch, and a commit that reaches rooms and memberships by key, whatever
 # their number, with the room's update kept on its page (HOT).
 use strict;
 use warnings;
@@ -119,6 +120,121 @@ for my $t (sort keys %tables) {
         "$t: version ${latest}'s rows as version 12's";
 }
 
+# batches of one of every kind, one after another, in version 15 and the
+# newest: each answer in full (status, seq, msg_id, rev, whether there is
+# a ts, a wait, joined) and then every row
+my $v15 = ChatTest::Backends::scratch_db('chat_one15');
+my $v16 = ChatTest::Backends::scratch_db('chat_one16');
+ChatTest::Backends::migrate($v15, 1, 15);
+ChatTest::Backends::migrate($v16, 1, $latest);
+ChatTest::psql($_, $setup) for $v15, $v16;
+
+sub one {
+    my ($db, $params, $e) = @_;
+    return ChatTest::psql($db, "select concat_ws(',', i, status,"
+        . " coalesce(seq::text, '-'), coalesce(msg_id::text, '-'),"
+        . " coalesce(rev::text, '-'), case when ts > 0 then 'ts' else '-' end,"
+        . " case when retry_after > 0 then 'wait' else '-' end, joined)"
+        . " from chat_send_batch_quota(" . literal($e) . ", $params)");
+}
+
+my @ones = (
+    [ ok => 'true, 0, 0', elem('pub', 'a') ],
+    [ 'ok with name, reply_to and meta' => 'true, 0, 0',
+      elem('pub', 'a', name => 'A', reply_to => 1, meta => '{\"k\": [1]}') ],
+    [ 'a newcomer joining a channel' => 'true, 0, 0', elem('pub', 'n1') ],
+    [ 'the newcomer again, now a member' => 'true, 0, 0', elem('pub', 'n1') ],
+    [ 'an expired ban' => 'true, 0, 0', elem('pub', 'exban') ],
+    [ 'an expired mute' => 'true, 0, 0', elem('pub', 'past') ],
+    [ 'a stored send with a client_msg_id' => 'true, 0, 0',
+      elem('pub', 'a', cid => 'k1') ],
+    [ 'its retry' => 'true, 0, 0', elem('pub', 'a', cid => 'k1') ],
+    [ 'the same client_msg_id from another sender' => 'true, 0, 0',
+      elem('pub', 'b', cid => 'k1') ],
+    [ 'a newcomer with a client_msg_id' => 'true, 0, 0',
+      elem('pub', 'n2', cid => 'k2') ],
+    [ 'autocreate of a missing channel' => 'true, 0, 0', elem('one1', 'c') ],
+    [ 'autocreate refused' => 'false, 0, 0', elem('one2', 'c') ],
+    [ 'not_found with a client_msg_id' => 'false, 0, 0',
+      elem('one2', 'c', cid => 'k3') ],
+    [ 'the first room of the quota' => 'true, 60000, 0', elem('q1', 'u1') ],
+    [ rate_limited => 'true, 60000, 0', elem('q2', 'u1') ],
+    [ 'rate_limited with a client_msg_id' => 'true, 60000, 0',
+      elem('q3', 'u1', cid => 'k4') ],
+    [ 'an existing room under the quota' => 'true, 60000, 0',
+      elem('q1', 'u1') ],
+    [ 'a dm created by its user' => 'true, 0, 0', elem('dm:a:b', 'a') ],
+    [ 'the dm\'s other user' => 'true, 0, 0', elem('dm:a:b', 'b') ],
+    [ 'forbidden: not a user of the dm' => 'true, 0, 0',
+      elem('dm:a:b', 'c') ],
+    [ 'not_found: a dm of others' => 'true, 0, 0', elem('dm:d:e', 'c') ],
+    [ 'forbidden: private' => 'true, 0, 0', elem('priv', 'b') ],
+    [ 'a private room\'s member' => 'true, 0, 0', elem('priv', 'a') ],
+    [ 'forbidden: banned' => 'true, 0, 0', elem('pub', 'banned') ],
+    [ 'forbidden: muted' => 'true, 0, 0', elem('pub', 'muted') ],
+    [ 'a send before a ban' => 'true, 0, 0', elem('pub', 'n3', cid => 'k5') ],
+    [ 'ban n3', "insert into chat_room_bans (room_id, user_id, until,"
+      . " by_user, at) values ('pub', 'n3', null, 'a', 0)" ],
+    [ 'forbidden: the retry of a send stored before the ban' => 'true, 0, 0',
+      elem('pub', 'n3', cid => 'k5') ],
+    [ 'forbidden: a new send after the ban' => 'true, 0, 0',
+      elem('pub', 'n3', cid => 'k6') ],
+    [ 'mute n2' => "insert into chat_room_mutes (room_id, user_id, until,"
+      . " by_user, at) values ('pub', 'n2', null, 'a', 0)" ],
+    [ 'forbidden: the retry of a muted user' => 'true, 0, 0',
+      elem('pub', 'n2', cid => 'k2') ],
+    [ 'a batch of two after the ones' => 'true, 0, 0',
+      elem('pub', 'a'), elem('pub', 'n4') ],
+    [ 'and one again' => 'true, 0, 0', elem('pub', 'n4') ],
+);
+for my $c (@ones) {
+    my ($name, $params, @e) = @$c;
+    if (!@e) {
+        ChatTest::psql($_, $params) for $v15, $v16;
+        next;
+    }
+    my $want = @e == 1 ? one($v15, $params, @e)
+                       : batch($v15, $params, @e);
+    my $got = @e == 1 ? one($v16, $params, @e) : batch($v16, $params, @e);
+    isnt $want, '', "$name: version 15 answered ($want)";
+    is $got, $want, "$name: version $latest answered as version 15";
+}
+
+# what the answers say, spelled out for a few
+like one($v16, 'true, 0, 0', elem('pub', 'a', cid => 'k1')),
+    qr/^0,dup,\d+,\d+,\d+,ts,-,f$/, 'a retry of a batch of one: dup';
+like one($v16, 'true, 0, 0', elem('pub', 'n5')),
+    qr/^0,ok,\d+,\d+,\d+,ts,-,t$/, 'a newcomer of a batch of one: joined';
+like one($v16, 'true, 0, 0', elem('pub', 'banned')),
+    qr/^0,forbidden,-,-,-,-,-,f$/, 'a banned user: forbidden, nothing else';
+like one($v16, 'false, 0, 0', elem('one9', 'c')),
+    qr/^0,not_found,-,-,-,-,-,f$/, 'a missing room: not_found';
+ChatTest::psql($v15, "select * from chat_send_batch_quota("
+    . literal($_) . ", true, 0, 0)")
+    for elem('pub', 'a', cid => 'k1'), elem('pub', 'n5'), elem('pub', 'banned');
+ChatTest::psql($v15, "select * from chat_send_batch_quota("
+    . literal(elem('one9', 'c')) . ", false, 0, 0)");
+
+for my $t (sort keys %tables) {
+    my $q = "select string_agg(r, E'\\n' order by r)"
+          . " from (select concat_ws('|', $tables{$t}) as r from $t) x";
+    my $want = ChatTest::psql($v15, $q);
+    isnt $want, '', "$t: rows in version 15";
+    is ChatTest::psql($v16, $q), $want,
+        "$t: version ${latest}'s rows after batches of one as version 15's";
+}
+
+# a session's first batch of one frees a 256 kB chunk once (sql/016: the
+# heap's top stays with the backend afterwards); a batch of two does not
+is ChatTest::psql($v16, "select count(*) from chat_send_batch_quota("
+    . literal(elem('pub', 'a'), elem('pub', 'a')) . ", true, 0, 0);"
+    . " select coalesce(current_setting('chat.send_one_heap', true), '-')"),
+    "2\n-", 'a batch of two leaves the session as it was';
+is ChatTest::psql($v16, "select count(*) from chat_send_batch_quota("
+    . literal(elem('pub', 'a')) . ", true, 0, 0);"
+    . " select current_setting('chat.send_one_heap', true)"),
+    "1\non", 'a batch of one marks the session';
+
 is ChatTest::psql($new, "select read_seq from members"
                         . " where room_id = 'pub' and user_id = 'b'"),
     ChatTest::psql($new, "select max(seq) from messages"
@@ -173,13 +289,16 @@ cmp_ok ChatTest::psql($new, "select count(*) from pg_inherits"
 for my $case ([ 'without client_msg_id', 0, 0, elem('pub', 'a'),
                 elem('pub', 'b'), elem('new1', 'c') ],
               [ 'with two client_msg_ids', 2, 4, elem('pub', 'a', cid => 'l1'),
-                elem('pub', 'b', cid => 'l2'), elem('new1', 'c') ]) {
+                elem('pub', 'b', cid => 'l2'), elem('new1', 'c') ],
+              [ 'of one without client_msg_id', 0, 0, elem('pub', 'a') ],
+              [ 'of one with a client_msg_id', 1, 2,
+                elem('pub', 'a', cid => 'l3') ]) {
     my ($name, $min, $max, @e) = @$case;
     my ($n, $scans) = split /\n/, ChatTest::psql($new,
         "select count(*) filter (where status = 'ok')"
         . " from chat_send_batch_quota(" . literal(@e) . ", true, 0, 0);"
         . " $lookups");
-    is $n, 3, "a batch $name: three sends stored";
+    is $n, scalar(@e), "a batch $name: every send stored";
     cmp_ok $scans, '>=', $min, "$name: $scans lookups of earlier sends";
     cmp_ok $scans, '<=', $max, "$name: at most $max";
 }
