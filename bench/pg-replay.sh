@@ -24,10 +24,10 @@
 #
 # Prints EXPLAIN (analyze, buffers) of each shape on each side, then per
 # shape and side the backend's user + system CPU per replay (/proc).
-# ROUNDS (2) samples per side, A B B A order.  PLANS: plan_cache_mode
-# (force_custom_plan: a plan for each execution, as an unnamed statement
-# gets; auto: as a named one, generic after five executions if that
-# costs no more).
+# ROUNDS (2) samples per side, A B B A order.  PLANS: plan_cache_mode of
+# A and B ("force_custom_plan force_custom_plan"; force_custom_plan: a
+# plan for each execution, as an unnamed statement gets; auto: as a named
+# one, generic after five executions if that costs no more).
 set -eu
 
 [ $# -ge 4 ] || { sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 2; }
@@ -37,7 +37,7 @@ header=("$2" "$4")
 n=${5:-100000}
 reps=${6:-2000}
 rounds=${ROUNDS:-2}
-plans=${PLANS:-force_custom_plan}
+read -r -a plans <<< "${PLANS:-force_custom_plan force_custom_plan}"
 
 q() { psql "$1" -qtAX -v ON_ERROR_STOP=1 -c "$2"; }
 
@@ -111,7 +111,7 @@ for sh in "${shapes[@]}"; do
              "limit $limit, $order"
         psql "${conn[$s]}" -qtAX -v ON_ERROR_STOP=1 <<SQL
 prepare log(text, bigint, bigint, bigint) as ${sql[$s$order]};
-set plan_cache_mode = $plans;
+set plan_cache_mode = ${plans[$s]};
 explain (analyze, buffers, costs off, timing off, summary off)
     execute log('pr-big', $since, $target, $limit);
 SQL
@@ -127,7 +127,7 @@ sample() {
     read -r since target limit order <<< "$(shape "$sh" "${last[$s]}")"
     {
         echo "prepare log(text, bigint, bigint, bigint) as ${sql[$s$order]};"
-        echo "set plan_cache_mode = $plans;"
+        echo "set plan_cache_mode = ${plans[$s]};"
         echo "select pg_backend_pid() \\g $dir/pid"
         echo "\\! awk '{ print \$14 + \$15 }' /proc/\$(cat $dir/pid)/stat > $dir/t0"
         for ((i = 0; i < reps; i++)); do
