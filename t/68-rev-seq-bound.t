@@ -24,14 +24,12 @@ my $url4 = 'ws://127.0.0.1:' . $ng->port . '/chat/ws-r4';
 my $be = ChatTest::backends();
 my $pg = 'host=127.0.0.1 port=' . $be->{pg_port} . ' dbname=chat user=chat';
 
+my %durable = map { $_ => 1 } qw(message member edited deleted);
+
 sub join_room {
     my ($c, $room, %a) = @_;
-    my $id = next_id();
-    $c->send_json({ type => 'join', room => $room, id => $id, %a });
-    my @f = $c->recv_until(sub { ($_->{id} // '') eq $id }, 10);
-    my $reply = $c->{last_until_ok} ? pop @f : undef;
-    return ([grep { ($_->{type} // '') =~ /^(message|member|edited|deleted)$/ }
-             @f], $reply);
+    my ($f, $reply) = $c->join_replay($room, \%a, 10);
+    return ([grep { $durable{ $_->{type} // '' } } @$f], $reply);
 }
 
 sub revs { [map { $_->{rev} } @_] }
