@@ -501,11 +501,11 @@ begin;
 delete from messages where room_id = '$room';
 delete from members where room_id = '$room';
 delete from rooms where id = '$room';
-insert into rooms (id, kind, created_by, last_seq, last_ts)
-    values ('$room', 'channel', 'bench-seed', $n,
+insert into rooms (id, kind, created_by, last_seq, last_rev, last_ts)
+    values ('$room', 'channel', 'bench-seed', $n, $n,
             (extract(epoch from clock_timestamp()) * 1000)::bigint);
-insert into messages (room_id, seq, sender, sender_name, body, ts)
-    select '$room', g, 'bench-seed-' || (g % 100), 'Seed ' || (g % 100),
+insert into messages (room_id, seq, rev, sender, sender_name, body, ts)
+    select '$room', g, g, 'bench-seed-' || (g % 100), 'Seed ' || (g % 100),
            rpad('history message ' || g || ' ', $SIZE, 'x'),
            (extract(epoch from clock_timestamp()) * 1000)::bigint
       from generate_series(1, $n) g;

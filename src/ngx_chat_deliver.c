@@ -569,8 +569,8 @@ ngx_chat_fanout_resync(ngx_chat_room_t *room)
     lengths[3] = ngx_sprintf(limit, "%ui", (ngx_uint_t) NGX_CHAT_RESYNC_ROWS)
                  - limit;
 
-    rc = ngx_chat_pg_query(NGX_CHAT_SQL_LOG_OLDEST, 4, values, lengths,
-                           ngx_chat_fanout_resynced, ref);
+    rc = ngx_chat_pg_query_named(NGX_CHAT_SQL_LOG_OLDEST, 4, values,
+                                 lengths, ngx_chat_fanout_resynced, ref);
 
     if (rc != NGX_OK) {
         ngx_free(ref);

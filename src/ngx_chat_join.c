@@ -340,7 +340,7 @@ ngx_chat_join_query(ngx_chat_join_t *jn, const char *sql, ngx_uint_t limit,
     values[3] = (char *) lim;
     lengths[3] = ngx_sprintf(lim, "%ui", limit) - lim;
 
-    rc = ngx_chat_pg_query(sql, 4, values, lengths, handler, ref);
+    rc = ngx_chat_pg_query_named(sql, 4, values, lengths, handler, ref);
 
     if (rc != NGX_OK) {
         ngx_chat_session_unref(s);

@@ -45,6 +45,13 @@ ngx_int_t ngx_chat_pg_query_first(const char *sql, int nparams,
 ngx_int_t ngx_chat_pg_query_prepared(const char *sql, int nparams,
     const char *const *values, const int *lengths,
     ngx_chat_pg_handler_pt handler, void *data);
+/*
+ * a named statement as ngx_chat_pg_query_prepared(), queued as
+ * ngx_chat_pg_query(): a read whose generic plan serves every call
+ */
+ngx_int_t ngx_chat_pg_query_named(const char *sql, int nparams,
+    const char *const *values, const int *lengths,
+    ngx_chat_pg_handler_pt handler, void *data);
 const char *ngx_chat_pg_error_code(ngx_uint_t status, PGresult *res);
 const char *ngx_chat_pg_state_code(const char *state);
 

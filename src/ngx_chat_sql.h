@@ -40,19 +40,29 @@
  * rev order ("asc" or "desc": a capped replay keeps the newest).  A row
  * is an event's text (the kinds of chat_room_events), or null and a
  * message's NGX_CHAT_SQL_MESSAGE_COLUMNS; ngx_chat_sql_row_event() makes
- * it a frame.  Both halves walk a (room_id, rev) index.
+ * it a frame.  Messages have no rev index (schema 16): within a room their
+ * seq order is their rev order, and one with rev > $2 has seq > last_seq -
+ * (last_rev - $2) of the room's row in the same snapshot (sql/016), so
+ * the messages half walks the (room_id, seq) index over at most
+ * last_rev - $2 entries, the newest or oldest $4 of them; the events half
+ * walks chat_room_events' key.  (Without a room row, which no room
+ * served has, the bound is 0: the room's every message.)
  */
 #define NGX_CHAT_SQL_LOG_COLUMNS  13
 #define NGX_CHAT_SQL_LOG_REV      12
 
 #define NGX_CHAT_SQL_LOG(order)                                               \
     "select * from ("                                                        \
-    "select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS              \
+    "(select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS             \
     " from messages where room_id = $1 and rev > $2 and rev <= $3"           \
+    " and seq > coalesce((select r.last_seq - (r.last_rev - $2)"             \
+    " from rooms r where r.id = $1), 0)"                                     \
+    " order by seq " order " limit $4)"                                      \
     " union all "                                                            \
-    "select event::text, null, null, null, null, null, null, null, null,"    \
+    "(select event::text, null, null, null, null, null, null, null, null,"   \
     " null, null, null, rev"                                                 \
     " from chat_room_events where room_id = $1 and rev > $2 and rev <= $3"   \
+    " order by rev " order " limit $4)"                                      \
     ") l order by rev " order " limit $4"
 
 #define NGX_CHAT_SQL_LOG_NEWEST  NGX_CHAT_SQL_LOG("desc")

@@ -23,11 +23,8 @@ my $b = ChatTest::backends();
 # join on $c with %a; returns (replayed durable events, reply)
 sub join_room {
     my ($c, $room, %a) = @_;
-    my $id = next_id();
-    $c->send_json({ type => 'join', room => $room, id => $id, %a });
-    my @f = $c->recv_until(sub { ($_->{id} // '') eq $id }, 10);
-    my $reply = $c->{last_until_ok} ? pop @f : undef;
-    return ([grep { ($_->{type} // '') =~ /^(message|member)$/ } @f],
+    my ($f, $reply) = $c->join_replay($room, \%a, 10);
+    return ([grep { ($_->{type} // '') =~ /^(message|member)$/ } @$f],
             $reply);
 }
 

@@ -37,11 +37,8 @@ sub take_durable {
 # join (with %a), returns (events before the reply, reply)
 sub join_room {
     my ($c, %a) = @_;
-    my $id = next_id();
-    $c->send_json({ type => 'join', room => $room, id => $id, %a });
-    my @f = $c->recv_until(sub { ($_->{id} // '') eq $id }, 15);
-    my $reply = $c->{last_until_ok} ? pop @f : undef;
-    return ([grep { $durable{ $_->{type} // '' } } @f], $reply);
+    my ($f, $reply) = $c->join_replay($room, \%a, 15);
+    return ([grep { $durable{ $_->{type} // '' } } @$f], $reply);
 }
 
 # a client's copy of the room: seq -> {body, deleted, edited_at}

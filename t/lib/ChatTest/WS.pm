@@ -227,6 +227,18 @@ sub request {
     return $c->wait_for(sub { _has_id($_) && $_->{id} eq $id }, @t);
 }
 
+# Sends a join of $room with the fields of %$args and a fresh id; returns
+# the frames received before its reply (a replay among them) and the
+# reply (undef if none came within the timeout).
+sub join_replay {
+    my ($c, $room, $args, @t) = @_;
+    my $id = next_id();
+    $c->send_json({ type => 'join', room => $room, id => $id, %$args });
+    my @f = $c->recv_until(sub { ($_->{id} // '') eq $id }, @t);
+    my $reply = $c->{last_until_ok} ? pop @f : undef;
+    return (\@f, $reply);
+}
+
 # Sends all requests at once (each gets a fresh id unless it has one), then
 # waits for every reply; returns the replies in request order (undef for a
 # request whose reply did not come within the timeout, counted from the
