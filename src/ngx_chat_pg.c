@@ -267,7 +267,7 @@ ngx_chat_pg_query_prepared(const char *sql, int nparams,
  * The replay of a room's log: planned for each call as an unnamed
  * statement, its planning cost more than its run (the union of two
  * halves over every month partition); its plan is the same whatever the
- * revs (sql/016).
+ * revs (sql/017).
  */
 ngx_int_t
 ngx_chat_pg_query_named(const char *sql, int nparams,

@@ -1,5 +1,5 @@
 # The replay of a room's log by rev without a rev index on messages
-# (schema 16): messages are found on the (room_id, seq) index from the
+# (schema 17): messages are found on the (room_id, seq) index from the
 # bound last_seq - (last_rev - since) of the room's row.  A room is built
 # through the module with messages between bursts of events that are not
 # messages (joins of many users, an edit, a delete, a first read), then:

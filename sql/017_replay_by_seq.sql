@@ -1,4 +1,4 @@
--- ngx_chat schema, version 16: messages keep one b-tree per partition for
+-- ngx_chat schema, version 17: messages keep one b-tree per partition for
 -- a room's order, (room_id, seq); the (room_id, rev) index goes.
 --
 -- The only reader of messages by rev is the replay of a room's log
@@ -30,4 +30,4 @@
 -- no longer creates one
 drop index messages_room_rev;
 
-insert into chat_schema_version (version) values (16);
+insert into chat_schema_version (version) values (17);
