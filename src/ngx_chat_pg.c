@@ -30,8 +30,12 @@
 
 #define NGX_CHAT_PG_WAITING_MAX   100000
 
-/* the named statements a connection keeps (the kinds of group commit) */
-#define NGX_CHAT_PG_PREPARED_MAX  8
+/*
+ * the named statements a connection keeps: the kinds of group commit and
+ * the replays (seven now), with room for more; beyond it a statement goes
+ * unnamed, planned at each call
+ */
+#define NGX_CHAT_PG_PREPARED_MAX  16
 
 /* how ngx_chat_pg_enqueue() queues and sends a query */
 #define NGX_CHAT_PG_FIRST         1
