@@ -57,7 +57,7 @@
 #define NGX_CHAT_SQL_LOG(order)                                               \
     "select * from ("                                                        \
     "(select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS             \
-    ", null::text, null::text"                                               \
+    ", null::text as user_id, null::text as action"                          \
     " from messages where room_id = $1 and rev > $2 and rev <= $3"           \
     " and seq > coalesce((select r.last_seq - (r.last_rev - $2)"             \
     " from rooms r where r.id = $1), 0)"                                     \
@@ -79,7 +79,7 @@
  */
 #define NGX_CHAT_SQL_LOG_SINCE_SEQ                                            \
     "select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS              \
-    ", null::text, null::text"                                               \
+    ", null::text as user_id, null::text as action"                          \
     " from messages where room_id = $1 and seq > $2 and rev <= $3"           \
     " order by seq desc limit $4"
 
