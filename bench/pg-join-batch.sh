@@ -28,12 +28,12 @@ trap 'rm -rf "$dir"' EXIT
 k=0
 
 # one sample on side $1, rooms and users "pj<pid>-$2-...": the backend's
-# CPU ticks over the batches
+# user and system CPU ticks over the batches
 sample() {
     local s=$1 p="pj$$-$2" b j
     {
         echo "select pg_backend_pid() \\g $dir/pid"
-        echo "\\! awk '{ print \$14 + \$15 }' /proc/\$(cat $dir/pid)/stat > $dir/t0"
+        echo "\\! awk '{ print \$14, \$15 }' /proc/\$(cat $dir/pid)/stat > $dir/t0"
         for ((b = 0; b < batches; b++)); do
             printf "select count(*) from chat_room_open_batch('["
             for ((j = 0; j < batch; j++)); do
@@ -43,19 +43,21 @@ sample() {
             done
             echo "]'::jsonb, true, 0, 0);"
         done
-        echo "\\! awk '{ print \$14 + \$15 }' /proc/\$(cat $dir/pid)/stat > $dir/t1"
+        echo "\\! awk '{ print \$14, \$15 }' /proc/\$(cat $dir/pid)/stat > $dir/t1"
     } | psql "${conn[$s]}" -qtAX -v ON_ERROR_STOP=1 >/dev/null
-    echo "$(( $(cat "$dir/t1") - $(cat "$dir/t0") ))"
+    # user and system ticks
+    paste "$dir/t0" "$dir/t1" | awk '{ print $3 - $1, $4 - $2 }'
 }
 
 for ((r = 0; r < rounds; r++)); do
     for s in 0 1 1 0; do
         k=$((k + 1))
-        t=$(sample "$s" "$k")
+        read -r u y <<< "$(sample "$s" "$k")"
         db=$(echo "${conn[$s]}" | sed -n 's/.*dbname=\([^ ]*\).*/\1/p')
-        awk -v t="$t" -v hz="$hz" -v n=$((batch * batches)) \
+        awk -v u="$u" -v y="$y" -v hz="$hz" -v n=$((batch * batches)) \
             -v l="$(echo AB | cut -c$((s + 1))) $db" 'BEGIN {
-            printf "%-22s %6d joins: backend %6.1f us per join\n",
-                   l, n, t * 1e6 / hz / n }'
+            printf "%-22s %6d joins: backend %6.1f us per join (user"  \
+                   " %5.1f, system %5.1f)\n", l, n, (u + y) * 1e6 / hz / n,
+                   u * 1e6 / hz / n, y * 1e6 / hz / n }'
     done
 done
