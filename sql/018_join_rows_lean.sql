@@ -27,9 +27,8 @@
 -- that its first join takes, and writes the last one when it leaves the
 -- room's joins (they come in room order).  A room created by a join is
 -- inserted with the rev of that join's event.  Each rooms update is a
--- row version that stays until pruned: a room of two joined in one batch
--- left two dead versions, now one (or none, when its second member joins
--- in another batch: that batch's one).
+-- row version that stays until pruned: a new room of two left two dead
+-- versions, now one, whether its members join in one batch or in two.
 
 alter table chat_room_events rename to chat_room_event_rows;
 alter table chat_room_event_rows alter column event drop not null,
