@@ -40,14 +40,16 @@
  * rev order ("asc" or "desc": a capped replay keeps the newest).  A row
  * is an event's text (the kinds of chat_room_events), or null and a
  * message's NGX_CHAT_SQL_MESSAGE_COLUMNS, or null and a short member
- * event's user and action (schema 18: a join's or a leave's row keeps no
- * text); ngx_chat_sql_row_event() makes it a frame.  Messages have no rev index (schema 17): within a room their
- * seq order is their rev order, and one with rev > $2 has seq > last_seq -
- * (last_rev - $2) of the room's row in the same snapshot (sql/017), so
- * the messages half walks the (room_id, seq) index over at most
- * last_rev - $2 entries, the newest or oldest $4 of them; the events half
- * walks chat_room_events' key.  (Without a room row, which no room
- * served has, the bound is 0: the room's every message.)
+ * event's user and action (schema 18: a join's or an own leave's row
+ * keeps no text); ngx_chat_sql_row_event() makes it a frame.  Messages
+ * have no rev index (schema 17): within a room their seq order is their
+ * rev order, and one with rev > $2 has seq > last_seq - (last_rev - $2)
+ * of the room's row in the same snapshot (sql/017), so the messages half
+ * walks the (room_id, seq) index over at most last_rev - $2 entries, the
+ * newest or oldest $4 of them; the events half walks the key of
+ * chat_room_event_rows (the table behind the view chat_room_events).
+ * (Without a room row, which no room served has, the bound is 0: the
+ * room's every message.)
  */
 #define NGX_CHAT_SQL_LOG_COLUMNS  15
 #define NGX_CHAT_SQL_LOG_REV      12

@@ -164,8 +164,9 @@ is_deeply stored($rb), $pub_b,
     'and chat_room_events gives them as published';
 is_deeply $upd_b, [1, 1], 'version 18: a rooms update a join batch';
 is last_rev_right($rb), 't', 'version 18: last_rev is the latest rev';
-is psql($db, "select string_agg(action::text || ':' || (user_id is not null)::text"
-             . " || ':' || (event is null)::text, ' ' order by rev)"
+is psql($db, "select string_agg(action::text || ':'"
+             . " || (user_id is not null)::text || ':'"
+             . " || (event is null)::text, ' ' order by rev)"
              . " from chat_room_event_rows where room_id = '$rb'"
              . " and event is null"),
     join(' ', ('j:true:true') x 6, 'l:true:true', 'l:true:true'),
