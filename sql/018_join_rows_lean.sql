@@ -171,6 +171,12 @@ begin
         insert into chat_room_event_rows (room_id, rev, kind, ts, user_id,
                                           action)
             values (p_room, o_rev, 'member', chat_now_ms(), p_user, 'j');
+
+    elsif v_created and v_room.kind = 'channel' then
+        -- already a member of a room made anew (its row deleted by hand,
+        -- members have no foreign key): no event, so no rev either
+        update rooms r set last_rev = 0 where r.id = p_room;
+        o_stored_rev := 0;
     end if;
 end $$;
 
