@@ -95,6 +95,57 @@ ngx_chat_sql_rows_messages(PGresult *res, int first, int last, int c,
 
 
 /*
+ * A short member row of NGX_CHAT_SQL_LOG (sql/018): the event's text as
+ * chat_room_event_add published it, keys in the same order (replays and
+ * live events are compared as text).  Ids are of protocol characters, so
+ * the escaping of both sides cannot differ.
+ */
+static ngx_chat_buf_t *
+ngx_chat_sql_row_member(PGresult *res, int row, const char *room,
+    size_t room_len, int64_t rev)
+{
+    const char      *action;
+    ngx_chat_buf_t  *b;
+    ngx_chat_json_t  j;
+
+    switch (PQgetvalue(res, row, NGX_CHAT_SQL_LOG_ACTION)[0]) {
+    case 'j':
+        action = "joined";
+        break;
+    case 'l':
+        action = "left";
+        break;
+    default:
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "chat: unknown member action \"%s\" at rev %L",
+                      PQgetvalue(res, row, NGX_CHAT_SQL_LOG_ACTION), rev);
+        return NULL;
+    }
+
+    ngx_chat_json_init(&j, 128 + room_len
+                           + PQgetlength(res, row, NGX_CHAT_SQL_LOG_USER));
+
+    ngx_chat_json_raw(&j, "{\"type\":\"member\",\"room\":",
+                      sizeof("{\"type\":\"member\",\"room\":") - 1);
+    ngx_chat_json_str(&j, room, room_len);
+    ngx_chat_json_raw(&j, ",\"user\":", sizeof(",\"user\":") - 1);
+    ngx_chat_json_str(&j, PQgetvalue(res, row, NGX_CHAT_SQL_LOG_USER),
+                      PQgetlength(res, row, NGX_CHAT_SQL_LOG_USER));
+    ngx_chat_json_raw(&j, ",\"rev\":", sizeof(",\"rev\":") - 1);
+    ngx_chat_json_int(&j, rev);
+    ngx_chat_json_raw(&j, ",\"action\":", sizeof(",\"action\":") - 1);
+    ngx_chat_json_str(&j, action, ngx_strlen(action));
+    ngx_chat_json_char(&j, '}');
+
+    b = j.failed ? NULL : ngx_chat_buf_text_frame(j.data, j.len, rev);
+
+    ngx_chat_json_free(&j);
+
+    return b;
+}
+
+
+/*
  * One row of NGX_CHAT_SQL_LOG as an event frame, ordered by its rev; NULL
  * when out of memory.
  */
@@ -111,6 +162,10 @@ ngx_chat_sql_row_event(PGresult *res, int row, const char *room,
     if (!PQgetisnull(res, row, 0)) {
         return ngx_chat_buf_text_frame(PQgetvalue(res, row, 0),
                                        PQgetlength(res, row, 0), rev);
+    }
+
+    if (!PQgetisnull(res, row, NGX_CHAT_SQL_LOG_USER)) {
+        return ngx_chat_sql_row_member(res, row, room, room_len, rev);
     }
 
     ngx_chat_json_init(&j, 512);

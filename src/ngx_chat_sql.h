@@ -39,29 +39,36 @@
  * A room's log: its durable events with rev in ($2, $3], at most $4, in
  * rev order ("asc" or "desc": a capped replay keeps the newest).  A row
  * is an event's text (the kinds of chat_room_events), or null and a
- * message's NGX_CHAT_SQL_MESSAGE_COLUMNS; ngx_chat_sql_row_event() makes
- * it a frame.  Messages have no rev index (schema 17): within a room their
- * seq order is their rev order, and one with rev > $2 has seq > last_seq -
- * (last_rev - $2) of the room's row in the same snapshot (sql/017), so
- * the messages half walks the (room_id, seq) index over at most
- * last_rev - $2 entries, the newest or oldest $4 of them; the events half
- * walks chat_room_events' key.  (Without a room row, which no room
- * served has, the bound is 0: the room's every message.)
+ * message's NGX_CHAT_SQL_MESSAGE_COLUMNS, or null and a short member
+ * event's user and action (schema 18: a join's or an own leave's row
+ * keeps no text); ngx_chat_sql_row_event() makes it a frame.  Messages
+ * have no rev index (schema 17): within a room their seq order is their
+ * rev order, and one with rev > $2 has seq > last_seq - (last_rev - $2)
+ * of the room's row in the same snapshot (sql/017), so the messages half
+ * walks the (room_id, seq) index over at most last_rev - $2 entries, the
+ * newest or oldest $4 of them; the events half walks the key of
+ * chat_room_event_rows (the table behind the view chat_room_events).
+ * (Without a room row, which no room served has, the bound is 0: the
+ * room's every message.)
  */
-#define NGX_CHAT_SQL_LOG_COLUMNS  13
+#define NGX_CHAT_SQL_LOG_COLUMNS  15
 #define NGX_CHAT_SQL_LOG_REV      12
+#define NGX_CHAT_SQL_LOG_USER     13
+#define NGX_CHAT_SQL_LOG_ACTION   14
 
 #define NGX_CHAT_SQL_LOG(order)                                               \
     "select * from ("                                                        \
     "(select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS             \
+    ", null::text as user_id, null::text as action"                          \
     " from messages where room_id = $1 and rev > $2 and rev <= $3"           \
     " and seq > coalesce((select r.last_seq - (r.last_rev - $2)"             \
     " from rooms r where r.id = $1), 0)"                                     \
     " order by seq " order " limit $4)"                                      \
     " union all "                                                            \
     "(select event::text, null, null, null, null, null, null, null, null,"   \
-    " null, null, null, rev"                                                 \
-    " from chat_room_events where room_id = $1 and rev > $2 and rev <= $3"   \
+    " null, null, null, rev, user_id, action::text"                          \
+    " from chat_room_event_rows"                                             \
+    " where room_id = $1 and rev > $2 and rev <= $3"                         \
     " order by rev " order " limit $4)"                                      \
     ") l order by rev " order " limit $4"
 
@@ -74,6 +81,7 @@
  */
 #define NGX_CHAT_SQL_LOG_SINCE_SEQ                                            \
     "select null::text as event, " NGX_CHAT_SQL_MESSAGE_COLUMNS              \
+    ", null::text as user_id, null::text as action"                          \
     " from messages where room_id = $1 and seq > $2 and rev <= $3"           \
     " order by seq desc limit $4"
 

@@ -123,7 +123,11 @@ sub compare {
     for s in 0 .. v_last loop
         foreach t in array array[v_last, 9223372036854775807] loop
             foreach l in array array[1, 3, 1000] loop
-                execute 'select coalesce(string_agg(coalesce(event, '''')'
+                -- a short member row (schema 18) as the module builds it
+                execute 'select coalesce(string_agg(coalesce(event,'
+                    || ' case when user_id is not null then'
+                    || ' chat_member_event_text(''$room'', rev, user_id,'
+                    || ' action::"char")::text end, '''')'
                     || ' || ''/'' || coalesce(seq::text, '''') || ''/'''
                     || ' || coalesce(body, '''') || ''/'' || rev, '',''), '''')'
                     || ' from ($log) x' into got using '$room', s, t, l;
