@@ -19,8 +19,13 @@
 #            reload's 1001/1012): FLAT when the rate a minute over the
 #            window's second half is at most twice the first half's plus
 #            SLACK a minute, else GROWING
+# The generator's RESULT line (DIR/gen.txt) says whether every joined
+# connection got each durable event of its rooms once, in rev order,
+# with no gap (protocol.md 5a): revs skipped, repeated, or never come by
+# the end must all be 0.
 # Exit status 1 when a series is not FLAT or KEPT, when the generator
-# failed (--gen-rc), or with fewer than 5 samples in the window.  Writes
+# failed (--gen-rc), when a rev was skipped, repeated or never came (or
+# none was checked), or with fewer than 5 samples in the window.  Writes
 # DIR/soak.png with gnuplot when it is installed.
 
 use strict;
@@ -226,7 +231,18 @@ printf "closes    by the server: 1001 %d, 1012 %d, 1006 %d, other %d;"
     map { $tot{$_} // 0 } qw(gen_closes_1001 gen_closes_1012 gen_closes_1006
         gen_closes_other gen_churned gen_reconnects gen_reconnected);
 printf "error log %s warn, %s error, %s crit/alert/emerg lines since the"
-    . " start\n\n", map { $last->{$_} // '-' } qw(log_warn log_error log_crit);
+    . " start\n", map { $last->{$_} // '-' } qw(log_warn log_error log_crit);
+
+# the generator's check of every joined connection's revs
+my %rev;
+if (open my $g, '<', "$dir/gen.txt") {
+    while (<$g>) {
+        next unless /^RESULT /;
+        $rev{$1} = $2 while /\brev_(checked|gaps|dups|tail)=(\d+)/g;
+    }
+}
+printf "revisions %s events checked by rev: %s skipped, %s repeated, %s"
+    . " never came\n\n", map { $rev{$_} // '-' } qw(checked gaps dups tail);
 print @out;
 
 my @why;
@@ -237,6 +253,10 @@ push @why, "$bad series not flat" if $bad;
 push @why, "$reload_failed reloads failed" if $reload_failed;
 push @why, "crit/alert/emerg lines in the error log"
     if num($last->{log_crit}) && $last->{log_crit} > 0;
+push @why, "no event checked by rev" unless $rev{checked};
+push @why, "revs skipped ($rev{gaps}), repeated ($rev{dups}) or never come"
+    . " ($rev{tail})"
+    if ($rev{gaps} // 0) + ($rev{dups} // 0) + ($rev{tail} // 0) > 0;
 
 print "\nverdict   ", @why ? 'FAIL: ' . join('; ', @why) : 'PASS: every'
     . ' series flat from minute ' . $steady . ' to the end', "\n";

@@ -5,11 +5,15 @@
  * connection commit in the order they were asked for.
  *
  * Under load the next batch may wait (chat_batch_hold N): after a commit
- * of at least N events, fewer than N waiting wait until N do, for at
- * most as long again as that commit took (and chat_batch_hold_max).
- * Each commit costs PostgreSQL about a millisecond of CPU whatever it
- * holds, so once batches reach N they stay there while the load lasts;
- * at light load batches hold one or two events and nothing waits, and
+ * of at least NGX_CHAT_BATCH_HOLD_FROM events (or N, if fewer), fewer
+ * than N waiting wait until N do, for at most as long again as that
+ * commit took (and chat_batch_hold_max).  Each commit costs PostgreSQL
+ * several hundred microseconds of CPU whatever it holds, so the hold
+ * must start well below N: a worker whose commits hold 4-8 events runs
+ * them back to back, and its server core fills up with commits before
+ * batches ever reach N on their own.  Held, each batch gathers what
+ * arrives during two commits' time, and grows to N while the load lasts.
+ * At light load commits hold one to three events and nothing waits, and
  * at saturation N or more wait when a commit answers, so nothing waits
  * either: the hold never lowers how many sends a worker can commit.
  *
@@ -110,6 +114,10 @@ ngx_chat_commit_kind(const char *name)
 
     return NULL;
 }
+
+
+/* a commit of this many events means load: the next may be held */
+#define NGX_CHAT_BATCH_HOLD_FROM  4
 
 
 static ngx_queue_t   ngx_chat_batch_waiting;
@@ -318,7 +326,8 @@ ngx_chat_batch_flush(ngx_event_t *ev)
 
 /*
  * What waits goes to PostgreSQL next: at once, or, after a successful
- * commit of chat_batch_hold events or more, when that many wait
+ * commit of NGX_CHAT_BATCH_HOLD_FROM events or more (or chat_batch_hold,
+ * if fewer), when chat_batch_hold wait
  * (ngx_chat_batch_add) or as much time again has passed.  A failed
  * commit holds nothing: its answers come fast, and so should the next.
  */
@@ -337,7 +346,9 @@ ngx_chat_batch_next(ngx_uint_t ok)
 
     mcf = ngx_chat_worker.mcf;
 
-    if (ok && mcf->batch_hold && ngx_chat_batch_sent_n >= mcf->batch_hold
+    if (ok && mcf->batch_hold
+        && ngx_chat_batch_sent_n >= ngx_min(mcf->batch_hold,
+                                            NGX_CHAT_BATCH_HOLD_FROM)
         && ngx_chat_batch_nwaiting < ngx_chat_batch_enough())
     {
         took = ngx_chat_metrics_now_us() - ngx_chat_batch_sent_at;

@@ -1,6 +1,8 @@
 # chat_batch_hold: with commits of 50 holding the next until 50 wait
 # (chat_batch_hold 50, chat_batch_max 50), a burst of 51 holds its last
-# send (ngx_chat_commits_held_total), and sends from several connections
+# send (ngx_chat_commits_held_total), a commit of 4-6 sends held behind a
+# row lock holds the next one too (a commit of 4 or more means load), and
+# sends from several connections
 # are all acknowledged, in each connection's order, stored once and
 # gapless; a PostgreSQL outage still answers unavailable, and sends work
 # again once it is back.  The directives' bounds are checked by nginx -t.
@@ -10,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
+use IPC::Open2 qw(open2);
 use ChatTest;
 use ChatTest::Prom qw(prom_num prom_scrape);
 
@@ -38,6 +41,7 @@ my $url = $ng->url . '/metrics';
 my $held = sub { prom_num(prom_scrape($url), 'ngx_chat_commits_held_total') };
 my $room = rand_room('hold');
 my $burst_room = rand_room('burst');
+my $late_room = rand_room('late');
 
 my @c = map { login($ng, "h$_") } 1 .. 4;
 for (@c) {
@@ -45,6 +49,8 @@ for (@c) {
 }
 is $c[0]->request({ type => 'join', room => $burst_room })->{type}, 'ok',
     'join the bursts\' room';
+is $c[1]->request({ type => 'join', room => $late_room })->{type}, 'ok',
+    'join a room of its own';
 
 # 51 sends read in one loop tick: a commit of 50, then the 51st waits for
 # 49 more or the first commit's time again; a burst split over two reads
@@ -59,6 +65,56 @@ until ($held->() > 0 || $bursts == 5) {
         "burst $bursts: 51 sends acknowledged";
 }
 cmp_ok $held->(), '>', 0, "a commit held after a commit of 50 ($bursts bursts)";
+
+# Below chat_batch_hold too: a commit of 4 or more events means load, and
+# the next one waits.  The burst room's row is locked so that a commit of
+# sends to it stays in flight; what else is sent meanwhile waits for it
+# (a pong after a send: the send was read).  Once the lock goes, the
+# commit answers with fewer than 50 waiting, and the next is held.
+my $scrape = sub { prom_scrape($url) };
+my $batches = sub {
+    my $m = shift;
+    return (prom_num($m, 'ngx_chat_commit_batch_size_count'),
+            prom_num($m, 'ngx_chat_commit_batch_size_sum'));
+};
+my ($lock_out, $lock_in);
+open2($lock_out, $lock_in, 'psql', $pg->conninfo, '-qtAX')
+    or die "psql: $!";
+my ($small, $rounds) = (0, 0);
+while (!$small && $rounds < 5) {
+    $rounds++;
+    my $held0 = $held->();
+    print $lock_in "begin;\nselect 1 from rooms where id = '$burst_room' "
+                 . "for update;\n\\echo locked\n";
+    $lock_in->flush;
+    my $l = <$lock_out>;
+    $l = <$lock_out> while defined $l && $l !~ /locked/;
+    die "no lock" unless defined $l;
+
+    my ($n0, $s0) = $batches->($scrape->());
+    my @ids = map { "k$rounds-$_" } 1 .. 6;
+    $c[0]->send_json({ type => 'send', room => $burst_room, id => $_,
+                       body => $_ }) for @ids;
+    # its pong: the sends were read, and the first of them are in flight,
+    # waiting on the lock
+    $c[0]->request({ type => 'ping' });
+    my ($n1, $s1) = $batches->($scrape->());
+    $c[1]->send_json({ type => 'send', room => $late_room,
+                       id => "late$rounds", body => 'late' });
+    $c[1]->request({ type => 'ping' });
+    print $lock_in "commit;\n";
+    $lock_in->flush;
+
+    my @r = $c[0]->collect_replies(\@ids, 20);
+    my ($rl) = $c[1]->collect_replies(["late$rounds"], 20);
+    is scalar(grep { $_ && $_->{type} eq 'ok' } @r, $rl), 7,
+        "round $rounds: the sends behind a locked commit are acknowledged";
+    # the commit in flight held 4 or more (the sends may come in two reads)
+    next if $s1 - $s0 < 4 || $n1 - $n0 != 1;
+    $small = $held->() - $held0;
+}
+cmp_ok $small, '>', 0, "a commit of 4 to 6 sends held the next one "
+    . "(chat_batch_hold 50, $rounds rounds)";
 
 # 4 x 100 sends in flight at once: commits of 50, each holding the next
 my $n = 100;

@@ -99,6 +99,9 @@ typedef struct {
     uint64_t            expected;       /* deliveries due for acked sends */
     uint64_t            delivered;
     uint64_t            late;           /* acks, deliveries of a past step */
+    uint64_t            rev_checked;    /* soak: events checked by rev */
+    uint64_t            rev_gaps;       /* soak: revs a joined one missed */
+    uint64_t            rev_dups;       /* soak: revs it got again */
 } cb_counts_t;
 
 
@@ -123,6 +126,7 @@ typedef struct {
 
     int64_t             t_conn;         /* connect() called */
     int64_t             t_up;           /* welcome read, joins sent */
+    int64_t             rev[2];         /* soak: room, room2's last rev */
 
     u_char             *pend;           /* unparsed input */
     size_t              pend_len;
@@ -147,6 +151,8 @@ enum {
     CB_J_ID,
     CB_J_BODY,
     CB_J_CODE,
+    CB_J_ROOM,
+    CB_J_REV,
     CB_J_N
 };
 
@@ -352,6 +358,7 @@ typedef struct {
     cb_conn_t          *c;
     uint32_t            n;
     uint32_t           *members;        /* ready connections per room */
+    int64_t            *room_rev;       /* soak: the highest rev seen */
     uint32_t           *sender_idx;     /* connection index of each sender */
     uint32_t            nsenders;
     uint32_t            nrooms;
@@ -471,6 +478,7 @@ void cb_close_all(void);
 void cb_set_ready(cb_conn_t *c);
 void cb_join(cb_conn_t *c);
 void cb_joined(cb_conn_t *c);
+uint64_t cb_rev_tail(void);
 
 /* text.c: what the servers send */
 int cb_json_scan(u_char *p, size_t len, json_span_t *v);

@@ -819,6 +819,8 @@ cb_join(cb_conn_t *c)
     cb_hist_add(&B.conn_up, c->t_up - c->t_conn);
     rooms[0] = c->room;
     rooms[1] = c->room2;
+    c->rev[0] = -1;                     /* set by the joins' replies */
+    c->rev[1] = -1;
 
     for (k = 0; k < 2 && rooms[k] != CB_NO_ROOM; k++) {
         cb_room_name(rooms[k], room, sizeof(room));

@@ -279,6 +279,15 @@ cb_print_window(cb_fig_t *f)
            (unsigned long long) B.w_delivered,
            (unsigned long long) f->st.delivered,
            (unsigned long long) f->st.expected, (unsigned long long) f->lost);
+    if (B.soak) {
+        printf("revisions       %llu events checked: %llu revs skipped, "
+               "%llu repeated, %llu never came (each joined connection, "
+               "from its join's rev: protocol.md 5a)\n",
+               (unsigned long long) f->st.rev_checked,
+               (unsigned long long) f->st.rev_gaps,
+               (unsigned long long) f->st.rev_dups,
+               (unsigned long long) cb_rev_tail());
+    }
     if (f->st.late) {
         printf("                %llu acks and deliveries of earlier "
                "steps came late, in this one\n",
@@ -512,6 +521,14 @@ cb_result_sending(cb_fig_t *f)
            (unsigned long long) f->lost);
     printf(" unacked=%.0f members=%.1f behind=%d", f->unacked / f->fpm,
            f->members * f->fpm, f->behind);
+
+    if (B.soak) {
+        printf(" rev_checked=%llu rev_gaps=%llu rev_dups=%llu rev_tail=%llu",
+               (unsigned long long) f->st.rev_checked,
+               (unsigned long long) f->st.rev_gaps,
+               (unsigned long long) f->st.rev_dups,
+               (unsigned long long) cb_rev_tail());
+    }
 
     for (i = 0; i < 4; i++) {
         printf(" lat_%s_us=%.0f", pnames[i],

@@ -57,9 +57,12 @@ cb_setup_conns(void)
 
     B.c = calloc(B.n, sizeof(cb_conn_t));
     B.members = calloc(B.nrooms, sizeof(uint32_t));
+    B.room_rev = calloc(B.nrooms, sizeof(int64_t));
     B.sender_idx = calloc(B.nsenders + 1, sizeof(uint32_t));
 
-    if (B.c == NULL || B.members == NULL || B.sender_idx == NULL) {
+    if (B.c == NULL || B.members == NULL || B.room_rev == NULL
+        || B.sender_idx == NULL)
+    {
         cb_die("out of memory");
     }
 

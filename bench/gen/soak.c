@@ -280,7 +280,7 @@ cb_soak_interval(int64_t now)
            "notready=%llu churned=%llu churn_timeouts=%llu reconnects=%llu "
            "reconnected=%llu connect_fail=%u errors=%s closes=%s fails=%s "
            "lat_p50_us=%.0f lat_p99_us=%.0f lat_max_us=%.0f "
-           "ack_p99_us=%.0f\n",
+           "ack_p99_us=%.0f rev_gaps=%llu rev_dups=%llu\n",
            (double) (now - B.t_meas_start) / CB_SEC, (long long) ts.tv_sec,
            (double) (now - t_interval) / CB_SEC, B.open, B.ready,
            (unsigned long long) (B.cnt.sent - cnt0.sent),
@@ -297,7 +297,9 @@ cb_soak_interval(int64_t now)
            errs[0] ? errs : "none", closes[0] ? closes : "none",
            fails[0] ? fails : "none",
            cb_hist_pct(&lat, 50) / 1e3, cb_hist_pct(&lat, 99) / 1e3,
-           lat.max / 1e3, cb_hist_pct(&ack, 99) / 1e3);
+           lat.max / 1e3, cb_hist_pct(&ack, 99) / 1e3,
+           (unsigned long long) (B.cnt.rev_gaps - cnt0.rev_gaps),
+           (unsigned long long) (B.cnt.rev_dups - cnt0.rev_dups));
     fflush(stdout);
 
     t_interval = now;

@@ -11,10 +11,11 @@
 
 
 static uint64_t cb_span_u64(const json_span_t *s, int *ok);
+static void cb_rev_seen(cb_conn_t *c, json_span_t *v, int joined);
 
 
 static const char *const  cb_json_keys[CB_J_N] = {
-    "type", "id", "body", "code"
+    "type", "id", "body", "code", "room", "rev"
 };
 
 
@@ -128,6 +129,109 @@ cb_ack(cb_conn_t *c, uint64_t id, int ok)
 }
 
 
+/*
+ * The soak checks protocol.md 5a for every joined connection: each
+ * durable event of its room once, in rev order, with no gap.  From its
+ * join's reply (which gives the room's rev) on, a rev beyond the next
+ * counts the revs skipped, one not beyond the last a repeat.  A rejoin
+ * starts again from its reply; what came before a reply (a replay) is
+ * not checked.  B.room_rev keeps the highest rev anyone saw, for the
+ * revs never delivered at all (cb_rev_tail).
+ */
+
+static void
+cb_rev_seen(cb_conn_t *c, json_span_t *v, int joined)
+{
+    int       k, n, ok;
+    char      name[128];
+    int64_t   rev;
+    uint32_t  rooms[2];
+
+    if (v[CB_J_ROOM].p == NULL || v[CB_J_REV].p == NULL) {
+        return;
+    }
+
+    rev = (int64_t) cb_span_u64(&v[CB_J_REV], &ok);
+    if (!ok) {
+        return;
+    }
+
+    rooms[0] = c->room;
+    rooms[1] = c->room2;
+
+    for (k = 0; k < 2 && rooms[k] != CB_NO_ROOM; k++) {
+        n = cb_room_name(rooms[k], name, sizeof(name));
+
+        if ((size_t) n == v[CB_J_ROOM].len
+            && memcmp(name, v[CB_J_ROOM].p, n) == 0)
+        {
+            break;
+        }
+    }
+
+    if (k == 2 || rooms[k] == CB_NO_ROOM) {
+        return;
+    }
+
+    if (rev > B.room_rev[rooms[k]]) {
+        B.room_rev[rooms[k]] = rev;
+    }
+
+    if (joined) {
+        c->rev[k] = rev;
+        return;
+    }
+
+    if (c->rev[k] < 0) {
+        return;
+    }
+
+    B.cnt.rev_checked++;
+
+    if (rev <= c->rev[k]) {
+        B.cnt.rev_dups++;
+        return;
+    }
+
+    B.cnt.rev_gaps += (uint64_t) (rev - c->rev[k] - 1);
+    c->rev[k] = rev;
+}
+
+
+/* the revs the joined connections still miss at the end */
+
+uint64_t
+cb_rev_tail(void)
+{
+    int         k;
+    uint32_t    i, room;
+    uint64_t    tail;
+    cb_conn_t  *c;
+
+    tail = 0;
+
+    for (i = 0; i < B.n; i++) {
+        c = &B.c[i];
+
+        if (c->state != CB_ST_READY) {
+            continue;
+        }
+
+        for (k = 0; k < 2; k++) {
+            room = k ? c->room2 : c->room;
+
+            if (room != CB_NO_ROOM && c->rev[k] >= 0
+                && B.room_rev[room] > c->rev[k])
+            {
+                tail += (uint64_t) (B.room_rev[room] - c->rev[k]);
+            }
+        }
+    }
+
+    return tail;
+}
+
+
 /* ngx_chat's events: deliveries, welcome, join and send replies */
 
 int
@@ -146,6 +250,9 @@ cb_on_chat_text(cb_conn_t *c, u_char *p, size_t len)
 
     case 7:
         if (json_span_is(&v[CB_J_TYPE], "message", 7)) {
+            if (B.soak) {
+                cb_rev_seen(c, v, 0);
+            }
             cb_deliver(&v[CB_J_BODY]);
             return 0;
         }
@@ -171,6 +278,9 @@ cb_on_chat_text(cb_conn_t *c, u_char *p, size_t len)
         }
 
         if (c->state == CB_ST_JOIN && id == CB_JOIN_ID) {
+            if (B.soak) {
+                cb_rev_seen(c, v, 1);
+            }
             cb_joined(c);
             return 0;
         }
@@ -206,6 +316,10 @@ cb_on_chat_text(cb_conn_t *c, u_char *p, size_t len)
         }
 
         return 0;
+    }
+
+    if (B.soak) {
+        cb_rev_seen(c, v, 0);           /* member, edited, deleted, room */
     }
 
     B.other_events++;
