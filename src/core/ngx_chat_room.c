@@ -223,44 +223,44 @@ ngx_chat_room_unlink(ngx_chat_member_t *m)
 
 
 int
-ngx_chat_member_hold(ngx_chat_member_t *m, ngx_chat_buf_t *b)
+ngx_chat_held_add(ngx_chat_held_t *h, ngx_chat_buf_t *b)
 {
     uint32_t          cap;
     ngx_chat_buf_t  **p;
 
-    if (m->nheld == m->held_cap) {
-        cap = m->held_cap ? m->held_cap * 2 : 8;
+    if (h->n == h->cap) {
+        cap = h->cap ? h->cap * 2 : 8;
 
-        p = realloc(m->held, cap * sizeof(ngx_chat_buf_t *));
+        p = realloc(h->bufs, cap * sizeof(ngx_chat_buf_t *));
         if (p == NULL) {
             return -1;
         }
 
-        m->held = p;
-        m->held_cap = cap;
+        h->bufs = p;
+        h->cap = cap;
     }
 
-    m->held[m->nheld++] = ngx_chat_buf_ref(b);
-    m->held_bytes += b->len;
+    h->bufs[h->n++] = ngx_chat_buf_ref(b);
+    h->bytes += b->len;
 
     return 0;
 }
 
 
 void
-ngx_chat_member_free_held(ngx_chat_member_t *m)
+ngx_chat_held_free(ngx_chat_held_t *h)
 {
     uint32_t  i;
 
-    for (i = 0; i < m->nheld; i++) {
-        ngx_chat_buf_unref(m->held[i]);
+    for (i = 0; i < h->n; i++) {
+        ngx_chat_buf_unref(h->bufs[i]);
     }
 
-    free(m->held);
-    m->held = NULL;
-    m->nheld = 0;
-    m->held_cap = 0;
-    m->held_bytes = 0;
+    free(h->bufs);
+    h->bufs = NULL;
+    h->n = 0;
+    h->cap = 0;
+    h->bytes = 0;
 }
 
 

@@ -96,6 +96,7 @@ test_members(void)
     int                     s1, s2, s3;
     ngx_chat_room_t        *r;
     ngx_chat_member_t       m1, m2, m3, *m;
+    ngx_chat_held_t         h;
     ngx_chat_room_table_t   t;
     ngx_chat_buf_t         *b;
 
@@ -128,14 +129,14 @@ test_members(void)
     UNIT_CHECK(r->nmembers == 0, "unlinking twice is harmless");
 
     /* held events keep a reference each */
+    memset(&h, 0, sizeof(h));
     b = ev(5);
-    UNIT_CHECK(ngx_chat_member_hold(&m1, b) == 0, "hold");
-    UNIT_CHECK(ngx_chat_member_hold(&m1, b) == 0, "hold again");
-    UNIT_CHECK(b->refs == 3 && m1.nheld == 2, "refs %u", b->refs);
-    UNIT_CHECK(m1.held_bytes == 2 * (size_t) b->len, "held bytes %zu",
-               m1.held_bytes);
-    ngx_chat_member_free_held(&m1);
-    UNIT_CHECK(b->refs == 1 && m1.held == NULL && m1.held_bytes == 0,
+    UNIT_CHECK(ngx_chat_held_add(&h, b) == 0, "hold");
+    UNIT_CHECK(ngx_chat_held_add(&h, b) == 0, "hold again");
+    UNIT_CHECK(b->refs == 3 && h.n == 2, "refs %u", b->refs);
+    UNIT_CHECK(h.bytes == 2 * (size_t) b->len, "held bytes %zu", h.bytes);
+    ngx_chat_held_free(&h);
+    UNIT_CHECK(b->refs == 1 && h.bufs == NULL && h.bytes == 0,
                "released");
     ngx_chat_buf_unref(b);
 
