@@ -608,9 +608,7 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     m->live = 1;
     ngx_chat_session_op_end(s);
 
-    ngx_chat_presence_enter(((ngx_chat_room_ctx_t *) m->room->data)
-                            ->store->index, m->room->id, m->room->id_len,
-                            s->user, s->user_len);
+    ngx_chat_presence_enter(s, m->room);
 
     if (((ngx_chat_room_ctx_t *) m->room->data)->store->logged) {
         m->floor = jn->target;
@@ -787,9 +785,7 @@ ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
         ngx_chat_session_op_end(s);
 
     } else if (room) {
-        ngx_chat_presence_leave(((ngx_chat_room_ctx_t *) room->data)
-                                ->store->index, room->id, room->id_len,
-                                s->user, s->user_len);
+        ngx_chat_presence_leave(s, room);
     }
 
     ngx_chat_room_unlink(m);

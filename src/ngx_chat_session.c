@@ -405,7 +405,7 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     ngx_chat_metrics_session_authed(s);
     s->authed = 1;
     s->present = 1;
-    ngx_chat_presence_online(s->user, s->user_len);
+    ngx_chat_presence_online(s);
 
     ngx_chat_known_seen(claims->sub, ngx_strlen(claims->sub), claims->name,
                         ngx_strlen(claims->name));
@@ -853,7 +853,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
 
     if (s->present) {
         s->present = 0;
-        ngx_chat_presence_offline(s->user, s->user_len);
+        ngx_chat_presence_offline(s);
     }
 }
 
@@ -914,7 +914,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
 
     if (s->present) {
         s->present = 0;
-        ngx_chat_presence_offline(s->user, s->user_len);
+        ngx_chat_presence_offline(s);
     }
 
     for (i = 0; i < s->out_count; i++) {
