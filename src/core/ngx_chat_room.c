@@ -35,6 +35,7 @@ ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets)
     t->nbuckets = nbuckets;
     t->count = 0;
     t->next_gen = 1;
+    t->data_size = 0;
 
     return 0;
 }
@@ -116,15 +117,27 @@ ngx_chat_room_grow(ngx_chat_room_table_t *t)
 ngx_chat_room_t *
 ngx_chat_room_add(ngx_chat_room_table_t *t, const char *id, size_t len)
 {
+    size_t            size, data;
     ngx_chat_room_t  *room;
 
     if (len == 0 || len > NGX_CHAT_ROOM_ID_MAX) {
         return NULL;
     }
 
-    room = calloc(1, offsetof(ngx_chat_room_t, id) + len + 1);
+    size = offsetof(ngx_chat_room_t, id) + len + 1;
+    data = (size + 7) & ~(size_t) 7;
+
+    if (t->data_size) {
+        size = data + t->data_size;
+    }
+
+    room = calloc(1, size);
     if (room == NULL) {
         return NULL;
+    }
+
+    if (t->data_size) {
+        room->data = (char *) room + data;
     }
 
     memcpy(room->id, id, len);

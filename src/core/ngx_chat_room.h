@@ -50,13 +50,17 @@ struct ngx_chat_member_s {
 };
 
 
+/*
+ * 63 bytes and the id: a 96-byte malloc chunk for ids of up to 24 bytes,
+ * with the caller's state (data_size of the table) after it in the same
+ * allocation.
+ */
 struct ngx_chat_room_s {
     ngx_chat_room_t    *hnext;
     uint32_t            hash;
     uint32_t            gen;         /* tells a recreated room apart */
 
     ngx_chat_member_t  *members;
-    size_t              nmembers;
 
     int64_t             delivered;   /* last rev delivered locally */
 
@@ -65,11 +69,12 @@ struct ngx_chat_room_s {
     uint32_t            npending;
     uint32_t            pending_cap;
 
-    unsigned            state:4;      /* the caller's */
-
     void               *data;        /* the caller's per-room state */
 
-    size_t              id_len;
+    uint32_t            nmembers;
+    uint16_t            id_len;
+    uint8_t             state;       /* the caller's */
+
     /* NUL-terminated, allocated with the room: most ids are short */
     char                id[1];
 };
@@ -80,6 +85,8 @@ typedef struct {
     size_t              nbuckets;
     size_t              count;
     uint32_t            next_gen;
+    /* a room's data: this many bytes allocated with it, zeroed (or NULL) */
+    uint32_t            data_size;
 } ngx_chat_room_table_t;
 
 

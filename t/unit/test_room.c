@@ -85,6 +85,28 @@ test_table(void)
     UNIT_CHECK(ngx_chat_room_find(&t, "alpha", 5) == NULL, "deleted");
     UNIT_CHECK(ngx_chat_room_find(&t, "beta", 4) == b, "others stay");
     UNIT_CHECK(t.count == 1001, "count after delete %zu", t.count);
+    UNIT_CHECK(b->data == NULL, "no data without data_size");
+
+    ngx_chat_room_table_free(&t);
+
+    /* the caller's state comes with the room: aligned, zeroed, its own */
+    UNIT_CHECK(ngx_chat_room_table_init(&t, 4) == 0, "init with data");
+    t.data_size = 40;
+
+    for (i = 1; i <= 64; i++) {
+        memset(longest, 'a' + i % 26, i);
+        r = ngx_chat_room_add(&t, longest, i);
+        UNIT_CHECK(r && r->data && ((uintptr_t) r->data & 7) == 0
+                   && (char *) r->data >= r->id + i + 1,
+                   "data of a %zu-byte id", i);
+        if (r == NULL || r->data == NULL) {
+            continue;
+        }
+        for (n = 0; n < 40 && ((char *) r->data)[n] == 0; n++) { /* void */ }
+        UNIT_CHECK(n == 40, "data zeroed");
+        memset(r->data, 0xff, 40);
+        UNIT_CHECK(r->id[i] == '\0' && r->id_len == i, "id intact");
+    }
 
     ngx_chat_room_table_free(&t);
 }
