@@ -17,21 +17,21 @@ my $ng = start_nginx(workers => 1, redis => $redis->addr,
 my $room = rand_room('tabs');
 my $room2 = rand_room('tabs-other');
 
-sub presence_of { grep { ($_->{type} // '') eq 'presence' } @_ }
-
-# every frame $c gets up to the first presence event of $user in $room
-sub until_presence {
+# the presence events of $room that $c gets up to one of $user, that one
+# last; none if it does not come
+sub presence_until {
     my ($c, $room, $user) = @_;
-    my @f = $c->recv_until(sub {
-        ($_->{type} // '') eq 'presence' && $_->{room} eq $room
-            && $_->{user} eq $user }, 10);
-    return ($c->{last_until_ok}, @f);
+    my @p = grep { ($_->{type} // '') eq 'presence' && $_->{room} eq $room }
+        $c->recv_until(sub {
+            ($_->{type} // '') eq 'presence' && $_->{room} eq $room
+                && $_->{user} eq $user }, 10);
+    return $c->{last_until_ok} ? @p : ();
 }
 
-sub joined {
+sub join_ok {
     my ($c, $room, $label) = @_;
     my $r = $c->request({ type => 'join', room => $room });
-    is $r && $r->{type}, 'ok', $label;
+    ok $r && $r->{type} eq 'ok', $label;
 }
 
 sub present {
@@ -46,23 +46,23 @@ sub online {
 }
 
 my $bob = login($ng, 'bob');
-joined($bob, $room, 'bob joins');
+join_ok($bob, $room, 'bob joins');
 my $alice1 = login($ng, 'alice');
-joined($alice1, $room, 'alice joins (first tab)');
-my ($ok, @f) = until_presence($bob, $room, 'alice');
-ok $ok && $f[-1]{state} eq 'online', 'bob sees alice online';
+join_ok($alice1, $room, 'alice joins (first tab)');
+my @p = presence_until($bob, $room, 'alice');
+ok @p && $p[-1]{state} eq 'online', 'bob sees alice online';
 
 my $alice2 = login($ng, 'alice');
-joined($alice2, $room, 'alice joins again (second tab, same worker)');
+join_ok($alice2, $room, 'alice joins again (second tab, same worker)');
 my $alice3 = login($ng, 'alice');
-joined($alice3, $room2, 'a third tab joins another room only');
+join_ok($alice3, $room2, 'a third tab joins another room only');
 
 # a marker: carol's arrival comes after anything alice's tabs caused
 my $carol = login($ng, 'carol');
-joined($carol, $room, 'carol joins');
-($ok, @f) = until_presence($bob, $room, 'carol');
-ok $ok, 'bob sees carol arrive';
-is scalar(grep { $_->{user} eq 'alice' } presence_of(@f)), 0,
+join_ok($carol, $room, 'carol joins');
+@p = presence_until($bob, $room, 'carol');
+ok @p, 'bob sees carol arrive';
+is scalar(grep { $_->{user} eq 'alice' } @p), 0,
     'the second tab of alice emitted nothing';
 is present($bob, $room), 'alice,bob,carol', 'present: alice, bob, carol';
 is present($alice3, $room2), 'alice', 'the other room: alice';
@@ -84,26 +84,25 @@ my $r = $alice1->request({ type => 'leave', room => $room });
 is $r && $r->{type}, 'ok', 'alice leaves on her first tab';
 is present($bob, $room), 'alice,bob,carol', '... still present';
 my $dave = login($ng, 'dave');
-joined($dave, $room, 'dave joins');
-($ok, @f) = until_presence($bob, $room, 'dave');
-ok $ok, 'bob sees dave arrive';
-is scalar(grep { $_->{user} eq 'alice' && $_->{state} eq 'offline' }
-          presence_of(@f)), 0,
+join_ok($dave, $room, 'dave joins');
+@p = presence_until($bob, $room, 'dave');
+ok @p, 'bob sees dave arrive';
+is scalar(grep { $_->{user} eq 'alice' && $_->{state} eq 'offline' } @p), 0,
     'one of two tabs leaving emitted no offline';
 
 # the last tab in the room goes: offline there, present in the other room
 $alice2->close;
-($ok, @f) = until_presence($bob, $room, 'alice');
-ok $ok && $f[-1]{state} eq 'offline', 'the last tab of alice in the room '
-    . 'gone: offline';
+@p = presence_until($bob, $room, 'alice');
+ok @p && $p[-1]{state} eq 'offline',
+    'the last tab of alice in the room gone: offline';
 is present($bob, $room), 'bob,carol,dave', 'alice is no longer present';
 is present($alice3, $room2), 'alice', 'the other room still has her';
 is online(), 'online', 'alice is online (two tabs left)';
 
 # a tab rejoining after the others left: online again, once
-joined($alice1, $room, 'her first tab joins again');
-($ok, @f) = until_presence($bob, $room, 'alice');
-ok $ok && $f[-1]{state} eq 'online', 'online again';
+join_ok($alice1, $room, 'her first tab joins again');
+@p = presence_until($bob, $room, 'alice');
+ok @p && $p[-1]{state} eq 'online', 'online again';
 
 close_all($alice1, $alice3);
 ok wait_until(sub { online() eq 'offline' }, 3), 'all tabs closed: offline';
