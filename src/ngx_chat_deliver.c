@@ -327,10 +327,13 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
             /* read back from storage when the replay is out */
             continue;
 
-        } else if (ngx_chat_member_hold(m, b) != 0) {
+        } else if (ngx_chat_held_add(&((ngx_chat_join_t *) m)->held, b) != 0)
+        {
             ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
 
-        } else if (m->held_bytes > s->lcf->send_queue_max) {
+        } else if (((ngx_chat_join_t *) m)->held.bytes
+                   > s->lcf->send_queue_max)
+        {
             ngx_chat_fanout_join_overflow((ngx_chat_join_t *) m);
         }
     }
@@ -358,7 +361,7 @@ ngx_chat_fanout_join_overflow(ngx_chat_join_t *jn)
         return;
     }
 
-    ngx_chat_member_free_held(&jn->member);
+    ngx_chat_held_free(&jn->held);
     jn->overflow = 1;
 }
 

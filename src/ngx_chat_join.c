@@ -110,6 +110,7 @@ ngx_chat_fanout_join(ngx_chat_session_t *s, ngx_chat_request_t *req)
 
     jn->member.session = s;
     jn->member.join_gen = ++ngx_chat_join_gen;
+    jn->member.in_join = 1;
     ngx_chat_session_op_begin(s);
     jn->since = req->has_since_rev ? req->since_rev : req->since;
     jn->has_since = req->has_since || req->has_since_rev;
@@ -274,8 +275,8 @@ ngx_chat_join_start(ngx_chat_join_t *jn)
         jn->target = room->delivered;
 
         /* nothing to replay: every event held is for this member */
-        if (jn->member.nheld) {
-            jn->target = jn->member.held[0]->rev - 1;
+        if (jn->held.n) {
+            jn->target = jn->held.bufs[0]->rev - 1;
         }
 
         /* a room of only messages: its seq is its rev */
@@ -607,17 +608,15 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
     m->live = 1;
     ngx_chat_session_op_end(s);
 
-    ngx_chat_presence_enter(((ngx_chat_room_ctx_t *) m->room->data)
-                            ->store->index, m->room->id, m->room->id_len,
-                            s->user, s->user_len);
+    ngx_chat_presence_enter(s, m->room);
 
     if (((ngx_chat_room_ctx_t *) m->room->data)->store->logged) {
         m->floor = jn->target;
     }
 
-    for (i = 0; i < m->nheld; i++) {
-        if (ngx_chat_order_member_takes(jn->target, m->held[i]->rev)) {
-            if (ngx_chat_session_enqueue(s, m->held[i]) != NGX_OK) {
+    for (i = 0; i < jn->held.n; i++) {
+        if (ngx_chat_order_member_takes(jn->target, jn->held.bufs[i]->rev)) {
+            if (ngx_chat_session_enqueue(s, jn->held.bufs[i]) != NGX_OK) {
                 break;
             }
         }
@@ -625,7 +624,7 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
 
     /* the session may be closing: the member list is its to free */
     if (ngx_chat_session_open(s)) {
-        ngx_chat_member_free_held(m);
+        ngx_chat_held_free(&jn->held);
         ngx_chat_join_compact(jn);
     }
 }
@@ -633,8 +632,9 @@ ngx_chat_join_finish(ngx_chat_join_t *jn, ngx_uint_t truncated)
 
 /*
  * A live member needs nothing of its join but the member itself: an idle
- * connection keeps 80 bytes per room instead of the join's 240.  Every
- * other look at a member as a join is of one not live yet.
+ * connection keeps 56 bytes per room (a 64-byte malloc chunk) instead of
+ * the join's 240.  Every other look at a member as a join is of one not
+ * live yet, or asks in_join first.
  */
 static void
 ngx_chat_join_compact(ngx_chat_join_t *jn)
@@ -645,7 +645,7 @@ ngx_chat_join_compact(ngx_chat_join_t *jn)
     old = &jn->member;
     s = old->session;
 
-    if (jn->replay || old->held) {
+    if (jn->replay || jn->held.bufs) {
         return;
     }
 
@@ -655,6 +655,7 @@ ngx_chat_join_compact(ngx_chat_join_t *jn)
     }
 
     *m = *old;
+    m->in_join = 0;
 
     if (m->prev) {
         m->prev->next = m;
@@ -774,19 +775,20 @@ ngx_chat_member_remove(ngx_chat_session_t *s, ngx_chat_member_t *m)
 
     room = m->room;
 
-    if (!m->live) {
-        /* every member is a join: one that ends unfinished */
+    if (m->in_join) {
+        /* every member not live is a join: one that ends unfinished */
         ngx_chat_join_free_replay((ngx_chat_join_t *) m);
+        ngx_chat_held_free(&((ngx_chat_join_t *) m)->held);
+    }
+
+    if (!m->live) {
         ngx_chat_session_op_end(s);
 
     } else if (room) {
-        ngx_chat_presence_leave(((ngx_chat_room_ctx_t *) room->data)
-                                ->store->index, room->id, room->id_len,
-                                s->user, s->user_len);
+        ngx_chat_presence_leave(s, room);
     }
 
     ngx_chat_room_unlink(m);
-    ngx_chat_member_free_held(m);
     ngx_free(m);
 
     if (room && room->nmembers == 0) {

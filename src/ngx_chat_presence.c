@@ -2,18 +2,22 @@
  * Presence (protocol.md section 8): the worker's counts, and the calls of
  * the rest of the module into presence.
  *
- * Each worker counts, in memory, its authenticated connections per user
- * ("u <user>") and its joined connections per user and room ("r <kind>
- * <room> <user>", kind being the room channel's kind prefix: a room of
- * each store is a stream of its own).  Only a count going from 0 to 1 or
- * back to 0 goes to Redis (ngx_chat_presence_sync.c): the session and the
- * join code call here once per connection, and Redis hears once per user
- * and room of the worker.
+ * Each worker knows, in memory, its authenticated sessions per user ("u
+ * <user>": a list of them) and, through their member lists, the rooms
+ * each user is in ("r <kind> <room> <user>", kind being the room
+ * channel's kind prefix: a room of each store is a stream of its own).
+ * Only a user's first session coming or last going, or its first live
+ * member in a room coming or last going, goes to Redis
+ * (ngx_chat_presence_sync.c): the session and the join code call here
+ * once per connection, and Redis hears once per user and room of the
+ * worker.  A room costs no memory of its own here: the user's other
+ * sessions are asked whether they are in it.
  */
 
 #include "ngx_chat.h"
 #include "ngx_chat_presence_int.h"
 #include "ngx_chat_redis.h"
+#include "ngx_chat_rooms.h"
 
 
 /* "r", kind, room and user, spaces between */
@@ -21,16 +25,17 @@
     (2 + 16 + 1 + NGX_CHAT_ROOM_ID_MAX + 1 + NGX_CHAT_USER_ID_MAX)
 
 
-static void ngx_chat_presence_user(const u_char *user, size_t len,
-    ngx_int_t delta);
-static void ngx_chat_presence_in_room(ngx_uint_t store, const char *room,
-    size_t room_len, const u_char *user, size_t user_len, ngx_int_t delta);
-static void ngx_chat_presence_move(u_char *key, size_t len,
-    ngx_int_t delta);
-static size_t ngx_chat_presence_room_key(u_char *key, ngx_uint_t store,
-    const char *room, size_t room_len, const u_char *user, size_t user_len);
-static ngx_int_t ngx_chat_presence_count(u_char *key, size_t len,
-    ngx_int_t delta);
+static void ngx_chat_presence_room(ngx_chat_session_t *s,
+    ngx_chat_room_t *room, u_char sign);
+static ngx_uint_t ngx_chat_presence_in(ngx_chat_presence_user_t *u,
+    ngx_chat_room_t *room, ngx_chat_session_t *except,
+    ngx_chat_session_t *stop);
+static void ngx_chat_presence_user_change(u_char sign,
+    ngx_chat_presence_user_t *u);
+static void ngx_chat_presence_room_change(u_char sign, ngx_chat_room_t *room,
+    const u_char *user, size_t user_len);
+static ngx_chat_presence_user_t *ngx_chat_presence_find(const u_char *user,
+    size_t len, ngx_chat_presence_user_t ***where);
 static void ngx_chat_presence_grow(void);
 
 
@@ -63,7 +68,7 @@ ngx_chat_presence_exit(void)
 {
     ngx_uint_t                  i;
     ngx_chat_presence_t        *pr;
-    ngx_chat_presence_entry_t  *e, *next;
+    ngx_chat_presence_user_t   *u, *next;
 
     pr = &ngx_chat_presence;
 
@@ -76,9 +81,9 @@ ngx_chat_presence_exit(void)
     ngx_chat_presence_sync_exit();
 
     for (i = 0; i < pr->nbuckets; i++) {
-        for (e = pr->buckets[i]; e; e = next) {
-            next = e->next;
-            ngx_free(e);
+        for (u = pr->buckets[i]; u; u = next) {
+            next = u->next;
+            ngx_free(u);
         }
     }
 
@@ -88,170 +93,274 @@ ngx_chat_presence_exit(void)
 
 
 void
-ngx_chat_presence_online(const u_char *user, size_t len)
+ngx_chat_presence_online(ngx_chat_session_t *s)
 {
-    ngx_chat_presence_user(user, len, 1);
-}
+    uint32_t                    hash;
+    ngx_chat_presence_t        *pr;
+    ngx_chat_presence_user_t   *u, **pu;
 
+    pr = &ngx_chat_presence;
 
-void
-ngx_chat_presence_offline(const u_char *user, size_t len)
-{
-    ngx_chat_presence_user(user, len, -1);
-}
+    s->unext = NULL;
 
-
-void
-ngx_chat_presence_enter(ngx_uint_t store, const char *room, size_t room_len,
-    const u_char *user, size_t user_len)
-{
-    ngx_chat_presence_in_room(store, room, room_len, user, user_len, 1);
-}
-
-
-void
-ngx_chat_presence_leave(ngx_uint_t store, const char *room, size_t room_len,
-    const u_char *user, size_t user_len)
-{
-    ngx_chat_presence_in_room(store, room, room_len, user, user_len, -1);
-}
-
-
-static void
-ngx_chat_presence_user(const u_char *user, size_t len, ngx_int_t delta)
-{
-    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
-
-    key[0] = 'u';
-    key[1] = ' ';
-    ngx_memcpy(key + 2, user, len);
-
-    ngx_chat_presence_move(key, len + 2, delta);
-}
-
-
-static void
-ngx_chat_presence_in_room(ngx_uint_t store, const char *room,
-    size_t room_len, const u_char *user, size_t user_len, ngx_int_t delta)
-{
-    size_t  n;
-    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
-
-    n = ngx_chat_presence_room_key(key, store, room, room_len, user,
-                                   user_len);
-
-    ngx_chat_presence_move(key, n, delta);
-}
-
-
-/* a count reaching 1 or going back to 0 is news for Redis */
-static void
-ngx_chat_presence_move(u_char *key, size_t len, ngx_int_t delta)
-{
-    /* a worker that exits retires all it holds at once */
-    if (!ngx_chat_worker.active) {
+    if (pr->buckets == NULL || !pr->active) {
         return;
     }
 
-    if (ngx_chat_presence_count(key, len, delta) == (delta > 0 ? 1 : 0)) {
-        ngx_chat_presence_change(delta > 0 ? '+' : '-', key, len);
+    u = ngx_chat_presence_find(s->user, s->user_len, NULL);
+
+    if (u == NULL) {
+        u = ngx_alloc(offsetof(ngx_chat_presence_user_t, user)
+                      + s->user_len, ngx_chat_worker.log);
+        if (u == NULL) {
+            return;                 /* out of memory: not counted */
+        }
+
+        if (pr->nentries >= 2 * pr->nbuckets) {
+            ngx_chat_presence_grow();
+        }
+
+        hash = (uint32_t) ngx_hash_key(s->user, s->user_len);
+
+        u->sessions = NULL;
+        u->hash = hash;
+        u->len = s->user_len;
+        ngx_memcpy(u->user, s->user, s->user_len);
+
+        pu = &pr->buckets[hash % pr->nbuckets];
+        u->next = *pu;
+        *pu = u;
+        pr->nentries++;
+
+        ngx_chat_presence_user_change('+', u);
     }
+
+    s->unext = u->sessions;
+    u->sessions = s;
 }
 
 
-static size_t
-ngx_chat_presence_room_key(u_char *key, ngx_uint_t store, const char *room,
-    size_t room_len, const u_char *user, size_t user_len)
+void
+ngx_chat_presence_offline(ngx_chat_session_t *s)
 {
-    u_char      *p;
-    const char  *kind;
-
-    kind = ngx_chat_redis_kind_prefix(store);
-
-    p = ngx_cpymem(key, "r ", 2);
-    p = ngx_cpymem(p, kind, ngx_strlen(kind));
-    *p++ = ' ';
-    p = ngx_cpymem(p, room, room_len);
-    *p++ = ' ';
-    p = ngx_cpymem(p, user, user_len);
-
-    return p - key;
-}
-
-
-/*
- * The worker's count of key moves by delta; returns the new count, or -1
- * (out of memory: that connection is not counted).
- */
-static ngx_int_t
-ngx_chat_presence_count(u_char *key, size_t len, ngx_int_t delta)
-{
-    uint32_t                     hash;
+    ngx_chat_session_t         **ps;
     ngx_chat_presence_t         *pr;
-    ngx_chat_presence_entry_t   *e, **pe;
+    ngx_chat_presence_user_t    *u, **pu;
 
     pr = &ngx_chat_presence;
 
     if (pr->buckets == NULL || !pr->active) {
-        return -1;
+        return;
     }
 
-    hash = (uint32_t) ngx_hash_key(key, len);
+    u = ngx_chat_presence_find(s->user, s->user_len, &pu);
+    if (u == NULL) {
+        return;
+    }
 
-    for (pe = &pr->buckets[hash % pr->nbuckets]; *pe; pe = &(*pe)->next) {
-        e = *pe;
-
-        if (e->hash != hash || e->len != len
-            || ngx_memcmp(e->key, key, len) != 0)
-        {
-            continue;
+    for (ps = &u->sessions; *ps; ps = &(*ps)->unext) {
+        if (*ps == s) {
+            *ps = s->unext;
+            break;
         }
-
-        e->count += delta;
-
-        if (e->count == 0) {
-            *pe = e->next;
-            ngx_free(e);
-            pr->nentries--;
-            return 0;
-        }
-
-        return e->count;
     }
 
-    if (delta < 0) {
-        return -1;
+    s->unext = NULL;
+
+    if (u->sessions) {
+        return;
     }
 
-    e = ngx_alloc(offsetof(ngx_chat_presence_entry_t, key) + len,
-                  ngx_chat_worker.log);
-    if (e == NULL) {
-        return -1;
-    }
+    ngx_chat_presence_user_change('-', u);
 
-    if (pr->nentries >= 2 * pr->nbuckets) {
-        ngx_chat_presence_grow();
-    }
-
-    e->hash = hash;
-    e->count = 1;
-    e->len = len;
-    ngx_memcpy(e->key, key, len);
-    e->next = pr->buckets[hash % pr->nbuckets];
-    pr->buckets[hash % pr->nbuckets] = e;
-    pr->nentries++;
-
-    return 1;
+    *pu = u->next;
+    ngx_free(u);
+    pr->nentries--;
 }
 
 
-/* chains stay short: twice the buckets when there are twice as many keys */
+void
+ngx_chat_presence_enter(ngx_chat_session_t *s, ngx_chat_room_t *room)
+{
+    ngx_chat_presence_room(s, room, '+');
+}
+
+
+void
+ngx_chat_presence_leave(ngx_chat_session_t *s, ngx_chat_room_t *room)
+{
+    ngx_chat_presence_room(s, room, '-');
+}
+
+
+/*
+ * The session's member in the room went live or left: news for Redis
+ * unless another session of the user is in the room (a session has one
+ * member a room at most)
+ */
+static void
+ngx_chat_presence_room(ngx_chat_session_t *s, ngx_chat_room_t *room,
+    u_char sign)
+{
+    ngx_chat_presence_t       *pr;
+    ngx_chat_presence_user_t  *u;
+
+    pr = &ngx_chat_presence;
+
+    if (pr->buckets == NULL || !pr->active || room == NULL) {
+        return;
+    }
+
+    u = ngx_chat_presence_find(s->user, s->user_len, NULL);
+
+    if (u && ngx_chat_presence_in(u, room, s, NULL)) {
+        return;
+    }
+
+    ngx_chat_presence_room_change(sign, room, s->user, s->user_len);
+}
+
+
+/*
+ * Whether a session of the user before stop (NULL: any), but except, has
+ * a live member in the room
+ */
+static ngx_uint_t
+ngx_chat_presence_in(ngx_chat_presence_user_t *u, ngx_chat_room_t *room,
+    ngx_chat_session_t *except, ngx_chat_session_t *stop)
+{
+    ngx_chat_member_t   *m;
+    ngx_chat_session_t  *t;
+
+    for (t = u->sessions; t != stop; t = t->unext) {
+        if (t == except) {
+            continue;
+        }
+
+        for (m = t->members; m; m = m->snext) {
+            if (m->room == room && m->live) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* Redis lost what it held of the worker: every user and room again */
+void
+ngx_chat_presence_rewrite(void)
+{
+    ngx_uint_t                  i;
+    ngx_chat_member_t          *m;
+    ngx_chat_session_t         *t;
+    ngx_chat_presence_t        *pr;
+    ngx_chat_presence_user_t   *u;
+
+    pr = &ngx_chat_presence;
+
+    for (i = 0; i < pr->nbuckets; i++) {
+        for (u = pr->buckets[i]; u; u = u->next) {
+            ngx_chat_presence_user_change('+', u);
+
+            for (t = u->sessions; t; t = t->unext) {
+                for (m = t->members; m; m = m->snext) {
+                    if (m->live && m->room
+                        && !ngx_chat_presence_in(u, m->room, NULL, t))
+                    {
+                        ngx_chat_presence_room_change('+', m->room, u->user,
+                                                      u->len);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
+/* a worker that exits retires all it holds at once: nothing is sent */
+static void
+ngx_chat_presence_user_change(u_char sign, ngx_chat_presence_user_t *u)
+{
+    u_char  key[NGX_CHAT_PRESENCE_KEY_MAX];
+
+    if (!ngx_chat_worker.active) {
+        return;
+    }
+
+    key[0] = 'u';
+    key[1] = ' ';
+    ngx_memcpy(key + 2, u->user, u->len);
+
+    ngx_chat_presence_change(sign, key, u->len + 2);
+}
+
+
+static void
+ngx_chat_presence_room_change(u_char sign, ngx_chat_room_t *room,
+    const u_char *user, size_t user_len)
+{
+    u_char      *p;
+    const char  *kind;
+    u_char       key[NGX_CHAT_PRESENCE_KEY_MAX];
+
+    if (!ngx_chat_worker.active) {
+        return;
+    }
+
+    kind = ngx_chat_redis_kind_prefix(
+               ((ngx_chat_room_ctx_t *) room->data)->store->index);
+
+    p = ngx_cpymem(key, "r ", 2);
+    p = ngx_cpymem(p, kind, ngx_strlen(kind));
+    *p++ = ' ';
+    p = ngx_cpymem(p, room->id, room->id_len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, user, user_len);
+
+    ngx_chat_presence_change(sign, key, p - key);
+}
+
+
+/* the user's entry, and where it is linked from if where */
+static ngx_chat_presence_user_t *
+ngx_chat_presence_find(const u_char *user, size_t len,
+    ngx_chat_presence_user_t ***where)
+{
+    uint32_t                    hash;
+    ngx_chat_presence_t        *pr;
+    ngx_chat_presence_user_t   *u, **pu;
+
+    pr = &ngx_chat_presence;
+
+    hash = (uint32_t) ngx_hash_key((u_char *) user, len);
+
+    for (pu = &pr->buckets[hash % pr->nbuckets]; *pu; pu = &(*pu)->next) {
+        u = *pu;
+
+        if (u->hash == hash && u->len == len
+            && ngx_memcmp(u->user, user, len) == 0)
+        {
+            if (where) {
+                *where = pu;
+            }
+
+            return u;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* chains stay short: twice the buckets when there are twice as many users */
 static void
 ngx_chat_presence_grow(void)
 {
     ngx_uint_t                   i, n;
     ngx_chat_presence_t         *pr;
-    ngx_chat_presence_entry_t   *e, *next, **b;
+    ngx_chat_presence_user_t    *u, *next, **b;
 
     pr = &ngx_chat_presence;
     n = 2 * pr->nbuckets;
@@ -262,10 +371,10 @@ ngx_chat_presence_grow(void)
     }
 
     for (i = 0; i < pr->nbuckets; i++) {
-        for (e = pr->buckets[i]; e; e = next) {
-            next = e->next;
-            e->next = b[e->hash % n];
-            b[e->hash % n] = e;
+        for (u = pr->buckets[i]; u; u = next) {
+            next = u->next;
+            u->next = b[u->hash % n];
+            b[u->hash % n] = u;
         }
     }
 

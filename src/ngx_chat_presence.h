@@ -35,15 +35,16 @@ void ngx_chat_presence_lookup(ngx_chat_presence_state_t *users, ngx_uint_t n,
 ngx_int_t ngx_chat_presence_init(ngx_cycle_t *cycle);
 void ngx_chat_presence_exit(void);
 
-/* a connection of the user is authenticated, or no longer */
-void ngx_chat_presence_online(const u_char *user, size_t len);
-void ngx_chat_presence_offline(const u_char *user, size_t len);
+/* the session is authenticated, or no longer (after its members went) */
+void ngx_chat_presence_online(ngx_chat_session_t *s);
+void ngx_chat_presence_offline(ngx_chat_session_t *s);
 
-/* a connection of the user joined the room of the store, or left it */
-void ngx_chat_presence_enter(ngx_uint_t store, const char *room,
-    size_t room_len, const u_char *user, size_t user_len);
-void ngx_chat_presence_leave(ngx_uint_t store, const char *room,
-    size_t room_len, const u_char *user, size_t user_len);
+/*
+ * A member of the session in the room just went live, or a live one just
+ * left the session's member list
+ */
+void ngx_chat_presence_enter(ngx_chat_session_t *s, ngx_chat_room_t *room);
+void ngx_chat_presence_leave(ngx_chat_session_t *s, ngx_chat_room_t *room);
 
 /* the "presence" request: the users present in the room */
 void ngx_chat_presence_request(ngx_chat_session_t *s,

@@ -17,25 +17,29 @@
 #define NGX_CHAT_PRESENCE_RETIRE    8       /* old ids kept to retire */
 
 
-typedef struct ngx_chat_presence_entry_s  ngx_chat_presence_entry_t;
+typedef struct ngx_chat_presence_user_s  ngx_chat_presence_user_t;
 
 /*
- * The worker's count of a key: "u <user>" or "r <kind> <room> <user>".
- * Two a connection: 32-bit fields, and allocated to the key's length.
+ * A user with authenticated connections on this worker: the user is
+ * online ("u <user>") while its list of sessions is not empty, and
+ * present in a room ("r <kind> <room> <user>") while one of them has a
+ * live member in it.  The room counts are the sessions' member lists,
+ * read where a count would move: most users have one session here, and
+ * a session has few rooms.
  */
-struct ngx_chat_presence_entry_s {
-    ngx_chat_presence_entry_t  *next;
+struct ngx_chat_presence_user_s {
+    ngx_chat_presence_user_t   *next;
+    ngx_chat_session_t         *sessions;   /* by their unext */
     uint32_t                    hash;
-    uint32_t                    count;
     uint32_t                    len;
-    u_char                      key[1];
+    u_char                      user[1];
 };
 
 
 typedef struct {
-    ngx_chat_presence_entry_t **buckets;
+    ngx_chat_presence_user_t  **buckets;
     ngx_uint_t                  nbuckets;
-    ngx_uint_t                  nentries;
+    ngx_uint_t                  nentries;   /* users */
 
     /* changes not sent yet: "+key\0" or "-key\0" */
     u_char                     *ops;
@@ -72,6 +76,9 @@ extern ngx_chat_presence_t  ngx_chat_presence;
 void ngx_chat_presence_sync_init(ngx_log_t *log);
 void ngx_chat_presence_sync_exit(void);
 void ngx_chat_presence_change(u_char sign, u_char *key, size_t len);
+
+/* ngx_chat_presence.c: a change for every user and room held, for Redis */
+void ngx_chat_presence_rewrite(void);
 
 /* ngx_chat_presence_script.c: EVAL of the script in mode with args */
 ngx_int_t ngx_chat_presence_eval(const char *mode, ngx_uint_t n,

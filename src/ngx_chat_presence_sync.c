@@ -339,9 +339,7 @@ ngx_chat_presence_new_id(void)
 static void
 ngx_chat_presence_resync(void)
 {
-    ngx_uint_t                  i;
-    ngx_chat_presence_t        *pr;
-    ngx_chat_presence_entry_t  *e;
+    ngx_chat_presence_t  *pr;
 
     pr = &ngx_chat_presence;
 
@@ -367,11 +365,7 @@ ngx_chat_presence_resync(void)
     pr->nops = 0;
     pr->dirty = 0;
 
-    for (i = 0; i < pr->nbuckets; i++) {
-        for (e = pr->buckets[i]; e; e = e->next) {
-            ngx_chat_presence_change('+', e->key, e->len);
-        }
-    }
+    ngx_chat_presence_rewrite();
 
     if (pr->flush.posted) {
         ngx_delete_posted_event(&pr->flush);

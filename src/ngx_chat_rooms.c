@@ -34,6 +34,10 @@ ngx_chat_rooms_init(void)
 {
     ngx_queue_init(&ngx_chat_rooms_releasing);
     ngx_memzero(&ngx_chat_rooms_release_ev, sizeof(ngx_event_t));
+
+    /* a room's state is allocated with it: one malloc chunk a room */
+    ngx_chat_worker.rooms.data_size = sizeof(ngx_chat_room_ctx_t);
+    ngx_chat_worker.relay_rooms.data_size = sizeof(ngx_chat_room_ctx_t);
 }
 
 
@@ -62,7 +66,7 @@ ngx_chat_fanout_free_room(ngx_chat_room_t *room, void *arg)
             ngx_queue_remove(&ctx->release);
         }
 
-        ngx_free(ctx);
+        /* freed with the room */
         room->data = NULL;
     }
 }
@@ -145,18 +149,12 @@ ngx_chat_room_acquire(const ngx_chat_store_t *store, const char *id,
         return room;
     }
 
-    ctx = ngx_calloc(sizeof(ngx_chat_room_ctx_t), ngx_chat_worker.log);
-    if (ctx == NULL) {
-        return NULL;
-    }
-
     room = ngx_chat_room_add(store->rooms(), id, len);
     if (room == NULL) {
-        ngx_free(ctx);
         return NULL;
     }
 
-    room->data = ctx;
+    ctx = room->data;
     ctx->room = room;
     ctx->store = store;
 

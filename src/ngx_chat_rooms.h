@@ -60,6 +60,9 @@ typedef struct {
     int64_t              read_to;      /* read from storage up to here */
     ngx_uint_t           rounds;       /* catching up after overflows */
 
+    /* live events that came while the replay was under way */
+    ngx_chat_held_t      held;
+
     /* the replay's frames, queued as the peer takes them */
     ngx_chat_buf_t     **replay;
     uint32_t             nreplay;

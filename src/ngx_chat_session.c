@@ -57,6 +57,9 @@ static void ngx_chat_session_uncount(ngx_chat_session_t *s,
 static void ngx_chat_session_written(ngx_chat_session_t *s,
     ngx_uint_t progress);
 static void ngx_chat_session_shrink_pool(ngx_chat_session_t *s);
+static size_t ngx_chat_pool_size(ngx_pool_t *from, void *p, size_t size);
+static u_char *ngx_chat_session_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
 static void *ngx_chat_pool_move(ngx_pool_t *from, void *p, size_t size,
     u_char **to);
 static void ngx_chat_session_close_connection(ngx_connection_t *c);
@@ -266,12 +269,15 @@ ngx_chat_session_release_request(ngx_chat_session_t *s)
 /*
  * The connection's pool was sized for parsing requests
  * (connection_pool_size): once the request is gone it holds only the
- * connection's log, its log context and its addresses.  These move to one
- * block of their own size, the log first, and the pool goes: a pool's
- * header and rounding would cost more than they do.  The session then
- * closes the connection itself (ngx_chat_session_close_connection).  A
- * pool that holds more than this knows of (TLS, PROXY protocol, cleanups,
- * large blocks) stays as it is.
+ * connection's log, its log context and its addresses.  The log and the
+ * addresses that lie in the pool move to one block of their own size, the
+ * log first, and the pool goes: a pool's header and rounding would cost
+ * more than they do.  The log context goes too: with no request left it
+ * only named the connection, which ngx_chat_session_log_error() reads
+ * itself (the same ", client: ..., server: ..." as nginx's).  The session
+ * then closes the connection itself (ngx_chat_session_close_connection).
+ * A pool that holds more than this knows of (TLS, PROXY protocol,
+ * cleanups, large blocks) stays as it is.
  */
 static void
 ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
@@ -295,8 +301,10 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
 #endif
 
     /* the log's context: ngx_http_init_connection() made it */
-    if (c->proxy_protocol || old->cleanup || old->d.next
-        || c->log->data == NULL)
+    ctx = c->log->data;
+
+    if (c->proxy_protocol || old->cleanup || old->d.next || ctx == NULL
+        || ctx->connection != c || ctx->request != NULL)
     {
         return;
     }
@@ -307,10 +315,11 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
         }
     }
 
+    /* a local address of the listening socket's own is not copied */
     size = ngx_align(sizeof(ngx_log_t), NGX_ALIGNMENT)
-           + ngx_align(sizeof(ngx_http_log_ctx_t), NGX_ALIGNMENT)
-           + ngx_align(c->socklen, NGX_ALIGNMENT)
-           + ngx_align(c->local_socklen, NGX_ALIGNMENT) + c->addr_text.len;
+           + ngx_chat_pool_size(old, c->sockaddr, c->socklen)
+           + ngx_chat_pool_size(old, c->local_sockaddr, c->local_socklen)
+           + ngx_chat_pool_size(old, c->addr_text.data, c->addr_text.len);
 
     p = ngx_alloc(size, c->log);
     if (p == NULL) {
@@ -319,12 +328,10 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
 
     log = (ngx_log_t *) p;
     p += ngx_align(sizeof(ngx_log_t), NGX_ALIGNMENT);
-    ctx = (ngx_http_log_ctx_t *) p;
-    p += ngx_align(sizeof(ngx_http_log_ctx_t), NGX_ALIGNMENT);
 
     *log = *c->log;
-    *ctx = *(ngx_http_log_ctx_t *) c->log->data;
-    log->data = ctx;
+    log->data = c;
+    log->handler = ngx_chat_session_log_error;
 
     sa = ngx_chat_pool_move(old, c->sockaddr, c->socklen, &p);
     local = ngx_chat_pool_move(old, c->local_sockaddr, c->local_socklen, &p);
@@ -340,6 +347,47 @@ ngx_chat_session_shrink_pool(ngx_chat_session_t *s)
     c->pool = NULL;
 
     ngx_destroy_pool(old);
+}
+
+
+/* what ngx_chat_pool_move() takes of the block for p */
+static size_t
+ngx_chat_pool_size(ngx_pool_t *from, void *p, size_t size)
+{
+    if (p == NULL || (u_char *) p < (u_char *) from
+        || (u_char *) p >= from->d.end)
+    {
+        return 0;
+    }
+
+    return ngx_align(size, NGX_ALIGNMENT);
+}
+
+
+/*
+ * The connection's log once its request and pool are gone: what
+ * ngx_http_log_error() writes for a connection without a request
+ */
+static u_char *
+ngx_chat_session_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char            *p;
+    ngx_connection_t  *c;
+
+    p = buf;
+
+    if (log->action) {
+        p = ngx_snprintf(p, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    c = log->data;
+
+    p = ngx_snprintf(p, len, ", client: %V", &c->addr_text);
+    len -= p - buf;
+
+    return ngx_snprintf(p, len, ", server: %V", &c->listening->addr_text);
 }
 
 
@@ -405,7 +453,7 @@ ngx_chat_session_authenticate(ngx_chat_session_t *s,
     ngx_chat_metrics_session_authed(s);
     s->authed = 1;
     s->present = 1;
-    ngx_chat_presence_online(s->user, s->user_len);
+    ngx_chat_presence_online(s);
 
     ngx_chat_known_seen(claims->sub, ngx_strlen(claims->sub), claims->name,
                         ngx_strlen(claims->name));
@@ -853,7 +901,7 @@ ngx_chat_session_close(ngx_chat_session_t *s, uint16_t code,
 
     if (s->present) {
         s->present = 0;
-        ngx_chat_presence_offline(s->user, s->user_len);
+        ngx_chat_presence_offline(s);
     }
 }
 
@@ -914,7 +962,7 @@ ngx_chat_session_finalize(ngx_chat_session_t *s)
 
     if (s->present) {
         s->present = 0;
-        ngx_chat_presence_offline(s->user, s->user_len);
+        ngx_chat_presence_offline(s);
     }
 
     for (i = 0; i < s->out_count; i++) {

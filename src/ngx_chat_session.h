@@ -69,6 +69,8 @@ struct ngx_chat_session_s {
     size_t                     reply_bytes;
 
     ngx_chat_member_t         *members;
+    /* the user's next authenticated session here (presence) */
+    ngx_chat_session_t        *unext;
 
     /*
      * One event for every deadline below, armed at the earliest; it is
@@ -103,9 +105,9 @@ struct ngx_chat_session_s {
     time_t                     expires;
     time_t                     iat;           /* the token's */
 
-    unsigned                   roles;
     uint16_t                   close_code;
 
+    unsigned                   roles:2;        /* NGX_CHAT_ROLE_* */
     unsigned                   user_counted:1; /* in the connections cap */
     unsigned                   authed:1;
     unsigned                   closed:1;       /* finalized */

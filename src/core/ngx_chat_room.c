@@ -35,6 +35,7 @@ ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets)
     t->nbuckets = nbuckets;
     t->count = 0;
     t->next_gen = 1;
+    t->data_size = 0;
 
     return 0;
 }
@@ -116,15 +117,27 @@ ngx_chat_room_grow(ngx_chat_room_table_t *t)
 ngx_chat_room_t *
 ngx_chat_room_add(ngx_chat_room_table_t *t, const char *id, size_t len)
 {
+    size_t            size, data;
     ngx_chat_room_t  *room;
 
     if (len == 0 || len > NGX_CHAT_ROOM_ID_MAX) {
         return NULL;
     }
 
-    room = calloc(1, offsetof(ngx_chat_room_t, id) + len + 1);
+    size = offsetof(ngx_chat_room_t, id) + len + 1;
+    data = (size + 7) & ~(size_t) 7;
+
+    if (t->data_size) {
+        size = data + t->data_size;
+    }
+
+    room = calloc(1, size);
     if (room == NULL) {
         return NULL;
+    }
+
+    if (t->data_size) {
+        room->data = (char *) room + data;
     }
 
     memcpy(room->id, id, len);
@@ -223,44 +236,44 @@ ngx_chat_room_unlink(ngx_chat_member_t *m)
 
 
 int
-ngx_chat_member_hold(ngx_chat_member_t *m, ngx_chat_buf_t *b)
+ngx_chat_held_add(ngx_chat_held_t *h, ngx_chat_buf_t *b)
 {
     uint32_t          cap;
     ngx_chat_buf_t  **p;
 
-    if (m->nheld == m->held_cap) {
-        cap = m->held_cap ? m->held_cap * 2 : 8;
+    if (h->n == h->cap) {
+        cap = h->cap ? h->cap * 2 : 8;
 
-        p = realloc(m->held, cap * sizeof(ngx_chat_buf_t *));
+        p = realloc(h->bufs, cap * sizeof(ngx_chat_buf_t *));
         if (p == NULL) {
             return -1;
         }
 
-        m->held = p;
-        m->held_cap = cap;
+        h->bufs = p;
+        h->cap = cap;
     }
 
-    m->held[m->nheld++] = ngx_chat_buf_ref(b);
-    m->held_bytes += b->len;
+    h->bufs[h->n++] = ngx_chat_buf_ref(b);
+    h->bytes += b->len;
 
     return 0;
 }
 
 
 void
-ngx_chat_member_free_held(ngx_chat_member_t *m)
+ngx_chat_held_free(ngx_chat_held_t *h)
 {
     uint32_t  i;
 
-    for (i = 0; i < m->nheld; i++) {
-        ngx_chat_buf_unref(m->held[i]);
+    for (i = 0; i < h->n; i++) {
+        ngx_chat_buf_unref(h->bufs[i]);
     }
 
-    free(m->held);
-    m->held = NULL;
-    m->nheld = 0;
-    m->held_cap = 0;
-    m->held_bytes = 0;
+    free(h->bufs);
+    h->bufs = NULL;
+    h->n = 0;
+    h->cap = 0;
+    h->bytes = 0;
 }
 
 

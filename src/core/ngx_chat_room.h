@@ -18,6 +18,19 @@ typedef struct ngx_chat_member_s  ngx_chat_member_t;
 typedef struct ngx_chat_room_s    ngx_chat_room_t;
 
 
+/*
+ * The live events a joining member holds until its replay is sent: kept
+ * with the join, not with the member, which lives on once the join is
+ * over (56 bytes, a 64-byte malloc chunk, a membership).
+ */
+typedef struct {
+    ngx_chat_buf_t    **bufs;
+    uint32_t            n;
+    uint32_t            cap;
+    size_t              bytes;
+} ngx_chat_held_t;
+
+
 struct ngx_chat_member_s {
     ngx_chat_member_t  *prev;        /* in the room */
     ngx_chat_member_t  *next;
@@ -25,29 +38,29 @@ struct ngx_chat_member_s {
     ngx_chat_room_t    *room;
     void               *session;
 
-    /* a joining member holds live events until its replay is sent */
-    ngx_chat_buf_t    **held;
-    uint32_t            nheld;
-    uint32_t            held_cap;
-    size_t              held_bytes;
-
     /* events up to this rev reached the member by its replay */
     int64_t             floor;
 
     uint32_t            join_gen;
     unsigned            live:1;
+    /* the member is its join's (ngx_chat_join_t), not one on its own */
+    unsigned            in_join:1;
     /* joined before the room last lost track of its events */
     unsigned            unproven:1;
 };
 
 
+/*
+ * 63 bytes and the id: a 96-byte malloc chunk for ids of up to 24 bytes,
+ * with the caller's state (data_size of the table) after it in the same
+ * allocation.
+ */
 struct ngx_chat_room_s {
     ngx_chat_room_t    *hnext;
     uint32_t            hash;
     uint32_t            gen;         /* tells a recreated room apart */
 
     ngx_chat_member_t  *members;
-    size_t              nmembers;
 
     int64_t             delivered;   /* last rev delivered locally */
 
@@ -56,11 +69,12 @@ struct ngx_chat_room_s {
     uint32_t            npending;
     uint32_t            pending_cap;
 
-    unsigned            state:4;      /* the caller's */
-
     void               *data;        /* the caller's per-room state */
 
-    size_t              id_len;
+    uint32_t            nmembers;
+    uint16_t            id_len;
+    uint8_t             state;       /* the caller's */
+
     /* NUL-terminated, allocated with the room: most ids are short */
     char                id[1];
 };
@@ -71,6 +85,8 @@ typedef struct {
     size_t              nbuckets;
     size_t              count;
     uint32_t            next_gen;
+    /* a room's data: this many bytes allocated with it, zeroed (or NULL) */
+    uint32_t            data_size;
 } ngx_chat_room_table_t;
 
 
@@ -90,8 +106,9 @@ void ngx_chat_room_each(ngx_chat_room_table_t *t,
 void ngx_chat_room_link(ngx_chat_room_t *room, ngx_chat_member_t *m);
 void ngx_chat_room_unlink(ngx_chat_member_t *m);
 
-int ngx_chat_member_hold(ngx_chat_member_t *m, ngx_chat_buf_t *b);
-void ngx_chat_member_free_held(ngx_chat_member_t *m);
+/* held events keep a reference each; -1 on allocation failure */
+int ngx_chat_held_add(ngx_chat_held_t *h, ngx_chat_buf_t *b);
+void ngx_chat_held_free(ngx_chat_held_t *h);
 
 /*
  * Pending events: pending_add keeps a reference (1) or ignores a rev

@@ -85,6 +85,28 @@ test_table(void)
     UNIT_CHECK(ngx_chat_room_find(&t, "alpha", 5) == NULL, "deleted");
     UNIT_CHECK(ngx_chat_room_find(&t, "beta", 4) == b, "others stay");
     UNIT_CHECK(t.count == 1001, "count after delete %zu", t.count);
+    UNIT_CHECK(b->data == NULL, "no data without data_size");
+
+    ngx_chat_room_table_free(&t);
+
+    /* the caller's state comes with the room: aligned, zeroed, its own */
+    UNIT_CHECK(ngx_chat_room_table_init(&t, 4) == 0, "init with data");
+    t.data_size = 40;
+
+    for (i = 1; i <= 64; i++) {
+        memset(longest, 'a' + i % 26, i);
+        r = ngx_chat_room_add(&t, longest, i);
+        UNIT_CHECK(r && r->data && ((uintptr_t) r->data & 7) == 0
+                   && (char *) r->data >= r->id + i + 1,
+                   "data of a %zu-byte id", i);
+        if (r == NULL || r->data == NULL) {
+            continue;
+        }
+        for (n = 0; n < 40 && ((char *) r->data)[n] == 0; n++) { /* void */ }
+        UNIT_CHECK(n == 40, "data zeroed");
+        memset(r->data, 0xff, 40);
+        UNIT_CHECK(r->id[i] == '\0' && r->id_len == i, "id intact");
+    }
 
     ngx_chat_room_table_free(&t);
 }
@@ -96,6 +118,7 @@ test_members(void)
     int                     s1, s2, s3;
     ngx_chat_room_t        *r;
     ngx_chat_member_t       m1, m2, m3, *m;
+    ngx_chat_held_t         h;
     ngx_chat_room_table_t   t;
     ngx_chat_buf_t         *b;
 
@@ -128,14 +151,14 @@ test_members(void)
     UNIT_CHECK(r->nmembers == 0, "unlinking twice is harmless");
 
     /* held events keep a reference each */
+    memset(&h, 0, sizeof(h));
     b = ev(5);
-    UNIT_CHECK(ngx_chat_member_hold(&m1, b) == 0, "hold");
-    UNIT_CHECK(ngx_chat_member_hold(&m1, b) == 0, "hold again");
-    UNIT_CHECK(b->refs == 3 && m1.nheld == 2, "refs %u", b->refs);
-    UNIT_CHECK(m1.held_bytes == 2 * (size_t) b->len, "held bytes %zu",
-               m1.held_bytes);
-    ngx_chat_member_free_held(&m1);
-    UNIT_CHECK(b->refs == 1 && m1.held == NULL && m1.held_bytes == 0,
+    UNIT_CHECK(ngx_chat_held_add(&h, b) == 0, "hold");
+    UNIT_CHECK(ngx_chat_held_add(&h, b) == 0, "hold again");
+    UNIT_CHECK(b->refs == 3 && h.n == 2, "refs %u", b->refs);
+    UNIT_CHECK(h.bytes == 2 * (size_t) b->len, "held bytes %zu", h.bytes);
+    ngx_chat_held_free(&h);
+    UNIT_CHECK(b->refs == 1 && h.bufs == NULL && h.bytes == 0,
                "released");
     ngx_chat_buf_unref(b);
 
