@@ -9,6 +9,7 @@
 #include "ngx_chat_session.h"
 #include "ngx_chat_request.h"
 #include "ngx_chat_fanout.h"
+#include "ngx_chat_rooms.h"
 #include "ngx_chat_batch.h"
 #include "ngx_chat_redis.h"
 #include "ngx_chat_pg.h"
@@ -1448,8 +1449,11 @@ ngx_chat_init_process(ngx_cycle_t *cycle)
     ngx_queue_init(&ngx_chat_worker.sessions);
     ngx_chat_session_rate_init(cycle);
 
-    if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024) != 0
-        || ngx_chat_room_table_init(&ngx_chat_worker.relay_rooms, 64) != 0)
+    /* a room's state is allocated with it: one malloc chunk a room */
+    if (ngx_chat_room_table_init(&ngx_chat_worker.rooms, 1024,
+                                 sizeof(ngx_chat_room_ctx_t)) != 0
+        || ngx_chat_room_table_init(&ngx_chat_worker.relay_rooms, 64,
+                                    sizeof(ngx_chat_room_ctx_t)) != 0)
     {
         return NGX_ERROR;
     }

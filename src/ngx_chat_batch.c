@@ -11,10 +11,11 @@
  * several hundred microseconds of CPU whatever it holds, so the hold
  * must start well below N: a worker whose commits hold 4-8 events runs
  * them back to back, and its server core fills up with commits before
- * batches ever reach N on their own.  Held, each batch gathers what
- * arrives during two commits' time, and grows to N while the load lasts.
- * At light load commits hold one to three events and nothing waits, and
- * at saturation N or more wait when a commit answers, so nothing waits
+ * batches ever reach N on their own.  Held, a batch gathers what arrives
+ * during its predecessor's commit and as long again: at a few thousand
+ * sends a second it grows by half (docs/durable-commit.md), not to N.
+ * At light load commits hold one to three events and seldom wait (after
+ * a burst), and at saturation N or more wait when a commit answers, so nothing waits
  * either: the hold never lowers how many sends a worker can commit.
  *
  * Each kind of durable room event (ngx_chat_commit_kinds[]) has its own

@@ -302,6 +302,7 @@ ngx_chat_fanout_emit_pending(ngx_chat_room_t *room)
 static void
 ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
 {
+    ngx_chat_join_t      *jn;
     ngx_chat_member_t    *m, *next;
     ngx_chat_session_t   *s;
     ngx_chat_room_ctx_t  *ctx = room->data;
@@ -323,18 +324,22 @@ ngx_chat_fanout_emit(ngx_chat_room_t *room, ngx_chat_buf_t *b)
                 ngx_chat_metrics_count(NGX_CHAT_METRICS_EVENTS_OUT);
             }
 
-        } else if (((ngx_chat_join_t *) m)->overflow) {
+            continue;
+        }
+
+        /* a member not live is its join's */
+        jn = (ngx_chat_join_t *) m;
+
+        if (jn->overflow) {
             /* read back from storage when the replay is out */
             continue;
+        }
 
-        } else if (ngx_chat_held_add(&((ngx_chat_join_t *) m)->held, b) != 0)
-        {
+        if (ngx_chat_held_add(&jn->held, b) != 0) {
             ngx_chat_session_close(s, NGX_CHAT_CLOSE_INTERNAL, "out of memory");
 
-        } else if (((ngx_chat_join_t *) m)->held.bytes
-                   > s->lcf->send_queue_max)
-        {
-            ngx_chat_fanout_join_overflow((ngx_chat_join_t *) m);
+        } else if (jn->held.bytes > s->lcf->send_queue_max) {
+            ngx_chat_fanout_join_overflow(jn);
         }
     }
 

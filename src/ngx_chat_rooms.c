@@ -34,10 +34,6 @@ ngx_chat_rooms_init(void)
 {
     ngx_queue_init(&ngx_chat_rooms_releasing);
     ngx_memzero(&ngx_chat_rooms_release_ev, sizeof(ngx_event_t));
-
-    /* a room's state is allocated with it: one malloc chunk a room */
-    ngx_chat_worker.rooms.data_size = sizeof(ngx_chat_room_ctx_t);
-    ngx_chat_worker.relay_rooms.data_size = sizeof(ngx_chat_room_ctx_t);
 }
 
 

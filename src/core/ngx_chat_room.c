@@ -25,7 +25,8 @@ ngx_chat_room_hash(const char *id, size_t len)
 
 
 int
-ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets)
+ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets,
+    size_t data_size)
 {
     t->buckets = calloc(nbuckets, sizeof(ngx_chat_room_t *));
     if (t->buckets == NULL) {
@@ -35,7 +36,7 @@ ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets)
     t->nbuckets = nbuckets;
     t->count = 0;
     t->next_gen = 1;
-    t->data_size = 0;
+    t->data_size = (uint32_t) data_size;
 
     return 0;
 }

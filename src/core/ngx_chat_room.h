@@ -90,7 +90,9 @@ typedef struct {
 } ngx_chat_room_table_t;
 
 
-int ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets);
+/* data_size: the caller's state allocated with each room (0: none) */
+int ngx_chat_room_table_init(ngx_chat_room_table_t *t, size_t nbuckets,
+    size_t data_size);
 void ngx_chat_room_table_free(ngx_chat_room_table_t *t);
 
 ngx_chat_room_t *ngx_chat_room_find(ngx_chat_room_table_t *t,

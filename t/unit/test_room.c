@@ -40,7 +40,7 @@ test_table(void)
     ngx_chat_room_t        *r, *a, *b;
     ngx_chat_room_table_t   t;
 
-    UNIT_CHECK(ngx_chat_room_table_init(&t, 4) == 0, "init");
+    UNIT_CHECK(ngx_chat_room_table_init(&t, 4, 0) == 0, "init");
 
     a = ngx_chat_room_add(&t, "alpha", 5);
     b = ngx_chat_room_add(&t, "beta", 4);
@@ -90,8 +90,7 @@ test_table(void)
     ngx_chat_room_table_free(&t);
 
     /* the caller's state comes with the room: aligned, zeroed, its own */
-    UNIT_CHECK(ngx_chat_room_table_init(&t, 4) == 0, "init with data");
-    t.data_size = 40;
+    UNIT_CHECK(ngx_chat_room_table_init(&t, 4, 40) == 0, "init with data");
 
     for (i = 1; i <= 64; i++) {
         memset(longest, 'a' + i % 26, i);
@@ -122,7 +121,7 @@ test_members(void)
     ngx_chat_room_table_t   t;
     ngx_chat_buf_t         *b;
 
-    ngx_chat_room_table_init(&t, 8);
+    ngx_chat_room_table_init(&t, 8, 0);
     r = ngx_chat_room_add(&t, "r", 1);
 
     memset(&m1, 0, sizeof(m1));
@@ -176,7 +175,7 @@ test_pending(void)
     ngx_chat_room_t        *r;
     ngx_chat_room_table_t   t;
 
-    ngx_chat_room_table_init(&t, 8);
+    ngx_chat_room_table_init(&t, 8, 0);
     r = ngx_chat_room_add(&t, "r", 1);
     r->delivered = 0;
 
