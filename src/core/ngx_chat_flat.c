@@ -19,7 +19,6 @@
 #define NGX_CHAT_FLAT_DIGITS  18
 
 
-static const char *ngx_chat_flat_ws(const char *p, const char *end);
 static const char *ngx_chat_flat_string(const char *p, const char *end,
     const char **s, size_t *len);
 static const char *ngx_chat_flat_value(const char *p, const char *end,
@@ -159,6 +158,18 @@ ngx_chat_flat_from_tree(void *tree, ngx_chat_flat_value_t *v)
 {
     json_t  *j;
 
+    /* indexed by json_type */
+    static const ngx_chat_flat_type_e  types[] = {
+        [JSON_OBJECT] = NGX_CHAT_FLAT_OBJECT,
+        [JSON_ARRAY] = NGX_CHAT_FLAT_ARRAY,
+        [JSON_STRING] = NGX_CHAT_FLAT_STRING,
+        [JSON_INTEGER] = NGX_CHAT_FLAT_INTEGER,
+        [JSON_REAL] = NGX_CHAT_FLAT_REAL,
+        [JSON_TRUE] = NGX_CHAT_FLAT_TRUE,
+        [JSON_FALSE] = NGX_CHAT_FLAT_FALSE,
+        [JSON_NULL] = NGX_CHAT_FLAT_NULL
+    };
+
     memset(v, 0, sizeof(ngx_chat_flat_value_t));
 
     j = tree;
@@ -168,49 +179,20 @@ ngx_chat_flat_from_tree(void *tree, ngx_chat_flat_value_t *v)
     }
 
     v->tree = j;
+    v->type = types[json_typeof(j)];
 
-    switch (json_typeof(j)) {
-
-    case JSON_STRING:
-        v->type = NGX_CHAT_FLAT_STRING;
+    if (json_is_string(j)) {
         v->str = json_string_value(j);
         v->len = json_string_length(j);
-        break;
 
-    case JSON_INTEGER:
-        v->type = NGX_CHAT_FLAT_INTEGER;
+    } else if (json_is_integer(j)) {
         v->integer = json_integer_value(j);
-        break;
-
-    case JSON_TRUE:
-        v->type = NGX_CHAT_FLAT_TRUE;
-        break;
-
-    case JSON_FALSE:
-        v->type = NGX_CHAT_FLAT_FALSE;
-        break;
-
-    case JSON_NULL:
-        v->type = NGX_CHAT_FLAT_NULL;
-        break;
-
-    case JSON_REAL:
-        v->type = NGX_CHAT_FLAT_REAL;
-        break;
-
-    case JSON_OBJECT:
-        v->type = NGX_CHAT_FLAT_OBJECT;
-        break;
-
-    case JSON_ARRAY:
-        v->type = NGX_CHAT_FLAT_ARRAY;
-        break;
     }
 }
 
 
-/* JSON's white space (RFC 8259, 2) */
-static const char *
+/* JSON's white space (RFC 8259, 2); ngx_chat_scan.c's too */
+const char *
 ngx_chat_flat_ws(const char *p, const char *end)
 {
     while (p < end

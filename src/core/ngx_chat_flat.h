@@ -83,5 +83,8 @@ void ngx_chat_flat_get(const ngx_chat_flat_t *obj, void *tree,
 /* a jansson value (json_t *) as a value of this file */
 void ngx_chat_flat_from_tree(void *tree, ngx_chat_flat_value_t *v);
 
+/* the first byte at or after p that is not JSON white space, or end */
+const char *ngx_chat_flat_ws(const char *p, const char *end);
+
 
 #endif /* _NGX_CHAT_FLAT_H_INCLUDED_ */

@@ -39,6 +39,25 @@ parse(const char *text, ngx_chat_flat_t *obj, char **copy)
 }
 
 
+/* the member name of obj: of type t, and of value i if an integer */
+static void
+expect(ngx_chat_flat_t *obj, const char *name, ngx_chat_flat_type_e t,
+    long long i)
+{
+    ngx_chat_flat_value_t  v;
+
+    ngx_chat_flat_get(obj, NULL, name, &v);
+
+    UNIT_CHECK(v.type == t, "\"%s\": type %d, not %d", name, (int) v.type,
+               (int) t);
+
+    if (t == NGX_CHAT_FLAT_INTEGER) {
+        UNIT_CHECK(v.integer == i, "\"%s\": %lld, not %lld", name, v.integer,
+                   i);
+    }
+}
+
+
 static void
 test_read(void)
 {
@@ -58,14 +77,9 @@ test_read(void)
     UNIT_CHECK(v.type == NGX_CHAT_FLAT_STRING && strcmp(v.str, "join") == 0,
                "type, NUL-terminated over its quote");
 
-    ngx_chat_flat_get(&obj, NULL, "id", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_INTEGER && v.integer == 1, "id");
-
-    ngx_chat_flat_get(&obj, NULL, "since", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_ABSENT, "absent");
-
-    ngx_chat_flat_get(&obj, NULL, "roo", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_ABSENT, "a prefix is not the name");
+    expect(&obj, "id", NGX_CHAT_FLAT_INTEGER, 1);
+    expect(&obj, "since", NGX_CHAT_FLAT_ABSENT, 0);
+    expect(&obj, "roo", NGX_CHAT_FLAT_ABSENT, 0);     /* a prefix */
 
     free(buf);
 
@@ -73,20 +87,15 @@ test_read(void)
                      "\"e\":\"\",\"\":-123456789012345678}\r\n", &obj, &buf)
                == 1, "white space, literals, empty strings and names");
 
-    ngx_chat_flat_get(&obj, NULL, "a", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_INTEGER && v.integer == 0, "-0");
-    ngx_chat_flat_get(&obj, NULL, "b", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_TRUE, "true");
-    ngx_chat_flat_get(&obj, NULL, "c", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_FALSE, "false");
-    ngx_chat_flat_get(&obj, NULL, "d", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_NULL, "null");
+    expect(&obj, "a", NGX_CHAT_FLAT_INTEGER, 0);
+    expect(&obj, "b", NGX_CHAT_FLAT_TRUE, 0);
+    expect(&obj, "c", NGX_CHAT_FLAT_FALSE, 0);
+    expect(&obj, "d", NGX_CHAT_FLAT_NULL, 0);
+    expect(&obj, "", NGX_CHAT_FLAT_INTEGER, -123456789012345678LL);
+
     ngx_chat_flat_get(&obj, NULL, "e", &v);
     UNIT_CHECK(v.type == NGX_CHAT_FLAT_STRING && v.len == 0
                && v.str[0] == '\0', "empty string");
-    ngx_chat_flat_get(&obj, NULL, "", &v);
-    UNIT_CHECK(v.type == NGX_CHAT_FLAT_INTEGER
-               && v.integer == -123456789012345678LL, "18 digits");
 
     free(buf);
 
