@@ -15,7 +15,7 @@ MODULE_SRCS := config ngx_chat_module.c $(wildcard src/*.c src/*.h src/core/*.c 
                src/core/*.h)
 CORE_SRCS   := $(wildcard src/core/*.c)
 UNIT_TESTS  := frame utf8 ids decode json jwt room limit order prom route slot \
-               channel deflate ext spread
+               channel deflate ext spread flat
 
 .PHONY: all module tools core-check unit test integration demo up down token bench \
         bench-detail soak abuse deps clean
@@ -57,7 +57,8 @@ $(BUILD)/ngx_chat_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 	cp $(BUILD)/nginx/objs/ngx_chat_module.so $@.tmp && mv -f $@.tmp $@
 
 CHAT_TOKEN_SRCS := cli/chat-token-main.c cli/chat-token.c \
-    src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c src/core/ngx_chat_utf8.c
+    src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c src/core/ngx_chat_utf8.c \
+    src/core/ngx_chat_flat.c
 
 $(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h \
     cli/ngx_chat_token.h
@@ -68,7 +69,8 @@ $(BUILD)/chat-token: $(CHAT_TOKEN_SRCS) src/core/ngx_chat_jwt.h \
 # the command-line client (README.md, "Command line: chatctl")
 CHATCTL_SRCS := $(filter-out cli/chat-token-main.c,$(wildcard cli/*.c)) \
     src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c \
-    src/core/ngx_chat_json.c src/core/ngx_chat_ids.c src/core/ngx_chat_jwt.c
+    src/core/ngx_chat_json.c src/core/ngx_chat_ids.c src/core/ngx_chat_jwt.c \
+    src/core/ngx_chat_flat.c
 
 $(BUILD)/chatctl: $(CHATCTL_SRCS) $(wildcard cli/*.h src/core/*.h)
 	@mkdir -p $(BUILD)
@@ -80,11 +82,12 @@ $(BUILD)/unit/test_frame: src/core/ngx_chat_frame.c src/core/ngx_chat_utf8.c
 $(BUILD)/unit/test_utf8: src/core/ngx_chat_utf8.c
 $(BUILD)/unit/test_ids: src/core/ngx_chat_ids.c
 $(BUILD)/unit/test_decode: src/core/ngx_chat_decode.c src/core/ngx_chat_ids.c \
-    src/core/ngx_chat_json.c src/core/ngx_chat_scan.c
+    src/core/ngx_chat_json.c src/core/ngx_chat_scan.c src/core/ngx_chat_flat.c
 $(BUILD)/unit/test_json: src/core/ngx_chat_json.c src/core/ngx_chat_ids.c \
-    src/core/ngx_chat_decode.c src/core/ngx_chat_scan.c
+    src/core/ngx_chat_decode.c src/core/ngx_chat_scan.c src/core/ngx_chat_flat.c
 $(BUILD)/unit/test_jwt: src/core/ngx_chat_jwt.c src/core/ngx_chat_ids.c \
-    src/core/ngx_chat_utf8.c
+    src/core/ngx_chat_utf8.c src/core/ngx_chat_flat.c
+$(BUILD)/unit/test_flat: src/core/ngx_chat_flat.c
 $(BUILD)/unit/test_limit: src/core/ngx_chat_limit.c
 $(BUILD)/unit/test_order: src/core/ngx_chat_order.c
 $(BUILD)/unit/test_prom: src/core/ngx_chat_prom.c
@@ -180,15 +183,16 @@ chaos: all
 # (clang) for FUZZ_TIME seconds; `make unit` runs each corpus and the
 # reproducers of fuzz/regressions once, built with gcc and fuzz/driver.c.
 FUZZ_TARGETS := frame utf8 decode json jwt route scan channel control answer \
-                inflate ext
+                inflate ext flat
 FUZZ_TIME    ?= 60
 FUZZ_CORE_frame  := frame utf8
 FUZZ_CORE_utf8   := utf8
-FUZZ_CORE_decode := decode ids json scan utf8
+FUZZ_CORE_decode := decode ids json scan utf8 flat
 FUZZ_CORE_json   := json ids utf8
-FUZZ_CORE_jwt    := jwt ids utf8
+FUZZ_CORE_jwt    := jwt ids utf8 flat
+FUZZ_CORE_flat   := flat
 FUZZ_CORE_route  := route
-FUZZ_CORE_scan   := scan
+FUZZ_CORE_scan   := scan flat
 FUZZ_CORE_channel := channel ids
 FUZZ_CORE_control := channel ids
 FUZZ_CORE_answer  :=

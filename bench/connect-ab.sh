@@ -17,19 +17,25 @@
 # script runs count under their own names (hget, sadd...), the scripts
 # under evalsha, whose time includes their commands'.
 #
+# With PERF=1, perf samples the nginx workers (4999 Hz) through each
+# storm and the close of its connections: their CPU per connection in
+# user space and in the kernel, and libc's and jansson's parts.  User
+# space is what the module's own changes move; the kernel's part (TCP
+# over loopback) moves with the machine's other load.
+#
 # Environment: CHAT_PG_PORT CHAT_REDIS_PORT CHAT_HTTP_PORT (the stack's),
-# CONNS (5000), SRV_CPU (0), GEN_CPU (1).  The rates are noisy on a shared
-# machine; CPU and commands per connection are not.
+# CONNS (5000), SRV_CPU (0), GEN_CPU (1), PERF (0).  The rates are noisy
+# on a shared machine; CPU and commands per connection are not.
 
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-[ $# -ge 3 ] || { sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 2; }
 
 run=$1 mod_a=$2 mod_b=$3 rounds=${4:-2}
-: "${CONNS:=5000}" "${SRV_CPU:=0}" "${GEN_CPU:=1}"
+: "${CONNS:=5000}" "${SRV_CPU:=0}" "${GEN_CPU:=1}" "${PERF:=0}"
 : "${CHAT_PG_PORT:=25432}" "${CHAT_REDIS_PORT:=26379}"
 : "${CHAT_HTTP_PORT:=18960}"
 export CHAT_PG_PORT CHAT_REDIS_PORT
@@ -63,6 +69,21 @@ settled() {
     done
 }
 
+# perf's samples of the workers by library: CPU per connection
+perf_report() {
+    perf report -i "$run.conf/perf.data" --no-children --sort dso -n \
+        --stdio 2>/dev/null | grep '%' | grep -v '^#' \
+        | awk -v n="$CONNS" '
+            { c = $2; d = $3; all += c
+              if (d ~ /kernel/) k += c
+              if (d ~ /^libc/) l += c
+              if (d ~ /jansson/) j += c }
+            END { f = 1e6 / 4999 / n
+                  printf "    nginx perf: user %.1f us/conn, kernel %.1f " \
+                         "(libc %.1f, jansson %.1f)\n",
+                         (all - k) * f, k * f, l * f, j * f }'
+}
+
 gen() {
     taskset -c "$GEN_CPU" "$here/chat-bench" --proto ngx_chat \
         --port "$CHAT_HTTP_PORT" --path /chat/ws --secret "$run/jwt.secret" \
@@ -77,11 +98,24 @@ storm() {
         procs+=(--master-pid "$(head -n 1 "$p" | tr -dc 0-9)")
     done
 
+    if [ "$PERF" = 1 ]; then
+        perf record -q -F 4999 -o "$run.conf/perf.data" \
+            -p "$(pgrep -P "$(head -n 1 "$run/nginx.pid")" | paste -sd,)" \
+            > /dev/null 2>&1 &
+        perf_pid=$!
+        sleep 0.5
+    fi
+
     s0=$(stats)
     gen --scenario connect --conns "$CONNS" --room-prefix ab \
         "${procs[@]}" > "$run.conf/storm.txt" 2>&1
     settled
     s1=$(stats)
+
+    if [ "$PERF" = 1 ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid" || true
+    fi
 
     grep '^RESULT' "$run.conf/storm.txt" | tr ' ' '\n' \
         | grep -E '^(conn_rate|srv_us_per_conn|srv_detail|srv_busy)=' \
@@ -100,6 +134,10 @@ storm() {
             END { printf "    commands %.2f/conn, scripts %.2f/conn, " \
                          "%.1f us/conn in scripts, Redis CPU %.1f us/conn\n",
                          t / n, sc / n, su / n, cpu / n }'
+
+    if [ "$PERF" = 1 ]; then
+        perf_report
+    fi
 }
 
 for r in $(seq 1 "$rounds"); do

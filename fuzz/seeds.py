@@ -238,6 +238,34 @@ def scan():
     put("scan", "spaces", b' \t{ "id" :\n12 , "x" : [ ] } ')
 
 
+def flat():
+    for i, r in enumerate(REQUESTS):
+        put("flat", "req-%02d" % i, json.dumps(r, separators=(",", ":")))
+    for i, raw in enumerate(RAW_REQUESTS):
+        put("flat", "raw-%02d" % i, raw)
+    cases = {
+        "claims": b'{"sub":"u1","exp":1764900000,"iat":1764896400}',
+        "plain-values": b' { "a" : -0 , "b":true,"c":false,"d":null,'
+                        b'"e":"" } \n',
+        "empty": b"{}", "array": b"[1]", "duplicate": b'{"a":1,"a":2}',
+        "escape": b'{"a":"\\u0041"}', "utf8": '{"a":"\u00e9"}'.encode(),
+        "control": b'{"a":"b\x01"}', "del": b'{"a":"x\x7f"}',
+        "leading-zero": b'{"a":01}', "minus": b'{"a":-}',
+        "fraction": b'{"a":1.5}', "exponent": b'{"a":1e3}',
+        "digits-18": b'{"a":123456789012345678}',
+        "digits-19": b'{"a":1234567890123456789}',
+        "nested": b'{"a":{"b":1}}', "trailing": b'{"a":1}x',
+        "trailing-comma": b'{"a":1,}', "bad-literal": b'{"a":tru}',
+        "no-colon": b'{"a" 1}',
+        "members-16": ("{%s}" % ",".join('"%d":%d' % (i, i)
+                                         for i in range(1, 17))).encode(),
+        "members-17": ("{%s}" % ",".join('"%d":%d' % (i, i)
+                                         for i in range(1, 18))).encode(),
+    }
+    for name, text in cases.items():
+        put("flat", name, text)
+
+
 def channel():
     msg = json.dumps({"type": "message", "room": "lobby", "seq": 7,
                       "rev": 12, "body": "hi"})
@@ -327,6 +355,7 @@ if __name__ == "__main__":
     jwt()
     route()
     scan()
+    flat()
     channel()
     control()
     answer()

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "ngx_chat_decode.h"
+#include "ngx_chat_flat.h"
 #include "ngx_chat_json.h"
 #include "ngx_chat_scan.h"
 
@@ -231,7 +232,8 @@ static const ngx_chat_field_t  ngx_chat_fields[] = {
 typedef struct {
     const char           *buf;
     size_t                len;
-    json_t               *root;
+    json_t               *root;     /* or flat: */
+    ngx_chat_flat_t      *flat;
     size_t                body_max;
     size_t                meta_max;
     const char          **code;
@@ -246,14 +248,18 @@ static const ngx_chat_req_spec_t *ngx_chat_decode_head(ngx_chat_decode_t *d,
     ngx_chat_request_t *req);
 static int ngx_chat_decode_fields(ngx_chat_decode_t *d, unsigned want,
     unsigned need, ngx_chat_request_t *req);
+static int ngx_chat_decode_load(ngx_chat_decode_t *d,
+    ngx_chat_request_t *req, ngx_chat_req_type_e as);
 static int ngx_chat_decode_field(ngx_chat_decode_t *d,
-    const ngx_chat_field_t *f, json_t *v, ngx_chat_request_t *req);
+    const ngx_chat_field_t *f, const ngx_chat_flat_value_t *v,
+    ngx_chat_request_t *req);
 static int ngx_chat_decode_object(ngx_chat_decode_t *d,
     const ngx_chat_field_t *f, size_t max, ngx_chat_request_t *req);
 static int ngx_chat_decode_fail(ngx_chat_decode_t *d, const char *code,
     const char *msg);
 static void ngx_chat_decode_has(ngx_chat_request_t *req, unsigned got);
-static int ngx_chat_decode_id(json_t *v, ngx_chat_request_t *req);
+static int ngx_chat_decode_id(const ngx_chat_flat_value_t *v,
+    ngx_chat_request_t *req);
 static const char *ngx_chat_load_error(const json_error_t *err,
     const char **code);
 static void ngx_chat_recover_id(const char *buf, size_t len,
@@ -299,7 +305,7 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
     const char **code, const char **msg, ngx_chat_req_type_e as)
 {
     unsigned                    want, need;
-    json_error_t                err;
+    ngx_chat_flat_t             flat;
     ngx_chat_decode_t           d;
     const ngx_chat_req_spec_t  *spec;
 
@@ -328,6 +334,8 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
 
     d.buf = buf;
     d.len = len;
+    d.root = NULL;
+    d.flat = &flat;
     d.code = code;
     d.msg = msg;
 
@@ -341,30 +349,8 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
         return -1;
     }
 
-    /*
-     * Duplicate keys are refused: two "room" members could otherwise be
-     * read differently by us and by whatever logs or relays the frame.
-     * NUL inside strings is refused by jansson by default, so every string
-     * we hand out is a proper C string as well.
-     */
-    d.root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
-
-    if (d.root == NULL) {
-        *msg = ngx_chat_load_error(&err, code);
-
-        /* the client waits for an answer with its id, if it had one */
-        if (!as) {
-            ngx_chat_recover_id(buf, len, req);
-        }
-
+    if (ngx_chat_decode_load(&d, req, as) != 0) {
         return -1;
-    }
-
-    req->root = d.root;
-
-    if (!json_is_object(d.root)) {
-        return ngx_chat_decode_fail(&d, NGX_CHAT_BAD_REQUEST,
-                                    "a frame must be a JSON object");
     }
 
     if (as) {
@@ -388,17 +374,76 @@ ngx_chat_request_decode_type(const char *buf, size_t len,
 }
 
 
+/*
+ * The text read as a flat object (ngx_chat_flat.h) into a copy that the
+ * request keeps, its strings pointing into it: what a connection's join
+ * frame and most requests are, without jansson's allocations per value.
+ * Any other text is jansson's tree, whose errors are the ones told.
+ */
+static int
+ngx_chat_decode_load(ngx_chat_decode_t *d, ngx_chat_request_t *req,
+    ngx_chat_req_type_e as)
+{
+    char          *text;
+    json_error_t   err;
+
+    text = malloc(d->len + 1);
+
+    if (text != NULL) {
+        memcpy(text, d->buf, d->len);
+        text[d->len] = '\0';
+
+        if (ngx_chat_flat_parse(text, d->len, d->flat)) {
+            req->root = text;
+            req->root_text = 1;
+            return 0;
+        }
+
+        free(text);
+    }
+
+    d->flat = NULL;
+
+    /*
+     * Duplicate keys are refused: two "room" members could otherwise be
+     * read differently by us and by whatever logs or relays the frame.
+     * NUL inside strings is refused by jansson by default, so every string
+     * we hand out is a proper C string as well.
+     */
+    d->root = json_loadb(d->buf, d->len, JSON_REJECT_DUPLICATES, &err);
+
+    if (d->root == NULL) {
+        *d->msg = ngx_chat_load_error(&err, d->code);
+
+        /* the client waits for an answer with its id, if it had one */
+        if (!as) {
+            ngx_chat_recover_id(d->buf, d->len, req);
+        }
+
+        return -1;
+    }
+
+    req->root = d->root;
+
+    if (!json_is_object(d->root)) {
+        return ngx_chat_decode_fail(d, NGX_CHAT_BAD_REQUEST,
+                                    "a frame must be a JSON object");
+    }
+
+    return 0;
+}
+
+
 /* "id" first, so that every later error can carry it, then "type" */
 static const ngx_chat_req_spec_t *
 ngx_chat_decode_head(ngx_chat_decode_t *d, ngx_chat_request_t *req)
 {
-    size_t       i, n;
-    json_t      *v;
-    const char  *type;
+    size_t                  i;
+    ngx_chat_flat_value_t   v;
 
-    v = json_object_get(d->root, "id");
+    ngx_chat_flat_get(d->flat, d->root, "id", &v);
 
-    if (v != NULL && ngx_chat_decode_id(v, req) != 0) {
+    if (v.type != NGX_CHAT_FLAT_ABSENT && ngx_chat_decode_id(&v, req) != 0) {
         ngx_chat_decode_fail(d, NGX_CHAT_BAD_REQUEST,
                              "\"id\" must be an integer or a string of at "
                              "most " ngx_chat_value(NGX_CHAT_REQ_ID_MAX)
@@ -406,25 +451,22 @@ ngx_chat_decode_head(ngx_chat_decode_t *d, ngx_chat_request_t *req)
         return NULL;
     }
 
-    v = json_object_get(d->root, "type");
+    ngx_chat_flat_get(d->flat, d->root, "type", &v);
 
-    if (v == NULL) {
+    if (v.type == NGX_CHAT_FLAT_ABSENT) {
         ngx_chat_decode_fail(d, NGX_CHAT_BAD_REQUEST, "missing \"type\"");
         return NULL;
     }
 
-    if (!json_is_string(v)) {
+    if (v.type != NGX_CHAT_FLAT_STRING) {
         ngx_chat_decode_fail(d, NGX_CHAT_BAD_REQUEST,
                              "\"type\" must be a string");
         return NULL;
     }
 
-    type = json_string_value(v);
-    n = json_string_length(v);
-
     for (i = 0; i < NGX_CHAT_REQ_NTYPES; i++) {
-        if (strlen(ngx_chat_req_specs[i].name) == n
-            && memcmp(ngx_chat_req_specs[i].name, type, n) == 0)
+        if (strlen(ngx_chat_req_specs[i].name) == v.len
+            && memcmp(ngx_chat_req_specs[i].name, v.str, v.len) == 0)
         {
             req->type = (ngx_chat_req_type_e) (i + 1);
             return &ngx_chat_req_specs[i];
@@ -443,8 +485,8 @@ ngx_chat_decode_fields(ngx_chat_decode_t *d, unsigned want, unsigned need,
     ngx_chat_request_t *req)
 {
     size_t                   i;
-    json_t                  *v;
     unsigned                 got;
+    ngx_chat_flat_value_t    v;
     const ngx_chat_field_t  *f;
 
     got = 0;
@@ -456,9 +498,9 @@ ngx_chat_decode_fields(ngx_chat_decode_t *d, unsigned want, unsigned need,
             continue;
         }
 
-        v = json_object_get(d->root, f->name);
+        ngx_chat_flat_get(d->flat, d->root, f->name, &v);
 
-        if (v == NULL) {
+        if (v.type == NGX_CHAT_FLAT_ABSENT) {
             if (need & f->flag) {
                 return ngx_chat_decode_fail(d, NGX_CHAT_BAD_REQUEST,
                                             f->missing);
@@ -471,7 +513,7 @@ ngx_chat_decode_fields(ngx_chat_decode_t *d, unsigned want, unsigned need,
             continue;
         }
 
-        if (ngx_chat_decode_field(d, f, v, req) != 0) {
+        if (ngx_chat_decode_field(d, f, &v, req) != 0) {
             return -1;
         }
 
@@ -492,7 +534,7 @@ ngx_chat_decode_fields(ngx_chat_decode_t *d, unsigned want, unsigned need,
 /* one present field, its value v */
 static int
 ngx_chat_decode_field(ngx_chat_decode_t *d, const ngx_chat_field_t *f,
-    json_t *v, ngx_chat_request_t *req)
+    const ngx_chat_flat_value_t *v, ngx_chat_request_t *req)
 {
     char        *dst;
     size_t       n, max;
@@ -515,11 +557,11 @@ ngx_chat_decode_field(ngx_chat_decode_t *d, const ngx_chat_field_t *f,
     switch (f->type) {
 
     case NGX_CHAT_FIELD_INT:
-        if (!json_is_integer(v)) {
+        if (v->type != NGX_CHAT_FLAT_INTEGER) {
             break;
         }
 
-        i = json_integer_value(v);
+        i = v->integer;
 
         if (i < f->min || i > f->max) {
             break;
@@ -529,20 +571,20 @@ ngx_chat_decode_field(ngx_chat_decode_t *d, const ngx_chat_field_t *f,
         return 0;
 
     case NGX_CHAT_FIELD_BOOL:
-        if (!json_is_boolean(v)) {
+        if (v->type != NGX_CHAT_FLAT_TRUE && v->type != NGX_CHAT_FLAT_FALSE) {
             break;
         }
 
-        *(int *) dst = json_is_true(v);
+        *(int *) dst = (v->type == NGX_CHAT_FLAT_TRUE);
         return 0;
 
     case NGX_CHAT_FIELD_STR:
-        if (!json_is_string(v)) {
+        if (v->type != NGX_CHAT_FLAT_STRING) {
             break;
         }
 
-        s = json_string_value(v);
-        n = json_string_length(v);
+        s = v->str;
+        n = v->len;
 
         *(const char **) dst = s;
         *(size_t *) ((char *) req + f->len) = n;
@@ -565,7 +607,7 @@ ngx_chat_decode_field(ngx_chat_decode_t *d, const ngx_chat_field_t *f,
         return 0;
 
     case NGX_CHAT_FIELD_OBJECT:
-        if (!json_is_object(v)) {
+        if (v->type != NGX_CHAT_FLAT_OBJECT) {
             break;
         }
 
@@ -646,7 +688,10 @@ ngx_chat_request_free(ngx_chat_request_t *req)
         return;
     }
 
-    if (req->root != NULL) {
+    if (req->root_text) {
+        free(req->root);
+
+    } else if (req->root != NULL) {
         json_decref((json_t *) req->root);
     }
 
@@ -697,14 +742,12 @@ ngx_chat_load_error(const json_error_t *err, const char **code)
 
 /* an integer, or a string of at most NGX_CHAT_REQ_ID_MAX bytes */
 static int
-ngx_chat_decode_id(json_t *v, ngx_chat_request_t *req)
+ngx_chat_decode_id(const ngx_chat_flat_value_t *v, ngx_chat_request_t *req)
 {
-    int     n;
-    size_t  len;
+    int  n;
 
-    if (json_is_integer(v)) {
-        n = snprintf(req->id, sizeof(req->id), "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(v));
+    if (v->type == NGX_CHAT_FLAT_INTEGER) {
+        n = snprintf(req->id, sizeof(req->id), "%lld", v->integer);
 
         if (n <= 0 || (size_t) n >= sizeof(req->id)) {
             return -1;
@@ -714,20 +757,18 @@ ngx_chat_decode_id(json_t *v, ngx_chat_request_t *req)
         return 0;
     }
 
-    if (!json_is_string(v)) {
+    if (v->type != NGX_CHAT_FLAT_STRING) {
         return -1;
     }
 
-    len = json_string_length(v);
-
-    if (len > NGX_CHAT_REQ_ID_MAX) {
+    if (v->len > NGX_CHAT_REQ_ID_MAX) {
         return -1;
     }
 
     /* quotes, escapes and the NUL must fit in the fixed buffer */
 
-    req->id_len = ngx_chat_json_quote(req->id, sizeof(req->id),
-                                      json_string_value(v), len);
+    req->id_len = ngx_chat_json_quote(req->id, sizeof(req->id), v->str,
+                                      v->len);
 
     return req->id_len ? 0 : -1;
 }
@@ -740,9 +781,10 @@ ngx_chat_decode_id(json_t *v, ngx_chat_request_t *req)
 static void
 ngx_chat_recover_id(const char *buf, size_t len, ngx_chat_request_t *req)
 {
-    size_t       n;
-    json_t      *v;
-    const char  *p;
+    size_t                  n;
+    json_t                 *v;
+    const char             *p;
+    ngx_chat_flat_value_t   id;
 
     if (ngx_chat_scan_member(buf, len, "id", &p, &n) != 1) {
         return;
@@ -754,7 +796,9 @@ ngx_chat_recover_id(const char *buf, size_t len, ngx_chat_request_t *req)
         return;
     }
 
-    if (ngx_chat_decode_id(v, req) != 0) {
+    ngx_chat_flat_from_tree(v, &id);
+
+    if (ngx_chat_decode_id(&id, req) != 0) {
         req->id_len = 0;
     }
 

@@ -53,8 +53,8 @@ typedef struct {
     size_t                id_len;
 
     /*
-     * pointers into the jansson tree, valid until ngx_chat_request_free();
-     * they are NUL-terminated (jansson strings) and contain no NUL
+     * pointers into root, valid until ngx_chat_request_free(); they are
+     * NUL-terminated and contain no NUL
      */
     const char           *room;
     size_t                room_len;
@@ -88,7 +88,9 @@ typedef struct {
     char                 *meta;
     size_t                meta_len;
 
-    void                 *root;     /* json_t *, owned */
+    /* owned: the jansson tree (json_t *) or, root_text set, the text */
+    void                 *root;
+    unsigned              root_text:1;
 } ngx_chat_request_t;
 
 

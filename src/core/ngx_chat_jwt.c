@@ -33,6 +33,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "ngx_chat_flat.h"
 #include "ngx_chat_ids.h"
 #include "ngx_chat_jwt.h"
 #include "ngx_chat_utf8.h"
@@ -56,6 +57,18 @@
 #define NGX_CHAT_JWT_ES_SIG_LEN 64      /* R || S, 32 bytes each */
 
 
+/*
+ * The claims: a flat object read from the decoded payload (raw), as most
+ * tokens are, or jansson's tree of it.
+ */
+typedef struct {
+    unsigned char             *raw;
+    ngx_chat_flat_t           *flat;
+    json_t                    *root;
+    ngx_chat_flat_t            members;
+} ngx_chat_jwt_obj_t;
+
+
 static int ngx_chat_jwt_b64_value(unsigned char c);
 static int ngx_chat_jwt_b64url_decode(const char *src, size_t len,
     unsigned char *dst, size_t *out);
@@ -66,7 +79,11 @@ static int ngx_chat_jwt_split(const char *token, size_t len, size_t *hlen,
 static json_t *ngx_chat_jwt_segment_json(const char *seg, size_t len);
 static const char *ngx_chat_jwt_header(const char *seg, size_t len,
     ngx_chat_jwt_alg_e *alg);
-static json_t *ngx_chat_jwt_payload(const char *seg, size_t len);
+static int ngx_chat_jwt_payload(const char *seg, size_t len,
+    ngx_chat_jwt_obj_t *obj);
+static void ngx_chat_jwt_obj_free(ngx_chat_jwt_obj_t *obj);
+static void ngx_chat_jwt_get(const ngx_chat_jwt_obj_t *obj,
+    const char *name, ngx_chat_flat_value_t *v);
 static int ngx_chat_jwt_sig_ok(const ngx_chat_jwt_key_t *key,
     const unsigned char *msg, size_t mlen, const char *sig, size_t slen);
 static int ngx_chat_jwt_hs256_ok(const ngx_chat_jwt_key_t *key,
@@ -94,20 +111,25 @@ static const char *ngx_chat_jwt_key_load_pem(ngx_chat_jwt_key_t *key,
 static const char *ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg,
     const unsigned char *key, size_t len, int private, EVP_PKEY **out);
 static const char *ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf,
-    json_t *root, long long now, ngx_chat_jwt_claims_t *claims);
+    const ngx_chat_jwt_obj_t *root, long long now,
+    ngx_chat_jwt_claims_t *claims);
 static const char *ngx_chat_jwt_claims_time(const ngx_chat_jwt_conf_t *conf,
-    json_t *root, long long now, ngx_chat_jwt_claims_t *claims);
+    const ngx_chat_jwt_obj_t *root, long long now,
+    ngx_chat_jwt_claims_t *claims);
 static const char *ngx_chat_jwt_claims_issuer(
-    const ngx_chat_jwt_conf_t *conf, json_t *root);
-static const char *ngx_chat_jwt_claims_user(json_t *root,
+    const ngx_chat_jwt_conf_t *conf, const ngx_chat_jwt_obj_t *root);
+static const char *ngx_chat_jwt_claims_user(const ngx_chat_jwt_obj_t *root,
     ngx_chat_jwt_claims_t *claims);
-static int ngx_chat_jwt_claim_id(json_t *root, const char *name,
+static int ngx_chat_jwt_claim_id(const ngx_chat_jwt_obj_t *root,
+    const char *name,
     char *dst);
-static const char *ngx_chat_jwt_claims_roles(json_t *root,
+static const char *ngx_chat_jwt_claims_roles(const ngx_chat_jwt_obj_t *root,
     ngx_chat_jwt_claims_t *claims);
-static const char *ngx_chat_jwt_time_claim(json_t *root, const char *name,
+static const char *ngx_chat_jwt_time_claim(const ngx_chat_jwt_obj_t *root,
+    const char *name,
     long long *value);
-static int ngx_chat_jwt_string_eq(json_t *v, const char *s);
+static int ngx_chat_jwt_string_eq(const ngx_chat_flat_value_t *v,
+    const char *s);
 
 
 int
@@ -260,8 +282,8 @@ ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
 {
     int                        tried, ok;
     size_t                     i, max, hlen, plen, mlen;
-    json_t                    *root;
     const char                *e;
+    ngx_chat_jwt_obj_t         root;
     ngx_chat_jwt_alg_e         alg;
     const ngx_chat_jwt_key_t  *key;
 
@@ -296,8 +318,7 @@ ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
      * first mlen bytes of the token.
      */
 
-    root = ngx_chat_jwt_payload(token + hlen + 1, plen);
-    if (root == NULL) {
+    if (ngx_chat_jwt_payload(token + hlen + 1, plen, &root) != 0) {
         *err = "malformed token claims";
         return -1;
     }
@@ -338,13 +359,13 @@ ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
     ERR_clear_error();
 
     if (!ok) {
-        json_decref(root);
+        ngx_chat_jwt_obj_free(&root);
         *err = tried ? "bad token signature" : "token algorithm not accepted";
         return -1;
     }
 
-    e = ngx_chat_jwt_claims(conf, root, now, claims);
-    json_decref(root);
+    e = ngx_chat_jwt_claims(conf, &root, now, claims);
+    ngx_chat_jwt_obj_free(&root);
 
     if (e != NULL) {
         memset(claims, 0, sizeof(ngx_chat_jwt_claims_t));
@@ -356,30 +377,30 @@ ngx_chat_jwt_verify(const ngx_chat_jwt_conf_t *conf, const char *token,
 }
 
 
+/*
+ * base64url's alphabet, each letter's value plus one (0: not a letter):
+ * every byte of a token is looked up twice, once to split it and once to
+ * decode it
+ */
+static const unsigned char  ngx_chat_jwt_b64[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+    ['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+    ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+    ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+    ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+    ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+    ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64
+};
+
+
 static int
 ngx_chat_jwt_b64_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
+    return (int) ngx_chat_jwt_b64[c] - 1;
 }
 
 
@@ -606,15 +627,71 @@ done:
 
 
 /*
- * The claims object, or NULL.  Parsed before the signature is checked
- * (but used only after), so that a malformed payload is told from a bad
- * signature and costs no public-key operation.
+ * The claims object: 0, or -1 when the payload is not one.  Parsed before
+ * the signature is checked (but used only after), so that a malformed
+ * payload is told from a bad signature and costs no public-key operation.
+ * A flat object (ngx_chat_flat.h) is read in place, without jansson's
+ * allocations per claim; any other payload is jansson's, as the header.
  */
 
-static json_t *
-ngx_chat_jwt_payload(const char *seg, size_t len)
+static int
+ngx_chat_jwt_payload(const char *seg, size_t len, ngx_chat_jwt_obj_t *obj)
 {
-    return ngx_chat_jwt_segment_json(seg, len);
+    size_t  n;
+
+    obj->flat = NULL;
+    obj->root = NULL;
+
+    obj->raw = malloc(len * 3 / 4 + 1);
+    if (obj->raw == NULL) {
+        return -1;
+    }
+
+    if (ngx_chat_jwt_b64url_decode(seg, len, obj->raw, &n) != 0) {
+        ngx_chat_jwt_obj_free(obj);
+        return -1;
+    }
+
+    if (ngx_chat_flat_parse((char *) obj->raw, n, &obj->members)) {
+        obj->flat = &obj->members;
+        return 0;
+    }
+
+    obj->root = json_loadb((const char *) obj->raw, n,
+                           JSON_REJECT_DUPLICATES, NULL);
+
+    free(obj->raw);
+    obj->raw = NULL;
+
+    if (obj->root == NULL || !json_is_object(obj->root)) {
+        ngx_chat_jwt_obj_free(obj);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_chat_jwt_obj_free(ngx_chat_jwt_obj_t *obj)
+{
+    free(obj->raw);
+    obj->raw = NULL;
+
+    if (obj->root != NULL) {
+        json_decref(obj->root);
+        obj->root = NULL;
+    }
+
+    obj->flat = NULL;
+}
+
+
+static void
+ngx_chat_jwt_get(const ngx_chat_jwt_obj_t *obj, const char *name,
+    ngx_chat_flat_value_t *v)
+{
+    ngx_chat_flat_get(obj->flat, obj->root, name, v);
 }
 
 
@@ -1023,14 +1100,11 @@ ngx_chat_jwt_pem_load(ngx_chat_jwt_alg_e alg, const unsigned char *key,
 
 
 static const char *
-ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf, json_t *root,
-    long long now, ngx_chat_jwt_claims_t *claims)
+ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf,
+    const ngx_chat_jwt_obj_t *root, long long now,
+    ngx_chat_jwt_claims_t *claims)
 {
     const char  *e;
-
-    if (!json_is_object(root)) {
-        return "malformed token claims";
-    }
 
     e = ngx_chat_jwt_claims_time(conf, root, now, claims);
     if (e != NULL) {
@@ -1053,14 +1127,18 @@ ngx_chat_jwt_claims(const ngx_chat_jwt_conf_t *conf, json_t *root,
 
 /* exp, nbf and iat */
 static const char *
-ngx_chat_jwt_claims_time(const ngx_chat_jwt_conf_t *conf, json_t *root,
-    long long now, ngx_chat_jwt_claims_t *claims)
+ngx_chat_jwt_claims_time(const ngx_chat_jwt_conf_t *conf,
+    const ngx_chat_jwt_obj_t *root, long long now,
+    ngx_chat_jwt_claims_t *claims)
 {
-    const char  *e;
+    const char             *e;
+    ngx_chat_flat_value_t   v;
 
     /* exp is required and gets no leeway: the issuer chose it */
 
-    if (json_object_get(root, "exp") == NULL) {
+    ngx_chat_jwt_get(root, "exp", &v);
+
+    if (v.type == NGX_CHAT_FLAT_ABSENT) {
         return "token has no exp claim";
     }
 
@@ -1097,15 +1175,17 @@ ngx_chat_jwt_claims_time(const ngx_chat_jwt_conf_t *conf, json_t *root,
 
 /* iss and aud, when the configuration names them */
 static const char *
-ngx_chat_jwt_claims_issuer(const ngx_chat_jwt_conf_t *conf, json_t *root)
+ngx_chat_jwt_claims_issuer(const ngx_chat_jwt_conf_t *conf,
+    const ngx_chat_jwt_obj_t *root)
 {
-    int      found;
-    size_t   i, n;
-    json_t  *v, *el;
+    int                     found;
+    size_t                  i, n;
+    ngx_chat_flat_value_t   v, el;
 
     if (conf->iss != NULL) {
-        v = json_object_get(root, "iss");
-        if (v == NULL || !ngx_chat_jwt_string_eq(v, conf->iss)) {
+        ngx_chat_jwt_get(root, "iss", &v);
+
+        if (!ngx_chat_jwt_string_eq(&v, conf->iss)) {
             return "token issuer not accepted";
         }
     }
@@ -1114,26 +1194,28 @@ ngx_chat_jwt_claims_issuer(const ngx_chat_jwt_conf_t *conf, json_t *root)
         return NULL;
     }
 
-    v = json_object_get(root, "aud");
+    ngx_chat_jwt_get(root, "aud", &v);
     found = 0;
 
-    if (v != NULL && json_is_array(v)) {
-        n = json_array_size(v);
+    /* an array comes from jansson's tree only */
+
+    if (v.type == NGX_CHAT_FLAT_ARRAY) {
+        n = json_array_size(v.tree);
 
         for (i = 0; i < n; i++) {
-            el = json_array_get(v, i);
+            ngx_chat_flat_from_tree(json_array_get(v.tree, i), &el);
 
-            if (!json_is_string(el)) {
+            if (el.type != NGX_CHAT_FLAT_STRING) {
                 return "invalid aud claim";
             }
 
-            if (ngx_chat_jwt_string_eq(el, conf->aud)) {
+            if (ngx_chat_jwt_string_eq(&el, conf->aud)) {
                 found = 1;
             }
         }
 
-    } else if (v != NULL) {
-        found = ngx_chat_jwt_string_eq(v, conf->aud);
+    } else {
+        found = ngx_chat_jwt_string_eq(&v, conf->aud);
     }
 
     if (!found) {
@@ -1146,44 +1228,41 @@ ngx_chat_jwt_claims_issuer(const ngx_chat_jwt_conf_t *conf, json_t *root)
 
 /* sub, name, jti and sid */
 static const char *
-ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
+ngx_chat_jwt_claims_user(const ngx_chat_jwt_obj_t *root,
+    ngx_chat_jwt_claims_t *claims)
 {
-    size_t       n;
-    json_t      *v;
-    const char  *s;
+    ngx_chat_flat_value_t  v;
 
-    v = json_object_get(root, "sub");
-    if (v == NULL) {
+    ngx_chat_jwt_get(root, "sub", &v);
+
+    if (v.type == NGX_CHAT_FLAT_ABSENT) {
         return "token has no sub claim";
     }
 
-    if (!json_is_string(v)
-        || !ngx_chat_user_id_valid(json_string_value(v),
-                                   json_string_length(v)))
+    if (v.type != NGX_CHAT_FLAT_STRING
+        || !ngx_chat_user_id_valid(v.str, v.len))
     {
         return "invalid sub claim";
     }
 
-    memcpy(claims->sub, json_string_value(v), json_string_length(v) + 1);
+    memcpy(claims->sub, v.str, v.len + 1);
 
-    v = json_object_get(root, "name");
-    if (v != NULL) {
-        if (!json_is_string(v)) {
+    ngx_chat_jwt_get(root, "name", &v);
+
+    if (v.type != NGX_CHAT_FLAT_ABSENT) {
+        if (v.type != NGX_CHAT_FLAT_STRING) {
             return "invalid name claim";
         }
 
-        s = json_string_value(v);
-        n = json_string_length(v);
-
         /* an embedded NUL would make the C string differ from the claim */
 
-        if (n > NGX_CHAT_JWT_NAME_MAX || memchr(s, '\0', n) != NULL
-            || !ngx_chat_utf8_valid((const uint8_t *) s, n))
+        if (v.len > NGX_CHAT_JWT_NAME_MAX || memchr(v.str, '\0', v.len) != NULL
+            || !ngx_chat_utf8_valid((const uint8_t *) v.str, v.len))
         {
             return "invalid name claim";
         }
 
-        memcpy(claims->name, s, n + 1);
+        memcpy(claims->name, v.str, v.len + 1);
     }
 
     if (ngx_chat_jwt_claim_id(root, "jti", claims->jti) != 0) {
@@ -1200,62 +1279,63 @@ ngx_chat_jwt_claims_user(json_t *root, ngx_chat_jwt_claims_t *claims)
 
 /* an optional token or session id: 0 when absent or copied to dst */
 static int
-ngx_chat_jwt_claim_id(json_t *root, const char *name, char *dst)
+ngx_chat_jwt_claim_id(const ngx_chat_jwt_obj_t *root, const char *name,
+    char *dst)
 {
-    size_t       n;
-    json_t      *v;
-    const char  *s;
+    ngx_chat_flat_value_t  v;
 
-    v = json_object_get(root, name);
-    if (v == NULL) {
+    ngx_chat_jwt_get(root, name, &v);
+
+    if (v.type == NGX_CHAT_FLAT_ABSENT) {
         return 0;
     }
 
-    if (!json_is_string(v)) {
+    if (v.type != NGX_CHAT_FLAT_STRING) {
         return -1;
     }
 
-    s = json_string_value(v);
-    n = json_string_length(v);
-
-    if (n > NGX_CHAT_JWT_JTI_MAX || memchr(s, '\0', n) != NULL) {
+    if (v.len > NGX_CHAT_JWT_JTI_MAX || memchr(v.str, '\0', v.len) != NULL) {
         return -1;
     }
 
-    memcpy(dst, s, n + 1);
+    memcpy(dst, v.str, v.len + 1);
 
     return 0;
 }
 
 
 static const char *
-ngx_chat_jwt_claims_roles(json_t *root, ngx_chat_jwt_claims_t *claims)
+ngx_chat_jwt_claims_roles(const ngx_chat_jwt_obj_t *root,
+    ngx_chat_jwt_claims_t *claims)
 {
-    size_t   i, n;
-    json_t  *v, *el;
+    size_t                  i, n;
+    ngx_chat_flat_value_t   v, el;
 
-    v = json_object_get(root, "roles");
-    if (v == NULL) {
+    ngx_chat_jwt_get(root, "roles", &v);
+
+    if (v.type == NGX_CHAT_FLAT_ABSENT) {
         return NULL;
     }
 
-    if (!json_is_array(v)) {
+    /* an array comes from jansson's tree only */
+
+    if (v.type != NGX_CHAT_FLAT_ARRAY) {
         return "invalid roles claim";
     }
 
-    n = json_array_size(v);
+    n = json_array_size(v.tree);
 
     for (i = 0; i < n; i++) {
-        el = json_array_get(v, i);
+        ngx_chat_flat_from_tree(json_array_get(v.tree, i), &el);
 
-        if (!json_is_string(el)) {
+        if (el.type != NGX_CHAT_FLAT_STRING) {
             return "invalid roles claim";
         }
 
-        if (ngx_chat_jwt_string_eq(el, "admin")) {
+        if (ngx_chat_jwt_string_eq(&el, "admin")) {
             claims->roles |= NGX_CHAT_ROLE_ADMIN;
 
-        } else if (ngx_chat_jwt_string_eq(el, "moderator")) {
+        } else if (ngx_chat_jwt_string_eq(&el, "moderator")) {
             claims->roles |= NGX_CHAT_ROLE_MODERATOR;
         }
     }
@@ -1267,16 +1347,18 @@ ngx_chat_jwt_claims_roles(json_t *root, ngx_chat_jwt_claims_t *claims)
 /* an absent claim leaves *value alone (0); a present one is an integer */
 
 static const char *
-ngx_chat_jwt_time_claim(json_t *root, const char *name, long long *value)
+ngx_chat_jwt_time_claim(const ngx_chat_jwt_obj_t *root, const char *name,
+    long long *value)
 {
-    json_t  *v;
+    ngx_chat_flat_value_t  v;
 
-    v = json_object_get(root, name);
-    if (v == NULL) {
+    ngx_chat_jwt_get(root, name, &v);
+
+    if (v.type == NGX_CHAT_FLAT_ABSENT) {
         return NULL;
     }
 
-    if (!json_is_integer(v)) {
+    if (v.type != NGX_CHAT_FLAT_INTEGER) {
         switch (name[0]) {
         case 'e':
             return "exp claim is not an integer";
@@ -1287,25 +1369,24 @@ ngx_chat_jwt_time_claim(json_t *root, const char *name, long long *value)
         }
     }
 
-    *value = (long long) json_integer_value(v);
+    *value = v.integer;
 
     return NULL;
 }
 
 
 static int
-ngx_chat_jwt_string_eq(json_t *v, const char *s)
+ngx_chat_jwt_string_eq(const ngx_chat_flat_value_t *v, const char *s)
 {
     size_t  n;
 
-    if (!json_is_string(v)) {
+    if (v->type != NGX_CHAT_FLAT_STRING) {
         return 0;
     }
 
     n = strlen(s);
 
-    return json_string_length(v) == n
-           && memcmp(json_string_value(v), s, n) == 0;
+    return v->len == n && memcmp(v->str, s, n) == 0;
 }
 
 

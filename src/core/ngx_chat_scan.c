@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "ngx_chat_flat.h"
 #include "ngx_chat_scan.h"
 
 
@@ -54,13 +55,8 @@ static int ngx_chat_scan_key_is(const ngx_chat_u_char *p, size_t len,
 static const ngx_chat_u_char *
 ngx_chat_scan_ws(const ngx_chat_u_char *p, const ngx_chat_u_char *end)
 {
-    while (p < end
-           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    {
-        p++;
-    }
-
-    return p;
+    return (const ngx_chat_u_char *) ngx_chat_flat_ws((const char *) p,
+                                                      (const char *) end);
 }
 
 
