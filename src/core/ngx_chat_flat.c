@@ -206,7 +206,8 @@ ngx_chat_flat_ws(const char *p, const char *end)
 
 
 /*
- * A string of printable ASCII without escapes: its bytes are its value.
+ * A string of ASCII without control bytes or escapes (DEL, which JSON
+ * allows unescaped, included): its bytes are its value.
  * A control byte is bad JSON, a byte above 0x7f needs UTF-8 checked,
  * an escape needs decoding: all left to jansson.
  */

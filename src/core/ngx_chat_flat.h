@@ -1,7 +1,7 @@
 
 /*
  * ngx_chat flat JSON objects: the members of an object whose values are
- * all plain (strings without escapes, of printable ASCII; integers;
+ * all plain (strings of ASCII without escapes or control bytes; integers;
  * true, false, null), read without building a tree.  A connection's
  * token claims and its join frame are such objects: reading them this
  * way saves jansson's allocations, one or two per value, on every

@@ -76,6 +76,9 @@ static int ngx_chat_jwt_b64url_exact(const char *src, size_t len,
     unsigned char *dst, size_t n);
 static int ngx_chat_jwt_split(const char *token, size_t len, size_t *hlen,
     size_t *plen);
+static unsigned char *ngx_chat_jwt_segment_raw(const char *seg, size_t len,
+    size_t *n);
+static json_t *ngx_chat_jwt_object_load(const unsigned char *raw, size_t n);
 static json_t *ngx_chat_jwt_segment_json(const char *seg, size_t len);
 static const char *ngx_chat_jwt_header(const char *seg, size_t len,
     ngx_chat_jwt_alg_e *alg);
@@ -526,11 +529,50 @@ ngx_chat_jwt_split(const char *token, size_t len, size_t *hlen,
 }
 
 
+/* A segment's bytes, base64url-decoded into a buffer of its own, or NULL */
+
+static unsigned char *
+ngx_chat_jwt_segment_raw(const char *seg, size_t len, size_t *n)
+{
+    unsigned char  *raw;
+
+    raw = malloc(len * 3 / 4 + 1);
+    if (raw == NULL) {
+        return NULL;
+    }
+
+    if (ngx_chat_jwt_b64url_decode(seg, len, raw, n) != 0) {
+        free(raw);
+        return NULL;
+    }
+
+    return raw;
+}
+
+
 /*
- * A segment's JSON.  Duplicate members are refused: a token whose "alg"
- * or "sub" reads differently to another JWT parser (which might keep the
- * first or the last) is no token.
+ * A JSON object read from raw, or NULL.  Duplicate members are refused: a
+ * token whose "alg" or "sub" reads differently to another JWT parser
+ * (which might keep the first or the last) is no token.
  */
+
+static json_t *
+ngx_chat_jwt_object_load(const unsigned char *raw, size_t n)
+{
+    json_t  *root;
+
+    root = json_loadb((const char *) raw, n, JSON_REJECT_DUPLICATES, NULL);
+
+    if (root != NULL && !json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+
+    return root;
+}
+
+
+/* A segment's JSON object, or NULL */
 
 static json_t *
 ngx_chat_jwt_segment_json(const char *seg, size_t len)
@@ -539,23 +581,13 @@ ngx_chat_jwt_segment_json(const char *seg, size_t len)
     json_t         *root;
     unsigned char  *raw;
 
-    raw = malloc(len * 3 / 4 + 1);
+    raw = ngx_chat_jwt_segment_raw(seg, len, &n);
     if (raw == NULL) {
         return NULL;
     }
 
-    if (ngx_chat_jwt_b64url_decode(seg, len, raw, &n) != 0) {
-        free(raw);
-        return NULL;
-    }
-
-    root = json_loadb((const char *) raw, n, JSON_REJECT_DUPLICATES, NULL);
+    root = ngx_chat_jwt_object_load(raw, n);
     free(raw);
-
-    if (root != NULL && !json_is_object(root)) {
-        json_decref(root);
-        return NULL;
-    }
 
     return root;
 }
@@ -642,13 +674,8 @@ ngx_chat_jwt_payload(const char *seg, size_t len, ngx_chat_jwt_obj_t *obj)
     obj->flat = NULL;
     obj->root = NULL;
 
-    obj->raw = malloc(len * 3 / 4 + 1);
+    obj->raw = ngx_chat_jwt_segment_raw(seg, len, &n);
     if (obj->raw == NULL) {
-        return -1;
-    }
-
-    if (ngx_chat_jwt_b64url_decode(seg, len, obj->raw, &n) != 0) {
-        ngx_chat_jwt_obj_free(obj);
         return -1;
     }
 
@@ -657,18 +684,12 @@ ngx_chat_jwt_payload(const char *seg, size_t len, ngx_chat_jwt_obj_t *obj)
         return 0;
     }
 
-    obj->root = json_loadb((const char *) obj->raw, n,
-                           JSON_REJECT_DUPLICATES, NULL);
+    obj->root = ngx_chat_jwt_object_load(obj->raw, n);
 
     free(obj->raw);
     obj->raw = NULL;
 
-    if (obj->root == NULL || !json_is_object(obj->root)) {
-        ngx_chat_jwt_obj_free(obj);
-        return -1;
-    }
-
-    return 0;
+    return obj->root != NULL ? 0 : -1;
 }
 
 
