@@ -15,7 +15,7 @@
 
 
 /* the schema (sql/) this module works with */
-#define NGX_CHAT_SCHEMA_VERSION   18
+#define NGX_CHAT_SCHEMA_VERSION   19
 
 /* a room's display name and topic (POST /rooms) */
 #define NGX_CHAT_ROOM_NAME_MAX    128

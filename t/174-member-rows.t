@@ -14,7 +14,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Mojo::JSON qw(decode_json);
 use ChatTest;
-use ChatTest::Backends qw(scratch_db migrate);
+use ChatTest::Backends qw(scratch_db migrate latest_schema);
 
 my $db = scratch_db('chat_mrows');
 migrate($db, 1, 17);
@@ -175,7 +175,9 @@ is psql($db, "select count(*) from chat_room_event_rows"
              . " where room_id = '$ra' and event is null"), 1,
     'the rows of version 17 keep their text';
 
-# the module replays both rooms from their first rev
+# the module replays both rooms from their first rev, on the schema it
+# works with (the later migrations leave the event rows as they are)
+migrate($db, 19, latest_schema());
 my $ng = start_nginx(pg => $db, workers => 1);
 ok wait_until(sub { api($ng, 'GET', '/health')->{status} == 200 }, 10,
               0.05), 'the module works with the migrated database';
