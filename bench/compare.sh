@@ -214,6 +214,13 @@ start_system() {
             taskset -c "$SRV_CPU" "$root/scripts/stack.sh" up "$chat_dir" \
             > "$out/$s.start.log" 2>&1 \
             || { cat "$out/$s.start.log" >&2; return 1; }
+        # a step stopped by one stall: its autovacuum runs and statements
+        # of 100 ms or more are in $chat_dir/pg/postgres.log (checkpoints
+        # are logged by default)
+        psql -X -q -h 127.0.0.1 -p "$chat_pg_port" -U postgres -d chat \
+            -c "alter system set log_autovacuum_min_duration = 0" \
+            -c "alter system set log_min_duration_statement = 100" \
+            -c "select pg_reload_conf()" > /dev/null || true
         for p in "$chat_dir/nginx.pid" "$chat_dir/redis.pid" \
                  "$chat_dir/pg/data/postmaster.pid"; do
             procs+=(--master-pid "$(head -n 1 "$p" | tr -dc 0-9)")
