@@ -17,6 +17,10 @@
 -- partitions' indexes are set one by one: those there now here, those of
 -- months to come in chat_month_partition once attached, and those of
 -- another language's index in chat_search_index once made.
+--
+-- Setting an index locks it until the migration commits, and merging a
+-- full list takes 100-200 ms: sends wait about that long per partition
+-- whose list is not empty, well within chat_postgres_timeout (10 s).
 
 -- Every GIN index of one table without a pending list, the entries
 -- pending so far merged now.  Returns how many indexes it set.
