@@ -13,6 +13,13 @@
  * Once none is left the worker exits as nginx has it, after the close
  * handshakes (each session's close wait).
  *
+ * Without a window (chat_reload_spread 0, or a quit, which closes with
+ * 1001) the same ticks run with a window of none: every session is due
+ * at the first, those with nothing under way close at once, and those
+ * waiting for an answer once it is out.  Closed at once, a session whose
+ * send was in its commit lost the ack of a stored message, and its
+ * client could only guess whether to send it again.
+ *
  * With worker_shutdown_timeout the window ends early enough for the close
  * handshakes to finish before nginx closes every connection.
  */
@@ -67,18 +74,12 @@ ngx_chat_reload_hold(void)
 
     ngx_chat_reload_state = NGX_CHAT_RELOAD_OVER;
 
-    /* a shutdown (1001) closes at once, as a worker not exiting would */
-    if (!ngx_chat_worker.active || !ngx_exiting
-        || !ngx_chat_metrics_reloaded())
-    {
+    if (!ngx_chat_worker.active || !ngx_exiting) {
         return 0;
     }
 
-    window = ngx_chat_reload_window();
-
-    if (window == 0) {
-        return 0;
-    }
+    /* a shutdown (1001) spreads nothing, but waits for answers too */
+    window = ngx_chat_metrics_reloaded() ? ngx_chat_reload_window() : 0;
 
     ngx_chat_reload_state = NGX_CHAT_RELOAD_SPREADING;
     ngx_chat_reload_end = ngx_current_msec + window;
@@ -93,9 +94,11 @@ ngx_chat_reload_hold(void)
     /* the first slice at the first tick: nginx is still waking the rest */
     ngx_add_timer(&ngx_chat_reload_ev, ngx_min(window, NGX_CHAT_RELOAD_TICK));
 
-    ngx_log_error(NGX_LOG_NOTICE, ngx_chat_worker.log, 0,
-                  "chat: reload: closing %ui sessions over %M ms",
-                  ngx_chat_reload_total, window);
+    if (window) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_chat_worker.log, 0,
+                      "chat: reload: closing %ui sessions over %M ms",
+                      ngx_chat_reload_total, window);
+    }
 
     return 1;
 }

@@ -4,7 +4,8 @@
 # in and out, Redis, PostgreSQL commits); reconnecting clients land on the
 # new workers; the old workers exit once their sessions are gone.  The
 # window is bounded by worker_shutdown_timeout; 0 closes all at once; a
-# quit closes with 1001 at once.
+# quit closes with 1001 at once (a session whose send is in its commit,
+# once it is answered: t/197).
 use strict;
 use warnings;
 use FindBin;

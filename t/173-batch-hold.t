@@ -12,8 +12,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
-use IPC::Open2 qw(open2);
 use ChatTest;
+use ChatTest::Backends qw(row_lock);
 use ChatTest::Prom qw(prom_num prom_scrape);
 
 my $dir = ChatTest::tmpdir();
@@ -77,19 +77,11 @@ my $batches = sub {
     return (prom_num($m, 'ngx_chat_commit_batch_size_count'),
             prom_num($m, 'ngx_chat_commit_batch_size_sum'));
 };
-my ($lock_out, $lock_in);
-open2($lock_out, $lock_in, 'psql', $pg->conninfo, '-qtAX')
-    or die "psql: $!";
 my ($small, $rounds) = (0, 0);
 while (!$small && $rounds < 5) {
     $rounds++;
     my $held0 = $held->();
-    print $lock_in "begin;\nselect 1 from rooms where id = '$burst_room' "
-                 . "for update;\n\\echo locked\n";
-    $lock_in->flush;
-    my $l = <$lock_out>;
-    $l = <$lock_out> while defined $l && $l !~ /locked/;
-    die "no lock" unless defined $l;
+    my $release = row_lock($pg->conninfo, "rooms where id = '$burst_room'");
 
     my ($n0, $s0) = $batches->($scrape->());
     my @ids = map { "k$rounds-$_" } 1 .. 6;
@@ -102,8 +94,7 @@ while (!$small && $rounds < 5) {
     $c[1]->send_json({ type => 'send', room => $late_room,
                        id => "late$rounds", body => 'late' });
     $c[1]->request({ type => 'ping' });
-    print $lock_in "commit;\n";
-    $lock_in->flush;
+    $release->();
 
     my @r = $c[0]->collect_replies(\@ids, 20);
     my ($rl) = $c[1]->collect_replies(["late$rounds"], 20);

@@ -10,10 +10,11 @@ use strict;
 use warnings;
 
 use Exporter qw(import);
+use IPC::Open2 ();
 
 use ChatTest::Env qw($ROOT $BACKENDS_SH tmpdir free_port sh command_line);
 
-our @EXPORT_OK = qw(backends psql psql_output pg_conninfo own stop_own
+our @EXPORT_OK = qw(backends psql psql_output row_lock pg_conninfo own stop_own
                     latest_schema
                     launch_server scratch_db migrate);
 
@@ -120,6 +121,26 @@ sub migrate {
 sub psql_output {
     my ($conninfo, $sql, @opt) = @_;
     return `psql @{[command_line($conninfo, '-qtAX', @opt, '-c', $sql)]} 2>&1`;
+}
+
+# row_lock($conninfo, $where): a psql session that holds the rows of
+# "select 1 from $where for update" in an open transaction; returns a sub
+# that commits it and ends the session
+sub row_lock {
+    my ($conninfo, $where) = @_;
+    my ($out, $in);
+    my $pid = IPC::Open2::open2($out, $in, 'psql', $conninfo, '-qtAX')
+        or die "psql: $!";
+    print $in "begin;\nselect 1 from $where for update;\n\\echo locked\n";
+    $in->flush;
+    my $l = <$out>;
+    $l = <$out> while defined $l && $l !~ /locked/;
+    die "no lock on $where" unless defined $l;
+    return sub {
+        print $in "commit;\n\\q\n";
+        close $in;
+        waitpid $pid, 0;
+    };
 }
 
 # psql($conninfo, $sql): runs $sql (ON_ERROR_STOP), returns its unaligned
