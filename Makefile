@@ -255,7 +255,8 @@ VALGRIND_TESTS ?= t/00-handshake.t t/01-auth.t t/02-chat.t t/03-bad-input.t \
     t/09-pg-outage.t t/10-reload.t t/20-history.t t/21-rest-messages.t \
     t/22-read-cursors.t t/28-join-batch.t t/29-json-errors.t \
     t/33-rest-body.t t/63-rev.t t/80-dm.t t/85-edit-delete.t t/90-presence.t \
-    t/92-receipts.t t/95-revoke.t t/100-accounts.t t/110-metrics.t
+    t/92-receipts.t t/95-revoke.t t/100-accounts.t t/110-metrics.t \
+    t/197-exit-answers.t
 
 .PHONY: asan test-asan test-valgrind
 
