@@ -481,6 +481,12 @@ for s in $systems; do
     started=
 done
 
+# the peers install what they lack as they start (bench/peers/*/run.sh):
+# their versions are known only now
+sed -i -e "s/^nchan=.*/nchan=$(pkgver libnginx-mod-nchan)/" \
+    -e "s/^node=.*/node=$(node --version 2>/dev/null || echo none)/" \
+    "$out/machine.txt"
+
 echo
 echo "== $(( $(date +%s) - started_at )) s in all; report"
 
