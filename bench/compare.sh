@@ -426,8 +426,6 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo none; }
     echo "ngx_chat=$(git -C "$root" describe --always --dirty 2>/dev/null \
                      || echo unknown)"
     echo "nginx=$(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //')"
-    echo "nchan=$(pkgver libnginx-mod-nchan)"
-    echo "node=$(node --version 2>/dev/null || echo none)"
     echo "socket.io=$(sed -n '/"node_modules\/socket.io"/,/version/ s/.*"version": "\(.*\)".*/\1/p' \
         "$here/peers/socketio/package-lock.json" | head -n 1)"
     echo "redis_adapter=$(sed -n '/"node_modules\/@socket.io\/redis-adapter"/,/version/ s/.*"version": "\(.*\)".*/\1/p' \
@@ -483,9 +481,10 @@ done
 
 # the peers install what they lack as they start (bench/peers/*/run.sh):
 # their versions are known only now
-sed -i -e "s/^nchan=.*/nchan=$(pkgver libnginx-mod-nchan)/" \
-    -e "s/^node=.*/node=$(node --version 2>/dev/null || echo none)/" \
-    "$out/machine.txt"
+{
+    echo "nchan=$(pkgver libnginx-mod-nchan)"
+    echo "node=$(node --version 2>/dev/null || echo none)"
+} >> "$out/machine.txt"
 
 echo
 echo "== $(( $(date +%s) - started_at )) s in all; report"

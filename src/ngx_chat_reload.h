@@ -12,16 +12,17 @@
 
 /*
  * Asked by a session that nginx wakes to close as the worker exits: 1
- * when the spread closes it later, 0 when it closes at once (a shutdown,
- * no spread, the spread over).
+ * when the spread's ticks close it later (after a quit or without a
+ * spread, at the first tick, or once its answers are out), 0 when it
+ * closes at once (the spread over).
  */
 ngx_uint_t ngx_chat_reload_hold(void);
 
 /*
  * 1 while the worker looks after its backends and rooms (reconnects, the
- * room sync, the cluster's slot map): it runs, or after a reload it still
- * serves sessions of the spread.  What stops when a worker exits goes on
- * until the spread is over.
+ * room sync, the cluster's slot map): it runs, or, exiting, it still
+ * serves sessions of the spread (or waits for their answers).  What stops
+ * when a worker exits goes on until the spread is over.
  */
 ngx_uint_t ngx_chat_reload_backends_kept(void);
 

@@ -1026,9 +1026,10 @@ ngx_chat_session_read_handler(ngx_event_t *rev)
 
     if (c->close) {
         /*
-         * Graceful shutdown or reload.  After a reload the session may
-         * stay, served as before, until its slice of chat_reload_spread;
-         * not when worker_shutdown_timeout is over (c->error).
+         * Graceful shutdown or reload.  The session may stay, served as
+         * before, until its slice of chat_reload_spread (after a quit or
+         * without a spread, the first tick, or its answers if it waits
+         * for some); not when worker_shutdown_timeout is over (c->error).
          */
         c->close = 0;
 
