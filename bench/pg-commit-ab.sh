@@ -89,8 +89,9 @@ sample || { wait; tail_out; exit 1; }
 start_ticks=("${ticks[@]}")
 start_msgs=("${msgs[@]}")
 
-left=$(echo "$t0 + $secs - 2 - $(date +%s.%N)" | bc)
-case $left in -*|0) echo "the run is too short for this machine" >&2
+left=$(awk -v t0="$t0" -v s="$secs" -v now="$(date +%s.%N)" \
+           'BEGIN { printf "%.3f", t0 + s - 2 - now }')
+case $left in -*|0.000) echo "the run is too short for this machine" >&2
                     wait; exit 1 ;; esac
 sleep "$left"
 sample || { wait; tail_out; exit 1; }

@@ -135,8 +135,9 @@ for _ in $(seq "$rounds"); do
                     <<<"$out")
             n=${n%%/*}
             m=$((n * b))
-            printf "%-8s %6d %10d %12.1f\n" "$way" "$b" "$m" \
-                "$(echo "($t1 - $t0) * 1000000 / $hz / $m" | bc -l)"
+            awk -v w="$way" -v b="$b" -v m="$m" -v t="$((t1 - t0))" \
+                -v hz="$hz" 'BEGIN {
+                printf "%-8s %6d %10d %12.1f\n", w, b, m, t * 1e6 / hz / m }'
         done
     done
 done

@@ -23,7 +23,7 @@ cpu=${4:-1}
 app=pg_waits_$$
 P=(psql -X -q -At -F ' ' -h 127.0.0.1 -p "$pport" -U postgres chat)
 
-n=$(echo "$secs * 1000 / $ms" | bc)
+n=$((secs * 1000 / ms))
 
 # the sampler's backend leaves the server's CPU once it exists
 (
