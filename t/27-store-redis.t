@@ -47,7 +47,13 @@ sub live_post {
         headers => { Authorization => 'Bearer ' . token(sub => $user) });
 }
 
+# twelve receivers, more if reuseport has hashed them all to one worker
 my @rcv = map { live_login("r$_") } 1 .. 12;
+while (@rcv < 40) {
+    my %on = map { $_ => 1 } grep { defined } worker_of($ng, @rcv);
+    last if keys %on != 1;
+    push @rcv, live_login('r' . (@rcv + 1));
+}
 my @snd = map { live_login("s$_") } 1 .. 4;
 
 # ---- every worker is connected to Redis: each sender reaches everyone

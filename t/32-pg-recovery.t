@@ -19,17 +19,20 @@ my $room = rand_room('pgrec');
 ok wait_until(sub { $ng->pg_ready($pg->conninfo) }, 15, 0.05),
     'every worker has its pool connected';
 
-# a client on each worker, as far as the kernel spreads them
-my (%on, @extra);
-for my $i (1 .. 12) {
+# a client on each worker: reuseport hashes each connection to a worker,
+# so connect until both hold one (40 all on one worker: odds 2^-39)
+my (%on, @extra, @seen);
+for my $i (1 .. 40) {
     my $c = login($ng, "u$i");
     my ($pid) = worker_of($ng, $c);
+    push @seen, $pid // 'none';
     if (defined $pid && !$on{$pid}) { $on{$pid} = $c } else { push @extra, $c }
     last if keys %on == 2;
 }
 close_all(@extra);
 my @c = values %on;
-is scalar(@c), 2, 'a client on each worker';
+is scalar(@c), 2, 'a client on each worker'
+    or diag "workers of the connections: @seen";
 for my $c (@c) {
     is $c->request({ type => 'join', room => $room })->{type}, 'ok', 'join';
 }
