@@ -221,21 +221,29 @@ sub answer {
     my $two = start_nginx(workers => 2, listen => 'reuseport',
                           server => 'location = /metrics { chat_metrics; }');
     my $room = rand_room('deflate2');
-    my @d = map { pmd_open($two, "w2d$_", ext => 'permessage-deflate') }
-            1 .. 8;
+    # which worker holds a connection (its client port, from ss)
+    my $p = $two->port;
+    my $owner = sub {
+        my $port = $_[0]->sock->sockport;
+        for (`ss -tnpH state established '( sport = :$p )' 2>/dev/null`) {
+            my (undef, undef, undef, $peer) = split ' ';
+            my ($cport) = ($peer // '') =~ /:(\d+)$/ or next;
+            return $1 if $cport == $port && /pid=(\d+)/;
+        }
+        return '?';
+    };
+    # reuseport hashes each connection to a worker: eight connections, and
+    # more until both workers hold some (40 on one worker: odds 2^-39);
+    # %on keeps a connection of each worker
+    my (@d, %on);
+    while (@d < 8 || (keys %on == 1 && @d < 40)) {
+        push @d, pmd_open($two, 'w2d' . (@d + 1), ext => 'permessage-deflate');
+        $on{ $owner->($d[-1]) } //= $d[-1];
+    }
     for my $c (@d) {
         pmd_send($c, { type => 'join', room => $room, id => 'j' });
         while (my $m = pmd_read($c)) { last if ($m->{json}{id} // '') eq 'j' }
     }
-    # which worker holds each connection (its client port, from ss)
-    my %pid;
-    my $p = $two->port;
-    for (`ss -tnpH state established '( sport = :$p )' 2>/dev/null`) {
-        my (undef, undef, undef, $peer) = split ' ';
-        my ($cport) = ($peer // '') =~ /:(\d+)$/ or next;
-        $pid{$cport} = $1 if /pid=(\d+)/;
-    }
-    my %on = map { ($pid{ $_->sock->sockport } // '?') => $_ } @d;
     SKIP: {
         skip 'ss shows no process owners', 2 if exists $on{'?'};
         is scalar(keys %on), 2, 'the connections are on both workers';
