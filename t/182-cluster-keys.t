@@ -16,8 +16,11 @@ use ChatTest::Cluster;
 
 my $c = ChatTest::Cluster->launch(primaries => 3);
 my @ng = map { start_nginx(workers => 2, listen => 'reuseport',
-                           redis => $c->seeds, user_send_rate => 'default',
-                           http => 'chat_user_connections_max 3;',
+                           redis => $c->seeds,
+                           # ten at once, then one every 6 s: the 11th is
+                           # refused however slowly the first ten go
+                           http => "chat_user_connections_max 3;\n"
+                                 . 'chat_user_send_rate 10r/m burst=9;',
                            server => <<'CONF') } 1 .. 2;
         location /chat/live {
             chat_ws;

@@ -51,7 +51,8 @@ my $pong = $other->request({ type => 'ping' });
 is $pong && $pong->{type}, 'pong', 'and is served';
 
 # ---- tokens issued in or before that second are refused everywhere
-my $same = token(sub => $u);     # issued now: in or before the second
+# issued in the second the revoke began (the server's clock read it later)
+my $same = token(sub => $u, iat => int $t0);
 my $noiat = token(sub => $u, no_iat => 1);
 for my $i (0, 1) {
     for my $t ([old => $old], [same => $same], [noiat => $noiat]) {
