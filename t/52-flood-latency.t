@@ -49,10 +49,11 @@ sub bob_sends {
 # Floods from a process of its own that writes $frame's requests without
 # waiting and reads (and counts) whatever comes back, while bob sends.
 # Stopped, it finishes the frame it is writing and reads the answers until
-# none comes for a second, or for $drain seconds (60) at most.  Returns its counts: frames (whole, written),
+# none comes for a second (with $all: until every frame written has its
+# answer), or for $drain seconds (60) at most.  Returns its counts: frames (whole, written),
 # ok, served (answers but rate_limited) and limited, secs (from its first write to its last read).
 sub flood {
-    my ($what, $frame, $drain) = @_;
+    my ($what, $frame, $drain, $all) = @_;
 
     pipe(my $rd, my $wr) or die "pipe: $!";
     my $pid = fork // die "fork: $!";
@@ -80,7 +81,10 @@ sub flood {
                 $upto = $next;
                 $quiet //= time + 1;
                 $stopped //= time;
-                last if time > $quiet || time > $stopped + ($drain // 60);
+                my $answers = $ok + $err
+                    + (() = $tail =~ /"type":"(?:ok|error)"/g);
+                last if $all ? $answers >= $frames : time > $quiet;
+                last if time > $stopped + ($drain // 60);
             }
             my $want_w = $off < $upto ? $sel : undef;
             my ($r, $w) = IO::Select->select($sel, $want_w, undef, 0.05);
@@ -166,7 +170,7 @@ cmp_ok $c->{limited}, '<=', $refusals,
 my $elsewhere = rand_room('flood-sends');
 $c = flood('send flood', sub {
     qq({"type":"send","id":$_[0],"room":"$elsewhere","body":"flood $_[0]"})
-});
+}, 60, 'all');
 my ($stored, $top) = split /\|/, psql($conninfo,
     "select count(*), coalesce(max(seq), 0) from messages "
     . "where room_id = '$elsewhere'");
