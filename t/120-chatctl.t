@@ -152,6 +152,10 @@ $r = ctl($ng, user => $alice, 'dm', $bob);
 is $r->{rc}, 4, 'dm with a user never seen: exit 4';
 like $r->{err}, qr/^chatctl: not_found: /m, 'chatctl: not_found: ...';
 is ctl($ng, user => $bob, 'rooms')->{rc}, 0, 'bob calls the API once';
+# the gateway records a user it sees after answering: await the row
+ok wait_until(sub {
+    psql($pg, "select count(*) from chat_users where user_id = '$bob'") eq '1'
+}, 10), 'and is known';
 $r = ctl($ng, user => $alice, 'dm', $bob);
 is $r->{rc}, 0, 'dm USER: exit 0';
 my $dm = join ':', 'dm', sort $alice, $bob;
