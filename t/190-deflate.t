@@ -221,24 +221,13 @@ sub answer {
     my $two = start_nginx(workers => 2, listen => 'reuseport',
                           server => 'location = /metrics { chat_metrics; }');
     my $room = rand_room('deflate2');
-    # which worker holds a connection (its client port, from ss)
-    my $p = $two->port;
-    my $owner = sub {
-        my $port = $_[0]->sock->sockport;
-        for (`ss -tnpH state established '( sport = :$p )' 2>/dev/null`) {
-            my (undef, undef, undef, $peer) = split ' ';
-            my ($cport) = ($peer // '') =~ /:(\d+)$/ or next;
-            return $1 if $cport == $port && /pid=(\d+)/;
-        }
-        return '?';
-    };
     # reuseport hashes each connection to a worker: eight connections, and
     # more until both workers hold some (40 on one worker: odds 2^-39);
     # %on keeps a connection of each worker
     my (@d, %on);
     while (@d < 8 || (keys %on == 1 && @d < 40)) {
         push @d, pmd_open($two, 'w2d' . (@d + 1), ext => 'permessage-deflate');
-        $on{ $owner->($d[-1]) } //= $d[-1];
+        $on{ (worker_of($two, $d[-1]))[0] // '?' } //= $d[-1];
     }
     for my $c (@d) {
         pmd_send($c, { type => 'join', room => $room, id => 'j' });

@@ -85,8 +85,9 @@ sub login {
     return $c;
 }
 
-# worker_of($nginx, @ws_clients): the pid of the nginx worker holding each
-# client's connection (from ss -tnp), undef where ss does not tell.
+# worker_of($nginx, @clients): the pid of the nginx worker holding each
+# client's connection (from ss -tnp), undef where ss does not tell; a
+# client is a ChatTest::WS or a raw one (ChatTest::Raw).
 sub worker_of {
     my ($ng, @c) = @_;
     my %pid;
@@ -96,7 +97,8 @@ sub worker_of {
         my ($cport) = ($peer // '') =~ /:(\d+)$/ or next;
         $pid{$cport} = $1 if /pid=(\d+)/;
     }
-    return map { $pid{ $_->tx->local_port // 0 } } @c;
+    return map { $pid{ ($_->can('tx') ? $_->tx->local_port
+                                      : $_->sock->sockport) // 0 } } @c;
 }
 
 # close_all(@ws_clients): closes them and runs the event loop until their
