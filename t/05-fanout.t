@@ -10,23 +10,14 @@ use ChatTest;
 my $A = start_nginx(workers => 2, listen => 'reuseport');
 my $B = start_nginx(workers => 2, listen => 'reuseport');
 
-# which worker holds each of our connections (from ss -tnp)
-sub conn_workers {
-    my ($ng) = @_;
-    my %pid;
-    for (`ss -tnpH state established '( sport = :@{[$ng->port]} )' 2>/dev/null`) {
-        $pid{$1}++ while /pid=(\d+)/g;
-    }
-    return \%pid;
-}
-
 # ---- one room over two workers of one nginx
 {
     my $room = rand_room('two-workers');
     my @rcv = map { login($A, "u$_") } 1 .. 20;
     my @j = map { $_->pipeline([{ type => 'join', room => $room }]) } @rcv;
     is scalar(grep { $_ && $_->{type} eq 'ok' } @j), 20, '20 connections joined';
-    my $w = conn_workers($A);
+    my $w = {};         # connections by the worker holding them
+    $w->{$_}++ for grep { defined } worker_of($A, @rcv);
     my %workers = map { $_ => 1 } $A->worker_pids;
     my @used = grep { $workers{$_} } keys %$w;
     SKIP: {

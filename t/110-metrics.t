@@ -111,13 +111,8 @@ ok keys(%asked) >= 15 && !@unknown,
 # connections spread over both workers: the gauge counts them all
 my $m0 = $m;
 my $room = rand_room('metrics');
-my @c;
-my %workers;
-while (@c < 20 && (@c < 6 || keys %workers < 2)) {
-    push @c, login($ng, 'u' . scalar(@c));
-    my ($w) = worker_of($ng, $c[-1]);
-    $workers{$w}++ if $w;
-}
+my @c = spread_clients($ng, 6, sub { login($ng, 'u' . ($_[0] - 1)) });
+my %workers = map { $_ => 1 } grep { defined } worker_of($ng, @c);
 my $n = @c;
 is scalar(keys %workers), 2, "$n connections on both workers";
 $m = scrape_until(sub { v($_[0], 'ngx_chat_ws_connections') == $n });

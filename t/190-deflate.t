@@ -221,14 +221,13 @@ sub answer {
     my $two = start_nginx(workers => 2, listen => 'reuseport',
                           server => 'location = /metrics { chat_metrics; }');
     my $room = rand_room('deflate2');
-    # reuseport hashes each connection to a worker: eight connections, and
-    # more until both workers hold some (40 on one worker: odds 2^-39);
-    # %on keeps a connection of each worker
-    my (@d, %on);
-    while (@d < 8 || (keys %on == 1 && @d < 40)) {
-        push @d, pmd_open($two, 'w2d' . (@d + 1), ext => 'permessage-deflate');
-        $on{ (worker_of($two, $d[-1]))[0] // '?' } //= $d[-1];
-    }
+    # eight connections, more until both workers hold some; %on keeps a
+    # connection of each worker
+    my @d = spread_clients($two, 8, sub {
+        pmd_open($two, "w2d$_[0]", ext => 'permessage-deflate') });
+    my @pid = worker_of($two, @d);
+    my %on;
+    $on{ $pid[$_] // '?' } //= $d[$_] for 0 .. $#d;
     for my $c (@d) {
         pmd_send($c, { type => 'join', room => $room, id => 'j' });
         while (my $m = pmd_read($c)) { last if ($m->{json}{id} // '') eq 'j' }

@@ -19,20 +19,15 @@ my $ng = start_nginx(workers => 2, listen => 'reuseport');
 my $room = rand_room('rest');
 
 # ---- watchers joined to the room, on both workers
-my @w;
+my @w = spread_clients($ng, 6, sub {
+    my $c = track login($ng, "watcher$_[0]");
+    my $j = $c->request({ type => 'join', room => $room });
+    die "join failed" unless $j && $j->{type} eq 'ok';
+    $c;
+});
 my %workers = map { $_ => 1 } $ng->worker_pids;
-my %used;
-while (@w < 40) {
-    my @batch = map { track login($ng, 'watcher' . (@w + $_)) } 1 .. 4;
-    for (@batch) {
-        my $j = $_->request({ type => 'join', room => $room });
-        die "join failed" unless $j && $j->{type} eq 'ok';
-    }
-    push @w, @batch;
-    %used = map { defined $_ && $workers{$_} ? ($_ => 1) : () }
-            worker_of($ng, @w);
-    last if @w >= 6 && keys %used >= 2;
-}
+my %used = map { defined $_ && $workers{$_} ? ($_ => 1) : () }
+           worker_of($ng, @w);
 SKIP: {
     skip 'ss shows no process owners', 1
         unless grep { defined } worker_of($ng, @w);

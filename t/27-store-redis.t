@@ -48,12 +48,7 @@ sub live_post {
 }
 
 # twelve receivers, more if reuseport has hashed them all to one worker
-my @rcv = map { live_login("r$_") } 1 .. 12;
-while (@rcv < 40) {
-    my %on = map { $_ => 1 } grep { defined } worker_of($ng, @rcv);
-    last if keys %on != 1;
-    push @rcv, live_login('r' . (@rcv + 1));
-}
+my @rcv = spread_clients($ng, 12, sub { live_login("r$_[0]") });
 my @snd = map { live_login("s$_") } 1 .. 4;
 
 # ---- every worker is connected to Redis: each sender reaches everyone

@@ -19,20 +19,19 @@ my $room = rand_room('pgrec');
 ok wait_until(sub { $ng->pg_ready($pg->conninfo) }, 15, 0.05),
     'every worker has its pool connected';
 
-# a client on each worker: reuseport hashes each connection to a worker,
-# so connect until both hold one (40 all on one worker: odds 2^-39)
-my (%on, @extra, @seen);
-for my $i (1 .. 40) {
-    my $c = login($ng, "u$i");
-    my ($pid) = worker_of($ng, $c);
-    push @seen, $pid // 'none';
-    if (defined $pid && !$on{$pid}) { $on{$pid} = $c } else { push @extra, $c }
-    last if keys %on == 2;
+# a client on each worker, the others closed
+my @all = spread_clients($ng, 1, sub { login($ng, "u$_[0]") });
+my @seen = worker_of($ng, @all);
+my (%on, @extra);
+for my $i (0 .. $#all) {
+    my $pid = $seen[$i];
+    if (defined $pid && !$on{$pid}) { $on{$pid} = $all[$i] }
+    else                            { push @extra, $all[$i] }
 }
 close_all(@extra);
 my @c = values %on;
 is scalar(@c), 2, 'a client on each worker'
-    or diag "workers of the connections: @seen";
+    or diag 'workers of the connections: ' . join ' ', map { $_ // 'none' } @seen;
 for my $c (@c) {
     is $c->request({ type => 'join', room => $room })->{type}, 'ok', 'join';
 }

@@ -77,16 +77,14 @@ my $mod = token(sub => 'mod', roles => ['moderator']);
 # workers hold some (reuseport spreads them)
 my @rcv;
 for my $k (0, 1) {
-    my (@mine, %workers);
-    while (@mine < 3 || (keys(%workers) < 2 && @mine < 24)) {
+    my @mine = spread_clients($ng[$k], 3, sub {
         my $c = login($ng[$k], 'r' . scalar(@rcv) . "-$k");
         my (undef, $reply) = join_room($c);
         die 'join failed' unless $reply && $reply->{type} eq 'ok';
-        push @mine, $c;
         push @rcv, { c => $c, on => $k, from => $reply->{rev} };
-        my ($w) = worker_of($ng[$k], $c);
-        $workers{$w}++ if defined $w;
-    }
+        $c;
+    });
+    my %workers = map { $_ => 1 } grep { defined } worker_of($ng[$k], @mine);
     is scalar(keys %workers), 2,
         'receivers on both workers of instance ' . ($k + 1);
 }

@@ -47,7 +47,8 @@ use ChatTest::Backends qw(backends psql stop_own);
 use ChatTest::Redis;
 use ChatTest::PG;
 use ChatTest::Nginx;
-use ChatTest::WS qw(ws_connect login next_id worker_of close_all);
+use ChatTest::WS qw(ws_connect login next_id worker_of spread_clients
+                    close_all);
 use ChatTest::Raw qw(raw_connect $WS_GUID);
 use ChatTest::HTTP qw(http_request http_get api is_api_error);
 
@@ -57,7 +58,7 @@ our @EXPORT = qw(
     ws_connect login raw_connect http_request http_get
     rand_room free_port wait_until run_loop next_id pid_rss_kb pid_fds
     repo_root selftest
-    api psql worker_of is_api_error close_all
+    api psql worker_of spread_clients is_api_error close_all
 );
 
 my $PID = $$;

@@ -16,7 +16,8 @@ use Time::HiRes ();
 use ChatTest::Token qw(token);
 use ChatTest::Wait qw(run_loop);
 
-our @EXPORT_OK = qw(ws_connect login next_id worker_of close_all);
+our @EXPORT_OK = qw(ws_connect login next_id worker_of spread_clients
+                    close_all);
 
 my $ID = 0;
 
@@ -99,6 +100,24 @@ sub worker_of {
     }
     return map { $pid{ ($_->can('tx') ? $_->tx->local_port
                                       : $_->sock->sockport) // 0 } } @c;
+}
+
+# spread_clients($nginx, $min, $open): clients made by $open->($i), $i
+# from 1: at least $min, and more until every worker of $nginx holds one
+# as worker_of tells (reuseport hashes each connection to a worker at
+# random, so a fixed handful can all land on one); 40 at most, which all
+# land on one of two workers with odds 2^-39.  Where ss tells no owner,
+# $min.
+sub spread_clients {
+    my ($ng, $min, $open) = @_;
+    my $workers = () = $ng->worker_pids;
+    my (@c, %on);
+    while (@c < $min || (%on && keys %on < $workers && @c < 40)) {
+        push @c, $open->(@c + 1);
+        my ($pid) = worker_of($ng, $c[-1]);
+        $on{$pid} = 1 if defined $pid;
+    }
+    return @c;
 }
 
 # close_all(@ws_clients): closes them and runs the event loop until their
